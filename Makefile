@@ -1,0 +1,98 @@
+# loft — GNU make build.
+#
+#   make              build/loftd and build/loftadm
+#   make check        unit + integration tests, then the same under ASan+UBSan
+#   make check-unit   unit tests only (BUILD=build-san SAN=1 for sanitizers)
+#   make san          the sanitizer build in build-san/
+#
+# Variables: BUILD (output dir), SAN=1 (ASan+UBSan), CC, CFLAGS, PYTEST.
+
+BUILD ?= build
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PYTEST ?= pytest-3
+PYTEST_ARGS ?=
+
+PKGS := libevent_core libevent_pthreads openssl libconfig libsodium libxcrypt libxxhash
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral \
+	-Wpointer-arith -Wcast-qual -Wvla -Wundef
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(WARNINGS) $(CFLAGS) -Isrc -D_GNU_SOURCE \
+	-DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED $(PKG_CFLAGS) -MMD -MP
+LDLIBS := $(PKG_LIBS) -lpthread
+
+ifeq ($(SAN),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+ALL_CFLAGS += $(SAN_FLAGS) -O1
+LDFLAGS += $(SAN_FLAGS)
+endif
+
+# Every library module; daemon/ and cli/ hold the two programs.
+LIB_DIRS := common conf core proto auth director registry proxy admin ring
+LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c))
+DAEMON_SRCS := $(wildcard src/daemon/*.c)
+CLI_SRCS := $(wildcard src/cli/*.c)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.SECONDARY:
+.PHONY: all check check-unit check-integration check-layers check-san san \
+	unit clean
+all: $(BUILD)/loftd $(BUILD)/loftadm
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libloft.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/loftd: $(DAEMON_OBJS) $(BUILD)/libloft.a
+	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(BUILD)/libloft.a $(LDLIBS)
+
+$(BUILD)/loftadm: $(CLI_OBJS) $(BUILD)/libloft.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libloft.a $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libloft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libloft.a $(LDLIBS) $(CMOCKA_LIBS)
+
+unit: $(UNIT_BINS)
+
+check-unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do \
+		echo "== $$t"; \
+		(cd tests/unit && ../../$$t); \
+	done
+
+check-layers:
+	@sh tests/check_layers.sh
+
+check-integration: all
+	LOFT_BUILD=$(abspath $(BUILD)) $(PYTEST) -q tests/integration $(PYTEST_ARGS)
+
+san:
+	$(MAKE) BUILD=build-san SAN=1 all unit
+
+check-san:
+	$(MAKE) BUILD=build-san SAN=1 check-unit check-integration
+
+check: check-layers check-unit check-integration
+	$(MAKE) check-san
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CLI_OBJS:.o=.d) \
+	$(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

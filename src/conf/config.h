@@ -1,0 +1,146 @@
+/* The loaded configuration: one immutable struct, built from a libconfig
+ * file by the key table in config_keys.c. Every key, its type, default
+ * and one-line documentation live in that table; loading, -o overrides,
+ * -n printing and the documentation check all walk it.
+ *
+ * Owner: whoever called config_load() frees it with config_free(). */
+#ifndef LOFT_CONF_CONFIG_H
+#define LOFT_CONF_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/net.h"
+
+struct conf_strlist {
+	char **items;
+	size_t count;
+};
+
+struct conf_cidrlist {
+	struct cidr *items;
+	size_t count;
+};
+
+/* Protocols loftd can front. The order matches conf_protocol_names. */
+enum conf_protocol {
+	CONF_PROTOCOL_IMAP,
+};
+
+enum conf_backend_ssl {
+	CONF_BACKEND_SSL_NO,
+	CONF_BACKEND_SSL_YES,
+	CONF_BACKEND_SSL_STARTTLS,
+};
+
+enum conf_passdb_driver {
+	CONF_PASSDB_PASSWD_FILE,
+	CONF_PASSDB_BACKEND,
+};
+
+struct config_listener {
+	unsigned int protocol;		/* enum conf_protocol */
+	char *address;
+	unsigned int port;		/* 0: the protocol's default */
+	bool tls;
+	char *source;			/* "file:line" of the entry */
+};
+
+struct config_passdb {
+	unsigned int driver;		/* enum conf_passdb_driver */
+	char *path;
+	char *scheme;
+	char *source;
+};
+
+struct config {
+	char *path;			/* the file that was loaded */
+	char *base_dir;
+
+	struct config_listener *listeners;
+	size_t listeners_count;
+
+	struct {
+		char *cert;
+		char *key;
+		unsigned int min_protocol;	/* index into tls protocol names */
+	} tls;
+
+	struct {
+		struct conf_cidrlist trusted_networks;
+		bool disable_plaintext_auth;
+		uint64_t timeout_ms;
+		uint64_t max_line_length;
+		uint64_t max_literal_size;
+		unsigned int max_bad_commands;
+		char *greeting;
+	} login;
+
+	struct {
+		unsigned int workers;
+		char *username_format;
+	} auth;
+
+	struct config_passdb *passdbs;
+	size_t passdbs_count;
+
+	struct {
+		struct conf_strlist mail_servers;
+		uint64_t user_expire_ms;
+		char *username_hash;
+	} director;
+
+	struct {
+		unsigned int imap_port;
+		unsigned int pop3_port;
+		unsigned int lmtp_port;
+		unsigned int ssl;		/* enum conf_backend_ssl */
+		bool ssl_verify;
+		char *ssl_ca_file;
+		uint64_t connect_timeout_ms;
+		unsigned int max_reconnects;
+	} backend;
+
+	struct {
+		unsigned int level;		/* enum log_level */
+	} log;
+
+	/* "file:line" of each key set in the file, for later error messages */
+	struct config_source *sources;
+	size_t sources_count;
+};
+
+struct config_source {
+	char *key;
+	char *where;
+};
+
+/* An override from the command line: "login.timeout=30s". */
+struct config_override {
+	const char *key;
+	const char *value;
+};
+
+/* Loads and validates a file. On error returns NULL and a message
+ * "file:line: key: reason" in *error_r (caller frees). */
+struct config *config_load(const char *path,
+			   const struct config_override *overrides,
+			   size_t overrides_count, char **error_r);
+void config_free(struct config **cfg);
+
+/* Where a key was set ("loft.conf:12"), or the file name if it was not. */
+const char *config_source(const struct config *cfg, const char *key);
+
+/* Writes the effective configuration in libconfig syntax. */
+void config_print(const struct config *cfg, FILE *out);
+
+/* Every key path the table knows, for documentation checks. */
+void config_print_keys(FILE *out);
+
+extern const char *const conf_protocol_names[];
+extern const char *const conf_tls_protocol_names[];
+unsigned int config_listener_port(const struct config_listener *l);
+
+#endif

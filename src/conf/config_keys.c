@@ -1,0 +1,158 @@
+/* The configuration keys: name, type, default and documentation. This
+ * table is the single source of truth; doc/loft.conf.5.scd and
+ * etc/loft.conf are checked against it by the test suite. */
+#include <stddef.h>
+
+#include "conf/config.h"
+#include "conf/config_table.h"
+
+#define MS(x) ((uint64_t)(x))
+#define SEC(x) ((uint64_t)(x) * 1000)
+#define KIB(x) ((uint64_t)(x) * 1024)
+
+#define KEY(name_, type_, field_, def_, doc_) \
+	{ .name = name_, .type = type_, \
+	  .offset = offsetof(struct config, field_), .def = def_, .doc = doc_ }
+#define KEY_RANGE(name_, type_, field_, def_, min_, max_, doc_) \
+	{ .name = name_, .type = type_, \
+	  .offset = offsetof(struct config, field_), .def = def_, .doc = doc_, \
+	  .min = min_, .max = max_ }
+#define KEY_ENUM(name_, field_, def_, values_, doc_) \
+	{ .name = name_, .type = CONF_TYPE_ENUM, \
+	  .offset = offsetof(struct config, field_), .def = def_, .doc = doc_, \
+	  .values = values_ }
+#define ELEM(st, name_, type_, field_, def_, doc_) \
+	{ .name = name_, .type = type_, .offset = offsetof(st, field_), \
+	  .def = def_, .doc = doc_ }
+#define ELEM_ENUM(st, name_, field_, def_, values_, doc_) \
+	{ .name = name_, .type = CONF_TYPE_ENUM, .offset = offsetof(st, field_), \
+	  .def = def_, .doc = doc_, .values = values_ }
+#define GROUP(name_, sub_, doc_) \
+	{ .name = name_, .type = CONF_TYPE_GROUP, .offset = 0, .doc = doc_, \
+	  .sub = sub_ }
+#define LIST(name_, st, ptr_, count_, sub_, doc_) \
+	{ .name = name_, .type = CONF_TYPE_LIST, \
+	  .offset = offsetof(struct config, ptr_), \
+	  .count_offset = offsetof(struct config, count_), \
+	  .elem_size = sizeof(st), .source_offset = offsetof(st, source), \
+	  .sub = sub_, .doc = doc_ }
+#define END { .name = NULL }
+
+const char *const conf_protocol_names[] = { "imap", NULL };
+const char *const conf_tls_protocol_names[] = { "TLSv1.2", "TLSv1.3", NULL };
+static const char *const backend_ssl_names[] = { "no", "yes", "starttls", NULL };
+static const char *const passdb_driver_names[] = {
+	"passwd-file", "backend", NULL
+};
+static const char *const log_level_names[] = {
+	"debug", "info", "warning", "error", NULL
+};
+
+static const struct conf_key listener_keys[] = {
+	ELEM_ENUM(struct config_listener, "protocol", protocol, NULL,
+		  conf_protocol_names, "protocol spoken on this listener (required)"),
+	ELEM(struct config_listener, "address", CONF_TYPE_STRING, address,
+	     "0.0.0.0", "IPv4 or IPv6 address to bind"),
+	ELEM(struct config_listener, "port", CONF_TYPE_PORT, port, "0",
+	     "TCP port; 0 means the protocol's standard port (imap 143, 993 with tls)"),
+	ELEM(struct config_listener, "tls", CONF_TYPE_BOOL, tls, "false",
+	     "implicit TLS from the first byte (needs tls.cert and tls.key)"),
+	END
+};
+
+static const struct conf_key tls_keys[] = {
+	KEY("cert", CONF_TYPE_STRING, tls.cert, NULL,
+	    "PEM certificate chain for TLS listeners and STARTTLS"),
+	KEY("key", CONF_TYPE_STRING, tls.key, NULL, "PEM private key of tls.cert"),
+	KEY_ENUM("min_protocol", tls.min_protocol, "TLSv1.2",
+		 conf_tls_protocol_names, "oldest TLS version accepted from clients"),
+	END
+};
+
+static const struct conf_key login_keys[] = {
+	KEY("trusted_networks", CONF_TYPE_CIDRLIST, login.trusted_networks, "",
+	    "networks whose clients may forward their own client address and count as secure"),
+	KEY("disable_plaintext_auth", CONF_TYPE_BOOL, login.disable_plaintext_auth,
+	    "true", "refuse LOGIN and plaintext SASL unless TLS is on or the client is trusted"),
+	KEY_RANGE("timeout", CONF_TYPE_DURATION, login.timeout_ms, "60s",
+		  SEC(1), SEC(86400), "time a client has to log in before it is disconnected"),
+	KEY_RANGE("max_line_length", CONF_TYPE_SIZE, login.max_line_length, "8k",
+		  256, KIB(1024), "longest command line accepted before login"),
+	KEY_RANGE("max_literal_size", CONF_TYPE_SIZE, login.max_literal_size, "8k",
+		  1, KIB(1024), "largest IMAP literal accepted before login"),
+	KEY_RANGE("max_bad_commands", CONF_TYPE_UINT, login.max_bad_commands, "3",
+		  1, 1000, "invalid commands before the client is disconnected"),
+	KEY("greeting", CONF_TYPE_STRING, login.greeting, "loft ready.",
+	    "text of the protocol greeting"),
+	END
+};
+
+static const struct conf_key auth_keys[] = {
+	KEY_RANGE("workers", CONF_TYPE_UINT, auth.workers, "2", 1, 64,
+		  "threads that verify password hashes off the event loop"),
+	KEY("username_format", CONF_TYPE_STRING, auth.username_format, "%Lu",
+	    "how the login name is normalised before lookup (%u, %Lu, %n, %d)"),
+	END
+};
+
+static const struct conf_key passdb_keys[] = {
+	ELEM_ENUM(struct config_passdb, "driver", driver, NULL,
+		  passdb_driver_names, "passwd-file or backend (required)"),
+	ELEM(struct config_passdb, "path", CONF_TYPE_STRING, path, NULL,
+	     "passwd-file: the file, in Dovecot's passwd-file format"),
+	ELEM(struct config_passdb, "scheme", CONF_TYPE_STRING, scheme, "CRYPT",
+	     "passwd-file: scheme of passwords without a {SCHEME} prefix"),
+	END
+};
+
+static const struct conf_key director_keys[] = {
+	KEY("mail_servers", CONF_TYPE_STRLIST, director.mail_servers, NULL,
+	    "backends: \"ip\", \"ip@tag\" or \"ip1-ip2[@tag]\" (required)"),
+	KEY_RANGE("user_expire", CONF_TYPE_DURATION, director.user_expire_ms, "15m",
+		  SEC(10), SEC(86400 * 7), "how long a user stays on its backend after its last session"),
+	KEY("username_hash", CONF_TYPE_STRING, director.username_hash, "%Lu",
+	    "what of the username is hashed to pick a backend (%u, %Lu, %n, %d)"),
+	END
+};
+
+static const struct conf_key backend_keys[] = {
+	KEY("imap_port", CONF_TYPE_PORT, backend.imap_port, "143",
+	    "backend port for IMAP"),
+	KEY("pop3_port", CONF_TYPE_PORT, backend.pop3_port, "110",
+	    "backend port for POP3 (for POP3 listeners, not yet available)"),
+	KEY("lmtp_port", CONF_TYPE_PORT, backend.lmtp_port, "24",
+	    "backend port for LMTP (for LMTP listeners, not yet available)"),
+	KEY_ENUM("ssl", backend.ssl, "no", backend_ssl_names,
+		 "TLS to backends: no, yes (implicit TLS) or starttls"),
+	KEY("ssl_verify", CONF_TYPE_BOOL, backend.ssl_verify, "true",
+	    "verify backend certificates against ssl_ca_file and the backend address"),
+	KEY("ssl_ca_file", CONF_TYPE_STRING, backend.ssl_ca_file, "",
+	    "CA bundle for backend certificates; empty: the system store"),
+	KEY_RANGE("connect_timeout", CONF_TYPE_DURATION, backend.connect_timeout_ms,
+		  "30s", MS(100), SEC(3600), "time to connect and log in to a backend, over all retries"),
+	KEY_RANGE("max_reconnects", CONF_TYPE_UINT, backend.max_reconnects, "3", 0, 100,
+		  "connection retries to a backend, one second apart"),
+	END
+};
+
+static const struct conf_key log_keys[] = {
+	KEY_ENUM("level", log.level, "info", log_level_names,
+		 "least severe level logged: debug, info, warning, error"),
+	END
+};
+
+const struct conf_key config_root_keys[] = {
+	KEY("base_dir", CONF_TYPE_STRING, base_dir, "/run/loft",
+	    "runtime directory; the admin socket is <base_dir>/admin"),
+	LIST("listeners", struct config_listener, listeners, listeners_count,
+	     listener_keys, "where clients connect (at least one)"),
+	GROUP("tls", tls_keys, "TLS towards clients"),
+	GROUP("login", login_keys, "the client side until login"),
+	GROUP("auth", auth_keys, "authentication"),
+	LIST("passdb", struct config_passdb, passdbs, passdbs_count, passdb_keys,
+	     "password databases, tried in order until one knows the user"),
+	GROUP("director", director_keys, "choosing a user's backend"),
+	GROUP("backend", backend_keys, "connections to backends"),
+	GROUP("log", log_keys, "logging"),
+	END
+};

@@ -1,0 +1,118 @@
+/* Cross-key validation. The director checks its own host list when it is
+ * built (director_new), because parsing it belongs to the director. */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sbuf.h"
+#include "common/varexpand.h"
+#include "common/xmalloc.h"
+#include "conf/config.h"
+#include "conf/config_validate.h"
+
+static bool config_key_set(const struct config *cfg, const char *key)
+{
+	for (size_t i = 0; i < cfg->sources_count; i++) {
+		if (strcmp(cfg->sources[i].key, key) == 0)
+			return true;
+	}
+	return false;
+}
+
+static char *config_fail(const char *where, const char *key, const char *fmt,
+			 ...) ATTR_FORMAT(3, 4);
+
+static char *config_fail(const char *where, const char *key, const char *fmt, ...)
+{
+	struct sbuf sb = SBUF_INIT;
+	va_list ap;
+	sbuf_appendf(&sb, "%s: %s: ", where, key);
+	va_start(ap, fmt);
+	sbuf_vappendf(&sb, fmt, ap);
+	va_end(ap);
+	char *r = xstrdup(sbuf_cstr(&sb));
+	sbuf_free(&sb);
+	return r;
+}
+
+static char *config_validate_listeners(const struct config *cfg)
+{
+	char key[64];
+
+	if (cfg->listeners_count == 0)
+		return config_fail(cfg->path, "listeners", "at least one listener is needed");
+	for (size_t i = 0; i < cfg->listeners_count; i++) {
+		const struct config_listener *l = &cfg->listeners[i];
+		struct ipaddr ip;
+		snprintf(key, sizeof(key), "listeners[%zu].protocol", i);
+		if (!config_key_set(cfg, key))
+			return config_fail(l->source, key, "missing (e.g. protocol = \"imap\";)");
+		if (ipaddr_parse(l->address, &ip) < 0)
+			return config_fail(l->source, "address",
+					   "'%s' is not an IP address", l->address);
+		if (l->tls && (cfg->tls.cert == NULL || cfg->tls.key == NULL))
+			return config_fail(l->source, "tls",
+					   "a TLS listener needs tls.cert and tls.key");
+		for (size_t j = 0; j < i; j++) {
+			const struct config_listener *o = &cfg->listeners[j];
+			if (strcmp(o->address, l->address) == 0 &&
+			    config_listener_port(o) == config_listener_port(l))
+				return config_fail(l->source, "port",
+						   "%s port %u is already used by %s",
+						   l->address, config_listener_port(l),
+						   o->source);
+		}
+	}
+	return NULL;
+}
+
+static char *config_validate_passdbs(const struct config *cfg)
+{
+	char key[64];
+
+	if (cfg->passdbs_count == 0)
+		return config_fail(cfg->path, "passdb", "at least one passdb is needed");
+	for (size_t i = 0; i < cfg->passdbs_count; i++) {
+		const struct config_passdb *p = &cfg->passdbs[i];
+		snprintf(key, sizeof(key), "passdb[%zu].driver", i);
+		if (!config_key_set(cfg, key))
+			return config_fail(p->source, key,
+					   "missing (passwd-file or backend)");
+		if (p->driver == CONF_PASSDB_PASSWD_FILE &&
+		    (p->path == NULL || p->path[0] == '\0'))
+			return config_fail(p->source, "path",
+					   "the passwd-file driver needs a path");
+	}
+	return NULL;
+}
+
+char *config_validate(const struct config *cfg)
+{
+	const char *error;
+	char *r;
+
+	if ((r = config_validate_listeners(cfg)) != NULL)
+		return r;
+	if ((r = config_validate_passdbs(cfg)) != NULL)
+		return r;
+	if ((cfg->tls.cert == NULL) != (cfg->tls.key == NULL))
+		return config_fail(config_source(cfg, cfg->tls.cert ? "tls.cert" : "tls.key"),
+				   "tls", "cert and key must be set together");
+	if (cfg->director.mail_servers.count == 0)
+		return config_fail(config_source(cfg, "director.mail_servers"),
+				   "director.mail_servers", "at least one backend is needed");
+	if (varexpand_user_validate(cfg->director.username_hash, &error) < 0)
+		return config_fail(config_source(cfg, "director.username_hash"),
+				   "director.username_hash", "'%s': %s",
+				   cfg->director.username_hash, error);
+	if (varexpand_user_validate(cfg->auth.username_format, &error) < 0)
+		return config_fail(config_source(cfg, "auth.username_format"),
+				   "auth.username_format", "'%s': %s",
+				   cfg->auth.username_format, error);
+	if (cfg->base_dir[0] != '/')
+		return config_fail(config_source(cfg, "base_dir"), "base_dir",
+				   "must be an absolute path");
+	return NULL;
+}

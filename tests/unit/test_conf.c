@@ -1,0 +1,253 @@
+/* Unit tests for src/conf: loading, defaults, errors with file:line,
+ * overrides, and that -n output loads back to the same configuration. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "conf/config.h"
+#include "common/xmalloc.h"
+
+static char tmpdir[] = "/tmp/loft-test-conf-XXXXXX";
+
+static const char *write_conf(const char *name, const char *text)
+{
+	static char path[256];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+#define MINIMAL \
+	"listeners = ( { protocol = \"imap\"; address = \"127.0.0.1\"; port = 10143; } );\n" \
+	"passdb = ( { driver = \"backend\"; } );\n" \
+	"director = { mail_servers = [ \"127.0.0.11\" ]; };\n"
+
+static void test_issue_shape(void **state)
+{
+	(void)state;
+	const char *path = write_conf("shape.conf",
+		"base_dir = \"/run/loft\";\n"
+		"listeners = (\n"
+		"  { protocol = \"imap\"; address = \"127.0.0.1\"; port = 10143; },\n"
+		"  { protocol = \"imap\"; address = \"127.0.0.1\"; port = 10993; tls = true; }\n"
+		");\n"
+		"tls = { cert = \"/etc/loft/cert.pem\"; key = \"/etc/loft/key.pem\"; };\n"
+		"login = { trusted_networks = [ \"127.0.0.0/8\" ]; disable_plaintext_auth = false; timeout = \"60s\"; };\n"
+		"passdb = ( { driver = \"passwd-file\"; path = \"/etc/loft/users\"; } );\n"
+		"director = { mail_servers = [ \"127.0.0.11\", \"127.0.0.12\", \"127.0.0.13@tag1\" ];\n"
+		"             user_expire = \"15m\"; username_hash = \"%Lu\"; };\n"
+		"backend = { imap_port = 143; pop3_port = 110; lmtp_port = 24; ssl = \"no\"; };\n");
+	char *error = NULL;
+	struct config *cfg = config_load(path, NULL, 0, &error);
+	assert_null(error);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->base_dir, "/run/loft");
+	assert_int_equal(cfg->listeners_count, 2);
+	assert_int_equal(cfg->listeners[1].port, 10993);
+	assert_true(cfg->listeners[1].tls);
+	assert_false(cfg->listeners[0].tls);
+	assert_int_equal(cfg->login.trusted_networks.count, 1);
+	assert_int_equal(cfg->login.trusted_networks.items[0].bits, 8);
+	assert_false(cfg->login.disable_plaintext_auth);
+	assert_int_equal(cfg->login.timeout_ms, 60000);
+	assert_int_equal(cfg->passdbs_count, 1);
+	assert_int_equal(cfg->passdbs[0].driver, CONF_PASSDB_PASSWD_FILE);
+	assert_string_equal(cfg->passdbs[0].path, "/etc/loft/users");
+	assert_string_equal(cfg->passdbs[0].scheme, "CRYPT");
+	assert_int_equal(cfg->director.mail_servers.count, 3);
+	assert_string_equal(cfg->director.mail_servers.items[2], "127.0.0.13@tag1");
+	assert_int_equal(cfg->director.user_expire_ms, 900000);
+	assert_int_equal(cfg->backend.ssl, CONF_BACKEND_SSL_NO);
+	assert_int_equal(cfg->backend.imap_port, 143);
+	assert_true(cfg->backend.ssl_verify);
+	/* where keys came from, for later error messages */
+	const char *src = config_source(cfg, "director.mail_servers");
+	if (strstr(src, "shape.conf:9") == NULL)
+		fail_msg("source %s", src);
+	config_free(&cfg);
+	assert_null(cfg);
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	char *error = NULL;
+	struct config *cfg = config_load(write_conf("min.conf", MINIMAL), NULL, 0, &error);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->base_dir, "/run/loft");
+	assert_true(cfg->login.disable_plaintext_auth);
+	assert_int_equal(cfg->login.max_line_length, 8192);
+	assert_int_equal(cfg->login.max_literal_size, 8192);
+	assert_int_equal(cfg->login.max_bad_commands, 3);
+	assert_int_equal(cfg->auth.workers, 2);
+	assert_string_equal(cfg->director.username_hash, "%Lu");
+	assert_int_equal(cfg->backend.connect_timeout_ms, 30000);
+	assert_int_equal(cfg->backend.max_reconnects, 3);
+	assert_null(cfg->tls.cert);
+	struct config_listener l = { .protocol = CONF_PROTOCOL_IMAP, .port = 0 };
+	assert_int_equal(config_listener_port(&l), 143);
+	l.tls = true;
+	assert_int_equal(config_listener_port(&l), 993);
+	config_free(&cfg);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	char *error = NULL;
+	struct config *cfg = config_load(write_conf("bad.conf", text), NULL, 0, &error);
+	assert_null(cfg);
+	assert_non_null(error);
+	if (strstr(error, needle) == NULL)
+		fail_msg("error '%s' does not contain '%s'", error, needle);
+	free(error);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	expect_error(MINIMAL "login = { timeout = \"soon\"; };\n",
+		     "bad.conf:4: login.timeout: 'soon': expected a duration");
+	expect_error(MINIMAL "login = { timout = \"5s\"; };\n",
+		     "bad.conf:4: unknown setting 'login.timout'");
+	expect_error(MINIMAL "login = { trusted_networks = [ \"10.0.0.0/40\" ]; };\n",
+		     "bad.conf:4: login.trusted_networks: '10.0.0.0/40'");
+	expect_error(MINIMAL "backend = { ssl = \"maybe\"; };\n",
+		     "backend.ssl: 'maybe': not one of the allowed values");
+	expect_error(MINIMAL "login = { max_bad_commands = 0; };\n",
+		     "login.max_bad_commands: '0': value out of range");
+	expect_error("listeners = ( { protocol = \"imap\"; } );\n"
+		     "passdb = ( { driver = \"backend\"; } );\n"
+		     "director = { mail_servers = [ \"127.0.0.11\" ];\n"
+		     "  user_expire = \"5s\"; };\n",
+		     "bad.conf:4: director.user_expire: '5s': value out of range");
+	expect_error("listeners = ( { protocol = \"imap\"; } ;\n",
+		     "bad.conf:1: syntax error");
+	expect_error("passdb = ( { driver = \"backend\"; } );\n"
+		     "director = { mail_servers = [ \"127.0.0.11\" ]; };\n",
+		     "listeners: at least one listener is needed");
+	expect_error("listeners = ( { address = \"127.0.0.1\"; } );\n"
+		     "passdb = ( { driver = \"backend\"; } );\n"
+		     "director = { mail_servers = [ \"127.0.0.11\" ]; };\n",
+		     "bad.conf:1: listeners[0].protocol: missing");
+	expect_error("listeners = ( { protocol = \"imap\"; tls = true; } );\n"
+		     "passdb = ( { driver = \"backend\"; } );\n"
+		     "director = { mail_servers = [ \"127.0.0.11\" ]; };\n",
+		     "a TLS listener needs tls.cert and tls.key");
+	expect_error("listeners = ( { protocol = \"imap\"; },\n"
+		     "  { protocol = \"imap\"; port = 143; } );\n"
+		     "passdb = ( { driver = \"backend\"; } );\n"
+		     "director = { mail_servers = [ \"127.0.0.11\" ]; };\n",
+		     "bad.conf:2: port: 0.0.0.0 port 143 is already used");
+	expect_error("listeners = ( { protocol = \"pop5\"; } );\n",
+		     "listeners[0].protocol: 'pop5': not one of the allowed values");
+	expect_error("listeners = ( { protocol = \"imap\"; } );\n"
+		     "passdb = ( { driver = \"passwd-file\"; } );\n"
+		     "director = { mail_servers = [ \"127.0.0.11\" ]; };\n",
+		     "bad.conf:2: path: the passwd-file driver needs a path");
+	expect_error("listeners = ( { protocol = \"imap\"; } );\n"
+		     "passdb = ( { driver = \"backend\"; } );\n"
+		     "director = { mail_servers = [ \"127.0.0.11\" ]; username_hash = \"%x\"; };\n",
+		     "director.username_hash: '%x': unknown variable");
+	expect_error(MINIMAL "base_dir = 5;\n", "base_dir: expected a string");
+	expect_error(MINIMAL "log = { level = true; };\n", "log.level: expected a string");
+	char *error = NULL;
+	assert_null(config_load("/nonexistent/loft.conf", NULL, 0, &error));
+	assert_string_equal(error, "/nonexistent/loft.conf: cannot read the file");
+	free(error);
+}
+
+static void test_overrides(void **state)
+{
+	(void)state;
+	struct config_override o[] = {
+		{ "login.timeout", "30s" },
+		{ "base_dir", "/tmp/x" },
+		{ "login.trusted_networks", "10.0.0.0/8, 192.168.0.0/16" },
+	};
+	char *error = NULL;
+	struct config *cfg = config_load(write_conf("o.conf", MINIMAL), o, 3, &error);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->login.timeout_ms, 30000);
+	assert_string_equal(cfg->base_dir, "/tmp/x");
+	assert_int_equal(cfg->login.trusted_networks.count, 2);
+	config_free(&cfg);
+	struct config_override bad[] = { { "login.nope", "1" } };
+	assert_null(config_load(write_conf("o.conf", MINIMAL), bad, 1, &error));
+	assert_string_equal(error, "-o login.nope: unknown or non-scalar setting");
+	free(error);
+	struct config_override bad2[] = { { "login.timeout", "x" } };
+	assert_null(config_load(write_conf("o.conf", MINIMAL), bad2, 1, &error));
+	assert_non_null(strstr(error, "-o login.timeout: 'x'"));
+	free(error);
+}
+
+static char *print_to_string(const struct config *cfg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	config_print(cfg, f);
+	fclose(f);
+	return buf;
+}
+
+static void test_print_round_trip(void **state)
+{
+	(void)state;
+	char *error = NULL;
+	struct config *cfg = config_load(write_conf("rt.conf", MINIMAL
+		"login = { trusted_networks = [ \"127.0.0.0/8\", \"::1\" ]; greeting = \"say \\\"hi\\\"\"; };\n"
+		"backend = { ssl = \"starttls\"; connect_timeout = 5; };\n"), NULL, 0, &error);
+	assert_non_null(cfg);
+	char *first = print_to_string(cfg);
+	/* the printed form is itself a valid config with the same values */
+	const char *path2 = write_conf("rt2.conf", first);
+	struct config *cfg2 = config_load(path2, NULL, 0, &error);
+	if (cfg2 == NULL)
+		fail_msg("reload failed: %s\n%s", error, first);
+	char *second = print_to_string(cfg2);
+	/* only the header line (the file name) differs */
+	assert_string_equal(strchr(first, '\n'), strchr(second, '\n'));
+	assert_non_null(strstr(first, "ssl = \"starttls\";"));
+	assert_non_null(strstr(first, "connect_timeout = \"5s\";"));
+	assert_non_null(strstr(first, "\"::1/128\""));
+	free(first);
+	free(second);
+	config_free(&cfg);
+	config_free(&cfg2);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_issue_shape),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_overrides),
+		cmocka_unit_test(test_print_round_trip),
+	};
+	return cmocka_run_group_tests_name("conf", tests, setup, teardown);
+}
