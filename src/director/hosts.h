@@ -1,0 +1,45 @@
+/* Backend hosts ("mail servers") and parsing of their configuration form
+ * (reference §1.2, §1.4, §11.1): "ip", "ip@tag", "ip1-ip2[@tag]" where
+ * only the last 8 (IPv4) or 16 (IPv6) bits differ, or a host name, which
+ * stands for every address it resolves to. */
+#ifndef LOFT_DIRECTOR_HOSTS_H
+#define LOFT_DIRECTOR_HOSTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "common/net.h"
+
+#define DIRECTOR_VHOST_DEFAULT 100
+#define DIRECTOR_VHOST_MAX 1000
+
+struct director_host {
+	struct ipaddr ip;
+	char ip_str[IPADDR_STRLEN];	/* what the ring hashes (§1.2) */
+	char *hostname;			/* NULL when given as an address */
+	char *tag;			/* "" for no tag */
+	unsigned int vhost_count;
+	bool down;			/* set down by an admin */
+	time_t last_updown;
+	unsigned int user_count;	/* assignments in the user directory */
+};
+
+struct director_host_list {
+	struct director_host **hosts;	/* sorted by address */
+	size_t count;
+	size_t cap;
+};
+
+/* Expands one configuration entry into hosts appended to list (duplicates
+ * of existing addresses are skipped). Host names are resolved with
+ * getaddrinfo(), so call this at start-up, never on the event loop. */
+int director_hosts_parse(struct director_host_list *list, const char *spec,
+			 char **error_r);
+void director_host_list_free(struct director_host_list *list);
+
+struct director_host *director_host_list_find(const struct director_host_list *list,
+					      const struct ipaddr *ip);
+
+#endif

@@ -1,0 +1,163 @@
+/* User directory: a hash map by user hash plus an idle list ordered by
+ * timestamp, so expiry pops from the head without scanning. Every record
+ * is one allocation with the username inline. */
+#include "director/users.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xmalloc.h"
+
+void user_directory_init(struct user_directory *dir, time_t expire_secs)
+{
+	hmap_init(&dir->users);
+	dir->idle_head = dir->idle_tail = NULL;
+	dir->expire_secs = expire_secs;
+}
+
+void user_directory_deinit(struct user_directory *dir)
+{
+	struct hmap_node *n, *next;
+	HMAP_FOR_EACH_SAFE(n, next, &dir->users) {
+		struct director_user *u = CONTAINER_OF(n, struct director_user, node);
+		hmap_remove(&dir->users, n);
+		free(u);
+	}
+	hmap_destroy(&dir->users);
+	dir->idle_head = dir->idle_tail = NULL;
+}
+
+static void user_idle_unlink(struct user_directory *dir, struct director_user *u)
+{
+	if (u->prev != NULL)
+		u->prev->next = u->next;
+	else if (dir->idle_head == u)
+		dir->idle_head = u->next;
+	if (u->next != NULL)
+		u->next->prev = u->prev;
+	else if (dir->idle_tail == u)
+		dir->idle_tail = u->prev;
+	u->prev = u->next = NULL;
+}
+
+static void user_idle_append(struct user_directory *dir, struct director_user *u)
+{
+	u->prev = dir->idle_tail;
+	u->next = NULL;
+	if (dir->idle_tail != NULL)
+		dir->idle_tail->next = u;
+	else
+		dir->idle_head = u;
+	dir->idle_tail = u;
+}
+
+struct director_user *user_directory_lookup(const struct user_directory *dir,
+					    uint32_t hash)
+{
+	struct hmap_node *n;
+	HMAP_FOR_EACH_WITH_HASH(n, hash_u64(hash), &dir->users) {
+		struct director_user *u = CONTAINER_OF(n, struct director_user, node);
+		if (u->hash == hash)
+			return u;
+	}
+	return NULL;
+}
+
+static struct director_user *user_alloc(uint32_t hash, const char *username)
+{
+	size_t len = strlen(username);
+	struct director_user *u = xcalloc(1, sizeof(*u) + len + 1);
+	u->hash = hash;
+	memcpy(u->username, username, len + 1);
+	return u;
+}
+
+struct director_user *user_directory_add(struct user_directory *dir,
+					 uint32_t hash, struct director_host *host,
+					 const char *username, time_t now)
+{
+	struct director_user *u = user_alloc(hash, username);
+	u->host = host;
+	u->timestamp = now;
+	host->user_count++;
+	hmap_insert(&dir->users, &u->node, hash_u64(hash));
+	user_idle_append(dir, u);
+	return u;
+}
+
+struct director_user *user_directory_refresh(struct user_directory *dir,
+					     struct director_user *u,
+					     const char *username, time_t now)
+{
+	if (strcmp(u->username, username) != 0) {
+		/* a colliding or re-cased name: keep the newest, in place */
+		struct director_user *nu = user_alloc(u->hash, username);
+		nu->host = u->host;
+		nu->sessions = u->sessions;
+		bool idle = u->sessions == 0;
+		if (idle)
+			user_idle_unlink(dir, u);
+		hmap_remove(&dir->users, &u->node);
+		free(u);
+		u = nu;
+		hmap_insert(&dir->users, &u->node, hash_u64(u->hash));
+		if (idle)
+			user_idle_append(dir, u);
+	}
+	u->timestamp = now;
+	if (u->sessions == 0) {
+		user_idle_unlink(dir, u);
+		user_idle_append(dir, u);
+	}
+	return u;
+}
+
+void user_directory_session_ref(struct user_directory *dir,
+				struct director_user *u)
+{
+	if (u->sessions++ == 0)
+		user_idle_unlink(dir, u);
+}
+
+void user_directory_session_unref(struct user_directory *dir,
+				  struct director_user *u, time_t now)
+{
+	if (u->sessions == 0)
+		return;
+	if (--u->sessions == 0) {
+		u->timestamp = now;
+		user_idle_append(dir, u);
+	}
+}
+
+void user_directory_remove(struct user_directory *dir, struct director_user *u)
+{
+	if (u->sessions == 0)
+		user_idle_unlink(dir, u);
+	hmap_remove(&dir->users, &u->node);
+	u->host->user_count--;
+	free(u);
+}
+
+unsigned int user_directory_expire(struct user_directory *dir, time_t now)
+{
+	unsigned int n = 0;
+	while (dir->idle_head != NULL &&
+	       dir->idle_head->timestamp + dir->expire_secs <= now) {
+		user_directory_remove(dir, dir->idle_head);
+		n++;
+	}
+	return n;
+}
+
+time_t user_directory_next_expiry(const struct user_directory *dir)
+{
+	return dir->idle_head == NULL ? 0 :
+		dir->idle_head->timestamp + dir->expire_secs;
+}
+
+time_t user_directory_expires(const struct user_directory *dir,
+			      const struct director_user *u, time_t now)
+{
+	return (u->sessions > 0 ? now : u->timestamp) + dir->expire_secs;
+}

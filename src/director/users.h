@@ -1,0 +1,61 @@
+/* The user directory of one tag (reference §2.1): which host each user
+ * hash is assigned to, and since when. An assignment lives while the user
+ * has sessions and for `expire` seconds after the last one ended; then the
+ * ring decides afresh. Records keep the username (loft's addition, so
+ * that listings can name users instead of hashes).
+ *
+ * Time is passed in; nothing here reads a clock or touches the loop. */
+#ifndef LOFT_DIRECTOR_USERS_H
+#define LOFT_DIRECTOR_USERS_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "common/hmap.h"
+#include "director/hosts.h"
+
+struct director_user {
+	struct hmap_node node;		/* keyed by hash */
+	struct director_user *prev, *next;	/* idle list, while sessions == 0 */
+	struct director_host *host;
+	time_t timestamp;		/* last refresh: lookup or last session end */
+	uint32_t hash;
+	uint32_t sessions;
+	char username[];		/* the most recent name with this hash */
+};
+
+struct user_directory {
+	struct hmap users;
+	/* users without sessions, oldest timestamp first */
+	struct director_user *idle_head, *idle_tail;
+	time_t expire_secs;
+};
+
+void user_directory_init(struct user_directory *dir, time_t expire_secs);
+void user_directory_deinit(struct user_directory *dir);
+
+struct director_user *user_directory_lookup(const struct user_directory *dir,
+					    uint32_t hash);
+/* Creates an assignment (no sessions yet, timestamp now). */
+struct director_user *user_directory_add(struct user_directory *dir,
+					 uint32_t hash, struct director_host *host,
+					 const char *username, time_t now);
+/* A lookup refreshed the user; a renamed user keeps its record. */
+struct director_user *user_directory_refresh(struct user_directory *dir,
+					     struct director_user *user,
+					     const char *username, time_t now);
+void user_directory_session_ref(struct user_directory *dir,
+				struct director_user *user);
+void user_directory_session_unref(struct user_directory *dir,
+				  struct director_user *user, time_t now);
+void user_directory_remove(struct user_directory *dir, struct director_user *user);
+/* Forgets idle users whose timestamp + expire <= now; returns how many. */
+unsigned int user_directory_expire(struct user_directory *dir, time_t now);
+/* When the next idle user expires, or 0 when none is idle. */
+time_t user_directory_next_expiry(const struct user_directory *dir);
+/* Expiry time reported to admins: timestamp + expire, or now + expire for
+ * users that still have sessions. */
+time_t user_directory_expires(const struct user_directory *dir,
+			      const struct director_user *user, time_t now);
+
+#endif

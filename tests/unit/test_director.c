@@ -1,0 +1,293 @@
+/* Unit tests for src/director: the hash and ring vectors of reference
+ * §1.1–1.2, the placement a real Dovecot 2.3 director chose for user1..20
+ * over 127.0.0.11–13 (doveadm-captures.md appendix A), tags, ranges, and
+ * assignment lifetime (§2.1). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/xmalloc.h"
+#include "conf/config.h"
+#include "director/chash.h"
+#include "director/director.h"
+#include "director/hosts.h"
+#include "director/user_hash.h"
+#include "director/users.h"
+
+static void test_user_hash_vectors(void **state)
+{
+	(void)state;
+	/* §1.1: MD5 of the expanded string */
+	static const struct { const char *in; uint32_t hash; } vec[] = {
+		{ "", 3558706393U }, { "testuser", 1570531526U },
+		{ "@", 1368314517U }, { "testuser@domain", 3813799143U },
+		{ "@domain", 3749630072U }, { "domain", 2908717800U },
+	};
+	struct user_hasher *h = user_hasher_new("%u");
+	for (size_t i = 0; i < ARRAY_SIZE(vec); i++)
+		assert_int_equal(user_hasher_hash(h, vec[i].in), vec[i].hash);
+	user_hasher_free(&h);
+	assert_null(h);
+
+	/* %Lu lower-cases ASCII first */
+	h = user_hasher_new("%Lu");
+	assert_int_equal(user_hasher_hash(h, "TestUser"), 1570531526U);
+	user_hasher_free(&h);
+	h = user_hasher_new("%n");
+	assert_int_equal(user_hasher_hash(h, "test@user@domain"), 160394189U);
+	user_hasher_free(&h);
+	h = user_hasher_new("%d");
+	assert_int_equal(user_hasher_hash(h, "test@user@domain"), 1841230927U);
+	assert_int_equal(user_hasher_hash(h, "nodomain"), 3558706393U);
+	user_hasher_free(&h);
+	h = user_hasher_new("%Ld");
+	assert_int_equal(user_hasher_hash(h, "x@DOMAIN"), 2908717800U);
+	user_hasher_free(&h);
+	h = user_hasher_new("%{user}");
+	assert_int_equal(user_hasher_hash(h, "testuser"), 1570531526U);
+	user_hasher_free(&h);
+}
+
+static void test_vhost_points(void **state)
+{
+	(void)state;
+	/* §1.2 */
+	static const struct { const char *in; uint32_t point; } vec[] = {
+		{ "10.0.0.1-0", 1014535201U }, { "10.0.0.1-1", 3096594127U },
+		{ "10.0.0.1-2", 2719269830U }, { "10.0.0.2-0", 977724322U },
+		{ "10.0.0.2-1", 144197141U }, { "10.0.0.2-2", 1089699160U },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(vec); i++)
+		assert_int_equal(md5_u32(vec[i].in, strlen(vec[i].in)), vec[i].point);
+}
+
+static void test_ring_small(void **state)
+{
+	(void)state;
+	struct director_host_list list = { 0 };
+	char *error = NULL;
+	assert_int_equal(director_hosts_parse(&list, "10.0.0.2", &error), 0);
+	assert_int_equal(director_hosts_parse(&list, "10.0.0.1", &error), 0);
+	list.hosts[0]->vhost_count = 3;
+	list.hosts[1]->vhost_count = 3;
+	struct chash ring = { 0 };
+	chash_build(&ring, &list, "", NULL, NULL);
+	assert_int_equal(ring.count, 6);
+	/* sorted: .2-1 144197141, .2-0 977724322, .1-0 1014535201,
+	 * .2-2 1089699160, .1-2 2719269830, .1-1 3096594127 */
+	assert_string_equal(chash_lookup(&ring, 1)->ip_str, "10.0.0.2");
+	assert_string_equal(chash_lookup(&ring, 144197141U)->ip_str, "10.0.0.2");
+	assert_string_equal(chash_lookup(&ring, 144197142U)->ip_str, "10.0.0.2");
+	assert_string_equal(chash_lookup(&ring, 1014535201U)->ip_str, "10.0.0.1");
+	assert_string_equal(chash_lookup(&ring, 1089699160U)->ip_str, "10.0.0.2");
+	assert_string_equal(chash_lookup(&ring, 3096594127U)->ip_str, "10.0.0.1");
+	/* past the last point wraps to the lowest */
+	assert_string_equal(chash_lookup(&ring, 3096594128U)->ip_str, "10.0.0.2");
+	/* a down host has no points */
+	list.hosts[1]->down = true;
+	chash_build(&ring, &list, "", NULL, NULL);
+	assert_int_equal(ring.count, 3);
+	assert_string_equal(chash_lookup(&ring, 3096594128U)->ip_str, "10.0.0.1");
+	list.hosts[0]->down = true;
+	chash_build(&ring, &list, "", NULL, NULL);
+	assert_null(chash_lookup(&ring, 5));
+	chash_free(&ring);
+	director_host_list_free(&list);
+}
+
+/* The placement the real Dovecot 2.3.19.1 director chose, captured in
+ * doveadm-captures.md appendix A (be1=.11, be2=.12, be3=.13). */
+static const char *const dovecot_placement[20] = {
+	"127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.13", "127.0.0.11",
+	"127.0.0.11", "127.0.0.13", "127.0.0.11", "127.0.0.13", "127.0.0.12",
+	"127.0.0.12", "127.0.0.11", "127.0.0.13", "127.0.0.12", "127.0.0.12",
+	"127.0.0.13", "127.0.0.12", "127.0.0.13", "127.0.0.11", "127.0.0.13",
+};
+
+static struct config *make_config(const char *const *servers, size_t n)
+{
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	cfg->path = xstrdup("test.conf");
+	cfg->director.username_hash = xstrdup("%Lu");
+	cfg->director.user_expire_ms = 900000;
+	cfg->director.mail_servers.items = xcalloc(n, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		cfg->director.mail_servers.items[i] = xstrdup(servers[i]);
+	cfg->director.mail_servers.count = n;
+	return cfg;
+}
+
+static void test_dovecot_placement(void **state)
+{
+	(void)state;
+	static const char *const servers[] = {
+		"127.0.0.11", "127.0.0.12", "127.0.0.13"
+	};
+	struct config *cfg = make_config(servers, 3);
+	char *error = NULL;
+	struct director *d = director_new(cfg, &error);
+	assert_non_null(d);
+	for (int i = 0; i < 20; i++) {
+		char user[16];
+		struct director_ticket t;
+		const char *err;
+		snprintf(user, sizeof(user), "user%d", i + 1);
+		const struct director_host *h = director_route(d, user, "", 1000, &t, &err);
+		assert_non_null(h);
+		if (strcmp(h->ip_str, dovecot_placement[i]) != 0)
+			fail_msg("%s went to %s, Dovecot chose %s", user, h->ip_str,
+				 dovecot_placement[i]);
+		assert_true(t.held);
+		director_release(d, &t, 1000);
+		assert_false(t.held);
+	}
+	director_free(&d);
+	config_free(&cfg);
+}
+
+static void test_ranges_and_tags(void **state)
+{
+	(void)state;
+	static const char *const servers[] = {
+		"10.0.0.1-10.0.0.3", "10.0.1.1@gold",
+	};
+	struct config *cfg = make_config(servers, 2);
+	char *error = NULL;
+	struct director *d = director_new(cfg, &error);
+	assert_non_null(d);
+	const struct director_host_list *hl = director_hosts(d);
+	assert_int_equal(hl->count, 4);
+	assert_string_equal(hl->hosts[0]->ip_str, "10.0.0.1");
+	assert_string_equal(hl->hosts[2]->ip_str, "10.0.0.3");
+	assert_string_equal(hl->hosts[3]->tag, "gold");
+	struct director_ticket t;
+	const char *err;
+	/* tagged users only reach hosts with their tag */
+	for (int i = 0; i < 50; i++) {
+		char user[16];
+		snprintf(user, sizeof(user), "u%d", i);
+		const struct director_host *h = director_route(d, user, "gold", 1, &t, &err);
+		assert_string_equal(h->ip_str, "10.0.1.1");
+		director_release(d, &t, 1);
+		h = director_route(d, user, "", 1, &t, &err);
+		assert_string_equal(h->tag, "");
+		director_release(d, &t, 1);
+	}
+	assert_null(director_route(d, "x", "silver", 1, &t, &err));
+	assert_string_equal(err, "unknown tag");
+	assert_false(t.held);
+	director_free(&d);
+	config_free(&cfg);
+
+	/* IPv6 range (brackets allowed): only the last 16 bits may differ */
+	struct director_host_list list = { 0 };
+	assert_int_equal(director_hosts_parse(&list, "[2001:db8::1]-[2001:db8::3]@v6", &error), 0);
+	assert_int_equal(list.count, 3);
+	assert_string_equal(list.hosts[2]->ip_str, "2001:db8::3");
+	assert_string_equal(list.hosts[2]->tag, "v6");
+	assert_int_equal(director_hosts_parse(&list, "10.0.0.1-10.0.1.1", &error), -1);
+	assert_non_null(strstr(error, "invalid address range"));
+	free(error);
+	assert_int_equal(director_hosts_parse(&list, "10.0.0.5-10.0.0.1", &error), -1);
+	free(error);
+	assert_int_equal(director_hosts_parse(&list, "@tag", &error), -1);
+	free(error);
+	assert_int_equal(director_hosts_parse(&list, "no-such-host.invalid", &error), -1);
+	assert_non_null(strstr(error, "cannot resolve host 'no-such-host.invalid'"));
+	free(error);
+	/* duplicates are kept once */
+	assert_int_equal(director_hosts_parse(&list, "2001:db8::2", &error), 0);
+	assert_int_equal(list.count, 3);
+	director_host_list_free(&list);
+
+	static const char *const bad[] = { "10.0.0.1", "10.0.0.9-10.0.0.2" };
+	cfg = make_config(bad, 2);
+	assert_null(director_new(cfg, &error));
+	assert_non_null(strstr(error, "test.conf: director.mail_servers: invalid address range"));
+	free(error);
+	config_free(&cfg);
+}
+
+static void test_assignment_lifetime(void **state)
+{
+	(void)state;
+	struct director_host_list list = { 0 };
+	char *error;
+	director_hosts_parse(&list, "10.0.0.1", &error);
+	director_hosts_parse(&list, "10.0.0.2", &error);
+	struct user_directory dir;
+	user_directory_init(&dir, 900);
+	struct director_user *u = user_directory_add(&dir, 42, list.hosts[1], "jane", 100);
+	assert_int_equal(list.hosts[1]->user_count, 1);
+	assert_ptr_equal(user_directory_lookup(&dir, 42), u);
+	assert_int_equal(user_directory_next_expiry(&dir), 1000);
+	/* a session keeps the assignment past its expiry */
+	user_directory_session_ref(&dir, u);
+	assert_int_equal(user_directory_next_expiry(&dir), 0);
+	assert_int_equal(user_directory_expire(&dir, 5000), 0);
+	assert_int_equal(user_directory_expires(&dir, u, 5000), 5900);
+	/* after the last session ends it lives expire seconds more */
+	user_directory_session_unref(&dir, u, 6000);
+	assert_int_equal(user_directory_expire(&dir, 6899), 0);
+	assert_int_equal(user_directory_expires(&dir, u, 6899), 6900);
+	/* a refresh under another spelling keeps the host */
+	u = user_directory_refresh(&dir, u, "Jane", 6899);
+	assert_string_equal(u->username, "Jane");
+	assert_ptr_equal(u->host, list.hosts[1]);
+	assert_int_equal(user_directory_expire(&dir, 7798), 0);
+	assert_int_equal(user_directory_expire(&dir, 7799), 1);
+	assert_null(user_directory_lookup(&dir, 42));
+	assert_int_equal(list.hosts[1]->user_count, 0);
+	/* idle users expire oldest first */
+	user_directory_add(&dir, 1, list.hosts[0], "a", 10);
+	user_directory_add(&dir, 2, list.hosts[0], "b", 20);
+	user_directory_add(&dir, 3, list.hosts[0], "c", 30);
+	assert_int_equal(user_directory_expire(&dir, 920), 2);
+	assert_non_null(user_directory_lookup(&dir, 3));
+	user_directory_deinit(&dir);
+	director_host_list_free(&list);
+}
+
+static void test_route_sticks(void **state)
+{
+	(void)state;
+	static const char *const servers[] = { "10.0.0.1", "10.0.0.2", "10.0.0.3" };
+	struct config *cfg = make_config(servers, 3);
+	char *error = NULL;
+	struct director *d = director_new(cfg, &error);
+	struct director_ticket t1, t2;
+	const char *err;
+	const struct director_host *h1 = director_route(d, "Sticky", "", 100, &t1, &err);
+	/* the same user (any case under %Lu) gets the same host */
+	const struct director_host *h2 = director_route(d, "sticky", "", 200, &t2, &err);
+	assert_ptr_equal(h1, h2);
+	assert_int_equal(t1.hash, director_user_hash(d, "STICKY"));
+	assert_ptr_equal(director_hashed_host(d, t1.hash, ""), h1);
+	director_release(d, &t1, 300);
+	director_release(d, &t2, 300);
+	/* still assigned until expiry */
+	assert_int_equal(director_expire(d, 300 + 899), 0);
+	assert_int_equal(director_expire(d, 300 + 900), 1);
+	director_release(d, &t2, 300); /* a second release is harmless */
+	director_free(&d);
+	config_free(&cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_user_hash_vectors),
+		cmocka_unit_test(test_vhost_points),
+		cmocka_unit_test(test_ring_small),
+		cmocka_unit_test(test_dovecot_placement),
+		cmocka_unit_test(test_ranges_and_tags),
+		cmocka_unit_test(test_assignment_lifetime),
+		cmocka_unit_test(test_route_sticks),
+	};
+	return cmocka_run_group_tests_name("director", tests, NULL, NULL);
+}
