@@ -1,0 +1,72 @@
+/* The backend side of a protocol until login: a pure state machine that
+ * reads the backend's lines, writes commands to it, and ends with the
+ * backend's verdict. The session moves bytes and TLS; each protocol
+ * provides a struct back_ops. */
+#ifndef LOFT_PROTO_BACK_H
+#define LOFT_PROTO_BACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/net.h"
+#include "common/sbuf.h"
+
+/* Longest line a backend may send during login. */
+#define BACK_MAX_LINE 65536
+
+struct back_params {
+	const char *user;		/* login name at the backend */
+	const char *password;
+	bool use_sasl;			/* log in with AUTHENTICATE/AUTH PLAIN */
+	bool starttls;			/* upgrade with STARTTLS/STLS first */
+	bool tls_active;		/* the connection is already TLS */
+	bool forward;			/* send the client's address (ID/XCLIENT) */
+	struct ipaddr client_ip;
+	uint16_t client_port;
+	struct ipaddr local_ip;
+	uint16_t local_port;
+	const char *session_id;
+	unsigned int ttl;		/* this hop's TTL; the backend gets ttl-1 */
+};
+
+enum back_event {
+	BACK_EV_NONE,		/* send the output, wait for more input */
+	BACK_EV_STARTTLS,	/* send the output, start TLS, call tls_started */
+	BACK_EV_OK,		/* logged in: back->reply is the success text */
+	BACK_EV_FAIL,		/* back->fail says how, back->reply / error why */
+};
+
+enum back_fail {
+	BACK_FAIL_AUTH,		/* wrong credentials: the generic failure */
+	BACK_FAIL_REPLY,	/* a NO with its own code: pass it through */
+	BACK_FAIL_TEMP,		/* the backend cannot serve now */
+};
+
+struct back {
+	const struct back_ops *ops;
+	struct back_params params;	/* strings borrowed from the session */
+	char *reply;			/* BACK_EV_OK / BACK_FAIL_REPLY text */
+	enum back_fail fail;
+	const char *error;		/* for the log: what went wrong */
+};
+
+struct back_ops {
+	struct back *(*create)(const struct back_params *params);
+	void (*destroy)(struct back *back);
+	enum back_event (*feed)(struct back *back, const unsigned char *buf,
+				size_t len, size_t *consumed_r, struct sbuf *out);
+	/* TLS is up after BACK_EV_STARTTLS; may write the next commands */
+	void (*tls_started)(struct back *back, struct sbuf *out);
+};
+
+void back_init(struct back *b, const struct back_ops *ops,
+	       const struct back_params *params);
+void back_deinit(struct back *b);
+
+/* Finds the next complete line in buf (without CRLF). Returns its length
+ * and sets *consumed_r past the LF, or -1 when no LF yet (*consumed_r 0),
+ * or -2 when the line exceeds BACK_MAX_LINE. */
+long back_next_line(const unsigned char *buf, size_t len, size_t *consumed_r);
+
+#endif

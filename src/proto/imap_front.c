@@ -1,0 +1,513 @@
+/* IMAP pre-login state machine with a command table. */
+#include "proto/imap_front.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/base64.h"
+#include "common/xmalloc.h"
+#include "proto/imap_parser.h"
+
+#define IMAP_ID_MAX_PAIRS 30
+
+enum imap_front_state {
+	IMAP_FRONT_COMMAND,	/* reading commands */
+	IMAP_FRONT_SASL,	/* reading an AUTHENTICATE response line */
+	IMAP_FRONT_AUTH_WAIT,	/* credentials handed over, awaiting a verdict */
+	IMAP_FRONT_DONE,	/* logged in or leaving: no more input */
+};
+
+struct imap_front {
+	struct front base;
+	enum imap_front_state state;
+	struct imap_parser parser;
+	struct sbuf tag;	/* the pending LOGIN/AUTHENTICATE's tag */
+	struct sasl_server sasl;
+	bool id_seen;
+};
+
+typedef enum front_event imap_cmd_fn(struct imap_front *f,
+				     unsigned char *cmd, struct sbuf *out);
+
+struct imap_cmd {
+	const char *name;
+	imap_cmd_fn *fn;
+};
+
+static void imap_front_set_state(struct imap_front *f, enum imap_front_state state)
+{
+	f->state = state;
+}
+
+static void imap_append_tag(struct imap_front *f, const unsigned char *cmd,
+			    struct sbuf *out)
+{
+	if (f->parser.have_tag)
+		sbuf_append(out, cmd + f->parser.tag.off, f->parser.tag.len);
+	else
+		sbuf_appendc(out, '*');
+}
+
+static void imap_reply(struct imap_front *f, const unsigned char *cmd,
+		       struct sbuf *out, const char *status, const char *text)
+{
+	imap_append_tag(f, cmd, out);
+	sbuf_appendf(out, " %s %s\r\n", status, text);
+}
+
+/* A reply to the saved tag of an asynchronous command. */
+static void imap_reply_saved(struct imap_front *f, struct sbuf *out,
+			     const char *status, const char *text)
+{
+	sbuf_append(out, sbuf_data(&f->tag), sbuf_len(&f->tag));
+	sbuf_appendf(out, " %s %s\r\n", status, text);
+}
+
+static void imap_append_capability(struct imap_front *f, struct sbuf *out)
+{
+	sbuf_appends(out, "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+");
+	if (f->base.starttls_available && !f->base.tls_active)
+		sbuf_appends(out, " STARTTLS");
+	if (front_plaintext_allowed(&f->base))
+		sasl_mechs_append(out, " AUTH=");
+	else
+		sbuf_appends(out, " LOGINDISABLED");
+}
+
+/* Counts an invalid command; the last one allowed ends the connection. */
+static enum front_event imap_front_count_bad(struct imap_front *f, struct sbuf *out)
+{
+	if (++f->base.bad_commands < f->base.params.max_bad_commands)
+		return FRONT_EV_NONE;
+	sbuf_appends(out, "* BYE Too many invalid IMAP commands.\r\n");
+	f->base.close_reason = "too many invalid commands";
+	imap_front_set_state(f, IMAP_FRONT_DONE);
+	return FRONT_EV_CLOSE;
+}
+
+static enum front_event imap_front_bad(struct imap_front *f,
+				       const unsigned char *cmd, struct sbuf *out,
+				       const char *text)
+{
+	imap_reply(f, cmd, out, "BAD", text);
+	return imap_front_count_bad(f, out);
+}
+
+static enum front_event cmd_capability(struct imap_front *f, unsigned char *cmd,
+				       struct sbuf *out)
+{
+	if (f->parser.nargs != 0)
+		return imap_front_bad(f, cmd, out, "Unexpected arguments.");
+	sbuf_appends(out, "* CAPABILITY ");
+	imap_append_capability(f, out);
+	sbuf_appends(out, "\r\n");
+	imap_reply(f, cmd, out, "OK",
+		   "Pre-login capabilities listed, post-login capabilities have more.");
+	return FRONT_EV_NONE;
+}
+
+static enum front_event cmd_noop(struct imap_front *f, unsigned char *cmd,
+				 struct sbuf *out)
+{
+	if (f->parser.nargs != 0)
+		return imap_front_bad(f, cmd, out, "Unexpected arguments.");
+	imap_reply(f, cmd, out, "OK", "NOOP completed.");
+	return FRONT_EV_NONE;
+}
+
+static enum front_event cmd_logout(struct imap_front *f, unsigned char *cmd,
+				   struct sbuf *out)
+{
+	if (f->parser.nargs != 0)
+		return imap_front_bad(f, cmd, out, "Unexpected arguments.");
+	sbuf_appends(out, "* BYE Logging out\r\n");
+	imap_reply(f, cmd, out, "OK", "Logout completed.");
+	f->base.close_reason = "logged out";
+	imap_front_set_state(f, IMAP_FRONT_DONE);
+	return FRONT_EV_CLOSE;
+}
+
+static enum front_event cmd_starttls(struct imap_front *f, unsigned char *cmd,
+				     struct sbuf *out)
+{
+	if (f->parser.nargs != 0)
+		return imap_front_bad(f, cmd, out, "Unexpected arguments.");
+	if (f->base.tls_active)
+		return imap_front_bad(f, cmd, out, "TLS is already active.");
+	if (!f->base.starttls_available)
+		return imap_front_bad(f, cmd, out, "TLS support isn't enabled.");
+	imap_reply(f, cmd, out, "OK", "Begin TLS negotiation now.");
+	return FRONT_EV_STARTTLS;
+}
+
+/* ID NIL | ID ("key" "value" ...): forwarded attributes are taken only
+ * from trusted clients and only from their first ID (§10.2). */
+static enum front_event cmd_id(struct imap_front *f, unsigned char *cmd,
+			       struct sbuf *out)
+{
+	const struct imap_arg *a = f->parser.args;
+	unsigned int n = f->parser.nargs;
+
+	if (n == 1 && imap_arg_is_nil(cmd, &a[0])) {
+		/* no parameters */
+	} else if (n < 2 || a[0].type != IMAP_ARG_LIST_START ||
+		   a[n - 1].type != IMAP_ARG_LIST_END || (n - 2) % 2 != 0 ||
+		   (n - 2) / 2 > IMAP_ID_MAX_PAIRS) {
+		return imap_front_bad(f, cmd, out, "Invalid ID parameters.");
+	} else {
+		for (unsigned int i = 1; i + 1 < n; i++) {
+			if (!imap_arg_is_string(&a[i]))
+				return imap_front_bad(f, cmd, out, "Invalid ID parameters.");
+		}
+		for (unsigned int i = 1; i + 1 < n && f->base.trusted && !f->id_seen;
+		     i += 2) {
+			if (imap_arg_is_nil(cmd, &a[i + 1]))
+				continue;
+			char *key = imap_arg_dup(cmd, &a[i]);
+			char *value = imap_arg_dup(cmd, &a[i + 1]);
+			if (key != NULL && value != NULL)
+				front_forward_apply(&f->base, key, value);
+			free(key);
+			free(value);
+		}
+	}
+	f->id_seen = true;
+	sbuf_appends(out, "* ID (\"name\" \"loft\")\r\n");
+	imap_reply(f, cmd, out, "OK", "ID completed.");
+	return FRONT_EV_NONE;
+}
+
+static void imap_save_tag(struct imap_front *f, const unsigned char *cmd)
+{
+	sbuf_reset(&f->tag);
+	sbuf_append(&f->tag, cmd + f->parser.tag.off, f->parser.tag.len);
+}
+
+static enum front_event imap_front_privacy_required(struct imap_front *f,
+						    const unsigned char *cmd,
+						    struct sbuf *out)
+{
+	imap_reply(f, cmd, out, "NO", "[PRIVACYREQUIRED] Plaintext authentication "
+		   "disallowed on non-secure (SSL/TLS) connections.");
+	return FRONT_EV_NONE;
+}
+
+static enum front_event cmd_login(struct imap_front *f, unsigned char *cmd,
+				  struct sbuf *out)
+{
+	const struct imap_arg *a = f->parser.args;
+
+	if (f->parser.nargs != 2 || !imap_arg_is_string(&a[0]) ||
+	    !imap_arg_is_string(&a[1]))
+		return imap_front_bad(f, cmd, out, "Invalid arguments.");
+	if (!front_plaintext_allowed(&f->base))
+		return imap_front_privacy_required(f, cmd, out);
+	char *user = imap_arg_dup(cmd, &a[0]);
+	char *pass = imap_arg_dup(cmd, &a[1]);
+	if (user == NULL || pass == NULL) {
+		free(user);
+		xfree_secret(&pass);
+		return imap_front_bad(f, cmd, out, "NUL in credentials.");
+	}
+	imap_save_tag(f, cmd);
+	f->base.login.mech = NULL;
+	f->base.login.creds.authzid = xstrdup("");
+	f->base.login.creds.authcid = user;
+	f->base.login.creds.password = pass;
+	imap_front_set_state(f, IMAP_FRONT_AUTH_WAIT);
+	return FRONT_EV_AUTH;
+}
+
+/* Encodes a SASL challenge as an IMAP continuation line. */
+static void imap_send_challenge(struct sbuf *out, const struct sbuf *challenge)
+{
+	sbuf_appends(out, "+ ");
+	base64_encode(out, sbuf_data(challenge), sbuf_len(challenge));
+	sbuf_appends(out, "\r\n");
+}
+
+/* Runs one SASL step with a decoded response; the tag is saved. */
+static enum front_event imap_front_sasl_step(struct imap_front *f,
+					     const unsigned char *resp, size_t len,
+					     struct sbuf *out)
+{
+	struct sbuf challenge = SBUF_INIT;
+	const char *error;
+
+	switch (sasl_server_step(&f->sasl, resp, len, &challenge, &error)) {
+	case SASL_CONTINUE:
+		imap_send_challenge(out, &challenge);
+		sbuf_free(&challenge);
+		imap_front_set_state(f, IMAP_FRONT_SASL);
+		return FRONT_EV_NONE;
+	case SASL_DONE:
+		f->base.login.mech = f->sasl.mech;
+		sasl_server_take_credentials(&f->sasl, &f->base.login.creds);
+		sasl_server_deinit(&f->sasl);
+		imap_front_set_state(f, IMAP_FRONT_AUTH_WAIT);
+		return FRONT_EV_AUTH;
+	case SASL_FAIL:
+		break;
+	}
+	sbuf_free(&challenge);
+	sasl_server_deinit(&f->sasl);
+	imap_reply_saved(f, out, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
+	imap_front_set_state(f, IMAP_FRONT_COMMAND);
+	return FRONT_EV_NONE;
+}
+
+/* Decodes base64 (or "=" for empty) and steps; *bad_r on invalid data. */
+static enum front_event imap_front_sasl_input(struct imap_front *f,
+					      const unsigned char *data, size_t len,
+					      struct sbuf *out, bool *bad_r)
+{
+	*bad_r = false;
+	if (len == 1 && data[0] == '=')
+		return imap_front_sasl_step(f, data, 0, out);
+	unsigned char *decoded = xmalloc(BASE64_DECODED_MAX(len));
+	long n = base64_decode((const char *)data, len, decoded);
+	enum front_event ev = FRONT_EV_NONE;
+	if (n < 0)
+		*bad_r = true;
+	else
+		ev = imap_front_sasl_step(f, decoded, (size_t)n, out);
+	explicit_bzero(decoded, BASE64_DECODED_MAX(len));
+	free(decoded);
+	return ev;
+}
+
+static enum front_event cmd_authenticate(struct imap_front *f, unsigned char *cmd,
+					 struct sbuf *out)
+{
+	const struct imap_arg *a = f->parser.args;
+	unsigned int n = f->parser.nargs;
+
+	if (n < 1 || n > 2 || a[0].type != IMAP_ARG_ATOM ||
+	    (n == 2 && a[1].type != IMAP_ARG_ATOM))
+		return imap_front_bad(f, cmd, out, "Invalid arguments.");
+	char *name = imap_arg_dup(cmd, &a[0]);
+	const struct sasl_mech *mech = name == NULL ? NULL : sasl_mech_find(name);
+	free(name);
+	if (mech == NULL) {
+		imap_reply(f, cmd, out, "NO", "Unsupported authentication mechanism.");
+		return FRONT_EV_NONE;
+	}
+	if (sasl_mech_is_plaintext(mech) && !front_plaintext_allowed(&f->base))
+		return imap_front_privacy_required(f, cmd, out);
+	imap_save_tag(f, cmd);
+	sasl_server_init(&f->sasl, mech);
+	if (n == 1) {
+		struct sbuf challenge = SBUF_INIT;
+		sasl_server_initial_challenge(&f->sasl, &challenge);
+		imap_send_challenge(out, &challenge);
+		sbuf_free(&challenge);
+		imap_front_set_state(f, IMAP_FRONT_SASL);
+		return FRONT_EV_NONE;
+	}
+	bool bad;
+	enum front_event ev = imap_front_sasl_input(f, cmd + a[1].off, a[1].len,
+						    out, &bad);
+	if (bad) {
+		sasl_server_deinit(&f->sasl);
+		return imap_front_bad(f, cmd, out, "Invalid base64 data in initial response.");
+	}
+	return ev;
+}
+
+static const struct imap_cmd imap_cmds[] = {
+	{ "CAPABILITY", cmd_capability },
+	{ "NOOP", cmd_noop },
+	{ "LOGOUT", cmd_logout },
+	{ "ID", cmd_id },
+	{ "STARTTLS", cmd_starttls },
+	{ "LOGIN", cmd_login },
+	{ "AUTHENTICATE", cmd_authenticate },
+};
+
+static enum front_event imap_front_command(struct imap_front *f,
+					   unsigned char *cmd, struct sbuf *out)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(imap_cmds); i++) {
+		if (imap_arg_equals_icase(cmd, &f->parser.cmd, imap_cmds[i].name))
+			return imap_cmds[i].fn(f, cmd, out);
+	}
+	return imap_front_bad(f, cmd, out, "Error in IMAP command received by server.");
+}
+
+/* A response line during AUTHENTICATE: base64, or "*" to cancel. */
+static enum front_event imap_front_sasl_line(struct imap_front *f,
+					     const unsigned char *line, size_t len,
+					     struct sbuf *out)
+{
+	if (len == 1 && line[0] == '*') {
+		sasl_server_deinit(&f->sasl);
+		imap_reply_saved(f, out, "BAD", "Authentication aborted by client.");
+		imap_front_set_state(f, IMAP_FRONT_COMMAND);
+		return FRONT_EV_NONE;
+	}
+	bool bad;
+	enum front_event ev = imap_front_sasl_input(f, line, len, out, &bad);
+	if (bad) {
+		sasl_server_deinit(&f->sasl);
+		imap_reply_saved(f, out, "BAD", "Invalid base64 data in continued response.");
+		imap_front_set_state(f, IMAP_FRONT_COMMAND);
+		return imap_front_count_bad(f, out);
+	}
+	return ev;
+}
+
+static enum front_event imap_front_parse_error(struct imap_front *f,
+					       const unsigned char *cmd,
+					       struct sbuf *out)
+{
+	if (f->state == IMAP_FRONT_SASL) {
+		/* an over-long response line ends the exchange */
+		sasl_server_deinit(&f->sasl);
+		imap_reply_saved(f, out, "BAD", f->parser.error);
+		imap_front_set_state(f, IMAP_FRONT_COMMAND);
+		return FRONT_EV_NONE;
+	}
+	if (f->parser.fatal) {
+		imap_reply(f, cmd, out, "BAD", f->parser.error);
+		sbuf_appendf(out, "* BYE %s\r\n", f->parser.error);
+		f->base.close_reason = f->parser.error;
+		imap_front_set_state(f, IMAP_FRONT_DONE);
+		return FRONT_EV_CLOSE;
+	}
+	return imap_front_bad(f, cmd, out, f->parser.error);
+}
+
+static enum front_event imap_front_feed(struct front *front, unsigned char *buf,
+					size_t len, size_t *consumed_r,
+					struct sbuf *out)
+{
+	struct imap_front *f = (struct imap_front *)front;
+	enum front_event ev = FRONT_EV_NONE;
+	size_t off = 0;
+
+	while (ev == FRONT_EV_NONE && off < len &&
+	       (f->state == IMAP_FRONT_COMMAND || f->state == IMAP_FRONT_SASL)) {
+		unsigned char *cmd = buf + off;
+		enum parse_result r;
+		if (f->state == IMAP_FRONT_SASL) {
+			const unsigned char *line;
+			size_t llen;
+			r = imap_parser_read_line(&f->parser, cmd, len - off, &line, &llen);
+			if (r == PARSE_OK)
+				ev = imap_front_sasl_line(f, line, llen, out);
+		} else {
+			r = imap_parser_parse(&f->parser, cmd, len - off);
+			for (unsigned int i = 0; i < f->parser.continuations; i++)
+				sbuf_appends(out, "+ OK\r\n");
+			if (r == PARSE_OK)
+				ev = imap_front_command(f, cmd, out);
+		}
+		if (r == PARSE_ERROR)
+			ev = imap_front_parse_error(f, cmd, out);
+		size_t consumed = f->parser.consumed;
+		if (consumed == 0)
+			break;
+		if (ev == FRONT_EV_AUTH)
+			explicit_bzero(cmd, consumed); /* the password was in there */
+		off += consumed;
+		imap_parser_reset(&f->parser);
+	}
+	*consumed_r = off;
+	return ev;
+}
+
+static struct front *imap_front_create(const struct front_params *params)
+{
+	struct imap_front *f = xcalloc(1, sizeof(*f));
+	front_init(&f->base, &imap_front_ops, params);
+	imap_parser_init(&f->parser, params->max_line, params->max_literal);
+	return &f->base;
+}
+
+static void imap_front_destroy(struct front *front)
+{
+	struct imap_front *f = (struct imap_front *)front;
+	sasl_server_deinit(&f->sasl);
+	sbuf_free(&f->tag);
+	front_deinit(&f->base);
+	free(f);
+}
+
+static void imap_front_greet(struct front *front, struct sbuf *out)
+{
+	struct imap_front *f = (struct imap_front *)front;
+	sbuf_appends(out, "* OK [CAPABILITY ");
+	imap_append_capability(f, out);
+	sbuf_appendf(out, "] %s\r\n", f->base.params.greeting);
+}
+
+/* One line of text that came from elsewhere (a passdb, a backend): no CR
+ * or LF may reach the client. */
+static void imap_append_sanitized(struct sbuf *out, const char *text)
+{
+	for (; *text != '\0'; text++)
+		sbuf_appendc(out, *text == '\r' || *text == '\n' ? ' ' : *text);
+}
+
+static void imap_front_auth_failed(struct front *front, enum front_auth_status status,
+				   const char *text, struct sbuf *out)
+{
+	struct imap_front *f = (struct imap_front *)front;
+
+	front_login_clear(front);
+	sbuf_append(out, sbuf_data(&f->tag), sbuf_len(&f->tag));
+	switch (status) {
+	case FRONT_AUTH_FAILED:
+		sbuf_appends(out, " NO [AUTHENTICATIONFAILED] Authentication failed.");
+		break;
+	case FRONT_AUTH_FAILED_REASON:
+		sbuf_appends(out, " NO [AUTHENTICATIONFAILED] ");
+		imap_append_sanitized(out, text);
+		break;
+	case FRONT_AUTH_TEMPFAIL:
+		sbuf_appends(out, " NO [UNAVAILABLE] ");
+		imap_append_sanitized(out, text != NULL ? text :
+				      "Temporary authentication failure.");
+		break;
+	case FRONT_AUTH_BACKEND_REPLY:
+		sbuf_appendc(out, ' ');
+		imap_append_sanitized(out, text);
+		break;
+	}
+	sbuf_appends(out, "\r\n");
+	imap_front_set_state(f, IMAP_FRONT_COMMAND);
+}
+
+static void imap_front_logged_in(struct front *front, const char *text,
+				 struct sbuf *out)
+{
+	struct imap_front *f = (struct imap_front *)front;
+	front_login_clear(front);
+	sbuf_append(out, sbuf_data(&f->tag), sbuf_len(&f->tag));
+	sbuf_appendc(out, ' ');
+	imap_append_sanitized(out, text);
+	sbuf_appends(out, "\r\n");
+	imap_front_set_state(f, IMAP_FRONT_DONE);
+}
+
+static void imap_front_disconnect(struct front *front, const char *text,
+				  struct sbuf *out)
+{
+	struct imap_front *f = (struct imap_front *)front;
+	sbuf_appends(out, "* BYE ");
+	imap_append_sanitized(out, text);
+	sbuf_appends(out, "\r\n");
+	imap_front_set_state(f, IMAP_FRONT_DONE);
+}
+
+const struct front_ops imap_front_ops = {
+	.service = "imap",
+	.create = imap_front_create,
+	.destroy = imap_front_destroy,
+	.greet = imap_front_greet,
+	.feed = imap_front_feed,
+	.auth_failed = imap_front_auth_failed,
+	.logged_in = imap_front_logged_in,
+	.disconnect = imap_front_disconnect,
+};

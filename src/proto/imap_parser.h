@@ -1,0 +1,93 @@
+/* Incremental parser for IMAP commands as they arrive before login:
+ *
+ *   tag SP command [SP arg]* CRLF
+ *   arg = atom | "quoted" | {n}CRLF<n bytes> | {n+}CRLF<n bytes> | ( args )
+ *
+ * The caller owns one input buffer that holds the command from its first
+ * byte; it calls imap_parser_parse() with the whole buffer after each
+ * read. Each byte is scanned once: complete line segments are tokenised
+ * as they arrive, literal bodies are skipped by count. Arguments are
+ * offsets into the buffer, so the buffer must not move until the command
+ * has been handled (quoted strings are unescaped in place).
+ *
+ * Limits: each line segment (between literals) is at most max_line bytes,
+ * each literal at most max_literal bytes, at most IMAP_MAX_ARGS args. */
+#ifndef LOFT_PROTO_IMAP_PARSER_H
+#define LOFT_PROTO_IMAP_PARSER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/parse.h"
+
+#define IMAP_MAX_ARGS 64
+
+enum imap_arg_type {
+	IMAP_ARG_ATOM,
+	IMAP_ARG_QUOTED,
+	IMAP_ARG_LITERAL,
+	IMAP_ARG_LIST_START,
+	IMAP_ARG_LIST_END,
+};
+
+struct imap_arg {
+	enum imap_arg_type type;
+	uint32_t off;
+	uint32_t len;
+};
+
+struct imap_parser {
+	size_t max_line;
+	size_t max_literal;
+
+	/* progress through the current command */
+	size_t pos;		/* bytes scanned */
+	size_t seg_start;	/* start of the current line segment */
+	size_t literal_left;	/* literal bytes still to arrive */
+	bool skipping;		/* discarding the rest of a rejected line */
+	int depth;		/* open parentheses */
+
+	/* the command, once tokenised */
+	bool have_tag;
+	struct imap_arg tag;
+	struct imap_arg cmd;
+	struct imap_arg args[IMAP_MAX_ARGS];
+	unsigned int nargs;
+
+	/* outputs of the last call */
+	size_t consumed;	/* bytes the caller may drop (after handling) */
+	unsigned int continuations; /* "+ OK"s owed for synchronising literals */
+	const char *error;	/* PARSE_ERROR: text for the BAD/BYE reply */
+	bool fatal;		/* PARSE_ERROR: the connection cannot go on */
+};
+
+void imap_parser_init(struct imap_parser *p, size_t max_line, size_t max_literal);
+/* Forgets the current command; call after dropping p->consumed bytes. */
+void imap_parser_reset(struct imap_parser *p);
+
+/* PARSE_OK: a whole command is in tag/cmd/args, p->consumed bytes long.
+ * PARSE_MORE: need more input (p->consumed > 0 when skipping discarded
+ *   bytes).
+ * After any result, p->continuations "+ OK" lines are owed to the client.
+ * PARSE_ERROR: p->error says why; p->consumed bytes belong to the bad
+ *   command (the caller drops them); the parser skips to the line's end
+ *   by itself when the line is not complete yet. */
+enum parse_result imap_parser_parse(struct imap_parser *p, unsigned char *buf,
+				    size_t len);
+
+/* Reads one raw line (an AUTHENTICATE response). PARSE_OK: *line_r /
+ * *len_r (without CRLF) and p->consumed. Same limits and skipping. */
+enum parse_result imap_parser_read_line(struct imap_parser *p, unsigned char *buf,
+					size_t len, const unsigned char **line_r,
+					size_t *len_r);
+
+/* Helpers for handlers. */
+bool imap_arg_is_string(const struct imap_arg *arg);	/* atom, quoted, literal */
+bool imap_arg_is_nil(const unsigned char *buf, const struct imap_arg *arg);
+bool imap_arg_equals_icase(const unsigned char *buf, const struct imap_arg *arg,
+			   const char *s);
+/* Copies an argument as a C string; NULL if it contains NUL. */
+char *imap_arg_dup(const unsigned char *buf, const struct imap_arg *arg);
+
+#endif

@@ -1,0 +1,703 @@
+/* Unit tests for src/proto IMAP: the command parser (whole and one byte
+ * at a time), the pre-login front, SASL, and the backend login machine
+ * against scripted backend replies. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/sbuf.h"
+#include "common/xmalloc.h"
+#include "proto/imap_back.h"
+#include "proto/imap_front.h"
+#include "proto/imap_parser.h"
+#include "proto/sasl.h"
+
+/* ---- parser ------------------------------------------------------- */
+
+/* Renders what the parser produced: "tag|CMD|arg|arg" with lists as ( )
+ * and results as OK, ERR:<text>, CONT (continuation owed). Runs the
+ * parser over the input either whole or one byte at a time. */
+static char *parse_render(const char *input, size_t len, bool bytewise,
+			  size_t max_line, size_t max_literal)
+{
+	struct imap_parser p;
+	struct sbuf buf = SBUF_INIT, res = SBUF_INIT;
+	size_t fed = 0;
+
+	imap_parser_init(&p, max_line, max_literal);
+	while (fed < len) {
+		size_t n = bytewise ? 1 : len - fed;
+		sbuf_append(&buf, input + fed, n);
+		fed += n;
+		for (;;) {
+			unsigned char *b = (unsigned char *)sbuf_mdata(&buf);
+			if (sbuf_len(&buf) == 0)
+				break;
+			enum parse_result r = imap_parser_parse(&p, b, sbuf_len(&buf));
+			for (unsigned int i = 0; i < p.continuations; i++)
+				sbuf_appends(&res, "CONT;");
+			if (r == PARSE_OK) {
+				sbuf_append(&res, b + p.tag.off, p.tag.len);
+				sbuf_appendc(&res, '|');
+				sbuf_append(&res, b + p.cmd.off, p.cmd.len);
+				for (unsigned int i = 0; i < p.nargs; i++) {
+					const struct imap_arg *a = &p.args[i];
+					sbuf_appendc(&res, '|');
+					if (a->type == IMAP_ARG_LIST_START)
+						sbuf_appendc(&res, '(');
+					else if (a->type == IMAP_ARG_LIST_END)
+						sbuf_appendc(&res, ')');
+					else
+						sbuf_append(&res, b + a->off, a->len);
+				}
+				sbuf_appends(&res, ";");
+			} else if (r == PARSE_ERROR) {
+				sbuf_appendf(&res, "ERR%s:%s;", p.fatal ? "!" : "", p.error);
+			}
+			size_t c = p.consumed;
+			if (c == 0)
+				break;
+			sbuf_consume(&buf, c);
+			imap_parser_reset(&p);
+		}
+	}
+	sbuf_free(&buf);
+	char *r = xstrdup(sbuf_cstr(&res));
+	sbuf_free(&res);
+	return r;
+}
+
+static void expect_parse(const char *input, size_t max_line, size_t max_literal,
+			 const char *expected)
+{
+	size_t len = strlen(input);
+	char *whole = parse_render(input, len, false, max_line, max_literal);
+	char *bytes = parse_render(input, len, true, max_line, max_literal);
+	if (strcmp(whole, expected) != 0)
+		fail_msg("whole: got '%s' want '%s'", whole, expected);
+	/* a byte at a time gives the same commands; the continuation is
+	 * then owed before the literal arrives, exactly once per literal */
+	if (strcmp(bytes, expected) != 0)
+		fail_msg("bytewise: got '%s' want '%s'", bytes, expected);
+	free(whole);
+	free(bytes);
+}
+
+static void test_parser_basic(void **state)
+{
+	(void)state;
+	expect_parse("a1 CAPABILITY\r\n", 100, 100, "a1|CAPABILITY;");
+	expect_parse("a1 noop\n", 100, 100, "a1|noop;");
+	expect_parse("a LOGIN user pass\r\nb LOGOUT\r\n", 100, 100,
+		     "a|LOGIN|user|pass;b|LOGOUT;");
+	expect_parse("a LOGIN \"us er\" \"p\\\"a\\\\ss\"\r\n", 100, 100,
+		     "a|LOGIN|us er|p\"a\\ss;");
+	expect_parse("a LOGIN \"\" \"\"\r\n", 100, 100, "a|LOGIN||;");
+	expect_parse("a ID (\"name\" \"x\" \"version\" NIL)\r\n", 100, 100,
+		     "a|ID|(|name|x|version|NIL|);");
+	expect_parse("a ID ()\r\n", 100, 100, "a|ID|(|);");
+	/* empty lines are ignored */
+	expect_parse("\r\n\r\na NOOP\r\n", 100, 100, "a|NOOP;");
+	/* UTF-8 in atoms passes */
+	expect_parse("a LOGIN j\xc3\xa4ne pass\r\n", 100, 100,
+		     "a|LOGIN|j\xc3\xa4ne|pass;");
+}
+
+static void test_parser_literals(void **state)
+{
+	(void)state;
+	expect_parse("a LOGIN {4}\r\nuser {6}\r\nsecret\r\n", 100, 100,
+		     "CONT;CONT;a|LOGIN|user|secret;");
+	expect_parse("a LOGIN {4+}\r\nuser {6+}\r\nsecret\r\n", 100, 100,
+		     "a|LOGIN|user|secret;");
+	/* literal contents are opaque: CRLF, quotes, braces */
+	expect_parse("a LOGIN {5+}\r\na\r\n\"{ pw\r\n", 100, 100,
+		     "a|LOGIN|a\r\n\"{|pw;");
+	expect_parse("a LOGIN {0}\r\n pw\r\n", 100, 100, "CONT;a|LOGIN||pw;");
+	/* a refused synchronising literal costs only the command */
+	expect_parse("a LOGIN {101}\r\nb NOOP\r\n", 100, 100,
+		     "ERR:Literal too large.;b|NOOP;");
+	/* a non-synchronising one is already on its way: fatal */
+	expect_parse("a LOGIN {101+}\r\n", 100, 100, "ERR!:Literal too large.;");
+	expect_parse("a LOGIN {1x}\r\nb NOOP\r\n", 100, 100,
+		     "ERR:Invalid literal.;b|NOOP;");
+	expect_parse("a LOGIN {3} x\r\n", 100, 100, "ERR:Invalid literal.;");
+}
+
+static void test_parser_errors(void **state)
+{
+	(void)state;
+	expect_parse("a LOGIN \"unterminated\r\nb NOOP\r\n", 100, 100,
+		     "ERR:Missing '\"'.;b|NOOP;");
+	expect_parse("a ID (\"x\" \"y\"\r\n", 100, 100, "ERR:Missing ')'.;");
+	expect_parse("a ID \"x\")\r\n", 100, 100, "ERR:Unexpected ')'.;");
+	expect_parse("a\r\n", 100, 100, "ERR:Missing command.;");
+	expect_parse("a+b NOOP\r\n", 100, 100,
+		     "ERR:Error in IMAP command received by server.;");
+	expect_parse("\"a\" NOOP\r\n", 100, 100,
+		     "ERR:Error in IMAP command received by server.;");
+	expect_parse("a LOGIN \"x\\y\" p\r\n", 100, 100,
+		     "ERR:Invalid escape in quoted string.;");
+	expect_parse("a LOGIN \"x\"y\r\n", 100, 100,
+		     "ERR:Missing space after quoted string.;");
+	expect_parse("a LOGIN x\001y\r\n", 100, 100,
+		     "ERR:Invalid characters in atom.;");
+	/* too long, whole line present, and then still arriving */
+	char line[301];
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "a NOOP ", 7);
+	memcpy(line + 290, "\r\nb NOOP\r\n", 11);
+	char *whole = parse_render(line, strlen(line), false, 100, 100);
+	assert_string_equal(whole, "ERR:Command line too long.;b|NOOP;");
+	free(whole);
+	/* bytewise the error comes as soon as the limit is passed, then
+	 * the rest of the line is skipped */
+	char *bytes = parse_render(line, strlen(line), true, 100, 100);
+	assert_string_equal(bytes, "ERR:Command line too long.;b|NOOP;");
+	free(bytes);
+	/* exactly at the limit is fine */
+	char ok[120];
+	memset(ok, 'y', sizeof(ok));
+	memcpy(ok, "a NOOP ", 7);
+	memcpy(ok + 100, "\r\n", 3);
+	char *r = parse_render(ok, strlen(ok), true, 100, 100);
+	assert_non_null(strstr(r, "a|NOOP|yyy"));
+	free(r);
+	/* too many arguments */
+	struct sbuf many = SBUF_INIT;
+	sbuf_appends(&many, "a X");
+	for (int i = 0; i < IMAP_MAX_ARGS + 1; i++)
+		sbuf_appends(&many, " z");
+	sbuf_appends(&many, "\r\n");
+	r = parse_render(sbuf_cstr(&many), sbuf_len(&many), false, 1000, 100);
+	assert_string_equal(r, "ERR:Too many arguments.;");
+	free(r);
+	sbuf_free(&many);
+}
+
+/* ---- front -------------------------------------------------------- */
+
+struct drive {
+	struct front *f;
+	struct sbuf in;
+	struct sbuf out;
+};
+
+static const struct front_params test_params = {
+	.greeting = "loft ready.",
+	.max_line = 200,
+	.max_literal = 100,
+	.max_bad_commands = 3,
+	.disable_plaintext_auth = false,
+};
+
+static void drive_init(struct drive *d, const struct front_params *params)
+{
+	memset(d, 0, sizeof(*d));
+	d->f = imap_front_ops.create(params);
+	d->f->starttls_available = true;
+	imap_front_ops.greet(d->f, &d->out);
+}
+
+static void drive_deinit(struct drive *d)
+{
+	imap_front_ops.destroy(d->f);
+	sbuf_free(&d->in);
+	sbuf_free(&d->out);
+}
+
+/* Feeds what is buffered until an event or no progress. */
+static enum front_event drive_run(struct drive *d)
+{
+	for (;;) {
+		size_t consumed;
+		if (sbuf_len(&d->in) == 0)
+			return FRONT_EV_NONE;
+		enum front_event ev = imap_front_ops.feed(d->f,
+			(unsigned char *)sbuf_mdata(&d->in), sbuf_len(&d->in),
+			&consumed, &d->out);
+		sbuf_consume(&d->in, consumed);
+		if (ev != FRONT_EV_NONE)
+			return ev;
+		if (consumed == 0)
+			return FRONT_EV_NONE;
+	}
+}
+
+/* Sends input whole or byte by byte; stops at the first event. */
+static enum front_event drive_send(struct drive *d, const char *s, bool bytewise)
+{
+	size_t len = strlen(s);
+	if (!bytewise) {
+		sbuf_append(&d->in, s, len);
+		return drive_run(d);
+	}
+	for (size_t i = 0; i < len; i++) {
+		sbuf_append(&d->in, s + i, 1);
+		enum front_event ev = drive_run(d);
+		if (ev != FRONT_EV_NONE) {
+			sbuf_append(&d->in, s + i + 1, len - i - 1);
+			return ev;
+		}
+	}
+	return FRONT_EV_NONE;
+}
+
+static char *drive_take_out(struct drive *d)
+{
+	char *s = xstrdup(sbuf_cstr(&d->out));
+	sbuf_reset(&d->out);
+	return s;
+}
+
+#define CAPS "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+"
+
+static void expect_out(struct drive *d, const char *expected)
+{
+	char *got = drive_take_out(d);
+	if (strcmp(got, expected) != 0)
+		fail_msg("got:\n%s\nwant:\n%s", got, expected);
+	free(got);
+}
+
+static void run_front_basic(bool bytewise)
+{
+	struct drive d;
+	drive_init(&d, &test_params);
+	expect_out(&d, "* OK [CAPABILITY " CAPS " STARTTLS AUTH=PLAIN AUTH=LOGIN] loft ready.\r\n");
+	assert_int_equal(drive_send(&d, "a CAPABILITY\r\nb NOOP\r\nc ID NIL\r\n", bytewise),
+			 FRONT_EV_NONE);
+	expect_out(&d, "* CAPABILITY " CAPS " STARTTLS AUTH=PLAIN AUTH=LOGIN\r\n"
+		   "a OK Pre-login capabilities listed, post-login capabilities have more.\r\n"
+		   "b OK NOOP completed.\r\n"
+		   "* ID (\"name\" \"loft\")\r\nc OK ID completed.\r\n");
+	assert_int_equal(drive_send(&d, "d STARTTLS\r\n", bytewise), FRONT_EV_STARTTLS);
+	expect_out(&d, "d OK Begin TLS negotiation now.\r\n");
+	d.f->tls_active = true;
+	assert_int_equal(drive_send(&d, "e CAPABILITY\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "* CAPABILITY " CAPS " AUTH=PLAIN AUTH=LOGIN\r\n"
+		   "e OK Pre-login capabilities listed, post-login capabilities have more.\r\n");
+	assert_int_equal(drive_send(&d, "f STARTTLS\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "f BAD TLS is already active.\r\n");
+	assert_int_equal(drive_send(&d, "g LOGOUT\r\n", bytewise), FRONT_EV_CLOSE);
+	expect_out(&d, "* BYE Logging out\r\ng OK Logout completed.\r\n");
+	assert_string_equal(d.f->close_reason, "logged out");
+	drive_deinit(&d);
+}
+
+static void test_front_basic(void **state)
+{
+	(void)state;
+	run_front_basic(false);
+	run_front_basic(true);
+}
+
+static void run_front_login(bool bytewise)
+{
+	struct drive d;
+	drive_init(&d, &test_params);
+	sbuf_reset(&d.out);
+	/* a pipelined command after LOGIN stays buffered for the backend */
+	assert_int_equal(drive_send(&d, "a1 LOGIN {4}\r\njane {6+}\r\nsecret\r\na2 SELECT INBOX\r\n",
+				    bytewise), FRONT_EV_AUTH);
+	expect_out(&d, "+ OK\r\n");
+	assert_null(d.f->login.mech);
+	assert_string_equal(d.f->login.creds.authcid, "jane");
+	assert_string_equal(d.f->login.creds.password, "secret");
+	assert_string_equal(sbuf_cstr(&d.in), "a2 SELECT INBOX\r\n");
+	/* a failure answers the saved tag and accepts commands again */
+	imap_front_ops.auth_failed(d.f, FRONT_AUTH_FAILED, NULL, &d.out);
+	expect_out(&d, "a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
+	assert_null(d.f->login.creds.password);
+	sbuf_reset(&d.in);
+	assert_int_equal(drive_send(&d, "b LOGIN jane secret\r\n", bytewise), FRONT_EV_AUTH);
+	imap_front_ops.auth_failed(d.f, FRONT_AUTH_TEMPFAIL, NULL, &d.out);
+	expect_out(&d, "b NO [UNAVAILABLE] Temporary authentication failure.\r\n");
+	assert_int_equal(drive_send(&d, "c LOGIN jane secret\r\n", bytewise), FRONT_EV_AUTH);
+	imap_front_ops.auth_failed(d.f, FRONT_AUTH_FAILED_REASON, "Try later\r\n* BYE", &d.out);
+	expect_out(&d, "c NO [AUTHENTICATIONFAILED] Try later  * BYE\r\n");
+	assert_int_equal(drive_send(&d, "d LOGIN jane secret\r\n", bytewise), FRONT_EV_AUTH);
+	imap_front_ops.auth_failed(d.f, FRONT_AUTH_BACKEND_REPLY, "NO [OVERQUOTA] Full", &d.out);
+	expect_out(&d, "d NO [OVERQUOTA] Full\r\n");
+	assert_int_equal(drive_send(&d, "e LOGIN jane secret\r\n", bytewise), FRONT_EV_AUTH);
+	imap_front_ops.logged_in(d.f, "OK [CAPABILITY IMAP4rev1 IDLE] Logged in", &d.out);
+	expect_out(&d, "e OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
+	/* after login the front takes no more input */
+	size_t consumed;
+	sbuf_appends(&d.in, "f NOOP\r\n");
+	assert_int_equal(imap_front_ops.feed(d.f, (unsigned char *)sbuf_mdata(&d.in),
+					     sbuf_len(&d.in), &consumed, &d.out),
+			 FRONT_EV_NONE);
+	assert_int_equal(consumed, 0);
+	drive_deinit(&d);
+}
+
+static void test_front_login(void **state)
+{
+	(void)state;
+	run_front_login(false);
+	run_front_login(true);
+}
+
+static void run_front_authenticate(bool bytewise)
+{
+	struct drive d;
+	drive_init(&d, &test_params);
+	sbuf_reset(&d.out);
+	/* SASL-IR: "\0jane\0secret" */
+	assert_int_equal(drive_send(&d, "a AUTHENTICATE PLAIN AGphbmUAc2VjcmV0\r\n",
+				    bytewise), FRONT_EV_AUTH);
+	assert_string_equal(sasl_mech_name(d.f->login.mech), "PLAIN");
+	assert_string_equal(d.f->login.creds.authcid, "jane");
+	assert_string_equal(d.f->login.creds.authzid, "");
+	assert_string_equal(d.f->login.creds.password, "secret");
+	imap_front_ops.auth_failed(d.f, FRONT_AUTH_FAILED, NULL, &d.out);
+	sbuf_reset(&d.out);
+	/* continuation */
+	assert_int_equal(drive_send(&d, "b authenticate plain\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "+ \r\n");
+	assert_int_equal(drive_send(&d, "AGphbmUAc2VjcmV0\r\n", bytewise), FRONT_EV_AUTH);
+	assert_string_equal(d.f->login.creds.password, "secret");
+	imap_front_ops.auth_failed(d.f, FRONT_AUTH_FAILED, NULL, &d.out);
+	sbuf_reset(&d.out);
+	/* LOGIN mechanism with prompts */
+	assert_int_equal(drive_send(&d, "c AUTHENTICATE LOGIN\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "+ VXNlcm5hbWU6\r\n");
+	assert_int_equal(drive_send(&d, "amFuZQ==\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "+ UGFzc3dvcmQ6\r\n");
+	assert_int_equal(drive_send(&d, "c2VjcmV0\r\n", bytewise), FRONT_EV_AUTH);
+	assert_string_equal(sasl_mech_name(d.f->login.mech), "LOGIN");
+	assert_string_equal(d.f->login.creds.authcid, "jane");
+	assert_string_equal(d.f->login.creds.password, "secret");
+	imap_front_ops.auth_failed(d.f, FRONT_AUTH_FAILED, NULL, &d.out);
+	sbuf_reset(&d.out);
+	/* "*" cancels; bad base64 is BAD; unknown mechanisms are NO */
+	assert_int_equal(drive_send(&d, "d AUTHENTICATE PLAIN\r\n*\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "+ \r\nd BAD Authentication aborted by client.\r\n");
+	assert_int_equal(drive_send(&d, "e AUTHENTICATE PLAIN\r\n!!!\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "+ \r\ne BAD Invalid base64 data in continued response.\r\n");
+	assert_int_equal(drive_send(&d, "f AUTHENTICATE CRAM-MD5\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "f NO Unsupported authentication mechanism.\r\n");
+	/* a malformed PLAIN message is a failed authentication */
+	assert_int_equal(drive_send(&d, "g AUTHENTICATE PLAIN amFuZQ==\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "g NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
+	/* empty initial response "=" */
+	assert_int_equal(drive_send(&d, "h AUTHENTICATE PLAIN =\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "h NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
+	drive_deinit(&d);
+}
+
+static void test_front_authenticate(void **state)
+{
+	(void)state;
+	run_front_authenticate(false);
+	run_front_authenticate(true);
+}
+
+static void test_front_plaintext_disabled(void **state)
+{
+	(void)state;
+	struct front_params params = test_params;
+	params.disable_plaintext_auth = true;
+	struct drive d;
+	drive_init(&d, &params);
+	expect_out(&d, "* OK [CAPABILITY " CAPS " STARTTLS LOGINDISABLED] loft ready.\r\n");
+	assert_int_equal(drive_send(&d, "a LOGIN jane secret\r\n", false), FRONT_EV_NONE);
+	expect_out(&d, "a NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
+		   "non-secure (SSL/TLS) connections.\r\n");
+	assert_int_equal(drive_send(&d, "b AUTHENTICATE PLAIN AGphbmUAc2VjcmV0\r\n", false),
+			 FRONT_EV_NONE);
+	expect_out(&d, "b NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
+		   "non-secure (SSL/TLS) connections.\r\n");
+	/* trusted networks count as secured */
+	d.f->secured_network = true;
+	assert_int_equal(drive_send(&d, "c LOGIN jane secret\r\n", false), FRONT_EV_AUTH);
+	drive_deinit(&d);
+	/* and so does TLS */
+	drive_init(&d, &params);
+	d.f->tls_active = true;
+	assert_int_equal(drive_send(&d, "c LOGIN jane secret\r\n", false), FRONT_EV_AUTH);
+	drive_deinit(&d);
+}
+
+static void test_front_bad_commands(void **state)
+{
+	(void)state;
+	struct drive d;
+	drive_init(&d, &test_params);
+	sbuf_reset(&d.out);
+	assert_int_equal(drive_send(&d, "a FOO\r\nb LOGIN x\r\n", false), FRONT_EV_NONE);
+	expect_out(&d, "a BAD Error in IMAP command received by server.\r\n"
+		   "b BAD Invalid arguments.\r\n");
+	assert_int_equal(drive_send(&d, "c SELECT INBOX\r\nd NOOP\r\n", false), FRONT_EV_CLOSE);
+	expect_out(&d, "c BAD Error in IMAP command received by server.\r\n"
+		   "* BYE Too many invalid IMAP commands.\r\n");
+	/* nothing after the BYE is processed */
+	assert_string_equal(sbuf_cstr(&d.in), "d NOOP\r\n");
+	drive_deinit(&d);
+
+	drive_init(&d, &test_params);
+	sbuf_reset(&d.out);
+	assert_int_equal(drive_send(&d, "a LOGIN {500+}\r\n", true), FRONT_EV_CLOSE);
+	expect_out(&d, "a BAD Literal too large.\r\n* BYE Literal too large.\r\n");
+	drive_deinit(&d);
+
+	drive_init(&d, &test_params);
+	sbuf_reset(&d.out);
+	char big[400];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(drive_send(&d, big, true), FRONT_EV_NONE);
+	expect_out(&d, "* BAD Command line too long.\r\n");
+	/* the rest of the line is skipped; the next command works */
+	assert_int_equal(drive_send(&d, "xxx\r\nz NOOP\r\n", true), FRONT_EV_NONE);
+	expect_out(&d, "z OK NOOP completed.\r\n");
+	drive_deinit(&d);
+}
+
+static void test_front_id_forwarding(void **state)
+{
+	(void)state;
+	struct drive d;
+	const char *id = "a ID (\"x-originating-ip\" \"192.0.2.7\" \"x-originating-port\" "
+		"\"4711\" \"x-proxy-ttl\" \"3\" \"x-session-id\" \"abc\" "
+		"\"x-connected-ip\" \"198.51.100.1\" \"name\" NIL)\r\n";
+	/* untrusted clients cannot forward anything */
+	drive_init(&d, &test_params);
+	drive_send(&d, id, false);
+	assert_false(d.f->forward.have_ip);
+	assert_int_equal(d.f->forward.ttl, 5);
+	drive_deinit(&d);
+	drive_init(&d, &test_params);
+	d.f->trusted = true;
+	drive_send(&d, id, true);
+	assert_true(d.f->forward.have_ip);
+	char ip[IPADDR_STRLEN];
+	assert_string_equal(ipaddr_to_str(&d.f->forward.ip, ip), "192.0.2.7");
+	assert_int_equal(d.f->forward.port, 4711);
+	assert_int_equal(d.f->forward.ttl, 3);
+	assert_true(d.f->forward.have_local);
+	assert_string_equal(d.f->forward.session_id, "abc");
+	/* only the first ID counts, and the TTL can only go down */
+	drive_send(&d, "b ID (\"x-originating-ip\" \"192.0.2.99\" \"x-proxy-ttl\" \"1\")\r\n", false);
+	assert_string_equal(ipaddr_to_str(&d.f->forward.ip, ip), "192.0.2.7");
+	assert_int_equal(d.f->forward.ttl, 3);
+	sbuf_reset(&d.out);
+	drive_send(&d, "c ID (\"a\")\r\nd ID (\"a\" (\"b\"))\r\n", false);
+	expect_out(&d, "c BAD Invalid ID parameters.\r\nd BAD Invalid ID parameters.\r\n");
+	drive_deinit(&d);
+}
+
+/* ---- backend ------------------------------------------------------ */
+
+struct back_drive {
+	struct back *b;
+	struct sbuf out;
+};
+
+static struct back_params back_params(bool use_sasl, bool starttls)
+{
+	struct back_params p = {
+		.user = "jane", .password = "secret", .use_sasl = use_sasl,
+		.starttls = starttls, .forward = true, .client_port = 50000,
+		.local_port = 143, .session_id = "00000001", .ttl = 5,
+	};
+	ipaddr_parse("192.0.2.7", &p.client_ip);
+	ipaddr_parse("127.0.0.1", &p.local_ip);
+	return p;
+}
+
+/* Feeds backend lines (whole or bytewise) until an event. */
+static enum back_event back_send(struct back *b, const char *s, bool bytewise,
+				 struct sbuf *out)
+{
+	static struct sbuf in = SBUF_INIT;
+	size_t len = strlen(s);
+	enum back_event ev = BACK_EV_NONE;
+	for (size_t i = 0; i < len && ev == BACK_EV_NONE; ) {
+		size_t n = bytewise ? 1 : len;
+		sbuf_append(&in, s + i, n);
+		i += n;
+		size_t consumed;
+		ev = b->ops->feed(b, (const unsigned char *)sbuf_data(&in),
+				  sbuf_len(&in), &consumed, out);
+		sbuf_consume(&in, consumed);
+	}
+	sbuf_free(&in);
+	return ev;
+}
+
+static void expect_sbuf(struct sbuf *sb, const char *expected)
+{
+	if (strcmp(sbuf_cstr(sb), expected) != 0)
+		fail_msg("got:\n%s\nwant:\n%s", sbuf_cstr(sb), expected);
+	sbuf_reset(sb);
+}
+
+#define BANNER "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN] Dovecot ready.\r\n"
+#define ID_LINE "I ID (\"x-session-id\" \"00000001\" \"x-originating-ip\" \"192.0.2.7\" " \
+	"\"x-originating-port\" \"50000\" \"x-connected-ip\" \"127.0.0.1\" " \
+	"\"x-connected-port\" \"143\" \"x-proxy-ttl\" \"4\")\r\n"
+
+static void run_back_login(bool bytewise)
+{
+	struct back_params p = back_params(false, false);
+	struct sbuf out = SBUF_INIT;
+	struct back *b = imap_back_ops.create(&p);
+	/* ID and LOGIN are pipelined after a banner with capabilities */
+	assert_int_equal(back_send(b, BANNER, bytewise, &out), BACK_EV_NONE);
+	expect_sbuf(&out, ID_LINE "L LOGIN \"jane\" \"secret\"\r\n");
+	assert_int_equal(back_send(b, "I OK Id completed.\r\n"
+				   "L OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n",
+				   bytewise, &out), BACK_EV_OK);
+	assert_string_equal(b->reply, "OK [CAPABILITY IMAP4rev1 IDLE] Logged in");
+	imap_back_ops.destroy(b);
+	sbuf_free(&out);
+}
+
+static void test_back_login(void **state)
+{
+	(void)state;
+	run_back_login(false);
+	run_back_login(true);
+}
+
+static void test_back_failures(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *reply;
+		enum back_fail fail;
+		const char *text;
+	} cases[] = {
+		{ "L NO [AUTHENTICATIONFAILED] Authentication failed.\r\n", BACK_FAIL_AUTH, NULL },
+		{ "L NO Authentication failed.\r\n", BACK_FAIL_AUTH, NULL },
+		{ "L NO\r\n", BACK_FAIL_AUTH, NULL },
+		{ "L NO [UNAVAILABLE] Maintenance\r\n", BACK_FAIL_REPLY, "NO [UNAVAILABLE] Maintenance" },
+		{ "L NO [LIMIT] Too many\r\n", BACK_FAIL_REPLY, "NO [LIMIT] Too many" },
+		{ "L BAD what\r\n", BACK_FAIL_TEMP, NULL },
+		{ "X OK huh\r\n", BACK_FAIL_TEMP, NULL },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct back_params p = back_params(false, false);
+		struct sbuf out = SBUF_INIT;
+		struct back *b = imap_back_ops.create(&p);
+		back_send(b, BANNER, false, &out);
+		assert_int_equal(back_send(b, cases[i].reply, false, &out), BACK_EV_FAIL);
+		assert_int_equal(b->fail, cases[i].fail);
+		if (cases[i].text != NULL)
+			assert_string_equal(b->reply, cases[i].text);
+		imap_back_ops.destroy(b);
+		sbuf_free(&out);
+	}
+	/* an invalid banner */
+	struct back_params p = back_params(false, false);
+	struct sbuf out = SBUF_INIT;
+	struct back *b = imap_back_ops.create(&p);
+	assert_int_equal(back_send(b, "+OK POP3 ready\r\n", false, &out), BACK_EV_FAIL);
+	assert_string_equal(b->error, "Invalid banner");
+	imap_back_ops.destroy(b);
+	/* LOGINDISABLED without TLS */
+	b = imap_back_ops.create(&p);
+	assert_int_equal(back_send(b, "* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] x\r\n",
+				   false, &out), BACK_EV_FAIL);
+	assert_string_equal(b->error, "LOGINDISABLED advertised, but SSL/TLS not enabled");
+	imap_back_ops.destroy(b);
+	/* a line that never ends */
+	b = imap_back_ops.create(&p);
+	char *huge = xmalloc(BACK_MAX_LINE + 10);
+	memset(huge, 'x', BACK_MAX_LINE + 9);
+	huge[BACK_MAX_LINE + 9] = '\0';
+	assert_int_equal(back_send(b, huge, false, &out), BACK_EV_FAIL);
+	free(huge);
+	imap_back_ops.destroy(b);
+	sbuf_free(&out);
+}
+
+static void run_back_sasl_starttls(bool bytewise)
+{
+	struct back_params p = back_params(true, true);
+	struct sbuf out = SBUF_INIT;
+	struct back *b = imap_back_ops.create(&p);
+	/* no capabilities in the banner: ID is not known to be supported */
+	assert_int_equal(back_send(b, "* OK ready\r\n", bytewise, &out), BACK_EV_NONE);
+	expect_sbuf(&out, "S STARTTLS\r\n");
+	assert_int_equal(back_send(b, "S OK Begin TLS negotiation now.\r\n", bytewise, &out),
+			 BACK_EV_STARTTLS);
+	imap_back_ops.tls_started(b, &out);
+	expect_sbuf(&out, "C CAPABILITY\r\n");
+	assert_int_equal(back_send(b, "* CAPABILITY IMAP4rev1 ID AUTH=PLAIN\r\nC OK done\r\n",
+				   bytewise, &out), BACK_EV_NONE);
+	/* no SASL-IR: wait for the continuation */
+	expect_sbuf(&out, "L AUTHENTICATE PLAIN\r\n");
+	assert_int_equal(back_send(b, "+ \r\n", bytewise, &out), BACK_EV_NONE);
+	expect_sbuf(&out, "AGphbmUAc2VjcmV0\r\n");
+	assert_int_equal(back_send(b, "L OK Logged in\r\n", bytewise, &out), BACK_EV_OK);
+	imap_back_ops.destroy(b);
+
+	/* STARTTLS requested but not advertised */
+	b = imap_back_ops.create(&p);
+	assert_int_equal(back_send(b, "* OK [CAPABILITY IMAP4rev1] x\r\n", bytewise, &out),
+			 BACK_EV_FAIL);
+	assert_string_equal(b->error, "STARTTLS not supported");
+	imap_back_ops.destroy(b);
+	sbuf_free(&out);
+}
+
+static void test_back_sasl_starttls(void **state)
+{
+	(void)state;
+	run_back_sasl_starttls(false);
+	run_back_sasl_starttls(true);
+}
+
+static void test_back_literal_fallbacks(void **state)
+{
+	(void)state;
+	struct back_params p = back_params(false, false);
+	p.password = "s\xc3\xa9" "cret";
+	struct sbuf out = SBUF_INIT;
+	struct back *b = imap_back_ops.create(&p);
+	/* 8-bit password with LITERAL+: a non-synchronising literal */
+	back_send(b, BANNER, false, &out);
+	expect_sbuf(&out, ID_LINE "L LOGIN \"jane\" {7+}\r\ns\xc3\xa9" "cret\r\n");
+	imap_back_ops.destroy(b);
+	/* without LITERAL+ it falls back to SASL PLAIN with SASL-IR */
+	p.forward = false;
+	p.password = "a\"b\\c";
+	b = imap_back_ops.create(&p);
+	back_send(b, "* OK [CAPABILITY IMAP4rev1 SASL-IR] x\r\n", false, &out);
+	expect_sbuf(&out, "L LOGIN \"jane\" \"a\\\"b\\\\c\"\r\n");
+	imap_back_ops.destroy(b);
+	p.password = "s\xc3\xa9";
+	b = imap_back_ops.create(&p);
+	back_send(b, "* OK [CAPABILITY IMAP4rev1 SASL-IR] x\r\n", false, &out);
+	expect_sbuf(&out, "L AUTHENTICATE PLAIN AGphbmUAc8Op\r\n");
+	imap_back_ops.destroy(b);
+	sbuf_free(&out);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parser_basic),
+		cmocka_unit_test(test_parser_literals),
+		cmocka_unit_test(test_parser_errors),
+		cmocka_unit_test(test_front_basic),
+		cmocka_unit_test(test_front_login),
+		cmocka_unit_test(test_front_authenticate),
+		cmocka_unit_test(test_front_plaintext_disabled),
+		cmocka_unit_test(test_front_bad_commands),
+		cmocka_unit_test(test_front_id_forwarding),
+		cmocka_unit_test(test_back_login),
+		cmocka_unit_test(test_back_failures),
+		cmocka_unit_test(test_back_sasl_starttls),
+		cmocka_unit_test(test_back_literal_fallbacks),
+	};
+	return cmocka_run_group_tests_name("proto_imap", tests, NULL, NULL);
+}
