@@ -1,0 +1,58 @@
+/* Authentication of a login: normalise the name (auth.username_format),
+ * ask the passdbs in order, verify the password in a worker thread, and
+ * report the verdict with the passdb's extra fields. The callback always
+ * runs later on the loop thread, never from inside auth_lookup(), and
+ * gets the caller's cookie (a session id) instead of a pointer. */
+#ifndef LOFT_AUTH_AUTH_H
+#define LOFT_AUTH_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/config.h"
+
+struct event_base;
+struct auth;
+
+enum auth_status {
+	AUTH_STATUS_OK,
+	AUTH_STATUS_FAILED,	/* unknown user or wrong password */
+	AUTH_STATUS_NOLOGIN,	/* right password, but the account may not log in */
+	AUTH_STATUS_TEMPFAIL,	/* the passdb could not answer */
+};
+
+struct auth_alt_user {
+	char *field;		/* "user_group" */
+	char *value;
+};
+
+struct auth_result {
+	enum auth_status status;
+	char *user;		/* the name the passdb knows */
+	char *reason;		/* nologin "reason" for the client, or NULL */
+	const char *error;	/* for the log */
+	/* passdb extra fields (§10.1) */
+	char *host;		/* route here instead of asking the director */
+	uint16_t port;
+	char *destuser;		/* login name at the backend */
+	char *director_tag;
+	struct auth_alt_user *alt;
+	size_t alt_count;
+	bool password_unchecked; /* nobody checked it: the backend must */
+};
+
+typedef void auth_callback(uint64_t cookie, const struct auth_result *result);
+
+struct auth *auth_new(const struct config *cfg, struct event_base *base,
+		      char **error_r);
+/* Cancelled lookups still get their callback before this returns. */
+void auth_free(struct auth **auth);
+
+void auth_lookup(struct auth *auth, uint64_t cookie, const char *user,
+		 const char *password, auth_callback *callback);
+
+/* Exposed for the passdb drivers. */
+void auth_result_clear(struct auth_result *result);
+
+#endif

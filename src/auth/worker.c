@@ -1,0 +1,156 @@
+/* Worker pool: a mutex-protected job queue, N threads, and an eventfd
+ * that wakes the loop to run done() for finished jobs in submit order
+ * per thread. */
+#include "auth/worker.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+
+struct worker_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct worker_job *todo_head, *todo_tail;
+	struct worker_job *done_head, *done_tail;
+	bool stopping;
+	unsigned int pending;	/* touched only by the loop thread */
+	pthread_t *threads;
+	unsigned int nthreads;
+	int efd;
+	struct event *ev;
+};
+
+static void worker_queue_push(struct worker_job **head, struct worker_job **tail,
+			      struct worker_job *job)
+{
+	job->next = NULL;
+	if (*tail != NULL)
+		(*tail)->next = job;
+	else
+		*head = job;
+	*tail = job;
+}
+
+static void *worker_thread(void *arg)
+{
+	struct worker_pool *pool = arg;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		while (pool->todo_head == NULL && !pool->stopping)
+			pthread_cond_wait(&pool->cond, &pool->lock);
+		if (pool->stopping)
+			break;
+		struct worker_job *job = pool->todo_head;
+		pool->todo_head = job->next;
+		if (pool->todo_head == NULL)
+			pool->todo_tail = NULL;
+		pthread_mutex_unlock(&pool->lock);
+
+		job->work(job);
+
+		pthread_mutex_lock(&pool->lock);
+		bool was_empty = pool->done_head == NULL;
+		worker_queue_push(&pool->done_head, &pool->done_tail, job);
+		if (was_empty) {
+			uint64_t one = 1;
+			if (write(pool->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+				abort(); /* the loop could never learn of results */
+		}
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+static void worker_pool_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker_pool *pool = arg;
+	uint64_t n;
+	(void)what;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_error("worker pool: eventfd read failed: %m");
+	pthread_mutex_lock(&pool->lock);
+	struct worker_job *job = pool->done_head;
+	pool->done_head = pool->done_tail = NULL;
+	pthread_mutex_unlock(&pool->lock);
+	while (job != NULL) {
+		struct worker_job *next = job->next;
+		pool->pending--;
+		job->done(job);
+		job = next;
+	}
+}
+
+struct worker_pool *worker_pool_new(struct event_base *base, unsigned int threads)
+{
+	struct worker_pool *pool = xcalloc(1, sizeof(*pool));
+
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->cond, NULL);
+	pool->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (pool->efd < 0)
+		log_fatal("eventfd() failed: %m");
+	pool->ev = event_new(base, pool->efd, EV_READ | EV_PERSIST,
+			     worker_pool_drain, pool);
+	event_add(pool->ev, NULL);
+	pool->threads = xcalloc(threads, sizeof(*pool->threads));
+	for (unsigned int i = 0; i < threads; i++) {
+		int err = pthread_create(&pool->threads[i], NULL, worker_thread, pool);
+		if (err != 0)
+			log_fatal("pthread_create() failed: %s", strerror(err));
+		pool->nthreads++;
+	}
+	return pool;
+}
+
+void worker_pool_free(struct worker_pool **poolp)
+{
+	struct worker_pool *pool = *poolp;
+	if (pool == NULL)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->stopping = true;
+	pthread_cond_broadcast(&pool->cond);
+	pthread_mutex_unlock(&pool->lock);
+	for (unsigned int i = 0; i < pool->nthreads; i++)
+		pthread_join(pool->threads[i], NULL);
+	/* finished jobs first, then the ones that never ran */
+	worker_pool_drain(pool->efd, EV_READ, pool);
+	struct worker_job *job = pool->todo_head;
+	pool->todo_head = pool->todo_tail = NULL;
+	while (job != NULL) {
+		struct worker_job *next = job->next;
+		job->work = NULL; /* marks the job as cancelled */
+		job->done(job);
+		job = next;
+	}
+	event_free(pool->ev);
+	close(pool->efd);
+	pthread_cond_destroy(&pool->cond);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool->threads);
+	free(pool);
+	*poolp = NULL;
+}
+
+void worker_pool_submit(struct worker_pool *pool, struct worker_job *job)
+{
+	pool->pending++;
+	pthread_mutex_lock(&pool->lock);
+	worker_queue_push(&pool->todo_head, &pool->todo_tail, job);
+	pthread_cond_signal(&pool->cond);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+unsigned int worker_pool_pending(const struct worker_pool *pool)
+{
+	return pool->pending;
+}

@@ -1,0 +1,334 @@
+/* Unit tests for src/auth: password schemes against hashes made by
+ * Debian's `doveadm pw` and libxcrypt, the passwd-file parser (whole
+ * file, fields, errors), and the lookup flow with real worker threads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "auth/auth.h"
+#include "auth/passwd_file.h"
+#include "auth/password.h"
+#include "common/xmalloc.h"
+#include "conf/config.h"
+
+#define PW "S\xc3\xa9" "cret pw"
+
+/* `doveadm pw -s SCHEME -p 'Sécret pw'` (Dovecot 2.3.19.1) and
+ * crypt_gensalt()+crypt() of libxcrypt 4.4.33 */
+static const char *const good_hashes[] = {
+	"{PLAIN}" PW,
+	"{CRYPT}$2y$05$w2fyyX5rsEM.2msbtNDH5uDqwPTuCjNz64G1ubm9rhdInKRgPAe7u",
+	"{SHA512-CRYPT}$6$zboADi9aOlejwhPw$/Mlm46i0ZX/1b18r/16BfNIc.EmyAugxd6.pDloRIDhrjYXjuJRCoJFDj/uKjJgIFEzHhNpxgEAeNTyyaKVP/1",
+	"{SHA256-CRYPT}$5$rUNhlGQh/KZ4MKkP$AArlAUVOW9cq8d89M44VZKSXli5/PTZvtp4cN42WI9C",
+	"{BLF-CRYPT}$2y$05$5P87me4SPpk4XDQ56sNkseTNkcmLh1lfBdDDyoecYvkQ0S1aDbQZ.",
+	"{ARGON2I}$argon2i$v=19$m=32768,t=4,p=1$5vutW0VT0y/iSAiVnEE2hA$bZ9vcE0Wfrpfb8uTRCeKJ3jAXGsf4z66qmgBrolBkRE",
+	"{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$+EoHbshk6fACa4EtEdJnxQ$55P2NCNfL/KyoDkGO9oZMRrxQw9hmPSltojPPnPxzTg",
+	"{SHA512}5UuAjXLwMctztlRFVNrwWGdhv8vszGbCkC8xMznXd3c1xEH9V+jxImeGvRPHkIoN9yjIzbePoqAZu3gewISGDA==",
+	"{SSHA512}26PU+1drYoPbYe2dRqh2SlpnaCjiv4VBj8heC3TmafctaZmuXDHiywvYLal5S/QQN5dT1voAB2Twhf83bogpJCDD/mU=",
+	"{SHA256}1Bfaq7iaWk8zT42+YXiqWmEFnlMVwSgEM3asnAJuRf8=",
+	"{SSHA256}+/MH4GvzJRkqaMD42V7w8iqIk0QQIQvzpvPG08U1nApMDM+b",
+	"{SHA}poW5kLQYhghMfm7WmYlAabfSF2o=",
+	"{SSHA}iMiLtEnaFDDloX5371AsEFkp/a8zKdLD",
+	"{SHA256.HEX}d417daabb89a5a4f334f8dbe6178aa5a61059e5315c128043376ac9c026e45ff",
+	"{SSHA256.HEX}3da36a9b90e5345676e19a4d100b228d0041637fbd89d0f67982f39228a612db7cd93a76",
+	/* a hex digest without .HEX is accepted too, as Dovecot does */
+	"{SHA256}d417daabb89a5a4f334f8dbe6178aa5a61059e5315c128043376ac9c026e45ff",
+	"{MD5-CRYPT}$1$Z00DV6XC$AJimqHsJYcS2myDE94cSO1",
+	/* bare crypt strings in the default scheme CRYPT */
+	"$y$j9T$RQSyA2VoWMXULqB/LP2YJ1$iAY.GUuI9VggcHKMkdFIJRAcQsAkmnG60SnzsKkmID.",
+	"$2b$05$w.7s9GwvgQpG/yMi9votju5PvlbiXJNnYDD1aHKmtvIR3fKUGNaDi",
+	"$6$ha28OqyrF2Kpce4x$SCAMSD94oUCHfV0JvQzval8X7pLr7Q.Lls5Z.VI0dI1EmWn2JqHsTK941rez7l0Q1yUOP2kbUZ5MUKfB6Jbqj0",
+	"$5$44mcw39xjYXSFRxF$nO8Jr7we1hI2TDqGsEfhLkt1OjqBMhishvzisEsyz.D",
+	"{sha512-crypt}$6$ha28OqyrF2Kpce4x$SCAMSD94oUCHfV0JvQzval8X7pLr7Q.Lls5Z.VI0dI1EmWn2JqHsTK941rez7l0Q1yUOP2kbUZ5MUKfB6Jbqj0",
+};
+
+static void test_password_schemes(void **state)
+{
+	(void)state;
+	assert_int_equal(password_init(), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(good_hashes); i++) {
+		const char *error = NULL;
+		int r = password_verify(PW, good_hashes[i], "CRYPT", &error);
+		if (r != 1)
+			fail_msg("%s: %d %s", good_hashes[i], r, error ? error : "");
+		r = password_verify("Secret pw", good_hashes[i], "CRYPT", &error);
+		if (r != 0)
+			fail_msg("wrong password accepted by %s", good_hashes[i]);
+		r = password_verify("", good_hashes[i], "CRYPT", &error);
+		assert_int_equal(r, 0);
+	}
+	const char *error;
+	assert_int_equal(password_verify(PW, "{NOPE}x", "CRYPT", &error), -1);
+	assert_string_equal(error, "unknown password scheme");
+	assert_int_equal(password_verify(PW, "{SHA256}!!!", "CRYPT", &error), -1);
+	assert_int_equal(password_verify(PW, "{SHA256}Zm9v", "CRYPT", &error), -1);
+	assert_int_equal(password_verify(PW, "{ARGON2ID}$6$x", "CRYPT", &error), -1);
+	assert_int_equal(password_verify(PW, "{CRYPT}", "CRYPT", &error), -1);
+	/* bare text in the PLAIN default scheme */
+	assert_int_equal(password_verify(PW, PW, "PLAIN", &error), 1);
+	assert_int_equal(password_verify(PW, PW "x", "PLAIN", &error), 0);
+	assert_true(password_scheme_is_known("SHA512-CRYPT"));
+	assert_true(password_scheme_is_known("ssha256.hex"));
+	assert_false(password_scheme_is_known("SHA256.ROT13"));
+}
+
+static void test_passwd_file_parse(void **state)
+{
+	(void)state;
+	static const char data[] =
+		"# a comment\n"
+		"jane:{PLAIN}pw:1000:1000::/home/jane::user_group=staff host=10.0.0.5 nologin reason=Moved\n"
+		"\n"
+		"bob:{SHA256}x\r\n"
+		"carol::::::\n"
+		"dave:pw:1:2:Dave D:/h:/bin/sh:destuser=dave@backend director_tag=gold port=1143\n"
+		"jane:{PLAIN}other\n"
+		"eve:pw:::::: x=a:b";
+	struct passwd_table t;
+	char *error = NULL;
+	assert_int_equal(passwd_table_parse(&t, data, sizeof(data) - 1, &error), 0);
+	assert_int_equal(t.count, 5);
+	const struct passwd_entry *e = passwd_table_lookup(&t, "jane");
+	assert_non_null(e);
+	assert_string_equal(e->password, "{PLAIN}pw");
+	assert_int_equal(e->fields_count, 4);
+	assert_string_equal(passwd_entry_field(e, "user_group"), "staff");
+	assert_string_equal(passwd_entry_field(e, "host"), "10.0.0.5");
+	assert_string_equal(passwd_entry_field(e, "nologin"), "");
+	assert_string_equal(passwd_entry_field(e, "reason"), "Moved");
+	assert_null(passwd_entry_field(e, "port"));
+	e = passwd_table_lookup(&t, "bob");
+	assert_string_equal(e->password, "{SHA256}x");
+	assert_int_equal(e->fields_count, 0);
+	e = passwd_table_lookup(&t, "carol");
+	assert_string_equal(e->password, "");
+	e = passwd_table_lookup(&t, "dave");
+	assert_string_equal(passwd_entry_field(e, "destuser"), "dave@backend");
+	assert_string_equal(passwd_entry_field(e, "director_tag"), "gold");
+	/* extra fields may contain ':' */
+	e = passwd_table_lookup(&t, "eve");
+	assert_string_equal(passwd_entry_field(e, "x"), "a:b");
+	assert_null(passwd_table_lookup(&t, "JANE"));
+	assert_null(passwd_table_lookup(&t, "nobody"));
+	passwd_table_free(&t);
+
+	assert_int_equal(passwd_table_parse(&t, "ok:x\n:nouser\n", 13, &error), -1);
+	assert_string_equal(error, "line 2: empty username");
+	free(error);
+	assert_int_equal(passwd_table_parse(&t, "a:b\0c\n", 6, &error), -1);
+	assert_string_equal(error, "line 1: NUL byte");
+	free(error);
+	/* every prefix of the data parses or fails cleanly */
+	for (size_t n = 0; n <= sizeof(data) - 1; n++) {
+		if (passwd_table_parse(&t, data, n, &error) == 0)
+			passwd_table_free(&t);
+		else
+			free(error);
+	}
+}
+
+/* ---- the lookup flow ------------------------------------------------ */
+
+static char tmpdir[] = "/tmp/loft-test-auth-XXXXXX";
+static struct event_base *base;
+static int results_seen;
+static struct {
+	uint64_t cookie;
+	enum auth_status status;
+	char user[64];
+	char host[64];
+	char reason[64];
+	char destuser[64];
+	bool unchecked;
+	size_t alt_count;
+} last;
+
+static void on_result(uint64_t cookie, const struct auth_result *r)
+{
+	results_seen++;
+	last.cookie = cookie;
+	last.status = r->status;
+	snprintf(last.user, sizeof(last.user), "%s", r->user ? r->user : "");
+	snprintf(last.host, sizeof(last.host), "%s", r->host ? r->host : "");
+	snprintf(last.reason, sizeof(last.reason), "%s", r->reason ? r->reason : "");
+	snprintf(last.destuser, sizeof(last.destuser), "%s", r->destuser ? r->destuser : "");
+	last.unchecked = r->password_unchecked;
+	last.alt_count = r->alt_count;
+}
+
+static struct config *load(const char *text)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/loft.conf", tmpdir);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	char *error = NULL;
+	struct config *cfg = config_load(path, NULL, 0, &error);
+	if (cfg == NULL)
+		fail_msg("%s", error);
+	return cfg;
+}
+
+static void run_lookup(struct auth *a, uint64_t cookie, const char *user,
+		       const char *pw)
+{
+	int before = results_seen;
+	auth_lookup(a, cookie, user, pw, on_result);
+	/* the callback never runs inside auth_lookup() */
+	assert_int_equal(results_seen, before);
+	while (results_seen == before)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(last.cookie, cookie);
+}
+
+/* Each write gets its own mtime, so a rewrite within one clock tick is
+ * still seen as a change. */
+static void write_users(const char *text)
+{
+	static time_t mtime = 1000000000;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/users", tmpdir);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	struct timespec ts[2] = { { mtime, 0 }, { mtime, 0 } };
+	mtime++;
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static void test_auth_flow(void **state)
+{
+	(void)state;
+	char conf[1024];
+	write_users("jane:{PLAIN}secret::::::user_group=staff host=10.0.0.5\n"
+		    "bob:{SHA512-CRYPT}$6$ha28OqyrF2Kpce4x$SCAMSD94oUCHfV0JvQzval8X7pLr7Q.Lls5Z.VI0dI1EmWn2JqHsTK941rez7l0Q1yUOP2kbUZ5MUKfB6Jbqj0\n"
+		    "gone:{PLAIN}pw::::::nologin reason=Moved.to.elsewhere\n"
+		    "proxied:::::::nopassword destuser=p@backend\n"
+		    "broken:{NOSUCH}x\n");
+	snprintf(conf, sizeof(conf),
+		 "listeners = ( { protocol = \"imap\"; } );\n"
+		 "passdb = ( { driver = \"passwd-file\"; path = \"%s/users\"; } );\n"
+		 "director = { mail_servers = [ \"127.0.0.11\" ]; };\n", tmpdir);
+	struct config *cfg = load(conf);
+	char *error = NULL;
+	struct auth *a = auth_new(cfg, base, &error);
+	assert_non_null(a);
+
+	run_lookup(a, 1, "Jane", "secret");	/* %Lu lower-cases */
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	assert_string_equal(last.user, "jane");
+	assert_string_equal(last.host, "10.0.0.5");
+	assert_int_equal(last.alt_count, 1);
+	assert_false(last.unchecked);
+	run_lookup(a, 2, "jane", "wrong");
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	assert_string_equal(last.host, "");	/* no fields leak on failure */
+	run_lookup(a, 3, "bob", PW);
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	run_lookup(a, 4, "nobody", "x");
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	/* nologin answers with the reason only after the right password */
+	run_lookup(a, 5, "gone", "nope");
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	run_lookup(a, 6, "gone", "pw");
+	assert_int_equal(last.status, AUTH_STATUS_NOLOGIN);
+	assert_string_equal(last.reason, "Moved.to.elsewhere");
+	run_lookup(a, 7, "proxied", "anything");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	assert_true(last.unchecked);
+	assert_string_equal(last.destuser, "p@backend");
+	run_lookup(a, 8, "broken", "x");
+	assert_int_equal(last.status, AUTH_STATUS_TEMPFAIL);
+
+	/* a changed file is read again; a broken one keeps the old users */
+	write_users("newbie:{PLAIN}n\n");
+	run_lookup(a, 9, "newbie", "n");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	run_lookup(a, 10, "jane", "secret");
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	write_users("newbie:{PLAIN}n\n:broken line\n");
+	run_lookup(a, 11, "newbie", "n");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+
+	/* lookups pending at shutdown are answered, not lost */
+	int before = results_seen;
+	auth_lookup(a, 12, "newbie", "n", on_result);
+	auth_free(&a);
+	assert_int_equal(results_seen, before + 1);
+	config_free(&cfg);
+}
+
+static void test_auth_chain(void **state)
+{
+	(void)state;
+	char conf[1024];
+	write_users("jane:{PLAIN}secret\n");
+	/* passwd-file first, then the backend decides for everyone else */
+	snprintf(conf, sizeof(conf),
+		 "listeners = ( { protocol = \"imap\"; } );\n"
+		 "passdb = ( { driver = \"passwd-file\"; path = \"%s/users\"; },\n"
+		 "           { driver = \"backend\"; } );\n"
+		 "auth = { username_format = \"%%u\"; };\n"
+		 "director = { mail_servers = [ \"127.0.0.11\" ]; };\n", tmpdir);
+	struct config *cfg = load(conf);
+	char *error = NULL;
+	struct auth *a = auth_new(cfg, base, &error);
+	run_lookup(a, 1, "jane", "secret");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	assert_false(last.unchecked);
+	run_lookup(a, 2, "Other", "x");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	assert_string_equal(last.user, "Other");
+	assert_true(last.unchecked);
+	auth_free(&a);
+	config_free(&cfg);
+
+	/* a passdb that cannot start is a start-up error with its source */
+	snprintf(conf, sizeof(conf),
+		 "listeners = ( { protocol = \"imap\"; } );\n"
+		 "passdb = ( { driver = \"passwd-file\"; path = \"%s/missing\"; } );\n"
+		 "director = { mail_servers = [ \"127.0.0.11\" ]; };\n", tmpdir);
+	cfg = load(conf);
+	assert_null(auth_new(cfg, base, &error));
+	assert_non_null(strstr(error, "loft.conf:2: passdb passwd-file: open("));
+	free(error);
+	config_free(&cfg);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	base = event_base_new();
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	event_base_free(base);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_password_schemes),
+		cmocka_unit_test(test_passwd_file_parse),
+		cmocka_unit_test(test_auth_flow),
+		cmocka_unit_test(test_auth_chain),
+	};
+	return cmocka_run_group_tests_name("auth", tests, setup, teardown);
+}
