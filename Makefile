@@ -37,12 +37,14 @@ endif
 LIB_DIRS := common conf core proto auth director registry proxy admin ring
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c))
 DAEMON_SRCS := $(wildcard src/daemon/*.c)
-CLI_SRCS := $(wildcard src/cli/*.c)
+CLI_MAIN := src/cli/main.c
+CLI_LIB_SRCS := $(filter-out $(CLI_MAIN),$(wildcard src/cli/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
-CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+CLI_MAIN_OBJ := $(CLI_MAIN:%.c=$(BUILD)/%.o)
+CLI_LIB_OBJS := $(CLI_LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .SECONDARY:
@@ -61,12 +63,16 @@ $(BUILD)/libloft.a: $(LIB_OBJS)
 $(BUILD)/loftd: $(DAEMON_OBJS) $(BUILD)/libloft.a
 	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(BUILD)/libloft.a $(LDLIBS)
 
-$(BUILD)/loftadm: $(CLI_OBJS) $(BUILD)/libloft.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libloft.a $(LDLIBS)
+$(BUILD)/libloftcli.a: $(CLI_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libloft.a
+$(BUILD)/loftadm: $(CLI_MAIN_OBJ) $(BUILD)/libloftcli.a $(BUILD)/libloft.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_MAIN_OBJ) $(BUILD)/libloftcli.a $(BUILD)/libloft.a $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libloftcli.a $(BUILD)/libloft.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libloft.a $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libloftcli.a $(BUILD)/libloft.a $(LDLIBS) $(CMOCKA_LIBS)
 
 unit: $(UNIT_BINS)
 
@@ -94,5 +100,6 @@ check: check-layers check-unit check-integration
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CLI_OBJS:.o=.d) \
+-include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CLI_MAIN_OBJ:.o=.d) \
+	$(CLI_LIB_OBJS:.o=.d) \
 	$(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

@@ -15,7 +15,7 @@ allowed() {
 	proxy) echo "common conf core proto auth director registry proxy" ;;
 	admin) echo "common conf core registry director ring admin" ;;
 	ring) echo "common core conf director ring" ;;
-	cli) echo "common conf cli" ;;
+	cli) echo "common conf admin cli" ;;
 	daemon) echo "common conf core proto auth director registry proxy admin ring daemon" ;;
 	*) echo "" ;;
 	esac

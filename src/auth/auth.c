@@ -24,6 +24,7 @@ struct auth_job {
 	struct auth_job *deferred_next;
 	uint64_t cookie;
 	auth_callback *callback;
+	void *ctx;
 	size_t passdb_idx;
 	char *password;		/* wiped when freed */
 	char *stored;		/* the hash being verified */
@@ -67,7 +68,7 @@ static void auth_job_free(struct auth_job *job)
 
 static void auth_job_finish(struct auth_job *job)
 {
-	job->callback(job->cookie, &job->result);
+	job->callback(job->ctx, job->cookie, &job->result);
 	auth_job_free(job);
 }
 
@@ -187,8 +188,8 @@ static void auth_job_step(struct auth_job *job)
 	auth_job_defer(job);
 }
 
-void auth_lookup(struct auth *auth, uint64_t cookie, const char *user,
-		 const char *password, auth_callback *callback)
+void auth_lookup(struct auth *auth, const char *user, const char *password,
+		 auth_callback *callback, void *ctx, uint64_t cookie)
 {
 	struct auth_job *job = xcalloc(1, sizeof(*job));
 	struct sbuf name = SBUF_INIT;
@@ -196,6 +197,7 @@ void auth_lookup(struct auth *auth, uint64_t cookie, const char *user,
 	job->auth = auth;
 	job->cookie = cookie;
 	job->callback = callback;
+	job->ctx = ctx;
 	job->password = xstrdup(password);
 	varexpand_user(&name, auth->username_format, user);
 	job->result.user = xstrdup(sbuf_cstr(&name));

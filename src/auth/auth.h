@@ -1,8 +1,10 @@
 /* Authentication of a login: normalise the name (auth.username_format),
  * ask the passdbs in order, verify the password in a worker thread, and
  * report the verdict with the passdb's extra fields. The callback always
- * runs later on the loop thread, never from inside auth_lookup(), and
- * gets the caller's cookie (a session id) instead of a pointer. */
+ * runs later on the loop thread, never from inside auth_lookup(). It gets
+ * a context that must outlive the auth object (the proxy) and the
+ * caller's cookie (a session id), never a pointer to a session, which
+ * may be gone by then. */
 #ifndef LOFT_AUTH_AUTH_H
 #define LOFT_AUTH_AUTH_H
 
@@ -42,15 +44,16 @@ struct auth_result {
 	bool password_unchecked; /* nobody checked it: the backend must */
 };
 
-typedef void auth_callback(uint64_t cookie, const struct auth_result *result);
+typedef void auth_callback(void *ctx, uint64_t cookie,
+			   const struct auth_result *result);
 
 struct auth *auth_new(const struct config *cfg, struct event_base *base,
 		      char **error_r);
 /* Cancelled lookups still get their callback before this returns. */
 void auth_free(struct auth **auth);
 
-void auth_lookup(struct auth *auth, uint64_t cookie, const char *user,
-		 const char *password, auth_callback *callback);
+void auth_lookup(struct auth *auth, const char *user, const char *password,
+		 auth_callback *callback, void *ctx, uint64_t cookie);
 
 /* Exposed for the passdb drivers. */
 void auth_result_clear(struct auth_result *result);

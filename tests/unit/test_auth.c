@@ -153,8 +153,9 @@ static struct {
 	size_t alt_count;
 } last;
 
-static void on_result(uint64_t cookie, const struct auth_result *r)
+static void on_result(void *ctx, uint64_t cookie, const struct auth_result *r)
 {
+	assert_ptr_equal(ctx, &results_seen);
 	results_seen++;
 	last.cookie = cookie;
 	last.status = r->status;
@@ -184,7 +185,7 @@ static void run_lookup(struct auth *a, uint64_t cookie, const char *user,
 		       const char *pw)
 {
 	int before = results_seen;
-	auth_lookup(a, cookie, user, pw, on_result);
+	auth_lookup(a, user, pw, on_result, &results_seen, cookie);
 	/* the callback never runs inside auth_lookup() */
 	assert_int_equal(results_seen, before);
 	while (results_seen == before)
@@ -263,7 +264,7 @@ static void test_auth_flow(void **state)
 
 	/* lookups pending at shutdown are answered, not lost */
 	int before = results_seen;
-	auth_lookup(a, 12, "newbie", "n", on_result);
+	auth_lookup(a, "newbie", "n", on_result, &results_seen, 12);
 	auth_free(&a);
 	assert_int_equal(results_seen, before + 1);
 	config_free(&cfg);

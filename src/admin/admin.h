@@ -1,0 +1,20 @@
+/* The admin socket <base_dir>/admin: a UNIX socket (mode 0600) speaking
+ * the director-admin protocol v1 of Dovecot (reference §4.1), so that
+ * `doveadm director ... -a <socket>` and loftadm both work against it.
+ * Commands are rows of a table; loft's own commands (SESSION-LIST) live
+ * beside Dovecot's. Unlike Dovecot, an unknown or malformed command is
+ * answered with an error line and the connection stays usable. */
+#ifndef LOFT_ADMIN_ADMIN_H
+#define LOFT_ADMIN_ADMIN_H
+
+struct event_base;
+struct registry;
+struct director;
+struct admin;
+
+struct admin *admin_new(struct event_base *base, const char *path,
+			struct registry *registry, struct director *director,
+			char **error_r);
+void admin_free(struct admin **admin);
+
+#endif

@@ -1,0 +1,31 @@
+/* The wire format shared by loftd's admin socket and loftadm: the
+ * handshake lines and the names and fields of loft's own commands. */
+#ifndef LOFT_ADMIN_WIRE_H
+#define LOFT_ADMIN_WIRE_H
+
+#define ADMIN_VERSION_LINE "VERSION\tdirector-doveadm\t1\t0\n"
+#define ADMIN_VERSION_PREFIX "VERSION\tdirector-doveadm\t1\t"
+#define ADMIN_MAX_LINE 65536
+
+/* SESSION-LIST: one line per session, then an empty line:
+ *   id service user state client_ip client_port backend_ip backend_port
+ *   start_unix pid [user_field=value ...]
+ * (TAB-separated, each field tab-escaped; empty when unknown; the id in
+ * the 16-hex-digit form the logs use) */
+#define ADMIN_CMD_SESSION_LIST "SESSION-LIST"
+
+enum admin_session_field {
+	ADMIN_SESSION_ID,
+	ADMIN_SESSION_SERVICE,
+	ADMIN_SESSION_USER,
+	ADMIN_SESSION_STATE,
+	ADMIN_SESSION_CLIENT_IP,
+	ADMIN_SESSION_CLIENT_PORT,
+	ADMIN_SESSION_BACKEND_IP,
+	ADMIN_SESSION_BACKEND_PORT,
+	ADMIN_SESSION_START,
+	ADMIN_SESSION_PID,
+	ADMIN_SESSION_FIXED_FIELDS,	/* alternative usernames follow */
+};
+
+#endif

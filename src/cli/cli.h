@@ -1,0 +1,49 @@
+/* What every loftadm command gets: the global options (doveadm's
+ * `[-Dv] [-f formatter] [-h] [-c config] [-o k=v] [-i instance]`, plus
+ * loft's global `-a socket`) and helpers to reach loftd and to print. */
+#ifndef LOFT_CLI_CLI_H
+#define LOFT_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sysexits.h>
+
+#include "cli/print.h"
+#include "common/macros.h"
+#include "conf/config.h"
+
+#define CLI_MAX_OVERRIDES 32
+
+struct cli {
+	const char *formatter;	/* NULL: the command's default */
+	bool hide_titles;
+	bool verbose;
+	bool debug;
+	const char *config_path;
+	bool config_given;
+	struct config_override overrides[CLI_MAX_OVERRIDES];
+	size_t noverrides;
+	const char *socket;	/* global -a */
+	const char *instance;
+	const char *argv0;
+};
+
+struct cli_cmd {
+	const char *name;
+	const char *usage;	/* after the name */
+	int (*run)(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+};
+
+/* The admin socket: -a (the command's or the global one), else the
+ * base_dir of the configuration. NULL after printing an error. */
+char *cli_admin_socket(struct cli *cli, const char *cmd_socket);
+/* A printer with the global formatter or the command's default; NULL
+ * after printing doveadm's "Unknown print formatter" error. */
+struct printer *cli_printer(struct cli *cli, const char *default_formatter);
+/* Prints "usage: loftadm <name> <usage>" to stderr; returns EX_USAGE. */
+int cli_usage(const struct cli_cmd *cmd);
+void cli_error(const char *fmt, ...) ATTR_FORMAT(1, 2);
+
+int cmd_who(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+
+#endif

@@ -1,0 +1,161 @@
+/* loftadm: global options, the command table, and the shared helpers. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/xmalloc.h"
+
+#define LOFTADM_DEFAULT_CONFIG "/etc/loft/loft.conf"
+#define LOFTADM_DEFAULT_SOCKET "/run/loft/admin"
+
+static const struct cli_cmd cli_cmds[] = {
+	{ "who", "[-a <socket>] [-1] [-f <passdb field>] [<user mask>...] [<ip/bits>]",
+	  cmd_who },
+};
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("Error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage(const struct cli_cmd *cmd)
+{
+	fprintf(stderr, "usage: loftadm %s %s\n", cmd->name, cmd->usage);
+	return EX_USAGE;
+}
+
+char *cli_admin_socket(struct cli *cli, const char *cmd_socket)
+{
+	if (cmd_socket != NULL)
+		return xstrdup(cmd_socket);
+	if (cli->socket != NULL)
+		return xstrdup(cli->socket);
+	/* without -c, a missing default config means the default base_dir */
+	if (!cli->config_given && access(cli->config_path, F_OK) != 0 &&
+	    cli->noverrides == 0)
+		return xstrdup(LOFTADM_DEFAULT_SOCKET);
+	char *error;
+	struct config *cfg = config_load(cli->config_path, cli->overrides,
+					 cli->noverrides, &error);
+	if (cfg == NULL) {
+		cli_error("%s", error);
+		free(error);
+		return NULL;
+	}
+	char *path = xasprintf("%s/admin", cfg->base_dir);
+	config_free(&cfg);
+	return path;
+}
+
+struct printer *cli_printer(struct cli *cli, const char *default_formatter)
+{
+	const char *name = cli->formatter != NULL ? cli->formatter : default_formatter;
+	struct printer *p = print_new(name, cli->hide_titles, stdout);
+	if (p == NULL)
+		cli_error("Unknown print formatter: %s", name);
+	return p;
+}
+
+static void loftadm_usage(FILE *out)
+{
+	fprintf(out, "usage: loftadm [-Dv] [-f <formatter>] [-h] [-c <config>] "
+		"[-o <key>=<value>] [-i <instance>] [-a <socket>] <command> [<args>]\n\n"
+		"commands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(cli_cmds); i++)
+		fprintf(out, "  %s %s\n", cli_cmds[i].name, cli_cmds[i].usage);
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { .config_path = LOFTADM_DEFAULT_CONFIG, .argv0 = argv[0] };
+	char *instance_config = NULL;
+	int c;
+
+	/* '+': options after the command name belong to the command */
+	while ((c = getopt(argc, argv, "+Dvf:hc:o:i:a:")) != -1) {
+		switch (c) {
+		case 'D':
+			cli.debug = cli.verbose = true;
+			break;
+		case 'v':
+			cli.verbose = true;
+			break;
+		case 'f':
+			/* doveadm: the first selection wins */
+			if (cli.formatter == NULL)
+				cli.formatter = optarg;
+			break;
+		case 'h':
+			cli.hide_titles = true;
+			break;
+		case 'c':
+			cli.config_path = optarg;
+			cli.config_given = true;
+			break;
+		case 'o': {
+			char *eq = strchr(optarg, '=');
+			if (eq == NULL || cli.noverrides == CLI_MAX_OVERRIDES) {
+				cli_error("-o needs <key>=<value>");
+				return EX_USAGE;
+			}
+			*eq = '\0';
+			cli.overrides[cli.noverrides++] =
+				(struct config_override){ optarg, eq + 1 };
+			break;
+		}
+		case 'i':
+			cli.instance = optarg;
+			break;
+		case 'a':
+			cli.socket = optarg;
+			break;
+		default:
+			loftadm_usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (cli.instance != NULL && !cli.config_given) {
+		/* an instance is a config of its own: /etc/loft/<name>.conf */
+		instance_config = xasprintf("/etc/loft/%s.conf", cli.instance);
+		cli.config_path = instance_config;
+		cli.config_given = true;
+	}
+	if (cli.formatter != NULL && !print_formatter_exists(cli.formatter)) {
+		cli_error("Unknown print formatter: %s", cli.formatter);
+		free(instance_config);
+		return EX_TEMPFAIL;
+	}
+	if (optind >= argc) {
+		loftadm_usage(stderr);
+		free(instance_config);
+		return EX_USAGE;
+	}
+	int ret = -1;
+	for (size_t i = 0; i < ARRAY_SIZE(cli_cmds); i++) {
+		if (strcmp(cli_cmds[i].name, argv[optind]) == 0) {
+			/* the command parses its own options from argv[0] on */
+			optind++;
+			int cargc = argc - optind + 1;
+			char **cargv = argv + optind - 1;
+			optind = 1;
+			ret = cli_cmds[i].run(&cli, &cli_cmds[i], cargc, cargv);
+			break;
+		}
+	}
+	if (ret < 0) {
+		cli_error("Unknown command '%s'", argv[optind]);
+		loftadm_usage(stderr);
+		ret = EX_USAGE;
+	}
+	free(instance_config);
+	return ret;
+}

@@ -1,0 +1,127 @@
+/* TCP listener with accept4(). */
+#include "core/listener.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+
+#define LISTENER_BACKLOG 1024
+#define LISTENER_ACCEPTS_PER_EVENT 64
+#define LISTENER_EMFILE_PAUSE_MS 100
+
+struct listener {
+	int fd;
+	struct event *ev;
+	struct event *pause_ev;
+	listener_accept_cb *cb;
+	void *ctx;
+	char name[IPADDR_STRLEN + 8];
+};
+
+static void listener_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+	(void)fd;
+	(void)what;
+	event_add(l->ev, NULL);
+}
+
+static void listener_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+	(void)what;
+
+	for (int i = 0; i < LISTENER_ACCEPTS_PER_EVENT; i++) {
+		struct sockaddr_storage peer, local;
+		socklen_t plen = sizeof(peer), llen = sizeof(local);
+		int cfd = accept4(fd, (struct sockaddr *)&peer, &plen,
+				  SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+				return;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				log_error("listener %s: accept() failed, pausing: %m", l->name);
+				struct timeval tv = { 0, LISTENER_EMFILE_PAUSE_MS * 1000 };
+				event_del(l->ev);
+				evtimer_add(l->pause_ev, &tv);
+				return;
+			}
+			log_error("listener %s: accept() failed: %m", l->name);
+			return;
+		}
+		struct listener_accept acc = { .fd = cfd };
+		ipaddr_from_sockaddr((struct sockaddr *)&peer, &acc.peer_ip, &acc.peer_port);
+		if (getsockname(cfd, (struct sockaddr *)&local, &llen) == 0)
+			ipaddr_from_sockaddr((struct sockaddr *)&local, &acc.local_ip,
+					     &acc.local_port);
+		int one = 1;
+		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		l->cb(&acc, l->ctx);
+	}
+}
+
+struct listener *listener_new(struct event_base *base, const char *address,
+			      uint16_t port, listener_accept_cb *cb, void *ctx,
+			      char **error_r)
+{
+	struct ipaddr ip;
+	struct sockaddr_storage ss;
+	int one = 1;
+
+	if (ipaddr_parse(address, &ip) < 0) {
+		*error_r = xasprintf("invalid listen address '%s'", address);
+		return NULL;
+	}
+	socklen_t len = ipaddr_to_sockaddr(&ip, port, &ss);
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*error_r = xasprintf("socket() failed: %s", strerror(errno));
+		return NULL;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
+	    listen(fd, LISTENER_BACKLOG) < 0) {
+		*error_r = xasprintf("cannot listen on %s port %u: %s", address, port,
+				     strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	struct listener *l = xcalloc(1, sizeof(*l));
+	l->fd = fd;
+	l->cb = cb;
+	l->ctx = ctx;
+	snprintf(l->name, sizeof(l->name), "%s:%u", address, port);
+	l->ev = event_new(base, fd, EV_READ | EV_PERSIST, listener_accept, l);
+	l->pause_ev = evtimer_new(base, listener_resume, l);
+	event_add(l->ev, NULL);
+	return l;
+}
+
+void listener_stop(struct listener *l)
+{
+	event_del(l->ev);
+	event_del(l->pause_ev);
+}
+
+void listener_free(struct listener **lp)
+{
+	struct listener *l = *lp;
+	if (l == NULL)
+		return;
+	event_free(l->ev);
+	event_free(l->pause_ev);
+	close(l->fd);
+	free(l);
+	*lp = NULL;
+}

@@ -1,0 +1,33 @@
+/* TCP listeners: bind, accept without blocking, hand each new socket to
+ * the owner. When the process runs out of descriptors, accepting pauses
+ * for a moment instead of spinning. */
+#ifndef LOFT_CORE_LISTENER_H
+#define LOFT_CORE_LISTENER_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/net.h"
+
+struct event_base;
+struct listener;
+
+struct listener_accept {
+	int fd;
+	struct ipaddr peer_ip;
+	uint16_t peer_port;
+	struct ipaddr local_ip;
+	uint16_t local_port;
+};
+
+typedef void listener_accept_cb(const struct listener_accept *acc, void *ctx);
+
+/* Binds address:port; on failure returns NULL and an error text. */
+struct listener *listener_new(struct event_base *base, const char *address,
+			      uint16_t port, listener_accept_cb *cb, void *ctx,
+			      char **error_r);
+void listener_free(struct listener **l);
+/* Stops accepting (shutdown); the socket stays bound until freed. */
+void listener_stop(struct listener *l);
+
+#endif

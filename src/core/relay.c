@@ -1,0 +1,271 @@
+/* Relay pumping with splice() or buffers, and the pipe and buffer pools
+ * (used from the loop thread only). */
+#include "core/relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/xmalloc.h"
+
+#define RELAY_PIPE_SIZE 65536
+#define RELAY_BUF_SIZE 16384
+#define RELAY_POOL_MAX 64
+/* a direction yields after this many transfers so one fast session
+ * cannot hold the loop */
+#define RELAY_ROUNDS 16
+
+static int pipe_pool[RELAY_POOL_MAX][2];
+static size_t pipe_pool_count;
+static char *buf_pool[RELAY_POOL_MAX];
+static size_t buf_pool_count;
+
+static int relay_pipe_get(struct relay_dir *d)
+{
+	if (pipe_pool_count > 0) {
+		pipe_pool_count--;
+		d->pipe_r = pipe_pool[pipe_pool_count][0];
+		d->pipe_w = pipe_pool[pipe_pool_count][1];
+		return 0;
+	}
+	int fds[2];
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+	d->pipe_r = fds[0];
+	d->pipe_w = fds[1];
+	return 0;
+}
+
+static void relay_pipe_put(struct relay_dir *d)
+{
+	if (d->pipe_r < 0)
+		return;
+	if (d->pipe_len == 0 && pipe_pool_count < RELAY_POOL_MAX) {
+		pipe_pool[pipe_pool_count][0] = d->pipe_r;
+		pipe_pool[pipe_pool_count][1] = d->pipe_w;
+		pipe_pool_count++;
+	} else {
+		/* a pipe with data in it cannot be reused */
+		close(d->pipe_r);
+		close(d->pipe_w);
+	}
+	d->pipe_r = d->pipe_w = -1;
+	d->pipe_len = 0;
+}
+
+static void relay_buf_put(struct relay_dir *d)
+{
+	if (d->buf == NULL)
+		return;
+	if (buf_pool_count < RELAY_POOL_MAX)
+		buf_pool[buf_pool_count++] = d->buf;
+	else
+		free(d->buf);
+	d->buf = NULL;
+	d->buf_off = d->buf_len = 0;
+}
+
+static void relay_buf_get(struct relay_dir *d)
+{
+	d->buf = buf_pool_count > 0 ? buf_pool[--buf_pool_count] :
+		xmalloc(RELAY_BUF_SIZE);
+}
+
+void relay_pools_free(void)
+{
+	while (pipe_pool_count > 0) {
+		pipe_pool_count--;
+		close(pipe_pool[pipe_pool_count][0]);
+		close(pipe_pool[pipe_pool_count][1]);
+	}
+	while (buf_pool_count > 0)
+		free(buf_pool[--buf_pool_count]);
+}
+
+static void relay_dir_init(struct relay_dir *d, struct conn *src, struct conn *dst,
+			   struct sbuf *head)
+{
+	memset(d, 0, sizeof(*d));
+	d->src = src;
+	d->dst = dst;
+	d->head = *head;
+	memset(head, 0, sizeof(*head));
+	d->pipe_r = d->pipe_w = -1;
+	d->splice = !conn_is_tls(src) && !conn_is_tls(dst);
+}
+
+void relay_start(struct relay *r, struct conn *client, struct conn *backend,
+		 struct sbuf *to_client, struct sbuf *to_backend)
+{
+	relay_dir_init(&r->up, client, backend, to_backend);
+	relay_dir_init(&r->down, backend, client, to_client);
+}
+
+void relay_stop(struct relay *r)
+{
+	struct relay_dir *dirs[] = { &r->up, &r->down };
+	for (size_t i = 0; i < 2; i++) {
+		relay_pipe_put(dirs[i]);
+		relay_buf_put(dirs[i]);
+		sbuf_free(&dirs[i]->head);
+	}
+}
+
+enum relay_step {
+	RELAY_STEP_MORE,	/* progress: go round again */
+	RELAY_STEP_WAIT,	/* blocked: wait for an event */
+	RELAY_STEP_DONE,	/* the source ended and everything is sent */
+	RELAY_STEP_ERROR,
+};
+
+static enum relay_step relay_write_result(struct relay_dir *d, ssize_t n)
+{
+	if (n > 0)
+		return RELAY_STEP_MORE;
+	if (n == CONN_AGAIN) {
+		d->want_dst_write = true;
+		return RELAY_STEP_WAIT;
+	}
+	return RELAY_STEP_ERROR;
+}
+
+static enum relay_step relay_step_splice(struct relay_dir *d)
+{
+	if (d->pipe_len > 0) {
+		ssize_t n = splice(d->pipe_r, NULL, d->dst->fd, NULL, d->pipe_len,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			d->pipe_len -= (size_t)n;
+			d->dst->bytes_out += (uint64_t)n;
+			return RELAY_STEP_MORE;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			d->want_dst_write = true;
+			return RELAY_STEP_WAIT;
+		}
+		d->dst->error = n == 0 ? "splice wrote nothing" : strerror(errno);
+		return RELAY_STEP_ERROR;
+	}
+	if (d->eof)
+		return RELAY_STEP_DONE;
+	if (d->pipe_r < 0 && relay_pipe_get(d) < 0) {
+		/* out of descriptors: this direction copies instead */
+		d->splice = false;
+		return RELAY_STEP_MORE;
+	}
+	ssize_t n = splice(d->src->fd, NULL, d->pipe_w, NULL, RELAY_PIPE_SIZE,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n > 0) {
+		d->pipe_len = (size_t)n;
+		d->src->bytes_in += (uint64_t)n;
+		return RELAY_STEP_MORE;
+	}
+	if (n == 0) {
+		d->eof = true;
+		relay_pipe_put(d);
+		return RELAY_STEP_DONE;
+	}
+	if (errno == EAGAIN || errno == EINTR) {
+		relay_pipe_put(d); /* idle: hold no pipe */
+		d->want_src_read = true;
+		return RELAY_STEP_WAIT;
+	}
+	d->src->error = strerror(errno);
+	return RELAY_STEP_ERROR;
+}
+
+static enum relay_step relay_step_copy(struct relay_dir *d)
+{
+	if (d->buf_len > 0) {
+		ssize_t n = conn_write(d->dst, d->buf + d->buf_off, d->buf_len);
+		if (n > 0) {
+			d->buf_off += (size_t)n;
+			d->buf_len -= (size_t)n;
+		}
+		return relay_write_result(d, n);
+	}
+	if (d->eof)
+		return RELAY_STEP_DONE;
+	if (d->buf == NULL)
+		relay_buf_get(d);
+	ssize_t n = conn_read(d->src, d->buf, RELAY_BUF_SIZE);
+	if (n > 0) {
+		d->buf_off = 0;
+		d->buf_len = (size_t)n;
+		return RELAY_STEP_MORE;
+	}
+	relay_buf_put(d); /* idle or done: hold no buffer */
+	if (n == 0) {
+		d->eof = true;
+		return RELAY_STEP_DONE;
+	}
+	if (n == CONN_AGAIN) {
+		d->want_src_read = true;
+		return RELAY_STEP_WAIT;
+	}
+	return RELAY_STEP_ERROR;
+}
+
+static enum relay_step relay_dir_pump(struct relay_dir *d)
+{
+	d->want_src_read = d->want_dst_write = false;
+	while (sbuf_len(&d->head) > 0) {
+		ssize_t n = conn_write(d->dst, sbuf_data(&d->head), sbuf_len(&d->head));
+		if (n > 0)
+			sbuf_consume(&d->head, (size_t)n);
+		enum relay_step st = relay_write_result(d, n);
+		if (st != RELAY_STEP_MORE)
+			return st;
+	}
+	sbuf_free(&d->head);
+	for (int round = 0; round < RELAY_ROUNDS; round++) {
+		enum relay_step st = d->splice ? relay_step_splice(d) :
+			relay_step_copy(d);
+		if (st != RELAY_STEP_MORE)
+			return st;
+	}
+	/* yield: come back on the next loop turn even if no new data
+	 * arrives on the socket (TLS may hold decrypted bytes) */
+	event_active(&d->src->ev, EV_READ, 1);
+	return RELAY_STEP_WAIT;
+}
+
+static const char *relay_error_text(const struct relay_dir *d, bool up)
+{
+	static char buf[160];
+	const struct conn *failed = d->dst->error != NULL ? d->dst : d->src;
+	bool failed_is_client = (failed == d->src) == up;
+	snprintf(buf, sizeof(buf), "%s connection failed: %s",
+		 failed_is_client ? "client" : "backend",
+		 failed->error != NULL ? failed->error : "unknown error");
+	return buf;
+}
+
+int relay_pump(struct relay *r, const char **reason_r)
+{
+	enum relay_step up = relay_dir_pump(&r->up);
+	enum relay_step down = relay_dir_pump(&r->down);
+
+	if (up == RELAY_STEP_ERROR) {
+		*reason_r = relay_error_text(&r->up, true);
+		return -1;
+	}
+	if (down == RELAY_STEP_ERROR) {
+		*reason_r = relay_error_text(&r->down, false);
+		return -1;
+	}
+	if (up == RELAY_STEP_DONE) {
+		*reason_r = "disconnected by client";
+		return -1;
+	}
+	if (down == RELAY_STEP_DONE) {
+		*reason_r = "disconnected by backend";
+		return -1;
+	}
+	conn_set_interest(r->up.src, r->up.want_src_read, r->down.want_dst_write);
+	conn_set_interest(r->down.src, r->down.want_src_read, r->up.want_dst_write);
+	return 0;
+}

@@ -1,0 +1,277 @@
+/* loftd: load the configuration, build the modules, bind the listeners
+ * and the admin socket, and run the event loop until SIGTERM/SIGINT. */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin/admin.h"
+#include "auth/auth.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "conf/config.h"
+#include "core/listener.h"
+#include "core/relay.h"
+#include "core/tls.h"
+#include "director/director.h"
+#include "proxy/proxy.h"
+
+#define LOFTD_DEFAULT_CONFIG "/etc/loft/loft.conf"
+#define LOFTD_MAX_OVERRIDES 64
+#define LOFTD_EXPIRE_INTERVAL_S 1
+
+struct loftd {
+	struct config *cfg;
+	struct event_base *base;
+	struct director *director;
+	struct auth *auth;
+	struct proxy *proxy;
+	struct admin *admin;
+	SSL_CTX *client_tls;
+	SSL_CTX *backend_tls;
+	struct proxy_listener *plisteners;
+	struct listener **listeners;
+	size_t listeners_count;
+	struct event *sigterm, *sigint, *sighup, *expire;
+};
+
+static void loftd_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: loftd [-c config] [-o key=value]... [-n] [-D]\n"
+		"  -c FILE   configuration file (default " LOFTD_DEFAULT_CONFIG ")\n"
+		"  -o K=V    override one setting, e.g. -o login.timeout=30s\n"
+		"  -n        print the effective configuration and exit\n"
+		"  -D        log at debug level\n"
+		"loftd runs in the foreground and logs to stderr.\n");
+}
+
+static void loftd_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct loftd *d = arg;
+	(void)what;
+
+	if (sig == SIGHUP) {
+		log_warning("SIGHUP: reloading the configuration at run time is not "
+			    "supported yet; restart loftd to apply changes");
+		return;
+	}
+	log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	for (size_t i = 0; i < d->listeners_count; i++)
+		listener_stop(d->listeners[i]);
+	proxy_shutdown(d->proxy, "Server shutting down.");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void loftd_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct loftd *d = arg;
+	(void)fd;
+	(void)what;
+	director_expire(d->director, time(NULL));
+}
+
+static int loftd_setup_tls(struct loftd *d)
+{
+	char *error;
+	const struct config *cfg = d->cfg;
+
+	if (cfg->tls.cert != NULL) {
+		d->client_tls = tls_server_ctx_new(cfg->tls.cert, cfg->tls.key,
+						   cfg->tls.min_protocol, &error);
+		if (d->client_tls == NULL) {
+			log_error("%s: %s", config_source(cfg, "tls.cert"), error);
+			free(error);
+			return -1;
+		}
+	}
+	if (cfg->backend.ssl != CONF_BACKEND_SSL_NO) {
+		d->backend_tls = tls_client_ctx_new(cfg->backend.ssl_verify,
+						    cfg->backend.ssl_ca_file, &error);
+		if (d->backend_tls == NULL) {
+			log_error("%s: %s", config_source(cfg, "backend.ssl_ca_file"), error);
+			free(error);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int loftd_setup_listeners(struct loftd *d)
+{
+	const struct config *cfg = d->cfg;
+
+	d->listeners = xcalloc(cfg->listeners_count, sizeof(*d->listeners));
+	d->plisteners = xcalloc(cfg->listeners_count, sizeof(*d->plisteners));
+	for (size_t i = 0; i < cfg->listeners_count; i++) {
+		const struct config_listener *set = &cfg->listeners[i];
+		unsigned int port = config_listener_port(set);
+		char *error;
+		proxy_listener_init(&d->plisteners[i], d->proxy, set);
+		d->listeners[i] = listener_new(d->base, set->address, (uint16_t)port,
+					       proxy_accept, &d->plisteners[i], &error);
+		if (d->listeners[i] == NULL) {
+			log_error("%s: %s", set->source, error);
+			free(error);
+			return -1;
+		}
+		d->listeners_count = i + 1;
+		log_info("listening for %s on %s port %u%s",
+			 conf_protocol_names[set->protocol], set->address, port,
+			 set->tls ? " (TLS)" : "");
+	}
+	return 0;
+}
+
+static int loftd_setup_admin(struct loftd *d)
+{
+	char *error, path[4096];
+
+	if (mkdir(d->cfg->base_dir, 0755) < 0 && errno != EEXIST) {
+		log_error("%s: cannot create base_dir %s: %m",
+			  config_source(d->cfg, "base_dir"), d->cfg->base_dir);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/admin", d->cfg->base_dir);
+	d->admin = admin_new(d->base, path, &d->proxy->registry, d->director, &error);
+	if (d->admin == NULL) {
+		log_error("%s", error);
+		free(error);
+		return -1;
+	}
+	return 0;
+}
+
+static void loftd_setup_signals(struct loftd *d)
+{
+	signal(SIGPIPE, SIG_IGN);
+	d->sigterm = evsignal_new(d->base, SIGTERM, loftd_on_signal, d);
+	d->sigint = evsignal_new(d->base, SIGINT, loftd_on_signal, d);
+	d->sighup = evsignal_new(d->base, SIGHUP, loftd_on_signal, d);
+	evsignal_add(d->sigterm, NULL);
+	evsignal_add(d->sigint, NULL);
+	evsignal_add(d->sighup, NULL);
+	struct timeval tv = { LOFTD_EXPIRE_INTERVAL_S, 0 };
+	d->expire = event_new(d->base, -1, EV_PERSIST, loftd_expire, d);
+	event_add(d->expire, &tv);
+}
+
+/* Frees everything, so that leak checkers see a clean exit. */
+static void loftd_free(struct loftd *d)
+{
+	admin_free(&d->admin);
+	proxy_free(&d->proxy);
+	for (size_t i = 0; i < d->listeners_count; i++)
+		listener_free(&d->listeners[i]);
+	free(d->listeners);
+	free(d->plisteners);
+	auth_free(&d->auth);
+	director_free(&d->director);
+	relay_pools_free();
+	struct event *evs[] = { d->sigterm, d->sigint, d->sighup, d->expire };
+	for (size_t i = 0; i < ARRAY_SIZE(evs); i++) {
+		if (evs[i] != NULL)
+			event_free(evs[i]);
+	}
+	if (d->base != NULL)
+		event_base_free(d->base);
+	SSL_CTX_free(d->client_tls);
+	SSL_CTX_free(d->backend_tls);
+	config_free(&d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct loftd d = { 0 };
+	struct config_override overrides[LOFTD_MAX_OVERRIDES];
+	size_t noverrides = 0;
+	const char *config_path = LOFTD_DEFAULT_CONFIG;
+	bool print_config = false, debug = false;
+	char *error = NULL;
+	int c, ret = EXIT_FAILURE;
+
+	log_init("loftd");
+	while ((c = getopt(argc, argv, "c:o:nDh")) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'o': {
+			char *eq = strchr(optarg, '=');
+			if (eq == NULL || noverrides == LOFTD_MAX_OVERRIDES) {
+				fprintf(stderr, "loftd: -o needs key=value\n");
+				return EXIT_FAILURE;
+			}
+			*eq = '\0';
+			overrides[noverrides++] = (struct config_override){ optarg, eq + 1 };
+			break;
+		}
+		case 'n':
+			print_config = true;
+			break;
+		case 'D':
+			debug = true;
+			break;
+		case 'h':
+			loftd_usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			loftd_usage(stderr);
+			return EXIT_FAILURE;
+		}
+	}
+	if (optind != argc) {
+		loftd_usage(stderr);
+		return EXIT_FAILURE;
+	}
+	d.cfg = config_load(config_path, overrides, noverrides, &error);
+	if (d.cfg == NULL) {
+		fprintf(stderr, "loftd: %s\n", error);
+		free(error);
+		return EXIT_FAILURE;
+	}
+	log_set_level(debug ? LOG_LEVEL_DEBUG : (enum log_level)d.cfg->log.level);
+	/* the director parses the host list: a bad one is a config error */
+	d.director = director_new(d.cfg, &error);
+	if (d.director == NULL) {
+		fprintf(stderr, "loftd: %s\n", error);
+		free(error);
+		loftd_free(&d);
+		return EXIT_FAILURE;
+	}
+	if (print_config) {
+		config_print(d.cfg, stdout);
+		loftd_free(&d);
+		return EXIT_SUCCESS;
+	}
+	d.base = event_base_new();
+	if (d.base == NULL)
+		log_fatal("event_base_new() failed");
+	if (loftd_setup_tls(&d) < 0)
+		goto out;
+	d.auth = auth_new(d.cfg, d.base, &error);
+	if (d.auth == NULL) {
+		log_error("%s", error);
+		free(error);
+		goto out;
+	}
+	d.proxy = proxy_new(d.base, d.cfg, d.auth, d.director, d.client_tls,
+			    d.backend_tls);
+	if (loftd_setup_listeners(&d) < 0 || loftd_setup_admin(&d) < 0)
+		goto out;
+	loftd_setup_signals(&d);
+	log_info("loftd started (config %s, %zu backends)", config_path,
+		 director_hosts(d.director)->count);
+	event_base_dispatch(d.base);
+	log_info("loftd stopped");
+	ret = EXIT_SUCCESS;
+out:
+	loftd_free(&d);
+	return ret;
+}

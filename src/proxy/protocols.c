@@ -1,0 +1,27 @@
+/* The protocol table. */
+#include "proxy/protocols.h"
+
+#include "proto/imap_back.h"
+#include "proto/imap_front.h"
+
+static const struct proxy_protocol proxy_protocols[] = {
+	[CONF_PROTOCOL_IMAP] = {
+		.name = "imap",
+		.front = &imap_front_ops,
+		.back = &imap_back_ops,
+		.backend_port_offset = offsetof(struct config, backend.imap_port),
+	},
+};
+
+const struct proxy_protocol *proxy_protocol_get(unsigned int conf_protocol)
+{
+	return conf_protocol < ARRAY_SIZE(proxy_protocols) ?
+		&proxy_protocols[conf_protocol] : NULL;
+}
+
+unsigned int proxy_protocol_backend_port(const struct proxy_protocol *p,
+					 const struct config *cfg)
+{
+	return *(const unsigned int *)(const void *)
+		((const char *)cfg + p->backend_port_offset);
+}

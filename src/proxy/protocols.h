@@ -1,0 +1,24 @@
+/* The protocols loftd proxies: for each, its front and back state
+ * machines and where its backend port is configured. Adding a protocol
+ * is a row here plus its two machines in src/proto. */
+#ifndef LOFT_PROXY_PROTOCOLS_H
+#define LOFT_PROXY_PROTOCOLS_H
+
+#include <stddef.h>
+
+#include "conf/config.h"
+#include "proto/back.h"
+#include "proto/front.h"
+
+struct proxy_protocol {
+	const char *name;
+	const struct front_ops *front;
+	const struct back_ops *back;
+	size_t backend_port_offset;	/* an unsigned int in struct config */
+};
+
+const struct proxy_protocol *proxy_protocol_get(unsigned int conf_protocol);
+unsigned int proxy_protocol_backend_port(const struct proxy_protocol *p,
+					 const struct config *cfg);
+
+#endif

@@ -1,0 +1,67 @@
+/* Shared proxy state and the accept entry point. */
+#include "proxy/proxy.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "common/xmalloc.h"
+#include "proxy/protocols.h"
+#include "proxy/session.h"
+
+struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
+			struct auth *auth, struct director *director,
+			SSL_CTX *client_tls, SSL_CTX *backend_tls)
+{
+	struct proxy *p = xcalloc(1, sizeof(*p));
+	p->base = base;
+	p->cfg = cfg;
+	p->auth = auth;
+	p->director = director;
+	p->client_tls = client_tls;
+	p->backend_tls = backend_tls;
+	registry_init(&p->registry);
+	p->front_params = (struct front_params){
+		.greeting = cfg->login.greeting,
+		.max_line = cfg->login.max_line_length,
+		.max_literal = cfg->login.max_literal_size,
+		.max_bad_commands = cfg->login.max_bad_commands,
+		.disable_plaintext_auth = cfg->login.disable_plaintext_auth,
+	};
+	/* room for a LOGIN with two literals and its line segments */
+	p->input_limit = 2 * cfg->login.max_line_length +
+		2 * cfg->login.max_literal_size;
+	/* ids stay unique across restarts: seconds since the epoch in the
+	 * high bits, a counter below */
+	p->next_id = (uint64_t)time(NULL) << 24;
+	return p;
+}
+
+void proxy_shutdown(struct proxy *p, const char *text)
+{
+	while (p->registry.head != NULL)
+		session_shutdown(p->registry.head, text);
+}
+
+void proxy_free(struct proxy **pp)
+{
+	struct proxy *p = *pp;
+	if (p == NULL)
+		return;
+	proxy_shutdown(p, "Server shutting down.");
+	registry_deinit(&p->registry);
+	free(p);
+	*pp = NULL;
+}
+
+void proxy_listener_init(struct proxy_listener *pl, struct proxy *proxy,
+			 const struct config_listener *set)
+{
+	pl->proxy = proxy;
+	pl->set = set;
+	pl->protocol = proxy_protocol_get(set->protocol);
+}
+
+void proxy_accept(const struct listener_accept *acc, void *ctx)
+{
+	session_new(ctx, acc);
+}

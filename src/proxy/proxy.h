@@ -1,0 +1,51 @@
+/* The proxy: what every session shares (config, auth, director, registry,
+ * TLS contexts) and the entry points the daemon wires to listeners. */
+#ifndef LOFT_PROXY_PROXY_H
+#define LOFT_PROXY_PROXY_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf/config.h"
+#include "core/listener.h"
+#include "proto/front.h"
+#include "registry/registry.h"
+
+struct event_base;
+struct auth;
+struct director;
+struct proxy_protocol;
+
+struct proxy {
+	struct event_base *base;
+	const struct config *cfg;
+	struct auth *auth;
+	struct director *director;
+	struct registry registry;
+	SSL_CTX *client_tls;	/* NULL without tls.cert */
+	SSL_CTX *backend_tls;	/* NULL when backend.ssl = no */
+	struct front_params front_params;
+	uint64_t next_id;
+	size_t input_limit;	/* client bytes buffered before login */
+};
+
+/* What a listener serves; the accept callback's context. */
+struct proxy_listener {
+	struct proxy *proxy;
+	const struct config_listener *set;
+	const struct proxy_protocol *protocol;
+};
+
+struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
+			struct auth *auth, struct director *director,
+			SSL_CTX *client_tls, SSL_CTX *backend_tls);
+/* Closes every session with the protocol's goodbye. */
+void proxy_shutdown(struct proxy *proxy, const char *text);
+void proxy_free(struct proxy **proxy);
+
+void proxy_listener_init(struct proxy_listener *pl, struct proxy *proxy,
+			 const struct config_listener *set);
+listener_accept_cb proxy_accept;
+
+#endif

@@ -1,0 +1,933 @@
+/* A proxied session (DESIGN.md §3):
+ *
+ *   accept -> [TLS] -> PRELOGIN (front) -> AUTH (passdb, worker thread)
+ *     -> route (passdb host or director) -> BACKEND_CONNECT (retries)
+ *     -> [BACKEND_TLS] -> BACKEND_LOGIN (back) -> PROXYING (relay) -> close
+ *
+ * A failed login at any step after AUTH answers the client with the
+ * protocol's NO and returns to PRELOGIN, as Dovecot's login proxy does.
+ *
+ * Closing: helpers never free the session under their callers. They call
+ * session_end(), which records the first reason; every entry point (a
+ * connection event, the timer, the auth callback, accept) finishes with
+ * session_settle(), the only caller of session_close(), which logs the
+ * one line per session. Other modules reach a session only by its id. */
+#include "proxy/session.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/sbuf.h"
+#include "common/xmalloc.h"
+#include "core/conn.h"
+#include "core/relay.h"
+#include "director/director.h"
+#include "proxy/protocols.h"
+
+#define SESSION_CLOSE_FLUSH_MS 5000
+#define SESSION_RETRY_DELAY_MS 1000
+#define SESSION_RETRY_MIN_LEFT_MS 1100
+#define SESSION_READ_CHUNK 4096
+
+#define SESSION_TEMPFAIL_TEXT "Account is temporarily unavailable."
+
+enum session_state {
+	SESSION_TLS_HANDSHAKE,	/* client TLS: implicit, or after STARTTLS */
+	SESSION_PRELOGIN,
+	SESSION_AUTH,
+	SESSION_BACKEND_CONNECT,
+	SESSION_BACKEND_RETRY,	/* waiting to connect again */
+	SESSION_BACKEND_TLS,
+	SESSION_BACKEND_LOGIN,
+	SESSION_PROXYING,
+	SESSION_CLOSING,	/* sending the last output, then close */
+};
+
+static const char *const session_state_names[] = {
+	[SESSION_TLS_HANDSHAKE] = "tls-handshake",
+	[SESSION_PRELOGIN] = "pre-login",
+	[SESSION_AUTH] = "auth",
+	[SESSION_BACKEND_CONNECT] = "backend-connect",
+	[SESSION_BACKEND_RETRY] = "backend-retry",
+	[SESSION_BACKEND_TLS] = "backend-tls",
+	[SESSION_BACKEND_LOGIN] = "backend-login",
+	[SESSION_PROXYING] = "proxying",
+	[SESSION_CLOSING] = "closing",
+};
+
+struct session {
+	struct registry_entry reg;	/* id, user, addresses: what admins see */
+	struct proxy *proxy;
+	const struct proxy_listener *listener;
+	enum session_state state;
+	struct conn client;
+	struct conn backend;
+	struct event timer;
+	struct front *front;
+	struct back *back;
+	struct sbuf in;			/* client input not yet handled */
+	struct sbuf out;		/* output for the client */
+	struct sbuf bin;		/* backend input during its login */
+	struct sbuf bout;		/* output for the backend during its login */
+	struct relay relay;
+	struct director_ticket ticket;
+
+	struct ipaddr local_ip;		/* where the client connected to */
+	uint16_t local_port;
+	char *login_user;		/* the name sent to the backend */
+	char *password;			/* wiped when done */
+	bool use_sasl;
+	uint64_t start_mono;
+	uint64_t login_deadline;	/* monotonic ms */
+	uint64_t backend_deadline;
+	unsigned int connect_attempts;
+	bool starttls_pending;		/* TLS starts once `out` is sent */
+	bool greet_after_tls;		/* implicit TLS: greet after handshake */
+	bool processing;		/* inside session_process_input() */
+	const char *end_reason;		/* set: close at the next settle */
+	const char *finish_reason;	/* CLOSING: the reason once flushed */
+	const char *kick_text;		/* set: say goodbye, close next turn */
+	char id_str[17];
+};
+
+static void session_process_input(struct session *s);
+static void session_client_event(struct conn *c, void *ctx);
+static void session_backend_event(struct conn *c, void *ctx);
+static void session_backend_io(struct session *s);
+static void session_backend_dispatch(struct session *s);
+static void session_settle(struct session *s);
+
+/* ---- helpers ------------------------------------------------------ */
+
+static void session_log(struct session *s, enum log_level level,
+			const char *fmt, ...) ATTR_FORMAT(3, 4);
+
+static void session_log(struct session *s, enum log_level level,
+			const char *fmt, ...)
+{
+	char msg[1024], ip[IPADDR_STRLEN];
+	va_list ap;
+
+	if (!log_level_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(level, "session %s %s %s %s:%u: %s", s->id_str, s->reg.service,
+		s->reg.user != NULL ? s->reg.user : "-",
+		ipaddr_to_str(&s->reg.client_ip, ip), s->reg.client_port, msg);
+}
+
+static void session_set_state(struct session *s, enum session_state state)
+{
+	if (s->state != state)
+		session_log(s, LOG_LEVEL_DEBUG, "state %s -> %s",
+			    session_state_names[s->state], session_state_names[state]);
+	s->state = state;
+}
+
+static struct session *session_from_entry(struct registry_entry *e)
+{
+	return CONTAINER_OF(e, struct session, reg);
+}
+
+static void session_timer_set(struct session *s, uint64_t deadline_mono)
+{
+	uint64_t now = clock_monotonic_ms();
+	uint64_t ms = deadline_mono > now ? deadline_mono - now : 0;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	evtimer_add(&s->timer, &tv);
+}
+
+/* Marks the session for closing; the first reason wins. */
+static void session_end(struct session *s, const char *reason)
+{
+	if (s->end_reason == NULL)
+		s->end_reason = reason;
+}
+
+/* Sends what it can of buf to c; -1 when the connection failed. */
+static int session_flush(struct conn *c, struct sbuf *buf)
+{
+	while (sbuf_len(buf) > 0) {
+		ssize_t n = conn_write(c, sbuf_data(buf), sbuf_len(buf));
+		if (n == CONN_AGAIN)
+			return 0;
+		if (n < 0)
+			return -1;
+		sbuf_consume(buf, (size_t)n);
+	}
+	sbuf_release_if_empty(buf);
+	return 0;
+}
+
+static void session_client_flush(struct session *s)
+{
+	if (session_flush(&s->client, &s->out) < 0)
+		session_end(s, "client connection failed");
+}
+
+/* Client interest outside the relay: read while the input buffer has
+ * room (also during auth, to notice a client that leaves), write while
+ * output is pending. */
+static void session_client_interest(struct session *s)
+{
+	bool reading = s->state != SESSION_CLOSING &&
+		sbuf_len(&s->in) < s->proxy->input_limit;
+	conn_set_interest(&s->client, reading, sbuf_len(&s->out) > 0);
+}
+
+static void session_release_backend(struct session *s)
+{
+	if (s->back != NULL) {
+		s->back->ops->destroy(s->back);
+		s->back = NULL;
+	}
+	conn_close(&s->backend);
+	sbuf_free(&s->bin);
+	sbuf_free_secret(&s->bout);
+	director_release(s->proxy->director, &s->ticket, time(NULL));
+}
+
+/* Ends the session after sending what is still queued for the client
+ * (a goodbye), for at most SESSION_CLOSE_FLUSH_MS. */
+static void session_finish(struct session *s, const char *reason)
+{
+	session_release_backend(s);
+	session_client_flush(s);
+	if (sbuf_len(&s->out) == 0) {
+		session_end(s, reason);
+		return;
+	}
+	session_set_state(s, SESSION_CLOSING);
+	s->finish_reason = reason;
+	sbuf_free(&s->in);
+	session_timer_set(s, clock_monotonic_ms() + SESSION_CLOSE_FLUSH_MS);
+}
+
+/* ---- login failures ---------------------------------------------- */
+
+/* The login did not work out: tell the client, forget the backend, and
+ * accept commands again. */
+static void session_login_failed(struct session *s, enum front_auth_status status,
+				 const char *text, const char *why)
+{
+	session_log(s, LOG_LEVEL_INFO, "login failed: %s", why);
+	s->front->ops->auth_failed(s->front, status, text, &s->out);
+	session_release_backend(s);
+	xfree_secret(&s->password);
+	free(s->login_user);
+	s->login_user = NULL;
+	registry_entry_clear(&s->reg);
+	memset(&s->reg.backend_ip, 0, sizeof(s->reg.backend_ip));
+	s->reg.backend_port = 0;
+	s->reg.state = REGISTRY_STATE_PRELOGIN;
+	session_set_state(s, SESSION_PRELOGIN);
+	session_timer_set(s, s->login_deadline);
+	session_client_flush(s);
+	/* commands the client pipelined behind the failed login */
+	session_process_input(s);
+}
+
+static void session_backend_failed(struct session *s, const char *fmt, ...)
+	ATTR_FORMAT(2, 3);
+
+static void session_backend_failed(struct session *s, const char *fmt, ...)
+{
+	char why[512], ip[IPADDR_STRLEN];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = snprintf(why, sizeof(why), "backend %s:%u: ",
+			 ipaddr_to_str(&s->reg.backend_ip, ip), s->reg.backend_port);
+	vsnprintf(why + n, sizeof(why) - (size_t)n, fmt, ap);
+	va_end(ap);
+	session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT, why);
+}
+
+/* ---- relay ---------------------------------------------------------- */
+
+static void session_relay(struct session *s)
+{
+	const char *reason;
+	if (relay_pump(&s->relay, &reason) < 0)
+		session_end(s, reason);
+}
+
+static void session_logged_in(struct session *s)
+{
+	char ip[IPADDR_STRLEN];
+
+	s->front->ops->logged_in(s->front, s->back->reply, &s->out);
+	/* anything the backend sent after its OK follows the OK; commands
+	 * the client pipelined after its login go to the backend first */
+	sbuf_append(&s->out, sbuf_data(&s->bin), sbuf_len(&s->bin));
+	sbuf_append(&s->bout, sbuf_data(&s->in), sbuf_len(&s->in));
+	sbuf_free(&s->bin);
+	sbuf_free(&s->in);
+	s->back->ops->destroy(s->back);
+	s->back = NULL;
+	xfree_secret(&s->password);
+	evtimer_del(&s->timer);
+	session_set_state(s, SESSION_PROXYING);
+	s->reg.state = REGISTRY_STATE_PROXYING;
+	session_log(s, LOG_LEVEL_INFO, "proxying to %s:%u",
+		    ipaddr_to_str(&s->reg.backend_ip, ip), s->reg.backend_port);
+	relay_start(&s->relay, &s->client, &s->backend, &s->out, &s->bout);
+	session_relay(s);
+}
+
+/* ---- backend login ------------------------------------------------ */
+
+static void session_back_start(struct session *s)
+{
+	const struct config *cfg = s->proxy->cfg;
+	struct back_params p = {
+		.user = s->login_user,
+		.password = s->password,
+		.use_sasl = s->use_sasl,
+		.starttls = cfg->backend.ssl == CONF_BACKEND_SSL_STARTTLS,
+		.tls_active = conn_is_tls(&s->backend),
+		.forward = true,
+		.client_ip = s->reg.client_ip,
+		.client_port = s->reg.client_port,
+		.local_ip = s->local_ip,
+		.local_port = s->local_port,
+		.session_id = s->front->forward.session_id[0] != '\0' ?
+			s->front->forward.session_id : s->id_str,
+		.ttl = s->front->forward.ttl,
+	};
+	s->back = s->listener->protocol->back->create(&p);
+	session_set_state(s, SESSION_BACKEND_LOGIN);
+	conn_set_interest(&s->backend, true, false);
+}
+
+static void session_backend_tls_start(struct session *s)
+{
+	char ip[IPADDR_STRLEN];
+	if (conn_tls_start(&s->backend, s->proxy->backend_tls, false,
+			   ipaddr_to_str(&s->reg.backend_ip, ip)) < 0) {
+		session_backend_failed(s, "TLS setup failed: %s", s->backend.error);
+		return;
+	}
+	session_set_state(s, SESSION_BACKEND_TLS);
+	session_backend_dispatch(s);
+}
+
+static void session_backend_io(struct session *s)
+{
+	if (session_flush(&s->backend, &s->bout) < 0) {
+		session_backend_failed(s, "write failed: %s", s->backend.error);
+		return;
+	}
+	for (;;) {
+		char *buf = sbuf_reserve(&s->bin, SESSION_READ_CHUNK);
+		ssize_t n = conn_read(&s->backend, buf, SESSION_READ_CHUNK);
+		if (n == CONN_AGAIN)
+			break;
+		if (n <= 0) {
+			session_backend_failed(s, "%s while logging in",
+					       n == 0 ? "disconnected" : s->backend.error);
+			return;
+		}
+		sbuf_commit(&s->bin, (size_t)n);
+		size_t consumed;
+		enum back_event ev = s->back->ops->feed(s->back,
+			(const unsigned char *)sbuf_data(&s->bin), sbuf_len(&s->bin),
+			&consumed, &s->bout);
+		sbuf_consume(&s->bin, consumed);
+		switch (ev) {
+		case BACK_EV_NONE:
+			if (session_flush(&s->backend, &s->bout) < 0) {
+				session_backend_failed(s, "write failed: %s",
+						       s->backend.error);
+				return;
+			}
+			continue;
+		case BACK_EV_STARTTLS:
+			/* the STARTTLS command is already out; nothing may
+			 * follow it in plaintext */
+			sbuf_reset(&s->bin);
+			session_backend_tls_start(s);
+			return;
+		case BACK_EV_OK:
+			session_logged_in(s);
+			return;
+		case BACK_EV_FAIL:
+			break;
+		}
+		switch (s->back->fail) {
+		case BACK_FAIL_AUTH:
+			session_login_failed(s, FRONT_AUTH_FAILED, NULL,
+					     "the backend rejected the credentials");
+			return;
+		case BACK_FAIL_REPLY: {
+			char *reply = xstrdup(s->back->reply);
+			session_login_failed(s, FRONT_AUTH_BACKEND_REPLY, reply,
+					     "the backend refused the login");
+			free(reply);
+			return;
+		}
+		case BACK_FAIL_TEMP:
+			session_backend_failed(s, "%s", s->back->error);
+			return;
+		}
+	}
+	conn_set_interest(&s->backend, true, sbuf_len(&s->bout) > 0);
+}
+
+/* ---- backend connection -------------------------------------------- */
+
+static void session_backend_connect(struct session *s);
+
+static void session_backend_retry(struct session *s, const char *error)
+{
+	uint64_t now = clock_monotonic_ms();
+
+	conn_close(&s->backend);
+	s->connect_attempts++;
+	if (s->connect_attempts > s->proxy->cfg->backend.max_reconnects ||
+	    now + SESSION_RETRY_MIN_LEFT_MS > s->backend_deadline) {
+		session_backend_failed(s, "connect failed: %s", error);
+		return;
+	}
+	session_log(s, LOG_LEVEL_DEBUG, "connect failed (%s), retrying", error);
+	session_set_state(s, SESSION_BACKEND_RETRY);
+	session_timer_set(s, now + SESSION_RETRY_DELAY_MS);
+}
+
+static void session_backend_connected(struct session *s)
+{
+	int one = 1;
+	setsockopt(s->backend.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (s->proxy->cfg->backend.ssl == CONF_BACKEND_SSL_YES)
+		session_backend_tls_start(s);
+	else
+		session_back_start(s);
+}
+
+static void session_backend_connect(struct session *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = ipaddr_to_sockaddr(&s->reg.backend_ip, s->reg.backend_port, &ss);
+
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		session_backend_retry(s, strerror(errno));
+		return;
+	}
+	conn_attach(&s->backend, s->proxy->base, fd, session_backend_event, s);
+	session_set_state(s, SESSION_BACKEND_CONNECT);
+	uint64_t deadline = MIN(s->backend_deadline, s->login_deadline);
+	session_timer_set(s, deadline);
+	if (connect(fd, (struct sockaddr *)&ss, len) == 0) {
+		session_backend_connected(s);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		session_backend_retry(s, strerror(errno));
+		return;
+	}
+	conn_set_interest(&s->backend, false, true);
+}
+
+static void session_backend_dispatch(struct session *s)
+{
+	switch (s->state) {
+	case SESSION_BACKEND_CONNECT: {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(s->backend.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err != 0)
+			session_backend_retry(s, strerror(err));
+		else
+			session_backend_connected(s);
+		return;
+	}
+	case SESSION_BACKEND_TLS: {
+		int r = conn_handshake(&s->backend);
+		if (r == CONN_AGAIN) {
+			conn_set_interest(&s->backend, true, false);
+			return;
+		}
+		if (r < 0) {
+			session_backend_failed(s, "TLS handshake failed: %s",
+					       s->backend.error);
+			return;
+		}
+		if (s->back != NULL) {
+			/* after STARTTLS: the login continues */
+			s->back->ops->tls_started(s->back, &s->bout);
+			session_set_state(s, SESSION_BACKEND_LOGIN);
+			session_backend_io(s);
+		} else {
+			session_back_start(s);
+		}
+		return;
+	}
+	case SESSION_BACKEND_LOGIN:
+		session_backend_io(s);
+		return;
+	case SESSION_PROXYING:
+		session_relay(s);
+		return;
+	default:
+		/* a stale event after the backend was given up */
+		conn_set_interest(&s->backend, false, false);
+		return;
+	}
+}
+
+static void session_backend_event(struct conn *c, void *ctx)
+{
+	struct session *s = ctx;
+	(void)c;
+	session_backend_dispatch(s);
+	session_settle(s);
+}
+
+/* ---- auth and routing ---------------------------------------------- */
+
+static void session_route(struct session *s, const struct auth_result *r)
+{
+	const struct config *cfg = s->proxy->cfg;
+	char ip[IPADDR_STRLEN];
+
+	registry_entry_set_user(&s->reg, r->user);
+	for (size_t i = 0; i < r->alt_count; i++)
+		registry_entry_add_alt(&s->reg, r->alt[i].field, r->alt[i].value);
+	s->login_user = xstrdup(r->destuser != NULL ? r->destuser : r->user);
+
+	/* §10.5: a TTL that reached the floor means proxies loop */
+	if (s->front->forward.ttl <= 1) {
+		session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
+				     "TTL reached zero - proxies appear to be looping?");
+		return;
+	}
+	unsigned int port = r->port != 0 ? r->port :
+		proxy_protocol_backend_port(s->listener->protocol, cfg);
+	if (r->host != NULL) {
+		if (ipaddr_parse(r->host, &s->reg.backend_ip) < 0) {
+			session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
+					     "passdb host is not an IP address");
+			return;
+		}
+	} else {
+		const char *error;
+		/* Dovecot hashes destuser when the passdb gives one (§4.7) */
+		const struct director_host *h = director_route(s->proxy->director,
+			s->login_user, r->director_tag, time(NULL), &s->ticket, &error);
+		if (h == NULL) {
+			session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
+					     error);
+			return;
+		}
+		s->reg.backend_ip = h->ip;
+	}
+	s->reg.backend_port = (uint16_t)port;
+	if (ipaddr_equal(&s->reg.backend_ip, &s->local_ip) && port == s->local_port) {
+		session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
+				     "Proxying loops to itself");
+		return;
+	}
+	session_log(s, LOG_LEVEL_DEBUG, "routed to %s:%u",
+		    ipaddr_to_str(&s->reg.backend_ip, ip), port);
+	s->connect_attempts = 0;
+	s->backend_deadline = clock_monotonic_ms() + cfg->backend.connect_timeout_ms;
+	session_backend_connect(s);
+}
+
+static void session_auth_done(void *ctx, uint64_t id, const struct auth_result *r)
+{
+	struct proxy *proxy = ctx;
+	/* the session may be gone by now: find it by id */
+	struct registry_entry *e = registry_find(&proxy->registry, id);
+	if (e == NULL)
+		return;
+	struct session *s = session_from_entry(e);
+	if (s->state != SESSION_AUTH)
+		return;
+	switch (r->status) {
+	case AUTH_STATUS_OK:
+		session_route(s, r);
+		break;
+	case AUTH_STATUS_FAILED:
+		session_login_failed(s, FRONT_AUTH_FAILED, NULL, r->error);
+		break;
+	case AUTH_STATUS_NOLOGIN:
+		session_login_failed(s, FRONT_AUTH_FAILED_REASON,
+				     r->reason != NULL ? r->reason : "Login disabled.",
+				     "nologin");
+		break;
+	case AUTH_STATUS_TEMPFAIL:
+		session_log(s, LOG_LEVEL_ERROR, "auth failed: %s", r->error);
+		/* the client gets the generic text; the reason is logged */
+		session_login_failed(s, FRONT_AUTH_TEMPFAIL, NULL, r->error);
+		break;
+	}
+	session_settle(s);
+}
+
+/* ---- client side ---------------------------------------------------- */
+
+static void session_start_auth(struct session *s)
+{
+	struct front *f = s->front;
+	const struct sasl_credentials *c = &f->login.creds;
+
+	if (c->authzid[0] != '\0' && strcmp(c->authzid, c->authcid) != 0) {
+		session_login_failed(s, FRONT_AUTH_FAILED, NULL,
+				     "logging in as another user (SASL authzid) is not supported");
+		return;
+	}
+	/* from here on the client is who a trusted proxy says it is */
+	if (f->forward.have_ip) {
+		s->reg.client_ip = f->forward.ip;
+		s->reg.client_port = f->forward.port;
+	}
+	s->use_sasl = f->login.mech != NULL;
+	s->password = xstrdup(c->password);
+	char *user = xstrdup(c->authcid);
+	front_login_clear(f);
+	session_set_state(s, SESSION_AUTH);
+	s->reg.state = REGISTRY_STATE_LOGIN;
+	auth_lookup(s->proxy->auth, user, s->password, session_auth_done, s->proxy,
+		    s->reg.id);
+	free(user);
+}
+
+static void session_client_tls_start(struct session *s)
+{
+	s->starttls_pending = false;
+	if (conn_tls_start(&s->client, s->proxy->client_tls, true, NULL) < 0) {
+		session_log(s, LOG_LEVEL_INFO, "TLS setup failed: %s", s->client.error);
+		session_end(s, "TLS setup failed");
+		return;
+	}
+	session_set_state(s, SESSION_TLS_HANDSHAKE);
+}
+
+/* Feeds buffered input to the front while it is taking commands. */
+static void session_process_input(struct session *s)
+{
+	if (s->processing)
+		return;	/* the caller's loop goes on */
+	s->processing = true;
+	while (s->state == SESSION_PRELOGIN && s->end_reason == NULL &&
+	       sbuf_len(&s->in) > 0) {
+		size_t consumed;
+		enum front_event ev = s->front->ops->feed(s->front,
+			(unsigned char *)sbuf_mdata(&s->in), sbuf_len(&s->in),
+			&consumed, &s->out);
+		sbuf_consume(&s->in, consumed);
+		if (ev == FRONT_EV_NONE && consumed == 0)
+			break;
+		if (ev == FRONT_EV_STARTTLS) {
+			/* bytes sent behind STARTTLS were not protected: drop
+			 * them (the CVE-2011-0411 class of injection) */
+			if (sbuf_len(&s->in) > 0)
+				session_log(s, LOG_LEVEL_INFO,
+					    "dropped %zu bytes pipelined after STARTTLS",
+					    sbuf_len(&s->in));
+			sbuf_free(&s->in);
+			s->starttls_pending = true;
+		} else if (ev == FRONT_EV_AUTH) {
+			session_start_auth(s);
+		} else if (ev == FRONT_EV_CLOSE) {
+			session_finish(s, s->front->close_reason);
+		}
+	}
+	s->processing = false;
+	if (s->state == SESSION_PRELOGIN && s->end_reason == NULL &&
+	    sbuf_len(&s->in) >= s->proxy->input_limit) {
+		s->front->ops->disconnect(s->front, "Input buffer full, aborting.", &s->out);
+		session_finish(s, "input buffer full before login");
+	}
+}
+
+/* Reads client input while there is room; notices a client that left. */
+static void session_client_read(struct session *s)
+{
+	while (sbuf_len(&s->in) < s->proxy->input_limit) {
+		size_t room = MIN(SESSION_READ_CHUNK, s->proxy->input_limit - sbuf_len(&s->in));
+		char *buf = sbuf_reserve(&s->in, room);
+		ssize_t n = conn_read(&s->client, buf, room);
+		if (n == CONN_AGAIN)
+			break;
+		if (n == 0) {
+			session_end(s, s->state == SESSION_PRELOGIN ?
+				    "disconnected before login" :
+				    "disconnected during login");
+			return;
+		}
+		if (n < 0) {
+			session_log(s, LOG_LEVEL_DEBUG, "read failed: %s", s->client.error);
+			session_end(s, "client connection failed");
+			return;
+		}
+		sbuf_commit(&s->in, (size_t)n);
+	}
+	sbuf_release_if_empty(&s->in);
+}
+
+static void session_client_handshake(struct session *s)
+{
+	int r = conn_handshake(&s->client);
+	if (r == CONN_AGAIN)
+		return;
+	if (r < 0) {
+		session_log(s, LOG_LEVEL_INFO, "TLS handshake failed: %s", s->client.error);
+		session_end(s, "TLS handshake failed");
+		return;
+	}
+	s->front->tls_active = true;
+	session_set_state(s, SESSION_PRELOGIN);
+	if (s->greet_after_tls) {
+		s->greet_after_tls = false;
+		s->front->ops->greet(s->front, &s->out);
+	}
+}
+
+static void session_client_dispatch(struct session *s)
+{
+	switch (s->state) {
+	case SESSION_TLS_HANDSHAKE:
+		session_client_handshake(s);
+		if (s->state != SESSION_PRELOGIN)
+			return;
+		break;
+	case SESSION_PROXYING:
+		session_relay(s);
+		return;
+	case SESSION_CLOSING:
+		session_client_flush(s);
+		if (sbuf_len(&s->out) == 0)
+			session_end(s, s->finish_reason);
+		return;
+	default:
+		break;
+	}
+	session_client_flush(s);
+	if (s->starttls_pending) {
+		if (sbuf_len(&s->out) == 0)
+			session_client_tls_start(s);
+		return;
+	}
+	session_client_read(s);
+	session_process_input(s);
+	session_client_flush(s);
+	if (s->starttls_pending && sbuf_len(&s->out) == 0 && s->end_reason == NULL) {
+		session_client_tls_start(s);
+		session_client_handshake(s);
+	}
+}
+
+static void session_client_event(struct conn *c, void *ctx)
+{
+	struct session *s = ctx;
+	(void)c;
+	session_client_dispatch(s);
+	session_settle(s);
+}
+
+/* ---- timer, kick ---------------------------------------------------- */
+
+static void session_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	uint64_t now = clock_monotonic_ms();
+	(void)fd;
+	(void)what;
+
+	if (s->kick_text != NULL && s->state != SESSION_CLOSING &&
+	    s->state != SESSION_TLS_HANDSHAKE) {
+		/* a kick: the protocol's goodbye, then close */
+		const char *text = s->kick_text;
+		if (s->state == SESSION_PROXYING) {
+			/* best effort: the relay owns the stream now */
+			struct sbuf bye = SBUF_INIT;
+			s->front->ops->disconnect(s->front, text, &bye);
+			(void)conn_write(&s->client, sbuf_data(&bye), sbuf_len(&bye));
+			sbuf_free(&bye);
+			session_end(s, "kicked");
+		} else {
+			s->front->ops->disconnect(s->front, text, &s->out);
+			session_finish(s, "kicked");
+		}
+	} else {
+		switch (s->state) {
+		case SESSION_BACKEND_RETRY:
+			if (now >= s->login_deadline) {
+				session_backend_failed(s, "login timeout");
+				break;
+			}
+			session_backend_connect(s);
+			break;
+		case SESSION_BACKEND_CONNECT:
+		case SESSION_BACKEND_TLS:
+		case SESSION_BACKEND_LOGIN:
+			if (now >= s->backend_deadline || now >= s->login_deadline)
+				session_backend_failed(s, "timed out (%s)",
+						       session_state_names[s->state]);
+			else
+				session_timer_set(s, MIN(s->backend_deadline,
+							 s->login_deadline));
+			break;
+		case SESSION_CLOSING:
+			session_end(s, s->finish_reason);
+			break;
+		case SESSION_PROXYING:
+			break;
+		case SESSION_TLS_HANDSHAKE:
+			session_end(s, "TLS handshake timeout");
+			break;
+		default:
+			s->front->ops->disconnect(s->front, "Disconnected for inactivity.",
+						  &s->out);
+			session_finish(s, "login timeout");
+			break;
+		}
+	}
+	session_settle(s);
+}
+
+/* Registry kick callback: never closes inline (the caller iterates). */
+static void session_kick(struct registry_entry *e, const char *text)
+{
+	struct session *s = session_from_entry(e);
+	if (s->kick_text != NULL)
+		return;
+	s->kick_text = text;
+	event_active(&s->timer, EV_TIMEOUT, 1);
+}
+
+/* ---- lifecycle ------------------------------------------------------ */
+
+static void session_close(struct session *s)
+{
+	char ip[IPADDR_STRLEN];
+	uint64_t ms = clock_monotonic_ms() - s->start_mono;
+
+	char backend[IPADDR_STRLEN + 8] = "-";
+	if (ipaddr_is_set(&s->reg.backend_ip))
+		snprintf(backend, sizeof(backend), "%s:%u",
+			 ipaddr_to_str(&s->reg.backend_ip, ip), s->reg.backend_port);
+	session_log(s, LOG_LEVEL_INFO,
+		    "closed: backend=%s duration=%llu.%03llus in=%llu out=%llu reason=\"%s\"",
+		    backend,
+		    (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
+		    (unsigned long long)s->client.bytes_in,
+		    (unsigned long long)s->client.bytes_out, s->end_reason);
+	registry_remove(&s->proxy->registry, &s->reg);
+	registry_entry_clear(&s->reg);
+	if (s->state == SESSION_PROXYING)
+		relay_stop(&s->relay);
+	session_release_backend(s);
+	conn_close(&s->client);
+	evtimer_del(&s->timer);
+	s->front->ops->destroy(s->front);
+	sbuf_free_secret(&s->in);
+	sbuf_free(&s->out);
+	xfree_secret(&s->password);
+	free(s->login_user);
+	free(s);
+}
+
+/* The end of every entry point: close if the session ended, else make
+ * sure the client connection waits for the right things. */
+static void session_settle(struct session *s)
+{
+	if (s->end_reason != NULL) {
+		session_close(s);
+		return;
+	}
+	if (s->state == SESSION_PROXYING)
+		return; /* the relay keeps both interests current */
+	if (s->state == SESSION_TLS_HANDSHAKE) {
+		conn_set_interest(&s->client, true, false);
+		return;
+	}
+	session_client_interest(s);
+}
+
+static bool session_client_trusted(const struct config *cfg, const struct ipaddr *ip)
+{
+	const struct conf_cidrlist *nets = &cfg->login.trusted_networks;
+	for (size_t i = 0; i < nets->count; i++) {
+		if (cidr_match(&nets->items[i], ip))
+			return true;
+	}
+	return false;
+}
+
+void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
+{
+	struct proxy *p = pl->proxy;
+	struct session *s = xcalloc(1, sizeof(*s));
+
+	s->proxy = p;
+	s->listener = pl;
+	s->reg.id = ++p->next_id;
+	snprintf(s->id_str, sizeof(s->id_str), "%016llx", (unsigned long long)s->reg.id);
+	s->reg.service = pl->protocol->name;
+	s->reg.client_ip = acc->peer_ip;
+	s->reg.client_port = acc->peer_port;
+	s->reg.state = REGISTRY_STATE_PRELOGIN;
+	s->reg.start_ms = clock_wall_ms();
+	s->reg.kick = session_kick;
+	s->local_ip = acc->local_ip;
+	s->local_port = acc->local_port;
+	s->start_mono = clock_monotonic_ms();
+	s->login_deadline = s->start_mono + p->cfg->login.timeout_ms;
+	conn_init(&s->backend);
+	conn_attach(&s->client, p->base, acc->fd, session_client_event, s);
+	evtimer_assign(&s->timer, p->base, session_timer, s);
+	registry_add(&p->registry, &s->reg);
+
+	s->front = pl->protocol->front->create(&p->front_params);
+	s->front->trusted = session_client_trusted(p->cfg, &acc->peer_ip);
+	/* like Dovecot, a client on the server's own address is secured */
+	s->front->secured_network = s->front->trusted ||
+		ipaddr_equal(&acc->peer_ip, &acc->local_ip);
+	s->front->starttls_available = p->client_tls != NULL && !pl->set->tls;
+	session_log(s, LOG_LEVEL_DEBUG, "connected to %s port %u", pl->protocol->name,
+		    acc->local_port);
+	session_timer_set(s, s->login_deadline);
+	if (pl->set->tls) {
+		s->state = SESSION_TLS_HANDSHAKE;
+		s->greet_after_tls = true;
+		if (conn_tls_start(&s->client, p->client_tls, true, NULL) < 0)
+			session_end(s, "TLS setup failed");
+	} else {
+		s->state = SESSION_PRELOGIN;
+		s->front->ops->greet(s->front, &s->out);
+		session_client_flush(s);
+	}
+	session_settle(s);
+}
+
+void session_shutdown(struct registry_entry *e, const char *text)
+{
+	struct session *s = session_from_entry(e);
+	struct sbuf bye = SBUF_INIT;
+
+	/* one attempt to say goodbye: the process is about to exit */
+	if (s->state != SESSION_TLS_HANDSHAKE && s->state != SESSION_CLOSING &&
+	    (s->state != SESSION_PROXYING || !conn_is_tls(&s->client))) {
+		s->front->ops->disconnect(s->front, text, &bye);
+		(void)conn_write(&s->client, sbuf_data(&bye), sbuf_len(&bye));
+	}
+	sbuf_free(&bye);
+	session_end(s, "shutdown");
+	session_close(s);
+}

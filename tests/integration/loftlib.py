@@ -1,0 +1,262 @@
+"""Helpers shared by the integration tests and the local setup script:
+private Dovecot backends, certificates, and a loftd process.
+
+Every backend gets its own base_dir, state_dir and log on its own loopback
+address; nothing here touches the system's Dovecot or files outside the
+directory it is given. Waits poll with a deadline, never a fixed sleep."""
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+MAILUSER = os.environ.get("LOFT_TEST_MAILUSER", "vmail")
+
+
+def build_dir():
+    return os.environ.get("LOFT_BUILD", os.path.join(REPO, "build"))
+
+
+def wait_for(pred, timeout=10.0, what="condition", interval=0.02):
+    """Polls pred() until it returns a true value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out waiting for %s" % what)
+        time.sleep(interval)
+
+
+def port_open(ip, port):
+    try:
+        with socket.create_connection((ip, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def ensure_mailuser():
+    try:
+        pwd.getpwnam(MAILUSER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                        "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                        MAILUSER], check=True)
+    return pwd.getpwnam(MAILUSER)
+
+
+def make_certs(base, ips):
+    """A CA and one server certificate valid for the given IP addresses."""
+    d = os.path.join(base, "certs")
+    os.makedirs(d, exist_ok=True)
+    ca_key, ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    key, csr, cert = (os.path.join(d, n) for n in ("server.key", "server.csr", "server.pem"))
+    ext = os.path.join(d, "ext.cnf")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", ca_key, "-out", ca, "-days", "2", "-subj",
+                    "/CN=loft test CA"], check=True, **quiet)
+    with open(ext, "w") as f:
+        f.write("subjectAltName=" + ",".join("IP:" + ip for ip in ips) + "\n")
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", csr, "-subj", "/CN=loft test server"], check=True, **quiet)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+                    "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext],
+                   check=True, **quiet)
+    for p in (key, ca_key):
+        os.chmod(p, 0o644)  # Dovecot reads it as root; test data only
+    return {"ca": ca, "cert": cert, "key": key}
+
+
+def write_users(base, users):
+    """users: {name: password}; written in Dovecot's passwd-file format."""
+    path = os.path.join(base, "users.passwd")
+    with open(path + ".tmp", "w") as f:
+        for name, pw in users.items():
+            f.write("%s:{PLAIN}%s::::::\n" % (name, pw))
+    os.replace(path + ".tmp", path)
+    os.chmod(path, 0o644)
+    return path
+
+
+class Backend:
+    """One private Dovecot instance."""
+
+    def __init__(self, base, name, ip, port, certs, ssl="yes"):
+        self.base, self.name, self.ip, self.port = base, name, ip, port
+        self.dir = os.path.join(base, name)
+        self.conf = os.path.join(self.dir, "dovecot.conf")
+        self.log = os.path.join(self.dir, "dovecot.log")
+        self.certs, self.ssl = certs, ssl
+
+    def write_config(self):
+        for sub in ("run", "state"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        with open(os.path.join(HERE, "fixtures", "dovecot-backend.conf.in")) as f:
+            text = f.read()
+        repl = {"BASE": self.base, "NAME": self.name, "IP": self.ip,
+                "PORT": str(self.port), "MAILUSER": MAILUSER, "SSL": self.ssl,
+                "CERT": self.certs["cert"], "KEY": self.certs["key"]}
+        for k, v in repl.items():
+            text = text.replace("@%s@" % k, v)
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def start(self):
+        self.write_config()
+        err = open(os.path.join(self.dir, "master-stderr.log"), "ab")
+        # the master keeps the stderr it was given: never hand it a pipe
+        subprocess.run(["dovecot", "-c", self.conf], stdin=subprocess.DEVNULL,
+                       stdout=err, stderr=err, check=True)
+        err.close()
+        wait_for(lambda: port_open(self.ip, self.port), 20,
+                 "dovecot %s on %s:%d" % (self.name, self.ip, self.port))
+
+    def stop(self):
+        pidfile = os.path.join(self.dir, "run", "master.pid")
+        try:
+            pid = int(open(pidfile).read())
+        except (OSError, ValueError):
+            return
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                if self.conf.encode() not in f.read():
+                    return  # not ours
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ProcessLookupError):
+            return
+
+        def gone():
+            try:
+                os.kill(pid, 0)
+                return False
+            except ProcessLookupError:
+                return True
+        wait_for(gone, 20, "dovecot %s to stop" % self.name)
+
+    def log_text(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+class Cluster:
+    """Backends plus the shared users and maildirs."""
+
+    def __init__(self, base, ips, port, users, ssl="yes"):
+        self.base = base
+        os.makedirs(base, exist_ok=True)
+        os.chmod(base, 0o755)  # login processes run as dovenull
+        ent = ensure_mailuser()
+        self.certs = make_certs(base, ips + ["127.0.0.1"])
+        self.users = dict(users)
+        write_users(base, self.users)
+        mail = os.path.join(base, "mail")
+        os.makedirs(mail, exist_ok=True)
+        os.chown(mail, ent.pw_uid, ent.pw_gid)
+        self.backends = [Backend(base, "be%d" % (i + 1), ip, port, self.certs, ssl)
+                         for i, ip in enumerate(ips)]
+
+    def start(self):
+        for b in self.backends:
+            b.start()
+
+    def stop(self):
+        for b in self.backends:
+            b.stop()
+
+    def by_ip(self, ip):
+        return next(b for b in self.backends if b.ip == ip)
+
+
+LOFT_CONF = """\
+base_dir = "{base_dir}";
+listeners = (
+  {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
+  {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }}
+);
+tls = {{ cert = "{cert}"; key = "{key}"; }};
+login = {{ trusted_networks = [ {trusted} ]; disable_plaintext_auth = {dpa}; timeout = "{timeout}";
+          max_line_length = "{max_line}"; max_literal_size = "{max_literal}"; }};
+passdb = ( {passdb} );
+director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu"; }};
+backend = {{ imap_port = {backend_port}; ssl = "{backend_ssl}"; ssl_ca_file = "{ca}"; connect_timeout = "{connect_timeout}"; }};
+log = {{ level = "{log_level}"; }};
+"""
+
+
+class Loftd:
+    """A loftd process with its own config, base_dir and log."""
+
+    def __init__(self, base, ip, port, tls_port, cluster, passdb=None, **opts):
+        self.base, self.ip, self.port, self.tls_port = base, ip, port, tls_port
+        self.dir = os.path.join(base, "loftd-%d" % port)
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, "loft.conf")
+        self.log = os.path.join(self.dir, "loftd.log")
+        self.base_dir = os.path.join(self.dir, "run")
+        self.admin = os.path.join(self.base_dir, "admin")
+        self.cluster = cluster
+        self.proc = None
+        values = {
+            "base_dir": self.base_dir, "ip": ip, "port": port, "tls_port": tls_port,
+            "cert": cluster.certs["cert"], "key": cluster.certs["key"],
+            "ca": cluster.certs["ca"], "trusted": "", "dpa": "false",
+            "timeout": "60s", "max_line": "8k", "max_literal": "8k",
+            "passdb": passdb or '{ driver = "backend"; }',
+            "servers": ", ".join('"%s"' % b.ip for b in cluster.backends),
+            "backend_port": cluster.backends[0].port, "backend_ssl": "no",
+            "connect_timeout": "10s", "log_level": "info",
+        }
+        values.update(opts)
+        with open(self.conf, "w") as f:
+            f.write(LOFT_CONF.format(**values))
+
+    def binary(self, name="loftd"):
+        return os.path.join(build_dir(), name)
+
+    def start(self):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([self.binary(), "-c", self.conf],
+                                     stdin=subprocess.DEVNULL, stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        wait_for(lambda: self.proc.poll() is not None or
+                 (port_open(self.ip, self.port) and os.path.exists(self.admin)),
+                 10, "loftd to listen")
+        if self.proc.poll() is not None:
+            raise RuntimeError("loftd exited %d:\n%s" % (self.proc.returncode,
+                                                          self.log_text()))
+
+    def stop(self):
+        """SIGTERM; returns the exit status. Sanitizer reports fail here."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def log_text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def sanitizer_reports(self):
+        text = self.log_text()
+        return [m.group(0) for m in re.finditer(
+            r"(ERROR: (Address|Leak|Undefined)Sanitizer.*|runtime error:.*)", text)]
