@@ -219,7 +219,7 @@ static void admin_client_event(evutil_socket_t fd, short what, void *arg)
 			sbuf_commit(&c->in, (size_t)n);
 	}
 	/* every complete line is answered, in order: none is dropped */
-	while (!c->closing && sbuf_len(&c->out) == 0) {
+	while (!c->closing && sbuf_len(&c->out) == 0 && sbuf_len(&c->in) > 0) {
 		char *data = sbuf_mdata(&c->in);
 		char *lf = memchr(data, '\n', sbuf_len(&c->in));
 		if (lf == NULL) {

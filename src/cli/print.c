@@ -178,8 +178,9 @@ static void table_flush(struct printer *p)
 		table_print_row(p, p->cells + r, false);
 	for (size_t i = 0; i < complete; i++)
 		free(p->cells[i]);
-	memmove(p->cells, p->cells + complete,
-		(p->ncells - complete) * sizeof(*p->cells));
+	if (p->ncells > complete)
+		memmove(p->cells, p->cells + complete,
+			(p->ncells - complete) * sizeof(*p->cells));
 	p->ncells -= complete;
 }
 

@@ -43,6 +43,7 @@ static inline const char *sbuf_data(const struct sbuf *sb)
 {
 	return sb->data == NULL ? "" : sb->data + sb->start;
 }
+/* Mutable view; only valid on a non-empty buffer. */
 static inline char *sbuf_mdata(struct sbuf *sb)
 {
 	return sb->data + sb->start;

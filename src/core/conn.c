@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -199,9 +200,13 @@ int conn_handshake(struct conn *c)
 	ssize_t r = conn_ssl_result(c, ret, &c->read_needs);
 	if (r == CONN_AGAIN)
 		return CONN_AGAIN;
-	if (r == 0)
+	if (r == 0) {
 		c->error = "connection closed during TLS handshake";
-	else if (SSL_get_verify_result(c->ssl) != X509_V_OK)
-		c->error = X509_verify_cert_error_string(SSL_get_verify_result(c->ssl));
+	} else if (SSL_get_verify_result(c->ssl) != X509_V_OK) {
+		static __thread char buf[160];
+		snprintf(buf, sizeof(buf), "certificate verify failed: %s",
+			 X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
+		c->error = buf;
+	}
 	return CONN_ERROR;
 }

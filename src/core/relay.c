@@ -117,6 +117,7 @@ void relay_stop(struct relay *r)
 enum relay_step {
 	RELAY_STEP_MORE,	/* progress: go round again */
 	RELAY_STEP_WAIT,	/* blocked: wait for an event */
+	RELAY_STEP_YIELD,	/* not blocked, but others must run too */
 	RELAY_STEP_DONE,	/* the source ended and everything is sent */
 	RELAY_STEP_ERROR,
 };
@@ -227,10 +228,7 @@ static enum relay_step relay_dir_pump(struct relay_dir *d)
 		if (st != RELAY_STEP_MORE)
 			return st;
 	}
-	/* yield: come back on the next loop turn even if no new data
-	 * arrives on the socket (TLS may hold decrypted bytes) */
-	event_active(&d->src->ev, EV_READ, 1);
-	return RELAY_STEP_WAIT;
+	return RELAY_STEP_YIELD;
 }
 
 static const char *relay_error_text(const struct relay_dir *d, bool up)
@@ -267,5 +265,5 @@ int relay_pump(struct relay *r, const char **reason_r)
 	}
 	conn_set_interest(r->up.src, r->up.want_src_read, r->down.want_dst_write);
 	conn_set_interest(r->down.src, r->down.want_src_read, r->up.want_dst_write);
-	return 0;
+	return up == RELAY_STEP_YIELD || down == RELAY_STEP_YIELD ? 1 : 0;
 }

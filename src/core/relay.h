@@ -36,8 +36,10 @@ struct relay {
 /* Takes the contents of the two sbufs (they are left empty). */
 void relay_start(struct relay *r, struct conn *client, struct conn *backend,
 		 struct sbuf *to_client, struct sbuf *to_backend);
-/* Moves what can move now and sets both conns' interest. Returns 0 to go
- * on, or -1 when the session is over, with the reason. */
+/* Moves what can move now and sets both conns' interest. Returns 0 to
+ * wait for events, 1 when it stopped only to let other sessions run (call
+ * it again on the next loop turn: TLS may hold decrypted bytes no socket
+ * event will announce), or -1 when the session is over, with the reason. */
 int relay_pump(struct relay *r, const char **reason_r);
 /* Gives pipes and buffers back to the pools. */
 void relay_stop(struct relay *r);

@@ -259,8 +259,11 @@ static void session_backend_failed(struct session *s, const char *fmt, ...)
 static void session_relay(struct session *s)
 {
 	const char *reason;
-	if (relay_pump(&s->relay, &reason) < 0)
+	int r = relay_pump(&s->relay, &reason);
+	if (r < 0)
 		session_end(s, reason);
+	else if (r > 0)
+		event_active(&s->timer, EV_TIMEOUT, 1); /* the timer is free now */
 }
 
 static void session_logged_in(struct session *s)
@@ -787,6 +790,8 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
 			session_end(s, s->finish_reason);
 			break;
 		case SESSION_PROXYING:
+			/* the relay yielded: pump again */
+			session_relay(s);
 			break;
 		case SESSION_TLS_HANDSHAKE:
 			session_end(s, "TLS handshake timeout");

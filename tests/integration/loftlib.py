@@ -89,8 +89,9 @@ def write_users(base, users):
 class Backend:
     """One private Dovecot instance."""
 
-    def __init__(self, base, name, ip, port, certs, ssl="yes"):
+    def __init__(self, base, name, ip, port, certs, ssl="yes", tls_port=0):
         self.base, self.name, self.ip, self.port = base, name, ip, port
+        self.tls_port = tls_port
         self.dir = os.path.join(base, name)
         self.conf = os.path.join(self.dir, "dovecot.conf")
         self.log = os.path.join(self.dir, "dovecot.log")
@@ -102,7 +103,8 @@ class Backend:
         with open(os.path.join(HERE, "fixtures", "dovecot-backend.conf.in")) as f:
             text = f.read()
         repl = {"BASE": self.base, "NAME": self.name, "IP": self.ip,
-                "PORT": str(self.port), "MAILUSER": MAILUSER, "SSL": self.ssl,
+                "PORT": str(self.port), "SPORT": str(self.tls_port),
+                "MAILUSER": MAILUSER, "SSL": self.ssl,
                 "CERT": self.certs["cert"], "KEY": self.certs["key"]}
         for k, v in repl.items():
             text = text.replace("@%s@" % k, v)
@@ -152,19 +154,19 @@ class Backend:
 class Cluster:
     """Backends plus the shared users and maildirs."""
 
-    def __init__(self, base, ips, port, users, ssl="yes"):
+    def __init__(self, base, ips, port, users, ssl="yes", tls_port=0, cert_ips=()):
         self.base = base
         os.makedirs(base, exist_ok=True)
         os.chmod(base, 0o755)  # login processes run as dovenull
         ent = ensure_mailuser()
-        self.certs = make_certs(base, ips + ["127.0.0.1"])
+        self.certs = make_certs(base, list(ips) + list(cert_ips) + ["127.0.0.1"])
         self.users = dict(users)
         write_users(base, self.users)
         mail = os.path.join(base, "mail")
         os.makedirs(mail, exist_ok=True)
         os.chown(mail, ent.pw_uid, ent.pw_gid)
-        self.backends = [Backend(base, "be%d" % (i + 1), ip, port, self.certs, ssl)
-                         for i, ip in enumerate(ips)]
+        self.backends = [Backend(base, "be%d" % (i + 1), ip, port, self.certs, ssl,
+                                 tls_port) for i, ip in enumerate(ips)]
 
     def start(self):
         for b in self.backends:

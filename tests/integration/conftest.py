@@ -1,0 +1,85 @@
+"""Fixtures: three private Dovecot backends for the whole run, and loftd
+processes made per test or per module. Every loftd is stopped with SIGTERM
+at teardown and must exit 0 without sanitizer reports."""
+import os
+import shutil
+import sys
+import tempfile
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import loftlib  # noqa: E402
+
+NET = os.environ.get("LOFT_TEST_NET", "127.0.3")
+BACKEND_IPS = ["%s.%d" % (NET, i) for i in (11, 12, 13)]
+LOFT_IP = "%s.1" % NET
+CLIENT_IP = "%s.200" % NET
+BACKEND_PORT = 20143
+BACKEND_TLS_PORT = 20993
+USERS = {"user%d" % i: "pass" for i in range(1, 41)}
+USERS.update({"jane": "Sécret pw", "bob": "bobpw"})
+
+
+def pytest_configure(config):
+    if os.geteuid() != 0:
+        pytest.exit("the integration tests start Dovecot backends and need root "
+                    "(run them through the README's test command)", returncode=1)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    base = tempfile.mkdtemp(prefix="loft-it-", dir="/tmp")
+    c = loftlib.Cluster(base, BACKEND_IPS, BACKEND_PORT, USERS,
+                        tls_port=BACKEND_TLS_PORT, cert_ips=[LOFT_IP])
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+class LoftFactory:
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.next_port = 11143
+        self.started = []
+
+    def __call__(self, start=True, **opts):
+        port = self.next_port
+        self.next_port += 2
+        loft = loftlib.Loftd(self.cluster.base, LOFT_IP, port, port + 1,
+                             self.cluster, **opts)
+        if start:
+            loft.start()
+            self.started.append(loft)
+        return loft
+
+    def stop_all(self):
+        problems = []
+        for loft in self.started:
+            rc = loft.stop()
+            reports = loft.sanitizer_reports()
+            if rc != 0 or reports:
+                problems.append("loftd %s: exit %s %s\n%s" % (
+                    loft.conf, rc, reports, loft.log_text()[-4000:]))
+        self.started = []
+        assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def loft_factory(cluster):
+    f = LoftFactory(cluster)
+    yield f
+    f.stop_all()
+
+
+@pytest.fixture(scope="module")
+def loft(cluster):
+    """A loftd with the backend passdb, shared by a module's tests."""
+    f = LoftFactory(cluster)
+    f.next_port = 10143
+    loft = f()
+    yield loft
+    f.stop_all()
