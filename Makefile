@@ -4,6 +4,7 @@
 #   make check        unit + integration tests, then the same under ASan+UBSan
 #   make check-unit   unit tests only (BUILD=build-san SAN=1 for sanitizers)
 #   make san          the sanitizer build in build-san/
+#   make doc          the man pages (scdoc) in build/doc/
 #
 # Variables: BUILD (output dir), SAN=1 (ASan+UBSan), CC, CFLAGS, PYTEST.
 
@@ -48,8 +49,11 @@ CLI_LIB_OBJS := $(CLI_LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .SECONDARY:
+MAN_SRCS := $(wildcard doc/*.scd)
+MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
+
 .PHONY: all check check-unit check-integration check-layers check-san san \
-	unit clean
+	unit doc clean
 all: $(BUILD)/loftd $(BUILD)/loftadm
 
 $(BUILD)/%.o: %.c
@@ -75,6 +79,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libloftcli.a $(BUILD)/libloft
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libloftcli.a $(BUILD)/libloft.a $(LDLIBS) $(CMOCKA_LIBS)
 
 unit: $(UNIT_BINS)
+
+doc: $(MAN_PAGES)
+
+$(BUILD)/doc/%: doc/%.scd
+	@mkdir -p $(dir $@)
+	scdoc < $< > $@
 
 check-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do \

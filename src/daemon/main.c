@@ -44,10 +44,11 @@ struct loftd {
 static void loftd_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: loftd [-c config] [-o key=value]... [-n] [-D]\n"
+		"usage: loftd [-c config] [-o key=value]... [-n] [-k] [-D]\n"
 		"  -c FILE   configuration file (default " LOFTD_DEFAULT_CONFIG ")\n"
 		"  -o K=V    override one setting, e.g. -o login.timeout=30s\n"
 		"  -n        print the effective configuration and exit\n"
+		"  -k        print the name of every setting and exit\n"
 		"  -D        log at debug level\n"
 		"loftd runs in the foreground and logs to stderr.\n");
 }
@@ -197,7 +198,7 @@ int main(int argc, char **argv)
 	int c, ret = EXIT_FAILURE;
 
 	log_init("loftd");
-	while ((c = getopt(argc, argv, "c:o:nDh")) != -1) {
+	while ((c = getopt(argc, argv, "c:o:nkDh")) != -1) {
 		switch (c) {
 		case 'c':
 			config_path = optarg;
@@ -218,6 +219,9 @@ int main(int argc, char **argv)
 		case 'D':
 			debug = true;
 			break;
+		case 'k':
+			config_print_keys(stdout);
+			return EXIT_SUCCESS;
 		case 'h':
 			loftd_usage(stdout);
 			return EXIT_SUCCESS;

@@ -3,6 +3,7 @@ import email.message
 import os
 import re
 import ssl
+import subprocess
 import time
 
 import pytest
@@ -255,3 +256,20 @@ def test_one_log_line_per_session(loft):
                   20143))
     loftlib.wait_for(lambda: re.search(pattern, loft.log_text()), 10, "the close line")
     assert "pass" not in re.findall(r".*user13.*", loft.log_text())[0]
+
+
+def test_curl_through_loft(loft, cluster):
+    """curl as the client, plain with STARTTLS available and implicit TLS."""
+    r = subprocess.run(["curl", "-s", "imap://%s:%d/" % (LOFT_IP, loft.port),
+                        "--user", "user14:pass", "-X", "ID NIL"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    be = {b.name: b.ip for b in cluster.backends}
+    m = re.search(r'"x-backend" "(be\d)"', r.stdout)
+    assert m and be[m.group(1)] == dovecot_host(BACKEND_IPS, "user14")
+    r = subprocess.run(["curl", "-s", "--cacert", cluster.certs["ca"],
+                        "imaps://%s:%d/INBOX" % (LOFT_IP, loft.tls_port),
+                        "--user", "user14:pass", "-X", "EXAMINE INBOX"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "UIDVALIDITY" in r.stdout

@@ -1,0 +1,95 @@
+"""The local setup behind scripts/demo: three Dovecot backends and loftd,
+in a directory of their own (LOFT_DEMO_DIR, default /tmp/loft-demo)."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+import loftlib  # noqa: E402
+
+BASE = os.environ.get("LOFT_DEMO_DIR", "/tmp/loft-demo")
+BACKENDS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
+BACKEND_PORT = 1143
+LOFT_IP, LOFT_PORT, LOFT_TLS_PORT = "127.0.0.1", 10143, 10993
+PIDFILE = os.path.join(BASE, "loftd.pid")
+
+CONF = """\
+# loft demo: loftd in front of three Dovecot backends (scripts/demo)
+base_dir = "{base}/run";
+listeners = (
+  {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
+  {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }}
+);
+tls = {{ cert = "{cert}"; key = "{key}"; }};
+login = {{ trusted_networks = [ "127.0.0.0/8" ]; disable_plaintext_auth = false; timeout = "60s"; }};
+passdb = ( {{ driver = "backend"; }} );   # the backends check the passwords
+director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu"; }};
+backend = {{ imap_port = {bport}; ssl = "no"; }};
+"""
+
+
+def stop():
+    try:
+        pid = int(open(PIDFILE).read())
+        os.kill(pid, signal.SIGTERM)
+        loftlib.wait_for(lambda: not os.path.exists("/proc/%d" % pid), 10, "loftd to stop")
+        print("stopped loftd (pid %d)" % pid)
+    except (OSError, ValueError):
+        pass
+    if os.path.isdir(BASE):
+        cluster = loftlib.Cluster.__new__(loftlib.Cluster)
+        cluster.backends = [loftlib.Backend(BASE, "be%d" % (i + 1), ip, BACKEND_PORT, None)
+                            for i, ip in enumerate(BACKENDS)]
+        cluster.stop()
+        print("stopped the Dovecot backends")
+
+
+def start():
+    stop()
+    shutil.rmtree(BASE, ignore_errors=True)
+    users = {"user%d" % i: "pass" for i in range(1, 21)}
+    cluster = loftlib.Cluster(BASE, BACKENDS, BACKEND_PORT, users, ssl="no",
+                              cert_ips=[LOFT_IP])
+    cluster.start()
+    conf = os.path.join(BASE, "loft.conf")
+    with open(conf, "w") as f:
+        f.write(CONF.format(base=BASE, ip=LOFT_IP, port=LOFT_PORT, tls_port=LOFT_TLS_PORT,
+                            cert=cluster.certs["cert"], key=cluster.certs["key"],
+                            servers=", ".join('"%s"' % ip for ip in BACKENDS),
+                            bport=BACKEND_PORT))
+    log = open(os.path.join(BASE, "loftd.log"), "ab")
+    proc = subprocess.Popen([os.path.join(REPO, "build", "loftd"), "-c", conf],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True)
+    with open(PIDFILE, "w") as f:
+        f.write("%d\n" % proc.pid)
+    loftlib.wait_for(lambda: proc.poll() is not None or loftlib.port_open(LOFT_IP, LOFT_PORT),
+                     10, "loftd to listen")
+    if proc.poll() is not None:
+        sys.exit("loftd failed to start; see %s/loftd.log" % BASE)
+    admin = os.path.join(BASE, "run", "admin")
+    print("""
+loft is running: loftd (pid {pid}) in front of Dovecot backends be1..be3 on
+{backends} (port {bport}); users user1..user20, password "pass".
+
+  IMAP:        {ip}:{port} (STARTTLS), {ip}:{tls_port} (implicit TLS)
+  Try:         curl -s imap://{ip}:{port}/ --user user1:pass -X 'ID NIL'
+               (the reply names the backend: "x-backend" "be1")
+               curl -s --cacert {ca} imaps://{ip}:{tls_port}/INBOX --user user2:pass -X 'EXAMINE INBOX'
+  Sessions:    {repo}/build/loftadm -a {admin} who
+  Backends:    doveadm director status -a {admin}
+  Logs:        {base}/loftd.log, {base}/be*/dovecot.log
+  Stop:        ./scripts/demo stop
+""".format(pid=proc.pid, backends=", ".join(BACKENDS), bport=BACKEND_PORT, ip=LOFT_IP,
+           port=LOFT_PORT, tls_port=LOFT_TLS_PORT, ca=cluster.certs["ca"], admin=admin,
+           repo=REPO, base=BASE))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "stop":
+        stop()
+    else:
+        start()

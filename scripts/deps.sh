@@ -1,0 +1,42 @@
+#!/bin/sh
+# Installs the Debian 12 packages loft needs to build and test. Idempotent:
+# nothing is downloaded when everything is already there. Runs apt-get as
+# root, or through sudo. The dovecot packages are installed without
+# starting the system-wide Dovecot, whose listeners on *:143 would collide
+# with the private backends the tests and the demo start.
+set -eu
+
+PKGS="make gcc pkg-config libevent-dev libssl-dev openssl libconfig-dev \
+libsodium-dev libcrypt-dev libxxhash-dev libcmocka-dev python3 python3-pytest \
+dovecot-core dovecot-imapd scdoc iproute2 procps passwd curl"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ]; then
+	SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO="sudo"
+else
+	echo "deps: need root or sudo to install:$missing" >&2
+	exit 1
+fi
+
+echo "deps: installing:$missing"
+guard=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	# keep package scripts from starting services (removed again below)
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+	$SUDO chmod 755 /usr/sbin/policy-rc.d
+	guard=1
+fi
+cleanup() { [ -n "$guard" ] && $SUDO rm -f /usr/sbin/policy-rc.d; }
+trap cleanup EXIT
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "deps: done"
