@@ -1,0 +1,275 @@
+/* Unit tests for src/core/relay and conn: bytes through the relay between
+ * socket pairs, both with splice() (plain) and with buffers, larger than
+ * many pipe loads so the yield path runs; head bytes first; EOF ends it.
+ * Also the registry, which the relay's sessions live in. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "common/xmalloc.h"
+#include "core/conn.h"
+#include "core/relay.h"
+#include "registry/registry.h"
+
+struct relay_test {
+	struct event_base *base;
+	struct conn client, backend;	/* loft's ends */
+	int client_peer, backend_peer;	/* the test's ends */
+	struct relay relay;
+	int result;
+	const char *reason;
+	struct event *again;
+};
+
+static void relay_test_pump(struct relay_test *t)
+{
+	if (t->result < 0)
+		return;
+	t->result = relay_pump(&t->relay, &t->reason);
+	if (t->result > 0)
+		event_active(t->again, EV_TIMEOUT, 1);
+	if (t->result < 0) {
+		/* as the session does when it closes */
+		conn_set_interest(&t->client, false, false);
+		conn_set_interest(&t->backend, false, false);
+	}
+}
+
+/* One pass over ready events (EVLOOP_NONBLOCK alone keeps looping while
+ * callbacks stay active). */
+static void relay_test_turn(struct relay_test *t)
+{
+	event_base_loop(t->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
+}
+
+static void relay_test_event(struct conn *c, void *ctx)
+{
+	(void)c;
+	relay_test_pump(ctx);
+}
+
+static void relay_test_again(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	relay_test_pump(arg);
+}
+
+static void relay_test_init(struct relay_test *t, struct sbuf *to_client,
+			    struct sbuf *to_backend)
+{
+	int a[2], b[2];
+	memset(t, 0, sizeof(*t));
+	t->base = event_base_new();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b), 0);
+	conn_attach(&t->client, t->base, a[0], relay_test_event, t);
+	conn_attach(&t->backend, t->base, b[0], relay_test_event, t);
+	t->client_peer = a[1];
+	t->backend_peer = b[1];
+	t->again = event_new(t->base, -1, 0, relay_test_again, t);
+	relay_start(&t->relay, &t->client, &t->backend, to_client, to_backend);
+	relay_test_pump(t);
+}
+
+static void relay_test_deinit(struct relay_test *t)
+{
+	relay_stop(&t->relay);
+	conn_close(&t->client);
+	conn_close(&t->backend);
+	close(t->client_peer);
+	close(t->backend_peer);
+	event_free(t->again);
+	event_base_free(t->base);
+}
+
+/* Writes `len` bytes into `in_fd` and reads them back from `out_fd`,
+ * running the loop meanwhile; returns what arrived. */
+static unsigned char *relay_test_transfer(struct relay_test *t, int in_fd, int out_fd,
+					  const unsigned char *data, size_t len,
+					  size_t *got_r)
+{
+	unsigned char *got = xmalloc(len + 1);
+	size_t sent = 0, recvd = 0;
+	for (int spins = 0; recvd < len && spins < 200000; spins++) {
+		if (sent < len) {
+			ssize_t n = write(in_fd, data + sent, len - sent);
+			if (n > 0)
+				sent += (size_t)n;
+		}
+		relay_test_turn(t);
+		ssize_t n = read(out_fd, got + recvd, len - recvd);
+		if (n > 0)
+			recvd += (size_t)n;
+	}
+	*got_r = recvd;
+	return got;
+}
+
+static void run_relay(bool tls_like_copy)
+{
+	struct sbuf to_client = SBUF_INIT, to_backend = SBUF_INIT;
+	sbuf_appends(&to_client, "a OK logged in\r\n");
+	sbuf_appends(&to_backend, "b SELECT INBOX\r\n");
+	struct relay_test t;
+	relay_test_init(&t, &to_client, &to_backend);
+	if (tls_like_copy) {
+		t.relay.up.splice = false;
+		t.relay.down.splice = false;
+	}
+	assert_true(sbuf_is_empty(&to_client));
+
+	/* the login phase's leftovers arrive first */
+	size_t got_len;
+	unsigned char *got = relay_test_transfer(&t, t.client_peer, t.backend_peer,
+						 (const unsigned char *)"", 0, &got_len);
+	free(got);
+	char head[64] = { 0 };
+	for (int i = 0; i < 1000 && strlen(head) < 16; i++) {
+		relay_test_turn(&t);
+		ssize_t n = read(t.backend_peer, head + strlen(head), 16 - strlen(head));
+		(void)n;
+	}
+	assert_string_equal(head, "b SELECT INBOX\r\n");
+
+	/* 3 MB each way: many pipe loads and yields */
+	size_t len = 3 * 1024 * 1024;
+	unsigned char *data = xmalloc(len);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (unsigned char)(i * 7 + i / 4096);
+	got = relay_test_transfer(&t, t.client_peer, t.backend_peer, data, len, &got_len);
+	assert_int_equal(got_len, len);
+	assert_memory_equal(got, data, len);
+	free(got);
+	char greeting[17] = { 0 };
+	for (int i = 0; i < 1000 && strlen(greeting) < 16; i++) {
+		relay_test_turn(&t);
+		ssize_t n = read(t.client_peer, greeting + strlen(greeting),
+				 16 - strlen(greeting));
+		(void)n;
+	}
+	assert_string_equal(greeting, "a OK logged in\r\n");
+	got = relay_test_transfer(&t, t.backend_peer, t.client_peer, data, len, &got_len);
+	assert_int_equal(got_len, len);
+	assert_memory_equal(got, data, len);
+	free(got);
+	free(data);
+	assert_int_equal(t.client.bytes_in, len);
+	assert_int_equal(t.backend.bytes_out, len + 16);
+
+	/* an idle relay holds no pipe and no buffer */
+	assert_int_equal(t.relay.up.pipe_r, -1);
+	assert_null(t.relay.up.buf);
+	assert_int_equal(t.relay.down.pipe_r, -1);
+	assert_null(t.relay.down.buf);
+
+	/* the backend closing ends the session after its last bytes */
+	assert_int_equal(write(t.backend_peer, "* BYE\r\n", 7), 7);
+	shutdown(t.backend_peer, SHUT_WR);
+	for (int i = 0; i < 1000 && t.result >= 0; i++)
+		relay_test_turn(&t);
+	assert_int_equal(t.result, -1);
+	assert_string_equal(t.reason, "disconnected by backend");
+	char bye[8] = { 0 };
+	assert_int_equal(read(t.client_peer, bye, 7), 7);
+	assert_string_equal(bye, "* BYE\r\n");
+	relay_test_deinit(&t);
+}
+
+static void test_relay_splice(void **state)
+{
+	(void)state;
+	run_relay(false);
+}
+
+static void test_relay_copy(void **state)
+{
+	(void)state;
+	run_relay(true);
+}
+
+static void test_relay_client_reset(void **state)
+{
+	(void)state;
+	struct sbuf a = SBUF_INIT, b = SBUF_INIT;
+	struct relay_test t;
+	relay_test_init(&t, &a, &b);
+	close(t.client_peer);
+	t.client_peer = -1;
+	for (int i = 0; i < 1000 && t.result >= 0; i++)
+		relay_test_turn(&t);
+	assert_int_equal(t.result, -1);
+	assert_string_equal(t.reason, "disconnected by client");
+	t.client_peer = dup(0);
+	relay_test_deinit(&t);
+	relay_pools_free();
+}
+
+static int kicks;
+static void count_kick(struct registry_entry *e, const char *reason)
+{
+	(void)e;
+	(void)reason;
+	kicks++;
+}
+
+static void test_registry(void **state)
+{
+	(void)state;
+	struct registry reg;
+	struct registry_entry e[3];
+	registry_init(&reg);
+	memset(e, 0, sizeof(e));
+	for (int i = 0; i < 3; i++) {
+		e[i].id = 100 + (uint64_t)i;
+		e[i].service = "imap";
+		e[i].kick = count_kick;
+		registry_add(&reg, &e[i]);
+	}
+	assert_int_equal(reg.count, 3);
+	assert_ptr_equal(registry_find(&reg, 101), &e[1]);
+	assert_null(registry_find(&reg, 99));
+	registry_entry_set_user(&e[1], "jane");
+	registry_entry_add_alt(&e[1], "user_group", "sales");
+	assert_string_equal(e[1].user, "jane");
+	assert_int_equal(e[1].alt_count, 1);
+	registry_remove(&reg, &e[1]);
+	assert_null(registry_find(&reg, 101));
+	/* listings come in registration order */
+	struct registry_entry *it;
+	uint64_t ids[3];
+	int n = 0;
+	REGISTRY_FOR_EACH(it, &reg)
+		ids[n++] = it->id;
+	assert_int_equal(n, 2);
+	assert_int_equal(ids[0], 100);
+	assert_int_equal(ids[1], 102);
+	e[0].kick(&e[0], "test");
+	assert_int_equal(kicks, 1);
+	registry_entry_clear(&e[1]);
+	assert_null(e[1].user);
+	assert_string_equal(registry_state_name(REGISTRY_STATE_PROXYING), "proxying");
+	registry_remove(&reg, &e[0]);
+	registry_remove(&reg, &e[2]);
+	assert_null(reg.head);
+	registry_deinit(&reg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_relay_splice),
+		cmocka_unit_test(test_relay_copy),
+		cmocka_unit_test(test_relay_client_reset),
+		cmocka_unit_test(test_registry),
+	};
+	return cmocka_run_group_tests_name("core_relay", tests, NULL, NULL);
+}
