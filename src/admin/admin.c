@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "admin/admin_wire.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "common/sbuf.h"
 #include "common/tabescape.h"
@@ -29,11 +30,11 @@ struct admin {
 	char *path;
 	struct registry *registry;
 	struct director *director;
-	struct admin_client *clients;
+	struct list clients;
 };
 
 struct admin_client {
-	struct admin_client *prev, *next;
+	struct list_node node;
 	struct admin *admin;
 	int fd;
 	struct event *ev;
@@ -51,13 +52,7 @@ struct admin_cmd {
 
 static void admin_client_free(struct admin_client *c)
 {
-	struct admin *a = c->admin;
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		a->clients = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	list_unlink(&c->admin->clients, &c->node);
 	event_free(c->ev);
 	close(c->fd);
 	sbuf_free(&c->in);
@@ -255,10 +250,7 @@ static void admin_accept(evutil_socket_t fd, short what, void *arg)
 	struct admin_client *c = xcalloc(1, sizeof(*c));
 	c->admin = a;
 	c->fd = cfd;
-	c->next = a->clients;
-	if (a->clients != NULL)
-		a->clients->prev = c;
-	a->clients = c;
+	list_append(&a->clients, &c->node);
 	c->ev = event_new(a->base, cfd, EV_READ | EV_PERSIST, admin_client_event, c);
 	sbuf_appends(&c->out, ADMIN_VERSION_LINE);
 	admin_client_update(c);
@@ -317,8 +309,8 @@ void admin_free(struct admin **ap)
 	struct admin *a = *ap;
 	if (a == NULL)
 		return;
-	while (a->clients != NULL)
-		admin_client_free(a->clients);
+	while (!list_is_empty(&a->clients))
+		admin_client_free(CONTAINER_OF(a->clients.head, struct admin_client, node));
 	event_free(a->ev);
 	close(a->fd);
 	unlink(a->path);

@@ -21,7 +21,7 @@
 struct auth_job {
 	struct worker_job base;
 	struct auth *auth;
-	struct auth_job *deferred_next;
+	struct list_node deferred_node;
 	uint64_t cookie;
 	auth_callback *callback;
 	void *ctx;
@@ -40,7 +40,7 @@ struct auth {
 	struct worker_pool *pool;
 	char *username_format;
 	struct event *deferred_ev;
-	struct auth_job *deferred_head, *deferred_tail;
+	struct list deferred;	/* completed jobs whose callbacks are due */
 };
 
 void auth_result_clear(struct auth_result *r)
@@ -75,28 +75,18 @@ static void auth_job_finish(struct auth_job *job)
 static void auth_deferred_run(evutil_socket_t fd, short what, void *arg)
 {
 	struct auth *auth = arg;
+	struct list_node *n;
 	(void)fd;
 	(void)what;
 
-	struct auth_job *job = auth->deferred_head;
-	auth->deferred_head = auth->deferred_tail = NULL;
-	while (job != NULL) {
-		struct auth_job *next = job->deferred_next;
-		auth_job_finish(job);
-		job = next;
-	}
+	while ((n = list_pop_head(&auth->deferred)) != NULL)
+		auth_job_finish(CONTAINER_OF(n, struct auth_job, deferred_node));
 }
 
 static void auth_job_defer(struct auth_job *job)
 {
-	struct auth *auth = job->auth;
-	job->deferred_next = NULL;
-	if (auth->deferred_tail != NULL)
-		auth->deferred_tail->deferred_next = job;
-	else
-		auth->deferred_head = job;
-	auth->deferred_tail = job;
-	event_active(auth->deferred_ev, EV_TIMEOUT, 0);
+	list_append(&job->auth->deferred, &job->deferred_node);
+	event_active(job->auth->deferred_ev, EV_TIMEOUT, 0);
 }
 
 /* Forgets a previous passdb's fields; the normalised name stays. */

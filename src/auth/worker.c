@@ -17,8 +17,8 @@
 struct worker_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct worker_job *todo_head, *todo_tail;
-	struct worker_job *done_head, *done_tail;
+	struct list todo;
+	struct list done;
 	bool stopping;
 	unsigned int pending;	/* touched only by the loop thread */
 	pthread_t *threads;
@@ -27,15 +27,9 @@ struct worker_pool {
 	struct event *ev;
 };
 
-static void worker_queue_push(struct worker_job **head, struct worker_job **tail,
-			      struct worker_job *job)
+static struct worker_job *worker_job_of(struct list_node *n)
 {
-	job->next = NULL;
-	if (*tail != NULL)
-		(*tail)->next = job;
-	else
-		*head = job;
-	*tail = job;
+	return n == NULL ? NULL : CONTAINER_OF(n, struct worker_job, node);
 }
 
 static void *worker_thread(void *arg)
@@ -44,21 +38,18 @@ static void *worker_thread(void *arg)
 
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
-		while (pool->todo_head == NULL && !pool->stopping)
+		while (list_is_empty(&pool->todo) && !pool->stopping)
 			pthread_cond_wait(&pool->cond, &pool->lock);
 		if (pool->stopping)
 			break;
-		struct worker_job *job = pool->todo_head;
-		pool->todo_head = job->next;
-		if (pool->todo_head == NULL)
-			pool->todo_tail = NULL;
+		struct worker_job *job = worker_job_of(list_pop_head(&pool->todo));
 		pthread_mutex_unlock(&pool->lock);
 
 		job->work(job);
 
 		pthread_mutex_lock(&pool->lock);
-		bool was_empty = pool->done_head == NULL;
-		worker_queue_push(&pool->done_head, &pool->done_tail, job);
+		bool was_empty = list_is_empty(&pool->done);
+		list_append(&pool->done, &job->node);
 		if (was_empty) {
 			uint64_t one = 1;
 			if (write(pool->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
@@ -72,20 +63,19 @@ static void *worker_thread(void *arg)
 static void worker_pool_drain(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker_pool *pool = arg;
-	uint64_t n;
+	uint64_t wakeups;
 	(void)what;
 
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+	if (read(fd, &wakeups, sizeof(wakeups)) < 0 && errno != EAGAIN)
 		log_error("worker pool: eventfd read failed: %m");
 	pthread_mutex_lock(&pool->lock);
-	struct worker_job *job = pool->done_head;
-	pool->done_head = pool->done_tail = NULL;
+	struct list_node *n = list_take_all(&pool->done);
 	pthread_mutex_unlock(&pool->lock);
-	while (job != NULL) {
-		struct worker_job *next = job->next;
+	while (n != NULL) {
+		struct list_node *next = n->next;
 		pool->pending--;
-		job->done(job);
-		job = next;
+		worker_job_of(n)->done(worker_job_of(n));
+		n = next;
 	}
 }
 
@@ -124,13 +114,10 @@ void worker_pool_free(struct worker_pool **poolp)
 		pthread_join(pool->threads[i], NULL);
 	/* finished jobs first, then the ones that never ran */
 	worker_pool_drain(pool->efd, EV_READ, pool);
-	struct worker_job *job = pool->todo_head;
-	pool->todo_head = pool->todo_tail = NULL;
-	while (job != NULL) {
-		struct worker_job *next = job->next;
+	struct worker_job *job;
+	while ((job = worker_job_of(list_pop_head(&pool->todo))) != NULL) {
 		job->work = NULL; /* marks the job as cancelled */
 		job->done(job);
-		job = next;
 	}
 	event_free(pool->ev);
 	close(pool->efd);
@@ -145,7 +132,7 @@ void worker_pool_submit(struct worker_pool *pool, struct worker_job *job)
 {
 	pool->pending++;
 	pthread_mutex_lock(&pool->lock);
-	worker_queue_push(&pool->todo_head, &pool->todo_tail, job);
+	list_append(&pool->todo, &job->node);
 	pthread_cond_signal(&pool->cond);
 	pthread_mutex_unlock(&pool->lock);
 }

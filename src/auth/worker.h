@@ -7,11 +7,13 @@
 
 #include <stdbool.h>
 
+#include "common/list.h"
+
 struct event_base;
 struct worker_pool;
 
 struct worker_job {
-	struct worker_job *next;	/* queue link, owned by the pool */
+	struct list_node node;		/* queue link, owned by the pool */
 	void (*work)(struct worker_job *job);	/* on a worker thread */
 	void (*done)(struct worker_job *job);	/* on the loop thread */
 };

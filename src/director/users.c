@@ -11,7 +11,7 @@
 void user_directory_init(struct user_directory *dir, time_t expire_secs)
 {
 	hmap_init(&dir->users);
-	dir->idle_head = dir->idle_tail = NULL;
+	list_init(&dir->idle);
 	dir->expire_secs = expire_secs;
 }
 
@@ -24,31 +24,22 @@ void user_directory_deinit(struct user_directory *dir)
 		free(u);
 	}
 	hmap_destroy(&dir->users);
-	dir->idle_head = dir->idle_tail = NULL;
+	list_init(&dir->idle);
+}
+
+static struct director_user *user_of_idle(struct list_node *n)
+{
+	return n == NULL ? NULL : CONTAINER_OF(n, struct director_user, idle_node);
 }
 
 static void user_idle_unlink(struct user_directory *dir, struct director_user *u)
 {
-	if (u->prev != NULL)
-		u->prev->next = u->next;
-	else if (dir->idle_head == u)
-		dir->idle_head = u->next;
-	if (u->next != NULL)
-		u->next->prev = u->prev;
-	else if (dir->idle_tail == u)
-		dir->idle_tail = u->prev;
-	u->prev = u->next = NULL;
+	list_unlink(&dir->idle, &u->idle_node);
 }
 
 static void user_idle_append(struct user_directory *dir, struct director_user *u)
 {
-	u->prev = dir->idle_tail;
-	u->next = NULL;
-	if (dir->idle_tail != NULL)
-		dir->idle_tail->next = u;
-	else
-		dir->idle_head = u;
-	dir->idle_tail = u;
+	list_append(&dir->idle, &u->idle_node);
 }
 
 struct director_user *user_directory_lookup(const struct user_directory *dir,
@@ -142,9 +133,10 @@ void user_directory_remove(struct user_directory *dir, struct director_user *u)
 unsigned int user_directory_expire(struct user_directory *dir, time_t now)
 {
 	unsigned int n = 0;
-	while (dir->idle_head != NULL &&
-	       dir->idle_head->timestamp + dir->expire_secs <= now) {
-		user_directory_remove(dir, dir->idle_head);
+	struct director_user *u;
+	while ((u = user_of_idle(dir->idle.head)) != NULL &&
+	       u->timestamp + dir->expire_secs <= now) {
+		user_directory_remove(dir, u);
 		n++;
 	}
 	return n;
@@ -152,8 +144,8 @@ unsigned int user_directory_expire(struct user_directory *dir, time_t now)
 
 time_t user_directory_next_expiry(const struct user_directory *dir)
 {
-	return dir->idle_head == NULL ? 0 :
-		dir->idle_head->timestamp + dir->expire_secs;
+	struct director_user *u = user_of_idle(dir->idle.head);
+	return u == NULL ? 0 : u->timestamp + dir->expire_secs;
 }
 
 time_t user_directory_expires(const struct user_directory *dir,

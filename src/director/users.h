@@ -12,11 +12,12 @@
 #include <time.h>
 
 #include "common/hmap.h"
+#include "common/list.h"
 #include "director/hosts.h"
 
 struct director_user {
 	struct hmap_node node;		/* keyed by hash */
-	struct director_user *prev, *next;	/* idle list, while sessions == 0 */
+	struct list_node idle_node;	/* in the idle list while sessions == 0 */
 	struct director_host *host;
 	time_t timestamp;		/* last refresh: lookup or last session end */
 	uint32_t hash;
@@ -27,7 +28,7 @@ struct director_user {
 struct user_directory {
 	struct hmap users;
 	/* users without sessions, oldest timestamp first */
-	struct director_user *idle_head, *idle_tail;
+	struct list idle;
 	time_t expire_secs;
 };
 

@@ -191,9 +191,10 @@ static enum segment_result imap_parse_segment(struct imap_parser *p,
 }
 
 /* Finds the next LF at or after p->pos; handles skipping and the line
- * length limit. Returns the LF offset, or -1 with *res_r set. */
+ * length limit. Returns the LF offset and in *end_r where the line ends
+ * without its CR, or -1 with *res_r set. */
 static long imap_parser_next_lf(struct imap_parser *p, unsigned char *buf,
-				size_t len, enum parse_result *res_r)
+				size_t len, size_t *end_r, enum parse_result *res_r)
 {
 	unsigned char *lf = memchr(buf + p->pos, '\n', len - p->pos);
 
@@ -225,6 +226,7 @@ static long imap_parser_next_lf(struct imap_parser *p, unsigned char *buf,
 		*res_r = imap_parser_fail(p, lfpos + 1, "Command line too long.", false);
 		return -1;
 	}
+	*end_r = end;
 	return (long)lfpos;
 }
 
@@ -246,12 +248,10 @@ enum parse_result imap_parser_parse(struct imap_parser *p, unsigned char *buf,
 				return PARSE_MORE;
 			p->seg_start = p->pos;
 		}
-		long lf = imap_parser_next_lf(p, buf, len, &res);
+		size_t end;
+		long lf = imap_parser_next_lf(p, buf, len, &end, &res);
 		if (lf < 0)
 			return res;
-		size_t end = (size_t)lf;
-		if (end > p->seg_start && buf[end - 1] == '\r')
-			end--;
 		uint64_t lit_size;
 		bool lit_sync;
 		enum segment_result sr = imap_parse_segment(p, buf, p->seg_start, end,
@@ -311,12 +311,10 @@ enum parse_result imap_parser_read_line(struct imap_parser *p, unsigned char *bu
 	p->consumed = 0;
 	p->error = NULL;
 	p->fatal = false;
-	long lf = imap_parser_next_lf(p, buf, len, &res);
+	size_t end;
+	long lf = imap_parser_next_lf(p, buf, len, &end, &res);
 	if (lf < 0)
 		return res;
-	size_t end = (size_t)lf;
-	if (end > p->seg_start && buf[end - 1] == '\r')
-		end--;
 	*line_r = buf + p->seg_start;
 	*len_r = end - p->seg_start;
 	p->consumed = p->pos = (size_t)lf + 1;

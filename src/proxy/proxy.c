@@ -38,8 +38,8 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 
 void proxy_shutdown(struct proxy *p, const char *text)
 {
-	while (p->registry.head != NULL)
-		session_shutdown(p->registry.head, text);
+	while (registry_first(&p->registry) != NULL)
+		session_shutdown(registry_first(&p->registry), text);
 }
 
 void proxy_free(struct proxy **pp)

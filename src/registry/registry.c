@@ -15,43 +15,26 @@ static const char *const registry_state_names[] = {
 
 void registry_init(struct registry *reg)
 {
-	memset(reg, 0, sizeof(*reg));
 	hmap_init(&reg->by_id);
+	list_init(&reg->entries);
 }
 
 void registry_deinit(struct registry *reg)
 {
 	hmap_destroy(&reg->by_id);
-	reg->head = reg->tail = NULL;
-	reg->count = 0;
+	list_init(&reg->entries);
 }
 
 void registry_add(struct registry *reg, struct registry_entry *e)
 {
 	hmap_insert(&reg->by_id, &e->id_node, hash_u64(e->id));
-	e->next = NULL;
-	e->prev = reg->tail;
-	if (reg->tail != NULL)
-		reg->tail->next = e;
-	else
-		reg->head = e;
-	reg->tail = e;
-	reg->count++;
+	list_append(&reg->entries, &e->node);
 }
 
 void registry_remove(struct registry *reg, struct registry_entry *e)
 {
 	hmap_remove(&reg->by_id, &e->id_node);
-	if (e->prev != NULL)
-		e->prev->next = e->next;
-	else
-		reg->head = e->next;
-	if (e->next != NULL)
-		e->next->prev = e->prev;
-	else
-		reg->tail = e->prev;
-	e->prev = e->next = NULL;
-	reg->count--;
+	list_unlink(&reg->entries, &e->node);
 }
 
 struct registry_entry *registry_find(const struct registry *reg, uint64_t id)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/hmap.h"
+#include "common/list.h"
 #include "common/net.h"
 
 enum registry_state {
@@ -29,7 +30,7 @@ typedef void registry_kick_cb(struct registry_entry *entry, const char *reason);
 
 struct registry_entry {
 	struct hmap_node id_node;
-	struct registry_entry *prev, *next;	/* in registration order */
+	struct list_node node;		/* in registration order */
 	uint64_t id;
 	const char *service;		/* static: "imap" */
 	char *user;			/* NULL until authenticated */
@@ -46,8 +47,7 @@ struct registry_entry {
 
 struct registry {
 	struct hmap by_id;
-	struct registry_entry *head, *tail;
-	size_t count;
+	struct list entries;
 };
 
 void registry_init(struct registry *reg);
@@ -65,7 +65,24 @@ void registry_entry_add_alt(struct registry_entry *entry, const char *field,
 
 const char *registry_state_name(enum registry_state state);
 
+static inline size_t registry_count(const struct registry *reg)
+{
+	return reg->entries.count;
+}
+
+static inline struct registry_entry *registry_entry_of(struct list_node *n)
+{
+	return n == NULL ? NULL : CONTAINER_OF(n, struct registry_entry, node);
+}
+
+/* The oldest session, or NULL. */
+static inline struct registry_entry *registry_first(const struct registry *reg)
+{
+	return registry_entry_of(reg->entries.head);
+}
+
 #define REGISTRY_FOR_EACH(entry, reg) \
-	for ((entry) = (reg)->head; (entry) != NULL; (entry) = (entry)->next)
+	for ((entry) = registry_first(reg); (entry) != NULL; \
+	     (entry) = registry_entry_of((entry)->node.next))
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "common/base64.h"
 #include "common/hmap.h"
+#include "common/list.h"
 #include "common/net.h"
 #include "common/sbuf.h"
 #include "common/tabescape.h"
@@ -96,6 +97,42 @@ static void test_hmap(void **state)
 	}
 	longs[599] = longl[599] = '\0';
 	assert_int_equal(hash_string_icase(longs), hash_string(longl));
+}
+
+struct listed {
+	struct list_node node;
+	int v;
+};
+
+static void test_list(void **state)
+{
+	(void)state;
+	struct list l = LIST_INIT;
+	struct listed it[4];
+	for (int i = 0; i < 4; i++) {
+		it[i].v = i;
+		list_append(&l, &it[i].node);
+	}
+	assert_int_equal(l.count, 4);
+	/* unlink from the middle, the head and the tail */
+	list_unlink(&l, &it[1].node);
+	list_unlink(&l, &it[0].node);
+	list_unlink(&l, &it[3].node);
+	assert_ptr_equal(l.head, &it[2].node);
+	assert_ptr_equal(l.tail, &it[2].node);
+	assert_int_equal(l.count, 1);
+	list_append(&l, &it[0].node);
+	assert_ptr_equal(list_pop_head(&l), &it[2].node);
+	assert_ptr_equal(list_pop_head(&l), &it[0].node);
+	assert_null(list_pop_head(&l));
+	assert_true(list_is_empty(&l));
+	list_append(&l, &it[1].node);
+	list_append(&l, &it[3].node);
+	struct list_node *n = list_take_all(&l);
+	assert_true(list_is_empty(&l));
+	assert_int_equal(CONTAINER_OF(n, struct listed, node)->v, 1);
+	assert_int_equal(CONTAINER_OF(n->next, struct listed, node)->v, 3);
+	assert_null(n->next->next);
 }
 
 static void test_ipaddr(void **state)
@@ -317,6 +354,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sbuf_append_consume),
 		cmocka_unit_test(test_hmap),
+		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_ipaddr),
 		cmocka_unit_test(test_cidr),
 		cmocka_unit_test(test_port),

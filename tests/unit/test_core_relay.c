@@ -234,7 +234,7 @@ static void test_registry(void **state)
 		e[i].kick = count_kick;
 		registry_add(&reg, &e[i]);
 	}
-	assert_int_equal(reg.count, 3);
+	assert_int_equal(registry_count(&reg), 3);
 	assert_ptr_equal(registry_find(&reg, 101), &e[1]);
 	assert_null(registry_find(&reg, 99));
 	registry_entry_set_user(&e[1], "jane");
@@ -259,7 +259,7 @@ static void test_registry(void **state)
 	assert_string_equal(registry_state_name(REGISTRY_STATE_PROXYING), "proxying");
 	registry_remove(&reg, &e[0]);
 	registry_remove(&reg, &e[2]);
-	assert_null(reg.head);
+	assert_null(registry_first(&reg));
 	registry_deinit(&reg);
 }
 
