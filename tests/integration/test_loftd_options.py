@@ -1,6 +1,8 @@
 """loftd features that need their own configuration: passdbs, plaintext
 policy, TLS towards backends, failures on the backend side, limits."""
 import os
+import socket
+import threading
 import re
 import subprocess
 
@@ -194,3 +196,56 @@ def test_sigterm_says_goodbye(loft_factory):
         m.noop()
         m.noop()
     assert not loft.sanitizer_reports()
+
+
+class FakeBackend:
+    """A TCP server that accepts and then says `banner` (or nothing)."""
+
+    def __init__(self, ip, banner):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((ip, 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.banner = banner
+        self.conns = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            if self.banner:
+                c.sendall(self.banner)
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.mark.parametrize("banner,logged", [
+    (None, r"timed out \(backend-login\)"),
+    (b"+OK POP3 ready\r\n", r"Invalid banner"),
+])
+def test_misbehaving_backend(loft_factory, cluster, banner, logged):
+    fake = FakeBackend("%s.15" % NET, banner)
+    path = write_passwd(cluster.base, "user34:{PLAIN}pass::::::host=%s.15 port=%d\n"
+                        % (NET, fake.port))
+    loft = loft_factory(passdb='{ driver = "passwd-file"; path = "%s"; }' % path,
+                        connect_timeout="2s")
+    try:
+        m = IMAP(LOFT_IP, loft.port)
+        with pytest.raises(IMAP.error,
+                           match=r"\[UNAVAILABLE\] Account is temporarily unavailable\."):
+            m.login("user34", "pass")
+        assert m.noop()[0] == "OK"
+        m.logout()
+        assert re.search(r"login failed: backend %s\.15:%d: %s"
+                         % (re.escape(NET), fake.port, logged), loft.log_text())
+    finally:
+        fake.close()
