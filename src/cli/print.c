@@ -1,6 +1,8 @@
-/* Formatter table and the table and tab formatters. */
+/* Formatter table and the six formatters. Each formatter sees values one
+ * at a time; a record is complete after the last header's value. */
 #include "cli/print.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -32,6 +34,8 @@ struct printer {
 	size_t cur;		/* column of the next value */
 	bool widths_fixed;
 	bool header_done;
+	size_t records;		/* records written (pager, json) */
+	char *format;		/* formatted */
 };
 
 struct print_formatter {
@@ -59,6 +63,160 @@ static void print_padded(struct printer *p, const char *s, size_t width, bool ri
 	fputs(s, p->out);
 	if (!right)
 		fprintf(p->out, "%*s", (int)pad, "");
+}
+
+static bool print_title_hidden(const struct print_col *col)
+{
+	return (col->flags & PRINT_HIDE_TITLE) != 0;
+}
+
+/* ---- flow: title=value separated by spaces (§9.2) ------------------- */
+
+static void flow_value(struct printer *p, const char *value)
+{
+	const struct print_col *col = &p->cols[p->cur];
+	if (p->cur > 0)
+		fputc(' ', p->out);
+	if (!print_title_hidden(col))
+		fprintf(p->out, "%s=", col->title);
+	fputs(value, p->out);
+	if (++p->cur == p->ncols) {
+		fputc('\n', p->out);
+		p->cur = 0;
+	}
+}
+
+static void flow_flush(struct printer *p)
+{
+	(void)p;
+}
+
+/* ---- pager: "title: value" lines, FF LF between records (§9.3) ------ */
+
+static void pager_value(struct printer *p, const char *value)
+{
+	const struct print_col *col = &p->cols[p->cur];
+	if (p->cur == 0 && p->records > 0)
+		fputs("\f\n", p->out);
+	if (print_title_hidden(col))
+		fprintf(p->out, "%s\n", value);
+	else
+		fprintf(p->out, "%s: %s\n", col->title, value);
+	if (++p->cur == p->ncols) {
+		p->cur = 0;
+		p->records++;
+	}
+}
+
+/* ---- json (§9.5) --------------------------------------------------- */
+
+/* Length of a valid UTF-8 sequence at s (max 4), or 0 if invalid. */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+	size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 :
+		(s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+	if (len < 2)
+		return len;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	}
+	/* no overlong forms, surrogates or code points past U+10FFFF */
+	uint32_t cp = s[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++)
+		cp = cp << 6 | (s[i] & 0x3f);
+	static const uint32_t min_cp[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	if (cp < min_cp[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+static void json_string(FILE *out, const char *value)
+{
+	static const char esc[] = { ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n',
+				    ['\r'] = 'r', ['\t'] = 't' };
+	const unsigned char *s = (const unsigned char *)value;
+	fputc('"', out);
+	while (*s != '\0') {
+		if (*s == '"' || *s == '\\') {
+			fprintf(out, "\\%c", *s++);
+		} else if (*s < 0x20) {
+			if (*s < sizeof(esc) && esc[*s] != 0)
+				fprintf(out, "\\%c", esc[*s]);
+			else
+				fprintf(out, "\\u%04x", *s);
+			s++;
+		} else {
+			size_t n = utf8_seq_len(s);
+			if (n == 0) {
+				fputs("\xef\xbf\xbd", out); /* U+FFFD per invalid byte */
+				s++;
+			} else if (n == 3 && s[0] == 0xe2 && s[1] == 0x80 &&
+				   (s[2] == 0xa8 || s[2] == 0xa9)) {
+				fprintf(out, "\\u%s", s[2] == 0xa8 ? "2028" : "2029");
+				s += 3;
+			} else {
+				fwrite(s, 1, n, out);
+				s += n;
+			}
+		}
+	}
+	fputc('"', out);
+}
+
+static void json_value(struct printer *p, const char *value)
+{
+	const struct print_col *col = &p->cols[p->cur];
+	if (p->cur == 0)
+		fputs(p->records == 0 ? "[{" : ",{", p->out);
+	else
+		fputc(',', p->out);
+	json_string(p->out, col->key);
+	fputc(':', p->out);
+	if ((col->flags & PRINT_NUMBER) != 0 && value[0] != '\0' &&
+	    strspn(value, "0123456789") == strlen(value))
+		fputs(value, p->out);
+	else
+		json_string(p->out, value);
+	if (++p->cur == p->ncols) {
+		fputc('}', p->out);
+		p->cur = 0;
+		p->records++;
+	}
+}
+
+static void json_flush(struct printer *p)
+{
+	/* one array for the whole output: "[]" when there was nothing */
+	fputs(p->records == 0 ? "[]" : "]", p->out);
+}
+
+/* ---- formatted: %{key} in the command's format (§9.6) --------------- */
+
+static void formatted_value(struct printer *p, const char *value)
+{
+	p->cells = xgrow(p->cells, &p->cells_cap, p->ncells + 1, sizeof(*p->cells));
+	p->cells[p->ncells++] = xstrdup(value);
+	if (++p->cur < p->ncols)
+		return;
+	p->cur = 0;
+	for (const char *f = p->format; f != NULL && *f != '\0'; f++) {
+		const char *end;
+		if (f[0] == '%' && f[1] == '{' && (end = strchr(f, '}')) != NULL) {
+			size_t klen = (size_t)(end - f - 2);
+			for (size_t c = 0; c < p->ncols; c++) {
+				if (strlen(p->cols[c].key) == klen &&
+				    strncmp(p->cols[c].key, f + 2, klen) == 0)
+					fputs(p->cells[c], p->out);
+			}
+			f = end;
+		} else {
+			fputc(*f, p->out);
+		}
+	}
+	for (size_t i = 0; i < p->ncells; i++)
+		free(p->cells[i]);
+	p->ncells = 0;
 }
 
 /* ---- tab ------------------------------------------------------------ */
@@ -196,8 +354,12 @@ static void table_value(struct printer *p, const char *value)
 }
 
 static const struct print_formatter print_formatters[] = {
-	{ "table", table_value, table_flush },
+	{ "flow", flow_value, flow_flush },
+	{ "pager", pager_value, flow_flush },
 	{ "tab", tab_value, tab_flush },
+	{ "table", table_value, table_flush },
+	{ "json", json_value, json_flush },
+	{ "formatted", formatted_value, flow_flush },
 };
 
 bool print_formatter_exists(const char *name)
@@ -246,6 +408,17 @@ void print_flush(struct printer *p)
 	fflush(p->out);
 }
 
+void print_set_format(struct printer *p, const char *format)
+{
+	free(p->format);
+	p->format = xstrdup(format);
+}
+
+const char *print_formatter_name(const struct printer *p)
+{
+	return p->fmt->name;
+}
+
 void print_free(struct printer **pp)
 {
 	struct printer *p = *pp;
@@ -259,6 +432,7 @@ void print_free(struct printer **pp)
 		free(p->cells[i]);
 	free(p->cells);
 	free(p->cols);
+	free(p->format);
 	free(p);
 	*pp = NULL;
 }
