@@ -228,9 +228,7 @@ static void session_login_failed(struct session *s, enum front_auth_status statu
 	xfree_secret(&s->password);
 	free(s->login_user);
 	s->login_user = NULL;
-	registry_entry_clear(&s->reg);
-	memset(&s->reg.backend_ip, 0, sizeof(s->reg.backend_ip));
-	s->reg.backend_port = 0;
+	registry_clear_login(&s->proxy->registry, &s->reg);
 	s->reg.state = REGISTRY_STATE_PRELOGIN;
 	session_set_state(s, SESSION_PRELOGIN);
 	session_timer_set(s, s->login_deadline);
@@ -504,11 +502,12 @@ static void session_backend_event(struct conn *c, void *ctx)
 static void session_route(struct session *s, const struct auth_result *r)
 {
 	const struct config *cfg = s->proxy->cfg;
+	struct registry *reg = &s->proxy->registry;
 	char ip[IPADDR_STRLEN];
 
-	registry_entry_set_user(&s->reg, r->user);
+	registry_set_user(reg, &s->reg, r->user, 0);
 	for (size_t i = 0; i < r->alt_count; i++)
-		registry_entry_add_alt(&s->reg, r->alt[i].field, r->alt[i].value);
+		registry_add_alt(&s->reg, r->alt[i].field, r->alt[i].value);
 	s->login_user = xstrdup(r->destuser != NULL ? r->destuser : r->user);
 
 	/* §10.5: a TTL that reached the floor means proxies loop */
@@ -519,12 +518,17 @@ static void session_route(struct session *s, const struct auth_result *r)
 	}
 	unsigned int port = r->port != 0 ? r->port :
 		proxy_protocol_backend_port(s->listener->protocol, cfg);
+	struct ipaddr backend_ip;
+	const char *backend_name;
 	if (r->host != NULL) {
-		if (ipaddr_parse(r->host, &s->reg.backend_ip) < 0) {
+		if (ipaddr_parse(r->host, &backend_ip) < 0) {
 			session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
 					     "passdb host is not an IP address");
 			return;
 		}
+		backend_name = r->host;
+		/* the hash still identifies the user for director kicks */
+		s->reg.user_hash = director_user_hash(s->proxy->director, s->login_user);
 	} else {
 		const char *error;
 		/* Dovecot hashes destuser when the passdb gives one (§4.7) */
@@ -535,9 +539,11 @@ static void session_route(struct session *s, const struct auth_result *r)
 					     error);
 			return;
 		}
-		s->reg.backend_ip = h->ip;
+		backend_ip = h->ip;
+		backend_name = h->hostname;
+		s->reg.user_hash = s->ticket.hash;
 	}
-	s->reg.backend_port = (uint16_t)port;
+	registry_set_backend(reg, &s->reg, &backend_ip, (uint16_t)port, backend_name);
 	if (ipaddr_equal(&s->reg.backend_ip, &s->local_ip) && port == s->local_port) {
 		session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
 				     "Proxying loops to itself");
@@ -834,7 +840,6 @@ static void session_close(struct session *s)
 		    (unsigned long long)s->client.bytes_in,
 		    (unsigned long long)s->client.bytes_out, s->end_reason);
 	registry_remove(&s->proxy->registry, &s->reg);
-	registry_entry_clear(&s->reg);
 	if (s->state == SESSION_PROXYING)
 		relay_stop(&s->relay);
 	session_release_backend(s);

@@ -1,8 +1,10 @@
 /* Every live session, whatever its state, so that admins can list and
  * kick them. A session embeds its struct registry_entry and keeps it
- * current; the registry never frees entries. A kick calls the callback
- * the session registered: the session then closes itself on the next loop
- * turn, never from inside the registry. */
+ * current through the functions below, which also maintain two indexes:
+ * by username (ASCII case-insensitive) and by backend address. The
+ * registry never frees entries. A kick calls the callback the session
+ * registered; the session closes itself on a later loop turn, never from
+ * inside the registry, so walking and kicking can be mixed safely. */
 #ifndef LOFT_REGISTRY_REGISTRY_H
 #define LOFT_REGISTRY_REGISTRY_H
 
@@ -12,6 +14,7 @@
 
 #include "common/hmap.h"
 #include "common/list.h"
+#include "common/macros.h"
 #include "common/net.h"
 
 enum registry_state {
@@ -26,44 +29,73 @@ struct registry_alt {
 };
 
 struct registry_entry;
-typedef void registry_kick_cb(struct registry_entry *entry, const char *reason);
+/* Asks the session to say goodbye with `text` and close soon. */
+typedef void registry_kick_cb(struct registry_entry *entry, const char *text);
+
+struct registry_user;
+struct registry_backend;
 
 struct registry_entry {
 	struct hmap_node id_node;
 	struct list_node node;		/* in registration order */
 	uint64_t id;
 	const char *service;		/* static: "imap" */
+	enum registry_state state;
+	uint64_t start_ms;		/* wall clock */
+	struct ipaddr client_ip;
+	uint16_t client_port;
+	registry_kick_cb *kick;
+	bool kicked;			/* a kick is on its way: not listed again */
+
+	/* set through registry_set_user() and registry_set_backend() */
 	char *user;			/* NULL until authenticated */
 	struct registry_alt *alt;
 	size_t alt_count;
-	struct ipaddr client_ip;
-	uint16_t client_port;
+	uint32_t user_hash;		/* the director's hash of the user, 0 if none */
 	struct ipaddr backend_ip;	/* unset until routed */
 	uint16_t backend_port;
-	enum registry_state state;
-	uint64_t start_ms;		/* wall clock */
-	registry_kick_cb *kick;
+	char *backend_host;		/* the name it was routed by, or NULL */
+
+	struct registry_user *user_idx;
+	struct list_node user_node;
+	struct registry_backend *backend_idx;
+	struct list_node backend_node;
 };
 
 struct registry {
 	struct hmap by_id;
 	struct list entries;
+	struct hmap users;		/* struct registry_user by name */
+	struct hmap backends;		/* struct registry_backend by address */
 };
 
 void registry_init(struct registry *reg);
 void registry_deinit(struct registry *reg);
 
 void registry_add(struct registry *reg, struct registry_entry *entry);
+/* Also forgets the entry's user, alternative names and backend. */
 void registry_remove(struct registry *reg, struct registry_entry *entry);
 struct registry_entry *registry_find(const struct registry *reg, uint64_t id);
 
-/* Frees the user and alternative names of an entry. */
-void registry_entry_clear(struct registry_entry *entry);
-void registry_entry_set_user(struct registry_entry *entry, const char *user);
-void registry_entry_add_alt(struct registry_entry *entry, const char *field,
-			    const char *value);
+void registry_set_user(struct registry *reg, struct registry_entry *entry,
+		       const char *user, uint32_t user_hash);
+void registry_add_alt(struct registry_entry *entry, const char *field,
+		      const char *value);
+/* host: the passdb's host string or the backend's configured name. */
+void registry_set_backend(struct registry *reg, struct registry_entry *entry,
+			  const struct ipaddr *ip, uint16_t port, const char *host);
+/* Back to "not logged in": no user, alternative names or backend. */
+void registry_clear_login(struct registry *reg, struct registry_entry *entry);
+
+/* Kicks one session unless a kick is already on its way; true if this
+ * call kicked it. */
+bool registry_kick(struct registry_entry *entry, const char *text);
+/* Sessions of one user (exact name, case-insensitive), and of one backend. */
+size_t registry_user_count(const struct registry *reg, const char *user);
 
 const char *registry_state_name(enum registry_state state);
+const char *registry_alt_value(const struct registry_entry *entry,
+			       const char *field);
 
 static inline size_t registry_count(const struct registry *reg)
 {
@@ -84,5 +116,23 @@ static inline struct registry_entry *registry_first(const struct registry *reg)
 #define REGISTRY_FOR_EACH(entry, reg) \
 	for ((entry) = registry_first(reg); (entry) != NULL; \
 	     (entry) = registry_entry_of((entry)->node.next))
+
+/* For the index walkers in filter.c. */
+struct registry_user {
+	struct hmap_node node;
+	struct list sessions;	/* entries through user_node */
+	char name[];
+};
+
+struct registry_backend {
+	struct hmap_node node;
+	struct list sessions;	/* entries through backend_node */
+	struct ipaddr ip;
+};
+
+struct registry_user *registry_user_find(const struct registry *reg,
+					 const char *name);
+struct registry_backend *registry_backend_find(const struct registry *reg,
+					       const struct ipaddr *ip);
 
 #endif

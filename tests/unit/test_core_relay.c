@@ -1,7 +1,6 @@
 /* Unit tests for src/core/relay and conn: bytes through the relay between
  * socket pairs, both with splice() (plain) and with buffers, larger than
- * many pipe loads so the yield path runs; head bytes first; EOF ends it.
- * Also the registry, which the relay's sessions live in. */
+ * many pipe loads so the yield path runs; head bytes first; EOF ends it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +16,6 @@
 #include "common/xmalloc.h"
 #include "core/conn.h"
 #include "core/relay.h"
-#include "registry/registry.h"
 
 struct relay_test {
 	struct event_base *base;
@@ -213,63 +211,12 @@ static void test_relay_client_reset(void **state)
 	relay_pools_free();
 }
 
-static int kicks;
-static void count_kick(struct registry_entry *e, const char *reason)
-{
-	(void)e;
-	(void)reason;
-	kicks++;
-}
-
-static void test_registry(void **state)
-{
-	(void)state;
-	struct registry reg;
-	struct registry_entry e[3];
-	registry_init(&reg);
-	memset(e, 0, sizeof(e));
-	for (int i = 0; i < 3; i++) {
-		e[i].id = 100 + (uint64_t)i;
-		e[i].service = "imap";
-		e[i].kick = count_kick;
-		registry_add(&reg, &e[i]);
-	}
-	assert_int_equal(registry_count(&reg), 3);
-	assert_ptr_equal(registry_find(&reg, 101), &e[1]);
-	assert_null(registry_find(&reg, 99));
-	registry_entry_set_user(&e[1], "jane");
-	registry_entry_add_alt(&e[1], "user_group", "sales");
-	assert_string_equal(e[1].user, "jane");
-	assert_int_equal(e[1].alt_count, 1);
-	registry_remove(&reg, &e[1]);
-	assert_null(registry_find(&reg, 101));
-	/* listings come in registration order */
-	struct registry_entry *it;
-	uint64_t ids[3];
-	int n = 0;
-	REGISTRY_FOR_EACH(it, &reg)
-		ids[n++] = it->id;
-	assert_int_equal(n, 2);
-	assert_int_equal(ids[0], 100);
-	assert_int_equal(ids[1], 102);
-	e[0].kick(&e[0], "test");
-	assert_int_equal(kicks, 1);
-	registry_entry_clear(&e[1]);
-	assert_null(e[1].user);
-	assert_string_equal(registry_state_name(REGISTRY_STATE_PROXYING), "proxying");
-	registry_remove(&reg, &e[0]);
-	registry_remove(&reg, &e[2]);
-	assert_null(registry_first(&reg));
-	registry_deinit(&reg);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_relay_splice),
 		cmocka_unit_test(test_relay_copy),
 		cmocka_unit_test(test_relay_client_reset),
-		cmocka_unit_test(test_registry),
 	};
 	return cmocka_run_group_tests_name("core_relay", tests, NULL, NULL);
 }
