@@ -13,6 +13,12 @@
  * (TAB-separated, each field tab-escaped; empty when unknown; the id in
  * the 16-hex-digit form the logs use) */
 #define ADMIN_CMD_SESSION_LIST "SESSION-LIST"
+/* SESSION-KICK: kicks the matching sessions; replies one "user\tcount"
+ * line per kicked user (sorted), then an empty line. Both commands take
+ * filter fields: user=<mask> (repeatable), alt=<user_* field>,
+ * net=<ip[/bits]>, dest=<ip> and desthost=<name or mask> (repeatable),
+ * logged-in, proxied. */
+#define ADMIN_CMD_SESSION_KICK "SESSION-KICK"
 
 enum admin_session_field {
 	ADMIN_SESSION_ID,

@@ -37,13 +37,19 @@ struct cli_cmd {
 /* The admin socket: -a (the command's or the global one), else the
  * base_dir of the configuration. NULL after printing an error. */
 char *cli_admin_socket(struct cli *cli, const char *cmd_socket);
-/* A printer with the global formatter or the command's default; NULL
- * after printing doveadm's "Unknown print formatter" error. */
-struct printer *cli_printer(struct cli *cli, const char *default_formatter);
+/* A printer with the global formatter or the command's default, and the
+ * command's format for the formatted formatter (NULL: it has none, and
+ * -f formatted is refused as doveadm refuses it). NULL after printing
+ * why. */
+struct printer *cli_printer(struct cli *cli, const char *default_formatter,
+			    const char *format);
 /* Prints "usage: loftadm <name> <usage>" to stderr; returns EX_USAGE. */
 int cli_usage(const struct cli_cmd *cmd);
 void cli_error(const char *fmt, ...) ATTR_FORMAT(1, 2);
 
 int cmd_who(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_kick(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_proxy_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_proxy_kick(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 
 #endif

@@ -15,6 +15,11 @@
 static const struct cli_cmd cli_cmds[] = {
 	{ "who", "[-a <socket>] [-1] [-f <passdb field>] [<user mask>...] [<ip/bits>]",
 	  cmd_who },
+	{ "kick", "[-a <socket>] [-f <passdb field>] [-h <dest host>]... "
+	  "<user mask>[...]|<ip/bits>", cmd_kick },
+	{ "proxy list", "[-a <socket>]", cmd_proxy_list },
+	{ "proxy kick", "[-a <socket>] [-f <passdb field>] [-h <host> [...] | <user> [...]]",
+	  cmd_proxy_kick },
 };
 
 void cli_error(const char *fmt, ...)
@@ -56,13 +61,34 @@ char *cli_admin_socket(struct cli *cli, const char *cmd_socket)
 	return path;
 }
 
-struct printer *cli_printer(struct cli *cli, const char *default_formatter)
+struct printer *cli_printer(struct cli *cli, const char *default_formatter,
+			    const char *format)
 {
 	const char *name = cli->formatter != NULL ? cli->formatter : default_formatter;
+	if (strcmp(name, "formatted") == 0 && format == NULL) {
+		cli_error("formatted formatter cannot be used without a format.");
+		return NULL;
+	}
 	struct printer *p = print_new(name, cli->hide_titles, stdout);
 	if (p == NULL)
 		cli_error("Unknown print formatter: %s", name);
+	else if (format != NULL)
+		print_set_format(p, format);
 	return p;
+}
+
+/* Commands are one word ("who") or two ("proxy list"). */
+static const struct cli_cmd *loftadm_find_cmd(int argc, char **argv)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(cli_cmds); i++) {
+		const char *name = cli_cmds[i].name;
+		const char *sp = strchr(name, ' ');
+		if (sp == NULL ? strcmp(name, argv[0]) == 0 :
+		    (argc >= 2 && strncmp(name, argv[0], (size_t)(sp - name)) == 0 &&
+		     argv[0][sp - name] == '\0' && strcmp(sp + 1, argv[1]) == 0))
+			return &cli_cmds[i];
+	}
+	return NULL;
 }
 
 static void loftadm_usage(FILE *out)
@@ -140,18 +166,15 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	int ret = -1;
-	for (size_t i = 0; i < ARRAY_SIZE(cli_cmds); i++) {
-		if (strcmp(cli_cmds[i].name, argv[optind]) == 0) {
-			/* the command parses its own options from argv[0] on */
-			optind++;
-			int cargc = argc - optind + 1;
-			char **cargv = argv + optind - 1;
-			optind = 1;
-			ret = cli_cmds[i].run(&cli, &cli_cmds[i], cargc, cargv);
-			break;
-		}
-	}
-	if (ret < 0) {
+	const struct cli_cmd *cmd = loftadm_find_cmd(argc - optind, argv + optind);
+	if (cmd != NULL) {
+		/* the command parses its own options; its name is argv[0] */
+		int words = strchr(cmd->name, ' ') != NULL ? 2 : 1;
+		int cargc = argc - optind - words + 1;
+		char **cargv = argv + optind + words - 1;
+		optind = 1;
+		ret = cmd->run(&cli, cmd, cargc, cargv);
+	} else {
 		cli_error("Unknown command '%s'", argv[optind]);
 		loftadm_usage(stderr);
 		ret = EX_USAGE;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "admin/ipc.h"
 #include "auth/auth.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
@@ -33,6 +34,7 @@ struct loftd {
 	struct auth *auth;
 	struct proxy *proxy;
 	struct admin *admin;
+	struct ipc *ipc;
 	SSL_CTX *client_tls;
 	SSL_CTX *backend_tls;
 	struct proxy_listener *plisteners;
@@ -146,6 +148,14 @@ static int loftd_setup_admin(struct loftd *d)
 		free(error);
 		return -1;
 	}
+	/* doveadm proxy list|kick -a <base_dir>/ipc */
+	snprintf(path, sizeof(path), "%s/ipc", d->cfg->base_dir);
+	d->ipc = ipc_new(d->base, path, &d->proxy->registry, &error);
+	if (d->ipc == NULL) {
+		log_error("%s", error);
+		free(error);
+		return -1;
+	}
 	return 0;
 }
 
@@ -167,6 +177,7 @@ static void loftd_setup_signals(struct loftd *d)
 static void loftd_free(struct loftd *d)
 {
 	admin_free(&d->admin);
+	ipc_free(&d->ipc);
 	proxy_free(&d->proxy);
 	for (size_t i = 0; i < d->listeners_count; i++)
 		listener_free(&d->listeners[i]);

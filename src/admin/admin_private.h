@@ -1,0 +1,53 @@
+/* Shared by the admin socket's command files. Internal to src/admin. */
+#ifndef LOFT_ADMIN_PRIVATE_H
+#define LOFT_ADMIN_PRIVATE_H
+
+#include "common/macros.h"
+#include "common/sbuf.h"
+#include "registry/filter.h"
+
+struct registry;
+struct director;
+
+struct admin_ctx {
+	struct registry *registry;
+	struct director *director;
+};
+
+struct admin_cmd {
+	const char *name;
+	int min_args, max_args;
+	void (*handler)(struct admin_ctx *ctx, struct sbuf *out, char **args, int nargs);
+};
+
+/* NULL-terminated tables, one per command family. */
+extern const struct admin_cmd admin_session_cmds[];
+extern const struct admin_cmd admin_director_cmds[];
+
+/* "ERROR\t<text>\n": loft answers every bad line instead of hanging up. */
+void admin_reply_error(struct sbuf *out, const char *fmt, ...) ATTR_FORMAT(2, 3);
+
+/* A session filter read from "key=value" protocol fields. */
+struct admin_filter {
+	struct registry_filter f;
+	const char **masks;
+	struct ipaddr *dests;
+	const char **hosts;
+};
+
+/* Fields: user=<mask> (repeatable), alt=<user_* field>, net=<ip[/bits]>,
+ * dest=<ip> and desthost=<name or mask> (repeatable), logged-in, proxied.
+ * Returns -1 with a reason for an unknown or invalid field. */
+int admin_filter_parse(struct admin_filter *af, char *const *fields, int count,
+		       const char **error_r);
+void admin_filter_free(struct admin_filter *af);
+
+/* Kicks the matching sessions with the protocol's goodbye `text`. Returns
+ * how many; with names, also which users and how many of each. */
+struct admin_kicked;
+size_t admin_kick(struct registry *reg, const struct registry_filter *f,
+		  const char *text, struct admin_kicked **names_r);
+/* Writes "user\tcount" lines sorted by user, then frees. */
+void admin_kicked_write(struct admin_kicked **names, struct sbuf *out);
+
+#endif

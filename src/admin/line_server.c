@@ -1,0 +1,229 @@
+/* Line-protocol server on a UNIX socket. */
+#include "admin/line_server.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/list.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+
+#define LINE_SERVER_READ_CHUNK 4096
+
+struct line_server {
+	int fd;
+	struct event *ev;
+	struct event_base *base;
+	char *path;
+	size_t max_line;
+	const struct line_server_ops *ops;
+	void *ctx;
+	struct list clients;
+};
+
+struct line_client {
+	struct list_node node;
+	struct line_server *server;
+	int fd;
+	struct event *ev;
+	struct sbuf in;
+	struct sbuf out;
+	bool closing;
+	void *data;
+};
+
+static void line_client_event(evutil_socket_t fd, short what, void *arg);
+
+static void line_client_free(struct line_client *c)
+{
+	struct line_server *s = c->server;
+	if (s->ops->disconnected != NULL)
+		s->ops->disconnected(c, s->ctx);
+	list_unlink(&s->clients, &c->node);
+	event_free(c->ev);
+	close(c->fd);
+	sbuf_free(&c->in);
+	sbuf_free(&c->out);
+	free(c);
+}
+
+/* Waits to write while output is pending, else to read. */
+static void line_client_update(struct line_client *c)
+{
+	short flags = EV_PERSIST | (sbuf_len(&c->out) > 0 ? EV_WRITE : EV_READ);
+	event_del(c->ev);
+	event_assign(c->ev, c->server->base, c->fd, flags, line_client_event, c);
+	event_add(c->ev, NULL);
+}
+
+/* Hands over complete lines while no reply is waiting to be sent. */
+static void line_client_process(struct line_client *c)
+{
+	struct line_server *s = c->server;
+	while (!c->closing && sbuf_len(&c->out) == 0 && sbuf_len(&c->in) > 0) {
+		char *data = sbuf_mdata(&c->in);
+		char *lf = memchr(data, '\n', sbuf_len(&c->in));
+		if (lf == NULL) {
+			if (sbuf_len(&c->in) > s->max_line) {
+				log_warning("%s: client line too long, disconnecting", s->path);
+				c->closing = true;
+			}
+			return;
+		}
+		*lf = '\0';
+		if (lf > data && lf[-1] == '\r')
+			lf[-1] = '\0';
+		s->ops->line(c, data, s->ctx);
+		sbuf_consume(&c->in, (size_t)(lf - data) + 1);
+	}
+}
+
+static void line_client_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct line_client *c = arg;
+	(void)fd;
+
+	if ((what & EV_WRITE) != 0) {
+		while (sbuf_len(&c->out) > 0) {
+			ssize_t n = send(c->fd, sbuf_data(&c->out), sbuf_len(&c->out),
+					 MSG_NOSIGNAL);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				break;
+			if (n <= 0) {
+				line_client_free(c);
+				return;
+			}
+			sbuf_consume(&c->out, (size_t)n);
+		}
+		sbuf_release_if_empty(&c->out);
+	}
+	if ((what & EV_READ) != 0) {
+		char *buf = sbuf_reserve(&c->in, LINE_SERVER_READ_CHUNK);
+		ssize_t n = read(c->fd, buf, LINE_SERVER_READ_CHUNK);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			line_client_free(c);
+			return;
+		}
+		if (n > 0)
+			sbuf_commit(&c->in, (size_t)n);
+	}
+	line_client_process(c);
+	if (c->closing && sbuf_len(&c->out) == 0) {
+		line_client_free(c);
+		return;
+	}
+	line_client_update(c);
+}
+
+static void line_server_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct line_server *s = arg;
+	(void)what;
+
+	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (cfd < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_error("%s: accept() failed: %m", s->path);
+		return;
+	}
+	struct line_client *c = xcalloc(1, sizeof(*c));
+	c->server = s;
+	c->fd = cfd;
+	list_append(&s->clients, &c->node);
+	c->ev = event_new(s->base, cfd, EV_READ | EV_PERSIST, line_client_event, c);
+	if (s->ops->connected != NULL)
+		s->ops->connected(c, s->ctx);
+	line_client_update(c);
+}
+
+/* A socket file that accepts connections belongs to a running daemon. */
+static bool line_server_socket_in_use(const struct sockaddr_un *sun)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool in_use = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+	close(fd);
+	return in_use;
+}
+
+struct line_server *line_server_new(struct event_base *base, const char *path,
+				    size_t max_line, const struct line_server_ops *ops,
+				    void *ctx, char **error_r)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		*error_r = xasprintf("socket path too long: %s", path);
+		return NULL;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (line_server_socket_in_use(&sun)) {
+		*error_r = xasprintf("%s is in use: is another loftd running?", path);
+		return NULL;
+	}
+	unlink(path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	mode_t old = umask(0177);
+	int ret = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (ret < 0 || listen(fd, 64) < 0) {
+		*error_r = xasprintf("cannot listen on %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	struct line_server *s = xcalloc(1, sizeof(*s));
+	s->fd = fd;
+	s->base = base;
+	s->path = xstrdup(path);
+	s->max_line = max_line;
+	s->ops = ops;
+	s->ctx = ctx;
+	list_init(&s->clients);
+	s->ev = event_new(base, fd, EV_READ | EV_PERSIST, line_server_accept, s);
+	event_add(s->ev, NULL);
+	return s;
+}
+
+void line_server_free(struct line_server **sp)
+{
+	struct line_server *s = *sp;
+	if (s == NULL)
+		return;
+	while (!list_is_empty(&s->clients))
+		line_client_free(CONTAINER_OF(s->clients.head, struct line_client, node));
+	event_free(s->ev);
+	close(s->fd);
+	unlink(s->path);
+	free(s->path);
+	free(s);
+	*sp = NULL;
+}
+
+struct sbuf *line_client_output(struct line_client *c)
+{
+	return &c->out;
+}
+
+void line_client_close_after_output(struct line_client *c)
+{
+	c->closing = true;
+}
+
+void line_client_set_data(struct line_client *c, void *data)
+{
+	c->data = data;
+}
+
+void *line_client_get_data(struct line_client *c)
+{
+	return c->data;
+}

@@ -1,0 +1,40 @@
+/* A UNIX-socket server for line protocols (mode 0600): accept, buffer
+ * each client's input, hand over complete lines one at a time, and send
+ * the replies. A client's next line is handed over only once the reply to
+ * the previous one is written, so no pipelined line is ever dropped and a
+ * client that does not read cannot make the daemon buffer without bound.
+ * The admin socket and the ipc socket are two users of it. */
+#ifndef LOFT_ADMIN_LINE_SERVER_H
+#define LOFT_ADMIN_LINE_SERVER_H
+
+#include <stddef.h>
+
+#include "common/sbuf.h"
+
+struct event_base;
+struct line_server;
+struct line_client;
+
+struct line_server_ops {
+	/* optional: a new client; may queue a greeting */
+	void (*connected)(struct line_client *c, void *ctx);
+	/* one line without its LF; may modify it; replies go to output */
+	void (*line)(struct line_client *c, char *line, void *ctx);
+	/* optional: the client is gone; free what client data holds */
+	void (*disconnected)(struct line_client *c, void *ctx);
+};
+
+/* Refuses a path whose socket still accepts connections (another daemon
+ * owns it), and replaces a stale one. */
+struct line_server *line_server_new(struct event_base *base, const char *path,
+				    size_t max_line, const struct line_server_ops *ops,
+				    void *ctx, char **error_r);
+void line_server_free(struct line_server **server);
+
+struct sbuf *line_client_output(struct line_client *c);
+/* Closes the client once its output is sent. */
+void line_client_close_after_output(struct line_client *c);
+void line_client_set_data(struct line_client *c, void *data);
+void *line_client_get_data(struct line_client *c);
+
+#endif
