@@ -5,6 +5,7 @@
 #   make check-unit   unit tests only (BUILD=build-san SAN=1 for sanitizers)
 #   make san          the sanitizer build in build-san/
 #   make doc          the man pages (scdoc) in build/doc/
+#   make bench-registry  kick 100k of 200k synthetic sessions, timed
 #
 # Variables: BUILD (output dir), SAN=1 (ASan+UBSan), CC, CFLAGS, PYTEST.
 
@@ -53,7 +54,7 @@ MAN_SRCS := $(wildcard doc/*.scd)
 MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 
 .PHONY: all check check-unit check-integration check-layers check-san san \
-	unit doc clean
+	unit doc clean bench-registry
 all: $(BUILD)/loftd $(BUILD)/loftadm
 
 $(BUILD)/%.o: %.c
@@ -81,6 +82,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libloftcli.a $(BUILD)/libloft
 unit: $(UNIT_BINS)
 
 doc: $(MAN_PAGES)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libloft.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libloft.a $(LDLIBS)
+
+bench-registry: $(BUILD)/bench/registry_kick
+	$(BUILD)/bench/registry_kick 200000
 
 $(BUILD)/doc/%: doc/%.scd
 	@mkdir -p $(dir $@)

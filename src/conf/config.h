@@ -75,12 +75,14 @@ struct config {
 		uint64_t max_line_length;
 		uint64_t max_literal_size;
 		unsigned int max_bad_commands;
+		unsigned int max_userip_connections;
 		char *greeting;
 	} login;
 
 	struct {
 		unsigned int workers;
 		char *username_format;
+		bool penalty;
 	} auth;
 
 	struct config_passdb *passdbs;

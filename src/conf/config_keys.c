@@ -82,6 +82,9 @@ static const struct conf_key login_keys[] = {
 		  1, KIB(1024), "largest IMAP literal accepted before login"),
 	KEY_RANGE("max_bad_commands", CONF_TYPE_UINT, login.max_bad_commands, "3",
 		  1, 1000, "invalid commands before the client is disconnected"),
+	KEY_RANGE("max_userip_connections", CONF_TYPE_UINT,
+		  login.max_userip_connections, "10", 0, 1000000,
+		  "sessions one user may have from one client address; 0: no limit"),
 	KEY("greeting", CONF_TYPE_STRING, login.greeting, "loft ready.",
 	    "text of the protocol greeting"),
 	END
@@ -92,6 +95,8 @@ static const struct conf_key auth_keys[] = {
 		  "threads that verify password hashes off the event loop"),
 	KEY("username_format", CONF_TYPE_STRING, auth.username_format, "%Lu",
 	    "how the login name is normalised before lookup (%u, %Lu, %n, %d)"),
+	KEY("penalty", CONF_TYPE_BOOL, auth.penalty, "true",
+	    "delay authentication from addresses with recent failures (4s, 8s, 15s)"),
 	END
 };
 

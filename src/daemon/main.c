@@ -77,7 +77,9 @@ static void loftd_expire(evutil_socket_t fd, short what, void *arg)
 	struct loftd *d = arg;
 	(void)fd;
 	(void)what;
-	director_expire(d->director, time(NULL));
+	time_t now = time(NULL);
+	director_expire(d->director, now);
+	proxy_expire(d->proxy, now);
 }
 
 static int loftd_setup_tls(struct loftd *d)

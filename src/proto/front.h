@@ -49,6 +49,7 @@ enum front_auth_status {
 	FRONT_AUTH_FAILED_REASON, /* a passdb reason (nologin) shown as given */
 	FRONT_AUTH_TEMPFAIL,	/* try again later */
 	FRONT_AUTH_BACKEND_REPLY, /* a backend's NO [code] text, passed through */
+	FRONT_AUTH_LIMIT,	/* too many sessions (IMAP: NO [LIMIT]) */
 };
 
 struct front_login {

@@ -474,6 +474,10 @@ static void imap_front_auth_failed(struct front *front, enum front_auth_status s
 		sbuf_appendc(out, ' ');
 		imap_append_sanitized(out, text);
 		break;
+	case FRONT_AUTH_LIMIT:
+		sbuf_appends(out, " NO [LIMIT] ");
+		imap_append_sanitized(out, text);
+		break;
 	}
 	sbuf_appends(out, "\r\n");
 	imap_front_set_state(f, IMAP_FRONT_COMMAND);

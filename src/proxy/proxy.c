@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "auth/penalty.h"
 #include "common/xmalloc.h"
 #include "proxy/protocols.h"
 #include "proxy/session.h"
@@ -33,7 +34,15 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 	/* ids stay unique across restarts: seconds since the epoch in the
 	 * high bits, a counter below */
 	p->next_id = (uint64_t)time(NULL) << 24;
+	if (cfg->auth.penalty)
+		p->penalty = penalty_new();
 	return p;
+}
+
+void proxy_expire(struct proxy *p, time_t now)
+{
+	if (p->penalty != NULL)
+		penalty_expire(p->penalty, now);
 }
 
 void proxy_shutdown(struct proxy *p, const char *text)
@@ -49,6 +58,7 @@ void proxy_free(struct proxy **pp)
 		return;
 	proxy_shutdown(p, "Server shutting down.");
 	registry_deinit(&p->registry);
+	penalty_free(&p->penalty);
 	free(p);
 	*pp = NULL;
 }

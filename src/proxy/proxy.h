@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "conf/config.h"
 #include "core/listener.h"
@@ -15,6 +16,7 @@
 struct event_base;
 struct auth;
 struct director;
+struct penalty;
 struct proxy_protocol;
 
 struct proxy {
@@ -26,6 +28,7 @@ struct proxy {
 	SSL_CTX *client_tls;	/* NULL without tls.cert */
 	SSL_CTX *backend_tls;	/* NULL when backend.ssl = no */
 	struct front_params front_params;
+	struct penalty *penalty;	/* NULL when auth.penalty is off */
 	uint64_t next_id;
 	size_t input_limit;	/* client bytes buffered before login */
 };
@@ -42,6 +45,8 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 			SSL_CTX *client_tls, SSL_CTX *backend_tls);
 /* Closes every session with the protocol's goodbye. */
 void proxy_shutdown(struct proxy *proxy, const char *text);
+/* Once a second: forgets stale auth penalties. */
+void proxy_expire(struct proxy *proxy, time_t now);
 void proxy_free(struct proxy **proxy);
 
 void proxy_listener_init(struct proxy_listener *pl, struct proxy *proxy,

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "auth/penalty.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/sbuf.h"
@@ -84,8 +85,10 @@ struct session {
 
 	struct ipaddr local_ip;		/* where the client connected to */
 	uint16_t local_port;
+	char *auth_user;		/* the name the client gave */
 	char *login_user;		/* the name sent to the backend */
 	char *password;			/* wiped when done */
+	uint64_t auth_start;		/* monotonic ms: penalty delay ends */
 	bool use_sasl;
 	uint64_t start_mono;
 	uint64_t login_deadline;	/* monotonic ms */
@@ -217,6 +220,15 @@ static void session_finish(struct session *s, const char *reason)
 
 /* ---- login failures ---------------------------------------------- */
 
+/* A wrong password, from the passdb or the backend: raise the client
+ * address's penalty (§6.3). */
+static void session_penalise(struct session *s)
+{
+	if (s->proxy->penalty != NULL && s->auth_user != NULL && s->password != NULL)
+		penalty_failure(s->proxy->penalty, &s->reg.client_ip, s->auth_user,
+				s->password, time(NULL));
+}
+
 /* The login did not work out: tell the client, forget the backend, and
  * accept commands again. */
 static void session_login_failed(struct session *s, enum front_auth_status status,
@@ -226,6 +238,8 @@ static void session_login_failed(struct session *s, enum front_auth_status statu
 	s->front->ops->auth_failed(s->front, status, text, &s->out);
 	session_release_backend(s);
 	xfree_secret(&s->password);
+	free(s->auth_user);
+	s->auth_user = NULL;
 	free(s->login_user);
 	s->login_user = NULL;
 	registry_clear_login(&s->proxy->registry, &s->reg);
@@ -277,7 +291,11 @@ static void session_logged_in(struct session *s)
 	sbuf_free(&s->in);
 	s->back->ops->destroy(s->back);
 	s->back = NULL;
+	if (s->proxy->penalty != NULL)
+		penalty_success(s->proxy->penalty, &s->reg.client_ip, time(NULL));
 	xfree_secret(&s->password);
+	free(s->auth_user);
+	s->auth_user = NULL;
 	evtimer_del(&s->timer);
 	session_set_state(s, SESSION_PROXYING);
 	s->reg.state = REGISTRY_STATE_PROXYING;
@@ -368,6 +386,7 @@ static void session_backend_io(struct session *s)
 		}
 		switch (s->back->fail) {
 		case BACK_FAIL_AUTH:
+			session_penalise(s);
 			session_login_failed(s, FRONT_AUTH_FAILED, NULL,
 					     "the backend rejected the credentials");
 			return;
@@ -510,6 +529,17 @@ static void session_route(struct session *s, const struct auth_result *r)
 		registry_add_alt(&s->reg, r->alt[i].field, r->alt[i].value);
 	s->login_user = xstrdup(r->destuser != NULL ? r->destuser : r->user);
 
+	unsigned int limit = cfg->login.max_userip_connections;
+	if (limit > 0 && registry_user_ip_count(reg, r->user, &s->reg.client_ip) > limit) {
+		char text[160];
+		/* Dovecot's refusal text, naming Dovecot's setting */
+		snprintf(text, sizeof(text), "Maximum number of connections from user+IP "
+			 "exceeded (mail_max_userip_connections=%u)", limit);
+		session_login_failed(s, FRONT_AUTH_LIMIT, text,
+				     "too many sessions from this user and address");
+		return;
+	}
+
 	/* §10.5: a TTL that reached the floor means proxies loop */
 	if (s->front->forward.ttl <= 1) {
 		session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
@@ -571,6 +601,7 @@ static void session_auth_done(void *ctx, uint64_t id, const struct auth_result *
 		session_route(s, r);
 		break;
 	case AUTH_STATUS_FAILED:
+		session_penalise(s);
 		session_login_failed(s, FRONT_AUTH_FAILED, NULL, r->error);
 		break;
 	case AUTH_STATUS_NOLOGIN:
@@ -589,6 +620,13 @@ static void session_auth_done(void *ctx, uint64_t id, const struct auth_result *
 
 /* ---- client side ---------------------------------------------------- */
 
+static void session_auth_lookup(struct session *s)
+{
+	s->auth_start = 0;
+	auth_lookup(s->proxy->auth, s->auth_user, s->password, session_auth_done,
+		    s->proxy, s->reg.id);
+}
+
 static void session_start_auth(struct session *s)
 {
 	struct front *f = s->front;
@@ -606,13 +644,20 @@ static void session_start_auth(struct session *s)
 	}
 	s->use_sasl = f->login.mech != NULL;
 	s->password = xstrdup(c->password);
-	char *user = xstrdup(c->authcid);
+	s->auth_user = xstrdup(c->authcid);
 	front_login_clear(f);
 	session_set_state(s, SESSION_AUTH);
 	s->reg.state = REGISTRY_STATE_LOGIN;
-	auth_lookup(s->proxy->auth, user, s->password, session_auth_done, s->proxy,
-		    s->reg.id);
-	free(user);
+	/* an address with recent failures waits first (§6.3) */
+	unsigned int delay = s->proxy->penalty == NULL ? 0 :
+		penalty_delay_ms(s->proxy->penalty, &s->reg.client_ip, time(NULL));
+	s->auth_start = clock_monotonic_ms() + delay;
+	if (delay > 0) {
+		session_log(s, LOG_LEVEL_DEBUG, "auth delayed %ums by failure penalty", delay);
+		session_timer_set(s, MIN(s->auth_start, s->login_deadline));
+		return;
+	}
+	session_auth_lookup(s);
 }
 
 static void session_client_tls_start(struct session *s)
@@ -802,6 +847,13 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
 		case SESSION_TLS_HANDSHAKE:
 			session_end(s, "TLS handshake timeout");
 			break;
+		case SESSION_AUTH:
+			if (s->auth_start != 0 && now < s->login_deadline) {
+				session_auth_lookup(s);
+				break;
+			}
+			/* the login took too long */
+			/* fall through */
 		default:
 			s->front->ops->disconnect(s->front, "Disconnected for inactivity.",
 						  &s->out);
@@ -849,6 +901,7 @@ static void session_close(struct session *s)
 	sbuf_free_secret(&s->in);
 	sbuf_free(&s->out);
 	xfree_secret(&s->password);
+	free(s->auth_user);
 	free(s->login_user);
 	free(s);
 }

@@ -2,7 +2,6 @@
 #include "registry/filter.h"
 
 #include <string.h>
-#include <strings.h>
 
 #include "common/wildcard.h"
 
@@ -44,8 +43,15 @@ static bool filter_dest_matches(const struct registry_filter *f,
 	return false;
 }
 
-bool registry_filter_match(const struct registry_filter *f,
-			   const struct registry_entry *e)
+/* What an index walk has already established about its sessions. */
+enum filter_known {
+	FILTER_KNOWN_NOTHING = 0,
+	FILTER_KNOWN_USER = 1 << 0,	/* reached through a matching user bucket */
+	FILTER_KNOWN_DEST = 1 << 1,	/* reached through a matching backend */
+};
+
+static bool filter_match(const struct registry_filter *f,
+			 const struct registry_entry *e, unsigned int known)
 {
 	if (e->kicked)
 		return false;
@@ -59,12 +65,19 @@ bool registry_filter_match(const struct registry_filter *f,
 		return false;
 	if (f->have_except && ipaddr_equal(&f->except, &e->backend_ip))
 		return false;
-	return filter_user_matches(f, e) && filter_dest_matches(f, e);
+	return ((known & FILTER_KNOWN_USER) != 0 || filter_user_matches(f, e)) &&
+		((known & FILTER_KNOWN_DEST) != 0 || filter_dest_matches(f, e));
+}
+
+bool registry_filter_match(const struct registry_filter *f,
+			   const struct registry_entry *e)
+{
+	return filter_match(f, e, FILTER_KNOWN_NOTHING);
 }
 
 /* Calls cb for the matching sessions of one index bucket. */
 static void filter_walk_list(struct list *sessions, size_t node_offset,
-			     const struct registry_filter *f,
+			     const struct registry_filter *f, unsigned int known,
 			     registry_match_cb *cb, void *ctx)
 {
 	struct list_node *n = sessions->head;
@@ -72,7 +85,7 @@ static void filter_walk_list(struct list *sessions, size_t node_offset,
 		struct list_node *next = n->next;
 		struct registry_entry *e =
 			(struct registry_entry *)(void *)((char *)n - node_offset);
-		if (registry_filter_match(f, e))
+		if (filter_match(f, e, known))
 			cb(e, ctx);
 		n = next;
 	}
@@ -92,34 +105,33 @@ static bool filter_masks_are_names(const struct registry_filter *f)
 void registry_match(struct registry *reg, const struct registry_filter *f,
 		    registry_match_cb *cb, void *ctx)
 {
+	/* a bucket named twice (any case) is walked once: buckets remember
+	 * the walk that last visited them */
+	uint64_t walk = ++reg->walk;
 	if (filter_masks_are_names(f)) {
 		for (size_t i = 0; i < f->user_masks_count; i++) {
-			bool seen = false;
-			for (size_t j = 0; j < i && !seen; j++)
-				seen = strcasecmp(f->user_masks[i], f->user_masks[j]) == 0;
-			struct registry_user *u = seen ? NULL :
-				registry_user_find(reg, f->user_masks[i]);
-			if (u != NULL)
-				filter_walk_list(&u->sessions,
-						 offsetof(struct registry_entry, user_node),
-						 f, cb, ctx);
+			struct registry_user *u = registry_user_find(reg, f->user_masks[i]);
+			if (u == NULL || u->walked == walk)
+				continue;
+			u->walked = walk;
+			filter_walk_list(&u->sessions,
+					 offsetof(struct registry_entry, user_node),
+					 f, FILTER_KNOWN_USER, cb, ctx);
 		}
 		return;
 	}
 	if (f->dests_count > 0 && f->dest_hosts_count == 0) {
 		for (size_t i = 0; i < f->dests_count; i++) {
-			bool seen = false;
-			for (size_t j = 0; j < i && !seen; j++)
-				seen = ipaddr_equal(&f->dests[i], &f->dests[j]);
-			struct registry_backend *b = seen ? NULL :
-				registry_backend_find(reg, &f->dests[i]);
-			if (b != NULL)
-				filter_walk_list(&b->sessions,
-						 offsetof(struct registry_entry, backend_node),
-						 f, cb, ctx);
+			struct registry_backend *b = registry_backend_find(reg, &f->dests[i]);
+			if (b == NULL || b->walked == walk)
+				continue;
+			b->walked = walk;
+			filter_walk_list(&b->sessions,
+					 offsetof(struct registry_entry, backend_node),
+					 f, FILTER_KNOWN_DEST, cb, ctx);
 		}
 		return;
 	}
 	filter_walk_list(&reg->entries, offsetof(struct registry_entry, node), f,
-			 cb, ctx);
+			 FILTER_KNOWN_NOTHING, cb, ctx);
 }

@@ -192,6 +192,22 @@ size_t registry_user_count(const struct registry *reg, const char *user)
 	return u == NULL ? 0 : u->sessions.count;
 }
 
+size_t registry_user_ip_count(const struct registry *reg, const char *user,
+			      const struct ipaddr *ip)
+{
+	struct registry_user *u = registry_user_find(reg, user);
+	size_t n = 0;
+	if (u == NULL)
+		return 0;
+	for (struct list_node *node = u->sessions.head; node != NULL; node = node->next) {
+		const struct registry_entry *e =
+			CONTAINER_OF(node, struct registry_entry, user_node);
+		if (!e->kicked && ipaddr_equal(&e->client_ip, ip))
+			n++;
+	}
+	return n;
+}
+
 const char *registry_state_name(enum registry_state state)
 {
 	return registry_state_names[state];

@@ -67,6 +67,7 @@ struct registry {
 	struct list entries;
 	struct hmap users;		/* struct registry_user by name */
 	struct hmap backends;		/* struct registry_backend by address */
+	uint64_t walk;			/* numbers index walks (filter.c) */
 };
 
 void registry_init(struct registry *reg);
@@ -90,8 +91,11 @@ void registry_clear_login(struct registry *reg, struct registry_entry *entry);
 /* Kicks one session unless a kick is already on its way; true if this
  * call kicked it. */
 bool registry_kick(struct registry_entry *entry, const char *text);
-/* Sessions of one user (exact name, case-insensitive), and of one backend. */
+/* Sessions of one user (exact name, case-insensitive). */
 size_t registry_user_count(const struct registry *reg, const char *user);
+/* Sessions of one user from one client address, kicked ones excluded. */
+size_t registry_user_ip_count(const struct registry *reg, const char *user,
+			      const struct ipaddr *ip);
 
 const char *registry_state_name(enum registry_state state);
 const char *registry_alt_value(const struct registry_entry *entry,
@@ -121,12 +125,14 @@ static inline struct registry_entry *registry_first(const struct registry *reg)
 struct registry_user {
 	struct hmap_node node;
 	struct list sessions;	/* entries through user_node */
+	uint64_t walked;	/* the last walk that visited this bucket */
 	char name[];
 };
 
 struct registry_backend {
 	struct hmap_node node;
 	struct list sessions;	/* entries through backend_node */
+	uint64_t walked;
 	struct ipaddr ip;
 };
 

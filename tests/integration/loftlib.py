@@ -121,27 +121,33 @@ class Backend:
         wait_for(lambda: port_open(self.ip, self.port), 20,
                  "dovecot %s on %s:%d" % (self.name, self.ip, self.port))
 
-    def stop(self):
+    def signal_stop(self):
+        """Sends SIGTERM to this instance's master; returns its pid or None."""
         pidfile = os.path.join(self.dir, "run", "master.pid")
         try:
             pid = int(open(pidfile).read())
-        except (OSError, ValueError):
-            return
-        try:
             with open("/proc/%d/cmdline" % pid, "rb") as f:
                 if self.conf.encode() not in f.read():
-                    return  # not ours
+                    return None  # not ours
             os.kill(pid, signal.SIGTERM)
-        except (OSError, ProcessLookupError):
-            return
+            return pid
+        except (OSError, ValueError, ProcessLookupError):
+            return None
 
+    @staticmethod
+    def wait_gone(pid, what):
         def gone():
             try:
                 os.kill(pid, 0)
                 return False
             except ProcessLookupError:
                 return True
-        wait_for(gone, 20, "dovecot %s to stop" % self.name)
+        wait_for(gone, 20, what)
+
+    def stop(self):
+        pid = self.signal_stop()
+        if pid is not None:
+            self.wait_gone(pid, "dovecot %s to stop" % self.name)
 
     def log_text(self):
         try:
@@ -173,8 +179,11 @@ class Cluster:
             b.start()
 
     def stop(self):
-        for b in self.backends:
-            b.stop()
+        # all masters shut down at once: each takes seconds on its own
+        pids = [(b, b.signal_stop()) for b in self.backends]
+        for b, pid in pids:
+            if pid is not None:
+                Backend.wait_gone(pid, "dovecot %s to stop" % b.name)
 
     def by_ip(self, ip):
         return next(b for b in self.backends if b.ip == ip)
@@ -188,7 +197,9 @@ listeners = (
 );
 tls = {{ cert = "{cert}"; key = "{key}"; }};
 login = {{ trusted_networks = [ {trusted} ]; disable_plaintext_auth = {dpa}; timeout = "{timeout}";
-          max_line_length = "{max_line}"; max_literal_size = "{max_literal}"; }};
+          max_line_length = "{max_line}"; max_literal_size = "{max_literal}";
+          max_userip_connections = {max_userip}; }};
+auth = {{ penalty = {penalty}; }};
 passdb = ( {passdb} );
 director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu"; }};
 backend = {{ imap_port = {backend_port}; ssl = "{backend_ssl}"; ssl_ca_file = "{ca}"; connect_timeout = "{connect_timeout}"; }};
@@ -218,6 +229,7 @@ class Loftd:
             "servers": ", ".join('"%s"' % b.ip for b in cluster.backends),
             "backend_port": cluster.backends[0].port, "backend_ssl": "no",
             "connect_timeout": "10s", "log_level": "info",
+            "max_userip": 10, "penalty": "true",
         }
         values.update(opts)
         with open(self.conf, "w") as f:

@@ -168,7 +168,8 @@ def test_backend_sees_real_client_address(loft, cluster):
         pytest.fail("backend %s log:\n%s" % (be.name, be.log_text()[-3000:]))
 
 
-def test_wrong_password_then_right_on_same_connection(loft):
+def test_wrong_password_then_right_on_same_connection(loft_factory):
+    loft = loft_factory(penalty="false")  # the penalty has its own test
     m = IMAP(LOFT_IP, loft.port)
     with pytest.raises(IMAP.error, match=r"\[AUTHENTICATIONFAILED\] Authentication failed\."):
         m.login("user9", "wrong")

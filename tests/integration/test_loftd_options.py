@@ -39,7 +39,8 @@ def test_passwd_file_passdb(loft_factory, cluster, sha512_hash):
     text = PASSWD.replace(PASSWD.splitlines()[0].split(":", 1)[1].split("\n")[0],
                           sha512_hash) % {"be2": BACKEND_IPS[1]}
     path = write_passwd(cluster.base, text)
-    loft = loft_factory(passdb='{ driver = "passwd-file"; path = "%s"; }' % path)
+    loft = loft_factory(passdb='{ driver = "passwd-file"; path = "%s"; }' % path,
+                        penalty="false")  # many failures here; the penalty has its own test
     name_to_ip = {b.name: b.ip for b in cluster.backends}
 
     m = IMAP(LOFT_IP, loft.port)
@@ -249,3 +250,55 @@ def test_misbehaving_backend(loft_factory, cluster, banner, logged):
                          % (re.escape(NET), fake.port, logged), loft.log_text())
     finally:
         fake.close()
+
+
+def test_userip_connection_limit(loft_factory):
+    loft = loft_factory(max_userip=2)
+    held = [IMAP(LOFT_IP, loft.port, source=CLIENT_IP) for _ in range(2)]
+    for m in held:
+        m.login("user35", "pass")
+    third = IMAP(LOFT_IP, loft.port, source=CLIENT_IP)
+    with pytest.raises(IMAP.error, match=r"\[LIMIT\] Maximum number of connections from "
+                                         r"user\+IP exceeded \(mail_max_userip_connections=2\)"):
+        third.login("user35", "pass")
+    # another address, or another user, is not affected
+    other = IMAP(LOFT_IP, loft.port, source="%s.201" % NET)
+    assert other.login("user35", "pass")[0] == "OK"
+    assert third.login("user36", "pass")[0] == "OK"
+    # once a session ends there is room again
+    held[0].logout()
+    fourth = IMAP(LOFT_IP, loft.port, source=CLIENT_IP)
+    loftlib.wait_for(lambda: 'user35 %s' % CLIENT_IP in loft.log_text() and
+                     loft.log_text().count("user35 %s" % CLIENT_IP) and
+                     re.search(r"imap user35 %s:\d+: closed" % re.escape(CLIENT_IP),
+                               loft.log_text()), 10, "the first session to close")
+    assert fourth.login("user35", "pass")[0] == "OK"
+    for m in (held[1], third, other, fourth):
+        m.logout()
+
+
+def test_auth_failure_penalty_delays_only_that_address(loft_factory):
+    loft = loft_factory(log_level="debug")
+    bad = "%s.203" % NET
+    m = IMAP(LOFT_IP, loft.port, source=bad)
+    with pytest.raises(IMAP.error, match="AUTHENTICATIONFAILED"):
+        m.login("user37", "wrong1")
+    # the next login from that address waits (4 s); meanwhile another
+    # address logs in and out: the delay holds back that client only
+    r = Raw(LOFT_IP, loft.port, source=bad)
+    r.line()
+    r.send("a LOGIN user37 pass\r\n")
+    loftlib.wait_for(lambda: "auth delayed 4000ms by failure penalty" in loft.log_text(),
+                     10, "the penalty delay")
+    quick = IMAP(LOFT_IP, loft.port, source=CLIENT_IP)
+    assert quick.login("user38", "pass")[0] == "OK"
+    quick.logout()
+    assert "a OK" not in r.buf.decode()
+    assert r.until("a ")[-1].startswith("a OK [CAPABILITY")
+    # the success cleared it: the next login is not delayed
+    m2 = IMAP(LOFT_IP, loft.port, source=bad)
+    m2.login("user37", "pass")
+    m2.logout()
+    assert loft.log_text().count("delayed") == 1
+    m.logout()
+    r.close()

@@ -17,6 +17,7 @@
 
 #include "auth/auth.h"
 #include "auth/passwd_file.h"
+#include "auth/penalty.h"
 #include "auth/password.h"
 #include "common/xmalloc.h"
 #include "conf/config.h"
@@ -307,6 +308,51 @@ static void test_auth_chain(void **state)
 	config_free(&cfg);
 }
 
+/* §6.3: 4 s, 8 s, then 15 s; no escalation for a repeated password;
+ * decay after 15 s; reset on success; IPv6 per /48; records go after 29 s. */
+static void test_penalty(void **state)
+{
+	(void)state;
+	struct penalty *p = penalty_new();
+	struct ipaddr a, b, v6a, v6b;
+	ipaddr_parse("192.0.2.1", &a);
+	ipaddr_parse("192.0.2.2", &b);
+	ipaddr_parse("2001:db8:1:2::1", &v6a);
+	ipaddr_parse("2001:db8:1:ffff::9", &v6b);
+
+	assert_int_equal(penalty_delay_ms(p, &a, 100), 0);
+	penalty_failure(p, &a, "jane", "x1", 100);
+	assert_int_equal(penalty_delay_ms(p, &a, 100), 4000);
+	assert_int_equal(penalty_delay_ms(p, &b, 100), 0);	/* per address */
+	penalty_failure(p, &a, "jane", "x2", 101);
+	assert_int_equal(penalty_delay_ms(p, &a, 101), 8000);
+	/* the same wrong password again does not escalate */
+	penalty_failure(p, &a, "jane", "x2", 102);
+	assert_int_equal(penalty_delay_ms(p, &a, 102), 8000);
+	penalty_failure(p, &a, "john", "x2", 103);	/* another user: new */
+	assert_int_equal(penalty_delay_ms(p, &a, 103), 15000);
+	penalty_failure(p, &a, "jane", "x4", 104);
+	penalty_failure(p, &a, "jane", "x5", 105);
+	assert_int_equal(penalty_delay_ms(p, &a, 105), 15000);	/* capped */
+	/* 15 s after the last increase it no longer counts */
+	assert_int_equal(penalty_delay_ms(p, &a, 119), 15000);
+	assert_int_equal(penalty_delay_ms(p, &a, 120), 0);
+	/* a success resets it */
+	penalty_failure(p, &b, "bob", "y", 200);
+	assert_int_equal(penalty_delay_ms(p, &b, 200), 4000);
+	penalty_success(p, &b, 201);
+	assert_int_equal(penalty_delay_ms(p, &b, 201), 0);
+	/* IPv6 counts per /48 */
+	penalty_failure(p, &v6a, "jane", "z", 300);
+	assert_int_equal(penalty_delay_ms(p, &v6b, 300), 4000);
+	/* records go 29 s after their last change */
+	assert_int_equal(penalty_expire(p, 328), 1);	/* the v6 one stays */
+	assert_int_equal(penalty_expire(p, 329), 0);
+	assert_int_equal(penalty_delay_ms(p, &v6a, 329), 0);
+	penalty_free(&p);
+	assert_null(p);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -330,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_passwd_file_parse),
 		cmocka_unit_test(test_auth_flow),
 		cmocka_unit_test(test_auth_chain),
+		cmocka_unit_test(test_penalty),
 	};
 	return cmocka_run_group_tests_name("auth", tests, setup, teardown);
 }
