@@ -92,6 +92,8 @@ struct config {
 		struct conf_strlist mail_servers;
 		uint64_t user_expire_ms;
 		char *username_hash;
+		uint64_t user_kick_delay_ms;
+		unsigned int max_parallel_moves;
 	} director;
 
 	struct {

@@ -117,6 +117,10 @@ static const struct conf_key director_keys[] = {
 		  SEC(10), SEC(86400 * 7), "how long a user stays on its backend after its last session"),
 	KEY("username_hash", CONF_TYPE_STRING, director.username_hash, "%Lu",
 	    "what of the username is hashed to pick a backend (%u, %Lu, %n, %d)"),
+	KEY_RANGE("user_kick_delay", CONF_TYPE_DURATION, director.user_kick_delay_ms,
+		  "2s", 0, SEC(60), "after a move closed a user's sessions, time before it logs in again"),
+	KEY_RANGE("max_parallel_moves", CONF_TYPE_UINT, director.max_parallel_moves,
+		  "100", 1, 100000, "users a flush moves at the same time (flush --max-parallel)"),
 	END
 };
 

@@ -254,8 +254,11 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	log_set_level(debug ? LOG_LEVEL_DEBUG : (enum log_level)d.cfg->log.level);
+	d.base = event_base_new();
+	if (d.base == NULL)
+		log_fatal("event_base_new() failed");
 	/* the director parses the host list: a bad one is a config error */
-	d.director = director_new(d.cfg, &error);
+	d.director = director_new(d.cfg, d.base, &error);
 	if (d.director == NULL) {
 		fprintf(stderr, "loftd: %s\n", error);
 		free(error);
@@ -267,9 +270,6 @@ int main(int argc, char **argv)
 		loftd_free(&d);
 		return EXIT_SUCCESS;
 	}
-	d.base = event_base_new();
-	if (d.base == NULL)
-		log_fatal("event_base_new() failed");
 	if (loftd_setup_tls(&d) < 0)
 		goto out;
 	d.auth = auth_new(d.cfg, d.base, &error);
@@ -280,6 +280,11 @@ int main(int argc, char **argv)
 	}
 	d.proxy = proxy_new(d.base, d.cfg, d.auth, d.director, d.client_tls,
 			    d.backend_tls);
+	static const struct director_callbacks director_cb = {
+		.kill = proxy_director_kill,
+		.resume = proxy_director_resume,
+	};
+	director_set_callbacks(d.director, &director_cb, d.proxy);
 	if (loftd_setup_listeners(&d) < 0 || loftd_setup_admin(&d) < 0)
 		goto out;
 	loftd_setup_signals(&d);

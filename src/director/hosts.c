@@ -13,12 +13,12 @@ static int director_host_cmp(const void *a, const void *b)
 	return ipaddr_cmp(&(*ha)->ip, &(*hb)->ip);
 }
 
-static void director_host_list_add(struct director_host_list *list,
-				   const struct ipaddr *ip, const char *hostname,
-				   const char *tag)
+struct director_host *director_host_list_add(struct director_host_list *list,
+					     const struct ipaddr *ip,
+					     const char *hostname, const char *tag)
 {
 	if (director_host_list_find(list, ip) != NULL)
-		return;
+		return NULL;
 	struct director_host *h = xcalloc(1, sizeof(*h));
 	h->ip = *ip;
 	ipaddr_to_str(ip, h->ip_str);
@@ -29,6 +29,28 @@ static void director_host_list_add(struct director_host_list *list,
 			    sizeof(*list->hosts));
 	list->hosts[list->count++] = h;
 	qsort(list->hosts, list->count, sizeof(*list->hosts), director_host_cmp);
+	return h;
+}
+
+static void director_host_free(struct director_host *h)
+{
+	free(h->hostname);
+	free(h->tag);
+	free(h);
+}
+
+void director_host_list_remove(struct director_host_list *list,
+			       struct director_host *host)
+{
+	for (size_t i = 0; i < list->count; i++) {
+		if (list->hosts[i] == host) {
+			memmove(&list->hosts[i], &list->hosts[i + 1],
+				(list->count - i - 1) * sizeof(*list->hosts));
+			list->count--;
+			director_host_free(host);
+			return;
+		}
+	}
 }
 
 /* "ip1-ip2": both ends must differ only in the last byte (IPv4) or the
@@ -62,7 +84,7 @@ static int director_hosts_parse_range(struct director_host_list *list,
 			p[14] = (uint8_t)(v >> 8);
 			p[15] = (uint8_t)v;
 		}
-		director_host_list_add(list, &ip, NULL, tag);
+		(void)director_host_list_add(list, &ip, NULL, tag);
 	}
 	return 0;
 }
@@ -83,7 +105,7 @@ static int director_hosts_resolve(struct director_host_list *list,
 		uint16_t port;
 		ipaddr_from_sockaddr(ai->ai_addr, &ip, &port);
 		if (ipaddr_is_set(&ip))
-			director_host_list_add(list, &ip, name, tag);
+			(void)director_host_list_add(list, &ip, name, tag);
 	}
 	freeaddrinfo(res);
 	return 0;
@@ -109,7 +131,7 @@ int director_hosts_parse(struct director_host_list *list, const char *spec,
 		*error_r = xasprintf("empty host in '%s'", spec);
 		ret = -1;
 	} else if (ipaddr_parse(copy, &ip) == 0) {
-		director_host_list_add(list, &ip, NULL, tag);
+		(void)director_host_list_add(list, &ip, NULL, tag);
 		ret = 0;
 	} else if (dash != NULL) {
 		*dash = '\0';
@@ -130,11 +152,8 @@ int director_hosts_parse(struct director_host_list *list, const char *spec,
 
 void director_host_list_free(struct director_host_list *list)
 {
-	for (size_t i = 0; i < list->count; i++) {
-		free(list->hosts[i]->hostname);
-		free(list->hosts[i]->tag);
-		free(list->hosts[i]);
-	}
+	for (size_t i = 0; i < list->count; i++)
+		director_host_free(list->hosts[i]);
 	free(list->hosts);
 	list->hosts = NULL;
 	list->count = list->cap = 0;

@@ -22,6 +22,7 @@ struct director_host {
 	char *tag;			/* "" for no tag */
 	unsigned int vhost_count;
 	bool down;			/* set down by an admin */
+	bool unhealthy;			/* failing health checks */
 	time_t last_updown;
 	unsigned int user_count;	/* assignments in the user directory */
 };
@@ -38,6 +39,14 @@ struct director_host_list {
 int director_hosts_parse(struct director_host_list *list, const char *spec,
 			 char **error_r);
 void director_host_list_free(struct director_host_list *list);
+/* Adds a host with the default vhost count; NULL if the address is
+ * already listed. */
+struct director_host *director_host_list_add(struct director_host_list *list,
+					     const struct ipaddr *ip,
+					     const char *hostname, const char *tag);
+/* Removes and frees a host. */
+void director_host_list_remove(struct director_host_list *list,
+			       struct director_host *host);
 
 struct director_host *director_host_list_find(const struct director_host_list *list,
 					      const struct ipaddr *ip);

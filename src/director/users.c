@@ -32,6 +32,12 @@ static struct director_user *user_of_idle(struct list_node *n)
 	return n == NULL ? NULL : CONTAINER_OF(n, struct director_user, idle_node);
 }
 
+/* In the idle list exactly while it has no sessions and is not pinned. */
+static bool user_is_idle(const struct director_user *u)
+{
+	return u->sessions == 0 && u->pinned == 0;
+}
+
 static void user_idle_unlink(struct user_directory *dir, struct director_user *u)
 {
 	list_unlink(&dir->idle, &u->idle_node);
@@ -85,7 +91,8 @@ struct director_user *user_directory_refresh(struct user_directory *dir,
 		struct director_user *nu = user_alloc(u->hash, username);
 		nu->host = u->host;
 		nu->sessions = u->sessions;
-		bool idle = u->sessions == 0;
+		nu->pinned = u->pinned;
+		bool idle = user_is_idle(u);
 		if (idle)
 			user_idle_unlink(dir, u);
 		hmap_remove(&dir->users, &u->node);
@@ -96,7 +103,7 @@ struct director_user *user_directory_refresh(struct user_directory *dir,
 			user_idle_append(dir, u);
 	}
 	u->timestamp = now;
-	if (u->sessions == 0) {
+	if (user_is_idle(u)) {
 		user_idle_unlink(dir, u);
 		user_idle_append(dir, u);
 	}
@@ -106,8 +113,9 @@ struct director_user *user_directory_refresh(struct user_directory *dir,
 void user_directory_session_ref(struct user_directory *dir,
 				struct director_user *u)
 {
-	if (u->sessions++ == 0)
+	if (user_is_idle(u))
 		user_idle_unlink(dir, u);
+	u->sessions++;
 }
 
 void user_directory_session_unref(struct user_directory *dir,
@@ -117,13 +125,39 @@ void user_directory_session_unref(struct user_directory *dir,
 		return;
 	if (--u->sessions == 0) {
 		u->timestamp = now;
-		user_idle_append(dir, u);
+		if (user_is_idle(u))
+			user_idle_append(dir, u);
 	}
+}
+
+void user_directory_pin(struct user_directory *dir, struct director_user *u)
+{
+	if (user_is_idle(u))
+		user_idle_unlink(dir, u);
+	u->pinned = 1;
+}
+
+void user_directory_unpin(struct user_directory *dir, struct director_user *u,
+			  time_t now)
+{
+	if (u->pinned == 0)
+		return;
+	u->pinned = 0;
+	u->timestamp = now;
+	if (user_is_idle(u))
+		user_idle_append(dir, u);
+}
+
+void user_directory_set_host(struct director_user *u, struct director_host *host)
+{
+	u->host->user_count--;
+	u->host = host;
+	host->user_count++;
 }
 
 void user_directory_remove(struct user_directory *dir, struct director_user *u)
 {
-	if (u->sessions == 0)
+	if (user_is_idle(u))
 		user_idle_unlink(dir, u);
 	hmap_remove(&dir->users, &u->node);
 	u->host->user_count--;
@@ -151,5 +185,5 @@ time_t user_directory_next_expiry(const struct user_directory *dir)
 time_t user_directory_expires(const struct user_directory *dir,
 			      const struct director_user *u, time_t now)
 {
-	return (u->sessions > 0 ? now : u->timestamp) + dir->expire_secs;
+	return (user_is_idle(u) ? u->timestamp : now) + dir->expire_secs;
 }

@@ -17,12 +17,14 @@
 
 struct director_user {
 	struct hmap_node node;		/* keyed by hash */
-	struct list_node idle_node;	/* in the idle list while sessions == 0 */
+	struct list_node idle_node;	/* in the idle list while it can expire */
 	struct director_host *host;
 	time_t timestamp;		/* last refresh: lookup or last session end */
 	uint32_t hash;
 	uint32_t sessions;
-	char username[];		/* the most recent name with this hash */
+	uint8_t pinned;			/* being moved: never expires meanwhile */
+	char username[];		/* the most recent name with this hash ("" if
+					 * only the hash is known) */
 };
 
 struct user_directory {
@@ -50,6 +52,12 @@ void user_directory_session_ref(struct user_directory *dir,
 void user_directory_session_unref(struct user_directory *dir,
 				  struct director_user *user, time_t now);
 void user_directory_remove(struct user_directory *dir, struct director_user *user);
+/* Reassigns the user (host user counts follow). */
+void user_directory_set_host(struct director_user *user, struct director_host *host);
+/* A pinned user stays out of the idle list, so it cannot expire. */
+void user_directory_pin(struct user_directory *dir, struct director_user *user);
+void user_directory_unpin(struct user_directory *dir, struct director_user *user,
+			  time_t now);
 /* Forgets idle users whose timestamp + expire <= now; returns how many. */
 unsigned int user_directory_expire(struct user_directory *dir, time_t now);
 /* When the next idle user expires, or 0 when none is idle. */

@@ -7,6 +7,7 @@
 #include "auth/penalty.h"
 #include "common/xmalloc.h"
 #include "proxy/protocols.h"
+#include "registry/filter.h"
 #include "proxy/session.h"
 
 struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
@@ -61,6 +62,30 @@ void proxy_free(struct proxy **pp)
 	penalty_free(&p->penalty);
 	free(p);
 	*pp = NULL;
+}
+
+static void proxy_kill_one(struct registry_entry *e, void *ctx)
+{
+	size_t *count = ctx;
+	if (registry_kick(e, "Kicked via director."))
+		(*count)++;
+}
+
+size_t proxy_director_kill(void *ctx, uint32_t hash)
+{
+	struct proxy *p = ctx;
+	struct registry_filter f = { .have_hash = true, .hash = hash };
+	size_t count = 0;
+	registry_match(&p->registry, &f, proxy_kill_one, &count);
+	return count;
+}
+
+void proxy_director_resume(void *ctx, uint64_t session_id)
+{
+	struct proxy *p = ctx;
+	struct registry_entry *e = registry_find(&p->registry, session_id);
+	if (e != NULL)
+		session_director_resume(e);
 }
 
 void proxy_listener_init(struct proxy_listener *pl, struct proxy *proxy,

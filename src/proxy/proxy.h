@@ -47,6 +47,11 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 void proxy_shutdown(struct proxy *proxy, const char *text);
 /* Once a second: forgets stale auth penalties. */
 void proxy_expire(struct proxy *proxy, time_t now);
+
+/* The director's callbacks (ctx: the proxy): close the sessions of a user
+ * hash for a move, and let a login that waited for a move go on. */
+size_t proxy_director_kill(void *ctx, uint32_t hash);
+void proxy_director_resume(void *ctx, uint64_t session_id);
 void proxy_free(struct proxy **proxy);
 
 void proxy_listener_init(struct proxy_listener *pl, struct proxy *proxy,

@@ -46,6 +46,7 @@ enum session_state {
 	SESSION_TLS_HANDSHAKE,	/* client TLS: implicit, or after STARTTLS */
 	SESSION_PRELOGIN,
 	SESSION_AUTH,
+	SESSION_DIRECTOR_WAIT,	/* the user is being moved: wait, then route */
 	SESSION_BACKEND_CONNECT,
 	SESSION_BACKEND_RETRY,	/* waiting to connect again */
 	SESSION_BACKEND_TLS,
@@ -58,6 +59,7 @@ static const char *const session_state_names[] = {
 	[SESSION_TLS_HANDSHAKE] = "tls-handshake",
 	[SESSION_PRELOGIN] = "pre-login",
 	[SESSION_AUTH] = "auth",
+	[SESSION_DIRECTOR_WAIT] = "director-wait",
 	[SESSION_BACKEND_CONNECT] = "backend-connect",
 	[SESSION_BACKEND_RETRY] = "backend-retry",
 	[SESSION_BACKEND_TLS] = "backend-tls",
@@ -87,6 +89,9 @@ struct session {
 	uint16_t local_port;
 	char *auth_user;		/* the name the client gave */
 	char *login_user;		/* the name sent to the backend */
+	char *route_tag;		/* director_tag, kept for a retry */
+	unsigned int route_port;
+	bool route_again;		/* the director said a wait is over */
 	char *password;			/* wiped when done */
 	uint64_t auth_start;		/* monotonic ms: penalty delay ends */
 	bool use_sasl;
@@ -242,6 +247,8 @@ static void session_login_failed(struct session *s, enum front_auth_status statu
 	s->auth_user = NULL;
 	free(s->login_user);
 	s->login_user = NULL;
+	free(s->route_tag);
+	s->route_tag = NULL;
 	registry_clear_login(&s->proxy->registry, &s->reg);
 	s->reg.state = REGISTRY_STATE_PRELOGIN;
 	session_set_state(s, SESSION_PRELOGIN);
@@ -518,11 +525,54 @@ static void session_backend_event(struct conn *c, void *ctx)
 
 /* ---- auth and routing ---------------------------------------------- */
 
+/* Connects to the chosen backend unless that would loop back to us. */
+static void session_backend_begin(struct session *s, const struct ipaddr *ip,
+				  const char *name)
+{
+	char text[IPADDR_STRLEN];
+
+	registry_set_backend(&s->proxy->registry, &s->reg, ip, (uint16_t)s->route_port,
+			     name);
+	if (ipaddr_equal(ip, &s->local_ip) && s->route_port == s->local_port) {
+		session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
+				     "Proxying loops to itself");
+		return;
+	}
+	session_log(s, LOG_LEVEL_DEBUG, "routed to %s:%u", ipaddr_to_str(ip, text),
+		    s->route_port);
+	s->connect_attempts = 0;
+	s->backend_deadline = clock_monotonic_ms() + s->proxy->cfg->backend.connect_timeout_ms;
+	session_backend_connect(s);
+}
+
+/* Asks the director; a user being moved waits for the move (§2.6). */
+static void session_route_director(struct session *s)
+{
+	const struct director_host *h;
+	const char *error;
+
+	s->route_again = false;
+	switch (director_route(s->proxy->director, s->login_user, s->route_tag,
+			       time(NULL), s->reg.id, &h, &s->ticket, &error)) {
+	case DIRECTOR_ROUTE_OK:
+		s->reg.user_hash = s->ticket.hash;
+		session_backend_begin(s, &h->ip, h->hostname);
+		return;
+	case DIRECTOR_ROUTE_WAIT:
+		session_log(s, LOG_LEVEL_DEBUG, "waiting: the user is being moved");
+		session_set_state(s, SESSION_DIRECTOR_WAIT);
+		session_timer_set(s, s->login_deadline);
+		return;
+	case DIRECTOR_ROUTE_FAIL:
+		session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT, error);
+		return;
+	}
+}
+
 static void session_route(struct session *s, const struct auth_result *r)
 {
 	const struct config *cfg = s->proxy->cfg;
 	struct registry *reg = &s->proxy->registry;
-	char ip[IPADDR_STRLEN];
 
 	registry_set_user(reg, &s->reg, r->user, 0);
 	for (size_t i = 0; i < r->alt_count; i++)
@@ -539,51 +589,29 @@ static void session_route(struct session *s, const struct auth_result *r)
 				     "too many sessions from this user and address");
 		return;
 	}
-
 	/* §10.5: a TTL that reached the floor means proxies loop */
 	if (s->front->forward.ttl <= 1) {
 		session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
 				     "TTL reached zero - proxies appear to be looping?");
 		return;
 	}
-	unsigned int port = r->port != 0 ? r->port :
+	s->route_port = r->port != 0 ? r->port :
 		proxy_protocol_backend_port(s->listener->protocol, cfg);
-	struct ipaddr backend_ip;
-	const char *backend_name;
 	if (r->host != NULL) {
-		if (ipaddr_parse(r->host, &backend_ip) < 0) {
+		struct ipaddr ip;
+		if (ipaddr_parse(r->host, &ip) < 0) {
 			session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
 					     "passdb host is not an IP address");
 			return;
 		}
-		backend_name = r->host;
 		/* the hash still identifies the user for director kicks */
 		s->reg.user_hash = director_user_hash(s->proxy->director, s->login_user);
-	} else {
-		const char *error;
-		/* Dovecot hashes destuser when the passdb gives one (§4.7) */
-		const struct director_host *h = director_route(s->proxy->director,
-			s->login_user, r->director_tag, time(NULL), &s->ticket, &error);
-		if (h == NULL) {
-			session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
-					     error);
-			return;
-		}
-		backend_ip = h->ip;
-		backend_name = h->hostname;
-		s->reg.user_hash = s->ticket.hash;
-	}
-	registry_set_backend(reg, &s->reg, &backend_ip, (uint16_t)port, backend_name);
-	if (ipaddr_equal(&s->reg.backend_ip, &s->local_ip) && port == s->local_port) {
-		session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
-				     "Proxying loops to itself");
+		session_backend_begin(s, &ip, r->host);
 		return;
 	}
-	session_log(s, LOG_LEVEL_DEBUG, "routed to %s:%u",
-		    ipaddr_to_str(&s->reg.backend_ip, ip), port);
-	s->connect_attempts = 0;
-	s->backend_deadline = clock_monotonic_ms() + cfg->backend.connect_timeout_ms;
-	session_backend_connect(s);
+	/* Dovecot hashes destuser when the passdb gives one (§4.7) */
+	s->route_tag = r->director_tag != NULL ? xstrdup(r->director_tag) : NULL;
+	session_route_director(s);
 }
 
 static void session_auth_done(void *ctx, uint64_t id, const struct auth_result *r)
@@ -847,8 +875,16 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
 		case SESSION_TLS_HANDSHAKE:
 			session_end(s, "TLS handshake timeout");
 			break;
+		case SESSION_DIRECTOR_WAIT:
+			if (s->route_again && now < s->login_deadline) {
+				session_route_director(s);
+				break;
+			}
+			/* the move outlasted the login timeout */
+			/* fall through */
 		case SESSION_AUTH:
-			if (s->auth_start != 0 && now < s->login_deadline) {
+			if (s->state == SESSION_AUTH && s->auth_start != 0 &&
+			    now < s->login_deadline) {
 				session_auth_lookup(s);
 				break;
 			}
@@ -903,6 +939,7 @@ static void session_close(struct session *s)
 	xfree_secret(&s->password);
 	free(s->auth_user);
 	free(s->login_user);
+	free(s->route_tag);
 	free(s);
 }
 
@@ -977,6 +1014,16 @@ void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 		session_client_flush(s);
 	}
 	session_settle(s);
+}
+
+void session_director_resume(struct registry_entry *e)
+{
+	struct session *s = session_from_entry(e);
+	if (s->state != SESSION_DIRECTOR_WAIT)
+		return;
+	/* not from inside the director's callback: on the next loop turn */
+	s->route_again = true;
+	event_active(&s->timer, EV_TIMEOUT, 1);
 }
 
 void session_shutdown(struct registry_entry *e, const char *text)

@@ -10,5 +10,7 @@
 void session_new(struct proxy_listener *pl, const struct listener_accept *acc);
 /* Closes at once with the protocol's goodbye (shutdown). */
 void session_shutdown(struct registry_entry *entry, const char *text);
+/* A login that waited for the director may route again (next loop turn). */
+void session_director_resume(struct registry_entry *entry);
 
 #endif

@@ -109,12 +109,25 @@ static const char *const dovecot_placement[20] = {
 	"127.0.0.13", "127.0.0.12", "127.0.0.13", "127.0.0.11", "127.0.0.13",
 };
 
+/* director_route() for tests: the host, or NULL (ticket_r->held false). */
+static const struct director_host *route(struct director *d, const char *user,
+					 const char *tag, time_t now,
+					 struct director_ticket *t, const char **err)
+{
+	const struct director_host *h = NULL;
+	if (director_route(d, user, tag, now, 1, &h, t, err) != DIRECTOR_ROUTE_OK)
+		return NULL;
+	return h;
+}
+
 static struct config *make_config(const char *const *servers, size_t n)
 {
 	struct config *cfg = xcalloc(1, sizeof(*cfg));
 	cfg->path = xstrdup("test.conf");
 	cfg->director.username_hash = xstrdup("%Lu");
 	cfg->director.user_expire_ms = 900000;
+	cfg->director.user_kick_delay_ms = 0;
+	cfg->director.max_parallel_moves = 100;
 	cfg->director.mail_servers.items = xcalloc(n, sizeof(char *));
 	for (size_t i = 0; i < n; i++)
 		cfg->director.mail_servers.items[i] = xstrdup(servers[i]);
@@ -130,14 +143,14 @@ static void test_dovecot_placement(void **state)
 	};
 	struct config *cfg = make_config(servers, 3);
 	char *error = NULL;
-	struct director *d = director_new(cfg, &error);
+	struct director *d = director_new(cfg, NULL, &error);
 	assert_non_null(d);
 	for (int i = 0; i < 20; i++) {
 		char user[16];
 		struct director_ticket t;
 		const char *err;
 		snprintf(user, sizeof(user), "user%d", i + 1);
-		const struct director_host *h = director_route(d, user, "", 1000, &t, &err);
+		const struct director_host *h = route(d, user, "", 1000, &t, &err);
 		assert_non_null(h);
 		if (strcmp(h->ip_str, dovecot_placement[i]) != 0)
 			fail_msg("%s went to %s, Dovecot chose %s", user, h->ip_str,
@@ -158,7 +171,7 @@ static void test_ranges_and_tags(void **state)
 	};
 	struct config *cfg = make_config(servers, 2);
 	char *error = NULL;
-	struct director *d = director_new(cfg, &error);
+	struct director *d = director_new(cfg, NULL, &error);
 	assert_non_null(d);
 	const struct director_host_list *hl = director_hosts(d);
 	assert_int_equal(hl->count, 4);
@@ -171,14 +184,14 @@ static void test_ranges_and_tags(void **state)
 	for (int i = 0; i < 50; i++) {
 		char user[16];
 		snprintf(user, sizeof(user), "u%d", i);
-		const struct director_host *h = director_route(d, user, "gold", 1, &t, &err);
+		const struct director_host *h = route(d, user, "gold", 1, &t, &err);
 		assert_string_equal(h->ip_str, "10.0.1.1");
 		director_release(d, &t, 1);
-		h = director_route(d, user, "", 1, &t, &err);
+		h = route(d, user, "", 1, &t, &err);
 		assert_string_equal(h->tag, "");
 		director_release(d, &t, 1);
 	}
-	assert_null(director_route(d, "x", "silver", 1, &t, &err));
+	assert_null(route(d, "x", "silver", 1, &t, &err));
 	assert_string_equal(err, "unknown tag");
 	assert_false(t.held);
 	director_free(&d);
@@ -207,7 +220,7 @@ static void test_ranges_and_tags(void **state)
 
 	static const char *const bad[] = { "10.0.0.1", "10.0.0.9-10.0.0.2" };
 	cfg = make_config(bad, 2);
-	assert_null(director_new(cfg, &error));
+	assert_null(director_new(cfg, NULL, &error));
 	assert_non_null(strstr(error, "test.conf: director.mail_servers: invalid address range"));
 	free(error);
 	config_free(&cfg);
@@ -259,12 +272,12 @@ static void test_route_sticks(void **state)
 	static const char *const servers[] = { "10.0.0.1", "10.0.0.2", "10.0.0.3" };
 	struct config *cfg = make_config(servers, 3);
 	char *error = NULL;
-	struct director *d = director_new(cfg, &error);
+	struct director *d = director_new(cfg, NULL, &error);
 	struct director_ticket t1, t2;
 	const char *err;
-	const struct director_host *h1 = director_route(d, "Sticky", "", 100, &t1, &err);
+	const struct director_host *h1 = route(d, "Sticky", "", 100, &t1, &err);
 	/* the same user (any case under %Lu) gets the same host */
-	const struct director_host *h2 = director_route(d, "sticky", "", 200, &t2, &err);
+	const struct director_host *h2 = route(d, "sticky", "", 200, &t2, &err);
 	assert_ptr_equal(h1, h2);
 	assert_int_equal(t1.hash, director_user_hash(d, "STICKY"));
 	assert_ptr_equal(director_hashed_host(d, t1.hash, ""), h1);
@@ -274,6 +287,259 @@ static void test_route_sticks(void **state)
 	assert_int_equal(director_expire(d, 300 + 899), 0);
 	assert_int_equal(director_expire(d, 300 + 900), 1);
 	director_release(d, &t2, 300); /* a second release is harmless */
+	director_free(&d);
+	config_free(&cfg);
+}
+
+/* ---- changes (§2.5-2.7) --------------------------------------------- */
+
+struct recorder {
+	uint32_t killed[16];
+	size_t nkilled;
+	uint64_t resumed[16];
+	size_t nresumed;
+	int changes;
+	int done;
+};
+
+static size_t rec_kill(void *ctx, uint32_t hash)
+{
+	struct recorder *r = ctx;
+	r->killed[r->nkilled++] = hash;
+	return 1;
+}
+
+static void rec_resume(void *ctx, uint64_t waiter)
+{
+	struct recorder *r = ctx;
+	r->resumed[r->nresumed++] = waiter;
+}
+
+static void rec_changed(void *ctx)
+{
+	((struct recorder *)ctx)->changes++;
+}
+
+static void rec_done(void *ctx)
+{
+	((struct recorder *)ctx)->done++;
+}
+
+static struct director *make_director(const char *const *servers, size_t n,
+				      struct config **cfg_r, struct recorder *rec)
+{
+	char *error = NULL;
+	*cfg_r = make_config(servers, n);
+	struct director *d = director_new(*cfg_r, NULL, &error);
+	assert_non_null(d);
+	static const struct director_callbacks cb = {
+		.kill = rec_kill, .resume = rec_resume, .hosts_changed = rec_changed,
+	};
+	memset(rec, 0, sizeof(*rec));
+	director_set_callbacks(d, &cb, rec);
+	return d;
+}
+
+static struct ipaddr ip_of(const char *s)
+{
+	struct ipaddr ip;
+	assert_int_equal(ipaddr_parse(s, &ip), 0);
+	return ip;
+}
+
+static void test_host_changes(void **state)
+{
+	(void)state;
+	static const char *const servers[] = { "10.0.0.1", "10.0.0.2" };
+	struct config *cfg;
+	struct recorder rec;
+	struct director *d = make_director(servers, 2, &cfg, &rec);
+	const char *err = NULL;
+	struct ipaddr a = ip_of("10.0.0.1"), c = ip_of("10.0.0.3"), x = ip_of("10.9.9.9");
+
+	/* add with a vhost count, then change it; a tag cannot change */
+	assert_int_equal(director_host_set(d, &c, "gold", 50, 10, &err), DIRECTOR_OK);
+	const struct director_host_list *hl = director_hosts(d);
+	assert_int_equal(hl->count, 3);
+	assert_int_equal(hl->hosts[2]->vhost_count, 50);
+	assert_string_equal(hl->hosts[2]->tag, "gold");
+	assert_int_equal(director_host_set(d, &c, NULL, -1, 10, &err), DIRECTOR_OK);
+	assert_int_equal(hl->hosts[2]->vhost_count, 50);	/* unchanged */
+	assert_int_equal(director_host_set(d, &c, "silver", 5, 10, &err), DIRECTOR_INVALID);
+	assert_string_equal(err, "host tag can't be changed");
+	assert_int_equal(director_host_set(d, &x, NULL, 1001, 10, &err), DIRECTOR_INVALID);
+	assert_string_equal(err, "vhost count too large");
+	assert_int_equal(director_host_update(d, &x, 5, &err), DIRECTOR_NOTFOUND);
+	assert_int_equal(director_host_update(d, &c, 0, &err), DIRECTOR_OK);
+	assert_int_equal(hl->hosts[2]->vhost_count, 0);
+	/* a gold user has nowhere to go with 0 vhosts */
+	struct director_ticket t;
+	assert_null(route(d, "goldie", "gold", 20, &t, &err));
+	assert_string_equal(err, "no hosts");
+	assert_int_equal(director_host_update(d, &c, 10, &err), DIRECTOR_OK);
+	assert_non_null(route(d, "goldie", "gold", 20, &t, &err));
+	director_release(d, &t, 20);
+
+	/* down: no points, but existing assignments stay (§2.5) */
+	const struct director_host *h = route(d, "jane", "", 30, &t, &err);
+	director_release(d, &t, 30);
+	assert_int_equal(director_host_set_down(d, &h->ip, true, 31), DIRECTOR_OK);
+	assert_true(h->down);
+	assert_int_equal(h->last_updown, 31);
+	assert_int_equal(director_host_set_down(d, &h->ip, true, 40), DIRECTOR_OK);
+	assert_int_equal(h->last_updown, 31);	/* no change, no new time */
+	assert_ptr_equal(route(d, "jane", "", 41, &t, &err), h);
+	director_release(d, &t, 41);
+	uint32_t hash = director_user_hash(d, "jane");
+	assert_ptr_not_equal(director_hashed_host(d, hash, ""), h);
+	assert_int_equal(director_host_set_down(d, &x, false, 42), DIRECTOR_NOTFOUND);
+	assert_int_equal(director_host_set_down(d, &h->ip, false, 43), DIRECTOR_OK);
+
+	/* lookups: current, hashed, initial config (§1.5) */
+	struct director_lookup lk;
+	director_user_lookup(d, hash, "", 50, &lk);
+	assert_true(lk.assigned);
+	assert_true(ipaddr_equal(&lk.current, &h->ip));
+	assert_int_equal(lk.expires, 41 + 900);
+	assert_true(lk.have_hashed && lk.have_initial);
+	director_user_lookup(d, hash, "nosuchtag", 50, &lk);
+	assert_false(lk.assigned || lk.have_hashed || lk.have_initial);
+	director_user_lookup(d, director_user_hash(d, "nobody"), "", 50, &lk);
+	assert_false(lk.assigned);
+	assert_true(lk.have_hashed);
+
+	/* flush -F forgets without kicking; remove too, and the host goes */
+	assert_int_equal(director_host_flush(d, &a), DIRECTOR_OK);
+	assert_int_equal(director_host_flush(d, &x), DIRECTOR_NOTFOUND);
+	struct ipaddr gone = h->ip;	/* h is freed with the host */
+	assert_int_equal(director_host_remove(d, &gone), DIRECTOR_OK);
+	assert_int_equal(hl->count, 2);
+	assert_int_equal(director_host_remove(d, &gone), DIRECTOR_NOTFOUND);
+	director_user_lookup(d, hash, "", 60, &lk);
+	assert_false(lk.assigned);
+	assert_int_equal(rec.nkilled, 0);
+	assert_true(rec.changes >= 5);
+	assert_int_equal(director_host_flush(d, NULL), DIRECTOR_OK);
+	director_free(&d);
+	config_free(&cfg);
+}
+
+static void removed_cb(const struct director_host *h, void *ctx)
+{
+	snprintf(ctx, IPADDR_STRLEN, "%s", h->ip_str);
+}
+
+static void test_removed_hosts(void **state)
+{
+	(void)state;
+	static const char *const servers[] = { "10.0.0.1", "10.0.0.2" };
+	struct config *cfg;
+	struct recorder rec;
+	struct director *d = make_director(servers, 2, &cfg, &rec);
+	struct ipaddr b = ip_of("10.0.0.2");
+	char removed[IPADDR_STRLEN] = "";
+	director_removed_hosts(d, removed_cb, removed);
+	assert_string_equal(removed, "");
+	assert_int_equal(director_host_remove(d, &b), DIRECTOR_OK);
+	director_removed_hosts(d, removed_cb, removed);
+	assert_string_equal(removed, "10.0.0.2");
+	director_free(&d);
+	config_free(&cfg);
+}
+
+static void test_move_kills_and_holds_logins(void **state)
+{
+	(void)state;
+	static const char *const servers[] = { "10.0.0.1", "10.0.0.2" };
+	struct config *cfg;
+	struct recorder rec;
+	struct director *d = make_director(servers, 2, &cfg, &rec);
+	const char *err;
+	struct director_ticket t1, t2;
+	const struct director_host *from = route(d, "mover", "", 100, &t1, &err);
+	uint32_t hash = t1.hash;
+	struct ipaddr to = ip_of(strcmp(from->ip_str, "10.0.0.1") == 0 ?
+				 "10.0.0.2" : "10.0.0.1");
+
+	/* a move to another host kills the user's sessions and holds logins */
+	assert_int_equal(director_user_move(d, hash, &to, 110), DIRECTOR_OK);
+	assert_int_equal(rec.nkilled, 1);
+	assert_int_equal(rec.killed[0], hash);
+	const struct director_host *h;
+	assert_int_equal(director_route(d, "mover", "", 111, 42, &h, &t2, &err),
+			 DIRECTOR_ROUTE_WAIT);
+	assert_false(t2.held);
+	/* while it lasts, another move is refused */
+	assert_int_equal(director_user_move(d, hash, &from->ip, 112), DIRECTOR_TRYAGAIN);
+	/* the held session goes: the waiting login resumes (no kick delay here) */
+	director_release(d, &t1, 113);
+	assert_int_equal(rec.nresumed, 1);
+	assert_int_equal(rec.resumed[0], 42);
+	h = route(d, "mover", "", 114, &t2, &err);
+	assert_true(ipaddr_equal(&h->ip, &to));
+	director_release(d, &t2, 114);
+
+	/* moving to the host it has only refreshes: no kill */
+	assert_int_equal(director_user_move(d, hash, &to, 120), DIRECTOR_OK);
+	assert_int_equal(rec.nkilled, 1);
+	/* unknown hosts; unknown users are created on the host */
+	struct ipaddr x = ip_of("10.9.9.9");
+	assert_int_equal(director_user_move(d, hash, &x, 121), DIRECTOR_NOTFOUND);
+	assert_int_equal(director_user_move(d, 12345, &to, 122), DIRECTOR_OK);
+	struct director_lookup lk;
+	director_user_lookup(d, 12345, "", 123, &lk);
+	assert_true(lk.assigned && ipaddr_equal(&lk.current, &to));
+	assert_int_equal(rec.nkilled, 1);
+	director_free(&d);
+	config_free(&cfg);
+}
+
+static void test_reset_users(void **state)
+{
+	(void)state;
+	static const char *const servers[] = { "10.0.0.1", "10.0.0.2", "10.0.0.3" };
+	struct config *cfg;
+	struct recorder rec;
+	struct director *d = make_director(servers, 3, &cfg, &rec);
+	const char *err;
+	struct director_ticket t[30];
+	const struct director_host *on[30];
+	char user[16];
+	for (int i = 0; i < 30; i++) {
+		snprintf(user, sizeof(user), "u%d", i);
+		on[i] = route(d, user, "", 10, &t[i], &err);
+	}
+	struct ipaddr b = ip_of("10.0.0.2");
+	/* flushing a host that is up with its vhosts moves nobody ([130]) */
+	assert_int_equal(director_reset_users(d, &b, 0, 20, rec_done, &rec), DIRECTOR_OK);
+	assert_int_equal(rec.done, 1);
+	assert_int_equal(rec.nkilled, 0);
+	/* the documented procedure: vhosts 0, then flush ([131]-[132]) */
+	size_t on_b = 0;
+	for (int i = 0; i < 30; i++)
+		on_b += ipaddr_equal(&on[i]->ip, &b);
+	assert_true(on_b > 0 && on_b < 16);
+	assert_int_equal(director_host_update(d, &b, 0, &err), DIRECTOR_OK);
+	assert_int_equal(director_reset_users(d, &b, 2, 30, rec_done, &rec), DIRECTOR_OK);
+	/* at most 2 moves at a time: each waits for its sessions */
+	assert_int_equal(rec.nkilled, on_b < 2 ? on_b : 2);
+	assert_int_equal(rec.done, 1);
+	for (int i = 0; i < 30; i++) {
+		if (ipaddr_equal(&on[i]->ip, &b))
+			director_release(d, &t[i], 40);
+	}
+	assert_int_equal(rec.nkilled, on_b);
+	assert_int_equal(rec.done, 2);
+	for (int i = 0; i < 30; i++) {
+		struct director_lookup lk;
+		director_user_lookup(d, t[i].hash, "", 50, &lk);
+		assert_false(ipaddr_equal(&lk.current, &b));
+		if (t[i].held)
+			director_release(d, &t[i], 50);
+	}
+	struct ipaddr x = ip_of("10.9.9.9");
+	assert_int_equal(director_reset_users(d, &x, 0, 60, rec_done, &rec),
+			 DIRECTOR_NOTFOUND);
 	director_free(&d);
 	config_free(&cfg);
 }
@@ -288,6 +554,10 @@ int main(void)
 		cmocka_unit_test(test_ranges_and_tags),
 		cmocka_unit_test(test_assignment_lifetime),
 		cmocka_unit_test(test_route_sticks),
+		cmocka_unit_test(test_host_changes),
+		cmocka_unit_test(test_removed_hosts),
+		cmocka_unit_test(test_move_kills_and_holds_logins),
+		cmocka_unit_test(test_reset_users),
 	};
 	return cmocka_run_group_tests_name("director", tests, NULL, NULL);
 }
