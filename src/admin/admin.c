@@ -21,6 +21,41 @@ struct admin {
 	struct admin_ctx ctx;
 };
 
+/* Per connection: the handshake, and a reply still being worked on. */
+struct admin_conn {
+	bool handshaked;
+	struct admin_pending *pending;
+};
+
+struct admin_pending {
+	struct line_client *client;	/* NULL once the client left */
+	struct admin_conn *conn;
+};
+
+struct admin_pending *admin_request_defer(struct admin_request *req)
+{
+	struct admin_pending *p = xcalloc(1, sizeof(*p));
+	p->client = req->client;
+	p->conn = req->conn;
+	req->conn->pending = p;
+	line_client_suspend(req->client);
+	return p;
+}
+
+void admin_pending_reply(struct admin_pending **pp, const char *line)
+{
+	struct admin_pending *p = *pp;
+	if (p->client != NULL) {
+		struct sbuf *out = line_client_output(p->client);
+		sbuf_appends(out, line);
+		sbuf_appendc(out, '\n');
+		p->conn->pending = NULL;
+		line_client_resume(p->client);
+	}
+	free(p);
+	*pp = NULL;
+}
+
 static const struct admin_cmd *const admin_cmd_tables[] = {
 	admin_director_cmds,
 	admin_session_cmds,
@@ -49,25 +84,35 @@ static const struct admin_cmd *admin_cmd_find(const char *name)
 	return NULL;
 }
 
-/* The client data is non-NULL once the client's VERSION line arrived. */
 static void admin_connected(struct line_client *c, void *ctx)
 {
 	(void)ctx;
+	line_client_set_data(c, xcalloc(1, sizeof(struct admin_conn)));
 	sbuf_appends(line_client_output(c), ADMIN_VERSION_LINE);
+}
+
+static void admin_disconnected(struct line_client *c, void *ctx)
+{
+	struct admin_conn *conn = line_client_get_data(c);
+	(void)ctx;
+	if (conn->pending != NULL)
+		conn->pending->client = NULL;	/* the work goes on; no reply */
+	free(conn);
 }
 
 static void admin_line(struct line_client *c, char *line, void *ctx)
 {
 	struct admin *a = ctx;
 	struct sbuf *out = line_client_output(c);
+	struct admin_conn *conn = line_client_get_data(c);
 
-	if (line_client_get_data(c) == NULL) {
+	if (!conn->handshaked) {
 		if (strncmp(line, ADMIN_VERSION_PREFIX, strlen(ADMIN_VERSION_PREFIX)) != 0) {
 			log_warning("admin: client is not a director-doveadm v1 client");
 			line_client_close_after_output(c);
 			return;
 		}
-		line_client_set_data(c, a);
+		conn->handshaked = true;
 		return;
 	}
 	char *args[ADMIN_MAX_ARGS + 1];
@@ -85,23 +130,27 @@ static void admin_line(struct line_client *c, char *line, void *ctx)
 		admin_reply_error(out, "%s: wrong number of parameters", cmd->name);
 		return;
 	}
-	cmd->handler(&a->ctx, out, args + 1, n - 1);
+	struct admin_request req = { &a->ctx, out, c, conn };
+	cmd->handler(&req, args + 1, n - 1);
 }
 
 static const struct line_server_ops admin_ops = {
 	.connected = admin_connected,
 	.line = admin_line,
+	.disconnected = admin_disconnected,
 };
 
 struct admin *admin_new(struct event_base *base, const char *path,
 			struct registry *registry, struct director *director,
-			char **error_r)
+			const char *self_ip, char **error_r)
 {
 	struct admin *a = xcalloc(1, sizeof(*a));
 	a->ctx.registry = registry;
 	a->ctx.director = director;
+	a->ctx.self_ip = xstrdup(self_ip);
 	a->server = line_server_new(base, path, ADMIN_MAX_LINE, &admin_ops, a, error_r);
 	if (a->server == NULL) {
+		free(a->ctx.self_ip);
 		free(a);
 		return NULL;
 	}
@@ -114,6 +163,7 @@ void admin_free(struct admin **ap)
 	if (a == NULL)
 		return;
 	line_server_free(&a->server);
+	free(a->ctx.self_ip);
 	free(a);
 	*ap = NULL;
 }

@@ -12,9 +12,10 @@ struct registry;
 struct director;
 struct admin;
 
+/* self_ip: what DIRECTOR-LIST calls this director in its ring of one. */
 struct admin *admin_new(struct event_base *base, const char *path,
 			struct registry *registry, struct director *director,
-			char **error_r);
+			const char *self_ip, char **error_r);
 void admin_free(struct admin **admin);
 
 #endif

@@ -8,16 +8,33 @@
 
 struct registry;
 struct director;
+struct line_client;
 
 struct admin_ctx {
 	struct registry *registry;
 	struct director *director;
+	char *self_ip;			/* what DIRECTOR-LIST calls this director */
 };
+
+/* One command being answered. */
+struct admin_request {
+	struct admin_ctx *ctx;
+	struct sbuf *out;		/* the reply */
+	struct line_client *client;
+	struct admin_conn *conn;
+};
+
+/* A reply that comes later (HOST-RESET-USERS answers when done). The
+ * client's next line waits meanwhile; if the client leaves, the reply is
+ * dropped. */
+struct admin_pending;
+struct admin_pending *admin_request_defer(struct admin_request *req);
+void admin_pending_reply(struct admin_pending **pending, const char *line);
 
 struct admin_cmd {
 	const char *name;
 	int min_args, max_args;
-	void (*handler)(struct admin_ctx *ctx, struct sbuf *out, char **args, int nargs);
+	void (*handler)(struct admin_request *req, char **args, int nargs);
 };
 
 /* NULL-terminated tables, one per command family. */

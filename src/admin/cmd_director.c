@@ -1,27 +1,366 @@
-/* Director commands of the admin socket (reference §4.2). */
+/* Director commands of the admin socket (reference §4.2), answering as a
+ * Dovecot 2.3 director in a ring of one: doveadm director ... works
+ * against them. Unlike Dovecot, invalid parameters get an "ERROR" line
+ * instead of a hang-up, and no pipelined line is ever dropped.
+ *
+ * loft's own addition: USER-LIST-NAMES[\t<ip>] answers USER-LIST's lines
+ * with the username and tag appended ("hash\texpire\tip\tuser\ttag"). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "admin/admin_private.h"
 #include "common/tabescape.h"
 #include "director/director.h"
+#include "registry/filter.h"
+
+#define DIRECTOR_KICK_TEXT "Kicked by admin."
+
+static const char *const director_result_replies[] = {
+	[DIRECTOR_OK] = "OK",
+	[DIRECTOR_NOTFOUND] = "NOTFOUND",
+	[DIRECTOR_TRYAGAIN] = "TRYAGAIN",
+};
+
+static void director_reply(struct sbuf *out, enum director_result r, const char *error)
+{
+	sbuf_appends(out, r == DIRECTOR_INVALID ? error : director_result_replies[r]);
+	sbuf_appendc(out, '\n');
+}
+
+/* "ip" or "ip@tag"; tag_r is NULL without '@'. */
+static int director_parse_host(char *arg, struct ipaddr *ip_r, const char **tag_r)
+{
+	char *at = strchr(arg, '@');
+	*tag_r = NULL;
+	if (at != NULL) {
+		*at = '\0';
+		*tag_r = at + 1;
+	}
+	return ipaddr_parse(arg, ip_r);
+}
+
+static int director_parse_uint(const char *s, unsigned int max, unsigned int *v_r)
+{
+	char *end;
+	if (*s < '0' || *s > '9')
+		return -1;
+	unsigned long v = strtoul(s, &end, 10);
+	if (*end != '\0' || v > max)
+		return -1;
+	*v_r = (unsigned int)v;
+	return 0;
+}
+
+/* A user given by name, or by hash when purely numeric (§4.2). */
+static uint32_t director_parse_user(struct director *d, const char *arg)
+{
+	unsigned int hash;
+	if (director_parse_uint(arg, UINT32_MAX, &hash) == 0)
+		return hash;
+	return director_user_hash(d, arg);
+}
 
 /* ip vhost_count user_count tag U|D last_updown_change, then "" */
-static void cmd_host_list(struct admin_ctx *ctx, struct sbuf *out, char **args,
-			  int nargs)
+static void cmd_host_list(struct admin_request *req, char **args, int nargs)
 {
-	const struct director_host_list *hosts = director_hosts(ctx->director);
+	const struct director_host_list *hosts = director_hosts(req->ctx->director);
 	(void)args;
 	(void)nargs;
 
 	for (size_t i = 0; i < hosts->count; i++) {
 		const struct director_host *h = hosts->hosts[i];
-		sbuf_appendf(out, "%s\t%u\t%u\t", h->ip_str, h->vhost_count, h->user_count);
-		tabescape_append(out, h->tag);
-		sbuf_appendf(out, "\t%c\t%lld\n", h->down ? 'D' : 'U',
+		sbuf_appendf(req->out, "%s\t%u\t%u\t", h->ip_str, h->vhost_count,
+			     h->user_count);
+		tabescape_append(req->out, h->tag);
+		sbuf_appendf(req->out, "\t%c\t%lld\n", h->down ? 'D' : 'U',
 			     (long long)h->last_updown);
 	}
-	sbuf_appendc(out, '\n');
+	sbuf_appendc(req->out, '\n');
+}
+
+static void host_list_removed_one(const struct director_host *h, void *ctx)
+{
+	sbuf_appendf(ctx, "%s\n", h->ip_str);
+}
+
+static void cmd_host_list_removed(struct admin_request *req, char **args, int nargs)
+{
+	(void)args;
+	(void)nargs;
+	director_removed_hosts(req->ctx->director, host_list_removed_one, req->out);
+	sbuf_appendc(req->out, '\n');
+}
+
+static void cmd_host_set(struct admin_request *req, char **args, int nargs)
+{
+	struct ipaddr ip;
+	const char *tag, *error = NULL;
+	unsigned int vhosts = 0;
+	if (director_parse_host(args[0], &ip, &tag) < 0 ||
+	    (nargs > 1 && director_parse_uint(args[1], INT_MAX, &vhosts) < 0)) {
+		admin_reply_error(req->out, "HOST-SET: invalid parameters");
+		return;
+	}
+	enum director_result r = director_host_set(req->ctx->director, &ip, tag,
+						   nargs > 1 ? (int)vhosts : -1,
+						   time(NULL), &error);
+	director_reply(req->out, r, error);
+}
+
+static void cmd_host_update(struct admin_request *req, char **args, int nargs)
+{
+	struct ipaddr ip;
+	unsigned int vhosts;
+	const char *error = NULL;
+	(void)nargs;
+	if (ipaddr_parse(args[0], &ip) < 0 ||
+	    director_parse_uint(args[1], INT_MAX, &vhosts) < 0) {
+		admin_reply_error(req->out, "HOST-UPDATE: invalid parameters");
+		return;
+	}
+	director_reply(req->out, director_host_update(req->ctx->director, &ip,
+						      (int)vhosts, &error), error);
+}
+
+static void director_cmd_updown(struct admin_request *req, char **args, bool down)
+{
+	struct ipaddr ip;
+	if (ipaddr_parse(args[0], &ip) < 0) {
+		admin_reply_error(req->out, "invalid host address");
+		return;
+	}
+	director_reply(req->out, director_host_set_down(req->ctx->director, &ip, down,
+							time(NULL)), NULL);
+}
+
+static void cmd_host_up(struct admin_request *req, char **args, int nargs)
+{
+	(void)nargs;
+	director_cmd_updown(req, args, false);
+}
+
+static void cmd_host_down(struct admin_request *req, char **args, int nargs)
+{
+	(void)nargs;
+	director_cmd_updown(req, args, true);
+}
+
+static void cmd_host_remove(struct admin_request *req, char **args, int nargs)
+{
+	struct ipaddr ip;
+	(void)nargs;
+	if (ipaddr_parse(args[0], &ip) < 0) {
+		admin_reply_error(req->out, "invalid host address");
+		return;
+	}
+	director_reply(req->out, director_host_remove(req->ctx->director, &ip), NULL);
+}
+
+/* An optional host argument: absent or empty means every host. */
+static int director_parse_optional_host(char **args, int nargs, struct ipaddr *ip,
+					bool *all_r)
+{
+	*all_r = nargs == 0 || args[0][0] == '\0';
+	return *all_r ? 0 : ipaddr_parse(args[0], ip);
+}
+
+static void cmd_host_flush(struct admin_request *req, char **args, int nargs)
+{
+	struct ipaddr ip;
+	bool all;
+	if (director_parse_optional_host(args, nargs, &ip, &all) < 0) {
+		admin_reply_error(req->out, "invalid host address");
+		return;
+	}
+	director_reply(req->out, director_host_flush(req->ctx->director,
+						     all ? NULL : &ip), NULL);
+}
+
+static void host_reset_done(void *ctx)
+{
+	struct admin_pending *pending = ctx;
+	admin_pending_reply(&pending, "OK");
+}
+
+/* Answers "OK" only when every move finished (§2.7); meanwhile this
+ * client's next line waits. */
+static void cmd_host_reset_users(struct admin_request *req, char **args, int nargs)
+{
+	struct ipaddr ip;
+	bool all;
+	unsigned int max_parallel = 0;
+	if (director_parse_optional_host(args, nargs, &ip, &all) < 0 ||
+	    (nargs > 1 && (director_parse_uint(args[1], 1000000, &max_parallel) < 0 ||
+			   max_parallel == 0))) {
+		admin_reply_error(req->out, "HOST-RESET-USERS: invalid parameters");
+		return;
+	}
+	if (!all && director_hosts(req->ctx->director) != NULL &&
+	    director_host_list_find(director_hosts(req->ctx->director), &ip) == NULL) {
+		director_reply(req->out, DIRECTOR_NOTFOUND, NULL);
+		return;
+	}
+	struct admin_pending *pending = admin_request_defer(req);
+	(void)director_reset_users(req->ctx->director, all ? NULL : &ip, max_parallel,
+				   time(NULL), host_reset_done, pending);
+}
+
+static void cmd_user_lookup(struct admin_request *req, char **args, int nargs)
+{
+	struct director *d = req->ctx->director;
+	struct director_lookup r;
+	char cur[IPADDR_STRLEN] = "", hashed[IPADDR_STRLEN] = "",
+		initial[IPADDR_STRLEN] = "";
+
+	director_user_lookup(d, director_parse_user(d, args[0]),
+			     nargs > 1 ? args[1] : "", time(NULL), &r);
+	if (r.assigned)
+		ipaddr_to_str(&r.current, cur);
+	if (r.have_hashed)
+		ipaddr_to_str(&r.hashed, hashed);
+	if (r.have_initial)
+		ipaddr_to_str(&r.initial, initial);
+	sbuf_appendf(req->out, "%s\t%lld\t%s\t%s\n", cur,
+		     (long long)(r.assigned ? r.expires : 0), hashed, initial);
+}
+
+struct user_list_ctx {
+	struct sbuf *out;
+	bool names;
+};
+
+static void user_list_one(const struct director_user_info *info, void *ctx)
+{
+	struct user_list_ctx *l = ctx;
+	sbuf_appendf(l->out, "%u\t%lld\t%s", info->hash, (long long)info->expires,
+		     info->host->ip_str);
+	if (l->names) {
+		sbuf_appendc(l->out, '\t');
+		tabescape_append(l->out, info->username);
+		sbuf_appendc(l->out, '\t');
+		tabescape_append(l->out, info->tag);
+	}
+	sbuf_appendc(l->out, '\n');
+}
+
+static void director_user_list(struct admin_request *req, char **args, int nargs,
+			       bool names)
+{
+	struct ipaddr ip;
+	bool all;
+	if (director_parse_optional_host(args, nargs, &ip, &all) < 0) {
+		admin_reply_error(req->out, "invalid host address");
+		return;
+	}
+	struct user_list_ctx l = { req->out, names };
+	director_users_foreach(req->ctx->director, all ? NULL : &ip, time(NULL),
+			       user_list_one, &l);
+	sbuf_appendc(req->out, '\n');
+}
+
+static void cmd_user_list(struct admin_request *req, char **args, int nargs)
+{
+	director_user_list(req, args, nargs, false);
+}
+
+static void cmd_user_list_names(struct admin_request *req, char **args, int nargs)
+{
+	director_user_list(req, args, nargs, true);
+}
+
+static void cmd_user_move(struct admin_request *req, char **args, int nargs)
+{
+	struct director *d = req->ctx->director;
+	struct ipaddr ip;
+	(void)nargs;
+	if (ipaddr_parse(args[1], &ip) < 0) {
+		admin_reply_error(req->out, "USER-MOVE: invalid host address");
+		return;
+	}
+	director_reply(req->out, director_user_move(d, director_parse_user(d, args[0]),
+						    &ip, time(NULL)), NULL);
+}
+
+/* §2.9: exact names, no wildcards; OK when the kick started. */
+static void director_kick(struct admin_request *req, const char *field,
+			  const char *value)
+{
+	const char *names[1] = { value };
+	struct registry_filter f = {
+		.user_masks = names,
+		.user_masks_count = 1,
+		.alt_field = field,
+		.exact = true,
+	};
+	(void)admin_kick(req->ctx->registry, &f, DIRECTOR_KICK_TEXT, NULL);
+	sbuf_appends(req->out, "OK\n");
+}
+
+static void cmd_user_kick(struct admin_request *req, char **args, int nargs)
+{
+	(void)nargs;	/* "nowait": kicks never wait here */
+	director_kick(req, NULL, args[0]);
+}
+
+static void cmd_user_kick_alt(struct admin_request *req, char **args, int nargs)
+{
+	(void)nargs;
+	director_kick(req, args[0], args[1]);
+}
+
+/* §4.4: a ring of one: this director, synced */
+static void cmd_director_list(struct admin_request *req, char **args, int nargs)
+{
+	(void)args;
+	(void)nargs;
+	sbuf_appends(req->out, req->ctx->self_ip);
+	sbuf_appends(req->out, "\t0\tself\t0\tring synced\t0\n\n");
+}
+
+static void cmd_director_add(struct admin_request *req, char **args, int nargs)
+{
+	(void)args;
+	(void)nargs;
+	admin_reply_error(req->out, "this loftd is a director ring of one: "
+			  "ring members cannot be added yet");
+}
+
+static void cmd_director_remove(struct admin_request *req, char **args, int nargs)
+{
+	struct ipaddr ip, self;
+	(void)nargs;
+	if (ipaddr_parse(args[0], &ip) < 0) {
+		admin_reply_error(req->out, "invalid director address");
+		return;
+	}
+	if (ipaddr_parse(req->ctx->self_ip, &self) == 0 && ipaddr_equal(&ip, &self)) {
+		admin_reply_error(req->out, "a director cannot remove itself");
+		return;
+	}
+	director_reply(req->out, DIRECTOR_NOTFOUND, NULL);
 }
 
 const struct admin_cmd admin_director_cmds[] = {
 	{ "HOST-LIST", 0, 0, cmd_host_list },
+	{ "HOST-LIST-REMOVED", 0, 0, cmd_host_list_removed },
+	{ "HOST-SET", 1, 2, cmd_host_set },
+	{ "HOST-UPDATE", 2, 2, cmd_host_update },
+	{ "HOST-UP", 1, 1, cmd_host_up },
+	{ "HOST-DOWN", 1, 1, cmd_host_down },
+	{ "HOST-REMOVE", 1, 1, cmd_host_remove },
+	{ "HOST-FLUSH", 0, 1, cmd_host_flush },
+	{ "HOST-RESET-USERS", 0, 2, cmd_host_reset_users },
+	{ "USER-LOOKUP", 1, 2, cmd_user_lookup },
+	{ "USER-LIST", 0, 1, cmd_user_list },
+	{ "USER-LIST-NAMES", 0, 1, cmd_user_list_names },
+	{ "USER-MOVE", 2, 2, cmd_user_move },
+	{ "USER-KICK", 1, 2, cmd_user_kick },
+	{ "USER-KICK-ALT", 2, 3, cmd_user_kick_alt },
+	{ "DIRECTOR-LIST", 0, 0, cmd_director_list },
+	{ "DIRECTOR-ADD", 1, 2, cmd_director_add },
+	{ "DIRECTOR-REMOVE", 1, 2, cmd_director_remove },
 	{ NULL, 0, 0, NULL },
 };

@@ -203,9 +203,10 @@ static void session_list_one(struct registry_entry *e, void *ctx)
 	sbuf_appendc(o, '\n');
 }
 
-static void cmd_session_list(struct admin_ctx *ctx, struct sbuf *out, char **args,
-			     int nargs)
+static void cmd_session_list(struct admin_request *req, char **args, int nargs)
 {
+	struct admin_ctx *ctx = req->ctx;
+	struct sbuf *out = req->out;
 	struct admin_filter af;
 	const char *error;
 	if (admin_filter_parse(&af, args, nargs, &error) < 0) {
@@ -217,9 +218,10 @@ static void cmd_session_list(struct admin_ctx *ctx, struct sbuf *out, char **arg
 	admin_filter_free(&af);
 }
 
-static void cmd_session_kick(struct admin_ctx *ctx, struct sbuf *out, char **args,
-			     int nargs)
+static void cmd_session_kick(struct admin_request *req, char **args, int nargs)
 {
+	struct admin_ctx *ctx = req->ctx;
+	struct sbuf *out = req->out;
 	struct admin_filter af;
 	struct admin_kicked *names;
 	const char *error;

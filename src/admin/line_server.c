@@ -36,6 +36,7 @@ struct line_client {
 	struct sbuf in;
 	struct sbuf out;
 	bool closing;
+	bool suspended;		/* waiting for an asynchronous reply */
 	void *data;
 };
 
@@ -54,7 +55,8 @@ static void line_client_free(struct line_client *c)
 	free(c);
 }
 
-/* Waits to write while output is pending, else to read. */
+/* Waits to write while output is pending, else to read (also while
+ * suspended: a client that hangs up meanwhile is noticed). */
 static void line_client_update(struct line_client *c)
 {
 	short flags = EV_PERSIST | (sbuf_len(&c->out) > 0 ? EV_WRITE : EV_READ);
@@ -67,7 +69,8 @@ static void line_client_update(struct line_client *c)
 static void line_client_process(struct line_client *c)
 {
 	struct line_server *s = c->server;
-	while (!c->closing && sbuf_len(&c->out) == 0 && sbuf_len(&c->in) > 0) {
+	while (!c->closing && !c->suspended && sbuf_len(&c->out) == 0 &&
+	       sbuf_len(&c->in) > 0) {
 		char *data = sbuf_mdata(&c->in);
 		char *lf = memchr(data, '\n', sbuf_len(&c->in));
 		if (lf == NULL) {
@@ -211,6 +214,18 @@ void line_server_free(struct line_server **sp)
 struct sbuf *line_client_output(struct line_client *c)
 {
 	return &c->out;
+}
+
+void line_client_suspend(struct line_client *c)
+{
+	c->suspended = true;
+}
+
+void line_client_resume(struct line_client *c)
+{
+	c->suspended = false;
+	/* as if the socket were writable: send, then take the next lines */
+	event_active(c->ev, EV_WRITE, 1);
 }
 
 void line_client_close_after_output(struct line_client *c)

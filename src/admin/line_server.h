@@ -32,6 +32,11 @@ struct line_server *line_server_new(struct event_base *base, const char *path,
 void line_server_free(struct line_server **server);
 
 struct sbuf *line_client_output(struct line_client *c);
+/* The reply to the current line comes later: no further line is handed
+ * over until line_client_resume(). */
+void line_client_suspend(struct line_client *c);
+/* The reply is in the output: send it and go on with the next lines. */
+void line_client_resume(struct line_client *c);
 /* Closes the client once its output is sent. */
 void line_client_close_after_output(struct line_client *c);
 void line_client_set_data(struct line_client *c, void *data);

@@ -144,7 +144,9 @@ static int loftd_setup_admin(struct loftd *d)
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/admin", d->cfg->base_dir);
-	d->admin = admin_new(d->base, path, &d->proxy->registry, d->director, &error);
+	/* until the ring exists, the director is called by its first listener */
+	d->admin = admin_new(d->base, path, &d->proxy->registry, d->director,
+			     d->cfg->listeners[0].address, &error);
 	if (d->admin == NULL) {
 		log_error("%s", error);
 		free(error);

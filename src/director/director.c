@@ -78,6 +78,7 @@ struct director *director_new(const struct config *cfg, struct event_base *base,
 	d->kick_delay_ms = cfg->director.user_kick_delay_ms;
 	d->max_parallel_moves = cfg->director.max_parallel_moves;
 	hmap_init(&d->moves);
+	list_init(&d->resets);
 	/* the configured list twice: the live one, and the initial one that
 	 * answers "Initial config" (§1.5) */
 	if (director_parse_hosts(&d->hosts, cfg, error_r) < 0 ||

@@ -167,13 +167,6 @@ void director_move_abort(struct director *d, uint16_t tag, uint32_t hash)
 		director_move_finish(m, true);
 }
 
-void director_moves_free(struct director *d)
-{
-	struct hmap_node *n, *next;
-	HMAP_FOR_EACH_SAFE(n, next, &d->moves)
-		director_move_finish(CONTAINER_OF(n, struct director_move, node), false);
-}
-
 enum director_result director_user_move(struct director *d, uint32_t hash,
 					const struct ipaddr *ip, time_t now)
 {
@@ -202,6 +195,7 @@ struct director_reset_item {
 };
 
 struct director_reset {
+	struct list_node node;		/* in director->resets */
 	struct director *d;
 	struct director_reset_item *items;
 	size_t count, cap, next;
@@ -236,6 +230,7 @@ static void director_reset_finish(struct director_reset *r)
 	log_info("director: moved %zu users in %u.%03u secs (max parallel=%u)",
 		 r->count, (unsigned int)(ms / 1000), (unsigned int)(ms % 1000),
 		 r->max_parallel);
+	list_unlink(&d->resets, &r->node);
 	r->done(r->done_ctx);
 	free(r->items);
 	free(r->orphaned);
@@ -298,6 +293,7 @@ enum director_result director_reset_users(struct director *d, const struct ipadd
 	r->start_ms = clock_monotonic_ms();
 	r->done = done;
 	r->done_ctx = ctx;
+	list_append(&d->resets, &r->node);
 	/* only users whose hash now points elsewhere move (§2.7) */
 	for (size_t i = 0; i < d->tags_count; i++) {
 		struct director_tag *t = &d->tags[i];
@@ -316,4 +312,20 @@ enum director_result director_reset_users(struct director *d, const struct ipadd
 	}
 	director_reset_step(r);
 	return DIRECTOR_OK;
+}
+
+void director_moves_free(struct director *d)
+{
+	struct hmap_node *n, *next;
+	HMAP_FOR_EACH_SAFE(n, next, &d->moves)
+		director_move_finish(CONTAINER_OF(n, struct director_move, node), false);
+	/* unfinished flushes end too: their owners free what they hold */
+	struct list_node *ln;
+	while ((ln = list_pop_head(&d->resets)) != NULL) {
+		struct director_reset *r = CONTAINER_OF(ln, struct director_reset, node);
+		r->done(r->done_ctx);
+		free(r->items);
+		free(r->orphaned);
+		free(r);
+	}
 }

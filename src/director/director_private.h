@@ -29,6 +29,7 @@ struct director {
 	struct director_callbacks cb;
 	void *cb_ctx;
 	struct hmap moves;		/* struct director_move by (tag, hash) */
+	struct list resets;		/* running HOST-RESET-USERS jobs */
 };
 
 struct director_tag *director_tag_get(struct director *d, const char *name,

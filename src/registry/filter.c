@@ -2,6 +2,7 @@
 #include "registry/filter.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "common/wildcard.h"
 
@@ -15,7 +16,8 @@ static bool filter_user_matches(const struct registry_filter *f,
 	if (name == NULL)
 		return false;
 	for (size_t i = 0; i < f->user_masks_count; i++) {
-		if (wildcard_match_icase(name, f->user_masks[i]))
+		if (f->exact ? strcasecmp(name, f->user_masks[i]) == 0 :
+		    wildcard_match_icase(name, f->user_masks[i]))
 			return true;
 	}
 	return false;
@@ -95,6 +97,8 @@ static bool filter_masks_are_names(const struct registry_filter *f)
 {
 	if (f->user_masks_count == 0 || f->alt_field != NULL)
 		return false;
+	if (f->exact)
+		return true;
 	for (size_t i = 0; i < f->user_masks_count; i++) {
 		if (wildcard_has_wildcards(f->user_masks[i]))
 			return false;

@@ -21,6 +21,7 @@ struct registry_filter {
 	const char *const *user_masks;
 	size_t user_masks_count;
 	const char *alt_field;		/* masks match this user_* field */
+	bool exact;			/* masks are names: no wildcards */
 	bool have_net;
 	struct cidr net;		/* client address */
 	/* the backend: any of these addresses, or a name matching any of

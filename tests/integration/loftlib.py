@@ -201,7 +201,8 @@ login = {{ trusted_networks = [ {trusted} ]; disable_plaintext_auth = {dpa}; tim
           max_userip_connections = {max_userip}; }};
 auth = {{ penalty = {penalty}; }};
 passdb = ( {passdb} );
-director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu"; }};
+director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu";
+             {director_extra} }};
 backend = {{ imap_port = {backend_port}; ssl = "{backend_ssl}"; ssl_ca_file = "{ca}"; connect_timeout = "{connect_timeout}"; }};
 log = {{ level = "{log_level}"; }};
 """
@@ -229,7 +230,7 @@ class Loftd:
             "servers": ", ".join('"%s"' % b.ip for b in cluster.backends),
             "backend_port": cluster.backends[0].port, "backend_ssl": "no",
             "connect_timeout": "10s", "log_level": "info",
-            "max_userip": 10, "penalty": "true",
+            "max_userip": 10, "penalty": "true", "director_extra": "",
         }
         values.update(opts)
         with open(self.conf, "w") as f:

@@ -197,6 +197,14 @@ static void test_filter(void **state)
 	f = (struct registry_filter){ .have_net = true };
 	assert_int_equal(cidr_parse("2001:db8::/32", &f.net), 0);
 	assert_string_equal(select_ids(&p, &f), "3");
+	/* exact names (director kick, §2.9): a wildcard is only a character */
+	f = (struct registry_filter){ .user_masks = MASKS("jan*"), .exact = true };
+	assert_string_equal(select_ids(&p, &f), "");
+	f = (struct registry_filter){ .user_masks = MASKS("Jane"), .exact = true };
+	assert_string_equal(select_ids(&p, &f), "123");
+	f = (struct registry_filter){ .user_masks = MASKS("sale*"), .alt_field = "user_group",
+				      .exact = true };
+	assert_string_equal(select_ids(&p, &f), "");
 	/* -f user_group: the masks match the alternative name */
 	f = (struct registry_filter){ .user_masks = MASKS("SALES"), .alt_field = "user_group" };
 	assert_string_equal(select_ids(&p, &f), "126");
