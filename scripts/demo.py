@@ -19,6 +19,7 @@ PIDFILE = os.path.join(BASE, "loftd.pid")
 CONF = """\
 # loft demo: loftd in front of three Dovecot backends (scripts/demo)
 base_dir = "{base}/run";
+state_dir = "{base}/state";
 listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
   {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }}

@@ -20,6 +20,15 @@
  * logged-in, proxied. */
 #define ADMIN_CMD_SESSION_KICK "SESSION-KICK"
 
+/* USER-HASH\t<user>: the user's hash under loftd's director.username_hash
+ * (so that loftadm never hashes differently from the daemon, unlike
+ * doveadm, reference §4.6). */
+#define ADMIN_CMD_USER_HASH "USER-HASH"
+/* USER-LIST-NAMES[\t<ip>]: USER-LIST's lines with the username and the
+ * tag appended: hash expire ip user tag (user "" when only the hash is
+ * known), then an empty line. */
+#define ADMIN_CMD_USER_LIST_NAMES "USER-LIST-NAMES"
+
 enum admin_session_field {
 	ADMIN_SESSION_ID,
 	ADMIN_SESSION_SERVICE,

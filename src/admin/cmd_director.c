@@ -3,8 +3,8 @@
  * against them. Unlike Dovecot, invalid parameters get an "ERROR" line
  * instead of a hang-up, and no pipelined line is ever dropped.
  *
- * loft's own addition: USER-LIST-NAMES[\t<ip>] answers USER-LIST's lines
- * with the username and tag appended ("hash\texpire\tip\tuser\ttag"). */
+ * loft's own additions, for loftadm: USER-HASH and USER-LIST-NAMES
+ * (admin_wire.h). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "admin/admin_private.h"
+#include "admin/admin_wire.h"
 #include "common/tabescape.h"
 #include "director/director.h"
 #include "registry/filter.h"
@@ -271,6 +272,12 @@ static void cmd_user_list_names(struct admin_request *req, char **args, int narg
 	director_user_list(req, args, nargs, true);
 }
 
+static void cmd_user_hash(struct admin_request *req, char **args, int nargs)
+{
+	(void)nargs;
+	sbuf_appendf(req->out, "%u\n", director_user_hash(req->ctx->director, args[0]));
+}
+
 static void cmd_user_move(struct admin_request *req, char **args, int nargs)
 {
 	struct director *d = req->ctx->director;
@@ -355,7 +362,8 @@ const struct admin_cmd admin_director_cmds[] = {
 	{ "HOST-RESET-USERS", 0, 2, cmd_host_reset_users },
 	{ "USER-LOOKUP", 1, 2, cmd_user_lookup },
 	{ "USER-LIST", 0, 1, cmd_user_list },
-	{ "USER-LIST-NAMES", 0, 1, cmd_user_list_names },
+	{ ADMIN_CMD_USER_LIST_NAMES, 0, 1, cmd_user_list_names },
+	{ ADMIN_CMD_USER_HASH, 1, 1, cmd_user_hash },
 	{ "USER-MOVE", 2, 2, cmd_user_move },
 	{ "USER-KICK", 1, 2, cmd_user_kick },
 	{ "USER-KICK-ALT", 2, 3, cmd_user_kick_alt },

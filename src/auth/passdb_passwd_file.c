@@ -3,14 +3,13 @@
  * (one cheap syscall); a file that fails to parse on reload keeps the
  * previous contents. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "auth/passdb.h"
 #include "auth/passwd_file.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 
@@ -19,36 +18,21 @@ struct passwd_file_ctx {
 	struct stat st;
 };
 
+#define PASSWD_FILE_MAX_SIZE (1024u * 1024 * 1024)
+
 static int passwd_file_read(const char *path, struct passwd_table *table,
 			    struct stat *st_r, char **error_r)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
+	char *data;
+	size_t size;
+	int ret = file_read_all(path, PASSWD_FILE_MAX_SIZE, &data, &size, st_r, error_r);
+	if (ret <= 0) {
+		if (ret == 0)
+			*error_r = xasprintf("open(%s) failed: %s", path, strerror(ENOENT));
 		return -1;
 	}
-	if (fstat(fd, st_r) < 0 || st_r->st_size > 1024 * 1024 * 1024) {
-		*error_r = xasprintf("%s: cannot stat or too large", path);
-		close(fd);
-		return -1;
-	}
-	size_t size = (size_t)st_r->st_size;
-	char *data = xmalloc(size + 1);
-	size_t got = 0;
-	while (got < size) {
-		ssize_t n = read(fd, data + got, size - got);
-		if (n <= 0) {
-			*error_r = xasprintf("read(%s) failed: %s", path,
-					     n == 0 ? "file shrank" : strerror(errno));
-			close(fd);
-			free(data);
-			return -1;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
 	char *perror;
-	int ret = passwd_table_parse(table, data, size, &perror);
+	ret = passwd_table_parse(table, data, size, &perror);
 	explicit_bzero(data, size);
 	free(data);
 	if (ret < 0) {

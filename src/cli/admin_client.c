@@ -131,6 +131,11 @@ void admin_client_close(struct admin_client **cp)
 	*cp = NULL;
 }
 
+void admin_client_set_timeout(struct admin_client *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms;
+}
+
 int admin_client_send(struct admin_client *c, const char *const *fields,
 		      size_t count, char **error_r)
 {
@@ -148,7 +153,8 @@ int admin_client_send(struct admin_client *c, const char *const *fields,
 
 char *admin_client_read_line(struct admin_client *c, char **error_r)
 {
-	uint64_t deadline = clock_monotonic_ms() + (uint64_t)c->timeout_ms;
+	uint64_t deadline = c->timeout_ms == 0 ? UINT64_MAX :
+		clock_monotonic_ms() + (uint64_t)c->timeout_ms;
 
 	free(c->line);
 	c->line = NULL;
@@ -162,7 +168,8 @@ char *admin_client_read_line(struct admin_client *c, char **error_r)
 		}
 		uint64_t now = clock_monotonic_ms();
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-		int r = now >= deadline ? 0 : poll(&pfd, 1, (int)(deadline - now));
+		int r = now >= deadline ? 0 :
+			poll(&pfd, 1, deadline == UINT64_MAX ? -1 : (int)(deadline - now));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0) {

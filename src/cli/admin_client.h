@@ -13,6 +13,10 @@ struct admin_client;
 struct admin_client *admin_client_connect(const char *path, char **error_r);
 void admin_client_close(struct admin_client **c);
 
+/* How long a reply may take (default 2 minutes); 0 waits for ever, for
+ * commands that end when the work is done (a flush of many users). */
+void admin_client_set_timeout(struct admin_client *c, int timeout_ms);
+
 /* Sends fields as one TAB-separated, tab-escaped line. */
 int admin_client_send(struct admin_client *c, const char *const *fields,
 		      size_t count, char **error_r);

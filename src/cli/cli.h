@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sysexits.h>
+#include <time.h>
 
 #include "cli/print.h"
 #include "common/macros.h"
@@ -45,11 +46,40 @@ struct printer *cli_printer(struct cli *cli, const char *default_formatter,
 			    const char *format);
 /* Prints "usage: loftadm <name> <usage>" to stderr; returns EX_USAGE. */
 int cli_usage(const struct cli_cmd *cmd);
+/* doveadm's log lines on stderr: "Error: ...", "Warning: ...", "Info: ...",
+ * "Fatal: ..." */
 void cli_error(const char *fmt, ...) ATTR_FORMAT(1, 2);
+void cli_warning(const char *fmt, ...) ATTR_FORMAT(1, 2);
+void cli_info(const char *fmt, ...) ATTR_FORMAT(1, 2);
+void cli_fatal(const char *fmt, ...) ATTR_FORMAT(1, 2);
+
+/* doveadm's unixdate2str(): local time "YYYY-MM-DD HH:MM:SS". */
+#define CLI_DATE_LEN 32
+const char *cli_unixdate(time_t t, char buf[CLI_DATE_LEN]);
 
 int cmd_who(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_kick(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_proxy_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_proxy_kick(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+
+/* director: cmd_director.c changes hosts and users, cmd_director_show.c
+ * shows them */
+int cmd_director_add(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_director_update(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_director_up(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_director_down(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_director_remove(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_director_move(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_director_kick(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_director_flush(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_director_ring_add(struct cli *cli, const struct cli_cmd *cmd, int argc,
+			  char **argv);
+int cmd_director_ring_remove(struct cli *cli, const struct cli_cmd *cmd, int argc,
+			     char **argv);
+int cmd_director_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_director_map(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_director_dump(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_director_ring_status(struct cli *cli, const struct cli_cmd *cmd, int argc,
+			     char **argv);
 
 #endif

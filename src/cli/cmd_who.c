@@ -114,12 +114,9 @@ static void who_print_each(struct printer *p, struct cli_session *list, size_t n
 		}
 		print_value(p, f[ADMIN_SESSION_BACKEND_PORT]);
 		print_value(p, f[ADMIN_SESSION_ID]);
-		char since[32];
+		char since[CLI_DATE_LEN];
 		time_t t = (time_t)strtoll(f[ADMIN_SESSION_START], NULL, 10);
-		struct tm tm;
-		localtime_r(&t, &tm);
-		strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S", &tm);
-		print_value(p, since);
+		print_value(p, cli_unixdate(t, since));
 	}
 	cli_alt_fields_free(alt, nalt);
 }

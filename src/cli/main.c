@@ -12,6 +12,8 @@
 #define LOFTADM_DEFAULT_CONFIG "/etc/loft/loft.conf"
 #define LOFTADM_DEFAULT_SOCKET "/run/loft/admin"
 
+#define DIRECTOR_SOCKET "[-a <director socket path>] "
+
 static const struct cli_cmd cli_cmds[] = {
 	{ "who", "[-a <socket>] [-1] [-f <passdb field>] [<user mask>...] [<ip/bits>]",
 	  cmd_who },
@@ -20,16 +22,52 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "proxy list", "[-a <socket>]", cmd_proxy_list },
 	{ "proxy kick", "[-a <socket>] [-f <passdb field>] [-h <host> [...] | <user> [...]]",
 	  cmd_proxy_kick },
+	{ "director status", DIRECTOR_SOCKET "[<user>] [<tag>]", cmd_director_status },
+	{ "director map", DIRECTOR_SOCKET "[-f <users file>] [-h | -u] [<host>]",
+	  cmd_director_map },
+	{ "director add", DIRECTOR_SOCKET "[-t <tag>] <host> [<vhost count>]",
+	  cmd_director_add },
+	{ "director update", DIRECTOR_SOCKET "<host> <vhost count>", cmd_director_update },
+	{ "director up", DIRECTOR_SOCKET "<host>", cmd_director_up },
+	{ "director down", DIRECTOR_SOCKET "<host>", cmd_director_down },
+	{ "director remove", DIRECTOR_SOCKET "<host>", cmd_director_remove },
+	{ "director move", DIRECTOR_SOCKET "<user> <host>", cmd_director_move },
+	{ "director kick", DIRECTOR_SOCKET "[-f <passdb field>] <user>", cmd_director_kick },
+	{ "director flush", DIRECTOR_SOCKET "[-F] [--max-parallel <n>] <host>|all",
+	  cmd_director_flush },
+	{ "director dump", "[-a <director socket path>]", cmd_director_dump },
+	{ "director ring add", DIRECTOR_SOCKET "<ip> [<port>]", cmd_director_ring_add },
+	{ "director ring remove", DIRECTOR_SOCKET "<ip> [<port>]", cmd_director_ring_remove },
+	{ "director ring status", "[-a <director socket path>]", cmd_director_ring_status },
 };
 
-void cli_error(const char *fmt, ...)
+static void cli_vlog(const char *prefix, const char *fmt, va_list ap)
 {
-	va_list ap;
-	fputs("Error: ", stderr);
-	va_start(ap, fmt);
+	fputs(prefix, stderr);
 	vfprintf(stderr, fmt, ap);
-	va_end(ap);
 	fputc('\n', stderr);
+}
+
+#define CLI_LOG_FUNC(name, prefix) \
+	void name(const char *fmt, ...) \
+	{ \
+		va_list ap; \
+		va_start(ap, fmt); \
+		cli_vlog(prefix, fmt, ap); \
+		va_end(ap); \
+	}
+
+CLI_LOG_FUNC(cli_error, "Error: ")
+CLI_LOG_FUNC(cli_warning, "Warning: ")
+CLI_LOG_FUNC(cli_info, "Info: ")
+CLI_LOG_FUNC(cli_fatal, "Fatal: ")
+
+const char *cli_unixdate(time_t t, char buf[CLI_DATE_LEN])
+{
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(buf, CLI_DATE_LEN, "%Y-%m-%d %H:%M:%S", &tm);
+	return buf;
 }
 
 int cli_usage(const struct cli_cmd *cmd)
@@ -66,7 +104,7 @@ struct printer *cli_printer(struct cli *cli, const char *default_formatter,
 {
 	const char *name = cli->formatter != NULL ? cli->formatter : default_formatter;
 	if (strcmp(name, "formatted") == 0 && format == NULL) {
-		cli_error("formatted formatter cannot be used without a format.");
+		cli_fatal("formatted formatter cannot be used without a format.");
 		return NULL;
 	}
 	struct printer *p = print_new(name, cli->hide_titles, stdout);
@@ -77,16 +115,24 @@ struct printer *cli_printer(struct cli *cli, const char *default_formatter,
 	return p;
 }
 
-/* Commands are one word ("who") or two ("proxy list"). */
-static const struct cli_cmd *loftadm_find_cmd(int argc, char **argv)
+/* Commands are one word ("who") or more ("director ring status"); the
+ * number of words is returned in words_r. */
+static const struct cli_cmd *loftadm_find_cmd(int argc, char **argv, int *words_r)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(cli_cmds); i++) {
 		const char *name = cli_cmds[i].name;
-		const char *sp = strchr(name, ' ');
-		if (sp == NULL ? strcmp(name, argv[0]) == 0 :
-		    (argc >= 2 && strncmp(name, argv[0], (size_t)(sp - name)) == 0 &&
-		     argv[0][sp - name] == '\0' && strcmp(sp + 1, argv[1]) == 0))
-			return &cli_cmds[i];
+		int w = 0;
+		while (w < argc) {
+			size_t len = strcspn(name, " ");
+			if (strlen(argv[w]) != len || strncmp(name, argv[w], len) != 0)
+				break;
+			w++;
+			if (name[len] == '\0') {
+				*words_r = w;
+				return &cli_cmds[i];
+			}
+			name += len + 1;
+		}
 	}
 	return NULL;
 }
@@ -166,13 +212,13 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	int ret = -1;
-	const struct cli_cmd *cmd = loftadm_find_cmd(argc - optind, argv + optind);
+	int words;
+	const struct cli_cmd *cmd = loftadm_find_cmd(argc - optind, argv + optind, &words);
 	if (cmd != NULL) {
 		/* the command parses its own options; its name is argv[0] */
-		int words = strchr(cmd->name, ' ') != NULL ? 2 : 1;
 		int cargc = argc - optind - words + 1;
 		char **cargv = argv + optind + words - 1;
-		optind = 1;
+		optind = 0;	/* glibc: start afresh, permuting again */
 		ret = cmd->run(&cli, cmd, cargc, cargv);
 	} else {
 		cli_error("Unknown command '%s'", argv[optind]);

@@ -228,9 +228,9 @@ static void tab_header(struct printer *p)
 	p->header_done = true;
 	if (p->hide_titles)
 		return;
+	/* a column's hidden title is printed all the same (capture [38]) */
 	for (size_t i = 0; i < p->ncols; i++)
-		fprintf(p->out, "%s%s", i == 0 ? "" : "\t",
-			(p->cols[i].flags & PRINT_HIDE_TITLE) != 0 ? "" : p->cols[i].title);
+		fprintf(p->out, "%s%s", i == 0 ? "" : "\t", p->cols[i].title);
 	fputc('\n', p->out);
 }
 

@@ -15,6 +15,7 @@
 #define ATTR_UNUSED __attribute__((unused))
 #define ATTR_MALLOC __attribute__((malloc))
 #define ATTR_WARN_UNUSED __attribute__((warn_unused_result))
+#define ATTR_SENTINEL __attribute__((sentinel))
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)

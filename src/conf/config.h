@@ -58,6 +58,7 @@ struct config_passdb {
 struct config {
 	char *path;			/* the file that was loaded */
 	char *base_dir;
+	char *state_dir;		/* "" when nothing is kept */
 
 	struct config_listener *listeners;
 	size_t listeners_count;

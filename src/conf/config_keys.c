@@ -153,6 +153,8 @@ static const struct conf_key log_keys[] = {
 const struct conf_key config_root_keys[] = {
 	KEY("base_dir", CONF_TYPE_STRING, base_dir, "/run/loft",
 	    "runtime directory; the admin socket is <base_dir>/admin"),
+	KEY("state_dir", CONF_TYPE_STRING, state_dir, "/var/lib/loft",
+	    "durable state: the director's host list as admins changed it; \"\": not kept"),
 	LIST("listeners", struct config_listener, listeners, listeners_count,
 	     listener_keys, "where clients connect (at least one)"),
 	GROUP("tls", tls_keys, "TLS towards clients"),

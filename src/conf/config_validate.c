@@ -114,5 +114,8 @@ char *config_validate(const struct config *cfg)
 	if (cfg->base_dir[0] != '/')
 		return config_fail(config_source(cfg, "base_dir"), "base_dir",
 				   "must be an absolute path");
+	if (cfg->state_dir[0] != '\0' && cfg->state_dir[0] != '/')
+		return config_fail(config_source(cfg, "state_dir"), "state_dir",
+				   "must be an absolute path, or \"\" to keep nothing");
 	return NULL;
 }

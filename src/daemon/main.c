@@ -134,6 +134,28 @@ static int loftd_setup_listeners(struct loftd *d)
 	return 0;
 }
 
+/* "" keeps nothing: runtime host changes end with the process. */
+static int loftd_setup_state(struct loftd *d)
+{
+	const char *dir = d->cfg->state_dir;
+	char *error;
+	if (dir[0] == '\0') {
+		log_info("state_dir is empty: director host changes will not survive a restart");
+		return 0;
+	}
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		log_error("%s: cannot create state_dir %s: %m",
+			  config_source(d->cfg, "state_dir"), dir);
+		return -1;
+	}
+	if (director_open_state(d->director, dir, &error) < 0) {
+		log_error("%s", error);
+		free(error);
+		return -1;
+	}
+	return 0;
+}
+
 static int loftd_setup_admin(struct loftd *d)
 {
 	char *error, path[4096];
@@ -272,7 +294,7 @@ int main(int argc, char **argv)
 		loftd_free(&d);
 		return EXIT_SUCCESS;
 	}
-	if (loftd_setup_tls(&d) < 0)
+	if (loftd_setup_state(&d) < 0 || loftd_setup_tls(&d) < 0)
 		goto out;
 	d.auth = auth_new(d.cfg, d.base, &error);
 	if (d.auth == NULL) {

@@ -4,9 +4,12 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "director/director_private.h"
+#include "director/state.h"
 
 #define DIRECTOR_VHOST_MAX_TEXT "vhost count too large"
 
@@ -41,13 +44,32 @@ static int director_ring_filter(const struct director_host *h, void *ctx)
 	return !h->down && !h->unhealthy;
 }
 
-void director_hosts_changed(struct director *d)
+static void director_rings_rebuild(struct director *d)
 {
 	for (size_t i = 0; i < d->tags_count; i++)
 		chash_build(&d->tags[i].ring, &d->hosts, d->tags[i].name,
 			    director_ring_filter, NULL);
+}
+
+void director_hosts_changed(struct director *d)
+{
+	char *error;
+	director_rings_rebuild(d);
+	if (d->state_path != NULL && director_state_save(d, &error) < 0) {
+		log_error("director: saving the host list failed, so this change will "
+			  "not survive a restart until a later save succeeds: %s", error);
+		free(error);
+	}
 	if (d->cb.hosts_changed != NULL)
 		d->cb.hosts_changed(d->cb_ctx);
+}
+
+/* A tag for every host's tag, then the rings. */
+static void director_tags_create(struct director *d)
+{
+	for (size_t i = 0; i < d->hosts.count; i++)
+		(void)director_tag_get(d, d->hosts.hosts[i]->tag, true, NULL);
+	director_rings_rebuild(d);
 }
 
 static int director_parse_hosts(struct director_host_list *list,
@@ -73,6 +95,7 @@ struct director *director_new(const struct config *cfg, struct event_base *base,
 	struct director *d = xcalloc(1, sizeof(*d));
 
 	d->base = base;
+	d->state_lock_fd = -1;
 	d->hasher = user_hasher_new(cfg->director.username_hash);
 	d->expire_secs = (time_t)(cfg->director.user_expire_ms / 1000);
 	d->kick_delay_ms = cfg->director.user_kick_delay_ms;
@@ -88,10 +111,27 @@ struct director *director_new(const struct config *cfg, struct event_base *base,
 	}
 	/* the untagged directory always exists: users without director_tag */
 	(void)director_tag_get(d, "", true, NULL);
-	for (size_t i = 0; i < d->hosts.count; i++)
-		(void)director_tag_get(d, d->hosts.hosts[i]->tag, true, NULL);
-	director_hosts_changed(d);
+	director_tags_create(d);
 	return d;
+}
+
+int director_open_state(struct director *d, const char *state_dir, char **error_r)
+{
+	char *error;
+	if (director_state_lock(d, state_dir, error_r) < 0)
+		return -1;
+	d->state_path = xasprintf("%s/" DIRECTOR_STATE_FILE, state_dir);
+	if (director_state_load(d, error_r) < 0)
+		return -1;
+	director_tags_create(d);
+	/* written back at once: an unwritable state_dir shows now, not at
+	 * the first change an admin makes */
+	if (director_state_save(d, &error) < 0) {
+		*error_r = xasprintf("director state cannot be saved: %s", error);
+		free(error);
+		return -1;
+	}
+	return 0;
 }
 
 void director_set_callbacks(struct director *d, const struct director_callbacks *cb,
@@ -118,6 +158,9 @@ void director_free(struct director **dp)
 	director_host_list_free(&d->hosts);
 	director_host_list_free(&d->initial);
 	user_hasher_free(&d->hasher);
+	free(d->state_path);
+	if (d->state_lock_fd >= 0)
+		close(d->state_lock_fd);
 	free(d);
 	*dp = NULL;
 }
@@ -335,9 +378,7 @@ void director_host_set_health(struct director *d, struct director_host *host,
 		return;
 	host->unhealthy = !healthy;
 	/* health is not part of the saved state, but the rings change */
-	for (size_t i = 0; i < d->tags_count; i++)
-		chash_build(&d->tags[i].ring, &d->hosts, d->tags[i].name,
-			    director_ring_filter, NULL);
+	director_rings_rebuild(d);
 }
 
 /* ---- lookups ----------------------------------------------------------- */

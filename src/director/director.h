@@ -44,6 +44,10 @@ struct director_callbacks {
 struct director *director_new(const struct config *cfg, struct event_base *base,
 			      char **error_r);
 void director_free(struct director **d);
+/* Loads <state_dir>/director.state over the configured hosts and saves
+ * every later host change there (state.h). -1 when the file is invalid or
+ * cannot be written: loftd must not start then. */
+int director_open_state(struct director *d, const char *state_dir, char **error_r);
 void director_set_callbacks(struct director *d, const struct director_callbacks *cb,
 			    void *ctx);
 

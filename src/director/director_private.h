@@ -30,12 +30,20 @@ struct director {
 	void *cb_ctx;
 	struct hmap moves;		/* struct director_move by (tag, hash) */
 	struct list resets;		/* running HOST-RESET-USERS jobs */
+	char *state_path;		/* NULL: host changes are not saved */
+	int state_lock_fd;		/* -1 until the state_dir is locked */
 };
 
 struct director_tag *director_tag_get(struct director *d, const char *name,
 				      bool create, uint16_t *idx_r);
 /* After any change to hosts or vhosts: the rings and the callback. */
 void director_hosts_changed(struct director *d);
+
+/* state.c: the saved host list replaces the configured one (0 also when
+ * there is no file yet); saving writes the current one. */
+int director_state_lock(struct director *d, const char *state_dir, char **error_r);
+int director_state_load(struct director *d, char **error_r);
+int director_state_save(struct director *d, char **error_r);
 
 /* director_move.c */
 bool director_user_moving(struct director *d, uint16_t tag, uint32_t hash);

@@ -185,5 +185,12 @@ time_t user_directory_next_expiry(const struct user_directory *dir)
 time_t user_directory_expires(const struct user_directory *dir,
 			      const struct director_user *u, time_t now)
 {
-	return (user_is_idle(u) ? u->timestamp : now) + dir->expire_secs;
+	if (user_is_idle(u) || now <= u->timestamp)
+		return u->timestamp + dir->expire_secs;
+	/* a user with sessions is refreshed as Dovecot's login processes
+	 * refresh it (every expire/2, §2.2), so the time stays put between
+	 * refreshes and is always ahead */
+	time_t step = dir->expire_secs / 2 > 0 ? dir->expire_secs / 2 : 1;
+	time_t refreshed = u->timestamp + (now - u->timestamp) / step * step;
+	return refreshed + dir->expire_secs;
 }

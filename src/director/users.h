@@ -62,8 +62,8 @@ void user_directory_unpin(struct user_directory *dir, struct director_user *user
 unsigned int user_directory_expire(struct user_directory *dir, time_t now);
 /* When the next idle user expires, or 0 when none is idle. */
 time_t user_directory_next_expiry(const struct user_directory *dir);
-/* Expiry time reported to admins: timestamp + expire, or now + expire for
- * users that still have sessions. */
+/* Expiry time reported to admins: timestamp + expire; for users that
+ * still have sessions, as if refreshed every expire/2 since. */
 time_t user_directory_expires(const struct user_directory *dir,
 			      const struct director_user *user, time_t now);
 

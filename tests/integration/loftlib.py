@@ -191,6 +191,7 @@ class Cluster:
 
 LOFT_CONF = """\
 base_dir = "{base_dir}";
+state_dir = "{state_dir}";
 listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
   {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }}
@@ -219,10 +220,16 @@ class Loftd:
         self.log = os.path.join(self.dir, "loftd.log")
         self.base_dir = os.path.join(self.dir, "run")
         self.admin = os.path.join(self.base_dir, "admin")
+        self.state_dir = os.path.join(self.dir, "state")
+        # a new Loftd starts from its config; restarting the same one keeps
+        # the state its admins made
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        if os.path.exists(self.log):
+            os.unlink(self.log)
         self.cluster = cluster
         self.proc = None
         values = {
-            "base_dir": self.base_dir, "ip": ip, "port": port, "tls_port": tls_port,
+            "base_dir": self.base_dir, "state_dir": self.state_dir, "ip": ip, "port": port, "tls_port": tls_port,
             "cert": cluster.certs["cert"], "key": cluster.certs["key"],
             "ca": cluster.certs["ca"], "trusted": "", "dpa": "false",
             "timeout": "60s", "max_line": "8k", "max_literal": "8k",

@@ -186,6 +186,9 @@ def test_loftd_print_config(loft):
     ('listeners = ( { protocol = "imap"; } );\npassdb = ( { driver = "backend"; } );\n'
      'director = { mail_servers = [ "10.0.0.1" ]; };\nloging = { };\n',
      "bad.conf:4: unknown setting 'loging'"),
+    ('listeners = ( { protocol = "imap"; } );\npassdb = ( { driver = "backend"; } );\n'
+     'director = { mail_servers = [ "10.0.0.1" ]; };\nstate_dir = "var/lib/loft";\n',
+     "bad.conf:4: state_dir: must be an absolute path"),
 ])
 def test_config_errors_name_file_and_line(tmp_path, text, message):
     conf = tmp_path / "bad.conf"
@@ -199,7 +202,8 @@ def test_config_errors_name_file_and_line(tmp_path, text, message):
 def test_listen_failure_is_reported(loft, tmp_path):
     conf = tmp_path / "dup.conf"
     with open(loft.conf) as f:
-        conf.write_text(f.read().replace(loft.base_dir, str(tmp_path / "run")))
+        conf.write_text(f.read().replace(loft.base_dir, str(tmp_path / "run"))
+                        .replace(loft.state_dir, str(tmp_path / "state")))
     r = loftd("-c", str(conf))
     assert r.returncode == 1
     assert "cannot listen on %s port %d: Address already in use" % (LOFT_IP, loft.port) \

@@ -2,6 +2,7 @@
 admin socket (reference §2, §4, §5): host changes, move, flush, kick, map,
 dump and ring status, with real sessions on real Dovecot backends."""
 import os
+import socket
 import subprocess
 import time
 
@@ -346,3 +347,207 @@ def test_unknown_hostnames_are_resolved_like_doveadm(dloft):
     r = director(dloft, "add", "nosuchhost.invalid")
     assert r.returncode == 75
     assert "gethostname(nosuchhost.invalid) failed" in r.stderr
+
+
+def test_host_changes_survive_a_restart(loft_factory):
+    loft = loft_factory(penalty="false")
+    assert director(loft, "add", "%s@other" % NEW_IP, "30").returncode == 0
+    assert director(loft, "update", BACKEND_IPS[0], "40").returncode == 0
+    assert director(loft, "down", BACKEND_IPS[1]).returncode == 0
+    assert director(loft, "remove", BACKEND_IPS[2]).returncode == 0
+    before = host_list(loft)
+    assert loft.stop() == 0
+    loft.start()
+    assert host_list(loft) == before
+    out = admin_raw(loft.admin, ["HOST-LIST-REMOVED"], lambda d: d.endswith("\n\n"))
+    assert out.split("\n")[1:] == [BACKEND_IPS[2], "", ""]
+    # the restored hosts route: a user of the removed host goes elsewhere
+    user = users_on(BACKEND_IPS[2], USERS)[0]
+    m = login(loft, user)
+    assert m.backend_name() is not None
+    m.logout()
+    assert "loaded 3 hosts from %s/director.state" % loft.state_dir in loft.log_text()
+
+
+def test_a_broken_state_file_stops_the_start(loft_factory):
+    loft = loft_factory(start=False)
+    os.makedirs(loft.state_dir)
+    path = os.path.join(loft.state_dir, "director.state")
+    with open(path, "w") as f:
+        f.write("loft-director-state\t1\nhost\t%s\t100\tU\t0\t\n" % BACKEND_IPS[0])
+    with pytest.raises(RuntimeError) as e:
+        loft.start()
+    assert "director state file %s is invalid (line 2: no end line: the file is " \
+        "cut short)" % path in str(e.value)
+    # loftd -n only reads the config: it neither reads nor writes the state
+    r = subprocess.run([loft.binary(), "-c", loft.conf, "-n"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    os.unlink(path)
+    r = subprocess.run([loft.binary(), "-c", loft.conf, "-n"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and not os.path.exists(path)
+
+
+def test_two_loftd_cannot_share_a_state_dir(loft_factory):
+    first = loft_factory()
+    second = loft_factory(start=False)
+    with open(second.conf) as f:
+        text = f.read().replace(second.state_dir, first.state_dir)
+    with open(second.conf, "w") as f:
+        f.write(text)
+    with pytest.raises(RuntimeError) as e:
+        second.start()
+    assert "state_dir %s is in use by another loftd" % first.state_dir in str(e.value)
+
+
+def loftadm(*args):
+    return subprocess.run([os.path.join(loftlib.build_dir(), "loftadm")] + list(args),
+                          capture_output=True, text=True, timeout=60)
+
+
+FORMATTERS = [[], ["-f", "flow"], ["-f", "tab"], ["-f", "table"], ["-f", "json"],
+              ["-f", "pager"], ["-f", "formatted"], ["-h"]]
+
+
+def test_loftadm_prints_doveadm_bytes(dloft, tmp_path):
+    users = tmp_path / "users"
+    users.write_text("user1\nuser2\nuser3\nuser9\nuser1\n")
+    sessions = [login(dloft, u) for u in ("user1", "user2", "user3", "user4")]
+    try:
+        # a tagged host, a host that is down (a date), a removed one
+        assert director(dloft, "add", "-t", "gold", NEW_IP, "7").returncode == 0
+        assert director(dloft, "down", NEW_IP).returncode == 0
+        assert director(dloft, "remove", BACKEND_IPS[2]).returncode == 0
+        host1 = dovecot_host(BACKEND_IPS, "user1")
+        commands = [
+            ["director", "status"], ["director", "status", "user1"],
+            ["director", "status", "nosuchuser"], ["director", "status", "user1", "gold"],
+            ["director", "dump"], ["director", "ring", "status"],
+            ["director", "map", "-f", str(users)],
+            ["director", "map", "-f", str(users), host1],
+            ["director", "map", "-f", str(users), "-h", str(user_hash("user1"))],
+            ["director", "map", "-u", "user1"],
+            ["director", "map", "-f", str(users), "-h", "notanumber"],
+        ]
+        for fmt in FORMATTERS:
+            for cmd in commands:
+                args = fmt + cmd + ["-a", dloft.admin]
+                ours, theirs = loftadm(*args), doveadm(*args)
+                assert (ours.returncode, ours.stdout, ours.stderr) == \
+                    (theirs.returncode, theirs.stdout, theirs.stderr), args
+    finally:
+        for m in sessions:
+            m.logout()
+
+
+def test_loftadm_changes_with_doveadm_messages(dloft):
+    """Errors and -v messages, byte for byte; usage errors by exit code."""
+    same = [
+        ["director", "up", MISSING_IP], ["director", "down", MISSING_IP],
+        ["director", "remove", MISSING_IP], ["director", "update", MISSING_IP, "5"],
+        ["director", "flush", MISSING_IP], ["director", "move", "user1", MISSING_IP],
+        ["director", "move", "user1", "not-a-host.invalid"],
+        ["director", "add", "not-a-host.invalid"],
+        ["director", "add", BACKEND_IPS[0], "100000000"],
+        ["director", "add", "-t", "foo", BACKEND_IPS[0]],
+        ["-v", "director", "add", BACKEND_IPS[0]],
+        ["-v", "director", "update", BACKEND_IPS[0], "100"],
+        ["-v", "director", "up", BACKEND_IPS[0]],
+        ["-v", "director", "kick", "nosuchuser"],
+        ["-v", "director", "flush", BACKEND_IPS[0]],
+        ["-v", "director", "flush", "--max-parallel", "2", BACKEND_IPS[0]],
+        ["-v", "director", "flush", "all"],
+        ["director", "ring", "remove", MISSING_IP], ["director", "ring", "remove", LOFT_IP],
+        ["director", "ring", "add", MISSING_IP],
+    ]
+    for cmd in same:
+        args = cmd + ["-a", dloft.admin]
+        ours, theirs = loftadm(*args), doveadm(*args)
+        assert (ours.returncode, ours.stdout, ours.stderr) == \
+            (theirs.returncode, theirs.stdout, theirs.stderr), args
+    usage = [["director", "add", "127.0.0.15", "abc"], ["director", "add", "14"],
+             ["director", "ring", "add", "notip"], ["director", "flush"],
+             ["director", "move", "user1"], ["director", "kick"],
+             ["director", "update", BACKEND_IPS[0]], ["director", "map", "-u"]]
+    for cmd in usage:
+        args = cmd + ["-a", dloft.admin]
+        ours, theirs = loftadm(*args), doveadm(*args)
+        assert ours.returncode == theirs.returncode == 64, args
+        assert "usage: loftadm " + " ".join(cmd[:2]) in ours.stderr, args
+    r = loftadm("director", "add", "14", "-a", dloft.admin)
+    assert r.stderr.startswith("Error: Invalid host '14'\n")
+
+
+def test_loftadm_director_changes_and_map_of_real_users(dloft):
+    sessions = {u: login(dloft, u) for u in ("user1", "user2", "User3")}
+    try:
+        r = loftadm("-v", "director", "add", "-a", dloft.admin, "%s@gold" % NEW_IP, "7")
+        assert (r.returncode, r.stderr) == (0, "Info: %s: OK\n" % NEW_IP)
+        assert host_list(dloft)[NEW_IP][:3] == (7, 0, "gold")
+        # map without a users file: the names loftd routed, after
+        # auth.username_format ("%Lu")
+        r = loftadm("-f", "tab", "director", "map", "-a", dloft.admin)
+        assert r.returncode == 0, r.stderr
+        rows = sorted(line.split("\t")[:3] for line in r.stdout.splitlines()[1:])
+        assert rows == sorted([u, str(user_hash(u)), dovecot_host(BACKEND_IPS, u)]
+                              for u in ("user1", "user2", "user3"))
+        r = loftadm("director", "map", "-a", dloft.admin, "-h", str(user_hash("user3")))
+        assert r.stdout.split() == ["user3"]
+        # move hashes in loftd; -v says where the user went
+        target = next(ip for ip in BACKEND_IPS if ip != dovecot_host(BACKEND_IPS, "user2"))
+        r = loftadm("-v", "director", "move", "-a", dloft.admin, "user2", target)
+        assert (r.returncode, r.stderr) == (
+            0, "Info: User hash %d moved to %s\n" % (user_hash("user2"), target))
+        loftlib.wait_for(lambda: closed(sessions["user2"]), 10, "user2's session to close")
+        r = loftadm("-v", "director", "kick", "-a", dloft.admin, "user1")
+        assert (r.returncode, r.stderr) == (0, "Info: User user1 kicked\n")
+        loftlib.wait_for(lambda: closed(sessions["user1"]), 10, "user1 to be kicked")
+        for verb, done in (("down", "down"), ("up", "up"), ("remove", "removed")):
+            r = loftadm("-v", "director", verb, "-a", dloft.admin, NEW_IP)
+            assert (r.returncode, r.stderr) == (0, "Info: %s: %s\n" % (NEW_IP, done))
+        r = loftadm("-v", "director", "flush", "-F", "-a", dloft.admin, "all")
+        assert (r.returncode, r.stderr) == (0, "Info: flushed\n")
+        r = loftadm("director", "map", "-a", dloft.admin)
+        assert r.stdout.splitlines()[1:] == []
+    finally:
+        for m in sessions.values():
+            try:
+                m.logout()
+            except (IMAP.abort, IMAP.error, OSError, EOFError):
+                pass
+
+
+def test_loftadm_reaches_loftd_through_its_config(dloft):
+    r = loftadm("-c", dloft.conf, "director", "status")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("mail server ip")
+    r = loftadm("-c", dloft.conf, "director", "dump")
+    # without -a the dump's commands name no socket, as doveadm's do
+    assert r.stdout.splitlines()[0] == "doveadm director add %s 100" % BACKEND_IPS[0]
+    r = loftadm("director", "status", "-a", "/nonexistent/admin")
+    assert r.returncode == 75 and "connect(/nonexistent/admin) failed" in r.stderr
+
+
+def test_a_move_in_progress_is_refused_and_holds_logins(loft_factory):
+    # a long kick delay keeps the move going for the whole test
+    loft = loft_factory(penalty="false", director_extra='user_kick_delay = "30s";')
+    user = "user6"
+    old = dovecot_host(BACKEND_IPS, user)
+    new = next(ip for ip in BACKEND_IPS if ip != old)
+    m = login(loft, user)
+    r = loftadm("director", "move", "-a", loft.admin, user, new)
+    assert r.returncode == 0, r.stderr
+    loftlib.wait_for(lambda: closed(m), 10, "the session to close")
+    for tool in (loftadm, doveadm):
+        r = tool("director", "move", "-a", loft.admin, user, old)
+        assert (r.returncode, r.stderr) == (
+            75, "Error: User is already being moved, wait a while for it to be "
+            "finished\n")
+    # a login meanwhile waits for the move instead of going anywhere
+    waiting = IMAP(LOFT_IP, loft.port)
+    waiting.sock.settimeout(2)
+    with pytest.raises((socket.timeout, TimeoutError)):
+        waiting.login(user, "pass")
+    waiting.shutdown()
+    assert "proxying to %s" % new not in loft.log_text()

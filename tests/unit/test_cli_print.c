@@ -252,6 +252,10 @@ static void test_tab_captures(void **state)
 		"user1\timap\t21330\t127.0.0.102\n"
 		"user1\timap\t21328\t127.0.0.101\n"
 		"user5\timap\t21338\t127.0.0.101\n");
+	/* [38]: tab prints a hidden title all the same */
+	static const struct col hidden[] = { { "hash", "hash", PRINT_HIDE_TITLE } };
+	static const char *const one[] = { "617210206" };
+	expect_text(RENDER("tab", hidden, one, NULL), "hash\n617210206\n");
 }
 
 static void test_json(void **state)

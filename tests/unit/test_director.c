@@ -18,6 +18,7 @@
 #include "director/hosts.h"
 #include "director/user_hash.h"
 #include "director/users.h"
+#include "director_fixture.h"
 
 static void test_user_hash_vectors(void **state)
 {
@@ -118,21 +119,6 @@ static const struct director_host *route(struct director *d, const char *user,
 	if (director_route(d, user, tag, now, 1, &h, t, err) != DIRECTOR_ROUTE_OK)
 		return NULL;
 	return h;
-}
-
-static struct config *make_config(const char *const *servers, size_t n)
-{
-	struct config *cfg = xcalloc(1, sizeof(*cfg));
-	cfg->path = xstrdup("test.conf");
-	cfg->director.username_hash = xstrdup("%Lu");
-	cfg->director.user_expire_ms = 900000;
-	cfg->director.user_kick_delay_ms = 0;
-	cfg->director.max_parallel_moves = 100;
-	cfg->director.mail_servers.items = xcalloc(n, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		cfg->director.mail_servers.items[i] = xstrdup(servers[i]);
-	cfg->director.mail_servers.count = n;
-	return cfg;
 }
 
 static void test_dovecot_placement(void **state)
@@ -243,7 +229,11 @@ static void test_assignment_lifetime(void **state)
 	user_directory_session_ref(&dir, u);
 	assert_int_equal(user_directory_next_expiry(&dir), 0);
 	assert_int_equal(user_directory_expire(&dir, 5000), 0);
-	assert_int_equal(user_directory_expires(&dir, u, 5000), 5900);
+	/* reported as if refreshed every expire/2 (§2.2): steady between
+	 * refreshes, always ahead */
+	assert_int_equal(user_directory_expires(&dir, u, 5000), 5500);
+	assert_int_equal(user_directory_expires(&dir, u, 5049), 5500);
+	assert_int_equal(user_directory_expires(&dir, u, 5050), 5950);
 	/* after the last session ends it lives expire seconds more */
 	user_directory_session_unref(&dir, u, 6000);
 	assert_int_equal(user_directory_expire(&dir, 6899), 0);
@@ -338,13 +328,6 @@ static struct director *make_director(const char *const *servers, size_t n,
 	memset(rec, 0, sizeof(*rec));
 	director_set_callbacks(d, &cb, rec);
 	return d;
-}
-
-static struct ipaddr ip_of(const char *s)
-{
-	struct ipaddr ip;
-	assert_int_equal(ipaddr_parse(s, &ip), 0);
-	return ip;
 }
 
 static void test_host_changes(void **state)

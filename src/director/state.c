@@ -1,0 +1,256 @@
+/* The director's state file (see state.h), and loading it into a
+ * director at start and saving it after every host change. */
+#include "director/state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "common/file.h"
+#include "common/log.h"
+#include "common/tabescape.h"
+#include "common/xmalloc.h"
+#include "director/director_private.h"
+
+#define STATE_MAGIC "loft-director-state"
+#define STATE_VERSION "1"
+#define STATE_MAX_SIZE (64u * 1024 * 1024)
+#define STATE_MAX_FIELDS 7
+
+static int state_parse_uint(const char *s, unsigned long long max,
+			    unsigned long long *v_r)
+{
+	char *end;
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end != '\0' || errno != 0 || v > max)
+		return -1;
+	*v_r = v;
+	return 0;
+}
+
+/* host <ip> <vhosts> U|D <last_updown> <tag> */
+static const char *state_parse_host(char **f, int n, struct director_host_list *hosts)
+{
+	struct ipaddr ip;
+	unsigned long long vhosts, updown;
+	if (n != 6)
+		return "a host line has 6 fields";
+	if (ipaddr_parse(f[1], &ip) < 0)
+		return "invalid host address";
+	if (state_parse_uint(f[2], DIRECTOR_VHOST_MAX, &vhosts) < 0)
+		return "invalid vhost count";
+	if (strcmp(f[3], "U") != 0 && strcmp(f[3], "D") != 0)
+		return "the state is not U or D";
+	if (state_parse_uint(f[4], (unsigned long long)INT64_MAX, &updown) < 0)
+		return "invalid time of the last up/down change";
+	struct director_host *h = director_host_list_add(hosts, &ip, NULL, f[5]);
+	if (h == NULL)
+		return "host listed twice";
+	h->vhost_count = (unsigned int)vhosts;
+	h->down = f[3][0] == 'D';
+	h->last_updown = (time_t)updown;
+	return NULL;
+}
+
+/* removed <ip> */
+static const char *state_parse_removed(char **f, int n, struct director_host_list *removed)
+{
+	struct ipaddr ip;
+	if (n != 2)
+		return "a removed line has 2 fields";
+	if (ipaddr_parse(f[1], &ip) < 0)
+		return "invalid host address";
+	if (director_host_list_add(removed, &ip, NULL, "") == NULL)
+		return "host listed twice";
+	return NULL;
+}
+
+/* One line; *ended is set by the end line, after which nothing may come. */
+static const char *state_parse_line(char *line, unsigned int lineno, size_t *entries,
+				    bool *ended, struct director_host_list *hosts,
+				    struct director_host_list *removed)
+{
+	char *f[STATE_MAX_FIELDS + 1];
+	int n = tabsplit_inplace(line, f, STATE_MAX_FIELDS + 1);
+	if (*ended)
+		return "text after the end line";
+	if (lineno == 1) {
+		if (n != 2 || strcmp(f[0], STATE_MAGIC) != 0)
+			return "not a loft director state file";
+		if (strcmp(f[1], STATE_VERSION) != 0)
+			return "unsupported version";
+		return NULL;
+	}
+	if (n < 1)
+		return "empty line";
+	const char *error;
+	if (strcmp(f[0], "host") == 0) {
+		error = state_parse_host(f, n, hosts);
+	} else if (strcmp(f[0], "removed") == 0) {
+		error = state_parse_removed(f, n, removed);
+	} else if (strcmp(f[0], "end") == 0) {
+		unsigned long long count;
+		*ended = true;
+		if (n != 2 || state_parse_uint(f[1], SIZE_MAX, &count) < 0)
+			return "invalid end line";
+		return count == *entries ? NULL : "the entry count does not match";
+	} else {
+		return "unknown line";
+	}
+	(*entries)++;
+	return error;
+}
+
+int director_state_parse(const char *data, size_t len, struct director_host_list *hosts,
+			 struct director_host_list *removed, char **error_r)
+{
+	char *copy = xmalloc(len + 1);
+	memcpy(copy, data, len);
+	copy[len] = '\0';
+	unsigned int lineno = 0;
+	size_t entries = 0;
+	bool ended = false;
+	const char *error = NULL;
+	char *p = copy, *end = copy + len;
+
+	if (memchr(copy, '\0', len) != NULL)
+		error = "NUL byte in the file";
+	while (error == NULL && p < end) {
+		char *lf = memchr(p, '\n', (size_t)(end - p));
+		lineno++;
+		if (lf == NULL) {
+			error = "the last line is cut short";
+			break;
+		}
+		*lf = '\0';
+		error = state_parse_line(p, lineno, &entries, &ended, hosts, removed);
+		p = lf + 1;
+	}
+	if (error == NULL && !ended)
+		error = lineno == 0 ? "empty file" : "no end line: the file is cut short";
+	free(copy);
+	if (error != NULL) {
+		*error_r = xasprintf("line %u: %s", lineno, error);
+		return -1;
+	}
+	return 0;
+}
+
+void director_state_format(const struct director_host_list *hosts,
+			   const struct director_host_list *initial, struct sbuf *out)
+{
+	size_t entries = 0;
+	sbuf_appends(out, STATE_MAGIC "\t" STATE_VERSION "\n");
+	for (size_t i = 0; i < hosts->count; i++, entries++) {
+		const struct director_host *h = hosts->hosts[i];
+		sbuf_appendf(out, "host\t%s\t%u\t%c\t%lld\t", h->ip_str, h->vhost_count,
+			     h->down ? 'D' : 'U', (long long)h->last_updown);
+		tabescape_append(out, h->tag);
+		sbuf_appendc(out, '\n');
+	}
+	for (size_t i = 0; i < initial->count; i++) {
+		const struct director_host *h = initial->hosts[i];
+		if (director_host_list_find(hosts, &h->ip) == NULL) {
+			sbuf_appendf(out, "removed\t%s\n", h->ip_str);
+			entries++;
+		}
+	}
+	sbuf_appendf(out, "end\t%zu\n", entries);
+}
+
+/* ---- the director's side ----------------------------------------------- */
+
+/* The saved hosts replace the configured ones; a configured host the file
+ * does not know (added to mail_servers since) joins, unless an admin had
+ * removed it. */
+static void director_state_merge(struct director *d, struct director_host_list *saved,
+				 const struct director_host_list *removed)
+{
+	for (size_t i = 0; i < d->hosts.count; i++) {
+		const struct director_host *c = d->hosts.hosts[i];
+		if (director_host_list_find(saved, &c->ip) != NULL ||
+		    director_host_list_find(removed, &c->ip) != NULL)
+			continue;
+		struct director_host *h = director_host_list_add(saved, &c->ip, NULL, c->tag);
+		h->vhost_count = c->vhost_count;
+		log_info("director: %s is new in director.mail_servers: added", c->ip_str);
+	}
+	for (size_t i = 0; i < saved->count; i++) {
+		struct director_host *h = saved->hosts[i];
+		const struct director_host *init = director_host_list_find(&d->initial, &h->ip);
+		if (init != NULL && init->hostname != NULL)
+			h->hostname = xstrdup(init->hostname);
+	}
+	director_host_list_free(&d->hosts);
+	d->hosts = *saved;
+	memset(saved, 0, sizeof(*saved));
+}
+
+int director_state_lock(struct director *d, const char *state_dir, char **error_r)
+{
+	char *path = xasprintf("%s/" DIRECTOR_STATE_LOCK, state_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		*error_r = errno == EWOULDBLOCK ?
+			xasprintf("state_dir %s is in use by another loftd (%s is locked)",
+				  state_dir, path) :
+			xasprintf("cannot lock %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return -1;
+	}
+	free(path);
+	d->state_lock_fd = fd;
+	return 0;
+}
+
+int director_state_load(struct director *d, char **error_r)
+{
+	char *data, *error;
+	size_t len;
+	int ret = file_read_all(d->state_path, STATE_MAX_SIZE, &data, &len, NULL, &error);
+	if (ret == 0) {
+		log_info("director: no state file %s yet: starting from "
+			 "director.mail_servers", d->state_path);
+		return 0;
+	}
+	if (ret < 0) {
+		*error_r = xasprintf("director state: %s", error);
+		free(error);
+		return -1;
+	}
+	struct director_host_list saved = { 0 }, removed = { 0 };
+	ret = director_state_parse(data, len, &saved, &removed, &error);
+	free(data);
+	if (ret < 0) {
+		*error_r = xasprintf("director state file %s is invalid (%s): loftd will "
+				     "not guess which backends to use; repair the file, or "
+				     "remove it to start from director.mail_servers",
+				     d->state_path, error);
+		free(error);
+	} else {
+		director_state_merge(d, &saved, &removed);
+		log_info("director: loaded %zu hosts from %s", d->hosts.count, d->state_path);
+	}
+	director_host_list_free(&saved);
+	director_host_list_free(&removed);
+	return ret;
+}
+
+int director_state_save(struct director *d, char **error_r)
+{
+	struct sbuf buf = SBUF_INIT;
+	director_state_format(&d->hosts, &d->initial, &buf);
+	int ret = file_write_atomic(d->state_path, sbuf_data(&buf), sbuf_len(&buf), 0640,
+				    error_r);
+	sbuf_free(&buf);
+	return ret;
+}
