@@ -27,7 +27,8 @@ listeners = (
 tls = {{ cert = "{cert}"; key = "{key}"; }};
 login = {{ trusted_networks = [ "127.0.0.0/8" ]; disable_plaintext_auth = false; timeout = "60s"; }};
 passdb = ( {{ driver = "backend"; }} );   # the backends check the passwords
-director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu"; }};
+director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu";
+             health = {{ interval = "5s"; timeout = "3s"; }}; }};
 backend = {{ imap_port = {bport}; ssl = "no"; }};
 """
 
@@ -81,7 +82,8 @@ loft is running: loftd (pid {pid}) in front of Dovecot backends be1..be3 on
                (the reply names the backend: "x-backend" "be1")
                curl -s --cacert {ca} imaps://{ip}:{tls_port}/INBOX --user user2:pass -X 'EXAMINE INBOX'
   Sessions:    {repo}/build/loftadm -a {admin} who
-  Backends:    doveadm director status -a {admin}
+  Backends:    {repo}/build/loftadm -a {admin} director status
+               (or Dovecot's own: doveadm director status -a {admin})
   Logs:        {base}/loftd.log, {base}/be*/dovecot.log
   Stop:        ./scripts/demo stop
 """.format(pid=proc.pid, backends=", ".join(BACKENDS), bport=BACKEND_PORT, ip=LOFT_IP,

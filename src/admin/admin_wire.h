@@ -29,6 +29,11 @@
  * known), then an empty line. */
 #define ADMIN_CMD_USER_LIST_NAMES "USER-LIST-NAMES"
 
+/* HOST-HEALTH: with health checks running, one line per host:
+ *   ip ok|failing|unknown changed_unix last_error
+ * then an empty line; without checks only the empty line. */
+#define ADMIN_CMD_HOST_HEALTH "HOST-HEALTH"
+
 enum admin_session_field {
 	ADMIN_SESSION_ID,
 	ADMIN_SESSION_SERVICE,

@@ -82,6 +82,28 @@ static void cmd_host_list(struct admin_request *req, char **args, int nargs)
 	sbuf_appendc(req->out, '\n');
 }
 
+static const char *const director_health_names[] = {
+	[DIRECTOR_HEALTH_UNKNOWN] = "unknown",
+	[DIRECTOR_HEALTH_OK] = "ok",
+	[DIRECTOR_HEALTH_FAILING] = "failing",
+};
+
+static void cmd_host_health(struct admin_request *req, char **args, int nargs)
+{
+	const struct director_host_list *hosts = director_hosts(req->ctx->director);
+	(void)args;
+	(void)nargs;
+	for (size_t i = 0; director_health_enabled(req->ctx->director) &&
+	     i < hosts->count; i++) {
+		const struct director_host *h = hosts->hosts[i];
+		sbuf_appendf(req->out, "%s\t%s\t%lld\t", h->ip_str,
+			     director_health_names[h->health], (long long)h->health_changed);
+		tabescape_append(req->out, h->health_error != NULL ? h->health_error : "");
+		sbuf_appendc(req->out, '\n');
+	}
+	sbuf_appendc(req->out, '\n');
+}
+
 static void host_list_removed_one(const struct director_host *h, void *ctx)
 {
 	sbuf_appendf(ctx, "%s\n", h->ip_str);
@@ -363,6 +385,7 @@ const struct admin_cmd admin_director_cmds[] = {
 	{ "USER-LOOKUP", 1, 2, cmd_user_lookup },
 	{ "USER-LIST", 0, 1, cmd_user_list },
 	{ ADMIN_CMD_USER_LIST_NAMES, 0, 1, cmd_user_list_names },
+	{ ADMIN_CMD_HOST_HEALTH, 0, 0, cmd_host_health },
 	{ ADMIN_CMD_USER_HASH, 1, 1, cmd_user_hash },
 	{ "USER-MOVE", 2, 2, cmd_user_move },
 	{ "USER-KICK", 1, 2, cmd_user_kick },

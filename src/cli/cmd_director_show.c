@@ -97,22 +97,85 @@ static void director_status_user(struct director_client *dc, struct cli *cli,
 	free(copy);
 }
 
-/* HOST-LIST: ip vhosts users tag U|D changed */
-static void director_status_row(char **f, int n, const char *line, void *ctx)
+/* A list reply kept whole, to be printed once another one is known. */
+struct director_rows {
+	char **lines;
+	size_t count, cap;
+};
+
+static void director_rows_add(char **f, int n, const char *line, void *ctx)
 {
-	struct printer *p = ctx;
-	time_t ts;
-	char date[CLI_DATE_LEN];
-	(void)line;
-	if (n < 6)
-		return;
-	print_value(p, f[0]);
-	print_value(p, f[3]);
-	print_value(p, f[1]);
-	print_value(p, f[4][0] == 'D' ? "down" : "up");
-	print_value(p, !director_parse_time(f[5], &ts) || ts <= 0 ? "-" :
-		    cli_unixdate(ts, date));
-	print_value(p, f[2]);
+	struct director_rows *r = ctx;
+	(void)f;
+	(void)n;
+	r->lines = xgrow(r->lines, &r->cap, r->count + 1, sizeof(*r->lines));
+	r->lines[r->count++] = xstrdup(line);
+}
+
+static void director_rows_free(struct director_rows *r)
+{
+	for (size_t i = 0; i < r->count; i++)
+		free(r->lines[i]);
+	free(r->lines);
+}
+
+/* HOST-HEALTH's state for this address, or NULL. */
+static const char *director_health_of(const struct director_rows *health,
+				      const char *ip, char **copy_r)
+{
+	for (size_t i = 0; i < health->count; i++) {
+		char *f[DIRECTOR_REPLY_MAX_FIELDS + 1];
+		if (director_split(health->lines[i], copy_r, f) >= 2 &&
+		    strcmp(f[0], ip) == 0)
+			return f[1];
+		free(*copy_r);
+	}
+	*copy_r = NULL;
+	return NULL;
+}
+
+/* §5.1, and loft's "health" column after doveadm's while checks run */
+static void director_status_hosts(struct director_client *dc, struct printer *p)
+{
+	struct director_rows hosts = { 0 }, health = { 0 };
+	director_client_send(dc, "HOST-LIST", NULL);
+	director_read_list(dc, director_rows_add, &hosts);
+	if (dc->exit_code == 0) {
+		director_client_send(dc, ADMIN_CMD_HOST_HEALTH, NULL);
+		director_read_list(dc, director_rows_add, &health);
+	}
+	print_header(p, "mail server ip", "mail server ip", 0);
+	print_header(p, "tag", "tag", 0);
+	print_header(p, "vhosts", "vhosts", 0);
+	print_header(p, "state", "state", 0);
+	print_header(p, "state-changed", "state changed", 0);
+	print_header(p, "users", "users", 0);
+	if (health.count > 0)
+		print_header(p, "health", "health", 0);
+	for (size_t i = 0; i < hosts.count; i++) {
+		/* ip vhosts users tag U|D changed */
+		char *copy, *f[DIRECTOR_REPLY_MAX_FIELDS + 1], date[CLI_DATE_LEN];
+		time_t ts;
+		if (director_split(hosts.lines[i], &copy, f) >= 6) {
+			print_value(p, f[0]);
+			print_value(p, f[3]);
+			print_value(p, f[1]);
+			print_value(p, f[4][0] == 'D' ? "down" : "up");
+			print_value(p, !director_parse_time(f[5], &ts) || ts <= 0 ? "-" :
+				    cli_unixdate(ts, date));
+			print_value(p, f[2]);
+			if (health.count > 0) {
+				char *hcopy;
+				const char *state = director_health_of(&health, f[0], &hcopy);
+				print_value(p, state != NULL ? state : "-");
+				free(hcopy);
+			}
+		}
+		free(copy);
+	}
+	print_flush(p);
+	director_rows_free(&hosts);
+	director_rows_free(&health);
 }
 
 int cmd_director_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
@@ -141,15 +204,7 @@ int cmd_director_status(struct cli *cli, const struct cli_cmd *cmd, int argc, ch
 			director_client_close(&dc);
 			return EX_TEMPFAIL;
 		}
-		print_header(p, "mail server ip", "mail server ip", 0);
-		print_header(p, "tag", "tag", 0);
-		print_header(p, "vhosts", "vhosts", 0);
-		print_header(p, "state", "state", 0);
-		print_header(p, "state-changed", "state changed", 0);
-		print_header(p, "users", "users", 0);
-		director_client_send(&dc, "HOST-LIST", NULL);
-		director_read_list(&dc, director_status_row, p);
-		print_flush(p);
+		director_status_hosts(&dc, p);
 		print_free(&p);
 	}
 	ret = dc.exit_code;

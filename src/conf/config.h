@@ -95,6 +95,14 @@ struct config {
 		char *username_hash;
 		uint64_t user_kick_delay_ms;
 		unsigned int max_parallel_moves;
+		struct {
+			uint64_t interval_ms;	/* 0: no checks */
+			uint64_t timeout_ms;
+			unsigned int fall;
+			unsigned int rise;
+			char *user;		/* "": banner only */
+			char *password;
+		} health;
 	} director;
 
 	struct {

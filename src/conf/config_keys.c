@@ -13,6 +13,10 @@
 #define KEY(name_, type_, field_, def_, doc_) \
 	{ .name = name_, .type = type_, \
 	  .offset = offsetof(struct config, field_), .def = def_, .doc = doc_ }
+#define KEY_SECRET(name_, field_, doc_) \
+	{ .name = name_, .type = CONF_TYPE_STRING, \
+	  .offset = offsetof(struct config, field_), .def = "", .doc = doc_, \
+	  .secret = true }
 #define KEY_RANGE(name_, type_, field_, def_, min_, max_, doc_) \
 	{ .name = name_, .type = type_, \
 	  .offset = offsetof(struct config, field_), .def = def_, .doc = doc_, \
@@ -110,6 +114,21 @@ static const struct conf_key passdb_keys[] = {
 	END
 };
 
+static const struct conf_key director_health_keys[] = {
+	KEY_RANGE("interval", CONF_TYPE_DURATION, director.health.interval_ms, "0",
+		  0, SEC(3600), "time between health checks of each backend; 0: no checks"),
+	KEY_RANGE("timeout", CONF_TYPE_DURATION, director.health.timeout_ms, "5s",
+		  MS(100), SEC(600), "time for one check (connect, TLS, banner, login)"),
+	KEY_RANGE("fall", CONF_TYPE_UINT, director.health.fall, "3", 1, 1000,
+		  "failed checks in a row that take a backend off the ring"),
+	KEY_RANGE("rise", CONF_TYPE_UINT, director.health.rise, "2", 1, 1000,
+		  "passed checks in a row that put it back"),
+	KEY("user", CONF_TYPE_STRING, director.health.user, "",
+	    "log in as this user in each check; \"\": the banner is enough"),
+	KEY_SECRET("password", director.health.password, "the password of health.user"),
+	END
+};
+
 static const struct conf_key director_keys[] = {
 	KEY("mail_servers", CONF_TYPE_STRLIST, director.mail_servers, NULL,
 	    "backends: \"ip\", \"ip@tag\" or \"ip1-ip2[@tag]\" (required)"),
@@ -121,6 +140,7 @@ static const struct conf_key director_keys[] = {
 		  "2s", 0, SEC(60), "after a move closed a user's sessions, time before it logs in again"),
 	KEY_RANGE("max_parallel_moves", CONF_TYPE_UINT, director.max_parallel_moves,
 		  "100", 1, 100000, "users a flush moves at the same time (flush --max-parallel)"),
+	GROUP("health", director_health_keys, "built-in health checks of the backends"),
 	END
 };
 

@@ -112,6 +112,10 @@ static void conf_print_key(FILE *out, const struct conf_key *k,
 			k->doc);
 		return;
 	}
+	if (k->secret && **(char *const *)field != '\0') {
+		fprintf(out, "%*s# %s = (hidden);  %s\n", indent, "", k->name, k->doc);
+		return;
+	}
 	fprintf(out, "%*s%s = ", indent, "", k->name);
 	conf_print_value(out, k, field);
 	fprintf(out, ";  # %s\n", k->doc);

@@ -3,6 +3,7 @@
 #ifndef LOFT_CONF_CONFIG_TABLE_H
 #define LOFT_CONF_CONFIG_TABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,7 @@ struct conf_key {
 	const char *doc;	/* one line for -n comments and the man page */
 	uint64_t min, max;	/* UINT, DURATION, SIZE */
 	const char *const *values;	/* ENUM: NULL-terminated */
+	bool secret;		/* loftd -n does not print a value that is set */
 	/* GROUP and LIST */
 	const struct conf_key *sub;
 	size_t count_offset;	/* LIST: where the element count lives */

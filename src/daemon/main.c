@@ -21,6 +21,7 @@
 #include "core/relay.h"
 #include "core/tls.h"
 #include "director/director.h"
+#include "proxy/health.h"
 #include "proxy/proxy.h"
 
 #define LOFTD_DEFAULT_CONFIG "/etc/loft/loft.conf"
@@ -35,6 +36,7 @@ struct loftd {
 	struct proxy *proxy;
 	struct admin *admin;
 	struct ipc *ipc;
+	struct health *health;
 	SSL_CTX *client_tls;
 	SSL_CTX *backend_tls;
 	struct proxy_listener *plisteners;
@@ -204,6 +206,7 @@ static void loftd_free(struct loftd *d)
 {
 	admin_free(&d->admin);
 	ipc_free(&d->ipc);
+	health_free(&d->health);
 	proxy_free(&d->proxy);
 	for (size_t i = 0; i < d->listeners_count; i++)
 		listener_free(&d->listeners[i]);
@@ -309,6 +312,7 @@ int main(int argc, char **argv)
 		.resume = proxy_director_resume,
 	};
 	director_set_callbacks(d.director, &director_cb, d.proxy);
+	d.health = health_new(d.base, d.cfg, d.director, d.backend_tls);
 	if (loftd_setup_listeners(&d) < 0 || loftd_setup_admin(&d) < 0)
 		goto out;
 	loftd_setup_signals(&d);

@@ -371,14 +371,37 @@ enum director_result director_host_flush(struct director *d, const struct ipaddr
 	return DIRECTOR_OK;
 }
 
-void director_host_set_health(struct director *d, struct director_host *host,
-			      bool healthy)
+enum director_result director_host_set_health(struct director *d,
+					      const struct ipaddr *ip,
+					      enum director_health health,
+					      const char *error, time_t now)
 {
-	if (host->unhealthy == !healthy)
-		return;
-	host->unhealthy = !healthy;
-	/* health is not part of the saved state, but the rings change */
-	director_rings_rebuild(d);
+	struct director_host *h = director_host_list_find(&d->hosts, ip);
+	if (h == NULL)
+		return DIRECTOR_NOTFOUND;
+	free(h->health_error);
+	h->health_error = error != NULL ? xstrdup(error) : NULL;
+	if (h->health == health)
+		return DIRECTOR_OK;
+	h->health = health;
+	h->health_changed = now;
+	bool unhealthy = health == DIRECTOR_HEALTH_FAILING;
+	if (h->unhealthy != unhealthy) {
+		h->unhealthy = unhealthy;
+		/* health is not part of the saved state, but the rings change */
+		director_rings_rebuild(d);
+	}
+	return DIRECTOR_OK;
+}
+
+void director_health_enable(struct director *d)
+{
+	d->health_checks = true;
+}
+
+bool director_health_enabled(const struct director *d)
+{
+	return d->health_checks;
 }
 
 /* ---- lookups ----------------------------------------------------------- */

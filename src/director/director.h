@@ -112,9 +112,16 @@ enum director_result director_host_remove(struct director *d, const struct ipadd
  * ip NULL), nobody is kicked. */
 enum director_result director_host_flush(struct director *d, const struct ipaddr *ip);
 
-/* Health checks mark hosts unhealthy; the rings follow. */
-void director_host_set_health(struct director *d, struct director_host *host,
-			      bool healthy);
+/* Health checks report a host's state (with the reason when failing); a
+ * failing host leaves the rings, whatever an admin set, and comes back
+ * when it passes. NOTFOUND when the host is gone meanwhile. */
+enum director_result director_host_set_health(struct director *d,
+					      const struct ipaddr *ip,
+					      enum director_health health,
+					      const char *error, time_t now);
+/* Health checks are running: HOST-HEALTH has something to say. */
+void director_health_enable(struct director *d);
+bool director_health_enabled(const struct director *d);
 
 /* USER-MOVE (§2.6): assigns the user hash to the host; if that changes its
  * host, its sessions are closed and its logins wait until they are gone

@@ -32,6 +32,7 @@ struct director {
 	struct list resets;		/* running HOST-RESET-USERS jobs */
 	char *state_path;		/* NULL: host changes are not saved */
 	int state_lock_fd;		/* -1 until the state_dir is locked */
+	bool health_checks;		/* hosts' health is being checked */
 };
 
 struct director_tag *director_tag_get(struct director *d, const char *name,

@@ -34,6 +34,7 @@ struct director_host *director_host_list_add(struct director_host_list *list,
 
 static void director_host_free(struct director_host *h)
 {
+	free(h->health_error);
 	free(h->hostname);
 	free(h->tag);
 	free(h);

@@ -15,6 +15,12 @@
 #define DIRECTOR_VHOST_DEFAULT 100
 #define DIRECTOR_VHOST_MAX 1000
 
+enum director_health {
+	DIRECTOR_HEALTH_UNKNOWN,	/* not checked yet: routed to */
+	DIRECTOR_HEALTH_OK,
+	DIRECTOR_HEALTH_FAILING,	/* off the rings until it passes again */
+};
+
 struct director_host {
 	struct ipaddr ip;
 	char ip_str[IPADDR_STRLEN];	/* what the ring hashes (§1.2) */
@@ -23,6 +29,9 @@ struct director_host {
 	unsigned int vhost_count;
 	bool down;			/* set down by an admin */
 	bool unhealthy;			/* failing health checks */
+	enum director_health health;	/* what the checks say (if any) */
+	time_t health_changed;		/* when health last changed; 0: never */
+	char *health_error;		/* the last failed check's reason */
 	time_t last_updown;
 	unsigned int user_count;	/* assignments in the user directory */
 };

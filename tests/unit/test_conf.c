@@ -224,6 +224,23 @@ static void test_print_round_trip(void **state)
 	free(second);
 	config_free(&cfg);
 	config_free(&cfg2);
+
+	/* a secret that is set is not printed; nested groups print nested */
+	cfg = config_load(write_conf("secret.conf",
+		"listeners = ( { protocol = \"imap\"; } );\n"
+		"passdb = ( { driver = \"backend\"; } );\n"
+		"director = { mail_servers = [ \"10.0.0.1\" ]; health = { interval = \"10s\";"
+		" user = \"probe\"; password = \"s3cret\"; }; };\n"), NULL, 0, &error);
+	if (cfg == NULL)
+		fail_msg("%s", error);
+	assert_int_equal(cfg->director.health.interval_ms, 10000);
+	assert_string_equal(cfg->director.health.password, "s3cret");
+	first = print_to_string(cfg);
+	assert_null(strstr(first, "s3cret"));
+	assert_non_null(strstr(first, "# password = (hidden);"));
+	assert_non_null(strstr(first, "  health = {\n    interval = \"10s\";"));
+	free(first);
+	config_free(&cfg);
 }
 
 static int setup(void **state)

@@ -281,6 +281,73 @@ static void test_route_sticks(void **state)
 	config_free(&cfg);
 }
 
+/* The first user%d from `from` on whom the ring puts on `ip`. */
+static const char *user_on(struct director *d, const char *ip, int from, char buf[16])
+{
+	for (int i = from; i < 1000; i++) {
+		snprintf(buf, 16, "user%d", i);
+		const struct director_host *h =
+			director_hashed_host(d, director_user_hash(d, buf), "");
+		if (strcmp(h->ip_str, ip) == 0)
+			return buf;
+	}
+	fail_msg("no user hashes to %s", ip);
+	return NULL;
+}
+
+static void test_health_routing(void **state)
+{
+	(void)state;
+	static const char *const servers[] = { "10.0.0.1", "10.0.0.2", "10.0.0.3" };
+	struct config *cfg = make_config(servers, 3);
+	char *error = NULL, ubuf[16], vbuf[16];
+	struct director *d = director_new(cfg, NULL, &error);
+	struct ipaddr two = ip_of("10.0.0.2"), nine = ip_of("10.0.0.9");
+	const char *u = user_on(d, "10.0.0.2", 1, ubuf);
+	const char *v = user_on(d, "10.0.0.2", atoi(u + 4) + 1, vbuf);
+	struct director_ticket tu, tv;
+	const char *err;
+	/* both are assigned to .2; u keeps its session, v's ends */
+	assert_string_equal(route(d, u, "", 100, &tu, &err)->ip_str, "10.0.0.2");
+	assert_string_equal(route(d, v, "", 100, &tv, &err)->ip_str, "10.0.0.2");
+	director_release(d, &tv, 100);
+
+	assert_int_equal(director_host_set_health(d, &nine, DIRECTOR_HEALTH_FAILING,
+						  "x", 110), DIRECTOR_NOTFOUND);
+	assert_int_equal(director_host_set_health(d, &two, DIRECTOR_HEALTH_FAILING,
+						  "connect failed", 110), DIRECTOR_OK);
+	const struct director_host *h2 = director_host_list_find(director_hosts(d), &two);
+	assert_true(h2->unhealthy);
+	assert_int_equal(h2->health_changed, 110);
+	assert_string_equal(h2->health_error, "connect failed");
+	/* off the ring: the hash goes to the next host */
+	uint32_t hv = director_user_hash(d, v);
+	assert_string_not_equal(director_hashed_host(d, hv, "")->ip_str, "10.0.0.2");
+	/* v has no session there: routed afresh, never to the failing host */
+	struct director_ticket t;
+	const struct director_host *h = route(d, v, "", 120, &t, &err);
+	assert_non_null(h);
+	assert_string_not_equal(h->ip_str, "10.0.0.2");
+	director_release(d, &t, 120);
+	/* u still has a session there: its login fails rather than risk two
+	 * backends */
+	assert_null(route(d, u, "", 120, &t, &err));
+	assert_string_equal(err, "the user's backend is failing its health checks");
+	director_release(d, &tu, 130);
+
+	/* healthy again: back on the ring, unless an admin set it down */
+	assert_int_equal(director_host_set_down(d, &two, true, 140), DIRECTOR_OK);
+	assert_int_equal(director_host_set_health(d, &two, DIRECTOR_HEALTH_OK, NULL, 150),
+			 DIRECTOR_OK);
+	assert_false(h2->unhealthy);
+	assert_null(h2->health_error);
+	assert_string_not_equal(director_hashed_host(d, hv, "")->ip_str, "10.0.0.2");
+	assert_int_equal(director_host_set_down(d, &two, false, 160), DIRECTOR_OK);
+	assert_string_equal(director_hashed_host(d, hv, "")->ip_str, "10.0.0.2");
+	director_free(&d);
+	config_free(&cfg);
+}
+
 /* ---- changes (§2.5-2.7) --------------------------------------------- */
 
 struct recorder {
@@ -537,6 +604,7 @@ int main(void)
 		cmocka_unit_test(test_ranges_and_tags),
 		cmocka_unit_test(test_assignment_lifetime),
 		cmocka_unit_test(test_route_sticks),
+		cmocka_unit_test(test_health_routing),
 		cmocka_unit_test(test_host_changes),
 		cmocka_unit_test(test_removed_hosts),
 		cmocka_unit_test(test_move_kills_and_holds_logins),
