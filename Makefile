@@ -6,6 +6,7 @@
 #   make san          the sanitizer build in build-san/
 #   make doc          the man pages (scdoc) in build/doc/
 #   make bench-registry  kick 100k of 200k synthetic sessions, timed
+#   make bench-director  route logins over 1M assignments, and their memory
 #
 # Variables: BUILD (output dir), SAN=1 (ASan+UBSan), CC, CFLAGS, PYTEST.
 
@@ -54,7 +55,7 @@ MAN_SRCS := $(wildcard doc/*.scd)
 MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 
 .PHONY: all check check-unit check-integration check-layers check-san san \
-	unit doc clean bench-registry
+	unit doc clean bench-registry bench-director
 all: $(BUILD)/loftd $(BUILD)/loftadm
 
 $(BUILD)/%.o: %.c
@@ -88,6 +89,9 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libloft.a
 
 bench-registry: $(BUILD)/bench/registry_kick
 	$(BUILD)/bench/registry_kick 200000
+
+bench-director: $(BUILD)/bench/director_route
+	$(BUILD)/bench/director_route 1000000 10
 
 $(BUILD)/doc/%: doc/%.scd
 	@mkdir -p $(dir $@)
