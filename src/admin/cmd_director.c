@@ -221,8 +221,7 @@ static void cmd_host_reset_users(struct admin_request *req, char **args, int nar
 		admin_reply_error(req->out, "HOST-RESET-USERS: invalid parameters");
 		return;
 	}
-	if (!all && director_hosts(req->ctx->director) != NULL &&
-	    director_host_list_find(director_hosts(req->ctx->director), &ip) == NULL) {
+	if (!all && director_host_list_find(director_hosts(req->ctx->director), &ip) == NULL) {
 		director_reply(req->out, DIRECTOR_NOTFOUND, NULL);
 		return;
 	}

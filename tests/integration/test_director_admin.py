@@ -551,3 +551,30 @@ def test_a_move_in_progress_is_refused_and_holds_logins(loft_factory):
         waiting.login(user, "pass")
     waiting.shutdown()
     assert "proxying to %s" % new not in loft.log_text()
+
+
+def test_shutdown_during_a_flush(loft_factory):
+    """A flush still running when loftd stops ends cleanly: the waiting
+    admin connection is closed, nothing leaks or is touched after free."""
+    loft = loft_factory(penalty="false", director_extra='user_kick_delay = "30s";')
+    host = BACKEND_IPS[0]
+    user = users_on(host, USERS)[0]
+    m = login(loft, user)
+    assert director(loft, "update", host, "0").returncode == 0
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(loft.admin)
+    s.sendall(("VERSION\tdirector-doveadm\t1\t0\nHOST-RESET-USERS\t%s\nHOST-LIST\n"
+               % host).encode())
+    loftlib.wait_for(lambda: closed(m), 10, "the flush to close the user's session")
+    assert loft.stop() == 0
+    assert loft.sanitizer_reports() == []
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    # the handshake only: the flush never answered, the next line waited
+    assert data == b"VERSION\tdirector-doveadm\t1\t0\n"
