@@ -14,6 +14,7 @@ BASE = os.environ.get("LOFT_DEMO_DIR", "/tmp/loft-demo")
 BACKENDS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
 BACKEND_PORT = 1143
 LOFT_IP, LOFT_PORT, LOFT_TLS_PORT = "127.0.0.1", 10143, 10993
+LOFT_POP3_PORT, LOFT_POP3S_PORT = 10110, 10995
 PIDFILE = os.path.join(BASE, "loftd.pid")
 
 CONF = """\
@@ -22,14 +23,16 @@ base_dir = "{base}/run";
 state_dir = "{base}/state";
 listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
-  {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }}
+  {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }},
+  {{ protocol = "pop3"; address = "{ip}"; port = {pop3_port}; }},
+  {{ protocol = "pop3"; address = "{ip}"; port = {pop3s_port}; tls = true; }}
 );
 tls = {{ cert = "{cert}"; key = "{key}"; }};
 login = {{ trusted_networks = [ "127.0.0.0/8" ]; disable_plaintext_auth = false; timeout = "60s"; }};
 passdb = ( {{ driver = "backend"; }} );   # the backends check the passwords
 director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu";
              health = {{ interval = "5s"; timeout = "3s"; }}; }};
-backend = {{ imap_port = {bport}; ssl = "no"; }};
+backend = {{ imap_port = {bport}; pop3_port = {bpop3}; ssl = "no"; }};
 """
 
 
@@ -61,7 +64,8 @@ def start():
         f.write(CONF.format(base=BASE, ip=LOFT_IP, port=LOFT_PORT, tls_port=LOFT_TLS_PORT,
                             cert=cluster.certs["cert"], key=cluster.certs["key"],
                             servers=", ".join('"%s"' % ip for ip in BACKENDS),
-                            bport=BACKEND_PORT))
+                            bport=BACKEND_PORT, bpop3=BACKEND_PORT + loftlib.POP3_OFFSET,
+                            pop3_port=LOFT_POP3_PORT, pop3s_port=LOFT_POP3S_PORT))
     log = open(os.path.join(BASE, "loftd.log"), "ab")
     proc = subprocess.Popen([os.path.join(REPO, "build", "loftd"), "-c", conf],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -75,19 +79,22 @@ def start():
     admin = os.path.join(BASE, "run", "admin")
     print("""
 loft is running: loftd (pid {pid}) in front of Dovecot backends be1..be3 on
-{backends} (port {bport}); users user1..user20, password "pass".
+{backends} (IMAP port {bport}); users user1..user20, password "pass".
 
   IMAP:        {ip}:{port} (STARTTLS), {ip}:{tls_port} (implicit TLS)
+  POP3:        {ip}:{pop3_port} (STLS), {ip}:{pop3s_port} (implicit TLS)
   Try:         curl -s imap://{ip}:{port}/ --user user1:pass -X 'ID NIL'
                (the reply names the backend: "x-backend" "be1")
                curl -s --cacert {ca} imaps://{ip}:{tls_port}/INBOX --user user2:pass -X 'EXAMINE INBOX'
+               curl -s pop3://{ip}:{pop3_port}/ --user user3:pass     (lists the messages)
   Sessions:    {repo}/build/loftadm -a {admin} who
   Backends:    {repo}/build/loftadm -a {admin} director status
                (or Dovecot's own: doveadm director status -a {admin})
   Logs:        {base}/loftd.log, {base}/be*/dovecot.log
   Stop:        ./scripts/demo stop
 """.format(pid=proc.pid, backends=", ".join(BACKENDS), bport=BACKEND_PORT, ip=LOFT_IP,
-           port=LOFT_PORT, tls_port=LOFT_TLS_PORT, ca=cluster.certs["ca"], admin=admin,
+           port=LOFT_PORT, tls_port=LOFT_TLS_PORT, pop3_port=LOFT_POP3_PORT,
+           pop3s_port=LOFT_POP3S_PORT, ca=cluster.certs["ca"], admin=admin,
            repo=REPO, base=BASE))
 
 

@@ -36,6 +36,7 @@ unsigned int config_listener_port(const struct config_listener *l)
 	/* standard ports per protocol: { plain, implicit TLS } */
 	static const unsigned int ports[][2] = {
 		[CONF_PROTOCOL_IMAP] = { 143, 993 },
+		[CONF_PROTOCOL_POP3] = { 110, 995 },
 	};
 	if (l->port != 0)
 		return l->port;

@@ -27,6 +27,7 @@ struct conf_cidrlist {
 /* Protocols loftd can front. The order matches conf_protocol_names. */
 enum conf_protocol {
 	CONF_PROTOCOL_IMAP,
+	CONF_PROTOCOL_POP3,
 };
 
 enum conf_backend_ssl {

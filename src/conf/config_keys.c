@@ -42,7 +42,7 @@
 	  .sub = sub_, .doc = doc_ }
 #define END { .name = NULL }
 
-const char *const conf_protocol_names[] = { "imap", NULL };
+const char *const conf_protocol_names[] = { "imap", "pop3", NULL };
 const char *const conf_tls_protocol_names[] = { "TLSv1.2", "TLSv1.3", NULL };
 static const char *const backend_ssl_names[] = { "no", "yes", "starttls", NULL };
 static const char *const passdb_driver_names[] = {
@@ -58,7 +58,7 @@ static const struct conf_key listener_keys[] = {
 	ELEM(struct config_listener, "address", CONF_TYPE_STRING, address,
 	     "0.0.0.0", "IPv4 or IPv6 address to bind"),
 	ELEM(struct config_listener, "port", CONF_TYPE_PORT, port, "0",
-	     "TCP port; 0 means the protocol's standard port (imap 143, 993 with tls)"),
+	     "TCP port; 0: the standard port (imap 143/993, pop3 110/995 with tls)"),
 	ELEM(struct config_listener, "tls", CONF_TYPE_BOOL, tls, "false",
 	     "implicit TLS from the first byte (needs tls.cert and tls.key)"),
 	END
@@ -148,7 +148,7 @@ static const struct conf_key backend_keys[] = {
 	KEY("imap_port", CONF_TYPE_PORT, backend.imap_port, "143",
 	    "backend port for IMAP"),
 	KEY("pop3_port", CONF_TYPE_PORT, backend.pop3_port, "110",
-	    "backend port for POP3 (for POP3 listeners, not yet available)"),
+	    "backend port for POP3"),
 	KEY("lmtp_port", CONF_TYPE_PORT, backend.lmtp_port, "24",
 	    "backend port for LMTP (for LMTP listeners, not yet available)"),
 	KEY_ENUM("ssl", backend.ssl, "no", backend_ssl_names,

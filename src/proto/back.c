@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
+#include "common/xmalloc.h"
+#include "proto/line.h"
+
 void back_init(struct back *b, const struct back_ops *ops,
 	       const struct back_params *params)
 {
@@ -20,13 +24,19 @@ void back_deinit(struct back *b)
 
 long back_next_line(const unsigned char *buf, size_t len, size_t *consumed_r)
 {
-	const unsigned char *lf = memchr(buf, '\n', MIN(len, BACK_MAX_LINE + 2));
-	*consumed_r = 0;
-	if (lf == NULL)
-		return len > BACK_MAX_LINE + 1 ? -2 : -1;
-	size_t end = (size_t)(lf - buf);
-	*consumed_r = end + 1;
-	if (end > 0 && buf[end - 1] == '\r')
-		end--;
-	return (long)end;
+	return line_next(buf, len, BACK_MAX_LINE, consumed_r);
+}
+
+void back_append_plain(const struct back_params *p, struct sbuf *out)
+{
+	size_t ulen = strlen(p->user), plen = strlen(p->password);
+	size_t len = 1 + ulen + 1 + plen;
+	char *msg = xmalloc(len);
+	msg[0] = '\0';
+	memcpy(msg + 1, p->user, ulen);
+	msg[1 + ulen] = '\0';
+	memcpy(msg + 2 + ulen, p->password, plen);
+	base64_encode(out, msg, len);
+	explicit_bzero(msg, len);
+	free(msg);
 }

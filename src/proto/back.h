@@ -60,6 +60,9 @@ struct back_ops {
 	void (*tls_started)(struct back *back, struct sbuf *out);
 };
 
+/* The SASL PLAIN message for params' user and password, base64. */
+void back_append_plain(const struct back_params *p, struct sbuf *out);
+
 void back_init(struct back *b, const struct back_ops *ops,
 	       const struct back_params *params);
 void back_deinit(struct back *b);

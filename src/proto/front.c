@@ -5,6 +5,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/base64.h"
+#include "common/xmalloc.h"
+
 void front_init(struct front *f, const struct front_ops *ops,
 		const struct front_params *params)
 {
@@ -12,6 +15,12 @@ void front_init(struct front *f, const struct front_ops *ops,
 	f->ops = ops;
 	f->params = *params;
 	f->forward.ttl = FRONT_PROXY_TTL_DEFAULT;
+}
+
+void front_append_sanitized(struct sbuf *out, const char *text)
+{
+	for (; *text != '\0'; text++)
+		sbuf_appendc(out, *text == '\r' || *text == '\n' ? ' ' : *text);
 }
 
 void front_login_clear(struct front *f)
@@ -53,4 +62,60 @@ void front_forward_apply(struct front *f, const char *name, const char *value)
 		if (len < sizeof(fw->session_id))
 			memcpy(fw->session_id, value, len + 1);
 	}
+}
+
+void front_sasl_start(struct sasl_server *s, const struct sasl_mech *mech,
+		      struct sbuf *challenge_b64)
+{
+	struct sbuf challenge = SBUF_INIT;
+	sasl_server_init(s, mech);
+	sasl_server_initial_challenge(s, &challenge);
+	base64_encode(challenge_b64, sbuf_data(&challenge), sbuf_len(&challenge));
+	sbuf_free(&challenge);
+}
+
+static enum front_sasl_result front_sasl_step(struct front *f, struct sasl_server *s,
+					      const unsigned char *resp, size_t len,
+					      struct sbuf *challenge_b64)
+{
+	struct sbuf challenge = SBUF_INIT;
+	const char *error;
+	enum front_sasl_result r = FRONT_SASL_FAIL;
+
+	switch (sasl_server_step(s, resp, len, &challenge, &error)) {
+	case SASL_CONTINUE:
+		base64_encode(challenge_b64, sbuf_data(&challenge), sbuf_len(&challenge));
+		sbuf_free(&challenge);
+		return FRONT_SASL_CONTINUE;
+	case SASL_DONE:
+		f->login.mech = s->mech;
+		sasl_server_take_credentials(s, &f->login.creds);
+		r = FRONT_SASL_DONE;
+		break;
+	case SASL_FAIL:
+		break;
+	}
+	sbuf_free(&challenge);
+	sasl_server_deinit(s);
+	return r;
+}
+
+enum front_sasl_result front_sasl_input(struct front *f, struct sasl_server *s,
+					const unsigned char *data, size_t len,
+					struct sbuf *challenge_b64)
+{
+	if (len == 1 && data[0] == '=')
+		return front_sasl_step(f, s, data, 0, challenge_b64);
+	unsigned char *decoded = xmalloc(BASE64_DECODED_MAX(len));
+	long n = base64_decode((const char *)data, len, decoded);
+	enum front_sasl_result r;
+	if (n < 0) {
+		sasl_server_deinit(s);
+		r = FRONT_SASL_BAD_BASE64;
+	} else {
+		r = front_sasl_step(f, s, decoded, (size_t)n, challenge_b64);
+	}
+	explicit_bzero(decoded, BASE64_DECODED_MAX(len));
+	free(decoded);
+	return r;
 }

@@ -94,6 +94,27 @@ static inline bool front_plaintext_allowed(const struct front *f)
 		f->secured_network;
 }
 
+/* A SASL exchange as every protocol runs it; only the framing differs. */
+enum front_sasl_result {
+	FRONT_SASL_CONTINUE,	/* send the challenge (base64, maybe empty) */
+	FRONT_SASL_DONE,	/* credentials are in f->login */
+	FRONT_SASL_FAIL,	/* the exchange is malformed */
+	FRONT_SASL_BAD_BASE64,	/* the response was not base64 */
+};
+
+/* Starts mech; the first challenge (base64) goes to challenge_b64. */
+void front_sasl_start(struct sasl_server *s, const struct sasl_mech *mech,
+		      struct sbuf *challenge_b64);
+/* One client response: base64, or "=" for an empty one. Ends the
+ * exchange (deinit) unless it continues. */
+enum front_sasl_result front_sasl_input(struct front *f, struct sasl_server *s,
+					const unsigned char *data, size_t len,
+					struct sbuf *challenge_b64);
+
+/* Text from elsewhere (a passdb, a backend) as part of one reply line: a
+ * CR or LF becomes a space, so nothing can be injected. */
+void front_append_sanitized(struct sbuf *out, const char *text);
+
 void front_init(struct front *f, const struct front_ops *ops,
 		const struct front_params *params);
 /* Wipes the credentials after auth has used them. */

@@ -133,21 +133,6 @@ static void imap_back_append_id(struct imap_back *b, struct sbuf *out)
 	sbuf_appendf(out, " \"x-proxy-ttl\" \"%u\")\r\n", p->ttl - 1);
 }
 
-static void imap_back_append_plain_ir(struct imap_back *b, struct sbuf *out)
-{
-	const struct back_params *p = &b->base.params;
-	size_t ulen = strlen(p->user), plen = strlen(p->password);
-	size_t len = 1 + ulen + 1 + plen;
-	char *msg = xmalloc(len);
-	msg[0] = '\0';
-	memcpy(msg + 1, p->user, ulen);
-	msg[1 + ulen] = '\0';
-	memcpy(msg + 2 + ulen, p->password, plen);
-	base64_encode(out, msg, len);
-	explicit_bzero(msg, len);
-	free(msg);
-}
-
 static enum back_event imap_back_fail(struct imap_back *b, enum back_fail fail,
 				      const char *error)
 {
@@ -186,7 +171,7 @@ static enum back_event imap_back_send_login(struct imap_back *b, struct sbuf *ou
 	}
 	if (b->caps_known && (b->caps & IMAP_CAP_SASL_IR) != 0) {
 		sbuf_appends(out, "L AUTHENTICATE PLAIN ");
-		imap_back_append_plain_ir(b, out);
+		back_append_plain(&b->base.params, out);
 		sbuf_appends(out, "\r\n");
 	} else {
 		sbuf_appends(out, "L AUTHENTICATE PLAIN\r\n");
@@ -292,7 +277,7 @@ static enum back_event imap_back_line(struct imap_back *b, const char *line,
 			return imap_back_fail(b, BACK_FAIL_TEMP,
 					      "unexpected AUTHENTICATE challenge");
 		}
-		imap_back_append_plain_ir(b, out);
+		back_append_plain(&b->base.params, out);
 		sbuf_appends(out, "\r\n");
 		b->auth_continuation_sent = true;
 		return BACK_EV_NONE;

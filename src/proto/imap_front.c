@@ -70,7 +70,7 @@ static void imap_append_capability(struct imap_front *f, struct sbuf *out)
 	if (f->base.starttls_available && !f->base.tls_active)
 		sbuf_appends(out, " STARTTLS");
 	if (front_plaintext_allowed(&f->base))
-		sasl_mechs_append(out, " AUTH=");
+		sasl_mechs_append(out, " AUTH=", "");
 	else
 		sbuf_appends(out, " LOGINDISABLED");
 }
@@ -219,62 +219,42 @@ static enum front_event cmd_login(struct imap_front *f, unsigned char *cmd,
 	return FRONT_EV_AUTH;
 }
 
-/* Encodes a SASL challenge as an IMAP continuation line. */
-static void imap_send_challenge(struct sbuf *out, const struct sbuf *challenge)
+/* A base64 challenge as an IMAP continuation line. */
+static void imap_send_challenge(struct sbuf *out, const struct sbuf *challenge_b64)
 {
 	sbuf_appends(out, "+ ");
-	base64_encode(out, sbuf_data(challenge), sbuf_len(challenge));
+	sbuf_append(out, sbuf_data(challenge_b64), sbuf_len(challenge_b64));
 	sbuf_appends(out, "\r\n");
 }
 
-/* Runs one SASL step with a decoded response; the tag is saved. */
-static enum front_event imap_front_sasl_step(struct imap_front *f,
-					     const unsigned char *resp, size_t len,
-					     struct sbuf *out)
-{
-	struct sbuf challenge = SBUF_INIT;
-	const char *error;
-
-	switch (sasl_server_step(&f->sasl, resp, len, &challenge, &error)) {
-	case SASL_CONTINUE:
-		imap_send_challenge(out, &challenge);
-		sbuf_free(&challenge);
-		imap_front_set_state(f, IMAP_FRONT_SASL);
-		return FRONT_EV_NONE;
-	case SASL_DONE:
-		f->base.login.mech = f->sasl.mech;
-		sasl_server_take_credentials(&f->sasl, &f->base.login.creds);
-		sasl_server_deinit(&f->sasl);
-		imap_front_set_state(f, IMAP_FRONT_AUTH_WAIT);
-		return FRONT_EV_AUTH;
-	case SASL_FAIL:
-		break;
-	}
-	sbuf_free(&challenge);
-	sasl_server_deinit(&f->sasl);
-	imap_reply_saved(f, out, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
-	imap_front_set_state(f, IMAP_FRONT_COMMAND);
-	return FRONT_EV_NONE;
-}
-
-/* Decodes base64 (or "=" for empty) and steps; *bad_r on invalid data. */
+/* One client response (initial or continued); the tag is saved. Sets
+ * *bad_r when it was not base64 (the exchange is over then). */
 static enum front_event imap_front_sasl_input(struct imap_front *f,
 					      const unsigned char *data, size_t len,
 					      struct sbuf *out, bool *bad_r)
 {
-	*bad_r = false;
-	if (len == 1 && data[0] == '=')
-		return imap_front_sasl_step(f, data, 0, out);
-	unsigned char *decoded = xmalloc(BASE64_DECODED_MAX(len));
-	long n = base64_decode((const char *)data, len, decoded);
-	enum front_event ev = FRONT_EV_NONE;
-	if (n < 0)
-		*bad_r = true;
-	else
-		ev = imap_front_sasl_step(f, decoded, (size_t)n, out);
-	explicit_bzero(decoded, BASE64_DECODED_MAX(len));
-	free(decoded);
-	return ev;
+	struct sbuf challenge = SBUF_INIT;
+	enum front_sasl_result r = front_sasl_input(&f->base, &f->sasl, data, len,
+						    &challenge);
+	*bad_r = r == FRONT_SASL_BAD_BASE64;
+	switch (r) {
+	case FRONT_SASL_CONTINUE:
+		imap_send_challenge(out, &challenge);
+		sbuf_free(&challenge);
+		imap_front_set_state(f, IMAP_FRONT_SASL);
+		return FRONT_EV_NONE;
+	case FRONT_SASL_DONE:
+		imap_front_set_state(f, IMAP_FRONT_AUTH_WAIT);
+		return FRONT_EV_AUTH;
+	case FRONT_SASL_FAIL:
+		imap_reply_saved(f, out, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
+		imap_front_set_state(f, IMAP_FRONT_COMMAND);
+		break;
+	case FRONT_SASL_BAD_BASE64:
+		break;
+	}
+	sbuf_free(&challenge);
+	return FRONT_EV_NONE;
 }
 
 static enum front_event cmd_authenticate(struct imap_front *f, unsigned char *cmd,
@@ -296,22 +276,20 @@ static enum front_event cmd_authenticate(struct imap_front *f, unsigned char *cm
 	if (sasl_mech_is_plaintext(mech) && !front_plaintext_allowed(&f->base))
 		return imap_front_privacy_required(f, cmd, out);
 	imap_save_tag(f, cmd);
-	sasl_server_init(&f->sasl, mech);
 	if (n == 1) {
 		struct sbuf challenge = SBUF_INIT;
-		sasl_server_initial_challenge(&f->sasl, &challenge);
+		front_sasl_start(&f->sasl, mech, &challenge);
 		imap_send_challenge(out, &challenge);
 		sbuf_free(&challenge);
 		imap_front_set_state(f, IMAP_FRONT_SASL);
 		return FRONT_EV_NONE;
 	}
+	sasl_server_init(&f->sasl, mech);
 	bool bad;
 	enum front_event ev = imap_front_sasl_input(f, cmd + a[1].off, a[1].len,
 						    out, &bad);
-	if (bad) {
-		sasl_server_deinit(&f->sasl);
+	if (bad)
 		return imap_front_bad(f, cmd, out, "Invalid base64 data in initial response.");
-	}
 	return ev;
 }
 
@@ -349,7 +327,6 @@ static enum front_event imap_front_sasl_line(struct imap_front *f,
 	bool bad;
 	enum front_event ev = imap_front_sasl_input(f, line, len, out, &bad);
 	if (bad) {
-		sasl_server_deinit(&f->sasl);
 		imap_reply_saved(f, out, "BAD", "Invalid base64 data in continued response.");
 		imap_front_set_state(f, IMAP_FRONT_COMMAND);
 		return imap_front_count_bad(f, out);
@@ -442,14 +419,6 @@ static void imap_front_greet(struct front *front, struct sbuf *out)
 	sbuf_appendf(out, "] %s\r\n", f->base.params.greeting);
 }
 
-/* One line of text that came from elsewhere (a passdb, a backend): no CR
- * or LF may reach the client. */
-static void imap_append_sanitized(struct sbuf *out, const char *text)
-{
-	for (; *text != '\0'; text++)
-		sbuf_appendc(out, *text == '\r' || *text == '\n' ? ' ' : *text);
-}
-
 static void imap_front_auth_failed(struct front *front, enum front_auth_status status,
 				   const char *text, struct sbuf *out)
 {
@@ -463,20 +432,20 @@ static void imap_front_auth_failed(struct front *front, enum front_auth_status s
 		break;
 	case FRONT_AUTH_FAILED_REASON:
 		sbuf_appends(out, " NO [AUTHENTICATIONFAILED] ");
-		imap_append_sanitized(out, text);
+		front_append_sanitized(out, text);
 		break;
 	case FRONT_AUTH_TEMPFAIL:
 		sbuf_appends(out, " NO [UNAVAILABLE] ");
-		imap_append_sanitized(out, text != NULL ? text :
+		front_append_sanitized(out, text != NULL ? text :
 				      "Temporary authentication failure.");
 		break;
 	case FRONT_AUTH_BACKEND_REPLY:
 		sbuf_appendc(out, ' ');
-		imap_append_sanitized(out, text);
+		front_append_sanitized(out, text);
 		break;
 	case FRONT_AUTH_LIMIT:
 		sbuf_appends(out, " NO [LIMIT] ");
-		imap_append_sanitized(out, text);
+		front_append_sanitized(out, text);
 		break;
 	}
 	sbuf_appends(out, "\r\n");
@@ -490,7 +459,7 @@ static void imap_front_logged_in(struct front *front, const char *text,
 	front_login_clear(front);
 	sbuf_append(out, sbuf_data(&f->tag), sbuf_len(&f->tag));
 	sbuf_appendc(out, ' ');
-	imap_append_sanitized(out, text);
+	front_append_sanitized(out, text);
 	sbuf_appends(out, "\r\n");
 	imap_front_set_state(f, IMAP_FRONT_DONE);
 }
@@ -500,7 +469,7 @@ static void imap_front_disconnect(struct front *front, const char *text,
 {
 	struct imap_front *f = (struct imap_front *)front;
 	sbuf_appends(out, "* BYE ");
-	imap_append_sanitized(out, text);
+	front_append_sanitized(out, text);
 	sbuf_appends(out, "\r\n");
 	imap_front_set_state(f, IMAP_FRONT_DONE);
 }

@@ -95,11 +95,12 @@ bool sasl_mech_is_plaintext(const struct sasl_mech *mech)
 	return mech->plaintext;
 }
 
-void sasl_mechs_append(struct sbuf *out, const char *prefix)
+void sasl_mechs_append(struct sbuf *out, const char *prefix, const char *suffix)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(sasl_mechs); i++) {
 		sbuf_appends(out, prefix);
 		sbuf_appends(out, sasl_mechs[i].name);
+		sbuf_appends(out, suffix);
 	}
 }
 

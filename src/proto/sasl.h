@@ -35,8 +35,9 @@ const struct sasl_mech *sasl_mech_find(const char *name);
 const char *sasl_mech_name(const struct sasl_mech *mech);
 /* Both mechanisms send the password in the clear. */
 bool sasl_mech_is_plaintext(const struct sasl_mech *mech);
-/* Appends " AUTH=PLAIN AUTH=LOGIN" style lists: prefix before each name. */
-void sasl_mechs_append(struct sbuf *out, const char *prefix);
+/* Appends the names, each between prefix and suffix: " AUTH=PLAIN
+ * AUTH=LOGIN" (IMAP) or "PLAIN\r\nLOGIN\r\n" (POP3). */
+void sasl_mechs_append(struct sbuf *out, const char *prefix, const char *suffix);
 
 /* Wipes the password and frees every field. */
 void sasl_credentials_clear(struct sasl_credentials *creds);

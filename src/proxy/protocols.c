@@ -3,6 +3,8 @@
 
 #include "proto/imap_back.h"
 #include "proto/imap_front.h"
+#include "proto/pop3_back.h"
+#include "proto/pop3_front.h"
 
 static const struct proxy_protocol proxy_protocols[] = {
 	[CONF_PROTOCOL_IMAP] = {
@@ -10,6 +12,12 @@ static const struct proxy_protocol proxy_protocols[] = {
 		.front = &imap_front_ops,
 		.back = &imap_back_ops,
 		.backend_port_offset = offsetof(struct config, backend.imap_port),
+	},
+	[CONF_PROTOCOL_POP3] = {
+		.name = "pop3",
+		.front = &pop3_front_ops,
+		.back = &pop3_back_ops,
+		.backend_port_offset = offsetof(struct config, backend.pop3_port),
 	},
 };
 

@@ -1,6 +1,7 @@
 """Clients and reference models for the integration tests."""
 import hashlib
 import imaplib
+import poplib
 import re
 import socket
 import ssl
@@ -8,8 +9,9 @@ import ssl
 imaplib.Commands.setdefault("ID", ("NONAUTH", "AUTH", "SELECTED"))
 
 
-class IMAP(imaplib.IMAP4):
-    """imaplib's client, optionally from a chosen source address."""
+class FromSource:
+    """Mixin for imaplib and poplib clients: connect from a chosen source
+    address (source=...), so that tests can tell clients apart."""
 
     def __init__(self, host, port, source=None, timeout=10):
         self._source = source
@@ -20,12 +22,20 @@ class IMAP(imaplib.IMAP4):
                                         source_address=(self._source, 0)
                                         if self._source else None)
 
+
+class IMAP(FromSource, imaplib.IMAP4):
+    """imaplib's client, optionally from a chosen source address."""
+
     def backend_name(self):
         """The backend's x-backend from "ID NIL" after login."""
         typ, dat = self._simple_command("ID", "NIL")
         typ, dat = self._untagged_response(typ, dat, "ID")
         m = re.search(rb'"x-backend" "([^"]+)"', dat[0] or b"")
         return m.group(1).decode() if m else None
+
+
+class POP3(FromSource, poplib.POP3):
+    """poplib's client, optionally from a chosen source address."""
 
 
 class IMAPS(imaplib.IMAP4_SSL):

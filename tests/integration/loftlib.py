@@ -86,12 +86,19 @@ def write_users(base, users):
     return path
 
 
+POP3_OFFSET = -33          # 20143 -> 20110, 1143 -> 1110
+POP3_TLS_OFFSET = 2        # 20993 -> 20995
+
+
 class Backend:
     """One private Dovecot instance."""
 
     def __init__(self, base, name, ip, port, certs, ssl="yes", tls_port=0):
         self.base, self.name, self.ip, self.port = base, name, ip, port
         self.tls_port = tls_port
+        # the other protocols sit at fixed offsets from IMAP's ports
+        self.pop3_port = port + POP3_OFFSET
+        self.pop3_tls_port = tls_port + POP3_TLS_OFFSET if tls_port else 0
         self.dir = os.path.join(base, name)
         self.conf = os.path.join(self.dir, "dovecot.conf")
         self.log = os.path.join(self.dir, "dovecot.log")
@@ -104,6 +111,7 @@ class Backend:
             text = f.read()
         repl = {"BASE": self.base, "NAME": self.name, "IP": self.ip,
                 "PORT": str(self.port), "SPORT": str(self.tls_port),
+                "POP3PORT": str(self.pop3_port), "POP3SPORT": str(self.pop3_tls_port),
                 "MAILUSER": MAILUSER, "SSL": self.ssl,
                 "CERT": self.certs["cert"], "KEY": self.certs["key"]}
         for k, v in repl.items():
@@ -118,7 +126,7 @@ class Backend:
         subprocess.run(["dovecot", "-c", self.conf], stdin=subprocess.DEVNULL,
                        stdout=err, stderr=err, check=True)
         err.close()
-        wait_for(lambda: port_open(self.ip, self.port), 20,
+        wait_for(lambda: port_open(self.ip, self.port) and port_open(self.ip, self.pop3_port), 20,
                  "dovecot %s on %s:%d" % (self.name, self.ip, self.port))
 
     def signal_stop(self):
@@ -194,7 +202,9 @@ base_dir = "{base_dir}";
 state_dir = "{state_dir}";
 listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
-  {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }}
+  {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }},
+  {{ protocol = "pop3"; address = "{ip}"; port = {pop3_port}; }},
+  {{ protocol = "pop3"; address = "{ip}"; port = {pop3_tls_port}; tls = true; }}
 );
 tls = {{ cert = "{cert}"; key = "{key}"; }};
 login = {{ trusted_networks = [ {trusted} ]; disable_plaintext_auth = {dpa}; timeout = "{timeout}";
@@ -204,9 +214,12 @@ auth = {{ penalty = {penalty}; }};
 passdb = ( {passdb} );
 director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu";
              {director_extra} }};
-backend = {{ imap_port = {backend_port}; ssl = "{backend_ssl}"; ssl_ca_file = "{ca}"; connect_timeout = "{connect_timeout}"; }};
+backend = {{ imap_port = {backend_port}; pop3_port = {backend_pop3_port}; ssl = "{backend_ssl}"; ssl_ca_file = "{ca}"; connect_timeout = "{connect_timeout}"; }};
 log = {{ level = "{log_level}"; }};
 """
+
+
+LOFT_POP3_OFFSET = -1033
 
 
 class Loftd:
@@ -214,6 +227,9 @@ class Loftd:
 
     def __init__(self, base, ip, port, tls_port, cluster, passdb=None, **opts):
         self.base, self.ip, self.port, self.tls_port = base, ip, port, tls_port
+        # POP3 listeners below the IMAP ones: 11143 -> 10110 (TLS 10111)
+        self.pop3_port = port + LOFT_POP3_OFFSET
+        self.pop3_tls_port = self.pop3_port + 1
         self.dir = os.path.join(base, "loftd-%d" % port)
         os.makedirs(self.dir, exist_ok=True)
         self.conf = os.path.join(self.dir, "loft.conf")
@@ -229,7 +245,10 @@ class Loftd:
         self.cluster = cluster
         self.proc = None
         values = {
-            "base_dir": self.base_dir, "state_dir": self.state_dir, "ip": ip, "port": port, "tls_port": tls_port,
+            "base_dir": self.base_dir, "state_dir": self.state_dir, "ip": ip,
+            "port": port, "tls_port": tls_port, "pop3_port": self.pop3_port,
+            "pop3_tls_port": self.pop3_tls_port,
+            "backend_pop3_port": cluster.backends[0].pop3_port,
             "cert": cluster.certs["cert"], "key": cluster.certs["key"],
             "ca": cluster.certs["ca"], "trusted": "", "dpa": "false",
             "timeout": "60s", "max_line": "8k", "max_literal": "8k",

@@ -16,6 +16,7 @@
 #include "proto/imap_front.h"
 #include "proto/imap_parser.h"
 #include "proto/sasl.h"
+#include "proto_drive.h"
 
 /* ---- parser ------------------------------------------------------- */
 
@@ -182,12 +183,6 @@ static void test_parser_errors(void **state)
 
 /* ---- front -------------------------------------------------------- */
 
-struct drive {
-	struct front *f;
-	struct sbuf in;
-	struct sbuf out;
-};
-
 static const struct front_params test_params = {
 	.greeting = "loft ready.",
 	.max_line = 200,
@@ -196,79 +191,12 @@ static const struct front_params test_params = {
 	.disable_plaintext_auth = false,
 };
 
-static void drive_init(struct drive *d, const struct front_params *params)
-{
-	memset(d, 0, sizeof(*d));
-	d->f = imap_front_ops.create(params);
-	d->f->starttls_available = true;
-	imap_front_ops.greet(d->f, &d->out);
-}
-
-static void drive_deinit(struct drive *d)
-{
-	imap_front_ops.destroy(d->f);
-	sbuf_free(&d->in);
-	sbuf_free(&d->out);
-}
-
-/* Feeds what is buffered until an event or no progress. */
-static enum front_event drive_run(struct drive *d)
-{
-	for (;;) {
-		size_t consumed;
-		if (sbuf_len(&d->in) == 0)
-			return FRONT_EV_NONE;
-		enum front_event ev = imap_front_ops.feed(d->f,
-			(unsigned char *)sbuf_mdata(&d->in), sbuf_len(&d->in),
-			&consumed, &d->out);
-		sbuf_consume(&d->in, consumed);
-		if (ev != FRONT_EV_NONE)
-			return ev;
-		if (consumed == 0)
-			return FRONT_EV_NONE;
-	}
-}
-
-/* Sends input whole or byte by byte; stops at the first event. */
-static enum front_event drive_send(struct drive *d, const char *s, bool bytewise)
-{
-	size_t len = strlen(s);
-	if (!bytewise) {
-		sbuf_append(&d->in, s, len);
-		return drive_run(d);
-	}
-	for (size_t i = 0; i < len; i++) {
-		sbuf_append(&d->in, s + i, 1);
-		enum front_event ev = drive_run(d);
-		if (ev != FRONT_EV_NONE) {
-			sbuf_append(&d->in, s + i + 1, len - i - 1);
-			return ev;
-		}
-	}
-	return FRONT_EV_NONE;
-}
-
-static char *drive_take_out(struct drive *d)
-{
-	char *s = xstrdup(sbuf_cstr(&d->out));
-	sbuf_reset(&d->out);
-	return s;
-}
-
 #define CAPS "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+"
-
-static void expect_out(struct drive *d, const char *expected)
-{
-	char *got = drive_take_out(d);
-	if (strcmp(got, expected) != 0)
-		fail_msg("got:\n%s\nwant:\n%s", got, expected);
-	free(got);
-}
 
 static void run_front_basic(bool bytewise)
 {
 	struct drive d;
-	drive_init(&d, &test_params);
+	drive_init(&d, &imap_front_ops, &test_params);
 	expect_out(&d, "* OK [CAPABILITY " CAPS " STARTTLS AUTH=PLAIN AUTH=LOGIN] loft ready.\r\n");
 	assert_int_equal(drive_send(&d, "a CAPABILITY\r\nb NOOP\r\nc ID NIL\r\n", bytewise),
 			 FRONT_EV_NONE);
@@ -300,7 +228,7 @@ static void test_front_basic(void **state)
 static void run_front_login(bool bytewise)
 {
 	struct drive d;
-	drive_init(&d, &test_params);
+	drive_init(&d, &imap_front_ops, &test_params);
 	sbuf_reset(&d.out);
 	/* a pipelined command after LOGIN stays buffered for the backend */
 	assert_int_equal(drive_send(&d, "a1 LOGIN {4}\r\njane {6+}\r\nsecret\r\na2 SELECT INBOX\r\n",
@@ -347,7 +275,7 @@ static void test_front_login(void **state)
 static void run_front_authenticate(bool bytewise)
 {
 	struct drive d;
-	drive_init(&d, &test_params);
+	drive_init(&d, &imap_front_ops, &test_params);
 	sbuf_reset(&d.out);
 	/* SASL-IR: "\0jane\0secret" */
 	assert_int_equal(drive_send(&d, "a AUTHENTICATE PLAIN AGphbmUAc2VjcmV0\r\n",
@@ -405,7 +333,7 @@ static void test_front_plaintext_disabled(void **state)
 	struct front_params params = test_params;
 	params.disable_plaintext_auth = true;
 	struct drive d;
-	drive_init(&d, &params);
+	drive_init(&d, &imap_front_ops, &params);
 	expect_out(&d, "* OK [CAPABILITY " CAPS " STARTTLS LOGINDISABLED] loft ready.\r\n");
 	assert_int_equal(drive_send(&d, "a LOGIN jane secret\r\n", false), FRONT_EV_NONE);
 	expect_out(&d, "a NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
@@ -419,7 +347,7 @@ static void test_front_plaintext_disabled(void **state)
 	assert_int_equal(drive_send(&d, "c LOGIN jane secret\r\n", false), FRONT_EV_AUTH);
 	drive_deinit(&d);
 	/* and so does TLS */
-	drive_init(&d, &params);
+	drive_init(&d, &imap_front_ops, &params);
 	d.f->tls_active = true;
 	assert_int_equal(drive_send(&d, "c LOGIN jane secret\r\n", false), FRONT_EV_AUTH);
 	drive_deinit(&d);
@@ -429,7 +357,7 @@ static void test_front_bad_commands(void **state)
 {
 	(void)state;
 	struct drive d;
-	drive_init(&d, &test_params);
+	drive_init(&d, &imap_front_ops, &test_params);
 	sbuf_reset(&d.out);
 	assert_int_equal(drive_send(&d, "a FOO\r\nb LOGIN x\r\n", false), FRONT_EV_NONE);
 	expect_out(&d, "a BAD Error in IMAP command received by server.\r\n"
@@ -441,13 +369,13 @@ static void test_front_bad_commands(void **state)
 	assert_string_equal(sbuf_cstr(&d.in), "d NOOP\r\n");
 	drive_deinit(&d);
 
-	drive_init(&d, &test_params);
+	drive_init(&d, &imap_front_ops, &test_params);
 	sbuf_reset(&d.out);
 	assert_int_equal(drive_send(&d, "a LOGIN {500+}\r\n", true), FRONT_EV_CLOSE);
 	expect_out(&d, "a BAD Literal too large.\r\n* BYE Literal too large.\r\n");
 	drive_deinit(&d);
 
-	drive_init(&d, &test_params);
+	drive_init(&d, &imap_front_ops, &test_params);
 	sbuf_reset(&d.out);
 	char big[400];
 	memset(big, 'x', sizeof(big) - 1);
@@ -468,12 +396,12 @@ static void test_front_id_forwarding(void **state)
 		"\"4711\" \"x-proxy-ttl\" \"3\" \"x-session-id\" \"abc\" "
 		"\"x-connected-ip\" \"198.51.100.1\" \"name\" NIL)\r\n";
 	/* untrusted clients cannot forward anything */
-	drive_init(&d, &test_params);
+	drive_init(&d, &imap_front_ops, &test_params);
 	drive_send(&d, id, false);
 	assert_false(d.f->forward.have_ip);
 	assert_int_equal(d.f->forward.ttl, 5);
 	drive_deinit(&d);
-	drive_init(&d, &test_params);
+	drive_init(&d, &imap_front_ops, &test_params);
 	d.f->trusted = true;
 	drive_send(&d, id, true);
 	assert_true(d.f->forward.have_ip);
@@ -510,33 +438,6 @@ static struct back_params back_params(bool use_sasl, bool starttls)
 	ipaddr_parse("192.0.2.7", &p.client_ip);
 	ipaddr_parse("127.0.0.1", &p.local_ip);
 	return p;
-}
-
-/* Feeds backend lines (whole or bytewise) until an event. */
-static enum back_event back_send(struct back *b, const char *s, bool bytewise,
-				 struct sbuf *out)
-{
-	static struct sbuf in = SBUF_INIT;
-	size_t len = strlen(s);
-	enum back_event ev = BACK_EV_NONE;
-	for (size_t i = 0; i < len && ev == BACK_EV_NONE; ) {
-		size_t n = bytewise ? 1 : len;
-		sbuf_append(&in, s + i, n);
-		i += n;
-		size_t consumed;
-		ev = b->ops->feed(b, (const unsigned char *)sbuf_data(&in),
-				  sbuf_len(&in), &consumed, out);
-		sbuf_consume(&in, consumed);
-	}
-	sbuf_free(&in);
-	return ev;
-}
-
-static void expect_sbuf(struct sbuf *sb, const char *expected)
-{
-	if (strcmp(sbuf_cstr(sb), expected) != 0)
-		fail_msg("got:\n%s\nwant:\n%s", sbuf_cstr(sb), expected);
-	sbuf_reset(sb);
 }
 
 #define BANNER "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN] Dovecot ready.\r\n"

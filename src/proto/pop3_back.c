@@ -1,0 +1,202 @@
+/* POP3 backend login state machine. */
+#include "proto/pop3_back.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/base64.h"
+#include "common/xmalloc.h"
+
+enum pop3_back_state {
+	POP3_BACK_BANNER,	/* waiting for "+OK" */
+	POP3_BACK_STARTTLS,	/* waiting for STLS's "+OK" */
+	POP3_BACK_XCLIENT,	/* waiting for XCLIENT's "+OK" */
+	POP3_BACK_USER,		/* waiting for USER's "+OK" */
+	POP3_BACK_PASS,		/* waiting for the verdict (PASS or AUTH) */
+	POP3_BACK_DONE,
+};
+
+struct pop3_back {
+	struct back base;
+	enum pop3_back_state state;
+	bool xclient;		/* the banner advertised [XCLIENT] */
+	bool auth_continuation_sent;
+};
+
+static enum back_event pop3_back_fail(struct pop3_back *b, enum back_fail fail,
+				      const char *error)
+{
+	b->base.fail = fail;
+	b->base.error = error;
+	b->state = POP3_BACK_DONE;
+	return BACK_EV_FAIL;
+}
+
+static bool pop3_ok(const char *line, size_t len)
+{
+	return len >= 3 && memcmp(line, "+OK", 3) == 0 && (len == 3 || line[3] == ' ');
+}
+
+/* USER/PASS carry any bytes but CR, LF and NUL. */
+static bool pop3_sendable(const char *s)
+{
+	return strpbrk(s, "\r\n") == NULL;
+}
+
+static enum back_event pop3_back_login(struct pop3_back *b, struct sbuf *out)
+{
+	const struct back_params *p = &b->base.params;
+	if (!p->use_sasl && pop3_sendable(p->user) && strchr(p->user, ' ') == NULL &&
+	    pop3_sendable(p->password)) {
+		sbuf_appendf(out, "USER %s\r\n", p->user);
+		b->state = POP3_BACK_USER;
+		return BACK_EV_NONE;
+	}
+	sbuf_appends(out, "AUTH PLAIN ");
+	back_append_plain(&b->base.params, out);
+	sbuf_appends(out, "\r\n");
+	b->state = POP3_BACK_PASS;
+	return BACK_EV_NONE;
+}
+
+/* After the banner or TLS: tell the backend who the client is, then log in. */
+static enum back_event pop3_back_continue(struct pop3_back *b, struct sbuf *out)
+{
+	const struct back_params *p = &b->base.params;
+	if (b->xclient && p->forward) {
+		char ip[IPADDR_STRLEN];
+		sbuf_appendf(out, "XCLIENT ADDR=%s PORT=%u SESSION=%s TTL=%u\r\n",
+			     ipaddr_to_str(&p->client_ip, ip), p->client_port,
+			     p->session_id, p->ttl - 1);
+		b->state = POP3_BACK_XCLIENT;
+		return BACK_EV_NONE;
+	}
+	return pop3_back_login(b, out);
+}
+
+static enum back_event pop3_back_banner(struct pop3_back *b, const char *line,
+					size_t len, struct sbuf *out)
+{
+	static const char xclient[] = "+OK [XCLIENT]";
+	if (!pop3_ok(line, len))
+		return pop3_back_fail(b, BACK_FAIL_TEMP, "Invalid banner");
+	b->xclient = len >= sizeof(xclient) - 1 &&
+		memcmp(line, xclient, sizeof(xclient) - 1) == 0;
+	if (b->base.params.starttls) {
+		sbuf_appends(out, "STLS\r\n");
+		b->state = POP3_BACK_STARTTLS;
+		return BACK_EV_NONE;
+	}
+	return pop3_back_continue(b, out);
+}
+
+/* -ERR [AUTH] and a bare -ERR are the generic failure; other codes pass. */
+static enum back_event pop3_back_refused(struct pop3_back *b, const char *line,
+					 size_t len)
+{
+	static const char err[] = "-ERR ";
+	static const char auth[] = "-ERR [AUTH]";
+	if (len < sizeof(err) - 1 || memcmp(line, err, sizeof(err) - 1) != 0)
+		return pop3_back_fail(b, BACK_FAIL_TEMP, "unexpected reply to login");
+	if (line[sizeof(err) - 1] != '[' ||
+	    (len >= sizeof(auth) - 1 && memcmp(line, auth, sizeof(auth) - 1) == 0))
+		return pop3_back_fail(b, BACK_FAIL_AUTH, "authentication failed");
+	b->base.reply = xstrndup(line, len);
+	return pop3_back_fail(b, BACK_FAIL_REPLY, "login refused");
+}
+
+static enum back_event pop3_back_line(struct pop3_back *b, const char *line,
+				      size_t len, struct sbuf *out)
+{
+	const struct back_params *p = &b->base.params;
+	switch (b->state) {
+	case POP3_BACK_BANNER:
+		return pop3_back_banner(b, line, len, out);
+	case POP3_BACK_STARTTLS:
+		if (!pop3_ok(line, len))
+			return pop3_back_fail(b, BACK_FAIL_TEMP, "STLS failed");
+		return BACK_EV_STARTTLS;
+	case POP3_BACK_XCLIENT:
+		if (!pop3_ok(line, len))
+			return pop3_back_fail(b, BACK_FAIL_TEMP, "XCLIENT failed");
+		return pop3_back_login(b, out);
+	case POP3_BACK_USER:
+		if (!pop3_ok(line, len))
+			return pop3_back_refused(b, line, len);
+		sbuf_appendf(out, "PASS %s\r\n", p->password);
+		b->state = POP3_BACK_PASS;
+		return BACK_EV_NONE;
+	case POP3_BACK_PASS:
+		if (len >= 1 && line[0] == '+' && !pop3_ok(line, len)) {
+			/* AUTH PLAIN without an initial response */
+			if (b->auth_continuation_sent) {
+				sbuf_appends(out, "*\r\n");
+				return pop3_back_fail(b, BACK_FAIL_TEMP,
+						      "unexpected AUTH challenge");
+			}
+			back_append_plain(&b->base.params, out);
+			sbuf_appends(out, "\r\n");
+			b->auth_continuation_sent = true;
+			return BACK_EV_NONE;
+		}
+		if (!pop3_ok(line, len))
+			return pop3_back_refused(b, line, len);
+		b->base.reply = xstrndup(line, len);
+		b->state = POP3_BACK_DONE;
+		return BACK_EV_OK;
+	case POP3_BACK_DONE:
+		break;
+	}
+	return pop3_back_fail(b, BACK_FAIL_TEMP, "unexpected reply from backend");
+}
+
+static enum back_event pop3_back_feed(struct back *back, const unsigned char *buf,
+				      size_t len, size_t *consumed_r, struct sbuf *out)
+{
+	struct pop3_back *b = (struct pop3_back *)back;
+	enum back_event ev = BACK_EV_NONE;
+	size_t off = 0;
+
+	while (ev == BACK_EV_NONE && b->state != POP3_BACK_DONE) {
+		size_t consumed;
+		long n = back_next_line(buf + off, len - off, &consumed);
+		if (n == -1)
+			break;
+		if (n == -2) {
+			ev = pop3_back_fail(b, BACK_FAIL_TEMP, "backend line too long");
+			break;
+		}
+		ev = pop3_back_line(b, (const char *)buf + off, (size_t)n, out);
+		off += consumed;
+	}
+	*consumed_r = off;
+	return ev;
+}
+
+static void pop3_back_tls_started(struct back *back, struct sbuf *out)
+{
+	struct pop3_back *b = (struct pop3_back *)back;
+	b->base.params.tls_active = true;
+	(void)pop3_back_continue(b, out);
+}
+
+static struct back *pop3_back_create(const struct back_params *params)
+{
+	struct pop3_back *b = xcalloc(1, sizeof(*b));
+	back_init(&b->base, &pop3_back_ops, params);
+	return &b->base;
+}
+
+static void pop3_back_destroy(struct back *back)
+{
+	back_deinit(back);
+	free(back);
+}
+
+const struct back_ops pop3_back_ops = {
+	.create = pop3_back_create,
+	.destroy = pop3_back_destroy,
+	.feed = pop3_back_feed,
+	.tls_started = pop3_back_tls_started,
+};
