@@ -46,6 +46,7 @@ struct config_listener {
 	char *address;
 	unsigned int port;		/* 0: the protocol's default */
 	bool tls;
+	bool proxy_protocol;		/* a PROXY header comes first */
 	char *source;			/* "file:line" of the entry */
 };
 

@@ -61,6 +61,8 @@ static const struct conf_key listener_keys[] = {
 	     "TCP port; 0: the standard port (imap 143/993, pop3 110/995 with tls)"),
 	ELEM(struct config_listener, "tls", CONF_TYPE_BOOL, tls, "false",
 	     "implicit TLS from the first byte (needs tls.cert and tls.key)"),
+	ELEM(struct config_listener, "proxy_protocol", CONF_TYPE_BOOL, proxy_protocol,
+	     "false", "a PROXY protocol v1/v2 header comes first (from trusted_networks only)"),
 	END
 };
 

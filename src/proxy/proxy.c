@@ -3,12 +3,15 @@
 
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "auth/penalty.h"
+#include "common/log.h"
 #include "common/xmalloc.h"
+#include "proxy/header_wait.h"
 #include "proxy/protocols.h"
-#include "registry/filter.h"
 #include "proxy/session.h"
+#include "registry/filter.h"
 
 struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 			struct auth *auth, struct director *director,
@@ -22,6 +25,7 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 	p->client_tls = client_tls;
 	p->backend_tls = backend_tls;
 	registry_init(&p->registry);
+	list_init(&p->header_waits);
 	p->front_params = (struct front_params){
 		.greeting = cfg->login.greeting,
 		.max_line = cfg->login.max_line_length,
@@ -58,6 +62,7 @@ void proxy_free(struct proxy **pp)
 	if (p == NULL)
 		return;
 	proxy_shutdown(p, "Server shutting down.");
+	header_waits_free(p);
 	registry_deinit(&p->registry);
 	penalty_free(&p->penalty);
 	free(p);
@@ -96,7 +101,31 @@ void proxy_listener_init(struct proxy_listener *pl, struct proxy *proxy,
 	pl->protocol = proxy_protocol_get(set->protocol);
 }
 
+bool proxy_trusted(const struct config *cfg, const struct ipaddr *ip)
+{
+	const struct conf_cidrlist *nets = &cfg->login.trusted_networks;
+	for (size_t i = 0; i < nets->count; i++) {
+		if (cidr_match(&nets->items[i], ip))
+			return true;
+	}
+	return false;
+}
+
 void proxy_accept(const struct listener_accept *acc, void *ctx)
 {
-	session_new(ctx, acc);
+	struct proxy_listener *pl = ctx;
+	if (!pl->set->proxy_protocol) {
+		session_new(pl, acc);
+		return;
+	}
+	/* only a balancer we trust may tell us who the client is */
+	if (!proxy_trusted(pl->proxy->cfg, &acc->peer_ip)) {
+		char ip[IPADDR_STRLEN];
+		log_warning("%s: PROXY protocol listener refused %s:%u: not in "
+			    "login.trusted_networks", pl->set->source,
+			    ipaddr_to_str(&acc->peer_ip, ip), acc->peer_port);
+		close(acc->fd);
+		return;
+	}
+	header_wait_start(pl, acc);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/list.h"
 #include "conf/config.h"
 #include "core/listener.h"
 #include "proto/front.h"
@@ -31,6 +32,7 @@ struct proxy {
 	struct penalty *penalty;	/* NULL when auth.penalty is off */
 	uint64_t next_id;
 	size_t input_limit;	/* client bytes buffered before login */
+	struct list header_waits;	/* PROXY protocol headers still to come */
 };
 
 /* What a listener serves; the accept callback's context. */
@@ -39,6 +41,9 @@ struct proxy_listener {
 	const struct config_listener *set;
 	const struct proxy_protocol *protocol;
 };
+
+/* In login.trusted_networks. */
+bool proxy_trusted(const struct config *cfg, const struct ipaddr *ip);
 
 struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 			struct auth *auth, struct director *director,

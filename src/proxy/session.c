@@ -960,16 +960,6 @@ static void session_settle(struct session *s)
 	session_client_interest(s);
 }
 
-static bool session_client_trusted(const struct config *cfg, const struct ipaddr *ip)
-{
-	const struct conf_cidrlist *nets = &cfg->login.trusted_networks;
-	for (size_t i = 0; i < nets->count; i++) {
-		if (cidr_match(&nets->items[i], ip))
-			return true;
-	}
-	return false;
-}
-
 void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 {
 	struct proxy *p = pl->proxy;
@@ -995,7 +985,7 @@ void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 	registry_add(&p->registry, &s->reg);
 
 	s->front = pl->protocol->front->create(&p->front_params);
-	s->front->trusted = session_client_trusted(p->cfg, &acc->peer_ip);
+	s->front->trusted = proxy_trusted(p->cfg, &acc->peer_ip);
 	/* like Dovecot, a client on the server's own address is secured */
 	s->front->secured_network = s->front->trusted ||
 		ipaddr_equal(&acc->peer_ip, &acc->local_ip);

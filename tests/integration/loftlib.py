@@ -204,7 +204,7 @@ listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
   {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }},
   {{ protocol = "pop3"; address = "{ip}"; port = {pop3_port}; }},
-  {{ protocol = "pop3"; address = "{ip}"; port = {pop3_tls_port}; tls = true; }}
+  {{ protocol = "pop3"; address = "{ip}"; port = {pop3_tls_port}; tls = true; }}{extra_listeners}
 );
 tls = {{ cert = "{cert}"; key = "{key}"; }};
 login = {{ trusted_networks = [ {trusted} ]; disable_plaintext_auth = {dpa}; timeout = "{timeout}";
@@ -257,6 +257,7 @@ class Loftd:
             "backend_port": cluster.backends[0].port, "backend_ssl": "no",
             "connect_timeout": "10s", "log_level": "info",
             "max_userip": 10, "penalty": "true", "director_extra": "",
+            "extra_listeners": "",
         }
         values.update(opts)
         with open(self.conf, "w") as f:
