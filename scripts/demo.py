@@ -15,6 +15,7 @@ BACKENDS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
 BACKEND_PORT = 1143
 LOFT_IP, LOFT_PORT, LOFT_TLS_PORT = "127.0.0.1", 10143, 10993
 LOFT_POP3_PORT, LOFT_POP3S_PORT = 10110, 10995
+LOFT_SIEVE_PORT = 14190
 PIDFILE = os.path.join(BASE, "loftd.pid")
 
 CONF = """\
@@ -25,14 +26,15 @@ listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
   {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }},
   {{ protocol = "pop3"; address = "{ip}"; port = {pop3_port}; }},
-  {{ protocol = "pop3"; address = "{ip}"; port = {pop3s_port}; tls = true; }}
+  {{ protocol = "pop3"; address = "{ip}"; port = {pop3s_port}; tls = true; }},
+  {{ protocol = "managesieve"; address = "{ip}"; port = {sieve_port}; }}
 );
 tls = {{ cert = "{cert}"; key = "{key}"; }};
 login = {{ trusted_networks = [ "127.0.0.0/8" ]; disable_plaintext_auth = false; timeout = "60s"; }};
 passdb = ( {{ driver = "backend"; }} );   # the backends check the passwords
 director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu";
              health = {{ interval = "5s"; timeout = "3s"; }}; }};
-backend = {{ imap_port = {bport}; pop3_port = {bpop3}; ssl = "no"; }};
+backend = {{ imap_port = {bport}; pop3_port = {bpop3}; managesieve_port = {bsieve}; ssl = "no"; }};
 """
 
 
@@ -65,7 +67,9 @@ def start():
                             cert=cluster.certs["cert"], key=cluster.certs["key"],
                             servers=", ".join('"%s"' % ip for ip in BACKENDS),
                             bport=BACKEND_PORT, bpop3=BACKEND_PORT + loftlib.POP3_OFFSET,
-                            pop3_port=LOFT_POP3_PORT, pop3s_port=LOFT_POP3S_PORT))
+                            pop3_port=LOFT_POP3_PORT, pop3s_port=LOFT_POP3S_PORT,
+                            sieve_port=LOFT_SIEVE_PORT,
+                            bsieve=BACKEND_PORT + loftlib.SIEVE_OFFSET))
     log = open(os.path.join(BASE, "loftd.log"), "ab")
     proc = subprocess.Popen([os.path.join(REPO, "build", "loftd"), "-c", conf],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -83,6 +87,7 @@ loft is running: loftd (pid {pid}) in front of Dovecot backends be1..be3 on
 
   IMAP:        {ip}:{port} (STARTTLS), {ip}:{tls_port} (implicit TLS)
   POP3:        {ip}:{pop3_port} (STLS), {ip}:{pop3s_port} (implicit TLS)
+  ManageSieve: {ip}:{sieve_port} (STARTTLS)
   Try:         curl -s imap://{ip}:{port}/ --user user1:pass -X 'ID NIL'
                (the reply names the backend: "x-backend" "be1")
                curl -s --cacert {ca} imaps://{ip}:{tls_port}/INBOX --user user2:pass -X 'EXAMINE INBOX'
@@ -94,7 +99,8 @@ loft is running: loftd (pid {pid}) in front of Dovecot backends be1..be3 on
   Stop:        ./scripts/demo stop
 """.format(pid=proc.pid, backends=", ".join(BACKENDS), bport=BACKEND_PORT, ip=LOFT_IP,
            port=LOFT_PORT, tls_port=LOFT_TLS_PORT, pop3_port=LOFT_POP3_PORT,
-           pop3s_port=LOFT_POP3S_PORT, ca=cluster.certs["ca"], admin=admin,
+           pop3s_port=LOFT_POP3S_PORT, sieve_port=LOFT_SIEVE_PORT,
+           ca=cluster.certs["ca"], admin=admin,
            repo=REPO, base=BASE))
 
 

@@ -37,6 +37,8 @@ unsigned int config_listener_port(const struct config_listener *l)
 	static const unsigned int ports[][2] = {
 		[CONF_PROTOCOL_IMAP] = { 143, 993 },
 		[CONF_PROTOCOL_POP3] = { 110, 995 },
+		/* ManageSieve has no port of its own for implicit TLS */
+		[CONF_PROTOCOL_MANAGESIEVE] = { 4190, 4190 },
 	};
 	if (l->port != 0)
 		return l->port;

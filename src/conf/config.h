@@ -28,6 +28,7 @@ struct conf_cidrlist {
 enum conf_protocol {
 	CONF_PROTOCOL_IMAP,
 	CONF_PROTOCOL_POP3,
+	CONF_PROTOCOL_MANAGESIEVE,
 };
 
 enum conf_backend_ssl {
@@ -110,6 +111,7 @@ struct config {
 	struct {
 		unsigned int imap_port;
 		unsigned int pop3_port;
+		unsigned int managesieve_port;
 		unsigned int lmtp_port;
 		unsigned int ssl;		/* enum conf_backend_ssl */
 		bool ssl_verify;
@@ -117,6 +119,11 @@ struct config {
 		uint64_t connect_timeout_ms;
 		unsigned int max_reconnects;
 	} backend;
+
+	struct {
+		char *sieve_capability;
+		char *notify_capability;
+	} managesieve;
 
 	struct {
 		unsigned int level;		/* enum log_level */

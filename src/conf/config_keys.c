@@ -42,7 +42,7 @@
 	  .sub = sub_, .doc = doc_ }
 #define END { .name = NULL }
 
-const char *const conf_protocol_names[] = { "imap", "pop3", NULL };
+const char *const conf_protocol_names[] = { "imap", "pop3", "managesieve", NULL };
 const char *const conf_tls_protocol_names[] = { "TLSv1.2", "TLSv1.3", NULL };
 static const char *const backend_ssl_names[] = { "no", "yes", "starttls", NULL };
 static const char *const passdb_driver_names[] = {
@@ -58,7 +58,7 @@ static const struct conf_key listener_keys[] = {
 	ELEM(struct config_listener, "address", CONF_TYPE_STRING, address,
 	     "0.0.0.0", "IPv4 or IPv6 address to bind"),
 	ELEM(struct config_listener, "port", CONF_TYPE_PORT, port, "0",
-	     "TCP port; 0: the standard port (imap 143/993, pop3 110/995 with tls)"),
+	     "TCP port; 0: the standard port (imap 143/993, pop3 110/995 with tls, managesieve 4190)"),
 	ELEM(struct config_listener, "tls", CONF_TYPE_BOOL, tls, "false",
 	     "implicit TLS from the first byte (needs tls.cert and tls.key)"),
 	ELEM(struct config_listener, "proxy_protocol", CONF_TYPE_BOOL, proxy_protocol,
@@ -151,6 +151,8 @@ static const struct conf_key backend_keys[] = {
 	    "backend port for IMAP"),
 	KEY("pop3_port", CONF_TYPE_PORT, backend.pop3_port, "110",
 	    "backend port for POP3"),
+	KEY("managesieve_port", CONF_TYPE_PORT, backend.managesieve_port, "4190",
+	    "backend port for ManageSieve"),
 	KEY("lmtp_port", CONF_TYPE_PORT, backend.lmtp_port, "24",
 	    "backend port for LMTP (for LMTP listeners, not yet available)"),
 	KEY_ENUM("ssl", backend.ssl, "no", backend_ssl_names,
@@ -163,6 +165,20 @@ static const struct conf_key backend_keys[] = {
 		  "30s", MS(100), SEC(3600), "time to connect and log in to a backend, over all retries"),
 	KEY_RANGE("max_reconnects", CONF_TYPE_UINT, backend.max_reconnects, "3", 0, 100,
 		  "connection retries to a backend, one second apart"),
+	END
+};
+
+/* Pigeonhole 0.5's defaults (Debian 12) */
+#define SIEVE_EXTENSIONS "fileinto reject envelope encoded-character vacation " \
+	"subaddress comparator-i;ascii-numeric relational regex imap4flags copy " \
+	"include variables body enotify environment mailbox date index ihave " \
+	"duplicate mime foreverypart extracttext"
+
+static const struct conf_key managesieve_keys[] = {
+	KEY("sieve_capability", CONF_TYPE_STRING, managesieve.sieve_capability,
+	    SIEVE_EXTENSIONS, "SIEVE extensions announced before login (as the backends')"),
+	KEY("notify_capability", CONF_TYPE_STRING, managesieve.notify_capability,
+	    "mailto", "NOTIFY methods announced before login; \"\": none"),
 	END
 };
 
@@ -186,6 +202,7 @@ const struct conf_key config_root_keys[] = {
 	     "password databases, tried in order until one knows the user"),
 	GROUP("director", director_keys, "choosing a user's backend"),
 	GROUP("backend", backend_keys, "connections to backends"),
+	GROUP("managesieve", managesieve_keys, "ManageSieve before login"),
 	GROUP("log", log_keys, "logging"),
 	END
 };

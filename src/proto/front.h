@@ -22,6 +22,8 @@ struct front_params {
 	size_t max_literal;
 	unsigned int max_bad_commands;
 	bool disable_plaintext_auth;
+	const char *sieve_capability;	/* ManageSieve: SIEVE extensions */
+	const char *notify_capability;	/* ManageSieve: NOTIFY methods */
 };
 
 /* What a trusted client (another proxy) told us about the real client
@@ -78,6 +80,9 @@ struct front_ops {
 	struct front *(*create)(const struct front_params *params);
 	void (*destroy)(struct front *front);
 	void (*greet)(struct front *front, struct sbuf *out);
+	/* STARTTLS is done (may be NULL): ManageSieve repeats its
+	 * capabilities here */
+	void (*tls_started)(struct front *front, struct sbuf *out);
 	enum front_event (*feed)(struct front *front, unsigned char *buf,
 				 size_t len, size_t *consumed_r, struct sbuf *out);
 	void (*auth_failed)(struct front *front, enum front_auth_status status,

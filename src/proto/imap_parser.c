@@ -16,12 +16,21 @@ void imap_parser_init(struct imap_parser *p, size_t max_line, size_t max_literal
 	p->max_literal = max_literal;
 }
 
+void imap_parser_init_tagless(struct imap_parser *p, size_t max_line,
+			      size_t max_literal)
+{
+	imap_parser_init(p, max_line, max_literal);
+	p->tagless = true;
+}
+
 void imap_parser_reset(struct imap_parser *p)
 {
 	size_t max_line = p->max_line, max_literal = p->max_literal;
-	bool skipping = p->skipping;
+	bool skipping = p->skipping, tagless = p->tagless, response = p->response;
 	imap_parser_init(p, max_line, max_literal);
 	p->skipping = skipping;
+	p->tagless = tagless;
+	p->response = response;
 }
 
 static enum parse_result imap_parser_fail(struct imap_parser *p, size_t consumed,
@@ -46,6 +55,14 @@ static int imap_parser_add_arg(struct imap_parser *p, const unsigned char *buf,
 {
 	struct imap_arg arg = { type, (uint32_t)off, (uint32_t)len };
 
+	if (!p->have_tag && p->tagless)
+		p->have_tag = true;	/* an empty tag: this token is the command */
+	if (p->response) {
+		if (p->nargs == IMAP_MAX_ARGS)
+			return -2;
+		p->args[p->nargs++] = arg;
+		return 0;
+	}
 	if (!p->have_tag) {
 		if (type != IMAP_ARG_ATOM || memchr(buf + off, '+', len) != NULL)
 			return -1;
@@ -163,10 +180,12 @@ static enum segment_result imap_parse_segment(struct imap_parser *p,
 				p->error = "Invalid literal.";
 				return SEG_ERROR;
 			}
-			if (!p->have_tag || p->cmd.len == 0) {
+			/* a literal is an argument: not a tag or a command */
+			if (!p->response && (!p->have_tag || p->cmd.len == 0)) {
 				p->error = "Error in IMAP command received by server.";
 				return SEG_ERROR;
 			}
+			p->have_tag = true;
 			return SEG_LITERAL;
 		}
 		if (c < 0x20 || c == 0x7f) {
@@ -259,6 +278,11 @@ enum parse_result imap_parser_parse(struct imap_parser *p, unsigned char *buf,
 		if (sr == SEG_ERROR)
 			return imap_parser_fail(p, (size_t)lf + 1, p->error, false);
 		if (sr == SEG_LITERAL) {
+			if (lit_sync && p->tagless) {
+				return imap_parser_fail(p, (size_t)lf + 1,
+							"Synchronizing literals are not "
+							"supported.", false);
+			}
 			if (lit_size > p->max_literal) {
 				/* a synchronising literal is never sent if we
 				 * refuse it; a non-synchronising one is already
@@ -294,7 +318,7 @@ enum parse_result imap_parser_parse(struct imap_parser *p, unsigned char *buf,
 			p->error = NULL;
 			return PARSE_MORE;
 		}
-		if (p->cmd.len == 0)
+		if (p->cmd.len == 0 && !p->response)
 			return imap_parser_fail(p, p->pos, "Missing command.", false);
 		if (p->depth != 0)
 			return imap_parser_fail(p, p->pos, "Missing ')'.", false);

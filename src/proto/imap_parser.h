@@ -1,6 +1,6 @@
 /* Incremental parser for IMAP commands as they arrive before login:
  *
- *   tag SP command [SP arg]* CRLF
+ *   tag SP command [SP arg]* CRLF      (or without the tag: ManageSieve)
  *   arg = atom | "quoted" | {n}CRLF<n bytes> | {n+}CRLF<n bytes> | ( args )
  *
  * The caller owns one input buffer that holds the command from its first
@@ -40,6 +40,9 @@ struct imap_arg {
 struct imap_parser {
 	size_t max_line;
 	size_t max_literal;
+	bool tagless;		/* ManageSieve: no tag, {n+} literals only */
+	bool response;		/* tagless: a line of arguments, no command
+				 * (a ManageSieve SASL response string) */
 
 	/* progress through the current command */
 	size_t pos;		/* bytes scanned */
@@ -63,6 +66,11 @@ struct imap_parser {
 };
 
 void imap_parser_init(struct imap_parser *p, size_t max_line, size_t max_literal);
+/* The same grammar without tags, as ManageSieve (RFC 5804) uses it: the
+ * first token is the command; a synchronising literal is an error, since
+ * a ManageSieve server never invites one. */
+void imap_parser_init_tagless(struct imap_parser *p, size_t max_line,
+			      size_t max_literal);
 /* Forgets the current command; call after dropping p->consumed bytes. */
 void imap_parser_reset(struct imap_parser *p);
 

@@ -3,6 +3,8 @@
 
 #include "proto/imap_back.h"
 #include "proto/imap_front.h"
+#include "proto/managesieve_back.h"
+#include "proto/managesieve_front.h"
 #include "proto/pop3_back.h"
 #include "proto/pop3_front.h"
 
@@ -18,6 +20,12 @@ static const struct proxy_protocol proxy_protocols[] = {
 		.front = &pop3_front_ops,
 		.back = &pop3_back_ops,
 		.backend_port_offset = offsetof(struct config, backend.pop3_port),
+	},
+	[CONF_PROTOCOL_MANAGESIEVE] = {
+		.name = "managesieve",
+		.front = &managesieve_front_ops,
+		.back = &managesieve_back_ops,
+		.backend_port_offset = offsetof(struct config, backend.managesieve_port),
 	},
 };
 

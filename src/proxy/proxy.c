@@ -32,6 +32,8 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 		.max_literal = cfg->login.max_literal_size,
 		.max_bad_commands = cfg->login.max_bad_commands,
 		.disable_plaintext_auth = cfg->login.disable_plaintext_auth,
+		.sieve_capability = cfg->managesieve.sieve_capability,
+		.notify_capability = cfg->managesieve.notify_capability,
 	};
 	/* room for a LOGIN with two literals and its line segments */
 	p->input_limit = 2 * cfg->login.max_line_length +

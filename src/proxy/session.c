@@ -777,6 +777,8 @@ static void session_client_handshake(struct session *s)
 	if (s->greet_after_tls) {
 		s->greet_after_tls = false;
 		s->front->ops->greet(s->front, &s->out);
+	} else if (s->front->ops->tls_started != NULL) {
+		s->front->ops->tls_started(s->front, &s->out);
 	}
 }
 

@@ -88,6 +88,7 @@ def write_users(base, users):
 
 POP3_OFFSET = -33          # 20143 -> 20110, 1143 -> 1110
 POP3_TLS_OFFSET = 2        # 20993 -> 20995
+SIEVE_OFFSET = 4047        # 20143 -> 24190, 1143 -> 5190
 
 
 class Backend:
@@ -99,6 +100,7 @@ class Backend:
         # the other protocols sit at fixed offsets from IMAP's ports
         self.pop3_port = port + POP3_OFFSET
         self.pop3_tls_port = tls_port + POP3_TLS_OFFSET if tls_port else 0
+        self.sieve_port = port + SIEVE_OFFSET
         self.dir = os.path.join(base, name)
         self.conf = os.path.join(self.dir, "dovecot.conf")
         self.log = os.path.join(self.dir, "dovecot.log")
@@ -112,6 +114,7 @@ class Backend:
         repl = {"BASE": self.base, "NAME": self.name, "IP": self.ip,
                 "PORT": str(self.port), "SPORT": str(self.tls_port),
                 "POP3PORT": str(self.pop3_port), "POP3SPORT": str(self.pop3_tls_port),
+                "SIEVEPORT": str(self.sieve_port),
                 "MAILUSER": MAILUSER, "SSL": self.ssl,
                 "CERT": self.certs["cert"], "KEY": self.certs["key"]}
         for k, v in repl.items():
@@ -126,7 +129,8 @@ class Backend:
         subprocess.run(["dovecot", "-c", self.conf], stdin=subprocess.DEVNULL,
                        stdout=err, stderr=err, check=True)
         err.close()
-        wait_for(lambda: port_open(self.ip, self.port) and port_open(self.ip, self.pop3_port), 20,
+        wait_for(lambda: port_open(self.ip, self.port) and port_open(self.ip, self.pop3_port)
+                 and port_open(self.ip, self.sieve_port), 20,
                  "dovecot %s on %s:%d" % (self.name, self.ip, self.port))
 
     def signal_stop(self):
@@ -204,7 +208,8 @@ listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
   {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }},
   {{ protocol = "pop3"; address = "{ip}"; port = {pop3_port}; }},
-  {{ protocol = "pop3"; address = "{ip}"; port = {pop3_tls_port}; tls = true; }}{extra_listeners}
+  {{ protocol = "pop3"; address = "{ip}"; port = {pop3_tls_port}; tls = true; }},
+  {{ protocol = "managesieve"; address = "{ip}"; port = {sieve_port}; }}{extra_listeners}
 );
 tls = {{ cert = "{cert}"; key = "{key}"; }};
 login = {{ trusted_networks = [ {trusted} ]; disable_plaintext_auth = {dpa}; timeout = "{timeout}";
@@ -214,12 +219,14 @@ auth = {{ penalty = {penalty}; }};
 passdb = ( {passdb} );
 director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu";
              {director_extra} }};
-backend = {{ imap_port = {backend_port}; pop3_port = {backend_pop3_port}; ssl = "{backend_ssl}"; ssl_ca_file = "{ca}"; connect_timeout = "{connect_timeout}"; }};
+backend = {{ imap_port = {backend_port}; pop3_port = {backend_pop3_port};
+            managesieve_port = {backend_sieve_port}; ssl = "{backend_ssl}"; ssl_ca_file = "{ca}"; connect_timeout = "{connect_timeout}"; }};
 log = {{ level = "{log_level}"; }};
 """
 
 
 LOFT_POP3_OFFSET = -1033
+LOFT_SIEVE_OFFSET = -7000    # 11143 -> 4143
 
 
 class Loftd:
@@ -230,6 +237,7 @@ class Loftd:
         # POP3 listeners below the IMAP ones: 11143 -> 10110 (TLS 10111)
         self.pop3_port = port + LOFT_POP3_OFFSET
         self.pop3_tls_port = self.pop3_port + 1
+        self.sieve_port = port + LOFT_SIEVE_OFFSET
         self.dir = os.path.join(base, "loftd-%d" % port)
         os.makedirs(self.dir, exist_ok=True)
         self.conf = os.path.join(self.dir, "loft.conf")
@@ -249,6 +257,8 @@ class Loftd:
             "port": port, "tls_port": tls_port, "pop3_port": self.pop3_port,
             "pop3_tls_port": self.pop3_tls_port,
             "backend_pop3_port": cluster.backends[0].pop3_port,
+            "sieve_port": self.sieve_port,
+            "backend_sieve_port": cluster.backends[0].sieve_port,
             "cert": cluster.certs["cert"], "key": cluster.certs["key"],
             "ca": cluster.certs["ca"], "trusted": "", "dpa": "false",
             "timeout": "60s", "max_line": "8k", "max_literal": "8k",

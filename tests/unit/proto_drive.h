@@ -112,4 +112,37 @@ static inline void expect_sbuf(struct sbuf *sb, const char *expected)
 	sbuf_reset(sb);
 }
 
+/* A backend script (what comes after `prefix`) and how it must fail. */
+struct back_failure {
+	const char *script;
+	enum back_fail fail;
+	const char *reply;	/* BACK_FAIL_REPLY: the text passed on */
+};
+
+/* Runs each script, whole and byte by byte, on a fresh machine. */
+static inline void expect_back_failures(const struct back_ops *ops,
+					const struct back_params *params,
+					const char *prefix,
+					const struct back_failure *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (int bytewise = 0; bytewise < 2; bytewise++) {
+			struct sbuf out = SBUF_INIT;
+			struct back *b = ops->create(params);
+			if (prefix != NULL)
+				assert_int_equal(back_send(b, prefix, bytewise, &out),
+						 BACK_EV_NONE);
+			assert_int_equal(back_send(b, cases[i].script, bytewise, &out),
+					 BACK_EV_FAIL);
+			if (b->fail != cases[i].fail)
+				fail_msg("case %zu: fail %d, want %d", i, b->fail,
+					 cases[i].fail);
+			if (cases[i].reply != NULL)
+				assert_string_equal(b->reply, cases[i].reply);
+			ops->destroy(b);
+			sbuf_free(&out);
+		}
+	}
+}
+
 #endif

@@ -471,11 +471,7 @@ static void test_back_login(void **state)
 static void test_back_failures(void **state)
 {
 	(void)state;
-	static const struct {
-		const char *reply;
-		enum back_fail fail;
-		const char *text;
-	} cases[] = {
+	static const struct back_failure cases[] = {
 		{ "L NO [AUTHENTICATIONFAILED] Authentication failed.\r\n", BACK_FAIL_AUTH, NULL },
 		{ "L NO Authentication failed.\r\n", BACK_FAIL_AUTH, NULL },
 		{ "L NO\r\n", BACK_FAIL_AUTH, NULL },
@@ -484,18 +480,8 @@ static void test_back_failures(void **state)
 		{ "L BAD what\r\n", BACK_FAIL_TEMP, NULL },
 		{ "X OK huh\r\n", BACK_FAIL_TEMP, NULL },
 	};
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct back_params p = back_params(false, false);
-		struct sbuf out = SBUF_INIT;
-		struct back *b = imap_back_ops.create(&p);
-		back_send(b, BANNER, false, &out);
-		assert_int_equal(back_send(b, cases[i].reply, false, &out), BACK_EV_FAIL);
-		assert_int_equal(b->fail, cases[i].fail);
-		if (cases[i].text != NULL)
-			assert_string_equal(b->reply, cases[i].text);
-		imap_back_ops.destroy(b);
-		sbuf_free(&out);
-	}
+	struct back_params bp = back_params(false, false);
+	expect_back_failures(&imap_back_ops, &bp, BANNER, cases, ARRAY_SIZE(cases));
 	/* an invalid banner */
 	struct back_params p = back_params(false, false);
 	struct sbuf out = SBUF_INIT;

@@ -326,11 +326,7 @@ static void test_back_login(void **state)
 static void test_back_failures(void **state)
 {
 	(void)state;
-	static const struct {
-		const char *script;
-		enum back_fail fail;
-		const char *reply;
-	} cases[] = {
+	static const struct back_failure cases[] = {
 		/* wrong password, or an unknown user: never told apart */
 		{ "+OK hi\r\n+OK\r\n-ERR [AUTH] Authentication failed.\r\n", BACK_FAIL_AUTH, NULL },
 		{ "+OK hi\r\n-ERR no such user\r\n", BACK_FAIL_AUTH, NULL },
@@ -345,21 +341,8 @@ static void test_back_failures(void **state)
 		{ "+OKAY\r\n", BACK_FAIL_TEMP, NULL },
 		{ "+OK hi\r\n+OK\r\nwhat?\r\n", BACK_FAIL_TEMP, NULL },
 	};
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		for (int bytewise = 0; bytewise < 2; bytewise++) {
-			struct back_params p = back_params(false, false);
-			struct sbuf out = SBUF_INIT;
-			struct back *b = pop3_back_ops.create(&p);
-			assert_int_equal(back_send(b, cases[i].script, bytewise, &out),
-					 BACK_EV_FAIL);
-			if (b->fail != cases[i].fail)
-				fail_msg("case %zu: fail %d, want %d", i, b->fail, cases[i].fail);
-			if (cases[i].reply != NULL)
-				assert_string_equal(b->reply, cases[i].reply);
-			pop3_back_ops.destroy(b);
-			sbuf_free(&out);
-		}
-	}
+	struct back_params bp = back_params(false, false);
+	expect_back_failures(&pop3_back_ops, &bp, NULL, cases, ARRAY_SIZE(cases));
 	/* STLS refused */
 	struct back_params p = back_params(false, true);
 	struct sbuf out = SBUF_INIT;

@@ -1,0 +1,420 @@
+/* ManageSieve pre-login state machine with a command table. */
+#include "proto/managesieve_front.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/xmalloc.h"
+#include "proto/imap_parser.h"
+
+#define MSIEVE_ERROR "Error in MANAGESIEVE command received by server."
+#define MSIEVE_PLAINTEXT_DISALLOWED \
+	"Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
+
+enum msieve_front_state {
+	MSIEVE_FRONT_COMMAND,	/* reading commands */
+	MSIEVE_FRONT_SASL,	/* reading an AUTHENTICATE response string */
+	MSIEVE_FRONT_AUTH_WAIT,	/* credentials handed over, awaiting a verdict */
+	MSIEVE_FRONT_DONE,	/* logged in or leaving: no more input */
+};
+
+struct msieve_front {
+	struct front base;
+	enum msieve_front_state state;
+	struct imap_parser parser;
+	struct sasl_server sasl;
+};
+
+typedef enum front_event msieve_cmd_fn(struct msieve_front *f, unsigned char *cmd,
+				       struct sbuf *out);
+
+struct msieve_cmd {
+	const char *name;
+	msieve_cmd_fn *fn;
+};
+
+static void msieve_set_state(struct msieve_front *f, enum msieve_front_state state)
+{
+	f->state = state;
+	f->parser.response = state == MSIEVE_FRONT_SASL;
+}
+
+void managesieve_append_quoted(struct sbuf *out, const char *s)
+{
+	sbuf_appendc(out, '"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			sbuf_appendc(out, '\\');
+		sbuf_appendc(out, *s == '\r' || *s == '\n' ? ' ' : *s);
+	}
+	sbuf_appendc(out, '"');
+}
+
+/* "OK" / "NO" / "BYE" [(code)] "text" */
+static void msieve_reply(struct sbuf *out, const char *status, const char *text)
+{
+	sbuf_appends(out, status);
+	sbuf_appendc(out, ' ');
+	managesieve_append_quoted(out, text);
+	sbuf_appends(out, "\r\n");
+}
+
+static void msieve_capability(struct msieve_front *f, struct sbuf *out)
+{
+	const struct front_params *p = &f->base.params;
+	sbuf_appends(out, "\"IMPLEMENTATION\" \"loft\"\r\n\"SIEVE\" ");
+	managesieve_append_quoted(out, p->sieve_capability != NULL ?
+				  p->sieve_capability : "");
+	sbuf_appends(out, "\r\n");
+	if (p->notify_capability != NULL && p->notify_capability[0] != '\0') {
+		sbuf_appends(out, "\"NOTIFY\" ");
+		managesieve_append_quoted(out, p->notify_capability);
+		sbuf_appends(out, "\r\n");
+	}
+	sbuf_appends(out, "\"SASL\" \"");
+	if (front_plaintext_allowed(&f->base)) {
+		sasl_mechs_append(out, "", " ");
+		sbuf_truncate(out, sbuf_len(out) - 1);	/* the last space */
+	}
+	sbuf_appends(out, "\"\r\n");
+	if (f->base.starttls_available && !f->base.tls_active)
+		sbuf_appends(out, "\"STARTTLS\"\r\n");
+	sbuf_appends(out, "\"VERSION\" \"1.0\"\r\n");
+	if (f->base.trusted)
+		sbuf_appends(out, "\"XCLIENT\"\r\n");
+}
+
+/* Counts an invalid command; the last one allowed ends the connection. */
+static enum front_event msieve_bad(struct msieve_front *f, struct sbuf *out,
+				   const char *text)
+{
+	msieve_reply(out, "NO", text);
+	if (++f->base.bad_commands < f->base.params.max_bad_commands)
+		return FRONT_EV_NONE;
+	msieve_reply(out, "BYE", "Too many invalid MANAGESIEVE commands.");
+	f->base.close_reason = "too many invalid commands";
+	msieve_set_state(f, MSIEVE_FRONT_DONE);
+	return FRONT_EV_CLOSE;
+}
+
+static bool msieve_is_string(const struct imap_arg *a)
+{
+	return a->type == IMAP_ARG_QUOTED || a->type == IMAP_ARG_LITERAL;
+}
+
+static enum front_event cmd_capability(struct msieve_front *f, unsigned char *cmd,
+				       struct sbuf *out)
+{
+	(void)cmd;
+	if (f->parser.nargs != 0)
+		return msieve_bad(f, out, MSIEVE_ERROR);
+	msieve_capability(f, out);
+	msieve_reply(out, "OK", "Capability completed.");
+	return FRONT_EV_NONE;
+}
+
+static enum front_event cmd_noop(struct msieve_front *f, unsigned char *cmd,
+				 struct sbuf *out)
+{
+	const struct imap_arg *a = f->parser.args;
+	if (f->parser.nargs == 0) {
+		msieve_reply(out, "OK", "NOOP Completed");
+		return FRONT_EV_NONE;
+	}
+	if (f->parser.nargs != 1 || !msieve_is_string(&a[0]))
+		return msieve_bad(f, out, MSIEVE_ERROR);
+	char *tag = imap_arg_dup(cmd, &a[0]);
+	if (tag == NULL)
+		return msieve_bad(f, out, MSIEVE_ERROR);
+	sbuf_appends(out, "OK (TAG ");
+	managesieve_append_quoted(out, tag);
+	sbuf_appends(out, ") \"Done\"\r\n");
+	free(tag);
+	return FRONT_EV_NONE;
+}
+
+static enum front_event cmd_logout(struct msieve_front *f, unsigned char *cmd,
+				   struct sbuf *out)
+{
+	(void)cmd;
+	if (f->parser.nargs != 0)
+		return msieve_bad(f, out, MSIEVE_ERROR);
+	msieve_reply(out, "OK", "Logout completed.");
+	f->base.close_reason = "logged out";
+	msieve_set_state(f, MSIEVE_FRONT_DONE);
+	return FRONT_EV_CLOSE;
+}
+
+static enum front_event cmd_starttls(struct msieve_front *f, unsigned char *cmd,
+				     struct sbuf *out)
+{
+	(void)cmd;
+	if (f->parser.nargs != 0)
+		return msieve_bad(f, out, MSIEVE_ERROR);
+	if (f->base.tls_active) {
+		msieve_reply(out, "NO", "TLS is already active.");
+		return FRONT_EV_NONE;
+	}
+	if (!f->base.starttls_available) {
+		msieve_reply(out, "NO", "TLS support isn't enabled.");
+		return FRONT_EV_NONE;
+	}
+	msieve_reply(out, "OK", "Begin TLS negotiation now.");
+	return FRONT_EV_STARTTLS;
+}
+
+/* One SASL response (initial or continued), decoded from its string. */
+static enum front_event msieve_sasl_input(struct msieve_front *f, const unsigned char *data,
+					  size_t len, struct sbuf *out)
+{
+	struct sbuf challenge = SBUF_INIT;
+	enum front_event ev = FRONT_EV_NONE;
+	switch (front_sasl_input(&f->base, &f->sasl, data, len, &challenge)) {
+	case FRONT_SASL_CONTINUE:
+		sbuf_appendc(out, '"');
+		sbuf_append(out, sbuf_data(&challenge), sbuf_len(&challenge));
+		sbuf_appends(out, "\"\r\n");
+		msieve_set_state(f, MSIEVE_FRONT_SASL);
+		break;
+	case FRONT_SASL_DONE:
+		msieve_set_state(f, MSIEVE_FRONT_AUTH_WAIT);
+		ev = FRONT_EV_AUTH;
+		break;
+	case FRONT_SASL_FAIL:
+		msieve_reply(out, "NO", "Authentication failed.");
+		msieve_set_state(f, MSIEVE_FRONT_COMMAND);
+		break;
+	case FRONT_SASL_BAD_BASE64:
+		msieve_reply(out, "NO", "Invalid base64 data in SASL response.");
+		msieve_set_state(f, MSIEVE_FRONT_COMMAND);
+		break;
+	}
+	sbuf_free(&challenge);
+	return ev;
+}
+
+static enum front_event cmd_authenticate(struct msieve_front *f, unsigned char *cmd,
+					 struct sbuf *out)
+{
+	const struct imap_arg *a = f->parser.args;
+	unsigned int n = f->parser.nargs;
+	if (n < 1 || n > 2 || !msieve_is_string(&a[0]) || (n == 2 && !msieve_is_string(&a[1])))
+		return msieve_bad(f, out, MSIEVE_ERROR);
+	char *name = imap_arg_dup(cmd, &a[0]);
+	const struct sasl_mech *mech = name == NULL ? NULL : sasl_mech_find(name);
+	free(name);
+	if (mech == NULL) {
+		msieve_reply(out, "NO", "Unsupported authentication mechanism.");
+		return FRONT_EV_NONE;
+	}
+	if (sasl_mech_is_plaintext(mech) && !front_plaintext_allowed(&f->base)) {
+		msieve_reply(out, "NO", MSIEVE_PLAINTEXT_DISALLOWED);
+		return FRONT_EV_NONE;
+	}
+	if (n == 1) {
+		struct sbuf challenge = SBUF_INIT;
+		front_sasl_start(&f->sasl, mech, &challenge);
+		sbuf_appendc(out, '"');
+		sbuf_append(out, sbuf_data(&challenge), sbuf_len(&challenge));
+		sbuf_appends(out, "\"\r\n");
+		sbuf_free(&challenge);
+		msieve_set_state(f, MSIEVE_FRONT_SASL);
+		return FRONT_EV_NONE;
+	}
+	sasl_server_init(&f->sasl, mech);
+	return msieve_sasl_input(f, cmd + a[1].off, a[1].len, out);
+}
+
+/* XCLIENT ADDR=ip PORT=port SESSION=id TTL=n from a trusted proxy. */
+static enum front_event cmd_xclient(struct msieve_front *f, unsigned char *cmd,
+				    struct sbuf *out)
+{
+	static const struct {
+		const char *attr, *forward;
+	} attrs[] = {
+		{ "ADDR", "originating-ip" }, { "PORT", "originating-port" },
+		{ "SESSION", "session-id" }, { "TTL", "proxy-ttl" },
+	};
+	if (!f->base.trusted)
+		return msieve_bad(f, out, "You are not from trusted IP");
+	for (unsigned int i = 0; i < f->parser.nargs; i++) {
+		char *attr = imap_arg_dup(cmd, &f->parser.args[i]);
+		char *eq = attr == NULL ? NULL : strchr(attr, '=');
+		if (eq != NULL) {
+			*eq = '\0';
+			for (size_t k = 0; k < ARRAY_SIZE(attrs); k++) {
+				if (strcasecmp(attr, attrs[k].attr) == 0)
+					front_forward_apply(&f->base, attrs[k].forward, eq + 1);
+			}
+		}
+		free(attr);
+	}
+	msieve_reply(out, "OK", "Updated");
+	return FRONT_EV_NONE;
+}
+
+static const struct msieve_cmd msieve_cmds[] = {
+	{ "CAPABILITY", cmd_capability },
+	{ "NOOP", cmd_noop },
+	{ "LOGOUT", cmd_logout },
+	{ "STARTTLS", cmd_starttls },
+	{ "AUTHENTICATE", cmd_authenticate },
+	{ "XCLIENT", cmd_xclient },
+};
+
+static enum front_event msieve_command(struct msieve_front *f, unsigned char *cmd,
+				       struct sbuf *out)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(msieve_cmds); i++) {
+		if (imap_arg_equals_icase(cmd, &f->parser.cmd, msieve_cmds[i].name))
+			return msieve_cmds[i].fn(f, cmd, out);
+	}
+	return msieve_bad(f, out, MSIEVE_ERROR);
+}
+
+/* A response during AUTHENTICATE: one string, "*" to cancel. */
+static enum front_event msieve_sasl_response(struct msieve_front *f, unsigned char *cmd,
+					     struct sbuf *out)
+{
+	const struct imap_arg *a = f->parser.args;
+	if (f->parser.nargs != 1 || !msieve_is_string(&a[0])) {
+		sasl_server_deinit(&f->sasl);
+		msieve_set_state(f, MSIEVE_FRONT_COMMAND);
+		return msieve_bad(f, out, MSIEVE_ERROR);
+	}
+	if (a[0].len == 1 && cmd[a[0].off] == '*') {
+		sasl_server_deinit(&f->sasl);
+		msieve_reply(out, "NO", "Authentication aborted by client.");
+		msieve_set_state(f, MSIEVE_FRONT_COMMAND);
+		return FRONT_EV_NONE;
+	}
+	return msieve_sasl_input(f, cmd + a[0].off, a[0].len, out);
+}
+
+static enum front_event msieve_parse_error(struct msieve_front *f, struct sbuf *out)
+{
+	if (f->state == MSIEVE_FRONT_SASL) {
+		sasl_server_deinit(&f->sasl);
+		msieve_set_state(f, MSIEVE_FRONT_COMMAND);
+	}
+	if (f->parser.fatal) {
+		msieve_reply(out, "BYE", f->parser.error);
+		f->base.close_reason = f->parser.error;
+		msieve_set_state(f, MSIEVE_FRONT_DONE);
+		return FRONT_EV_CLOSE;
+	}
+	return msieve_bad(f, out, MSIEVE_ERROR);
+}
+
+static enum front_event msieve_feed(struct front *front, unsigned char *buf, size_t len,
+				    size_t *consumed_r, struct sbuf *out)
+{
+	struct msieve_front *f = (struct msieve_front *)front;
+	enum front_event ev = FRONT_EV_NONE;
+	size_t off = 0;
+
+	while (ev == FRONT_EV_NONE && off < len &&
+	       (f->state == MSIEVE_FRONT_COMMAND || f->state == MSIEVE_FRONT_SASL)) {
+		unsigned char *cmd = buf + off;
+		bool sasl = f->state == MSIEVE_FRONT_SASL;
+		enum parse_result r = imap_parser_parse(&f->parser, cmd, len - off);
+		if (r == PARSE_OK)
+			ev = sasl ? msieve_sasl_response(f, cmd, out) : msieve_command(f, cmd, out);
+		else if (r == PARSE_ERROR)
+			ev = msieve_parse_error(f, out);
+		size_t consumed = f->parser.consumed;
+		if (consumed == 0)
+			break;
+		if (sasl || ev == FRONT_EV_AUTH)
+			explicit_bzero(cmd, consumed); /* secrets were in there */
+		off += consumed;
+		imap_parser_reset(&f->parser);
+	}
+	*consumed_r = off;
+	return ev;
+}
+
+static struct front *msieve_create(const struct front_params *params)
+{
+	struct msieve_front *f = xcalloc(1, sizeof(*f));
+	front_init(&f->base, &managesieve_front_ops, params);
+	imap_parser_init_tagless(&f->parser, params->max_line, params->max_literal);
+	return &f->base;
+}
+
+static void msieve_destroy(struct front *front)
+{
+	struct msieve_front *f = (struct msieve_front *)front;
+	sasl_server_deinit(&f->sasl);
+	front_deinit(&f->base);
+	free(f);
+}
+
+static void msieve_greet(struct front *front, struct sbuf *out)
+{
+	struct msieve_front *f = (struct msieve_front *)front;
+	msieve_capability(f, out);
+	msieve_reply(out, "OK", front->params.greeting);
+}
+
+/* RFC 5804 §2.2: after STARTTLS the capabilities come again */
+static void msieve_tls_started(struct front *front, struct sbuf *out)
+{
+	struct msieve_front *f = (struct msieve_front *)front;
+	msieve_capability(f, out);
+	msieve_reply(out, "OK", "TLS negotiation successful.");
+}
+
+static void msieve_auth_failed(struct front *front, enum front_auth_status status,
+			       const char *text, struct sbuf *out)
+{
+	struct msieve_front *f = (struct msieve_front *)front;
+	front_login_clear(front);
+	switch (status) {
+	case FRONT_AUTH_FAILED:
+		msieve_reply(out, "NO", "Authentication failed.");
+		break;
+	case FRONT_AUTH_FAILED_REASON:
+		msieve_reply(out, "NO", text);
+		break;
+	case FRONT_AUTH_TEMPFAIL:
+	case FRONT_AUTH_LIMIT:
+		msieve_reply(out, "NO (TRYLATER)", text != NULL ? text :
+			     "Temporary authentication failure.");
+		break;
+	case FRONT_AUTH_BACKEND_REPLY:
+		front_append_sanitized(out, text);
+		sbuf_appends(out, "\r\n");
+		break;
+	}
+	msieve_set_state(f, MSIEVE_FRONT_COMMAND);
+}
+
+static void msieve_logged_in(struct front *front, const char *text, struct sbuf *out)
+{
+	struct msieve_front *f = (struct msieve_front *)front;
+	front_login_clear(front);
+	front_append_sanitized(out, text);
+	sbuf_appends(out, "\r\n");
+	msieve_set_state(f, MSIEVE_FRONT_DONE);
+}
+
+static void msieve_disconnect(struct front *front, const char *text, struct sbuf *out)
+{
+	struct msieve_front *f = (struct msieve_front *)front;
+	msieve_reply(out, "BYE", text);
+	msieve_set_state(f, MSIEVE_FRONT_DONE);
+}
+
+const struct front_ops managesieve_front_ops = {
+	.service = "managesieve",
+	.create = msieve_create,
+	.destroy = msieve_destroy,
+	.greet = msieve_greet,
+	.feed = msieve_feed,
+	.tls_started = msieve_tls_started,
+	.auth_failed = msieve_auth_failed,
+	.logged_in = msieve_logged_in,
+	.disconnect = msieve_disconnect,
+};
