@@ -16,6 +16,8 @@ BACKEND_PORT = 1143
 LOFT_IP, LOFT_PORT, LOFT_TLS_PORT = "127.0.0.1", 10143, 10993
 LOFT_POP3_PORT, LOFT_POP3S_PORT = 10110, 10995
 LOFT_SIEVE_PORT = 14190
+LOFT_SUBMISSION_PORT = 10587
+SINK_PIDFILE = os.path.join(BASE, "smtpsink.pid")
 PIDFILE = os.path.join(BASE, "loftd.pid")
 
 CONF = """\
@@ -27,25 +29,32 @@ listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }},
   {{ protocol = "pop3"; address = "{ip}"; port = {pop3_port}; }},
   {{ protocol = "pop3"; address = "{ip}"; port = {pop3s_port}; tls = true; }},
-  {{ protocol = "managesieve"; address = "{ip}"; port = {sieve_port}; }}
+  {{ protocol = "managesieve"; address = "{ip}"; port = {sieve_port}; }},
+  {{ protocol = "submission"; address = "{ip}"; port = {submission_port}; }}
 );
 tls = {{ cert = "{cert}"; key = "{key}"; }};
 login = {{ trusted_networks = [ "127.0.0.0/8" ]; disable_plaintext_auth = false; timeout = "60s"; }};
 passdb = ( {{ driver = "backend"; }} );   # the backends check the passwords
 director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu";
              health = {{ interval = "5s"; timeout = "3s"; }}; }};
-backend = {{ imap_port = {bport}; pop3_port = {bpop3}; managesieve_port = {bsieve}; ssl = "no"; }};
+backend = {{ imap_port = {bport}; pop3_port = {bpop3}; managesieve_port = {bsieve};
+            submission_port = {bsubmission}; ssl = "no"; }};
 """
 
 
-def stop():
+def stop_pid(pidfile, what):
     try:
-        pid = int(open(PIDFILE).read())
+        pid = int(open(pidfile).read())
         os.kill(pid, signal.SIGTERM)
-        loftlib.wait_for(lambda: not os.path.exists("/proc/%d" % pid), 10, "loftd to stop")
-        print("stopped loftd (pid %d)" % pid)
+        loftlib.wait_for(lambda: not os.path.exists("/proc/%d" % pid), 10, what + " to stop")
+        print("stopped %s (pid %d)" % (what, pid))
     except (OSError, ValueError):
         pass
+
+
+def stop():
+    stop_pid(PIDFILE, "loftd")
+    stop_pid(SINK_PIDFILE, "the SMTP sink")
     if os.path.isdir(BASE):
         cluster = loftlib.Cluster.__new__(loftlib.Cluster)
         cluster.backends = [loftlib.Backend(BASE, "be%d" % (i + 1), ip, BACKEND_PORT, None)
@@ -60,7 +69,18 @@ def start():
     users = {"user%d" % i: "pass" for i in range(1, 21)}
     cluster = loftlib.Cluster(BASE, BACKENDS, BACKEND_PORT, users, ssl="no",
                               cert_ips=[LOFT_IP])
-    cluster.start()
+    # the backends' submission relays to a sink that keeps every message
+    relay_port = cluster.backends[0].relay_port
+    sink = subprocess.Popen([sys.executable, os.path.join(REPO, "tests", "integration",
+                                                          "smtpsink.py"),
+                             "127.0.0.1", str(relay_port), os.path.join(BASE, "relayed")],
+                            stdin=subprocess.DEVNULL,
+                            stdout=open(os.path.join(BASE, "smtpsink.log"), "ab"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    with open(SINK_PIDFILE, "w") as f:
+        f.write("%d\n" % sink.pid)
+    loftlib.wait_for(lambda: loftlib.port_open("127.0.0.1", relay_port), 10, "the SMTP sink")
+    cluster.start(sink=False)
     conf = os.path.join(BASE, "loft.conf")
     with open(conf, "w") as f:
         f.write(CONF.format(base=BASE, ip=LOFT_IP, port=LOFT_PORT, tls_port=LOFT_TLS_PORT,
@@ -69,7 +89,9 @@ def start():
                             bport=BACKEND_PORT, bpop3=BACKEND_PORT + loftlib.POP3_OFFSET,
                             pop3_port=LOFT_POP3_PORT, pop3s_port=LOFT_POP3S_PORT,
                             sieve_port=LOFT_SIEVE_PORT,
-                            bsieve=BACKEND_PORT + loftlib.SIEVE_OFFSET))
+                            bsieve=BACKEND_PORT + loftlib.SIEVE_OFFSET,
+                            submission_port=LOFT_SUBMISSION_PORT,
+                            bsubmission=BACKEND_PORT + loftlib.SUBMISSION_OFFSET))
     log = open(os.path.join(BASE, "loftd.log"), "ab")
     proc = subprocess.Popen([os.path.join(REPO, "build", "loftd"), "-c", conf],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -88,10 +110,14 @@ loft is running: loftd (pid {pid}) in front of Dovecot backends be1..be3 on
   IMAP:        {ip}:{port} (STARTTLS), {ip}:{tls_port} (implicit TLS)
   POP3:        {ip}:{pop3_port} (STLS), {ip}:{pop3s_port} (implicit TLS)
   ManageSieve: {ip}:{sieve_port} (STARTTLS)
+  Submission:  {ip}:{submission_port} (STARTTLS); the backends relay to a sink
+               that stores each message in {base}/relayed
   Try:         curl -s imap://{ip}:{port}/ --user user1:pass -X 'ID NIL'
                (the reply names the backend: "x-backend" "be1")
                curl -s --cacert {ca} imaps://{ip}:{tls_port}/INBOX --user user2:pass -X 'EXAMINE INBOX'
                curl -s pop3://{ip}:{pop3_port}/ --user user3:pass     (lists the messages)
+               curl -s smtp://{ip}:{submission_port} --user user4:pass --mail-from user4@loft.test \\
+                    --mail-rcpt you@example.net -T /etc/hostname
   Sessions:    {repo}/build/loftadm -a {admin} who
   Backends:    {repo}/build/loftadm -a {admin} director status
                (or Dovecot's own: doveadm director status -a {admin})
@@ -100,6 +126,7 @@ loft is running: loftd (pid {pid}) in front of Dovecot backends be1..be3 on
 """.format(pid=proc.pid, backends=", ".join(BACKENDS), bport=BACKEND_PORT, ip=LOFT_IP,
            port=LOFT_PORT, tls_port=LOFT_TLS_PORT, pop3_port=LOFT_POP3_PORT,
            pop3s_port=LOFT_POP3S_PORT, sieve_port=LOFT_SIEVE_PORT,
+           submission_port=LOFT_SUBMISSION_PORT,
            ca=cluster.certs["ca"], admin=admin,
            repo=REPO, base=BASE))
 

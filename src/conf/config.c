@@ -39,6 +39,7 @@ unsigned int config_listener_port(const struct config_listener *l)
 		[CONF_PROTOCOL_POP3] = { 110, 995 },
 		/* ManageSieve has no port of its own for implicit TLS */
 		[CONF_PROTOCOL_MANAGESIEVE] = { 4190, 4190 },
+		[CONF_PROTOCOL_SUBMISSION] = { 587, 465 },
 	};
 	if (l->port != 0)
 		return l->port;

@@ -29,6 +29,7 @@ enum conf_protocol {
 	CONF_PROTOCOL_IMAP,
 	CONF_PROTOCOL_POP3,
 	CONF_PROTOCOL_MANAGESIEVE,
+	CONF_PROTOCOL_SUBMISSION,
 };
 
 enum conf_backend_ssl {
@@ -81,6 +82,7 @@ struct config {
 		unsigned int max_bad_commands;
 		unsigned int max_userip_connections;
 		char *greeting;
+		char *hostname;			/* "": the system's */
 	} login;
 
 	struct {
@@ -112,6 +114,7 @@ struct config {
 		unsigned int imap_port;
 		unsigned int pop3_port;
 		unsigned int managesieve_port;
+		unsigned int submission_port;
 		unsigned int lmtp_port;
 		unsigned int ssl;		/* enum conf_backend_ssl */
 		bool ssl_verify;

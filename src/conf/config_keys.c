@@ -42,7 +42,9 @@
 	  .sub = sub_, .doc = doc_ }
 #define END { .name = NULL }
 
-const char *const conf_protocol_names[] = { "imap", "pop3", "managesieve", NULL };
+const char *const conf_protocol_names[] = {
+	"imap", "pop3", "managesieve", "submission", NULL
+};
 const char *const conf_tls_protocol_names[] = { "TLSv1.2", "TLSv1.3", NULL };
 static const char *const backend_ssl_names[] = { "no", "yes", "starttls", NULL };
 static const char *const passdb_driver_names[] = {
@@ -58,7 +60,7 @@ static const struct conf_key listener_keys[] = {
 	ELEM(struct config_listener, "address", CONF_TYPE_STRING, address,
 	     "0.0.0.0", "IPv4 or IPv6 address to bind"),
 	ELEM(struct config_listener, "port", CONF_TYPE_PORT, port, "0",
-	     "TCP port; 0: the standard port (imap 143/993, pop3 110/995 with tls, managesieve 4190)"),
+	     "TCP port; 0: the standard port (imap 143/993, pop3 110/995, managesieve 4190, submission 587/465)"),
 	ELEM(struct config_listener, "tls", CONF_TYPE_BOOL, tls, "false",
 	     "implicit TLS from the first byte (needs tls.cert and tls.key)"),
 	ELEM(struct config_listener, "proxy_protocol", CONF_TYPE_BOOL, proxy_protocol,
@@ -93,6 +95,8 @@ static const struct conf_key login_keys[] = {
 		  "sessions one user may have from one client address; 0: no limit"),
 	KEY("greeting", CONF_TYPE_STRING, login.greeting, "loft ready.",
 	    "text of the protocol greeting"),
+	KEY("hostname", CONF_TYPE_STRING, login.hostname, "",
+	    "this server's name in Submission greetings and EHLO; \"\": the system's"),
 	END
 };
 
@@ -153,6 +157,8 @@ static const struct conf_key backend_keys[] = {
 	    "backend port for POP3"),
 	KEY("managesieve_port", CONF_TYPE_PORT, backend.managesieve_port, "4190",
 	    "backend port for ManageSieve"),
+	KEY("submission_port", CONF_TYPE_PORT, backend.submission_port, "587",
+	    "backend port for Submission"),
 	KEY("lmtp_port", CONF_TYPE_PORT, backend.lmtp_port, "24",
 	    "backend port for LMTP (for LMTP listeners, not yet available)"),
 	KEY_ENUM("ssl", backend.ssl, "no", backend_ssl_names,

@@ -27,6 +27,8 @@ struct back_params {
 	struct ipaddr local_ip;
 	uint16_t local_port;
 	const char *session_id;
+	const char *helo;		/* Submission: the client's EHLO name */
+	const char *hostname;		/* Submission: loft's EHLO name */
 	unsigned int ttl;		/* this hop's TTL; the backend gets ttl-1 */
 };
 

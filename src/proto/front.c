@@ -32,6 +32,8 @@ void front_login_clear(struct front *f)
 void front_deinit(struct front *f)
 {
 	front_login_clear(f);
+	free(f->helo);
+	f->helo = NULL;
 }
 
 void front_forward_apply(struct front *f, const char *name, const char *value)

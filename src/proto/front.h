@@ -22,6 +22,7 @@ struct front_params {
 	size_t max_literal;
 	unsigned int max_bad_commands;
 	bool disable_plaintext_auth;
+	const char *hostname;		/* Submission: this server's name */
 	const char *sieve_capability;	/* ManageSieve: SIEVE extensions */
 	const char *notify_capability;	/* ManageSieve: NOTIFY methods */
 };
@@ -71,6 +72,7 @@ struct front {
 
 	struct front_forward forward;
 	struct front_login login;	/* valid after FRONT_EV_AUTH */
+	char *helo;			/* Submission: the client's EHLO name */
 	const char *close_reason;	/* after FRONT_EV_CLOSE, for the log */
 	unsigned int bad_commands;
 };

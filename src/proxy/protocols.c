@@ -7,6 +7,8 @@
 #include "proto/managesieve_front.h"
 #include "proto/pop3_back.h"
 #include "proto/pop3_front.h"
+#include "proto/submission_back.h"
+#include "proto/submission_front.h"
 
 static const struct proxy_protocol proxy_protocols[] = {
 	[CONF_PROTOCOL_IMAP] = {
@@ -26,6 +28,12 @@ static const struct proxy_protocol proxy_protocols[] = {
 		.front = &managesieve_front_ops,
 		.back = &managesieve_back_ops,
 		.backend_port_offset = offsetof(struct config, backend.managesieve_port),
+	},
+	[CONF_PROTOCOL_SUBMISSION] = {
+		.name = "submission",
+		.front = &submission_front_ops,
+		.back = &submission_back_ops,
+		.backend_port_offset = offsetof(struct config, backend.submission_port),
 	},
 };
 

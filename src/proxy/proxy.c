@@ -1,6 +1,7 @@
 /* Shared proxy state and the accept entry point. */
 #include "proxy/proxy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,8 +27,13 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 	p->backend_tls = backend_tls;
 	registry_init(&p->registry);
 	list_init(&p->header_waits);
+	if (cfg->login.hostname[0] != '\0')
+		snprintf(p->hostname, sizeof(p->hostname), "%s", cfg->login.hostname);
+	else if (gethostname(p->hostname, sizeof(p->hostname) - 1) < 0)
+		snprintf(p->hostname, sizeof(p->hostname), "localhost");
 	p->front_params = (struct front_params){
 		.greeting = cfg->login.greeting,
+		.hostname = p->hostname,
 		.max_line = cfg->login.max_line_length,
 		.max_literal = cfg->login.max_literal_size,
 		.max_bad_commands = cfg->login.max_bad_commands,

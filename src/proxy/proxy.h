@@ -33,6 +33,7 @@ struct proxy {
 	uint64_t next_id;
 	size_t input_limit;	/* client bytes buffered before login */
 	struct list header_waits;	/* PROXY protocol headers still to come */
+	char hostname[256];		/* login.hostname, or the system's */
 };
 
 /* What a listener serves; the accept callback's context. */

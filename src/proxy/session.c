@@ -331,6 +331,8 @@ static void session_back_start(struct session *s)
 		.session_id = s->front->forward.session_id[0] != '\0' ?
 			s->front->forward.session_id : s->id_str,
 		.ttl = s->front->forward.ttl,
+		.helo = s->front->helo,
+		.hostname = s->proxy->hostname,
 	};
 	s->back = s->listener->protocol->back->create(&p);
 	session_set_state(s, SESSION_BACKEND_LOGIN);

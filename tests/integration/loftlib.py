@@ -13,6 +13,8 @@ import socket
 import subprocess
 import time
 
+import smtpsink
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 MAILUSER = os.environ.get("LOFT_TEST_MAILUSER", "vmail")
@@ -89,6 +91,8 @@ def write_users(base, users):
 POP3_OFFSET = -33          # 20143 -> 20110, 1143 -> 1110
 POP3_TLS_OFFSET = 2        # 20993 -> 20995
 SIEVE_OFFSET = 4047        # 20143 -> 24190, 1143 -> 5190
+SUBMISSION_OFFSET = 444    # 20143 -> 20587, 1143 -> 1587
+RELAY_OFFSET = 5000        # 20143 -> 25143: where submission relays (a sink)
 
 
 class Backend:
@@ -101,6 +105,8 @@ class Backend:
         self.pop3_port = port + POP3_OFFSET
         self.pop3_tls_port = tls_port + POP3_TLS_OFFSET if tls_port else 0
         self.sieve_port = port + SIEVE_OFFSET
+        self.submission_port = port + SUBMISSION_OFFSET
+        self.relay_port = port + RELAY_OFFSET
         self.dir = os.path.join(base, name)
         self.conf = os.path.join(self.dir, "dovecot.conf")
         self.log = os.path.join(self.dir, "dovecot.log")
@@ -115,6 +121,8 @@ class Backend:
                 "PORT": str(self.port), "SPORT": str(self.tls_port),
                 "POP3PORT": str(self.pop3_port), "POP3SPORT": str(self.pop3_tls_port),
                 "SIEVEPORT": str(self.sieve_port),
+                "SUBMISSIONPORT": str(self.submission_port),
+                "RELAYPORT": str(self.relay_port),
                 "MAILUSER": MAILUSER, "SSL": self.ssl,
                 "CERT": self.certs["cert"], "KEY": self.certs["key"]}
         for k, v in repl.items():
@@ -129,8 +137,8 @@ class Backend:
         subprocess.run(["dovecot", "-c", self.conf], stdin=subprocess.DEVNULL,
                        stdout=err, stderr=err, check=True)
         err.close()
-        wait_for(lambda: port_open(self.ip, self.port) and port_open(self.ip, self.pop3_port)
-                 and port_open(self.ip, self.sieve_port), 20,
+        wait_for(lambda: all(port_open(self.ip, p) for p in (
+            self.port, self.pop3_port, self.sieve_port, self.submission_port)), 20,
                  "dovecot %s on %s:%d" % (self.name, self.ip, self.port))
 
     def signal_stop(self):
@@ -186,11 +194,20 @@ class Cluster:
         self.backends = [Backend(base, "be%d" % (i + 1), ip, port, self.certs, ssl,
                                  tls_port) for i, ip in enumerate(ips)]
 
-    def start(self):
+    def start(self, sink=True):
+        """Starts the backends, and in this process the SMTP sink their
+        submission service relays to (sink=False: the caller runs one)."""
+        self.sink = None
+        if sink:
+            self.sink = smtpsink.SmtpSink("127.0.0.1", self.backends[0].relay_port)
+            self.sink.start()
         for b in self.backends:
             b.start()
 
     def stop(self):
+        if getattr(self, "sink", None) is not None:
+            self.sink.stop()
+            self.sink = None
         # all masters shut down at once: each takes seconds on its own
         pids = [(b, b.signal_stop()) for b in self.backends]
         for b, pid in pids:
@@ -209,7 +226,8 @@ listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }},
   {{ protocol = "pop3"; address = "{ip}"; port = {pop3_port}; }},
   {{ protocol = "pop3"; address = "{ip}"; port = {pop3_tls_port}; tls = true; }},
-  {{ protocol = "managesieve"; address = "{ip}"; port = {sieve_port}; }}{extra_listeners}
+  {{ protocol = "managesieve"; address = "{ip}"; port = {sieve_port}; }},
+  {{ protocol = "submission"; address = "{ip}"; port = {submission_port}; }}{extra_listeners}
 );
 tls = {{ cert = "{cert}"; key = "{key}"; }};
 login = {{ trusted_networks = [ {trusted} ]; disable_plaintext_auth = {dpa}; timeout = "{timeout}";
@@ -220,13 +238,15 @@ passdb = ( {passdb} );
 director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu";
              {director_extra} }};
 backend = {{ imap_port = {backend_port}; pop3_port = {backend_pop3_port};
-            managesieve_port = {backend_sieve_port}; ssl = "{backend_ssl}"; ssl_ca_file = "{ca}"; connect_timeout = "{connect_timeout}"; }};
+            managesieve_port = {backend_sieve_port};
+            submission_port = {backend_submission_port}; ssl = "{backend_ssl}"; ssl_ca_file = "{ca}"; connect_timeout = "{connect_timeout}"; }};
 log = {{ level = "{log_level}"; }};
 """
 
 
 LOFT_POP3_OFFSET = -1033
 LOFT_SIEVE_OFFSET = -7000    # 11143 -> 4143
+LOFT_SUBMISSION_OFFSET = -9000   # 11143 -> 2143
 
 
 class Loftd:
@@ -238,6 +258,7 @@ class Loftd:
         self.pop3_port = port + LOFT_POP3_OFFSET
         self.pop3_tls_port = self.pop3_port + 1
         self.sieve_port = port + LOFT_SIEVE_OFFSET
+        self.submission_port = port + LOFT_SUBMISSION_OFFSET
         self.dir = os.path.join(base, "loftd-%d" % port)
         os.makedirs(self.dir, exist_ok=True)
         self.conf = os.path.join(self.dir, "loft.conf")
@@ -259,6 +280,8 @@ class Loftd:
             "backend_pop3_port": cluster.backends[0].pop3_port,
             "sieve_port": self.sieve_port,
             "backend_sieve_port": cluster.backends[0].sieve_port,
+            "submission_port": self.submission_port,
+            "backend_submission_port": cluster.backends[0].submission_port,
             "cert": cluster.certs["cert"], "key": cluster.certs["key"],
             "ca": cluster.certs["ca"], "trusted": "", "dpa": "false",
             "timeout": "60s", "max_line": "8k", "max_literal": "8k",

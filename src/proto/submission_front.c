@@ -1,0 +1,364 @@
+/* Submission pre-login state machine with a command table. */
+#include "proto/submission_front.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/xmalloc.h"
+#include "proto/line.h"
+
+#define SUBM_XCLIENT_MAX_ATTRS 16
+
+enum subm_front_state {
+	SUBM_FRONT_COMMAND,	/* reading commands */
+	SUBM_FRONT_SASL,	/* reading an AUTH response line */
+	SUBM_FRONT_AUTH_WAIT,	/* credentials handed over, awaiting a verdict */
+	SUBM_FRONT_DONE,	/* logged in or leaving: no more input */
+};
+
+struct subm_front {
+	struct front base;
+	enum subm_front_state state;
+	struct sasl_server sasl;
+};
+
+typedef enum front_event subm_cmd_fn(struct subm_front *f, char *args, struct sbuf *out);
+
+struct subm_cmd {
+	const char *name;
+	subm_cmd_fn *fn;
+};
+
+static void subm_set_state(struct subm_front *f, enum subm_front_state state)
+{
+	f->state = state;
+}
+
+static void subm_reply(struct sbuf *out, const char *line)
+{
+	sbuf_appends(out, line);
+	sbuf_appends(out, "\r\n");
+}
+
+static enum front_event subm_bad(struct subm_front *f, struct sbuf *out, const char *text)
+{
+	subm_reply(out, text);
+	if (++f->base.bad_commands < f->base.params.max_bad_commands)
+		return FRONT_EV_NONE;
+	subm_reply(out, "421 4.7.0 Too many invalid commands.");
+	f->base.close_reason = "too many invalid commands";
+	subm_set_state(f, SUBM_FRONT_DONE);
+	return FRONT_EV_CLOSE;
+}
+
+/* EHLO's reply: the same extensions as Dovecot's submission-login, since
+ * after login the client keeps talking as this reply allowed it to. */
+static enum front_event cmd_ehlo(struct subm_front *f, char *args, struct sbuf *out)
+{
+	if (args[0] == '\0')
+		return subm_bad(f, out, "501 5.5.4 Missing hostname");
+	free(f->base.helo);
+	f->base.helo = xstrdup(args);
+	sbuf_appendf(out, "250-%s\r\n250-8BITMIME\r\n", f->base.params.hostname);
+	if (front_plaintext_allowed(&f->base)) {
+		sbuf_appends(out, "250-AUTH");
+		sasl_mechs_append(out, " ", "");
+		sbuf_appends(out, "\r\n");
+	}
+	sbuf_appends(out, "250-BURL imap\r\n250-CHUNKING\r\n250-ENHANCEDSTATUSCODES\r\n"
+		     "250-SIZE\r\n");
+	if (f->base.starttls_available && !f->base.tls_active)
+		sbuf_appends(out, "250-STARTTLS\r\n");
+	if (f->base.trusted)
+		sbuf_appends(out, "250-XCLIENT ADDR PORT SESSION TTL\r\n");
+	sbuf_appends(out, "250 PIPELINING\r\n");
+	return FRONT_EV_NONE;
+}
+
+static enum front_event cmd_helo(struct subm_front *f, char *args, struct sbuf *out)
+{
+	if (args[0] == '\0')
+		return subm_bad(f, out, "501 5.5.4 Missing hostname");
+	free(f->base.helo);
+	f->base.helo = xstrdup(args);
+	sbuf_appendf(out, "250 %s\r\n", f->base.params.hostname);
+	return FRONT_EV_NONE;
+}
+
+static enum front_event cmd_noop(struct subm_front *f, char *args, struct sbuf *out)
+{
+	(void)f;
+	(void)args;
+	subm_reply(out, "250 2.0.0 OK");
+	return FRONT_EV_NONE;
+}
+
+static enum front_event cmd_quit(struct subm_front *f, char *args, struct sbuf *out)
+{
+	(void)args;
+	subm_reply(out, "221 2.0.0 Bye");
+	f->base.close_reason = "logged out";
+	subm_set_state(f, SUBM_FRONT_DONE);
+	return FRONT_EV_CLOSE;
+}
+
+static enum front_event cmd_starttls(struct subm_front *f, char *args, struct sbuf *out)
+{
+	(void)args;
+	if (f->base.tls_active)
+		return subm_bad(f, out, "502 5.5.1 TLS is already active.");
+	if (!f->base.starttls_available)
+		return subm_bad(f, out, "502 5.5.1 TLS support isn't enabled.");
+	subm_reply(out, "220 2.0.0 Begin TLS negotiation now.");
+	/* RFC 3207: the client starts over with EHLO */
+	free(f->base.helo);
+	f->base.helo = NULL;
+	return FRONT_EV_STARTTLS;
+}
+
+/* Commands that need a logged-in session. */
+static enum front_event cmd_needs_auth(struct subm_front *f, char *args, struct sbuf *out)
+{
+	(void)f;
+	(void)args;
+	subm_reply(out, "530 5.7.0 Authentication required.");
+	return FRONT_EV_NONE;
+}
+
+static enum front_event subm_sasl_input(struct subm_front *f, const unsigned char *data,
+					size_t len, struct sbuf *out)
+{
+	struct sbuf challenge = SBUF_INIT;
+	enum front_event ev = FRONT_EV_NONE;
+	switch (front_sasl_input(&f->base, &f->sasl, data, len, &challenge)) {
+	case FRONT_SASL_CONTINUE:
+		sbuf_appends(out, "334 ");
+		sbuf_append(out, sbuf_data(&challenge), sbuf_len(&challenge));
+		sbuf_appends(out, "\r\n");
+		subm_set_state(f, SUBM_FRONT_SASL);
+		break;
+	case FRONT_SASL_DONE:
+		subm_set_state(f, SUBM_FRONT_AUTH_WAIT);
+		ev = FRONT_EV_AUTH;
+		break;
+	case FRONT_SASL_FAIL:
+		subm_reply(out, "535 5.7.8 Authentication failed.");
+		subm_set_state(f, SUBM_FRONT_COMMAND);
+		break;
+	case FRONT_SASL_BAD_BASE64:
+		subm_reply(out, "501 5.5.2 Invalid base64 data in SASL response.");
+		subm_set_state(f, SUBM_FRONT_COMMAND);
+		break;
+	}
+	sbuf_free(&challenge);
+	return ev;
+}
+
+static enum front_event cmd_auth(struct subm_front *f, char *args, struct sbuf *out)
+{
+	if (args[0] == '\0')
+		return subm_bad(f, out, "501 5.5.4 Missing SASL mechanism parameter");
+	char *ir = strchr(args, ' ');
+	if (ir != NULL)
+		*ir++ = '\0';
+	const struct sasl_mech *mech = sasl_mech_find(args);
+	if (mech == NULL) {
+		subm_reply(out, "504 5.5.4 Unsupported authentication mechanism.");
+		return FRONT_EV_NONE;
+	}
+	if (sasl_mech_is_plaintext(mech) && !front_plaintext_allowed(&f->base)) {
+		subm_reply(out, "538 5.7.11 Encryption required for requested "
+			   "authentication mechanism");
+		return FRONT_EV_NONE;
+	}
+	if (ir == NULL) {
+		struct sbuf challenge = SBUF_INIT;
+		front_sasl_start(&f->sasl, mech, &challenge);
+		sbuf_appends(out, "334 ");
+		sbuf_append(out, sbuf_data(&challenge), sbuf_len(&challenge));
+		sbuf_appends(out, "\r\n");
+		sbuf_free(&challenge);
+		subm_set_state(f, SUBM_FRONT_SASL);
+		return FRONT_EV_NONE;
+	}
+	sasl_server_init(&f->sasl, mech);
+	return subm_sasl_input(f, (const unsigned char *)ir, strlen(ir), out);
+}
+
+/* XCLIENT ADDR=.. PORT=.. SESSION=.. TTL=.. from a trusted proxy; the
+ * session then starts over with a greeting (Postfix's rule). */
+static enum front_event cmd_xclient(struct subm_front *f, char *args, struct sbuf *out)
+{
+	static const struct {
+		const char *attr, *forward;
+	} attrs[] = {
+		{ "ADDR", "originating-ip" }, { "PORT", "originating-port" },
+		{ "SESSION", "session-id" }, { "TTL", "proxy-ttl" },
+	};
+	if (!f->base.trusted)
+		return subm_bad(f, out, "550 5.7.0 You are not from trusted IP");
+	char *save, *tok = strtok_r(args, " ", &save);
+	for (int n = 0; tok != NULL && n < SUBM_XCLIENT_MAX_ATTRS;
+	     tok = strtok_r(NULL, " ", &save), n++) {
+		char *eq = strchr(tok, '=');
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		for (size_t i = 0; i < ARRAY_SIZE(attrs); i++) {
+			if (strcasecmp(tok, attrs[i].attr) == 0)
+				front_forward_apply(&f->base, attrs[i].forward, eq + 1);
+		}
+	}
+	sbuf_appendf(out, "220 %s %s\r\n", f->base.params.hostname, f->base.params.greeting);
+	return FRONT_EV_NONE;
+}
+
+static const struct subm_cmd subm_cmds[] = {
+	{ "EHLO", cmd_ehlo },
+	{ "HELO", cmd_helo },
+	{ "AUTH", cmd_auth },
+	{ "STARTTLS", cmd_starttls },
+	{ "NOOP", cmd_noop },
+	{ "RSET", cmd_noop },
+	{ "QUIT", cmd_quit },
+	{ "XCLIENT", cmd_xclient },
+	{ "MAIL", cmd_needs_auth },
+	{ "RCPT", cmd_needs_auth },
+	{ "DATA", cmd_needs_auth },
+	{ "BDAT", cmd_needs_auth },
+	{ "BURL", cmd_needs_auth },
+	{ "VRFY", cmd_needs_auth },
+};
+
+static enum front_event subm_command(struct subm_front *f, char *line, struct sbuf *out)
+{
+	char *args = strchr(line, ' ');
+	if (args != NULL)
+		*args++ = '\0';
+	else
+		args = line + strlen(line);
+	for (size_t i = 0; i < ARRAY_SIZE(subm_cmds); i++) {
+		if (strcasecmp(line, subm_cmds[i].name) == 0)
+			return subm_cmds[i].fn(f, args, out);
+	}
+	return subm_bad(f, out, "500 5.5.1 Unknown command");
+}
+
+static enum front_event subm_sasl_line(struct subm_front *f, char *line, struct sbuf *out)
+{
+	if (strcmp(line, "*") == 0) {
+		sasl_server_deinit(&f->sasl);
+		subm_reply(out, "501 5.5.2 Authentication aborted by client.");
+		subm_set_state(f, SUBM_FRONT_COMMAND);
+		return FRONT_EV_NONE;
+	}
+	return subm_sasl_input(f, (const unsigned char *)line, strlen(line), out);
+}
+
+static enum front_event subm_feed(struct front *front, unsigned char *buf, size_t len,
+				  size_t *consumed_r, struct sbuf *out)
+{
+	struct subm_front *f = (struct subm_front *)front;
+	enum front_event ev = FRONT_EV_NONE;
+	size_t off = 0;
+
+	while (ev == FRONT_EV_NONE && off < len &&
+	       (f->state == SUBM_FRONT_COMMAND || f->state == SUBM_FRONT_SASL)) {
+		size_t consumed;
+		long n = line_next(buf + off, len - off, f->base.params.max_line, &consumed);
+		if (n == -1)
+			break;
+		if (n == -2) {
+			subm_reply(out, "500 5.5.2 Line too long, aborting.");
+			f->base.close_reason = "input line too long";
+			subm_set_state(f, SUBM_FRONT_DONE);
+			ev = FRONT_EV_CLOSE;
+			break;
+		}
+		char *line = (char *)buf + off;
+		bool sasl = f->state == SUBM_FRONT_SASL;
+		line[n] = '\0';
+		if (memchr(line, '\0', (size_t)n) != NULL)
+			ev = subm_bad(f, out, "500 5.5.2 Invalid characters in command");
+		else if (sasl)
+			ev = subm_sasl_line(f, line, out);
+		else
+			ev = subm_command(f, line, out);
+		if (sasl || ev == FRONT_EV_AUTH || f->state == SUBM_FRONT_SASL)
+			explicit_bzero(buf + off, consumed); /* secrets were in there */
+		off += consumed;
+	}
+	*consumed_r = off;
+	return ev;
+}
+
+static struct front *subm_create(const struct front_params *params)
+{
+	struct subm_front *f = xcalloc(1, sizeof(*f));
+	front_init(&f->base, &submission_front_ops, params);
+	return &f->base;
+}
+
+static void subm_destroy(struct front *front)
+{
+	struct subm_front *f = (struct subm_front *)front;
+	sasl_server_deinit(&f->sasl);
+	front_deinit(&f->base);
+	free(f);
+}
+
+static void subm_greet(struct front *front, struct sbuf *out)
+{
+	sbuf_appendf(out, "220 %s %s\r\n", front->params.hostname, front->params.greeting);
+}
+
+static void subm_auth_failed(struct front *front, enum front_auth_status status,
+			     const char *text, struct sbuf *out)
+{
+	struct subm_front *f = (struct subm_front *)front;
+	static const char *const prefixes[] = {
+		[FRONT_AUTH_FAILED] = "535 5.7.8 Authentication failed.",
+		[FRONT_AUTH_FAILED_REASON] = "535 5.7.8 ",
+		[FRONT_AUTH_TEMPFAIL] = "454 4.7.0 ",
+		[FRONT_AUTH_BACKEND_REPLY] = "",
+		[FRONT_AUTH_LIMIT] = "454 4.7.0 ",
+	};
+	front_login_clear(front);
+	sbuf_appends(out, prefixes[status]);
+	if (status == FRONT_AUTH_TEMPFAIL && text == NULL)
+		text = "Temporary authentication failure.";
+	if (status != FRONT_AUTH_FAILED)
+		front_append_sanitized(out, text);
+	sbuf_appends(out, "\r\n");
+	subm_set_state(f, SUBM_FRONT_COMMAND);
+}
+
+static void subm_logged_in(struct front *front, const char *text, struct sbuf *out)
+{
+	struct subm_front *f = (struct subm_front *)front;
+	front_login_clear(front);
+	front_append_sanitized(out, text);
+	sbuf_appends(out, "\r\n");
+	subm_set_state(f, SUBM_FRONT_DONE);
+}
+
+static void subm_disconnect(struct front *front, const char *text, struct sbuf *out)
+{
+	struct subm_front *f = (struct subm_front *)front;
+	sbuf_appends(out, "421 4.3.2 ");
+	front_append_sanitized(out, text);
+	sbuf_appends(out, "\r\n");
+	subm_set_state(f, SUBM_FRONT_DONE);
+}
+
+const struct front_ops submission_front_ops = {
+	.service = "submission",
+	.create = subm_create,
+	.destroy = subm_destroy,
+	.greet = subm_greet,
+	.feed = subm_feed,
+	.auth_failed = subm_auth_failed,
+	.logged_in = subm_logged_in,
+	.disconnect = subm_disconnect,
+};
