@@ -121,3 +121,29 @@ enum front_sasl_result front_sasl_input(struct front *f, struct sasl_server *s,
 	free(decoded);
 	return r;
 }
+
+void front_xclient_attr(struct front *f, char *token)
+{
+	static const struct {
+		const char *attr, *forward;
+	} attrs[] = {
+		{ "ADDR", "originating-ip" }, { "PORT", "originating-port" },
+		{ "SESSION", "session-id" }, { "TTL", "proxy-ttl" },
+	};
+	char *eq = strchr(token, '=');
+	if (eq == NULL)
+		return;
+	*eq = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(attrs); i++) {
+		if (strcasecmp(token, attrs[i].attr) == 0)
+			front_forward_apply(f, attrs[i].forward, eq + 1);
+	}
+}
+
+void front_xclient_line(struct front *f, char *args)
+{
+	char *save;
+	for (char *tok = strtok_r(args, " ", &save); tok != NULL;
+	     tok = strtok_r(NULL, " ", &save))
+		front_xclient_attr(f, tok);
+}

@@ -118,6 +118,12 @@ enum front_sasl_result front_sasl_input(struct front *f, struct sasl_server *s,
 					const unsigned char *data, size_t len,
 					struct sbuf *challenge_b64);
 
+/* XCLIENT from a trusted proxy (POP3, ManageSieve, Submission): one
+ * "ATTR=value" token, or a line of them; ADDR, PORT, SESSION and TTL are
+ * applied, others ignored. The token is modified. */
+void front_xclient_attr(struct front *f, char *token);
+void front_xclient_line(struct front *f, char *args);
+
 /* Text from elsewhere (a passdb, a backend) as part of one reply line: a
  * CR or LF becomes a space, so nothing can be injected. */
 void front_append_sanitized(struct sbuf *out, const char *text);

@@ -230,24 +230,12 @@ static enum front_event cmd_authenticate(struct msieve_front *f, unsigned char *
 static enum front_event cmd_xclient(struct msieve_front *f, unsigned char *cmd,
 				    struct sbuf *out)
 {
-	static const struct {
-		const char *attr, *forward;
-	} attrs[] = {
-		{ "ADDR", "originating-ip" }, { "PORT", "originating-port" },
-		{ "SESSION", "session-id" }, { "TTL", "proxy-ttl" },
-	};
 	if (!f->base.trusted)
 		return msieve_bad(f, out, "You are not from trusted IP");
 	for (unsigned int i = 0; i < f->parser.nargs; i++) {
 		char *attr = imap_arg_dup(cmd, &f->parser.args[i]);
-		char *eq = attr == NULL ? NULL : strchr(attr, '=');
-		if (eq != NULL) {
-			*eq = '\0';
-			for (size_t k = 0; k < ARRAY_SIZE(attrs); k++) {
-				if (strcasecmp(attr, attrs[k].attr) == 0)
-					front_forward_apply(&f->base, attrs[k].forward, eq + 1);
-			}
-		}
+		if (attr != NULL)
+			front_xclient_attr(&f->base, attr);
 		free(attr);
 	}
 	msieve_reply(out, "OK", "Updated");

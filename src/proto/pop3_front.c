@@ -8,8 +8,6 @@
 #include "common/xmalloc.h"
 #include "proto/line.h"
 
-#define POP3_XCLIENT_MAX_ATTRS 16
-
 enum pop3_front_state {
 	POP3_FRONT_COMMAND,	/* reading commands */
 	POP3_FRONT_SASL,	/* reading an AUTH response line */
@@ -202,26 +200,9 @@ static enum front_event cmd_quit(struct pop3_front *f, char *args, struct sbuf *
  * client (§10.3); other attributes are ignored. */
 static enum front_event cmd_xclient(struct pop3_front *f, char *args, struct sbuf *out)
 {
-	static const struct {
-		const char *attr, *forward;
-	} attrs[] = {
-		{ "ADDR", "originating-ip" }, { "PORT", "originating-port" },
-		{ "SESSION", "session-id" }, { "TTL", "proxy-ttl" },
-	};
 	if (!f->base.trusted)
 		return pop3_front_bad(f, out, "-ERR You are not from trusted IP");
-	char *save, *tok = strtok_r(args, " ", &save);
-	for (int n = 0; tok != NULL && n < POP3_XCLIENT_MAX_ATTRS;
-	     tok = strtok_r(NULL, " ", &save), n++) {
-		char *eq = strchr(tok, '=');
-		if (eq == NULL)
-			continue;
-		*eq = '\0';
-		for (size_t i = 0; i < ARRAY_SIZE(attrs); i++) {
-			if (strcasecmp(tok, attrs[i].attr) == 0)
-				front_forward_apply(&f->base, attrs[i].forward, eq + 1);
-		}
-	}
+	front_xclient_line(&f->base, args);
 	pop3_reply(out, "+OK");
 	return FRONT_EV_NONE;
 }

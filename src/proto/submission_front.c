@@ -8,8 +8,6 @@
 #include "common/xmalloc.h"
 #include "proto/line.h"
 
-#define SUBM_XCLIENT_MAX_ATTRS 16
-
 enum subm_front_state {
 	SUBM_FRONT_COMMAND,	/* reading commands */
 	SUBM_FRONT_SASL,	/* reading an AUTH response line */
@@ -190,26 +188,9 @@ static enum front_event cmd_auth(struct subm_front *f, char *args, struct sbuf *
  * session then starts over with a greeting (Postfix's rule). */
 static enum front_event cmd_xclient(struct subm_front *f, char *args, struct sbuf *out)
 {
-	static const struct {
-		const char *attr, *forward;
-	} attrs[] = {
-		{ "ADDR", "originating-ip" }, { "PORT", "originating-port" },
-		{ "SESSION", "session-id" }, { "TTL", "proxy-ttl" },
-	};
 	if (!f->base.trusted)
 		return subm_bad(f, out, "550 5.7.0 You are not from trusted IP");
-	char *save, *tok = strtok_r(args, " ", &save);
-	for (int n = 0; tok != NULL && n < SUBM_XCLIENT_MAX_ATTRS;
-	     tok = strtok_r(NULL, " ", &save), n++) {
-		char *eq = strchr(tok, '=');
-		if (eq == NULL)
-			continue;
-		*eq = '\0';
-		for (size_t i = 0; i < ARRAY_SIZE(attrs); i++) {
-			if (strcasecmp(tok, attrs[i].attr) == 0)
-				front_forward_apply(&f->base, attrs[i].forward, eq + 1);
-		}
-	}
+	front_xclient_line(&f->base, args);
 	sbuf_appendf(out, "220 %s %s\r\n", f->base.params.hostname, f->base.params.greeting);
 	return FRONT_EV_NONE;
 }
