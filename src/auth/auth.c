@@ -163,7 +163,9 @@ static void auth_job_step(struct auth_job *job)
 		case PASSDB_FOUND:
 			break;
 		}
-		if (stored == NULL) {
+		if (stored == NULL || job->password == NULL) {
+			/* nothing to verify, or a lookup that checks none */
+			free(stored);
 			auth_job_defer(job);
 			return;
 		}
@@ -188,11 +190,17 @@ void auth_lookup(struct auth *auth, const char *user, const char *password,
 	job->cookie = cookie;
 	job->callback = callback;
 	job->ctx = ctx;
-	job->password = xstrdup(password);
+	job->password = password == NULL ? NULL : xstrdup(password);
 	varexpand_user(&name, auth->username_format, user);
 	job->result.user = xstrdup(sbuf_cstr(&name));
 	sbuf_free(&name);
 	auth_job_step(job);
+}
+
+void auth_lookup_user(struct auth *auth, const char *user, auth_callback *callback,
+		      void *ctx, uint64_t cookie)
+{
+	auth_lookup(auth, user, NULL, callback, ctx, cookie);
 }
 
 struct auth *auth_new(const struct config *cfg, struct event_base *base,

@@ -54,6 +54,10 @@ void auth_free(struct auth **auth);
 
 void auth_lookup(struct auth *auth, const char *user, const char *password,
 		 auth_callback *callback, void *ctx, uint64_t cookie);
+/* Only whether the user exists, and its extra fields: no password is
+ * checked (LMTP recipients). Same callback rules. */
+void auth_lookup_user(struct auth *auth, const char *user, auth_callback *callback,
+		      void *ctx, uint64_t cookie);
 
 /* Exposed for the passdb drivers. */
 void auth_result_clear(struct auth_result *result);

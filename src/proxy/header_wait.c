@@ -11,7 +11,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "proto/proxy_protocol.h"
-#include "proxy/session.h"
+#include "proxy/protocols.h"
 
 struct header_wait {
 	struct list_node node;		/* in proxy->header_waits */
@@ -66,7 +66,7 @@ static void header_wait_done(struct header_wait *w, const struct proxy_protocol_
 		acc.local_port = h->dst_port;
 	}
 	header_wait_free(w, false);
-	session_new(pl, &acc);
+	pl->protocol->start(pl, &acc);
 }
 
 /* Peeks at what arrived and reads only bytes that belong to the header:

@@ -9,28 +9,33 @@
 #include "proto/pop3_front.h"
 #include "proto/submission_back.h"
 #include "proto/submission_front.h"
+#include "proxy/session.h"
 
 static const struct proxy_protocol proxy_protocols[] = {
 	[CONF_PROTOCOL_IMAP] = {
 		.name = "imap",
+		.start = session_new,
 		.front = &imap_front_ops,
 		.back = &imap_back_ops,
 		.backend_port_offset = offsetof(struct config, backend.imap_port),
 	},
 	[CONF_PROTOCOL_POP3] = {
 		.name = "pop3",
+		.start = session_new,
 		.front = &pop3_front_ops,
 		.back = &pop3_back_ops,
 		.backend_port_offset = offsetof(struct config, backend.pop3_port),
 	},
 	[CONF_PROTOCOL_MANAGESIEVE] = {
 		.name = "managesieve",
+		.start = session_new,
 		.front = &managesieve_front_ops,
 		.back = &managesieve_back_ops,
 		.backend_port_offset = offsetof(struct config, backend.managesieve_port),
 	},
 	[CONF_PROTOCOL_SUBMISSION] = {
 		.name = "submission",
+		.start = session_new,
 		.front = &submission_front_ops,
 		.back = &submission_back_ops,
 		.backend_port_offset = offsetof(struct config, backend.submission_port),

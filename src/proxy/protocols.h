@@ -10,8 +10,13 @@
 #include "proto/back.h"
 #include "proto/front.h"
 
+struct proxy_listener;
+struct listener_accept;
+
 struct proxy_protocol {
 	const char *name;
+	/* a new connection: session_new() for the protocols that log in */
+	void (*start)(struct proxy_listener *pl, const struct listener_accept *acc);
 	const struct front_ops *front;
 	const struct back_ops *back;
 	size_t backend_port_offset;	/* an unsigned int in struct config */

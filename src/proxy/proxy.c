@@ -60,8 +60,9 @@ void proxy_expire(struct proxy *p, time_t now)
 
 void proxy_shutdown(struct proxy *p, const char *text)
 {
-	while (registry_first(&p->registry) != NULL)
-		session_shutdown(registry_first(&p->registry), text);
+	struct registry_entry *e;
+	while ((e = registry_first(&p->registry)) != NULL)
+		e->shutdown(e, text);
 }
 
 void proxy_free(struct proxy **pp)
@@ -123,7 +124,7 @@ void proxy_accept(const struct listener_accept *acc, void *ctx)
 {
 	struct proxy_listener *pl = ctx;
 	if (!pl->set->proxy_protocol) {
-		session_new(pl, acc);
+		pl->protocol->start(pl, acc);
 		return;
 	}
 	/* only a balancer we trust may tell us who the client is */

@@ -979,6 +979,7 @@ void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 	s->reg.state = REGISTRY_STATE_PRELOGIN;
 	s->reg.start_ms = clock_wall_ms();
 	s->reg.kick = session_kick;
+	s->reg.shutdown = session_shutdown;
 	s->local_ip = acc->local_ip;
 	s->local_port = acc->local_port;
 	s->start_mono = clock_monotonic_ms();

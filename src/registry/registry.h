@@ -45,6 +45,8 @@ struct registry_entry {
 	struct ipaddr client_ip;
 	uint16_t client_port;
 	registry_kick_cb *kick;
+	/* closes at once with a goodbye (the process is stopping) */
+	registry_kick_cb *shutdown;
 	bool kicked;			/* a kick is on its way: not listed again */
 
 	/* set through registry_set_user() and registry_set_backend() */

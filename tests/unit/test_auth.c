@@ -186,7 +186,10 @@ static void run_lookup(struct auth *a, uint64_t cookie, const char *user,
 		       const char *pw)
 {
 	int before = results_seen;
-	auth_lookup(a, user, pw, on_result, &results_seen, cookie);
+	if (pw == NULL)
+		auth_lookup_user(a, user, on_result, &results_seen, cookie);
+	else
+		auth_lookup(a, user, pw, on_result, &results_seen, cookie);
 	/* the callback never runs inside auth_lookup() */
 	assert_int_equal(results_seen, before);
 	while (results_seen == before)
@@ -252,6 +255,15 @@ static void test_auth_flow(void **state)
 	assert_string_equal(last.destuser, "p@backend");
 	run_lookup(a, 8, "broken", "x");
 	assert_int_equal(last.status, AUTH_STATUS_TEMPFAIL);
+	/* a user lookup (LMTP) checks no password: fields for a known user,
+	 * a failure for an unknown one */
+	run_lookup(a, 81, "Jane", NULL);
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	assert_string_equal(last.host, "10.0.0.5");
+	run_lookup(a, 82, "broken", NULL);
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	run_lookup(a, 83, "nobody", NULL);
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
 
 	/* a changed file is read again; a broken one keeps the old users */
 	write_users("newbie:{PLAIN}n\n");
