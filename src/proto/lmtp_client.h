@@ -1,0 +1,62 @@
+/* LMTP towards a backend (RFC 2033), one command at a time:
+ *
+ *   S: 220 greeting           C: LHLO <loft>          S: 250 extensions
+ *   C: XCLIENT ADDR= PORT= SESSION= TTL=   (offered)   S: 220; LHLO again
+ *   -> LMTP_EV_READY
+ *   C: MAIL FROM:<..>  -> LMTP_EV_REPLY      C: RCPT TO:<..>  -> LMTP_EV_REPLY
+ *   C: DATA  -> LMTP_EV_DATA_GO (354: the caller sends the dot-stuffed body)
+ *   S: one reply per accepted recipient -> LMTP_EV_DATA_REPLY each (a
+ *      refused DATA comes as one DATA_REPLY with data_replies 0: it stands
+ *      for every recipient)
+ *
+ * A pure state machine: bytes in, commands out, events for the owner. */
+#ifndef LOFT_PROTO_LMTP_CLIENT_H
+#define LOFT_PROTO_LMTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/net.h"
+#include "common/sbuf.h"
+
+enum lmtp_client_event {
+	LMTP_EV_NONE,		/* send the output, wait for more input */
+	LMTP_EV_READY,		/* greeted and LHLO done: MAIL may follow */
+	LMTP_EV_REPLY,		/* the reply to MAIL or RCPT is in code/reply */
+	LMTP_EV_DATA_GO,	/* 354: send the body now */
+	LMTP_EV_DATA_REPLY,	/* one recipient's verdict is in code/reply */
+	LMTP_EV_FAIL,		/* the backend cannot be used: error says why */
+};
+
+struct lmtp_client_params {
+	const char *hostname;		/* loft's LHLO name */
+	bool forward;			/* XCLIENT with the client's address */
+	struct ipaddr client_ip;
+	uint16_t client_port;
+	const char *session_id;
+	unsigned int ttl;		/* this hop's; the backend gets ttl-1 */
+};
+
+struct lmtp_client {
+	struct lmtp_client_params params;
+	int state;
+	bool xclient, xclient_done;
+	unsigned int data_replies;	/* still to come after the body */
+	int code;			/* the last reply's code */
+	struct sbuf reply;		/* its last line */
+	const char *error;
+};
+
+void lmtp_client_init(struct lmtp_client *c, const struct lmtp_client_params *params);
+void lmtp_client_deinit(struct lmtp_client *c);
+/* Handles complete reply lines; stops at the first event. */
+enum lmtp_client_event lmtp_client_feed(struct lmtp_client *c, const unsigned char *buf,
+					size_t len, size_t *consumed_r, struct sbuf *out);
+/* Commands, once READY and each after the previous one's reply. */
+void lmtp_client_mail(struct lmtp_client *c, const char *from, const char *params,
+		      struct sbuf *out);
+void lmtp_client_rcpt(struct lmtp_client *c, const char *to, struct sbuf *out);
+/* DATA for `accepted` recipients: one DATA_REPLY each after the body. */
+void lmtp_client_data(struct lmtp_client *c, unsigned int accepted, struct sbuf *out);
+
+#endif
