@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/net.h"
+#include "common/sbuf.h"
 #include "core/tls.h"
 
 static void conn_event(evutil_socket_t fd, short what, void *arg)
@@ -209,4 +210,18 @@ int conn_handshake(struct conn *c)
 		c->error = buf;
 	}
 	return CONN_ERROR;
+}
+
+int conn_write_sbuf(struct conn *c, struct sbuf *buf)
+{
+	while (sbuf_len(buf) > 0) {
+		ssize_t n = conn_write(c, sbuf_data(buf), sbuf_len(buf));
+		if (n == CONN_AGAIN)
+			return 0;
+		if (n < 0)
+			return -1;
+		sbuf_consume(buf, (size_t)n);
+	}
+	sbuf_release_if_empty(buf);
+	return 0;
 }

@@ -54,6 +54,11 @@ ssize_t conn_read(struct conn *c, void *buf, size_t len);
 /* >0 bytes written, CONN_AGAIN or CONN_ERROR. */
 ssize_t conn_write(struct conn *c, const void *buf, size_t len);
 
+/* Writes what buf holds until the socket would block; what was written
+ * leaves buf. 0, or -1 on a write error (c->error says why). */
+struct sbuf;
+int conn_write_sbuf(struct conn *c, struct sbuf *buf);
+
 /* Starts TLS as server or client; then drive conn_handshake(). host is
  * the name or address to verify (client only, may be NULL). */
 int conn_tls_start(struct conn *c, SSL_CTX *ctx, bool server, const char *host);

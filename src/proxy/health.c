@@ -147,19 +147,6 @@ static void probe_timeout(evutil_socket_t fd, short what, void *ctx)
 
 /* ---- talking --------------------------------------------------------- */
 
-static int probe_flush(struct health_probe *p)
-{
-	while (sbuf_len(&p->out) > 0) {
-		ssize_t n = conn_write(&p->conn, sbuf_data(&p->out), sbuf_len(&p->out));
-		if (n == CONN_AGAIN)
-			return 0;
-		if (n < 0)
-			return -1;
-		sbuf_consume(&p->out, (size_t)n);
-	}
-	return 0;
-}
-
 static void probe_tls_start(struct health_probe *p)
 {
 	if (conn_tls_start(&p->conn, p->health->backend_tls, false, p->ip_str) < 0) {
@@ -216,13 +203,13 @@ static bool probe_login(struct health_probe *p)
 	sbuf_consume(&p->in, consumed);
 	switch (ev) {
 	case BACK_EV_NONE:
-		if (probe_flush(p) < 0) {
+		if (conn_write_sbuf(&p->conn, &p->out) < 0) {
 			probe_failed(p, "write failed: %s", p->conn.error);
 			return true;
 		}
 		return false;
 	case BACK_EV_STARTTLS:
-		if (probe_flush(p) < 0) {
+		if (conn_write_sbuf(&p->conn, &p->out) < 0) {
 			probe_failed(p, "write failed: %s", p->conn.error);
 			return true;
 		}
@@ -245,7 +232,7 @@ static bool probe_login(struct health_probe *p)
 
 static void probe_talk(struct health_probe *p)
 {
-	if (probe_flush(p) < 0) {
+	if (conn_write_sbuf(&p->conn, &p->out) < 0) {
 		probe_failed(p, "write failed: %s", p->conn.error);
 		return;
 	}

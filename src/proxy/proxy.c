@@ -11,7 +11,6 @@
 #include "common/xmalloc.h"
 #include "proxy/header_wait.h"
 #include "proxy/protocols.h"
-#include "proxy/session.h"
 #include "registry/filter.h"
 
 struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
@@ -99,7 +98,8 @@ void proxy_director_resume(void *ctx, uint64_t session_id)
 	struct proxy *p = ctx;
 	struct registry_entry *e = registry_find(&p->registry, session_id);
 	if (e != NULL)
-		session_director_resume(e);
+		if (e->resume != NULL)
+			e->resume(e);
 }
 
 void proxy_listener_init(struct proxy_listener *pl, struct proxy *proxy,

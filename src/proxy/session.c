@@ -165,23 +165,9 @@ static void session_end(struct session *s, const char *reason)
 }
 
 /* Sends what it can of buf to c; -1 when the connection failed. */
-static int session_flush(struct conn *c, struct sbuf *buf)
-{
-	while (sbuf_len(buf) > 0) {
-		ssize_t n = conn_write(c, sbuf_data(buf), sbuf_len(buf));
-		if (n == CONN_AGAIN)
-			return 0;
-		if (n < 0)
-			return -1;
-		sbuf_consume(buf, (size_t)n);
-	}
-	sbuf_release_if_empty(buf);
-	return 0;
-}
-
 static void session_client_flush(struct session *s)
 {
-	if (session_flush(&s->client, &s->out) < 0)
+	if (conn_write_sbuf(&s->client, &s->out) < 0)
 		session_end(s, "client connection failed");
 }
 
@@ -353,7 +339,7 @@ static void session_backend_tls_start(struct session *s)
 
 static void session_backend_io(struct session *s)
 {
-	if (session_flush(&s->backend, &s->bout) < 0) {
+	if (conn_write_sbuf(&s->backend, &s->bout) < 0) {
 		session_backend_failed(s, "write failed: %s", s->backend.error);
 		return;
 	}
@@ -375,7 +361,7 @@ static void session_backend_io(struct session *s)
 		sbuf_consume(&s->bin, consumed);
 		switch (ev) {
 		case BACK_EV_NONE:
-			if (session_flush(&s->backend, &s->bout) < 0) {
+			if (conn_write_sbuf(&s->backend, &s->bout) < 0) {
 				session_backend_failed(s, "write failed: %s",
 						       s->backend.error);
 				return;
@@ -980,6 +966,7 @@ void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 	s->reg.start_ms = clock_wall_ms();
 	s->reg.kick = session_kick;
 	s->reg.shutdown = session_shutdown;
+	s->reg.resume = session_director_resume;
 	s->local_ip = acc->local_ip;
 	s->local_port = acc->local_port;
 	s->start_mono = clock_monotonic_ms();

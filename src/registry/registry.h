@@ -47,6 +47,8 @@ struct registry_entry {
 	registry_kick_cb *kick;
 	/* closes at once with a goodbye (the process is stopping) */
 	registry_kick_cb *shutdown;
+	/* the director says a wait for a move is over (may be NULL) */
+	void (*resume)(struct registry_entry *entry);
 	bool kicked;			/* a kick is on its way: not listed again */
 
 	/* set through registry_set_user() and registry_set_backend() */
