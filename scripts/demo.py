@@ -17,6 +17,7 @@ LOFT_IP, LOFT_PORT, LOFT_TLS_PORT = "127.0.0.1", 10143, 10993
 LOFT_POP3_PORT, LOFT_POP3S_PORT = 10110, 10995
 LOFT_SIEVE_PORT = 14190
 LOFT_SUBMISSION_PORT = 10587
+LOFT_LMTP_PORT = 10024
 SINK_PIDFILE = os.path.join(BASE, "smtpsink.pid")
 PIDFILE = os.path.join(BASE, "loftd.pid")
 
@@ -30,15 +31,18 @@ listeners = (
   {{ protocol = "pop3"; address = "{ip}"; port = {pop3_port}; }},
   {{ protocol = "pop3"; address = "{ip}"; port = {pop3s_port}; tls = true; }},
   {{ protocol = "managesieve"; address = "{ip}"; port = {sieve_port}; }},
-  {{ protocol = "submission"; address = "{ip}"; port = {submission_port}; }}
+  {{ protocol = "submission"; address = "{ip}"; port = {submission_port}; }},
+  {{ protocol = "lmtp"; address = "{ip}"; port = {lmtp_port}; }}
 );
 tls = {{ cert = "{cert}"; key = "{key}"; }};
+# "user5@loft.test" is user5, for LMTP recipients as for logins
+auth = {{ username_format = "%Ln"; }};
 login = {{ trusted_networks = [ "127.0.0.0/8" ]; disable_plaintext_auth = false; timeout = "60s"; }};
 passdb = ( {{ driver = "backend"; }} );   # the backends check the passwords
 director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu";
              health = {{ interval = "5s"; timeout = "3s"; }}; }};
 backend = {{ imap_port = {bport}; pop3_port = {bpop3}; managesieve_port = {bsieve};
-            submission_port = {bsubmission}; ssl = "no"; }};
+            submission_port = {bsubmission}; lmtp_port = {blmtp}; ssl = "no"; }};
 """
 
 
@@ -91,7 +95,9 @@ def start():
                             sieve_port=LOFT_SIEVE_PORT,
                             bsieve=BACKEND_PORT + loftlib.SIEVE_OFFSET,
                             submission_port=LOFT_SUBMISSION_PORT,
-                            bsubmission=BACKEND_PORT + loftlib.SUBMISSION_OFFSET))
+                            bsubmission=BACKEND_PORT + loftlib.SUBMISSION_OFFSET,
+                            lmtp_port=LOFT_LMTP_PORT,
+                            blmtp=BACKEND_PORT + loftlib.LMTP_OFFSET))
     log = open(os.path.join(BASE, "loftd.log"), "ab")
     proc = subprocess.Popen([os.path.join(REPO, "build", "loftd"), "-c", conf],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -112,12 +118,15 @@ loft is running: loftd (pid {pid}) in front of Dovecot backends be1..be3 on
   ManageSieve: {ip}:{sieve_port} (STARTTLS)
   Submission:  {ip}:{submission_port} (STARTTLS); the backends relay to a sink
                that stores each message in {base}/relayed
+  LMTP:        {ip}:{lmtp_port}, delivering to each recipient's backend
   Try:         curl -s imap://{ip}:{port}/ --user user1:pass -X 'ID NIL'
                (the reply names the backend: "x-backend" "be1")
                curl -s --cacert {ca} imaps://{ip}:{tls_port}/INBOX --user user2:pass -X 'EXAMINE INBOX'
                curl -s pop3://{ip}:{pop3_port}/ --user user3:pass     (lists the messages)
                curl -s smtp://{ip}:{submission_port} --user user4:pass --mail-from user4@loft.test \\
                     --mail-rcpt you@example.net -T /etc/hostname
+               python3 -c 'import smtplib; smtplib.LMTP("{ip}", {lmtp_port}).sendmail("", ["user5@loft.test"], "Subject: hi\\r\\n\\r\\nhello\\r\\n")'
+               curl -s imap://{ip}:{port}/INBOX --user user5:pass -X 'SEARCH ALL'
   Sessions:    {repo}/build/loftadm -a {admin} who
   Backends:    {repo}/build/loftadm -a {admin} director status
                (or Dovecot's own: doveadm director status -a {admin})
@@ -126,7 +135,7 @@ loft is running: loftd (pid {pid}) in front of Dovecot backends be1..be3 on
 """.format(pid=proc.pid, backends=", ".join(BACKENDS), bport=BACKEND_PORT, ip=LOFT_IP,
            port=LOFT_PORT, tls_port=LOFT_TLS_PORT, pop3_port=LOFT_POP3_PORT,
            pop3s_port=LOFT_POP3S_PORT, sieve_port=LOFT_SIEVE_PORT,
-           submission_port=LOFT_SUBMISSION_PORT,
+           submission_port=LOFT_SUBMISSION_PORT, lmtp_port=LOFT_LMTP_PORT,
            ca=cluster.certs["ca"], admin=admin,
            repo=REPO, base=BASE))
 

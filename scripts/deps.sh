@@ -8,7 +8,7 @@ set -eu
 
 PKGS="make gcc pkg-config libevent-dev libssl-dev openssl libconfig-dev \
 libsodium-dev libcrypt-dev libxxhash-dev libcmocka-dev python3 python3-pytest \
-dovecot-core dovecot-imapd dovecot-pop3d dovecot-managesieved dovecot-submissiond scdoc iproute2 procps passwd curl"
+dovecot-core dovecot-imapd dovecot-pop3d dovecot-managesieved dovecot-submissiond dovecot-lmtpd scdoc iproute2 procps passwd curl"
 
 missing=""
 for p in $PKGS; do

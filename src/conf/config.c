@@ -40,6 +40,7 @@ unsigned int config_listener_port(const struct config_listener *l)
 		/* ManageSieve has no port of its own for implicit TLS */
 		[CONF_PROTOCOL_MANAGESIEVE] = { 4190, 4190 },
 		[CONF_PROTOCOL_SUBMISSION] = { 587, 465 },
+		[CONF_PROTOCOL_LMTP] = { 24, 24 },
 	};
 	if (l->port != 0)
 		return l->port;

@@ -30,6 +30,7 @@ enum conf_protocol {
 	CONF_PROTOCOL_POP3,
 	CONF_PROTOCOL_MANAGESIEVE,
 	CONF_PROTOCOL_SUBMISSION,
+	CONF_PROTOCOL_LMTP,
 };
 
 enum conf_backend_ssl {
@@ -127,6 +128,11 @@ struct config {
 		char *sieve_capability;
 		char *notify_capability;
 	} managesieve;
+
+	struct {
+		uint64_t max_message_size;
+		uint64_t proxy_timeout_ms;
+	} lmtp;
 
 	struct {
 		unsigned int level;		/* enum log_level */

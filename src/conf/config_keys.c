@@ -43,7 +43,7 @@
 #define END { .name = NULL }
 
 const char *const conf_protocol_names[] = {
-	"imap", "pop3", "managesieve", "submission", NULL
+	"imap", "pop3", "managesieve", "submission", "lmtp", NULL
 };
 const char *const conf_tls_protocol_names[] = { "TLSv1.2", "TLSv1.3", NULL };
 static const char *const backend_ssl_names[] = { "no", "yes", "starttls", NULL };
@@ -60,7 +60,7 @@ static const struct conf_key listener_keys[] = {
 	ELEM(struct config_listener, "address", CONF_TYPE_STRING, address,
 	     "0.0.0.0", "IPv4 or IPv6 address to bind"),
 	ELEM(struct config_listener, "port", CONF_TYPE_PORT, port, "0",
-	     "TCP port; 0: the standard port (imap 143/993, pop3 110/995, managesieve 4190, submission 587/465)"),
+	     "TCP port; 0: the standard port (imap 143/993, pop3 110/995, managesieve 4190, submission 587/465, lmtp 24)"),
 	ELEM(struct config_listener, "tls", CONF_TYPE_BOOL, tls, "false",
 	     "implicit TLS from the first byte (needs tls.cert and tls.key)"),
 	ELEM(struct config_listener, "proxy_protocol", CONF_TYPE_BOOL, proxy_protocol,
@@ -160,7 +160,7 @@ static const struct conf_key backend_keys[] = {
 	KEY("submission_port", CONF_TYPE_PORT, backend.submission_port, "587",
 	    "backend port for Submission"),
 	KEY("lmtp_port", CONF_TYPE_PORT, backend.lmtp_port, "24",
-	    "backend port for LMTP (for LMTP listeners, not yet available)"),
+	    "backend port for LMTP (unless a passdb names one)"),
 	KEY_ENUM("ssl", backend.ssl, "no", backend_ssl_names,
 		 "TLS to backends: no, yes (implicit TLS) or starttls"),
 	KEY("ssl_verify", CONF_TYPE_BOOL, backend.ssl_verify, "true",
@@ -188,6 +188,14 @@ static const struct conf_key managesieve_keys[] = {
 	END
 };
 
+static const struct conf_key lmtp_keys[] = {
+	KEY_RANGE("max_message_size", CONF_TYPE_SIZE, lmtp.max_message_size, "50M",
+		  KIB(1), (uint64_t)4 << 30, "largest message delivered (as sent, dot-stuffed)"),
+	KEY_RANGE("proxy_timeout", CONF_TYPE_DURATION, lmtp.proxy_timeout_ms, "125s",
+		  SEC(1), SEC(3600), "time a backend may take for each step of a delivery"),
+	END
+};
+
 static const struct conf_key log_keys[] = {
 	KEY_ENUM("level", log.level, "info", log_level_names,
 		 "least severe level logged: debug, info, warning, error"),
@@ -209,6 +217,7 @@ const struct conf_key config_root_keys[] = {
 	GROUP("director", director_keys, "choosing a user's backend"),
 	GROUP("backend", backend_keys, "connections to backends"),
 	GROUP("managesieve", managesieve_keys, "ManageSieve before login"),
+	GROUP("lmtp", lmtp_keys, "LMTP deliveries"),
 	GROUP("log", log_keys, "logging"),
 	END
 };

@@ -52,6 +52,11 @@ static char *config_validate_listeners(const struct config *cfg)
 		if (ipaddr_parse(l->address, &ip) < 0)
 			return config_fail(l->source, "address",
 					   "'%s' is not an IP address", l->address);
+		/* LMTP comes from the local MTA; Dovecot's lmtp has no
+		 * implicit TLS either */
+		if (l->tls && l->protocol == CONF_PROTOCOL_LMTP)
+			return config_fail(l->source, "tls",
+					   "LMTP listeners are plain TCP (tls = false)");
 		if (l->tls && (cfg->tls.cert == NULL || cfg->tls.key == NULL))
 			return config_fail(l->source, "tls",
 					   "a TLS listener needs tls.cert and tls.key");

@@ -14,13 +14,19 @@ void front_init(struct front *f, const struct front_ops *ops,
 	memset(f, 0, sizeof(*f));
 	f->ops = ops;
 	f->params = *params;
-	f->forward.ttl = FRONT_PROXY_TTL_DEFAULT;
+	front_forward_init(&f->forward);
 }
 
 void front_append_sanitized(struct sbuf *out, const char *text)
 {
 	for (; *text != '\0'; text++)
 		sbuf_appendc(out, *text == '\r' || *text == '\n' ? ' ' : *text);
+}
+
+void front_forward_init(struct front_forward *fw)
+{
+	memset(fw, 0, sizeof(*fw));
+	fw->ttl = FRONT_PROXY_TTL_DEFAULT;
 }
 
 void front_login_clear(struct front *f)
@@ -36,10 +42,8 @@ void front_deinit(struct front *f)
 	f->helo = NULL;
 }
 
-void front_forward_apply(struct front *f, const char *name, const char *value)
+void front_forward_apply(struct front_forward *fw, const char *name, const char *value)
 {
-	struct front_forward *fw = &f->forward;
-
 	if (strncasecmp(name, "x-", 2) == 0)
 		name += 2;
 	if (strcasecmp(name, "originating-ip") == 0) {
@@ -122,7 +126,7 @@ enum front_sasl_result front_sasl_input(struct front *f, struct sasl_server *s,
 	return r;
 }
 
-void front_xclient_attr(struct front *f, char *token)
+void front_xclient_attr(struct front_forward *fw, char *token)
 {
 	static const struct {
 		const char *attr, *forward;
@@ -136,14 +140,14 @@ void front_xclient_attr(struct front *f, char *token)
 	*eq = '\0';
 	for (size_t i = 0; i < ARRAY_SIZE(attrs); i++) {
 		if (strcasecmp(token, attrs[i].attr) == 0)
-			front_forward_apply(f, attrs[i].forward, eq + 1);
+			front_forward_apply(fw, attrs[i].forward, eq + 1);
 	}
 }
 
-void front_xclient_line(struct front *f, char *args)
+void front_xclient_line(struct front_forward *fw, char *args)
 {
 	char *save;
 	for (char *tok = strtok_r(args, " ", &save); tok != NULL;
 	     tok = strtok_r(NULL, " ", &save))
-		front_xclient_attr(f, tok);
+		front_xclient_attr(fw, tok);
 }

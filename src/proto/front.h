@@ -121,8 +121,8 @@ enum front_sasl_result front_sasl_input(struct front *f, struct sasl_server *s,
 /* XCLIENT from a trusted proxy (POP3, ManageSieve, Submission): one
  * "ATTR=value" token, or a line of them; ADDR, PORT, SESSION and TTL are
  * applied, others ignored. The token is modified. */
-void front_xclient_attr(struct front *f, char *token);
-void front_xclient_line(struct front *f, char *args);
+void front_xclient_attr(struct front_forward *fw, char *token);
+void front_xclient_line(struct front_forward *fw, char *args);
 
 /* Text from elsewhere (a passdb, a backend) as part of one reply line: a
  * CR or LF becomes a space, so nothing can be injected. */
@@ -136,6 +136,8 @@ void front_deinit(struct front *f);
 /* Applies one forwarded attribute from a trusted client ("x-originating-ip"
  * style names, with or without the "x-" prefix of IMAP ID). Ignores
  * unknown names and invalid values. */
-void front_forward_apply(struct front *f, const char *name, const char *value);
+void front_forward_apply(struct front_forward *fw, const char *name, const char *value);
+/* No forwarded address yet, the default TTL. */
+void front_forward_init(struct front_forward *fw);
 
 #endif

@@ -167,7 +167,7 @@ static enum front_event cmd_id(struct imap_front *f, unsigned char *cmd,
 			char *key = imap_arg_dup(cmd, &a[i]);
 			char *value = imap_arg_dup(cmd, &a[i + 1]);
 			if (key != NULL && value != NULL)
-				front_forward_apply(&f->base, key, value);
+				front_forward_apply(&f->base.forward, key, value);
 			free(key);
 			free(value);
 		}

@@ -41,10 +41,12 @@ static void lmtp_client_lhlo(struct lmtp_client *c, struct sbuf *out)
 {
 	sbuf_appendf(out, "LHLO %s\r\n", c->params.hostname);
 	c->xclient = false;
+	c->eightbitmime = false;
 	c->state = LMTP_C_LHLO;
 }
 
-/* "XCLIENT ADDR PORT ..." among the extensions: all four are sent */
+/* "XCLIENT ADDR PORT ..." among the extensions: all four are sent;
+ * "8BITMIME": BODY= may be passed on */
 static void lmtp_client_extension(struct lmtp_client *c, const char *text, size_t len)
 {
 	const char *params;
@@ -52,6 +54,8 @@ static void lmtp_client_extension(struct lmtp_client *c, const char *text, size_
 	if (smtp_ehlo_has(text, len, "XCLIENT", &params, &plen) &&
 	    smtp_words_have(params, plen, "ADDR"))
 		c->xclient = true;
+	if (smtp_ehlo_has(text, len, "8BITMIME", &params, &plen))
+		c->eightbitmime = true;
 }
 
 static enum lmtp_client_event lmtp_client_reply(struct lmtp_client *c, int code,
@@ -137,10 +141,13 @@ enum lmtp_client_event lmtp_client_feed(struct lmtp_client *c, const unsigned ch
 	return ev;
 }
 
-void lmtp_client_mail(struct lmtp_client *c, const char *from, const char *params,
+void lmtp_client_mail(struct lmtp_client *c, const char *from, const char *body,
 		      struct sbuf *out)
 {
-	sbuf_appendf(out, "MAIL FROM:<%s>%s%s\r\n", from, params[0] != '\0' ? " " : "", params);
+	if (body != NULL && c->eightbitmime)
+		sbuf_appendf(out, "MAIL FROM:<%s> BODY=%s\r\n", from, body);
+	else
+		sbuf_appendf(out, "MAIL FROM:<%s>\r\n", from);
 	c->state = LMTP_C_COMMAND;
 }
 

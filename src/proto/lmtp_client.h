@@ -41,6 +41,7 @@ struct lmtp_client {
 	struct lmtp_client_params params;
 	int state;
 	bool xclient, xclient_done;
+	bool eightbitmime;		/* offered: BODY= may be sent */
 	unsigned int data_replies;	/* still to come after the body */
 	int code;			/* the last reply's code */
 	struct sbuf reply;		/* its last line */
@@ -52,8 +53,10 @@ void lmtp_client_deinit(struct lmtp_client *c);
 /* Handles complete reply lines; stops at the first event. */
 enum lmtp_client_event lmtp_client_feed(struct lmtp_client *c, const unsigned char *buf,
 					size_t len, size_t *consumed_r, struct sbuf *out);
-/* Commands, once READY and each after the previous one's reply. */
-void lmtp_client_mail(struct lmtp_client *c, const char *from, const char *params,
+/* Commands, once READY and each after the previous one's reply. body is
+ * the client's BODY= value or NULL; it is passed on only when the backend
+ * offered 8BITMIME. */
+void lmtp_client_mail(struct lmtp_client *c, const char *from, const char *body,
 		      struct sbuf *out);
 void lmtp_client_rcpt(struct lmtp_client *c, const char *to, struct sbuf *out);
 /* DATA for `accepted` recipients: one DATA_REPLY each after the body. */

@@ -235,7 +235,7 @@ static enum front_event cmd_xclient(struct msieve_front *f, unsigned char *cmd,
 	for (unsigned int i = 0; i < f->parser.nargs; i++) {
 		char *attr = imap_arg_dup(cmd, &f->parser.args[i]);
 		if (attr != NULL)
-			front_xclient_attr(&f->base, attr);
+			front_xclient_attr(&f->base.forward, attr);
 		free(attr);
 	}
 	msieve_reply(out, "OK", "Updated");

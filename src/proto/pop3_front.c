@@ -202,7 +202,7 @@ static enum front_event cmd_xclient(struct pop3_front *f, char *args, struct sbu
 {
 	if (!f->base.trusted)
 		return pop3_front_bad(f, out, "-ERR You are not from trusted IP");
-	front_xclient_line(&f->base, args);
+	front_xclient_line(&f->base.forward, args);
 	pop3_reply(out, "+OK");
 	return FRONT_EV_NONE;
 }

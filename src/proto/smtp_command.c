@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/macros.h"
+
 int smtp_command_path(char *args, const char *prefix, char **path_r, char **params_r)
 {
 	size_t plen = strlen(prefix);
@@ -29,23 +31,66 @@ int smtp_command_path(char *args, const char *prefix, char **path_r, char **para
 	return 0;
 }
 
-int64_t smtp_command_size(const char *params)
+/* SIZE=<digits> */
+static bool smtp_param_size(const char *v, size_t len, struct smtp_mail_params *r)
 {
-	const char *p = params;
-	while (*p != '\0') {
-		if (strncasecmp(p, "SIZE=", 5) == 0) {
-			char *end;
-			if (p[5] < '0' || p[5] > '9')
-				return -1;
-			unsigned long long v = strtoull(p + 5, &end, 10);
-			if ((*end != '\0' && *end != ' ') || v > INT64_MAX)
-				return -1;
-			return (int64_t)v;
-		}
-		p = strchr(p, ' ');
-		if (p == NULL)
-			break;
-		p++;
+	uint64_t n = 0;
+	if (len == 0 || len > 19 || r->has_size)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return false;
+		n = n * 10 + (uint64_t)(v[i] - '0');
 	}
-	return 0;
+	r->size = n;
+	r->has_size = true;
+	return true;
+}
+
+/* BODY=7BIT | 8BITMIME */
+static bool smtp_param_body(const char *v, size_t len, struct smtp_mail_params *r)
+{
+	static const char *const types[] = { "7BIT", "8BITMIME" };
+	if (r->body != NULL)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
+		if (strlen(types[i]) == len && strncasecmp(v, types[i], len) == 0) {
+			r->body = types[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+static const struct {
+	const char *keyword;
+	bool (*parse)(const char *value, size_t len, struct smtp_mail_params *r);
+} smtp_mail_params_table[] = {
+	{ "SIZE", smtp_param_size },
+	{ "BODY", smtp_param_body },
+};
+
+enum smtp_params_result smtp_command_mail_params(const char *params,
+						 struct smtp_mail_params *r)
+{
+	memset(r, 0, sizeof(*r));
+	for (const char *p = params; *p != '\0'; ) {
+		size_t wlen = strcspn(p, " ");
+		const char *eq = memchr(p, '=', wlen);
+		size_t klen = eq != NULL ? (size_t)(eq - p) : wlen;
+		size_t i = 0;
+		while (i < ARRAY_SIZE(smtp_mail_params_table) &&
+		       (strlen(smtp_mail_params_table[i].keyword) != klen ||
+			strncasecmp(p, smtp_mail_params_table[i].keyword, klen) != 0))
+			i++;
+		if (i == ARRAY_SIZE(smtp_mail_params_table))
+			return SMTP_PARAMS_UNSUPPORTED;
+		if (eq == NULL ||
+		    !smtp_mail_params_table[i].parse(eq + 1, wlen - klen - 1, r))
+			return SMTP_PARAMS_INVALID;
+		p += wlen;
+		while (*p == ' ')
+			p++;
+	}
+	return SMTP_PARAMS_OK;
 }

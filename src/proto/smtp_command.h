@@ -4,6 +4,7 @@
 #define LOFT_PROTO_SMTP_COMMAND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Parses the arguments after the verb ("FROM:<a@b> SIZE=10"), in place:
@@ -12,7 +13,22 @@
  * malformed. */
 int smtp_command_path(char *args, const char *prefix, char **path_r, char **params_r);
 
-/* The SIZE=n parameter of MAIL, or 0 when absent; -1 when invalid. */
-int64_t smtp_command_size(const char *params);
+/* The MAIL parameters loft's LMTP takes (RFC 1870 SIZE, RFC 6152 BODY). */
+struct smtp_mail_params {
+	bool has_size;
+	uint64_t size;
+	const char *body;		/* "7BIT", "8BITMIME" or NULL: not given */
+};
+
+enum smtp_params_result {
+	SMTP_PARAMS_OK,
+	SMTP_PARAMS_INVALID,		/* a known parameter with a bad value */
+	SMTP_PARAMS_UNSUPPORTED,	/* a parameter loft does not offer */
+};
+
+/* Parses MAIL's parameters ("SIZE=100 BODY=8BITMIME"), keywords in any
+ * case; a repeated one counts as invalid. */
+enum smtp_params_result smtp_command_mail_params(const char *params,
+						 struct smtp_mail_params *r);
 
 #endif

@@ -190,7 +190,7 @@ static enum front_event cmd_xclient(struct subm_front *f, char *args, struct sbu
 {
 	if (!f->base.trusted)
 		return subm_bad(f, out, "550 5.7.0 You are not from trusted IP");
-	front_xclient_line(&f->base, args);
+	front_xclient_line(&f->base.forward, args);
 	sbuf_appendf(out, "220 %s %s\r\n", f->base.params.hostname, f->base.params.greeting);
 	return FRONT_EV_NONE;
 }

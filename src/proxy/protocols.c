@@ -9,6 +9,7 @@
 #include "proto/pop3_front.h"
 #include "proto/submission_back.h"
 #include "proto/submission_front.h"
+#include "proxy/lmtp_session.h"
 #include "proxy/session.h"
 
 static const struct proxy_protocol proxy_protocols[] = {
@@ -39,6 +40,12 @@ static const struct proxy_protocol proxy_protocols[] = {
 		.front = &submission_front_ops,
 		.back = &submission_back_ops,
 		.backend_port_offset = offsetof(struct config, backend.submission_port),
+	},
+	/* LMTP routes each recipient: no front or back of a login */
+	[CONF_PROTOCOL_LMTP] = {
+		.name = "lmtp",
+		.start = lmtp_session_new,
+		.backend_port_offset = offsetof(struct config, backend.lmtp_port),
 	},
 };
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "auth/penalty.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "proxy/header_wait.h"
@@ -118,6 +119,19 @@ bool proxy_trusted(const struct config *cfg, const struct ipaddr *ip)
 			return true;
 	}
 	return false;
+}
+
+void proxy_entry_init(struct proxy *proxy, struct registry_entry *reg,
+		      char id_str[PROXY_ID_STRLEN], const char *service,
+		      const struct listener_accept *acc)
+{
+	reg->id = ++proxy->next_id;
+	snprintf(id_str, PROXY_ID_STRLEN, "%016llx", (unsigned long long)reg->id);
+	reg->service = service;
+	reg->client_ip = acc->peer_ip;
+	reg->client_port = acc->peer_port;
+	reg->state = REGISTRY_STATE_PRELOGIN;
+	reg->start_ms = clock_wall_ms();
 }
 
 void proxy_accept(const struct listener_accept *acc, void *ctx)

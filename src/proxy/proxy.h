@@ -46,6 +46,16 @@ struct proxy_listener {
 /* In login.trusted_networks. */
 bool proxy_trusted(const struct config *cfg, const struct ipaddr *ip);
 
+/* Session ids as 16 hex digits, in logs, who -1 and to backends. */
+#define PROXY_ID_STRLEN 17
+
+/* A new session's registry entry: the next id (also written to id_str),
+ * the service, the client's address, pre-login, started now. The owner
+ * sets the callbacks and adds it to the registry. */
+void proxy_entry_init(struct proxy *proxy, struct registry_entry *reg,
+		      char id_str[PROXY_ID_STRLEN], const char *service,
+		      const struct listener_accept *acc);
+
 struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 			struct auth *auth, struct director *director,
 			SSL_CTX *client_tls, SSL_CTX *backend_tls);

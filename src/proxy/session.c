@@ -105,7 +105,7 @@ struct session {
 	const char *end_reason;		/* set: close at the next settle */
 	const char *finish_reason;	/* CLOSING: the reason once flushed */
 	const char *kick_text;		/* set: say goodbye, close next turn */
-	char id_str[17];
+	char id_str[PROXY_ID_STRLEN];
 };
 
 static void session_process_input(struct session *s);
@@ -957,13 +957,7 @@ void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 
 	s->proxy = p;
 	s->listener = pl;
-	s->reg.id = ++p->next_id;
-	snprintf(s->id_str, sizeof(s->id_str), "%016llx", (unsigned long long)s->reg.id);
-	s->reg.service = pl->protocol->name;
-	s->reg.client_ip = acc->peer_ip;
-	s->reg.client_port = acc->peer_port;
-	s->reg.state = REGISTRY_STATE_PRELOGIN;
-	s->reg.start_ms = clock_wall_ms();
+	proxy_entry_init(p, &s->reg, s->id_str, pl->protocol->name, acc);
 	s->reg.kick = session_kick;
 	s->reg.shutdown = session_shutdown;
 	s->reg.resume = session_director_resume;

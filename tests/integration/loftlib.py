@@ -36,6 +36,12 @@ def wait_for(pred, timeout=10.0, what="condition", interval=0.02):
         time.sleep(interval)
 
 
+def loftadm(*args):
+    """Runs build/loftadm; its CompletedProcess, output as text."""
+    return subprocess.run([os.path.join(build_dir(), "loftadm")] + list(args),
+                          capture_output=True, text=True, timeout=60)
+
+
 def port_open(ip, port):
     try:
         with socket.create_connection((ip, port), timeout=0.5):
@@ -93,6 +99,7 @@ POP3_TLS_OFFSET = 2        # 20993 -> 20995
 SIEVE_OFFSET = 4047        # 20143 -> 24190, 1143 -> 5190
 SUBMISSION_OFFSET = 444    # 20143 -> 20587, 1143 -> 1587
 RELAY_OFFSET = 5000        # 20143 -> 25143: where submission relays (a sink)
+LMTP_OFFSET = -119         # 20143 -> 20024, 1143 -> 1024
 
 
 class Backend:
@@ -107,6 +114,7 @@ class Backend:
         self.sieve_port = port + SIEVE_OFFSET
         self.submission_port = port + SUBMISSION_OFFSET
         self.relay_port = port + RELAY_OFFSET
+        self.lmtp_port = port + LMTP_OFFSET
         self.dir = os.path.join(base, name)
         self.conf = os.path.join(self.dir, "dovecot.conf")
         self.log = os.path.join(self.dir, "dovecot.log")
@@ -123,6 +131,7 @@ class Backend:
                 "SIEVEPORT": str(self.sieve_port),
                 "SUBMISSIONPORT": str(self.submission_port),
                 "RELAYPORT": str(self.relay_port),
+                "LMTPPORT": str(self.lmtp_port),
                 "MAILUSER": MAILUSER, "SSL": self.ssl,
                 "CERT": self.certs["cert"], "KEY": self.certs["key"]}
         for k, v in repl.items():
@@ -138,7 +147,8 @@ class Backend:
                        stdout=err, stderr=err, check=True)
         err.close()
         wait_for(lambda: all(port_open(self.ip, p) for p in (
-            self.port, self.pop3_port, self.sieve_port, self.submission_port)), 20,
+            self.port, self.pop3_port, self.sieve_port, self.submission_port,
+            self.lmtp_port)), 20,
                  "dovecot %s on %s:%d" % (self.name, self.ip, self.port))
 
     def signal_stop(self):
@@ -227,19 +237,22 @@ listeners = (
   {{ protocol = "pop3"; address = "{ip}"; port = {pop3_port}; }},
   {{ protocol = "pop3"; address = "{ip}"; port = {pop3_tls_port}; tls = true; }},
   {{ protocol = "managesieve"; address = "{ip}"; port = {sieve_port}; }},
-  {{ protocol = "submission"; address = "{ip}"; port = {submission_port}; }}{extra_listeners}
+  {{ protocol = "submission"; address = "{ip}"; port = {submission_port}; }},
+  {{ protocol = "lmtp"; address = "{ip}"; port = {lmtp_port}; }}{extra_listeners}
 );
 tls = {{ cert = "{cert}"; key = "{key}"; }};
 login = {{ trusted_networks = [ {trusted} ]; disable_plaintext_auth = {dpa}; timeout = "{timeout}";
           max_line_length = "{max_line}"; max_literal_size = "{max_literal}";
           max_userip_connections = {max_userip}; }};
-auth = {{ penalty = {penalty}; }};
+auth = {{ penalty = {penalty}; username_format = "{username_format}"; }};
 passdb = ( {passdb} );
 director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu";
              {director_extra} }};
 backend = {{ imap_port = {backend_port}; pop3_port = {backend_pop3_port};
             managesieve_port = {backend_sieve_port};
-            submission_port = {backend_submission_port}; ssl = "{backend_ssl}"; ssl_ca_file = "{ca}"; connect_timeout = "{connect_timeout}"; }};
+            submission_port = {backend_submission_port}; lmtp_port = {backend_lmtp_port};
+            ssl = "{backend_ssl}"; ssl_ca_file = "{ca}"; connect_timeout = "{connect_timeout}"; }};
+lmtp = {{ {lmtp_extra} }};
 log = {{ level = "{log_level}"; }};
 """
 
@@ -247,6 +260,7 @@ log = {{ level = "{log_level}"; }};
 LOFT_POP3_OFFSET = -1033
 LOFT_SIEVE_OFFSET = -7000    # 11143 -> 4143
 LOFT_SUBMISSION_OFFSET = -9000   # 11143 -> 2143
+LOFT_LMTP_OFFSET = -8500         # 11143 -> 2643 (clear of every other offset)
 
 
 class Loftd:
@@ -259,6 +273,7 @@ class Loftd:
         self.pop3_tls_port = self.pop3_port + 1
         self.sieve_port = port + LOFT_SIEVE_OFFSET
         self.submission_port = port + LOFT_SUBMISSION_OFFSET
+        self.lmtp_port = port + LOFT_LMTP_OFFSET
         self.dir = os.path.join(base, "loftd-%d" % port)
         os.makedirs(self.dir, exist_ok=True)
         self.conf = os.path.join(self.dir, "loft.conf")
@@ -282,6 +297,9 @@ class Loftd:
             "backend_sieve_port": cluster.backends[0].sieve_port,
             "submission_port": self.submission_port,
             "backend_submission_port": cluster.backends[0].submission_port,
+            "lmtp_port": self.lmtp_port,
+            "backend_lmtp_port": cluster.backends[0].lmtp_port,
+            "username_format": "%Lu", "lmtp_extra": "",
             "cert": cluster.certs["cert"], "key": cluster.certs["key"],
             "ca": cluster.certs["ca"], "trusted": "", "dpa": "false",
             "timeout": "60s", "max_line": "8k", "max_literal": "8k",

@@ -12,9 +12,7 @@ from conftest import BACKEND_IPS, CLIENT_IP, LOFT_IP, NET
 from imaputil import IMAP, dovecot_host
 
 
-def loftadm(*args):
-    return subprocess.run([os.path.join(loftlib.build_dir(), "loftadm")] + list(args),
-                          capture_output=True, text=True, timeout=30)
+loftadm = loftlib.loftadm
 
 
 def loftd(*args):

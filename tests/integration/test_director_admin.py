@@ -401,9 +401,7 @@ def test_two_loftd_cannot_share_a_state_dir(loft_factory):
     assert "state_dir %s is in use by another loftd" % first.state_dir in str(e.value)
 
 
-def loftadm(*args):
-    return subprocess.run([os.path.join(loftlib.build_dir(), "loftadm")] + list(args),
-                          capture_output=True, text=True, timeout=60)
+loftadm = loftlib.loftadm
 
 
 FORMATTERS = [[], ["-f", "flow"], ["-f", "tab"], ["-f", "table"], ["-f", "json"],

@@ -2,7 +2,6 @@
 a backend that does not answer leaves the ring after `fall` checks, one
 that starts answering comes back after `rise`, an admin's down wins over
 the checks, and loftadm shows the verdict after doveadm's columns."""
-import os
 import subprocess
 
 import pytest
@@ -20,9 +19,7 @@ LOGIN_HEALTH = ('health = { interval = "200ms"; timeout = "5s"; fall = 2; rise =
                 'user = "user40"; password = "%s"; };')
 
 
-def loftadm(*args):
-    return subprocess.run([os.path.join(loftlib.build_dir(), "loftadm")] + list(args),
-                          capture_output=True, text=True, timeout=60)
+loftadm = loftlib.loftadm
 
 
 def health_column(loft):

@@ -2,14 +2,12 @@
 import email.message
 import os
 import re
-import ssl
 import subprocess
-import time
 
 import pytest
 
 import loftlib
-from conftest import BACKEND_IPS, CLIENT_IP, LOFT_IP, NET
+from conftest import BACKEND_IPS, CLIENT_IP, LOFT_IP
 from imaputil import IMAP, IMAPS, Raw, dovecot_host, tls_context
 
 

@@ -16,9 +16,7 @@ from imaputil import IMAP, IMAPS, dovecot_host, tls_context
 SRC = ["%s.%d" % (NET, i) for i in (210, 211, 212)]
 
 
-def loftadm(*args):
-    return subprocess.run([os.path.join(loftlib.build_dir(), "loftadm")] + list(args),
-                          capture_output=True, text=True, timeout=30)
+loftadm = loftlib.loftadm
 
 
 def doveadm(*args):

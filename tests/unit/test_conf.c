@@ -97,6 +97,11 @@ static void test_defaults(void **state)
 	assert_int_equal(config_listener_port(&l), 143);
 	l.tls = true;
 	assert_int_equal(config_listener_port(&l), 993);
+	l = (struct config_listener){ .protocol = CONF_PROTOCOL_LMTP };
+	assert_int_equal(config_listener_port(&l), 24);
+	assert_int_equal(cfg->lmtp.max_message_size, 50 * 1024 * 1024);
+	assert_int_equal(cfg->lmtp.proxy_timeout_ms, 125000);
+	assert_int_equal(cfg->backend.lmtp_port, 24);
 	config_free(&cfg);
 }
 
@@ -122,6 +127,8 @@ static void test_errors(void **state)
 		     "bad.conf:4: login.trusted_networks: '10.0.0.0/40'");
 	expect_error(MINIMAL "backend = { ssl = \"maybe\"; };\n",
 		     "backend.ssl: 'maybe': not one of the allowed values");
+	expect_error(MINIMAL "lmtp = { max_message_size = \"10\"; };\n",
+		     "bad.conf:4: lmtp.max_message_size");
 	expect_error(MINIMAL "login = { max_bad_commands = 0; };\n",
 		     "login.max_bad_commands: '0': value out of range");
 	expect_error("listeners = ( { protocol = \"imap\"; } );\n"
@@ -142,6 +149,10 @@ static void test_errors(void **state)
 		     "passdb = ( { driver = \"backend\"; } );\n"
 		     "director = { mail_servers = [ \"127.0.0.11\" ]; };\n",
 		     "a TLS listener needs tls.cert and tls.key");
+	expect_error("listeners = ( { protocol = \"lmtp\"; tls = true; } );\n"
+		     "passdb = ( { driver = \"backend\"; } );\n"
+		     "director = { mail_servers = [ \"127.0.0.11\" ]; };\n",
+		     "bad.conf:1: tls: LMTP listeners are plain TCP (tls = false)");
 	expect_error("listeners = ( { protocol = \"imap\"; },\n"
 		     "  { protocol = \"imap\"; port = 143; } );\n"
 		     "passdb = ( { driver = \"backend\"; } );\n"

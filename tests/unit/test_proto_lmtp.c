@@ -40,10 +40,40 @@ static void test_command_paths(void **state)
 			fail_msg("accepted %s", bad[i]);
 		free(copy);
 	}
-	assert_int_equal(smtp_command_size("BODY=8BITMIME SIZE=12345"), 12345);
-	assert_int_equal(smtp_command_size("BODY=7BIT"), 0);
-	assert_int_equal(smtp_command_size("SIZE=x"), -1);
-	assert_int_equal(smtp_command_size("SIZE=12x"), -1);
+}
+
+static void test_mail_params(void **state)
+{
+	(void)state;
+	struct smtp_mail_params mp;
+	assert_int_equal(smtp_command_mail_params("", &mp), SMTP_PARAMS_OK);
+	assert_false(mp.has_size);
+	assert_null(mp.body);
+	assert_int_equal(smtp_command_mail_params("body=8bitmime  SIZE=12345", &mp),
+			 SMTP_PARAMS_OK);
+	assert_true(mp.has_size);
+	assert_int_equal(mp.size, 12345);
+	assert_string_equal(mp.body, "8BITMIME");
+	assert_int_equal(smtp_command_mail_params("SIZE=0 BODY=7BIT", &mp), SMTP_PARAMS_OK);
+	assert_true(mp.has_size);
+	assert_int_equal(mp.size, 0);
+	assert_string_equal(mp.body, "7BIT");
+
+	static const char *const invalid[] = {
+		"SIZE=x", "SIZE=12x", "SIZE=", "SIZE", "SIZE=99999999999999999999",
+		"SIZE=0 SIZE=5", "BODY=BINARYMIME", "BODY=7BIT BODY=7BIT",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(invalid); i++) {
+		if (smtp_command_mail_params(invalid[i], &mp) != SMTP_PARAMS_INVALID)
+			fail_msg("not invalid: %s", invalid[i]);
+	}
+	static const char *const unsupported[] = {
+		"RET=HDRS", "SIZE=10 ENVID=x", "SMTPUTF8", "SIZEX=1",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(unsupported); i++) {
+		if (smtp_command_mail_params(unsupported[i], &mp) != SMTP_PARAMS_UNSUPPORTED)
+			fail_msg("not unsupported: %s", unsupported[i]);
+	}
 }
 
 static enum lmtp_client_event feed(struct lmtp_client *c, struct sbuf *in, const char *s,
@@ -87,9 +117,9 @@ static void run_client(bool bytewise)
 	expect(&out, "XCLIENT ADDR=192.0.2.7 PORT=40000 SESSION=s1 TTL=4\r\n");
 	assert_int_equal(feed(&c, &in, "220 be1 LMTP ready\r\n", bytewise, &out), LMTP_EV_NONE);
 	expect(&out, "LHLO loft.example\r\n");
-	assert_int_equal(feed(&c, &in, "250-be1\r\n250 XCLIENT ADDR\r\n", bytewise, &out),
-			 LMTP_EV_READY);
-	lmtp_client_mail(&c, "a@b", "BODY=8BITMIME", &out);
+	assert_int_equal(feed(&c, &in, "250-be1\r\n250-8BITMIME\r\n250 XCLIENT ADDR\r\n",
+			      bytewise, &out), LMTP_EV_READY);
+	lmtp_client_mail(&c, "a@b", "8BITMIME", &out);
 	expect(&out, "MAIL FROM:<a@b> BODY=8BITMIME\r\n");
 	assert_int_equal(feed(&c, &in, "250 2.1.0 OK\r\n", bytewise, &out), LMTP_EV_REPLY);
 	assert_int_equal(c.code, 250);
@@ -114,7 +144,7 @@ static void run_client(bool bytewise)
 			 LMTP_EV_DATA_REPLY);
 	assert_int_equal(c.code, 452);
 	/* ready for the next transaction */
-	lmtp_client_mail(&c, "", "", &out);
+	lmtp_client_mail(&c, "", NULL, &out);
 	expect(&out, "MAIL FROM:<>\r\n");
 	lmtp_client_deinit(&c);
 	sbuf_free(&in);
@@ -151,6 +181,11 @@ static void test_client_failures(void **state)
 	sbuf_reset(&in);
 	lmtp_client_init(&c, &p);
 	assert_int_equal(feed(&c, &in, "220 x\r\n250 be\r\n", false, &out), LMTP_EV_READY);
+	sbuf_reset(&out);
+	/* no 8BITMIME offered: the client's BODY= is not passed on */
+	lmtp_client_mail(&c, "a@b", "8BITMIME", &out);
+	expect(&out, "MAIL FROM:<a@b>\r\n");
+	assert_int_equal(feed(&c, &in, "250 OK\r\n", false, &out), LMTP_EV_REPLY);
 	lmtp_client_data(&c, 3, &out);
 	assert_int_equal(feed(&c, &in, "554 5.5.1 No valid recipients\r\n", false, &out),
 			 LMTP_EV_DATA_REPLY);
@@ -165,6 +200,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_command_paths),
+		cmocka_unit_test(test_mail_params),
 		cmocka_unit_test(test_client),
 		cmocka_unit_test(test_client_failures),
 	};

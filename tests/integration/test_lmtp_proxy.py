@@ -1,0 +1,286 @@
+"""LMTP through loftd to real Dovecot LMTP backends (RFC 2033, reference
+§10.4): each recipient is looked up and routed by the director to its own
+backend, one message for users on different backends is split and
+delivered to each, the client reads one reply per accepted recipient in
+RCPT order, and the messages are then fetched over IMAP through loftd.
+smtplib's LMTP reads a single reply after DATA, so the client is here."""
+import os
+import re
+import smtplib
+import socket
+
+import pytest
+
+import loftlib
+from conftest import BACKEND_IPS, LOFT_IP, NET
+from imaputil import IMAP, dovecot_host
+
+SRC = "%s.245" % NET
+DOMAIN = "loft.test"
+
+
+class LMTP:
+    """Reads whole replies (multiline ones joined); one per command, and
+    after DATA one per accepted recipient."""
+
+    def __init__(self, port, source=None):
+        self.sock = socket.create_connection((LOFT_IP, port), 10,
+                                             source_address=(source, 0) if source else None)
+        self.buf = b""
+
+    def reply(self):
+        lines = []
+        while True:
+            while b"\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise EOFError(self.buf)
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\n", 1)
+            line = line.rstrip(b"\r").decode()
+            lines.append(line)
+            if len(line) < 4 or line[3] != "-":
+                return lines
+
+    def cmd(self, line):
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    def send_message(self, sender, rcpts, body):
+        """MAIL, RCPTs, DATA; returns (rcpt replies, data replies)."""
+        assert self.cmd("MAIL FROM:<%s>" % sender)[-1].startswith("250")
+        rcpt_replies = [self.cmd("RCPT TO:<%s>" % r)[-1] for r in rcpts]
+        accepted = sum(1 for r in rcpt_replies if r.startswith("250"))
+        data = self.cmd("DATA")[-1]
+        if not data.startswith("354"):
+            return rcpt_replies, [data]
+        stuffed = b"\r\n".join(b"." + ln if ln.startswith(b".") else ln
+                               for ln in body.split(b"\r\n"))
+        self.sock.sendall(stuffed + b"\r\n.\r\n")
+        return rcpt_replies, [self.reply()[-1] for _ in range(accepted)]
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def lmtp_loft(cluster):
+    f = __import__("conftest").LoftFactory(cluster)
+    f.next_port = 11301
+    # "user5@loft.test" is user5 for the director, as for IMAP logins
+    loft = f(username_format="%Ln", trusted='"%s/32"' % SRC)
+    yield loft
+    f.stop_all()
+
+
+def users_on_two_backends():
+    a = next(u for u in ("user%d" % i for i in range(1, 41))
+             if dovecot_host(BACKEND_IPS, u) == BACKEND_IPS[0])
+    b = next(u for u in ("user%d" % i for i in range(1, 41))
+             if dovecot_host(BACKEND_IPS, u) == BACKEND_IPS[1])
+    return a, b
+
+
+def imap_bodies(loft, user, needle):
+    m = IMAP(LOFT_IP, loft.port)
+    m.login(user, "pass")
+    m.select("INBOX")
+    typ, data = m.search(None, "SUBJECT", '"%s"' % needle)
+    found = []
+    for num in data[0].split():
+        found.append(m.fetch(num, "(BODY.PEEK[])")[1][0][1])
+    m.logout()
+    return found
+
+
+def test_one_message_split_over_two_backends(lmtp_loft, cluster):
+    a, b = users_on_two_backends()
+    c = LMTP(lmtp_loft.lmtp_port)
+    greeting = c.reply()
+    assert greeting[0].startswith("220 ")
+    lhlo = c.cmd("LHLO mta.example")
+    assert lhlo[-1] == "250 PIPELINING" and any(x.startswith("250-SIZE ") for x in lhlo)
+    body = (b"Subject: split delivery\r\n\r\nfor two backends\r\n"
+            b".leading dot stays\r\n")
+    rcpts = ["%s@%s" % (a, DOMAIN), "nosuchuser@%s" % DOMAIN, "%s@%s" % (b, DOMAIN)]
+    rcpt_replies, data_replies = c.send_message("sender@example.net", rcpts, body)
+    assert rcpt_replies[0].startswith("250 2.1.5")
+    assert rcpt_replies[1] == ("550 5.1.1 <nosuchuser@%s> User doesn't exist: "
+                               "nosuchuser@%s" % (DOMAIN, DOMAIN))
+    assert rcpt_replies[2].startswith("250 2.1.5")
+    # one reply per accepted recipient, in RCPT order, from each backend
+    assert len(data_replies) == 2
+    assert data_replies[0].startswith("250 2.0.0 <%s@%s>" % (a, DOMAIN))
+    assert data_replies[1].startswith("250 2.0.0 <%s@%s>" % (b, DOMAIN))
+    assert c.cmd("QUIT")[-1].startswith("221")
+    c.close()
+    # each user reads it over IMAP through loft, dot-stuffing undone
+    for user in (a, b):
+        got = imap_bodies(lmtp_loft, user, "split delivery")
+        assert len(got) == 1 and b"\r\n.leading dot stays\r\n" in got[0]
+    # each backend got its own recipient only, and was told the client
+    for user, ip in ((a, BACKEND_IPS[0]), (b, BACKEND_IPS[1])):
+        log = cluster.by_ip(ip).log_text()
+        # (the session id loft gave in XCLIENT)
+        assert re.search(r"lmtp\(%s(@%s)?\)<\d+><[0-9a-f]{16}(:R\d+)?>: Info: .*saved mail to INBOX"
+                         % (user, re.escape(DOMAIN)), log), \
+            [x for x in log.splitlines() if "saved mail" in x][-3:]
+    log = lmtp_loft.log_text()
+    assert "%s@%s: delivered via %s:" % (a, DOMAIN, BACKEND_IPS[0]) in log
+
+
+def test_transaction_rules_and_limits(lmtp_loft):
+    c = LMTP(lmtp_loft.lmtp_port)
+    c.reply()
+    c.cmd("LHLO mta")
+    assert c.cmd("RCPT TO:<user1@loft.test>")[-1].startswith("503")
+    assert c.cmd("DATA")[-1].startswith("503")
+    assert c.cmd("MAIL FROM:<> SIZE=999999999999")[-1].startswith("552")
+    assert c.cmd("MAIL FROM:<>")[-1].startswith("250")
+    assert c.cmd("MAIL FROM:<>")[-1] == "503 5.5.1 MAIL already given"
+    assert c.cmd("DATA")[-1] == "554 5.5.1 No valid recipients"
+    assert c.cmd("RSET")[-1].startswith("250")
+    assert c.cmd("BOGUS")[-1] == "500 5.5.1 Unknown command"
+    c.close()
+
+
+def test_mail_parameters_checked_and_passed_on(lmtp_loft):
+    # smtplib sends SIZE= (offered by loft, not by Dovecot's LMTP) and the
+    # caller's BODY=8BITMIME; loft checks SIZE and hands BODY on only
+    # where the backend offers 8BITMIME, so the delivery succeeds
+    msg = "Subject: params through\r\n\r\ncaf\u00e9\r\n".encode()
+    with smtplib.LMTP(LOFT_IP, lmtp_loft.lmtp_port) as s:
+        refused = s.sendmail("sender@example.net", ["user3@loft.test"], msg,
+                             mail_options=["BODY=8BITMIME"])
+        assert refused == {}
+    assert len(imap_bodies(lmtp_loft, "user3", "params through")) == 1
+    c = LMTP(lmtp_loft.lmtp_port)
+    c.reply()
+    c.cmd("LHLO mta")
+    assert c.cmd("MAIL FROM:<> RET=HDRS")[-1] == "555 5.5.4 Unsupported parameters"
+    assert c.cmd("MAIL FROM:<> SIZE=1x")[-1] == "501 5.5.4 Invalid parameters"
+    assert c.cmd("MAIL FROM:<> BODY=BINARYMIME")[-1] == "501 5.5.4 Invalid parameters"
+    assert c.cmd("MAIL FROM:<> body=7bit size=10")[-1].startswith("250")
+    assert c.cmd("RCPT TO:<user3@loft.test> NOTIFY=NEVER")[-1] == \
+        "555 5.5.4 Unsupported parameters"
+    c.close()
+
+
+def test_size_limit_during_data(loft_factory):
+    loft = loft_factory(username_format="%Ln", lmtp_extra='max_message_size = "10k";')
+    c = LMTP(loft.lmtp_port)
+    c.reply()
+    assert any(x == "250-SIZE 10240" for x in c.cmd("LHLO mta"))
+    big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 60
+    rcpt_replies, data_replies = c.send_message("", ["user2@loft.test"], big)
+    assert rcpt_replies[0].startswith("250")
+    # read to its end, refused for every recipient, and the session goes on
+    assert data_replies == ["552 5.3.4 Message size exceeds fixed maximum message size"]
+    assert c.cmd("NOOP")[-1].startswith("250")
+    c.close()
+    assert imap_bodies(loft, "user2", "big") == []
+
+
+def test_ttl_loop_and_xclient_from_a_trusted_relay(lmtp_loft, cluster):
+    c = LMTP(lmtp_loft.lmtp_port, source=SRC)
+    c.reply()
+    assert any("XCLIENT" in x for x in c.cmd("LHLO relay"))
+    # a trusted relay says who the client is; the backend hears it
+    assert c.cmd("XCLIENT ADDR=198.51.100.44 PORT=2525 TTL=3")[-1].startswith("220")
+    c.cmd("LHLO relay")
+    user = "user6"
+    replies = c.send_message("x@example.net", ["%s@%s" % (user, DOMAIN)],
+                             b"Subject: via relay\r\n\r\nhi\r\n")
+    assert replies[1][0].startswith("250")
+    be = cluster.by_ip(dovecot_host(BACKEND_IPS, user))
+    loftlib.wait_for(lambda: "Disconnect from 198.51.100.44" in be.log_text(), 10,
+                     "the backend to see the relayed client")
+    # a TTL at the floor means proxies loop
+    assert c.cmd("XCLIENT TTL=1")[-1].startswith("220")
+    c.cmd("LHLO relay")
+    c.cmd("MAIL FROM:<>")
+    assert c.cmd("RCPT TO:<user6@loft.test>")[-1] == \
+        "554 5.4.6 <user6@loft.test> Proxying appears to be looping (TTL=0)"
+    c.close()
+    # an untrusted client may not use XCLIENT
+    d = LMTP(lmtp_loft.lmtp_port)
+    d.reply()
+    assert d.cmd("XCLIENT ADDR=1.2.3.4")[-1].startswith("550")
+    d.close()
+
+
+def test_pipelined_transaction_with_an_unknown_recipient(lmtp_loft):
+    # PIPELINING: the whole transaction in one write; the replies come in
+    # order, the unknown user refused by its backend, the others delivered
+    a, b = users_on_two_backends()
+    c = LMTP(lmtp_loft.lmtp_port)
+    c.reply()
+    c.cmd("LHLO mta")
+    c.sock.sendall(("MAIL FROM:<x@example.net>\r\nRCPT TO:<%s@%s>\r\n"
+                    "RCPT TO:<nosuchuser@%s>\r\nRCPT TO:<%s@%s>\r\nDATA\r\n"
+                    "Subject: pipelined\r\n\r\nbody\r\n.\r\nNOOP\r\n"
+                    % (a, DOMAIN, DOMAIN, b, DOMAIN)).encode())
+    replies = [c.reply()[-1] for _ in range(8)]
+    assert replies[0].startswith("250") and replies[1].startswith("250")
+    assert replies[2].startswith("550 5.1.1 "), replies
+    assert replies[3].startswith("250") and replies[4].startswith("354")
+    assert replies[5].startswith("250 2.0.0 <%s@%s>" % (a, DOMAIN)), replies
+    assert replies[6].startswith("250 2.0.0 <%s@%s>" % (b, DOMAIN)), replies
+    assert replies[7].startswith("250")
+    c.close()
+    for user in (a, b):
+        assert len(imap_bodies(lmtp_loft, user, "pipelined")) == 1
+
+
+def test_unknown_user_and_a_dead_backend_spare_the_others(loft_factory, cluster):
+    # a passdb that knows its users answers for the unknown one itself; a
+    # recipient whose backend is down is deferred, the others delivered
+    path = os.path.join(cluster.base, "lmtp-users")
+    with open(path, "w") as f:
+        f.write("user7:{PLAIN}pass::::::\n")
+        f.write("user8:{PLAIN}pass::::::host=%s port=1\n" % BACKEND_IPS[0])
+    loft = loft_factory(username_format="%Ln",
+                        passdb='{ driver = "passwd-file"; path = "%s"; }' % path)
+    c = LMTP(loft.lmtp_port)
+    c.reply()
+    c.cmd("LHLO mta")
+    rcpt, data = c.send_message("", ["user9@loft.test", "user8@loft.test",
+                                     "user7@loft.test"],
+                                b"Subject: survivors\r\n\r\nhi\r\n")
+    assert rcpt[0] == "550 5.1.1 <user9@loft.test> User doesn't exist: user9@loft.test"
+    assert rcpt[1].startswith("451 4.4.0 Remote server not answering ("), rcpt
+    assert rcpt[2].startswith("250")
+    assert len(data) == 1 and data[0].startswith("250 2.0.0 <user7@loft.test>")
+    c.close()
+    assert len(imap_bodies(loft, "user7", "survivors")) == 1
+
+
+def test_long_body_lines_pass_whole(lmtp_loft):
+    # a 300 KB line is bigger than every input buffer: it is taken in
+    # pieces and arrives intact
+    line = b"".join(b"%07d" % i for i in range(300 * 1024 // 7))
+    c = LMTP(lmtp_loft.lmtp_port)
+    c.reply()
+    c.cmd("LHLO mta")
+    rcpt, data = c.send_message("", ["user3@loft.test"],
+                                b"Subject: long line\r\n\r\n" + line + b"\r\n.x\r\n")
+    assert data[0].startswith("250"), data
+    c.close()
+    got = imap_bodies(lmtp_loft, "user3", "long line")
+    assert len(got) == 1 and (b"\r\n" + line + b"\r\n.x\r\n") in got[0]
+
+
+def test_shutdown_says_421(loft_factory):
+    # LMTP sessions are in no `who` list and no kick reaches them (as with
+    # Dovecot); a stopping loftd still says goodbye mid-transaction
+    loft = loft_factory(username_format="%Ln")
+    c = LMTP(loft.lmtp_port)
+    c.reply()
+    c.cmd("LHLO mta")
+    assert c.cmd("MAIL FROM:<>")[-1].startswith("250")
+    assert c.cmd("RCPT TO:<user4@loft.test>")[-1].startswith("250")
+    assert loft.stop() == 0
+    assert c.reply() == ["421 4.3.2 Server shutting down."]
+    with pytest.raises(EOFError):
+        c.reply()
+    c.close()
