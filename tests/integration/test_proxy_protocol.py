@@ -17,19 +17,19 @@ from imaputil import dovecot_host, tls_context
 
 BALANCER = "%s.230" % NET		# the load balancer's address (trusted)
 STRANGER = "%s.231" % NET		# not trusted
-PP_IMAP, PP_IMAPS, PP_POP3 = 12143, 12993, 12110
+PP_IMAP, PP_IMAPS, PP_POP3, PP_LMTP = 12143, 12993, 12110, 12024
 
 LISTENERS = "".join(
     ',\n  { protocol = "%s"; address = "%s"; port = %d; tls = %s; proxy_protocol = true; }'
     % (proto, LOFT_IP, port, tls)
     for proto, port, tls in (("imap", PP_IMAP, "false"), ("imap", PP_IMAPS, "true"),
-                             ("pop3", PP_POP3, "false")))
+                             ("pop3", PP_POP3, "false"), ("lmtp", PP_LMTP, "false")))
 
 
 @pytest.fixture
 def pp_loft(loft_factory):
     return loft_factory(trusted='"%s/32"' % BALANCER, extra_listeners=LISTENERS,
-                        max_userip=1, penalty="false")
+                        max_userip=1, penalty="false", username_format="%Ln")
 
 
 def v1(src, sport, dport):
@@ -139,6 +139,26 @@ def test_tls_after_the_header_and_pop3(pp_loft, cluster):
         loftlib.wait_for(lambda: re.search(r"%s-login: Info: Login: user=<%s>.* rip=%s[ ,]"
                                            % (proto, u, re.escape(rip)), be.log_text()),
                          10, "the backend to log %s from %s" % (u, rip))
+
+
+def test_lmtp_behind_a_balancer(pp_loft, cluster):
+    # the LMTP session takes the client from the header: it is not the
+    # trusted balancer (no XCLIENT offered), and the backend is told it
+    c = Conn(PP_LMTP, v2("192.0.2.93", 42000, PP_LMTP))
+    assert c.line().startswith("220 ")
+    c.send("LHLO mta\r\n")
+    lhlo = [c.line()]
+    while lhlo[-1][3] == "-":
+        lhlo.append(c.line())
+    assert lhlo[-1] == "250 PIPELINING" and not any("XCLIENT" in x for x in lhlo)
+    user = "user27"
+    c.send("MAIL FROM:<>\r\nRCPT TO:<%s@loft.test>\r\nDATA\r\n" % user)
+    assert [c.line()[:3] for _ in range(3)] == ["250", "250", "354"]
+    c.send("Subject: behind a balancer\r\n\r\nhi\r\n.\r\n")
+    assert c.line().startswith("250 2.0.0 <%s@loft.test>" % user)
+    be = cluster.by_ip(dovecot_host(BACKEND_IPS, user))
+    loftlib.wait_for(lambda: "Disconnect from 192.0.2.93" in be.log_text(), 10,
+                     "the backend to log the client from the header")
 
 
 def test_limits_count_the_header_address(pp_loft):
