@@ -5,15 +5,19 @@
 #   make check-unit   unit tests only (BUILD=build-san SAN=1 for sanitizers)
 #   make san          the sanitizer build in build-san/
 #   make doc          the man pages (scdoc) in build/doc/
+#   make bench        loft side by side with its peers -> docs/BENCHMARKS.md
+#   make bench-quick  the same harness, loft and direct, a few seconds
 #   make bench-registry  kick 100k of 200k synthetic sessions, timed
 #   make bench-director  route logins over 1M assignments, and their memory
 #
-# Variables: BUILD (output dir), SAN=1 (ASan+UBSan), CC, CFLAGS, PYTEST.
+# Variables: BUILD (output dir), SAN=1 (ASan+UBSan), CC, CFLAGS, PYTEST,
+# PYTHON (Debian's, for bench/compare.py).
 
 BUILD ?= build
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 PYTEST ?= pytest-3
+PYTHON ?= /usr/bin/python3
 PYTEST_ARGS ?=
 
 PKGS := libevent_core libevent_pthreads openssl libconfig libsodium libxcrypt libxxhash
@@ -55,7 +59,7 @@ MAN_SRCS := $(wildcard doc/*.scd)
 MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 
 .PHONY: all check check-unit check-integration check-layers check-san san \
-	unit doc clean bench-registry bench-director
+	unit doc clean bench bench-quick bench-registry bench-director bench-tools
 all: $(BUILD)/loftd $(BUILD)/loftadm
 
 $(BUILD)/%.o: %.c
@@ -87,6 +91,21 @@ doc: $(MAN_PAGES)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libloft.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libloft.a $(LDLIBS)
 
+# the comparison's own load generator and IMAP backend
+BENCH_TOOLS := $(BUILD)/bench/loadgen $(BUILD)/bench/backend
+$(BENCH_TOOLS): %: %.o $(BUILD)/bench/bench_net.o $(BUILD)/libloft.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/bench/bench_net.o $(BUILD)/libloft.a $(LDLIBS) -lm
+
+bench-tools: $(BENCH_TOOLS)
+
+# the side-by-side comparison (as root); writes docs/BENCHMARKS.md
+bench: all $(BENCH_TOOLS)
+	$(PYTHON) bench/compare.py --build $(abspath $(BUILD))
+
+# the same harness, small and short: proves it works, asserts no speed
+bench-quick: all $(BENCH_TOOLS)
+	$(PYTHON) bench/compare.py --quick --build $(abspath $(BUILD))
+
 bench-registry: $(BUILD)/bench/registry_kick
 	$(BUILD)/bench/registry_kick 200000
 
@@ -113,9 +132,9 @@ san:
 	$(MAKE) BUILD=build-san SAN=1 all unit
 
 check-san:
-	$(MAKE) BUILD=build-san SAN=1 check-unit check-integration
+	$(MAKE) BUILD=build-san SAN=1 check-unit check-integration bench-quick
 
-check: check-layers check-unit check-integration
+check: check-layers check-unit check-integration bench-quick
 	$(MAKE) check-san
 
 clean:

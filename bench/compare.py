@@ -1,0 +1,200 @@
+"""loft side by side with the proxies people would pick instead, each in
+front of the same bench backend (bench/backend), loaded by bench/loadgen.
+
+  make bench         python3 bench/compare.py            (as root)
+  make bench-quick   python3 bench/compare.py --quick
+
+Figures, for every system in the same run (rounds interleaved, medians):
+logins/s at fixed concurrency and the proxy's CPU per 1000 logins; memory
+per idle logged-in session (RSS growth of the proxy's processes / sessions)
+plain and TLS; relay MB/s and CPU per GB; kicking every session by mask.
+The full run writes its section of docs/BENCHMARKS.md; --quick runs loft
+and direct with small numbers for a few seconds and only checks that the
+harness works (never a speed), for `make check`."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from harness import procstat, report  # noqa: E402
+from harness.systems import SOURCES, SYSTEMS, Backend  # noqa: E402
+
+ROOT = os.path.dirname(HERE)
+
+PROFILES = {
+    "quick": {"systems": ["direct", "loft"], "rounds": 1, "clients": 8, "seconds": 1.0,
+              "users": 100, "idle": [200], "bulk_seconds": 1.0, "message": 1 << 20},
+    "full": {"systems": ["direct", "loft"], "rounds": 3, "clients": 32, "seconds": 10.0,
+             "users": 1000, "idle": [10000, 100000], "bulk_seconds": 10.0,
+             "message": 10 << 20},
+}
+
+
+class Failure(Exception):
+    pass
+
+
+def loadgen(build, args, timeout):
+    r = subprocess.run([os.path.join(build, "bench", "loadgen")] + args,
+                       capture_output=True, text=True, timeout=timeout)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise Failure("loadgen %s: %s" % (" ".join(args), r.stderr.strip() or r.stdout))
+
+
+def measured(system, fn):
+    """Runs fn(); returns its result and the system's CPU seconds meanwhile."""
+    before = procstat.cpu_seconds(system.roots())
+    result = fn()
+    return result, procstat.cpu_seconds(system.roots()) - before
+
+
+def bench_logins(build, system, p):
+    out, cpu = measured(system, lambda: loadgen(build, [
+        "cycle", "-t", system.target(), "-c", str(p["clients"]), "-d", str(p["seconds"]),
+        "-u", str(p["users"]), "-S", SOURCES], p["seconds"] + 60))
+    if out["errors"] or out["cycles"] == 0:
+        raise Failure("%s: login cycles failed: %s" % (system.name, out))
+    out["cpu_ms_per_login"] = cpu * 1000.0 / out["cycles"] if system.roots() else None
+    return out
+
+
+def bench_bulk(build, system, p):
+    out, cpu = measured(system, lambda: loadgen(build, [
+        "bulk", "-t", system.target(), "-d", str(p["bulk_seconds"])], p["bulk_seconds"] + 60))
+    if out["errors"] or out["bytes"] == 0:
+        raise Failure("%s: bulk fetch failed: %s" % (system.name, out))
+    out["cpu_s_per_gb"] = cpu / (out["bytes"] / 1e9) if system.roots() else None
+    return out
+
+
+def hold_sessions(build, system, n, tls, then):
+    """Holds n idle logged-in sessions; calls then() while they are held
+    and returns (RSS KiB per session, then()'s result, login seconds)."""
+    rss_before = procstat.rss_kib(system.roots())
+    args = ["idle", "-t", system.target(tls), "-c", str(n), "-S", SOURCES]
+    if tls:
+        args.append("-T")
+    proc = subprocess.Popen([os.path.join(build, "bench", "loadgen")] + args,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = proc.stdout.readline().split()
+        if len(ready) != 3 or ready[0] != "READY" or ready[1] != str(n):
+            raise Failure("%s: %d sessions not held: %s" % (system.name, n, ready))
+        per_session = (procstat.rss_kib(system.roots()) - rss_before) / n
+        result = then()
+    finally:
+        proc.stdin.close()
+        tail = proc.stdout.read()
+        proc.wait(300)
+    summary = json.loads(tail.strip().splitlines()[-1])
+    return per_session, result, summary["login_seconds"]
+
+
+def idle_sizes(wanted):
+    """The idle-session counts this machine allows: a proxy holds two
+    descriptors per session, and RLIMIT_NOFILE's hard limit can only be
+    raised with CAP_SYS_RESOURCE (which containers often lack)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1048576, 1048576))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    most = (limit - 1000) // 2 // 1000 * 1000
+    sizes = sorted({min(n, most) for n in wanted})
+    if len(sizes) < len(wanted) and sizes[0] > 1000:
+        sizes.insert(0, 1000)	# still two points to see how it scales
+    return sizes
+
+
+def run(args):
+    p = dict(PROFILES["quick" if args.quick else "full"])
+    if args.systems:
+        p["systems"] = args.systems.split(",")
+    build = os.path.abspath(args.build)
+    p["idle"] = idle_sizes(p["idle"])
+    base = tempfile.mkdtemp(prefix="loft-bench-")
+    backend = Backend(build, base, p["message"])
+    systems = [SYSTEMS[name](build, base) for name in p["systems"]]
+    results = {s.name: {"logins": [], "bulk": [], "idle": {}} for s in systems}
+    started = []
+    try:
+        backend.start()
+        for s in systems:
+            s.start()
+            started.append(s)
+        for _ in range(p["rounds"]):
+            for s in systems:
+                results[s.name]["logins"].append(bench_logins(build, s, p))
+        for _ in range(p["rounds"]):
+            for s in systems:
+                results[s.name]["bulk"].append(bench_bulk(build, s, p))
+        for s in systems:
+            if not s.roots():
+                continue
+            for n in p["idle"]:
+                for tls in (False, True) if s.tls else (False,):
+                    kick = s.kick and not tls and n == max(p["idle"])
+                    per, kicked, login_s = hold_sessions(
+                        build, s, n, tls, s.kick_all if kick else lambda: None)
+                    key = "%d%s" % (n, " TLS" if tls else "")
+                    results[s.name]["idle"][key] = per
+                    if kicked is not None:
+                        if kicked[0] != n:
+                            raise Failure("%s: kicked %d of %d" % (s.name, kicked[0], n))
+                        results[s.name]["kick"] = {"sessions": n, "seconds": kicked[1]}
+    finally:
+        for s in reversed(started):
+            s.stop()
+        backend.stop()
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return p, systems, results
+
+
+def machine():
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    return "%d CPUs, %.0f GiB, kernel %s" % (os.cpu_count(), mem_kib / 1048576,
+                                             platform.release())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="loft and direct, small, no report")
+    ap.add_argument("--systems", help="comma-separated subset (default: all of the profile)")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args()
+    t0 = time.monotonic()
+    try:
+        p, systems, results = run(args)
+    except Failure as e:
+        print("bench: %s" % e, file=sys.stderr)
+        return 1
+    command = "python3 bench/compare.py" + (" --quick" if args.quick else "") + \
+        (" --systems " + args.systems if args.systems else "")
+    text = report.render(command, datetime.date.today().isoformat(), machine(), p,
+                         systems, results, statistics.median)
+    print(text)
+    if not args.quick:
+        report.write_section(args.out, text)
+    print("bench: done in %.0f s" % (time.monotonic() - t0), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

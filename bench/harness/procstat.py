@@ -1,0 +1,62 @@
+"""What a system under test costs, from /proc: CPU seconds and resident
+memory of a process and all its descendants (a master with its workers or
+its per-session children)."""
+import os
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _stat(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        data = f.read()
+    # the command name may hold spaces: split after its closing parenthesis
+    return data[data.rindex(")") + 2:].split()
+
+
+def tree(root):
+    """root and its live descendants."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            ppid = int(_stat(int(name))[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def cpu_seconds(roots):
+    """utime+stime of every process in the trees, plus what the roots have
+    collected from children that already exited (cutime+cstime)."""
+    ticks = 0
+    for root in roots:
+        for pid in tree(root):
+            try:
+                f = _stat(pid)
+            except OSError:
+                continue
+            ticks += int(f[11]) + int(f[12])
+            if pid == root:
+                ticks += int(f[13]) + int(f[14])
+    return ticks / CLK_TCK
+
+
+def rss_kib(roots):
+    """Resident set of every process in the trees, in KiB."""
+    total = 0
+    for root in roots:
+        for pid in tree(root):
+            try:
+                with open("/proc/%d/statm" % pid) as f:
+                    total += int(f.read().split()[1]) * PAGE_KIB
+            except OSError:
+                continue
+    return total

@@ -1,0 +1,173 @@
+"""The systems under test, each in front of the same bench backend:
+start() brings it up on its own loopback address, roots() names the
+processes whose CPU and memory count, stop() ends it.
+
+Addresses (all loopback): the bench backend listens on BACKEND_IPS (several
+addresses, so a proxy's connections to it never run out of ports), each
+system on its own address, the load generator connects from SOURCES."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import loftlib  # noqa: E402  (certificates)
+
+NET = "127.0.6"
+BACKEND_IPS = ["%s.%d" % (NET, 11 + i) for i in range(8)]
+BACKEND_PORT = 1143
+SOURCES = "127.0.7.1-127.0.7.60"
+IMAP_PORT, IMAPS_PORT = 1143, 1993
+
+
+def wait_port(ip, port, proc=None, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("%s exited %d" % (proc.args[0], proc.returncode))
+        try:
+            socket.create_connection((ip, port), 1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listens on %s:%d" % (ip, port))
+
+
+def stop_process(proc, timeout=30):
+    """SIGTERM, then SIGKILL after timeout; returns the exit status."""
+    if proc is None:
+        return 0
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+class Backend:
+    """bench/backend on every BACKEND_IPS address."""
+
+    def __init__(self, build, base, message_size):
+        self.build, self.base, self.message_size = build, base, message_size
+        self.proc = None
+
+    def start(self):
+        args = [os.path.join(self.build, "bench", "backend"), "-s", str(self.message_size)]
+        for ip in BACKEND_IPS:
+            args += ["-l", "%s:%d" % (ip, BACKEND_PORT)]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        for ip in BACKEND_IPS:
+            wait_port(ip, BACKEND_PORT, self.proc)
+
+    def stop(self):
+        stop_process(self.proc)
+
+
+class System:
+    name = "?"
+    description = ""
+    tls = False			# has an implicit-TLS IMAP listener
+    kick = False		# can kick sessions by user mask
+
+    def __init__(self, build, base):
+        self.build, self.base = build, base
+        self.dir = os.path.join(base, self.name)
+        os.makedirs(self.dir, exist_ok=True)
+
+    def target(self, tls=False):
+        return "%s:%d" % (self.ip, IMAPS_PORT if tls else IMAP_PORT)
+
+    def roots(self):
+        return []
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+
+class Direct(System):
+    """No proxy: the load generator talks to the backend itself (the
+    ceiling)."""
+    name = "direct"
+    description = "no proxy, straight to the backend"
+
+    def target(self, tls=False):
+        return ",".join("%s:%d" % (ip, BACKEND_PORT) for ip in BACKEND_IPS)
+
+
+LOFT_CONF = """\
+base_dir = "{dir}/run";
+state_dir = "{dir}/state";
+listeners = (
+  {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
+  {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }}
+);
+tls = {{ cert = "{cert}"; key = "{key}"; }};
+login = {{ disable_plaintext_auth = false; max_userip_connections = 0; }};
+auth = {{ penalty = false; }};
+passdb = ( {{ driver = "backend"; }} );
+director = {{ mail_servers = [ {servers} ]; }};
+backend = {{ imap_port = {backend_port}; ssl = "no"; }};
+log = {{ level = "warning"; }};
+"""
+
+
+class Loft(System):
+    """loftd: director routing over the backend addresses, the backend
+    checks the password (passdb "backend"), as a real deployment would."""
+    name = "loft"
+    description = "build/loftd, log level warning"
+    ip = "%s.1" % NET
+    tls = True
+    kick = True
+
+    def start(self):
+        certs = loftlib.make_certs(self.dir, [self.ip])
+        self.conf = os.path.join(self.dir, "loft.conf")
+        with open(self.conf, "w") as f:
+            f.write(LOFT_CONF.format(
+                dir=self.dir, ip=self.ip, port=IMAP_PORT, tls_port=IMAPS_PORT,
+                cert=certs["cert"], key=certs["key"], backend_port=BACKEND_PORT,
+                servers=", ".join('"%s"' % ip for ip in BACKEND_IPS)))
+        self.log = open(os.path.join(self.dir, "loftd.log"), "ab")
+        self.proc = subprocess.Popen([os.path.join(self.build, "loftd"), "-c", self.conf],
+                                     stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        wait_port(self.ip, IMAP_PORT, self.proc)
+        wait_port(self.ip, IMAPS_PORT, self.proc)
+
+    def roots(self):
+        return [self.proc.pid]
+
+    def kick_all(self):
+        """Kicks every session by mask; returns (sessions kicked, seconds)."""
+        t0 = time.monotonic()
+        r = subprocess.run([os.path.join(self.build, "loftadm"), "-v", "kick", "-a",
+                            os.path.join(self.dir, "run", "admin"), "user*"],
+                           capture_output=True, text=True, timeout=300)
+        seconds = time.monotonic() - t0
+        if r.returncode != 0:
+            raise RuntimeError("loftadm kick failed: %s%s" % (r.stdout, r.stderr))
+        last = r.stdout.strip().splitlines()[-1]
+        return int(last.split()[0]), seconds
+
+    def stop(self):
+        """Stops loftd; a non-zero exit (a sanitizer's report, a crash)
+        fails the run."""
+        rc = stop_process(self.proc)
+        self.log.close()
+        if rc != 0:
+            with open(self.log.name, errors="replace") as f:
+                raise RuntimeError("loftd exited %d:\n%s" % (rc, f.read()[-4000:]))
+
+
+SYSTEMS = {cls.name: cls for cls in (Direct, Loft)}

@@ -1,0 +1,626 @@
+/* The benchmark's IMAP load generator: event-driven, one thread, so that
+ * two cores can load a C proxy (Python clients could not).
+ *
+ *   loadgen cycle|idle|bulk -t ip:port[,ip:port...] [options]
+ *
+ *   cycle  -c clients each loop: connect, greeting, LOGIN, LOGOUT, close,
+ *          for -d seconds; cycles/s and latency p50/p95/p99
+ *   idle   -c sessions logged in and held (user<i> for the i-th, from the
+ *          -S source addresses so ports never run out); prints
+ *          "READY <sessions> <errors>" when all are in, holds them until
+ *          stdin closes, SIGTERM or -d seconds, then logs them out
+ *   bulk   -c connections log in, SELECT INBOX and FETCH 1 BODY.PEEK[]
+ *          in a loop for -d seconds; MB/s of message bytes
+ *
+ * Options: -S first-last source addresses (IPv4, e.g. 127.0.1.1-127.0.1.40),
+ * -u users (cycle: random user1..userN, default 1000), -p password,
+ * -P logins in progress at most (idle, default 200), -T implicit TLS,
+ * -d seconds. The result is one JSON line on stdout. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/epoll.h>
+
+#include "bench_net.h"
+#include "common/list.h"
+#include "common/macros.h"
+#include "common/sbuf.h"
+#include "common/xmalloc.h"
+
+#define LOADGEN_READ 262144
+#define LOADGEN_MAX_LINE 65536
+
+enum lg_mode { LG_CYCLE, LG_IDLE, LG_BULK };
+
+enum lg_state {
+	LG_CONNECTING,
+	LG_HANDSHAKE,		/* TLS */
+	LG_GREETING,
+	LG_LOGIN,		/* "a LOGIN" sent */
+	LG_SELECT,		/* "s SELECT" sent (bulk) */
+	LG_FETCH,		/* "f FETCH" sent (bulk) */
+	LG_HOLD,		/* logged in, held (idle) */
+	LG_LOGOUT,		/* "b LOGOUT" sent */
+};
+
+struct lg_conn {
+	int fd;
+	enum lg_state state;
+	SSL *ssl;
+	bool want_write;	/* TLS needs the socket writable */
+	size_t index;		/* idle: the session's number */
+	double started;
+	size_t lit_left;	/* literal bytes still to come */
+	struct sbuf in, out;
+	struct list_node held;	/* in lg.held_list while LG_HOLD */
+};
+
+static struct {
+	enum lg_mode mode;
+	struct bench_addr targets[64];
+	size_t ntargets, next_target;
+	struct ipaddr src_first;
+	size_t nsources, next_source;
+	size_t concurrency, users, max_pending;
+	const char *password;
+	double duration;
+	SSL_CTX *tls;
+	int epfd;
+	/* running */
+	double start, end;
+	bool stopping;		/* no new cycles / release the held sessions */
+	size_t open, pending, failed_idle;
+	struct list held_list;
+	/* results */
+	size_t cycles, errors, fetches;
+	unsigned long long bytes;
+	double *lat;
+	size_t nlat, lat_cap;
+} lg = {
+	.users = 1000, .max_pending = 200, .password = "pass",
+};
+
+static volatile sig_atomic_t lg_signalled;
+
+static void lg_on_signal(int sig)
+{
+	(void)sig;
+	lg_signalled = 1;
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void lg_interest(struct lg_conn *c)
+{
+	uint32_t ev = EPOLLIN;
+	if (c->state == LG_CONNECTING || c->want_write || !sbuf_is_empty(&c->out))
+		ev |= EPOLLOUT;
+	struct epoll_event e = { .events = ev, .data.ptr = c };
+	(void)epoll_ctl(lg.epfd, EPOLL_CTL_MOD, c->fd, &e);
+}
+
+static void lg_start(size_t index);
+
+static void lg_free(struct lg_conn *c)
+{
+	if (c->state == LG_HOLD)
+		list_unlink(&lg.held_list, &c->held);
+	if (c->ssl != NULL)
+		SSL_free(c->ssl);
+	close(c->fd);
+	sbuf_free(&c->in);
+	sbuf_free(&c->out);
+	free(c);
+	lg.open--;
+}
+
+/* Closes c; ok says whether its work ended as it should. A cycle client
+ * starts over while time remains. */
+static void lg_close(struct lg_conn *c, bool ok)
+{
+	if (!ok) {
+		lg.errors++;
+		if (lg.mode == LG_IDLE && c->state != LG_HOLD && c->state != LG_LOGOUT)
+			lg.failed_idle++;
+	}
+	if (lg.mode == LG_IDLE && c->state < LG_SELECT)
+		lg.pending--;	/* it never got to be held */
+	bool again = lg.mode != LG_IDLE && !lg.stopping;
+	lg_free(c);
+	if (again)
+		lg_start(0);
+}
+
+static void lg_send(struct lg_conn *c, const char *fmt, ...) ATTR_FORMAT(2, 3);
+
+static void lg_send(struct lg_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sbuf_vappendf(&c->out, fmt, ap);
+	va_end(ap);
+}
+
+static void lg_start(size_t index)
+{
+	const struct bench_addr *dest = &lg.targets[lg.next_target++ % lg.ntargets];
+	struct ipaddr src, *srcp = NULL;
+	if (lg.nsources > 0) {
+		src = lg.src_first;
+		src.u.v4.s_addr = htonl(ntohl(src.u.v4.s_addr) +
+					(uint32_t)(lg.next_source++ % lg.nsources));
+		srcp = &src;
+	}
+	int fd = bench_connect(dest, srcp);
+	if (fd < 0) {
+		lg.errors++;
+		if (lg.mode == LG_IDLE)
+			lg.failed_idle++;
+		return;
+	}
+	struct lg_conn *c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->index = index;
+	c->started = bench_now();
+	c->state = LG_CONNECTING;
+	lg.open++;
+	if (lg.mode == LG_IDLE)
+		lg.pending++;
+	struct epoll_event e = { .events = EPOLLIN | EPOLLOUT, .data.ptr = c };
+	if (epoll_ctl(lg.epfd, EPOLL_CTL_ADD, fd, &e) < 0)
+		lg_close(c, false);
+}
+
+/* ---- reading and writing, with or without TLS -------------------------- */
+
+/* >0 bytes, 0 EOF, -1 error, -2 try later */
+static ssize_t lg_read(struct lg_conn *c, char *buf, size_t len)
+{
+	if (c->ssl == NULL) {
+		ssize_t n = read(c->fd, buf, len);
+		return n < 0 ? (errno == EAGAIN ? -2 : -1) : n;
+	}
+	c->want_write = false;
+	int n = SSL_read(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
+	if (n > 0)
+		return n;
+	int err = SSL_get_error(c->ssl, n);
+	if (err == SSL_ERROR_WANT_READ)
+		return -2;
+	if (err == SSL_ERROR_WANT_WRITE) {
+		c->want_write = true;
+		return -2;
+	}
+	return err == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+}
+
+/* 0 all sent or try later, -1 error */
+static int lg_flush(struct lg_conn *c)
+{
+	while (!sbuf_is_empty(&c->out)) {
+		ssize_t n;
+		if (c->ssl == NULL) {
+			n = write(c->fd, sbuf_data(&c->out), sbuf_len(&c->out));
+			if (n < 0)
+				return errno == EAGAIN ? 0 : -1;
+		} else {
+			int r = SSL_write(c->ssl, sbuf_data(&c->out), (int)sbuf_len(&c->out));
+			if (r <= 0) {
+				int err = SSL_get_error(c->ssl, r);
+				c->want_write = err == SSL_ERROR_WANT_WRITE;
+				return err == SSL_ERROR_WANT_READ || c->want_write ? 0 : -1;
+			}
+			n = r;
+		}
+		sbuf_consume(&c->out, (size_t)n);
+	}
+	sbuf_release_if_empty(&c->out);
+	return 0;
+}
+
+/* ---- the protocol -------------------------------------------------------- */
+
+static void lg_login(struct lg_conn *c)
+{
+	size_t user = lg.mode == LG_IDLE ? c->index + 1 :
+		lg.mode == LG_BULK ? 1 : (size_t)(random() % (long)lg.users) + 1;
+	lg_send(c, "a LOGIN user%zu %s\r\n", user, lg.password);
+	c->state = LG_LOGIN;
+}
+
+static void lg_fetch(struct lg_conn *c)
+{
+	lg_send(c, "f FETCH 1 BODY.PEEK[]\r\n");
+	c->state = LG_FETCH;
+}
+
+static void lg_logout(struct lg_conn *c)
+{
+	if (c->state == LG_HOLD)
+		list_unlink(&lg.held_list, &c->held);
+	lg_send(c, "b LOGOUT\r\n");
+	c->state = LG_LOGOUT;
+}
+
+static void lg_record_latency(double seconds)
+{
+	lg.lat = xgrow(lg.lat, &lg.lat_cap, lg.nlat + 1, sizeof(*lg.lat));
+	lg.lat[lg.nlat++] = seconds * 1000.0;
+}
+
+/* One response line; false: close the connection (ok in *ok_r). */
+static bool lg_line(struct lg_conn *c, const char *line, size_t len, bool *ok_r)
+{
+	*ok_r = false;
+	bool tagged_ok = len >= 5 && line[1] == ' ' && memcmp(line + 2, "OK", 2) == 0;
+	switch (c->state) {
+	case LG_GREETING:
+		if (len < 4 || memcmp(line, "* OK", 4) != 0)
+			return false;
+		lg_login(c);
+		return true;
+	case LG_LOGIN:
+		if (line[0] != 'a')
+			return true;
+		if (!tagged_ok)
+			return false;
+		if (lg.mode == LG_CYCLE) {
+			lg_logout(c);
+		} else if (lg.mode == LG_BULK) {
+			lg_send(c, "s SELECT INBOX\r\n");
+			c->state = LG_SELECT;
+		} else {
+			lg.pending--;
+			if (lg.stopping) {
+				lg_logout(c);
+			} else {
+				c->state = LG_HOLD;
+				list_append(&lg.held_list, &c->held);
+			}
+		}
+		return true;
+	case LG_SELECT:
+	case LG_FETCH:
+		if (line[0] != (c->state == LG_SELECT ? 's' : 'f'))
+			return true;	/* untagged data, the literal's ")" */
+		if (!tagged_ok)
+			return false;
+		if (c->state == LG_FETCH)
+			lg.fetches++;
+		if (lg.stopping)
+			lg_logout(c);
+		else
+			lg_fetch(c);
+		return true;
+	case LG_LOGOUT:
+		if (line[0] != 'b')
+			return true;
+		if (!tagged_ok)
+			return false;
+		if (lg.mode == LG_CYCLE) {
+			lg.cycles++;
+			lg_record_latency(bench_now() - c->started);
+		}
+		*ok_r = true;
+		return false;
+	default:
+		return true;	/* untagged data while held */
+	}
+}
+
+/* "{123}" closing a line: the literal that follows, else 0. */
+static size_t lg_literal(const char *line, size_t len)
+{
+	if (len < 3 || line[len - 1] != '}')
+		return 0;
+	const char *open = memrchr(line, '{', len);
+	return open != NULL ? strtoul(open + 1, NULL, 10) : 0;
+}
+
+/* Handles whole lines and literals in buf; returns bytes used, or -1 to
+ * close (ok in *ok_r). */
+static ssize_t lg_input(struct lg_conn *c, const char *buf, size_t len, bool *ok_r)
+{
+	size_t off = 0;
+	while (off < len) {
+		if (c->lit_left > 0) {
+			size_t n = len - off < c->lit_left ? len - off : c->lit_left;
+			c->lit_left -= n;
+			lg.bytes += n;
+			off += n;
+			continue;
+		}
+		const char *lf = memchr(buf + off, '\n', len - off);
+		if (lf == NULL)
+			break;
+		size_t n = (size_t)(lf - (buf + off));
+		if (n > 0 && buf[off + n - 1] == '\r')
+			n--;
+		c->lit_left = lg_literal(buf + off, n);
+		if (!lg_line(c, buf + off, n, ok_r))
+			return -1;
+		off = (size_t)(lf - buf) + 1;
+	}
+	return (ssize_t)off;
+}
+
+/* The connection is up (and TLS done): the greeting comes next. */
+static bool lg_connected(struct lg_conn *c)
+{
+	int err = 0;
+	socklen_t elen = sizeof(err);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err != 0)
+		return false;
+	if (lg.tls == NULL) {
+		c->state = LG_GREETING;
+		return true;
+	}
+	c->ssl = SSL_new(lg.tls);
+	SSL_set_fd(c->ssl, c->fd);
+	SSL_set_connect_state(c->ssl);
+	c->state = LG_HANDSHAKE;
+	return true;
+}
+
+static bool lg_handshake(struct lg_conn *c)
+{
+	int r = SSL_do_handshake(c->ssl);
+	c->want_write = false;
+	if (r == 1) {
+		c->state = LG_GREETING;
+		return true;
+	}
+	int err = SSL_get_error(c->ssl, r);
+	c->want_write = err == SSL_ERROR_WANT_WRITE;
+	return err == SSL_ERROR_WANT_READ || c->want_write;
+}
+
+static void lg_event(struct lg_conn *c)
+{
+	static char buf[LOADGEN_READ];
+	bool ok = false;
+	if (c->state == LG_CONNECTING && !lg_connected(c))
+		goto close;
+	if (c->state == LG_HANDSHAKE) {
+		if (!lg_handshake(c))
+			goto close;
+		if (c->state == LG_HANDSHAKE) {
+			lg_interest(c);
+			return;
+		}
+	}
+	for (;;) {
+		size_t have = sbuf_len(&c->in);
+		memcpy(buf, sbuf_data(&c->in), have);
+		ssize_t n = lg_read(c, buf + have, sizeof(buf) - have);
+		if (n == -2)
+			break;
+		if (n <= 0)
+			goto close;	/* ok only if LOGOUT was answered */
+		ssize_t used = lg_input(c, buf, have + (size_t)n, &ok);
+		if (used < 0)
+			goto close;
+		sbuf_reset(&c->in);
+		if (have + (size_t)n - (size_t)used >= LOADGEN_MAX_LINE)
+			goto close;
+		sbuf_append(&c->in, buf + used, have + (size_t)n - (size_t)used);
+		if (lg_flush(c) < 0)
+			goto close;
+	}
+	sbuf_release_if_empty(&c->in);
+	if (lg_flush(c) < 0)
+		goto close;
+	lg_interest(c);
+	return;
+close:
+	lg_close(c, ok);
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+static int lg_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double lg_percentile(double p)
+{
+	if (lg.nlat == 0)
+		return 0;
+	size_t i = (size_t)ceil(p / 100.0 * (double)lg.nlat);
+	return lg.lat[i == 0 ? 0 : i - 1];
+}
+
+static void lg_loop_once(int timeout_ms)
+{
+	struct epoll_event evs[512];
+	int n = epoll_wait(lg.epfd, evs, (int)ARRAY_SIZE(evs), timeout_ms);
+	for (int i = 0; i < n; i++) {
+		if (evs[i].data.ptr != NULL) {
+			lg_event(evs[i].data.ptr);
+			continue;
+		}
+		/* stdin: its end releases the held sessions */
+		char tmp[64];
+		if (read(0, tmp, sizeof(tmp)) <= 0) {
+			(void)epoll_ctl(lg.epfd, EPOLL_CTL_DEL, 0, NULL);
+			lg_signalled = 1;
+		}
+	}
+}
+
+/* The connections in flight finish, within a bound. */
+static void lg_drain(double seconds)
+{
+	double deadline = bench_now() + seconds;
+	while (lg.open > 0 && bench_now() < deadline)
+		lg_loop_once(50);
+}
+
+static void lg_run_idle(void)
+{
+	size_t next = 0;
+	double t0 = bench_now(), ready_at = 0;
+	bool ready = false;
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = NULL };
+	(void)epoll_ctl(lg.epfd, EPOLL_CTL_ADD, 0, &e);
+	while (!lg_signalled) {
+		/* logins go in waves of at most max_pending */
+		while (next < lg.concurrency && lg.pending < lg.max_pending)
+			lg_start(next++);
+		if (!ready && next == lg.concurrency && lg.pending == 0) {
+			ready = true;
+			ready_at = bench_now();
+			printf("READY %zu %zu\n", lg.held_list.count, lg.failed_idle);
+			fflush(stdout);
+		}
+		if (ready && lg.duration > 0 && bench_now() - ready_at >= lg.duration)
+			break;
+		lg_loop_once(100);
+	}
+	lg.stopping = true;
+	size_t held = lg.held_list.count;
+	double login_s = (ready ? ready_at : bench_now()) - t0;
+	while (!list_is_empty(&lg.held_list)) {
+		struct lg_conn *c = CONTAINER_OF(lg.held_list.head, struct lg_conn, held);
+		lg_logout(c);
+		if (lg_flush(c) < 0)
+			lg_close(c, false);
+		else
+			lg_interest(c);
+	}
+	lg_drain(60);
+	printf("{\"mode\":\"idle\",\"sessions\":%zu,\"errors\":%zu,\"login_seconds\":%.3f}\n",
+	       held, lg.errors, login_s);
+}
+
+static void lg_run_timed(void)
+{
+	lg.start = bench_now();
+	lg.end = lg.start + lg.duration;
+	for (size_t i = 0; i < lg.concurrency; i++)
+		lg_start(0);
+	while (!lg_signalled && bench_now() < lg.end)
+		lg_loop_once(50);
+	double seconds = bench_now() - lg.start;
+	lg.stopping = true;
+	lg_drain(10);
+	if (lg.mode == LG_CYCLE) {
+		qsort(lg.lat, lg.nlat, sizeof(*lg.lat), lg_cmp_double);
+		printf("{\"mode\":\"cycle\",\"clients\":%zu,\"cycles\":%zu,\"errors\":%zu,"
+		       "\"seconds\":%.3f,\"cycles_per_s\":%.1f,\"p50_ms\":%.3f,"
+		       "\"p95_ms\":%.3f,\"p99_ms\":%.3f}\n", lg.concurrency, lg.cycles,
+		       lg.errors, seconds, (double)lg.cycles / seconds, lg_percentile(50),
+		       lg_percentile(95), lg_percentile(99));
+	} else {
+		printf("{\"mode\":\"bulk\",\"connections\":%zu,\"fetches\":%zu,\"bytes\":%llu,"
+		       "\"errors\":%zu,\"seconds\":%.3f,\"mb_per_s\":%.1f}\n", lg.concurrency,
+		       lg.fetches, lg.bytes, lg.errors, seconds, (double)lg.bytes / 1e6 / seconds);
+	}
+}
+
+/* ---- options ------------------------------------------------------------- */
+
+static void lg_usage(void)
+{
+	fprintf(stderr, "usage: loadgen cycle|idle|bulk -t ip:port[,ip:port...] [-c n] "
+		"[-d seconds] [-S first-last] [-u users] [-p password] [-P pending] [-T]\n");
+	exit(2);
+}
+
+static void lg_parse_targets(char *arg)
+{
+	for (char *t = strtok(arg, ","); t != NULL; t = strtok(NULL, ",")) {
+		if (lg.ntargets == ARRAY_SIZE(lg.targets) ||
+		    bench_addr_parse(t, &lg.targets[lg.ntargets++]) < 0) {
+			fprintf(stderr, "loadgen: bad target %s\n", t);
+			exit(2);
+		}
+	}
+}
+
+/* "a.b.c.d-e.f.g.h" (or one address): consecutive IPv4 sources */
+static void lg_parse_sources(char *arg)
+{
+	char *dash = strchr(arg, '-');
+	struct ipaddr last;
+	if (dash != NULL)
+		*dash = '\0';
+	if (ipaddr_parse(arg, &lg.src_first) < 0 || lg.src_first.family != AF_INET ||
+	    ipaddr_parse(dash != NULL ? dash + 1 : arg, &last) < 0 ||
+	    last.family != AF_INET ||
+	    ntohl(last.u.v4.s_addr) < ntohl(lg.src_first.u.v4.s_addr)) {
+		fprintf(stderr, "loadgen: bad source range\n");
+		exit(2);
+	}
+	lg.nsources = ntohl(last.u.v4.s_addr) - ntohl(lg.src_first.u.v4.s_addr) + 1;
+}
+
+static void lg_options(int argc, char **argv)
+{
+	static const char *const modes[] = { "cycle", "idle", "bulk" };
+	size_t m = 0;
+	if (argc < 2)
+		lg_usage();
+	while (m < ARRAY_SIZE(modes) && strcmp(argv[1], modes[m]) != 0)
+		m++;
+	if (m == ARRAY_SIZE(modes))
+		lg_usage();
+	lg.mode = (enum lg_mode)m;
+	lg.concurrency = lg.mode == LG_BULK ? 1 : 10;
+	lg.duration = lg.mode == LG_IDLE ? 0 : 5;
+	int opt;
+	optind = 2;
+	while ((opt = getopt(argc, argv, "t:c:d:S:u:p:P:T")) != -1) {
+		switch (opt) {
+		case 't': lg_parse_targets(optarg); break;
+		case 'c': lg.concurrency = strtoul(optarg, NULL, 10); break;
+		case 'd': lg.duration = strtod(optarg, NULL); break;
+		case 'S': lg_parse_sources(optarg); break;
+		case 'u': lg.users = strtoul(optarg, NULL, 10); break;
+		case 'p': lg.password = optarg; break;
+		case 'P': lg.max_pending = strtoul(optarg, NULL, 10); break;
+		case 'T':
+			lg.tls = SSL_CTX_new(TLS_client_method());
+			SSL_CTX_set_min_proto_version(lg.tls, TLS1_2_VERSION);
+			SSL_CTX_set_verify(lg.tls, SSL_VERIFY_NONE, NULL);
+			break;
+		default: lg_usage();
+		}
+	}
+	if (lg.ntargets == 0 || lg.concurrency == 0 || lg.users == 0 || lg.max_pending == 0 ||
+	    (lg.mode != LG_IDLE && lg.duration <= 0))
+		lg_usage();
+}
+
+int main(int argc, char **argv)
+{
+	lg_options(argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, lg_on_signal);
+	signal(SIGINT, lg_on_signal);
+	srandom((unsigned int)getpid());
+	unsigned long nofile = bench_raise_nofile();
+	if (nofile < lg.concurrency + 64) {
+		fprintf(stderr, "loadgen: %zu connections need more than the %lu "
+			"file descriptors allowed\n", lg.concurrency, nofile);
+		return 1;
+	}
+	lg.epfd = epoll_create1(EPOLL_CLOEXEC);
+	list_init(&lg.held_list);
+	if (lg.mode == LG_IDLE)
+		lg_run_idle();
+	else
+		lg_run_timed();
+	return lg.errors == 0 ? 0 : 1;
+}
