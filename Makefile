@@ -100,6 +100,7 @@ bench-tools: $(BENCH_TOOLS)
 
 # the side-by-side comparison (as root); writes docs/BENCHMARKS.md
 bench: all $(BENCH_TOOLS)
+	sh scripts/deps.sh bench
 	$(PYTHON) bench/compare.py --build $(abspath $(BUILD))
 
 # the same harness, small and short: proves it works, asserts no speed

@@ -1,5 +1,7 @@
 #!/bin/sh
-# Installs the Debian 12 packages loft needs to build and test. Idempotent:
+# Installs the Debian 12 packages loft needs to build and test; with the
+# argument "bench" also the peers of the benchmark (nginx mail, HAProxy,
+# perdition; Dovecot is there already). Idempotent:
 # nothing is downloaded when everything is already there. Runs apt-get as
 # root, or through sudo. The dovecot packages are installed without
 # starting the system-wide Dovecot, whose listeners on *:143 would collide
@@ -9,6 +11,9 @@ set -eu
 PKGS="make gcc pkg-config libevent-dev libssl-dev openssl libconfig-dev \
 libsodium-dev libcrypt-dev libxxhash-dev libcmocka-dev python3 python3-pytest \
 dovecot-core dovecot-imapd dovecot-pop3d dovecot-managesieved dovecot-submissiond dovecot-lmtpd scdoc iproute2 procps passwd curl"
+if [ "${1:-}" = bench ]; then
+	PKGS="$PKGS nginx libnginx-mod-mail haproxy perdition"
+fi
 
 missing=""
 for p in $PKGS; do

@@ -1,10 +1,9 @@
-"""What a system under test costs, from /proc: CPU seconds and resident
-memory of a process and all its descendants (a master with its workers or
+"""What a system under test costs, from /proc: CPU seconds and
+proportional resident memory of a process and all its descendants (a master with its workers or
 its per-session children)."""
 import os
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 def _stat(pid):
@@ -49,14 +48,19 @@ def cpu_seconds(roots):
     return ticks / CLK_TCK
 
 
-def rss_kib(roots):
-    """Resident set of every process in the trees, in KiB."""
+def pss_kib(roots):
+    """Proportional set size of every process in the trees, in KiB: the
+    resident memory with shared pages divided among their sharers, so a
+    process per session is not counted as many copies of one binary."""
     total = 0
     for root in roots:
         for pid in tree(root):
             try:
-                with open("/proc/%d/statm" % pid) as f:
-                    total += int(f.read().split()[1]) * PAGE_KIB
+                with open("/proc/%d/smaps_rollup" % pid) as f:
+                    for line in f:
+                        if line.startswith("Pss:"):
+                            total += int(line.split()[1])
+                            break
             except OSError:
                 continue
     return total

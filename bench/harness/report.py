@@ -43,7 +43,13 @@ def figures(p, results, median):
 
 
 def _cell(fmt, value):
+    if isinstance(value, tuple):	# (value, note)
+        return "%s (%s)" % (fmt % value[0], value[1])
     return "—" if value is None else fmt % value
+
+
+def _value(value):
+    return value[0] if isinstance(value, tuple) else value
 
 
 def render(command, date, machine, p, systems, results, median):
@@ -54,8 +60,9 @@ def render(command, date, machine, p, systems, results, median):
            "Machine: %s. Every system is in front of the same bench backend "
            "(`bench/backend`, %d addresses, a %d-byte message); the load is "
            "`bench/loadgen` (C, one thread); %d interleaved round(s) per "
-           "figure, medians. Memory is RSS growth of the system's processes "
-           "divided by the sessions held." % (machine, 8, p["message"], p["rounds"]), ""]
+           "figure, medians. Memory is the growth of the PSS (resident, shared "
+           "pages divided among sharers) of the system's processes divided by "
+           "the sessions held." % (machine, 8, p["message"], p["rounds"]), ""]
     out.append("| figure | " + " | ".join(names) + " |")
     out.append("| --- |" + " --- |" * len(names))
     for label, get, fmt, _ in rows:
@@ -71,10 +78,10 @@ def render(command, date, machine, p, systems, results, median):
         out.append("| figure | " + " | ".join("vs " + n for n in peers) + " |")
         out.append("| --- |" + " --- |" * len(peers))
         for label, get, _, better in rows:
-            mine = get(results["loft"])
+            mine = _value(get(results["loft"]))
             cells = []
             for n in peers:
-                other = get(results[n])
+                other = _value(get(results[n]))
                 cells.append("—" if mine is None or not other else "%.2f" % (mine / other))
             if any(c != "—" for c in cells):
                 out.append("| %s (%s is better) | %s |" % (label, better, " | ".join(cells)))

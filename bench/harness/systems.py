@@ -129,6 +129,7 @@ class Loft(System):
     ip = "%s.1" % NET
     tls = True
     kick = True
+    proc = None
 
     def start(self):
         certs = loftlib.make_certs(self.dir, [self.ip])
@@ -163,6 +164,8 @@ class Loft(System):
     def stop(self):
         """Stops loftd; a non-zero exit (a sanitizer's report, a crash)
         fails the run."""
+        if self.proc is None:
+            return
         rc = stop_process(self.proc)
         self.log.close()
         if rc != 0:
