@@ -23,6 +23,16 @@ void front_append_sanitized(struct sbuf *out, const char *text)
 		sbuf_appendc(out, *text == '\r' || *text == '\n' ? ' ' : *text);
 }
 
+void front_append_auth_failure(struct sbuf *out, const char *const prefixes[],
+			       enum front_auth_status status, const char *text)
+{
+	sbuf_appends(out, prefixes[status]);
+	if (status == FRONT_AUTH_TEMPFAIL && text == NULL)
+		text = "Temporary authentication failure.";
+	if (status != FRONT_AUTH_FAILED)
+		front_append_sanitized(out, text);
+}
+
 void front_forward_init(struct front_forward *fw)
 {
 	memset(fw, 0, sizeof(*fw));

@@ -128,6 +128,13 @@ void front_xclient_line(struct front_forward *fw, char *args);
  * CR or LF becomes a space, so nothing can be injected. */
 void front_append_sanitized(struct sbuf *out, const char *text);
 
+/* A failed login's reply line, without CRLF: the protocol's prefix for the
+ * status (indexed by enum front_auth_status), then the text, sanitized; a
+ * temporary failure without text gets a generic one, and the generic
+ * FRONT_AUTH_FAILED none (its prefix is the whole message). */
+void front_append_auth_failure(struct sbuf *out, const char *const prefixes[],
+			       enum front_auth_status status, const char *text);
+
 void front_init(struct front *f, const struct front_ops *ops,
 		const struct front_params *params);
 /* Wipes the credentials after auth has used them. */

@@ -423,31 +423,17 @@ static void imap_front_auth_failed(struct front *front, enum front_auth_status s
 				   const char *text, struct sbuf *out)
 {
 	struct imap_front *f = (struct imap_front *)front;
+	static const char *const prefixes[] = {
+		[FRONT_AUTH_FAILED] = " NO [AUTHENTICATIONFAILED] Authentication failed.",
+		[FRONT_AUTH_FAILED_REASON] = " NO [AUTHENTICATIONFAILED] ",
+		[FRONT_AUTH_TEMPFAIL] = " NO [UNAVAILABLE] ",
+		[FRONT_AUTH_BACKEND_REPLY] = " ",
+		[FRONT_AUTH_LIMIT] = " NO [LIMIT] ",
+	};
 
 	front_login_clear(front);
 	sbuf_append(out, sbuf_data(&f->tag), sbuf_len(&f->tag));
-	switch (status) {
-	case FRONT_AUTH_FAILED:
-		sbuf_appends(out, " NO [AUTHENTICATIONFAILED] Authentication failed.");
-		break;
-	case FRONT_AUTH_FAILED_REASON:
-		sbuf_appends(out, " NO [AUTHENTICATIONFAILED] ");
-		front_append_sanitized(out, text);
-		break;
-	case FRONT_AUTH_TEMPFAIL:
-		sbuf_appends(out, " NO [UNAVAILABLE] ");
-		front_append_sanitized(out, text != NULL ? text :
-				      "Temporary authentication failure.");
-		break;
-	case FRONT_AUTH_BACKEND_REPLY:
-		sbuf_appendc(out, ' ');
-		front_append_sanitized(out, text);
-		break;
-	case FRONT_AUTH_LIMIT:
-		sbuf_appends(out, " NO [LIMIT] ");
-		front_append_sanitized(out, text);
-		break;
-	}
+	front_append_auth_failure(out, prefixes, status, text);
 	sbuf_appends(out, "\r\n");
 	imap_front_set_state(f, IMAP_FRONT_COMMAND);
 }

@@ -319,11 +319,7 @@ static void pop3_front_auth_failed(struct front *front, enum front_auth_status s
 		[FRONT_AUTH_LIMIT] = "-ERR [IN-USE] ",
 	};
 	front_login_clear(front);
-	sbuf_appends(out, prefixes[status]);
-	if (status == FRONT_AUTH_TEMPFAIL && text == NULL)
-		text = "Temporary authentication failure.";
-	if (status != FRONT_AUTH_FAILED)
-		front_append_sanitized(out, text);
+	front_append_auth_failure(out, prefixes, status, text);
 	sbuf_appends(out, "\r\n");
 	pop3_front_set_state(f, POP3_FRONT_COMMAND);
 }

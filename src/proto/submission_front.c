@@ -306,11 +306,7 @@ static void subm_auth_failed(struct front *front, enum front_auth_status status,
 		[FRONT_AUTH_LIMIT] = "454 4.7.0 ",
 	};
 	front_login_clear(front);
-	sbuf_appends(out, prefixes[status]);
-	if (status == FRONT_AUTH_TEMPFAIL && text == NULL)
-		text = "Temporary authentication failure.";
-	if (status != FRONT_AUTH_FAILED)
-		front_append_sanitized(out, text);
+	front_append_auth_failure(out, prefixes, status, text);
 	sbuf_appends(out, "\r\n");
 	subm_set_state(f, SUBM_FRONT_COMMAND);
 }
