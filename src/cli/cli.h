@@ -46,6 +46,10 @@ struct printer *cli_printer(struct cli *cli, const char *default_formatter,
 			    const char *format);
 /* Prints "usage: loftadm <name> <usage>" to stderr; returns EX_USAGE. */
 int cli_usage(const struct cli_cmd *cmd);
+/* Options of the commands whose only one is "-a <socket>": 0 with
+ * *socket_r set (NULL when not given), or cli_usage()'s code. */
+int cli_getopt_socket(const struct cli_cmd *cmd, int argc, char **argv,
+		      const char **socket_r);
 /* doveadm's log lines on stderr: "Error: ...", "Warning: ...", "Info: ...",
  * "Fatal: ..." */
 void cli_error(const char *fmt, ...) ATTR_FORMAT(1, 2);

@@ -19,20 +19,6 @@
 
 #define DOVEADM_EX_NOTFOUND 68
 
-/* Options common to the commands that take only -a. NULL after usage. */
-static int director_getopt_socket(const struct cli_cmd *cmd, int argc, char **argv,
-				  const char **socket_r)
-{
-	int c;
-	*socket_r = NULL;
-	while ((c = getopt(argc, argv, "a:")) != -1) {
-		if (c != 'a')
-			return cli_usage(cmd);
-		*socket_r = optarg;
-	}
-	return 0;
-}
-
 /* The positional arguments after the options: at least min, at most max. */
 static bool director_args(int argc, int min, int max)
 {
@@ -184,7 +170,7 @@ static int director_simple_ipcmd(struct cli *cli, const struct cli_cmd *cmd, int
 				 char **argv, const struct director_ipcmd *ic)
 {
 	const char *socket_arg;
-	int ret = director_getopt_socket(cmd, argc, argv, &socket_arg);
+	int ret = cli_getopt_socket(cmd, argc, argv, &socket_arg);
 	if (ret != 0)
 		return ret;
 	if (!director_args(argc, 1, 1))
@@ -277,7 +263,7 @@ int cmd_director_flush(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
 int cmd_director_move(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *socket_arg;
-	int ret = director_getopt_socket(cmd, argc, argv, &socket_arg);
+	int ret = cli_getopt_socket(cmd, argc, argv, &socket_arg);
 	if (ret != 0)
 		return ret;
 	if (!director_args(argc, 2, 2))
@@ -360,7 +346,7 @@ static int director_ring_cmd(struct cli *cli, const struct cli_cmd *cmd, int arg
 			     char **argv, const char *command)
 {
 	const char *socket_arg;
-	int ret = director_getopt_socket(cmd, argc, argv, &socket_arg);
+	int ret = cli_getopt_socket(cmd, argc, argv, &socket_arg);
 	if (ret != 0)
 		return ret;
 	struct ipaddr ip;

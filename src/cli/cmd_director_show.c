@@ -180,17 +180,14 @@ static void director_status_hosts(struct director_client *dc, struct printer *p)
 
 int cmd_director_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-	const char *socket_arg = NULL;
-	int c;
-	while ((c = getopt(argc, argv, "a:")) != -1) {
-		if (c != 'a')
-			return cli_usage(cmd);
-		socket_arg = optarg;
-	}
+	const char *socket_arg;
+	int ret = cli_getopt_socket(cmd, argc, argv, &socket_arg);
+	if (ret != 0)
+		return ret;
 	if (argc - optind > 2)
 		return cli_usage(cmd);
 	struct director_client dc;
-	int ret = director_client_open(&dc, cli, socket_arg);
+	ret = director_client_open(&dc, cli, socket_arg);
 	if (ret != 0) {
 		director_client_close(&dc);
 		return ret;
@@ -525,17 +522,14 @@ static void director_dump_row(char **f, int n, const char *line, void *ctx)
 
 int cmd_director_dump(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-	const char *socket_arg = NULL;
-	int c;
-	while ((c = getopt(argc, argv, "a:")) != -1) {
-		if (c != 'a')
-			return cli_usage(cmd);
-		socket_arg = optarg;
-	}
+	const char *socket_arg;
+	int ret = cli_getopt_socket(cmd, argc, argv, &socket_arg);
+	if (ret != 0)
+		return ret;
 	if (optind != argc)
 		return cli_usage(cmd);
 	struct director_client dc;
-	int ret = director_client_open(&dc, cli, socket_arg);
+	ret = director_client_open(&dc, cli, socket_arg);
 	if (ret != 0) {
 		director_client_close(&dc);
 		return ret;
@@ -598,17 +592,14 @@ int cmd_director_ring_status(struct cli *cli, const struct cli_cmd *cmd, int arg
 		"director ip", "port", "type", "last failed", "status", "ping ms",
 		"input", "output", "buffered", "buffered peak", "last read", "last write",
 	};
-	const char *socket_arg = NULL;
-	int c;
-	while ((c = getopt(argc, argv, "a:")) != -1) {
-		if (c != 'a')
-			return cli_usage(cmd);
-		socket_arg = optarg;
-	}
+	const char *socket_arg;
+	int ret = cli_getopt_socket(cmd, argc, argv, &socket_arg);
+	if (ret != 0)
+		return ret;
 	if (optind != argc)
 		return cli_usage(cmd);
 	struct director_client dc;
-	int ret = director_client_open(&dc, cli, socket_arg);
+	ret = director_client_open(&dc, cli, socket_arg);
 	struct printer *p = ret == 0 ? cli_printer(cli, "table", NULL) : NULL;
 	if (p != NULL) {
 		for (size_t i = 0; i < RING_STATUS_COLUMNS; i++)

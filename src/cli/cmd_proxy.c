@@ -17,14 +17,10 @@
 
 int cmd_proxy_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-	const char *socket_arg = NULL;
-	int c;
-
-	while ((c = getopt(argc, argv, "a:")) != -1) {
-		if (c != 'a')
-			return cli_usage(cmd);
-		socket_arg = optarg;
-	}
+	const char *socket_arg;
+	int ret = cli_getopt_socket(cmd, argc, argv, &socket_arg);
+	if (ret != 0)
+		return ret;
 	if (optind != argc)
 		return cli_usage(cmd);
 	struct printer *p = cli_printer(cli, "table", NULL);
@@ -36,7 +32,7 @@ int cmd_proxy_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
 	cli_request_add(&req, "proxied", NULL);
 	struct cli_session *list = NULL;
 	size_t n = 0;
-	int ret = cli_sessions_list(cli, socket_arg, &req, &list, &n);
+	ret = cli_sessions_list(cli, socket_arg, &req, &list, &n);
 	if (ret == 0) {
 		/* every user_* field seen becomes a column after username */
 		size_t nalt;

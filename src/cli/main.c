@@ -76,6 +76,19 @@ int cli_usage(const struct cli_cmd *cmd)
 	return EX_USAGE;
 }
 
+int cli_getopt_socket(const struct cli_cmd *cmd, int argc, char **argv,
+		      const char **socket_r)
+{
+	int c;
+	*socket_r = NULL;
+	while ((c = getopt(argc, argv, "a:")) != -1) {
+		if (c != 'a')
+			return cli_usage(cmd);
+		*socket_r = optarg;
+	}
+	return 0;
+}
+
 char *cli_admin_socket(struct cli *cli, const char *cmd_socket)
 {
 	if (cmd_socket != NULL)
