@@ -16,7 +16,7 @@ static void conn_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	(void)fd;
-	(void)what;
+	c->fired = what;
 	c->cb(c, c->ctx);
 }
 

@@ -26,6 +26,8 @@ struct conn {
 	short registered;	/* flags the event is added with */
 	short read_needs;	/* EV_READ, or EV_WRITE during a TLS exchange */
 	short write_needs;
+	short fired;		/* what the last wakeup reported (EV_READ...);
+				 * a consumer may clear what it used */
 	bool want_read;
 	bool want_write;
 	const char *error;	/* why the last operation failed */

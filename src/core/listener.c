@@ -23,8 +23,19 @@ struct listener {
 	struct event *pause_ev;
 	listener_accept_cb *cb;
 	void *ctx;
+	/* the bound address; a wildcard one asks the kernel per connection */
+	struct ipaddr local_ip;
+	uint16_t local_port;
+	bool wildcard;
 	char name[IPADDR_STRLEN + 8];
 };
+
+static bool ipaddr_is_wildcard(const struct ipaddr *ip)
+{
+	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
+	return ip->family == AF_INET ? ip->u.v4.s_addr == htonl(INADDR_ANY) :
+		memcmp(&ip->u.v6, &any6, sizeof(any6)) == 0;
+}
 
 static void listener_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -40,8 +51,8 @@ static void listener_accept(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 
 	for (int i = 0; i < LISTENER_ACCEPTS_PER_EVENT; i++) {
-		struct sockaddr_storage peer, local;
-		socklen_t plen = sizeof(peer), llen = sizeof(local);
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
 		int cfd = accept4(fd, (struct sockaddr *)&peer, &plen,
 				  SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0) {
@@ -58,13 +69,18 @@ static void listener_accept(evutil_socket_t fd, short what, void *arg)
 			log_error("listener %s: accept() failed: %m", l->name);
 			return;
 		}
-		struct listener_accept acc = { .fd = cfd };
+		/* TCP_NODELAY is inherited from the listening socket */
+		struct listener_accept acc = {
+			.fd = cfd, .local_ip = l->local_ip, .local_port = l->local_port,
+		};
 		ipaddr_from_sockaddr((struct sockaddr *)&peer, &acc.peer_ip, &acc.peer_port);
-		if (getsockname(cfd, (struct sockaddr *)&local, &llen) == 0)
-			ipaddr_from_sockaddr((struct sockaddr *)&local, &acc.local_ip,
-					     &acc.local_port);
-		int one = 1;
-		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (l->wildcard) {
+			struct sockaddr_storage local;
+			socklen_t llen = sizeof(local);
+			if (getsockname(cfd, (struct sockaddr *)&local, &llen) == 0)
+				ipaddr_from_sockaddr((struct sockaddr *)&local,
+						     &acc.local_ip, &acc.local_port);
+		}
 		l->cb(&acc, l->ctx);
 	}
 }
@@ -90,8 +106,12 @@ struct listener *listener_new(struct event_base *base, const char *address,
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* accepted sockets inherit it: one syscall per listener, not per
+	 * connection */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
-	    listen(fd, LISTENER_BACKLOG) < 0) {
+	    listen(fd, LISTENER_BACKLOG) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
 		*error_r = xasprintf("cannot listen on %s port %u: %s", address, port,
 				     strerror(errno));
 		close(fd);
@@ -101,6 +121,8 @@ struct listener *listener_new(struct event_base *base, const char *address,
 	l->fd = fd;
 	l->cb = cb;
 	l->ctx = ctx;
+	ipaddr_from_sockaddr((struct sockaddr *)&ss, &l->local_ip, &l->local_port);
+	l->wildcard = ipaddr_is_wildcard(&l->local_ip);
 	snprintf(l->name, sizeof(l->name), "%s:%u", address, port);
 	l->ev = event_new(base, fd, EV_READ | EV_PERSIST, listener_accept, l);
 	l->pause_ev = evtimer_new(base, listener_resume, l);

@@ -1,7 +1,9 @@
 /* The byte relay after login: client -> backend ("up") and backend ->
  * client ("down") until either side closes. Plain<->plain directions move
  * data with splice() through a pipe, never copying it to user space; any
- * TLS end uses a user-space buffer. Pipes and buffers come from pools and
+ * TLS end uses a user-space buffer. A splice direction reads only when
+ * its socket reported data or its last read filled the pipe, and a pipe
+ * that a read fills grows (bulk transfers take fewer, larger splices). Pipes and buffers come from pools and
  * go back as soon as a direction is drained, so an idle session holds
  * neither. Bytes the login phase left over (the client's pipelined
  * commands, the backend's reply) are sent first. */
@@ -14,15 +16,20 @@
 #include "common/sbuf.h"
 #include "core/conn.h"
 
+/* What a pipe grows to when one read fills it. */
+#define RELAY_PIPE_BULK_SIZE (1024 * 1024)
+
 struct relay_dir {
 	struct conn *src;
 	struct conn *dst;
 	struct sbuf head;	/* sent before anything else */
 	int pipe_r, pipe_w;	/* -1 without a pipe */
 	size_t pipe_len;
+	size_t pipe_size;	/* its capacity */
 	char *buf;		/* NULL without a buffer */
 	size_t buf_off, buf_len;
 	bool splice;
+	bool drained;		/* the last splice from src came up short */
 	bool eof;
 	bool want_src_read;
 	bool want_dst_write;

@@ -227,6 +227,21 @@ static void loftd_free(struct loftd *d)
 	config_free(&d->cfg);
 }
 
+/* The changelist folds the several interest changes a connection goes
+ * through in one loop pass into one epoll_ctl() (fewer syscalls per
+ * login; docs/BENCHMARKS.md).  Its known hazard is descriptors shared
+ * through dup(), which loftd never makes. */
+static struct event_base *loftd_event_base(void)
+{
+	struct event_config *cfg = event_config_new();
+	if (cfg == NULL)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	struct event_base *base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 int main(int argc, char **argv)
 {
 	struct loftd d = { 0 };
@@ -281,7 +296,7 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	log_set_level(debug ? LOG_LEVEL_DEBUG : (enum log_level)d.cfg->log.level);
-	d.base = event_base_new();
+	d.base = loftd_event_base();
 	if (d.base == NULL)
 		log_fatal("event_base_new() failed");
 	/* the director parses the host list: a bad one is a config error */

@@ -746,6 +746,11 @@ static void session_client_read(struct session *s)
 			return;
 		}
 		sbuf_commit(&s->in, (size_t)n);
+		/* a short plain read drained the socket, and the level-
+		 * triggered event reports more; TLS may hold decrypted
+		 * records no event announces */
+		if ((size_t)n < room && !conn_is_tls(&s->client))
+			break;
 	}
 	sbuf_release_if_empty(&s->in);
 }
