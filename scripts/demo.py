@@ -25,6 +25,7 @@ CONF = """\
 # loft demo: loftd in front of three Dovecot backends (scripts/demo)
 base_dir = "{base}/run";
 state_dir = "{base}/state";
+user = "nobody";                 # after start-up loftd runs as nobody
 listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
   {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }},

@@ -107,6 +107,7 @@ class Direct(System):
 LOFT_CONF = """\
 base_dir = "{dir}/run";
 state_dir = "{dir}/state";
+allow_root = true;
 listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
   {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }}

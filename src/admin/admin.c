@@ -142,13 +142,15 @@ static const struct line_server_ops admin_ops = {
 
 struct admin *admin_new(struct event_base *base, const char *path,
 			struct registry *registry, struct director *director,
-			const char *self_ip, char **error_r)
+			const char *self_ip, const struct line_server_access *access,
+			char **error_r)
 {
 	struct admin *a = xcalloc(1, sizeof(*a));
 	a->ctx.registry = registry;
 	a->ctx.director = director;
 	a->ctx.self_ip = xstrdup(self_ip);
-	a->server = line_server_new(base, path, ADMIN_MAX_LINE, &admin_ops, a, error_r);
+	a->server = line_server_new(base, path, ADMIN_MAX_LINE, access, &admin_ops, a,
+				    error_r);
 	if (a->server == NULL) {
 		free(a->ctx.self_ip);
 		free(a);

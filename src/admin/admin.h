@@ -1,4 +1,4 @@
-/* The admin socket <base_dir>/admin: a UNIX socket (mode 0600) speaking
+/* The admin socket <base_dir>/admin: a UNIX socket (mode 0600, or 0666 with admin.allow_users: line_server.h) speaking
  * the director-admin protocol v1 of Dovecot (reference §4.1), so that
  * `doveadm director ... -a <socket>` and loftadm both work against it.
  * Commands are rows of a table; loft's own commands (SESSION-LIST) live
@@ -6,6 +6,8 @@
  * answered with an error line and the connection stays usable. */
 #ifndef LOFT_ADMIN_ADMIN_H
 #define LOFT_ADMIN_ADMIN_H
+
+#include "admin/line_server.h"
 
 struct event_base;
 struct registry;
@@ -15,7 +17,8 @@ struct admin;
 /* self_ip: what DIRECTOR-LIST calls this director in its ring of one. */
 struct admin *admin_new(struct event_base *base, const char *path,
 			struct registry *registry, struct director *director,
-			const char *self_ip, char **error_r);
+			const char *self_ip, const struct line_server_access *access,
+			char **error_r);
 void admin_free(struct admin **admin);
 
 #endif

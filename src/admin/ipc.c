@@ -201,11 +201,13 @@ static const struct line_server_ops ipc_ops = {
 };
 
 struct ipc *ipc_new(struct event_base *base, const char *path,
-		    struct registry *registry, char **error_r)
+		    struct registry *registry, const struct line_server_access *access,
+		    char **error_r)
 {
 	struct ipc *ipc = xcalloc(1, sizeof(*ipc));
 	ipc->registry = registry;
-	ipc->server = line_server_new(base, path, IPC_MAX_LINE, &ipc_ops, ipc, error_r);
+	ipc->server = line_server_new(base, path, IPC_MAX_LINE, access, &ipc_ops, ipc,
+				      error_r);
 	if (ipc->server == NULL) {
 		free(ipc);
 		return NULL;

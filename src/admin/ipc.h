@@ -13,12 +13,15 @@
 #ifndef LOFT_ADMIN_IPC_H
 #define LOFT_ADMIN_IPC_H
 
+#include "admin/line_server.h"
+
 struct event_base;
 struct registry;
 struct ipc;
 
 struct ipc *ipc_new(struct event_base *base, const char *path,
-		    struct registry *registry, char **error_r);
+		    struct registry *registry, const struct line_server_access *access,
+		    char **error_r);
 void ipc_free(struct ipc **ipc);
 
 #endif

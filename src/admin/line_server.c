@@ -23,6 +23,10 @@ struct line_server {
 	struct event_base *base;
 	char *path;
 	size_t max_line;
+	uid_t *uids;
+	size_t uids_count;
+	unsigned int max_clients;
+	unsigned int clients_count;
 	const struct line_server_ops *ops;
 	void *ctx;
 	struct list clients;
@@ -48,6 +52,7 @@ static void line_client_free(struct line_client *c)
 	if (s->ops->disconnected != NULL)
 		s->ops->disconnected(c, s->ctx);
 	list_unlink(&s->clients, &c->node);
+	s->clients_count--;
 	event_free(c->ev);
 	close(c->fd);
 	sbuf_free(&c->in);
@@ -125,6 +130,41 @@ static void line_client_event(evutil_socket_t fd, short what, void *arg)
 	line_client_update(c);
 }
 
+static bool line_server_uid_allowed(const struct line_server *s, uid_t uid)
+{
+	if (uid == 0 || uid == geteuid())
+		return true;
+	for (size_t i = 0; i < s->uids_count; i++) {
+		if (s->uids[i] == uid)
+			return true;
+	}
+	return false;
+}
+
+/* The peer's uid and the client count; logs a refusal. */
+static bool line_server_admit(const struct line_server *s, int cfd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_error("%s: getsockopt(SO_PEERCRED) failed: %m", s->path);
+		return false;
+	}
+	if (!line_server_uid_allowed(s, cred.uid)) {
+		log_warning("%s: refused a connection from uid %u (pid %d): not root, "
+			    "loftd's user or one of admin.allow_users", s->path,
+			    (unsigned int)cred.uid, (int)cred.pid);
+		return false;
+	}
+	if (s->clients_count >= s->max_clients) {
+		log_warning("%s: refused a connection from pid %d: %u clients are "
+			    "connected (admin.max_clients)", s->path, (int)cred.pid,
+			    s->clients_count);
+		return false;
+	}
+	return true;
+}
+
 static void line_server_accept(evutil_socket_t fd, short what, void *arg)
 {
 	struct line_server *s = arg;
@@ -136,10 +176,15 @@ static void line_server_accept(evutil_socket_t fd, short what, void *arg)
 			log_error("%s: accept() failed: %m", s->path);
 		return;
 	}
+	if (!line_server_admit(s, cfd)) {
+		close(cfd);
+		return;
+	}
 	struct line_client *c = xcalloc(1, sizeof(*c));
 	c->server = s;
 	c->fd = cfd;
 	list_append(&s->clients, &c->node);
+	s->clients_count++;
 	c->ev = event_new(s->base, cfd, EV_READ | EV_PERSIST, line_client_event, c);
 	if (s->ops->connected != NULL)
 		s->ops->connected(c, s->ctx);
@@ -158,8 +203,9 @@ static bool line_server_socket_in_use(const struct sockaddr_un *sun)
 }
 
 struct line_server *line_server_new(struct event_base *base, const char *path,
-				    size_t max_line, const struct line_server_ops *ops,
-				    void *ctx, char **error_r)
+				    size_t max_line, const struct line_server_access *access,
+				    const struct line_server_ops *ops, void *ctx,
+				    char **error_r)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
@@ -174,7 +220,8 @@ struct line_server *line_server_new(struct event_base *base, const char *path,
 	}
 	unlink(path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	mode_t old = umask(0177);
+	/* with allowed uids, the peer check is the gate */
+	mode_t old = umask(access->uids_count > 0 ? 0111 : 0177);
 	int ret = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
 	if (ret < 0 || listen(fd, 64) < 0) {
@@ -188,6 +235,10 @@ struct line_server *line_server_new(struct event_base *base, const char *path,
 	s->base = base;
 	s->path = xstrdup(path);
 	s->max_line = max_line;
+	if (access->uids_count > 0)
+		s->uids = xmemdup(access->uids, access->uids_count * sizeof(uid_t));
+	s->uids_count = access->uids_count;
+	s->max_clients = access->max_clients;
 	s->ops = ops;
 	s->ctx = ctx;
 	list_init(&s->clients);
@@ -207,6 +258,7 @@ void line_server_free(struct line_server **sp)
 	close(s->fd);
 	unlink(s->path);
 	free(s->path);
+	free(s->uids);
 	free(s);
 	*sp = NULL;
 }

@@ -1,4 +1,4 @@
-/* A UNIX-socket server for line protocols (mode 0600): accept, buffer
+/* A UNIX-socket server for line protocols: check the peer, accept, buffer
  * each client's input, hand over complete lines one at a time, and send
  * the replies. A client's next line is handed over only once the reply to
  * the previous one is written, so no pipelined line is ever dropped and a
@@ -8,6 +8,7 @@
 #define LOFT_ADMIN_LINE_SERVER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "common/sbuf.h"
 
@@ -24,11 +25,23 @@ struct line_server_ops {
 	void (*disconnected)(struct line_client *c, void *ctx);
 };
 
+/* Who may connect: root, loftd's own uid and uids[] (the peer's uid as
+ * SO_PEERCRED reports it), at most max_clients at once; others are closed
+ * at once and logged. Without uids the socket is mode 0600, so only its
+ * owner (root) gets that far; with uids it is 0666 and the uid check is
+ * the gate. */
+struct line_server_access {
+	const uid_t *uids;
+	size_t uids_count;
+	unsigned int max_clients;
+};
+
 /* Refuses a path whose socket still accepts connections (another daemon
- * owns it), and replaces a stale one. */
+ * owns it), and replaces a stale one. access is copied. */
 struct line_server *line_server_new(struct event_base *base, const char *path,
-				    size_t max_line, const struct line_server_ops *ops,
-				    void *ctx, char **error_r);
+				    size_t max_line, const struct line_server_access *access,
+				    const struct line_server_ops *ops, void *ctx,
+				    char **error_r);
 void line_server_free(struct line_server **server);
 
 struct sbuf *line_client_output(struct line_client *c);

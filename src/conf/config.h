@@ -64,6 +64,9 @@ struct config {
 	char *path;			/* the file that was loaded */
 	char *base_dir;
 	char *state_dir;		/* "" when nothing is kept */
+	char *user;			/* "": stay who started loftd */
+	char *group;			/* "": the user's primary group */
+	bool allow_root;
 
 	struct config_listener *listeners;
 	size_t listeners_count;
@@ -72,6 +75,7 @@ struct config {
 		char *cert;
 		char *key;
 		unsigned int min_protocol;	/* index into tls protocol names */
+		char *ciphers;			/* TLS 1.2 cipher list */
 	} tls;
 
 	struct {
@@ -120,6 +124,7 @@ struct config {
 		unsigned int ssl;		/* enum conf_backend_ssl */
 		bool ssl_verify;
 		char *ssl_ca_file;
+		char *ssl_ciphers;
 		uint64_t connect_timeout_ms;
 		unsigned int max_reconnects;
 	} backend;
@@ -137,6 +142,11 @@ struct config {
 	struct {
 		unsigned int level;		/* enum log_level */
 	} log;
+
+	struct {
+		struct conf_strlist allow_users;	/* besides root and loftd's user */
+		unsigned int max_clients;
+	} admin;
 
 	/* "file:line" of each key set in the file, for later error messages */
 	struct config_source *sources;

@@ -42,6 +42,10 @@
 	  .sub = sub_, .doc = doc_ }
 #define END { .name = NULL }
 
+/* Forward secrecy and AEAD only: the TLS 1.2 part of Mozilla's
+ * "intermediate" profile without finite-field DHE. */
+#define TLS_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
 const char *const conf_protocol_names[] = {
 	"imap", "pop3", "managesieve", "submission", "lmtp", NULL
 };
@@ -74,6 +78,8 @@ static const struct conf_key tls_keys[] = {
 	KEY("key", CONF_TYPE_STRING, tls.key, NULL, "PEM private key of tls.cert"),
 	KEY_ENUM("min_protocol", tls.min_protocol, "TLSv1.2",
 		 conf_tls_protocol_names, "oldest TLS version accepted from clients"),
+	KEY("ciphers", CONF_TYPE_STRING, tls.ciphers, TLS_CIPHERS,
+	    "OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's, all AEAD)"),
 	END
 };
 
@@ -167,6 +173,8 @@ static const struct conf_key backend_keys[] = {
 	    "verify backend certificates against ssl_ca_file and the backend address"),
 	KEY("ssl_ca_file", CONF_TYPE_STRING, backend.ssl_ca_file, "",
 	    "CA bundle for backend certificates; empty: the system store"),
+	KEY("ssl_ciphers", CONF_TYPE_STRING, backend.ssl_ciphers, TLS_CIPHERS,
+	    "OpenSSL cipher list for TLS 1.2 towards backends"),
 	KEY_RANGE("connect_timeout", CONF_TYPE_DURATION, backend.connect_timeout_ms,
 		  "30s", MS(100), SEC(3600), "time to connect and log in to a backend, over all retries"),
 	KEY_RANGE("max_reconnects", CONF_TYPE_UINT, backend.max_reconnects, "3", 0, 100,
@@ -202,11 +210,25 @@ static const struct conf_key log_keys[] = {
 	END
 };
 
+static const struct conf_key admin_keys[] = {
+	KEY("allow_users", CONF_TYPE_STRLIST, admin.allow_users, "",
+	    "users (names or uids) besides root and loftd's own user who may use the admin and ipc sockets"),
+	KEY_RANGE("max_clients", CONF_TYPE_UINT, admin.max_clients, "16", 1, 10000,
+		  "connections the admin and ipc sockets each serve at once"),
+	END
+};
+
 const struct conf_key config_root_keys[] = {
 	KEY("base_dir", CONF_TYPE_STRING, base_dir, "/run/loft",
 	    "runtime directory; the admin socket is <base_dir>/admin"),
 	KEY("state_dir", CONF_TYPE_STRING, state_dir, "/var/lib/loft",
 	    "durable state: the director's host list as admins changed it; \"\": not kept"),
+	KEY("user", CONF_TYPE_STRING, user, "",
+	    "account loftd switches to after binding listeners and reading keys; \"\": stay"),
+	KEY("group", CONF_TYPE_STRING, group, "",
+	    "group it switches to; \"\": the user's primary group"),
+	KEY("allow_root", CONF_TYPE_BOOL, allow_root, "false",
+	    "let loftd keep running as root (without user, or with user = root)"),
 	LIST("listeners", struct config_listener, listeners, listeners_count,
 	     listener_keys, "where clients connect (at least one)"),
 	GROUP("tls", tls_keys, "TLS towards clients"),
@@ -219,5 +241,6 @@ const struct conf_key config_root_keys[] = {
 	GROUP("managesieve", managesieve_keys, "ManageSieve before login"),
 	GROUP("lmtp", lmtp_keys, "LMTP deliveries"),
 	GROUP("log", log_keys, "logging"),
+	GROUP("admin", admin_keys, "the admin and ipc sockets"),
 	END
 };

@@ -21,24 +21,37 @@ const char *tls_last_error(void)
 	return buf;
 }
 
-static void tls_ctx_common(SSL_CTX *ctx)
+/* SSL_CTX_new() with the settings both directions share; NULL and an
+ * error text when the cipher list names nothing usable. */
+static SSL_CTX *tls_ctx_new(const SSL_METHOD *method, const char *ciphers_key,
+			    const char *ciphers, char **error_r)
 {
+	SSL_CTX *ctx = SSL_CTX_new(method);
+	if (ctx == NULL) {
+		*error_r = xasprintf("SSL_CTX_new failed: %s", tls_last_error());
+		return NULL;
+	}
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
 			 SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 			    SSL_OP_ENABLE_KTLS);
+	if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
+		*error_r = xasprintf("%s \"%s\": no usable cipher: %s", ciphers_key,
+				     ciphers, tls_last_error());
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
 }
 
 SSL_CTX *tls_server_ctx_new(const char *cert, const char *key,
-			    unsigned int min_protocol, char **error_r)
+			    unsigned int min_protocol, const char *ciphers,
+			    char **error_r)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (ctx == NULL) {
-		*error_r = xasprintf("SSL_CTX_new failed: %s", tls_last_error());
+	SSL_CTX *ctx = tls_ctx_new(TLS_server_method(), "tls.ciphers", ciphers, error_r);
+	if (ctx == NULL)
 		return NULL;
-	}
-	tls_ctx_common(ctx);
 	SSL_CTX_set_min_proto_version(ctx, tls_versions[min_protocol]);
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
@@ -60,14 +73,13 @@ SSL_CTX *tls_server_ctx_new(const char *cert, const char *key,
 	return ctx;
 }
 
-SSL_CTX *tls_client_ctx_new(bool verify, const char *ca_file, char **error_r)
+SSL_CTX *tls_client_ctx_new(bool verify, const char *ca_file,
+			    const char *ciphers, char **error_r)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (ctx == NULL) {
-		*error_r = xasprintf("SSL_CTX_new failed: %s", tls_last_error());
+	SSL_CTX *ctx = tls_ctx_new(TLS_client_method(), "backend.ssl_ciphers",
+				   ciphers, error_r);
+	if (ctx == NULL)
 		return NULL;
-	}
-	tls_ctx_common(ctx);
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	if (verify) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);

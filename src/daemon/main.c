@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "core/listener.h"
 #include "core/relay.h"
 #include "core/tls.h"
+#include "daemon/privileges.h"
 #include "director/director.h"
 #include "proxy/health.h"
 #include "proxy/proxy.h"
@@ -43,6 +45,7 @@ struct loftd {
 	struct listener **listeners;
 	size_t listeners_count;
 	struct event *sigterm, *sigint, *sighup, *expire;
+	struct privileges priv;
 };
 
 static void loftd_usage(FILE *out)
@@ -91,7 +94,8 @@ static int loftd_setup_tls(struct loftd *d)
 
 	if (cfg->tls.cert != NULL) {
 		d->client_tls = tls_server_ctx_new(cfg->tls.cert, cfg->tls.key,
-						   cfg->tls.min_protocol, &error);
+						   cfg->tls.min_protocol, cfg->tls.ciphers,
+						   &error);
 		if (d->client_tls == NULL) {
 			log_error("%s: %s", config_source(cfg, "tls.cert"), error);
 			free(error);
@@ -100,7 +104,8 @@ static int loftd_setup_tls(struct loftd *d)
 	}
 	if (cfg->backend.ssl != CONF_BACKEND_SSL_NO) {
 		d->backend_tls = tls_client_ctx_new(cfg->backend.ssl_verify,
-						    cfg->backend.ssl_ca_file, &error);
+						    cfg->backend.ssl_ca_file,
+						    cfg->backend.ssl_ciphers, &error);
 		if (d->backend_tls == NULL) {
 			log_error("%s: %s", config_source(cfg, "backend.ssl_ca_file"), error);
 			free(error);
@@ -158,32 +163,80 @@ static int loftd_setup_state(struct loftd *d)
 	return 0;
 }
 
+/* admin.allow_users as uids: names are looked up now, while the user
+ * database is surely readable; numbers are taken as they are. */
+static int loftd_admin_uids(const struct config *cfg, uid_t **uids_r)
+{
+	const struct conf_strlist *users = &cfg->admin.allow_users;
+	uid_t *uids = xcalloc(users->count + 1, sizeof(*uids));
+	for (size_t i = 0; i < users->count; i++) {
+		const char *name = users->items[i];
+		char *end;
+		unsigned long n = strtoul(name, &end, 10);
+		const struct passwd *pw;
+		if (name[0] != '\0' && *end == '\0' && n < (uid_t)-1) {
+			uids[i] = (uid_t)n;
+		} else if ((pw = getpwnam(name)) != NULL) {
+			uids[i] = pw->pw_uid;
+		} else {
+			log_error("%s: admin.allow_users: no such user: %s",
+				  config_source(cfg, "admin.allow_users"), name);
+			free(uids);
+			return -1;
+		}
+	}
+	*uids_r = uids;
+	return 0;
+}
+
 static int loftd_setup_admin(struct loftd *d)
 {
 	char *error, path[4096];
+	uid_t *uids;
 
 	if (mkdir(d->cfg->base_dir, 0755) < 0 && errno != EEXIST) {
 		log_error("%s: cannot create base_dir %s: %m",
 			  config_source(d->cfg, "base_dir"), d->cfg->base_dir);
 		return -1;
 	}
+	if (loftd_admin_uids(d->cfg, &uids) < 0)
+		return -1;
+	struct line_server_access access = {
+		.uids = uids, .uids_count = d->cfg->admin.allow_users.count,
+		.max_clients = d->cfg->admin.max_clients,
+	};
 	snprintf(path, sizeof(path), "%s/admin", d->cfg->base_dir);
 	/* until the ring exists, the director is called by its first listener */
 	d->admin = admin_new(d->base, path, &d->proxy->registry, d->director,
-			     d->cfg->listeners[0].address, &error);
-	if (d->admin == NULL) {
+			     d->cfg->listeners[0].address, &access, &error);
+	if (d->admin != NULL) {
+		/* doveadm proxy list|kick -a <base_dir>/ipc */
+		snprintf(path, sizeof(path), "%s/ipc", d->cfg->base_dir);
+		d->ipc = ipc_new(d->base, path, &d->proxy->registry, &access, &error);
+	}
+	free(uids);
+	if (d->admin == NULL || d->ipc == NULL) {
 		log_error("%s", error);
 		free(error);
 		return -1;
 	}
-	/* doveadm proxy list|kick -a <base_dir>/ipc */
-	snprintf(path, sizeof(path), "%s/ipc", d->cfg->base_dir);
-	d->ipc = ipc_new(d->base, path, &d->proxy->registry, &error);
-	if (d->ipc == NULL) {
+	return 0;
+}
+
+/* Last step of start-up: everything that needs root is done. */
+static int loftd_drop_privileges(struct loftd *d)
+{
+	char *error;
+	if (privileges_own_dir(&d->priv, d->cfg->base_dir, &error) < 0 ||
+	    privileges_own_dir(&d->priv, d->cfg->state_dir, &error) < 0 ||
+	    privileges_drop(&d->priv, &error) < 0) {
 		log_error("%s", error);
 		free(error);
 		return -1;
 	}
+	if (d->priv.change)
+		log_info("running as user %s (uid %u, gid %u)", d->priv.user,
+			 (unsigned int)d->priv.uid, (unsigned int)d->priv.gid);
 	return 0;
 }
 
@@ -224,6 +277,7 @@ static void loftd_free(struct loftd *d)
 		event_base_free(d->base);
 	SSL_CTX_free(d->client_tls);
 	SSL_CTX_free(d->backend_tls);
+	privileges_free(&d->priv);
 	config_free(&d->cfg);
 }
 
@@ -312,6 +366,12 @@ int main(int argc, char **argv)
 		loftd_free(&d);
 		return EXIT_SUCCESS;
 	}
+	if (privileges_prepare(d.cfg, &d.priv, &error) < 0) {
+		fprintf(stderr, "loftd: %s\n", error);
+		free(error);
+		loftd_free(&d);
+		return EXIT_FAILURE;
+	}
 	if (loftd_setup_state(&d) < 0 || loftd_setup_tls(&d) < 0)
 		goto out;
 	d.auth = auth_new(d.cfg, d.base, &error);
@@ -328,7 +388,8 @@ int main(int argc, char **argv)
 	};
 	director_set_callbacks(d.director, &director_cb, d.proxy);
 	d.health = health_new(d.base, d.cfg, d.director, d.backend_tls);
-	if (loftd_setup_listeners(&d) < 0 || loftd_setup_admin(&d) < 0)
+	if (loftd_setup_listeners(&d) < 0 || loftd_setup_admin(&d) < 0 ||
+	    loftd_drop_privileges(&d) < 0)
 		goto out;
 	loftd_setup_signals(&d);
 	log_info("loftd started (config %s, %zu backends)", config_path,

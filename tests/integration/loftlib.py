@@ -231,6 +231,7 @@ class Cluster:
 LOFT_CONF = """\
 base_dir = "{base_dir}";
 state_dir = "{state_dir}";
+{privileges}
 listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
   {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }},
@@ -254,6 +255,7 @@ backend = {{ imap_port = {backend_port}; pop3_port = {backend_pop3_port};
             ssl = "{backend_ssl}"; ssl_ca_file = "{ca}"; connect_timeout = "{connect_timeout}"; }};
 lmtp = {{ {lmtp_extra} }};
 log = {{ level = "{log_level}"; }};
+{extra_conf}
 """
 
 
@@ -309,6 +311,8 @@ class Loftd:
             "connect_timeout": "10s", "log_level": "info",
             "max_userip": 10, "penalty": "true", "director_extra": "",
             "extra_listeners": "",
+            # test_privileges.py runs loftd as nobody
+            "privileges": "allow_root = true;", "extra_conf": "",
         }
         values.update(opts)
         with open(self.conf, "w") as f:
