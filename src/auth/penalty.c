@@ -41,16 +41,11 @@ static struct ipaddr penalty_key(const struct ipaddr *ip)
 	return k;
 }
 
-static uint64_t penalty_hash(const struct ipaddr *k)
-{
-	return hash_bytes(&k->u, k->family == AF_INET ? 4 : 16) ^ k->family;
-}
-
 static struct penalty_rec *penalty_find(struct penalty *p, const struct ipaddr *ip)
 {
 	struct ipaddr k = penalty_key(ip);
 	struct hmap_node *n;
-	HMAP_FOR_EACH_WITH_HASH(n, penalty_hash(&k), &p->recs) {
+	HMAP_FOR_EACH_WITH_HASH(n, ipaddr_hash(&k), &p->recs) {
 		struct penalty_rec *r = CONTAINER_OF(n, struct penalty_rec, node);
 		if (ipaddr_equal(&r->ip, &k))
 			return r;
@@ -116,7 +111,7 @@ void penalty_failure(struct penalty *p, const struct ipaddr *ip, const char *use
 	if (r == NULL) {
 		r = xcalloc(1, sizeof(*r));
 		r->ip = penalty_key(ip);
-		hmap_insert(&p->recs, &r->node, penalty_hash(&r->ip));
+		hmap_insert(&p->recs, &r->node, ipaddr_hash(&r->ip));
 		list_append(&p->lru, &r->lru);
 	}
 	/* the password and the user, hashed together: not stored in clear */

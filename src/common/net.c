@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hmap.h"
+
 int ipaddr_parse(const char *s, struct ipaddr *ip_r)
 {
 	char buf[IPADDR_STRLEN + 2];
@@ -58,6 +60,11 @@ bool ipaddr_is_set(const struct ipaddr *ip)
 static size_t ipaddr_len(const struct ipaddr *ip)
 {
 	return ip->family == AF_INET ? 4 : ip->family == AF_INET6 ? 16 : 0;
+}
+
+uint64_t ipaddr_hash(const struct ipaddr *ip)
+{
+	return hash_bytes(&ip->u, ipaddr_len(ip)) ^ ip->family;
 }
 
 bool ipaddr_equal(const struct ipaddr *a, const struct ipaddr *b)

@@ -32,6 +32,8 @@ const char *ipaddr_to_str(const struct ipaddr *ip, char buf[IPADDR_STRLEN]);
 void ipaddr_normalize(struct ipaddr *ip);
 bool ipaddr_is_set(const struct ipaddr *ip);
 bool ipaddr_equal(const struct ipaddr *a, const struct ipaddr *b);
+/* For hash tables keyed by address (the address bytes and the family). */
+uint64_t ipaddr_hash(const struct ipaddr *ip);
 /* Order: AF_INET before AF_INET6, then network-order bytes (as Dovecot
  * breaks ties between vhost points, §1.2). */
 int ipaddr_cmp(const struct ipaddr *a, const struct ipaddr *b);

@@ -144,6 +144,18 @@ struct config {
 	} log;
 
 	struct {
+		unsigned int max_connections;	/* 0: no limit */
+		unsigned int max_prelogin_per_ip;	/* 0: no limit */
+		uint64_t session_buffer;
+		struct {			/* after login; 0: none */
+			uint64_t imap_ms;
+			uint64_t pop3_ms;
+			uint64_t managesieve_ms;
+			uint64_t submission_ms;
+		} idle;
+	} limits;
+
+	struct {
 		struct conf_strlist allow_users;	/* besides root and loftd's user */
 		unsigned int max_clients;
 	} admin;

@@ -210,6 +210,29 @@ static const struct conf_key log_keys[] = {
 	END
 };
 
+static const struct conf_key limits_idle_keys[] = {
+	KEY_RANGE("imap", CONF_TYPE_DURATION, limits.idle.imap_ms, "0", 0, SEC(86400 * 7),
+		  "IMAP session without traffic after login; 0: no limit (clients IDLE for hours)"),
+	KEY_RANGE("pop3", CONF_TYPE_DURATION, limits.idle.pop3_ms, "10m", 0, SEC(86400 * 7),
+		  "POP3 session without traffic after login (RFC 1939: at least 10 minutes)"),
+	KEY_RANGE("managesieve", CONF_TYPE_DURATION, limits.idle.managesieve_ms, "30m", 0,
+		  SEC(86400 * 7), "ManageSieve session without traffic after login"),
+	KEY_RANGE("submission", CONF_TYPE_DURATION, limits.idle.submission_ms, "5m", 0,
+		  SEC(86400 * 7), "Submission session without traffic after login (RFC 5321: 5 minutes)"),
+	END
+};
+
+static const struct conf_key limits_keys[] = {
+	KEY_RANGE("max_connections", CONF_TYPE_UINT, limits.max_connections, "100000",
+		  0, 10000000, "client connections at once, every protocol; 0: no limit"),
+	KEY_RANGE("max_prelogin_per_ip", CONF_TYPE_UINT, limits.max_prelogin_per_ip, "100",
+		  0, 10000000, "connections one client address may have before login; 0: no limit"),
+	KEY_RANGE("session_buffer", CONF_TYPE_SIZE, limits.session_buffer, "64k",
+		  KIB(4), KIB(16384), "replies held for a client that does not read, before login"),
+	GROUP("idle", limits_idle_keys, "time a logged-in session may pass without traffic"),
+	END
+};
+
 static const struct conf_key admin_keys[] = {
 	KEY("allow_users", CONF_TYPE_STRLIST, admin.allow_users, "",
 	    "users (names or uids) besides root and loftd's own user who may use the admin and ipc sockets"),
@@ -241,6 +264,7 @@ const struct conf_key config_root_keys[] = {
 	GROUP("managesieve", managesieve_keys, "ManageSieve before login"),
 	GROUP("lmtp", lmtp_keys, "LMTP deliveries"),
 	GROUP("log", log_keys, "logging"),
+	GROUP("limits", limits_keys, "bounds on connections, buffers and idle time"),
 	GROUP("admin", admin_keys, "the admin and ipc sockets"),
 	END
 };

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,9 @@
 #define LOFTD_DEFAULT_CONFIG "/etc/loft/loft.conf"
 #define LOFTD_MAX_OVERRIDES 64
 #define LOFTD_EXPIRE_INTERVAL_S 1
+/* descriptors besides two per session: listeners, sockets, pipes of
+ * relays in flight, state and log files */
+#define LOFTD_NOFILE_RESERVE 1024
 
 struct loftd {
 	struct config *cfg;
@@ -139,6 +143,39 @@ static int loftd_setup_listeners(struct loftd *d)
 			 set->tls ? " (TLS)" : "");
 	}
 	return 0;
+}
+
+/* Two descriptors per session (client and backend): the soft limit is
+ * raised as far as limits.max_connections needs and the hard limit (or,
+ * for root with CAP_SYS_RESOURCE, the kernel) allows. Returns how many
+ * connections fit: when fewer than configured, that is said at start and
+ * loftd refuses the rest cleanly instead of failing on EMFILE. */
+static unsigned int loftd_setup_nofile(const struct config *cfg)
+{
+	unsigned int max = cfg->limits.max_connections;
+	struct rlimit rl;
+	if (max == 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return max;
+	rlim_t want = (rlim_t)max * 2 + LOFTD_NOFILE_RESERVE;
+	if (rl.rlim_cur < want) {
+		struct rlimit raised = { want, MAX(want, rl.rlim_max) };
+		if (setrlimit(RLIMIT_NOFILE, &raised) < 0) {
+			raised = (struct rlimit){ MIN(want, rl.rlim_max), rl.rlim_max };
+			(void)setrlimit(RLIMIT_NOFILE, &raised);
+		}
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return max;
+	}
+	if (rl.rlim_cur >= want)
+		return max;
+	unsigned int fit = rl.rlim_cur > 2 * LOFTD_NOFILE_RESERVE ?
+		(unsigned int)((rl.rlim_cur - LOFTD_NOFILE_RESERVE) / 2) :
+		(unsigned int)(rl.rlim_cur / 4);
+	log_warning("RLIMIT_NOFILE is %llu, too low for limits.max_connections = %u: "
+		    "connections beyond %u are refused; raise the limit (e.g. "
+		    "LimitNOFILE= of the service) or lower limits.max_connections",
+		    (unsigned long long)rl.rlim_cur, max, fit);
+	return fit;
 }
 
 /* "" keeps nothing: runtime host changes end with the process. */
@@ -372,6 +409,7 @@ int main(int argc, char **argv)
 		loftd_free(&d);
 		return EXIT_FAILURE;
 	}
+	unsigned int max_connections = loftd_setup_nofile(d.cfg);
 	if (loftd_setup_state(&d) < 0 || loftd_setup_tls(&d) < 0)
 		goto out;
 	d.auth = auth_new(d.cfg, d.base, &error);
@@ -382,6 +420,7 @@ int main(int argc, char **argv)
 	}
 	d.proxy = proxy_new(d.base, d.cfg, d.auth, d.director, d.client_tls,
 			    d.backend_tls);
+	d.proxy->max_connections = max_connections;
 	static const struct director_callbacks director_cb = {
 		.kill = proxy_director_kill,
 		.resume = proxy_director_resume,

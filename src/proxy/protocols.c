@@ -19,6 +19,9 @@ static const struct proxy_protocol proxy_protocols[] = {
 		.front = &imap_front_ops,
 		.back = &imap_back_ops,
 		.backend_port_offset = offsetof(struct config, backend.imap_port),
+		.idle_offset = offsetof(struct config, limits.idle.imap_ms),
+		.refuse_prefix = "* BYE [UNAVAILABLE] ",
+		.refuse_suffix = "\r\n",
 	},
 	[CONF_PROTOCOL_POP3] = {
 		.name = "pop3",
@@ -26,6 +29,9 @@ static const struct proxy_protocol proxy_protocols[] = {
 		.front = &pop3_front_ops,
 		.back = &pop3_back_ops,
 		.backend_port_offset = offsetof(struct config, backend.pop3_port),
+		.idle_offset = offsetof(struct config, limits.idle.pop3_ms),
+		.refuse_prefix = "-ERR [SYS/TEMP] ",
+		.refuse_suffix = "\r\n",
 	},
 	[CONF_PROTOCOL_MANAGESIEVE] = {
 		.name = "managesieve",
@@ -33,6 +39,9 @@ static const struct proxy_protocol proxy_protocols[] = {
 		.front = &managesieve_front_ops,
 		.back = &managesieve_back_ops,
 		.backend_port_offset = offsetof(struct config, backend.managesieve_port),
+		.idle_offset = offsetof(struct config, limits.idle.managesieve_ms),
+		.refuse_prefix = "BYE (TRYLATER) \"",
+		.refuse_suffix = "\"\r\n",
 	},
 	[CONF_PROTOCOL_SUBMISSION] = {
 		.name = "submission",
@@ -40,12 +49,17 @@ static const struct proxy_protocol proxy_protocols[] = {
 		.front = &submission_front_ops,
 		.back = &submission_back_ops,
 		.backend_port_offset = offsetof(struct config, backend.submission_port),
+		.idle_offset = offsetof(struct config, limits.idle.submission_ms),
+		.refuse_prefix = "421 4.7.0 ",
+		.refuse_suffix = "\r\n",
 	},
 	/* LMTP routes each recipient: no front or back of a login */
 	[CONF_PROTOCOL_LMTP] = {
 		.name = "lmtp",
 		.start = lmtp_session_new,
 		.backend_port_offset = offsetof(struct config, backend.lmtp_port),
+		.refuse_prefix = "421 4.3.2 ",
+		.refuse_suffix = "\r\n",
 	},
 };
 
@@ -53,6 +67,12 @@ const struct proxy_protocol *proxy_protocol_get(unsigned int conf_protocol)
 {
 	return conf_protocol < ARRAY_SIZE(proxy_protocols) ?
 		&proxy_protocols[conf_protocol] : NULL;
+}
+
+uint64_t proxy_protocol_idle_ms(const struct proxy_protocol *p, const struct config *cfg)
+{
+	return p->idle_offset == 0 ? 0 : *(const uint64_t *)(const void *)
+		((const char *)cfg + p->idle_offset);
 }
 
 unsigned int proxy_protocol_backend_port(const struct proxy_protocol *p,

@@ -20,10 +20,15 @@ struct proxy_protocol {
 	const struct front_ops *front;
 	const struct back_ops *back;
 	size_t backend_port_offset;	/* an unsigned int in struct config */
+	size_t idle_offset;		/* a uint64_t in struct config; 0: none */
+	/* a connection refused before it starts: prefix, text, suffix */
+	const char *refuse_prefix, *refuse_suffix;
 };
 
 const struct proxy_protocol *proxy_protocol_get(unsigned int conf_protocol);
 unsigned int proxy_protocol_backend_port(const struct proxy_protocol *p,
 					 const struct config *cfg);
+/* limits.idle.<protocol> in ms; 0: sessions may idle for ever. */
+uint64_t proxy_protocol_idle_ms(const struct proxy_protocol *p, const struct config *cfg);
 
 #endif

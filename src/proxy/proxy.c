@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +29,8 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 	p->backend_tls = backend_tls;
 	registry_init(&p->registry);
 	list_init(&p->header_waits);
+	p->max_connections = cfg->limits.max_connections;
+	ip_limit_init(&p->prelogin, cfg->limits.max_prelogin_per_ip);
 	if (cfg->login.hostname[0] != '\0')
 		snprintf(p->hostname, sizeof(p->hostname), "%s", cfg->login.hostname);
 	else if (gethostname(p->hostname, sizeof(p->hostname) - 1) < 0)
@@ -73,6 +77,7 @@ void proxy_free(struct proxy **pp)
 	proxy_shutdown(p, "Server shutting down.");
 	header_waits_free(p);
 	registry_deinit(&p->registry);
+	ip_limit_deinit(&p->prelogin);
 	penalty_free(&p->penalty);
 	free(p);
 	*pp = NULL;
@@ -134,15 +139,69 @@ void proxy_entry_init(struct proxy *proxy, struct registry_entry *reg,
 	reg->start_ms = clock_wall_ms();
 }
 
+/* Says "try later" where the protocol allows it (not on a TLS listener:
+ * no handshake yet) and closes; logs at most once a second. */
+static void proxy_refuse(struct proxy_listener *pl, const struct listener_accept *acc,
+			 const char *text, const char *why)
+{
+	struct proxy *p = pl->proxy;
+	if (!pl->set->tls) {
+		char line[256];
+		int n = snprintf(line, sizeof(line), "%s%s%s", pl->protocol->refuse_prefix,
+				 text, pl->protocol->refuse_suffix);
+		(void)send(acc->fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+	close(acc->fd);
+	time_t now = time(NULL);
+	if (now == p->refusal_logged) {
+		p->refusals_unlogged++;
+		return;
+	}
+	char ip[IPADDR_STRLEN];
+	log_warning("refused a %s connection from %s:%u: %s%s", pl->protocol->name,
+		    ipaddr_to_str(&acc->peer_ip, ip), acc->peer_port, why,
+		    p->refusals_unlogged > 0 ? " (and more refusals not logged)" : "");
+	p->refusal_logged = now;
+	p->refusals_unlogged = 0;
+}
+
+bool proxy_prelogin_admit(struct proxy_listener *pl, const struct listener_accept *acc,
+			  bool *taken_r)
+{
+	struct proxy *p = pl->proxy;
+	*taken_r = false;
+	if (p->prelogin.max == 0 || proxy_trusted(p->cfg, &acc->peer_ip))
+		return true;
+	if (!ip_limit_take(&p->prelogin, &acc->peer_ip)) {
+		proxy_refuse(pl, acc, "Too many connections from your address, try again later.",
+			     "limits.max_prelogin_per_ip reached");
+		return false;
+	}
+	*taken_r = true;
+	return true;
+}
+
+void proxy_prelogin_release(struct proxy *p, const struct ipaddr *ip)
+{
+	ip_limit_release(&p->prelogin, ip);
+}
+
 void proxy_accept(const struct listener_accept *acc, void *ctx)
 {
 	struct proxy_listener *pl = ctx;
+	struct proxy *p = pl->proxy;
+	unsigned int max = p->max_connections;
+	if (max != 0 && registry_count(&p->registry) + p->header_waits.count >= max) {
+		proxy_refuse(pl, acc, "Server is busy, try again later.",
+			     "limits.max_connections reached");
+		return;
+	}
 	if (!pl->set->proxy_protocol) {
 		pl->protocol->start(pl, acc);
 		return;
 	}
 	/* only a balancer we trust may tell us who the client is */
-	if (!proxy_trusted(pl->proxy->cfg, &acc->peer_ip)) {
+	if (!proxy_trusted(p->cfg, &acc->peer_ip)) {
 		char ip[IPADDR_STRLEN];
 		log_warning("%s: PROXY protocol listener refused %s:%u: not in "
 			    "login.trusted_networks", pl->set->source,

@@ -105,6 +105,11 @@ struct session {
 	const char *end_reason;		/* set: close at the next settle */
 	const char *finish_reason;	/* CLOSING: the reason once flushed */
 	const char *kick_text;		/* set: say goodbye, close next turn */
+	bool prelogin_slot;		/* holds one of slot_ip's pre-login slots */
+	struct ipaddr slot_ip;
+	uint64_t idle_ms;		/* after login; 0: no limit */
+	uint64_t last_traffic;		/* monotonic ms, while proxying */
+	uint64_t traffic_bytes;		/* client bytes in + out at that time */
 	char id_str[PROXY_ID_STRLEN];
 };
 
@@ -171,14 +176,29 @@ static void session_client_flush(struct session *s)
 		session_end(s, "client connection failed");
 }
 
+/* Replies a client has not read fill at most limits.session_buffer:
+ * beyond it, its commands wait (unread, then in the kernel's buffers). */
+static bool session_output_full(const struct session *s)
+{
+	return sbuf_len(&s->out) >= s->proxy->cfg->limits.session_buffer;
+}
+
 /* Client interest outside the relay: read while the input buffer has
- * room (also during auth, to notice a client that leaves), write while
- * output is pending. */
+ * room and the output is not full (also during auth, to notice a client
+ * that leaves), write while output is pending. */
 static void session_client_interest(struct session *s)
 {
-	bool reading = s->state != SESSION_CLOSING &&
+	bool reading = s->state != SESSION_CLOSING && !session_output_full(s) &&
 		sbuf_len(&s->in) < s->proxy->input_limit;
 	conn_set_interest(&s->client, reading, sbuf_len(&s->out) > 0);
+}
+
+static void session_release_prelogin(struct session *s)
+{
+	if (s->prelogin_slot) {
+		proxy_prelogin_release(s->proxy, &s->slot_ip);
+		s->prelogin_slot = false;
+	}
 }
 
 static void session_release_backend(struct session *s)
@@ -265,6 +285,11 @@ static void session_relay(struct session *s)
 {
 	const char *reason;
 	int r = relay_pump(&s->relay, &reason);
+	uint64_t bytes = s->client.bytes_in + s->client.bytes_out;
+	if (s->idle_ms > 0 && bytes != s->traffic_bytes) {
+		s->traffic_bytes = bytes;
+		s->last_traffic = clock_monotonic_ms();
+	}
 	if (r < 0)
 		session_end(s, reason);
 	else if (r > 0)
@@ -290,8 +315,13 @@ static void session_logged_in(struct session *s)
 	free(s->auth_user);
 	s->auth_user = NULL;
 	evtimer_del(&s->timer);
+	session_release_prelogin(s);
 	session_set_state(s, SESSION_PROXYING);
 	s->reg.state = REGISTRY_STATE_PROXYING;
+	s->idle_ms = proxy_protocol_idle_ms(s->listener->protocol, s->proxy->cfg);
+	s->last_traffic = clock_monotonic_ms();
+	if (s->idle_ms > 0)
+		session_timer_set(s, s->last_traffic + s->idle_ms);
 	session_log(s, LOG_LEVEL_INFO, "proxying to %s:%u",
 		    ipaddr_to_str(&s->reg.backend_ip, ip), s->reg.backend_port);
 	relay_start(&s->relay, &s->client, &s->backend, &s->out, &s->bout);
@@ -694,7 +724,7 @@ static void session_process_input(struct session *s)
 		return;	/* the caller's loop goes on */
 	s->processing = true;
 	while (s->state == SESSION_PRELOGIN && s->end_reason == NULL &&
-	       sbuf_len(&s->in) > 0) {
+	       sbuf_len(&s->in) > 0 && !session_output_full(s)) {
 		size_t consumed;
 		enum front_event ev = s->front->ops->feed(s->front,
 			(unsigned char *)sbuf_mdata(&s->in), sbuf_len(&s->in),
@@ -728,7 +758,7 @@ static void session_process_input(struct session *s)
 /* Reads client input while there is room; notices a client that left. */
 static void session_client_read(struct session *s)
 {
-	while (sbuf_len(&s->in) < s->proxy->input_limit) {
+	while (sbuf_len(&s->in) < s->proxy->input_limit && !session_output_full(s)) {
 		size_t room = MIN(SESSION_READ_CHUNK, s->proxy->input_limit - sbuf_len(&s->in));
 		char *buf = sbuf_reserve(&s->in, room);
 		ssize_t n = conn_read(&s->client, buf, room);
@@ -819,6 +849,35 @@ static void session_client_event(struct conn *c, void *ctx)
 
 /* ---- timer, kick ---------------------------------------------------- */
 
+/* The protocol's goodbye, then close. */
+static void session_goodbye(struct session *s, const char *text, const char *reason)
+{
+	if (s->state == SESSION_PROXYING) {
+		/* best effort: the relay owns the stream now */
+		struct sbuf bye = SBUF_INIT;
+		s->front->ops->disconnect(s->front, text, &bye);
+		(void)conn_write(&s->client, sbuf_data(&bye), sbuf_len(&bye));
+		sbuf_free(&bye);
+		session_end(s, reason);
+	} else {
+		s->front->ops->disconnect(s->front, text, &s->out);
+		session_finish(s, reason);
+	}
+}
+
+/* While proxying the timer is the idle deadline, and the relay's way to
+ * run again after yielding (which cancels the deadline: it is set anew). */
+static void session_proxying_timer(struct session *s, uint64_t now)
+{
+	if (s->idle_ms > 0 && now >= s->last_traffic + s->idle_ms) {
+		session_goodbye(s, "Disconnected for inactivity.", "idle timeout");
+		return;
+	}
+	session_relay(s);
+	if (s->idle_ms > 0 && s->end_reason == NULL)
+		session_timer_set(s, s->last_traffic + s->idle_ms);
+}
+
 static void session_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
@@ -828,19 +887,7 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
 
 	if (s->kick_text != NULL && s->state != SESSION_CLOSING &&
 	    s->state != SESSION_TLS_HANDSHAKE) {
-		/* a kick: the protocol's goodbye, then close */
-		const char *text = s->kick_text;
-		if (s->state == SESSION_PROXYING) {
-			/* best effort: the relay owns the stream now */
-			struct sbuf bye = SBUF_INIT;
-			s->front->ops->disconnect(s->front, text, &bye);
-			(void)conn_write(&s->client, sbuf_data(&bye), sbuf_len(&bye));
-			sbuf_free(&bye);
-			session_end(s, "kicked");
-		} else {
-			s->front->ops->disconnect(s->front, text, &s->out);
-			session_finish(s, "kicked");
-		}
+		session_goodbye(s, s->kick_text, "kicked");
 	} else {
 		switch (s->state) {
 		case SESSION_BACKEND_RETRY:
@@ -864,8 +911,7 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
 			session_end(s, s->finish_reason);
 			break;
 		case SESSION_PROXYING:
-			/* the relay yielded: pump again */
-			session_relay(s);
+			session_proxying_timer(s, now);
 			break;
 		case SESSION_TLS_HANDSHAKE:
 			session_end(s, "TLS handshake timeout");
@@ -923,6 +969,7 @@ static void session_close(struct session *s)
 		    (unsigned long long)s->client.bytes_in,
 		    (unsigned long long)s->client.bytes_out, s->end_reason);
 	registry_remove(&s->proxy->registry, &s->reg);
+	session_release_prelogin(s);
 	if (s->state == SESSION_PROXYING)
 		relay_stop(&s->relay);
 	session_release_backend(s);
@@ -958,7 +1005,12 @@ static void session_settle(struct session *s)
 void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 {
 	struct proxy *p = pl->proxy;
+	bool slot;
+	if (!proxy_prelogin_admit(pl, acc, &slot))
+		return;
 	struct session *s = xcalloc(1, sizeof(*s));
+	s->prelogin_slot = slot;
+	s->slot_ip = acc->peer_ip;
 
 	s->proxy = p;
 	s->listener = pl;

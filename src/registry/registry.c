@@ -15,11 +15,6 @@ static const char *const registry_state_names[] = {
 	[REGISTRY_STATE_PROXYING] = "proxying",
 };
 
-static uint64_t registry_ip_hash(const struct ipaddr *ip)
-{
-	return hash_bytes(&ip->u, ip->family == AF_INET ? 4 : 16) ^ ip->family;
-}
-
 void registry_init(struct registry *reg)
 {
 	hmap_init(&reg->by_id);
@@ -77,7 +72,7 @@ struct registry_backend *registry_backend_find(const struct registry *reg,
 					       const struct ipaddr *ip)
 {
 	struct hmap_node *n;
-	HMAP_FOR_EACH_WITH_HASH(n, registry_ip_hash(ip), &reg->backends) {
+	HMAP_FOR_EACH_WITH_HASH(n, ipaddr_hash(ip), &reg->backends) {
 		struct registry_backend *b = CONTAINER_OF(n, struct registry_backend, node);
 		if (ipaddr_equal(&b->ip, ip))
 			return b;
@@ -151,7 +146,7 @@ void registry_set_backend(struct registry *reg, struct registry_entry *e,
 		b = xcalloc(1, sizeof(*b));
 		b->ip = *ip;
 		list_init(&b->sessions);
-		hmap_insert(&reg->backends, &b->node, registry_ip_hash(ip));
+		hmap_insert(&reg->backends, &b->node, ipaddr_hash(ip));
 	}
 	list_append(&b->sessions, &e->backend_node);
 	e->backend_idx = b;
