@@ -156,6 +156,10 @@ struct config {
 	} limits;
 
 	struct {
+		uint64_t max_disconnect_delay_ms;	/* 0: all at once */
+	} shutdown;
+
+	struct {
 		struct conf_strlist allow_users;	/* besides root and loftd's user */
 		unsigned int max_clients;
 	} admin;

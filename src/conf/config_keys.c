@@ -233,6 +233,13 @@ static const struct conf_key limits_keys[] = {
 	END
 };
 
+static const struct conf_key shutdown_keys[] = {
+	KEY_RANGE("max_disconnect_delay", CONF_TYPE_DURATION,
+		  shutdown.max_disconnect_delay_ms, "0", 0, SEC(3600),
+		  "on SIGTERM, close proxied sessions spread over this time; 0: all at once"),
+	END
+};
+
 static const struct conf_key admin_keys[] = {
 	KEY("allow_users", CONF_TYPE_STRLIST, admin.allow_users, "",
 	    "users (names or uids) besides root and loftd's own user who may use the admin and ipc sockets"),
@@ -265,6 +272,7 @@ const struct conf_key config_root_keys[] = {
 	GROUP("lmtp", lmtp_keys, "LMTP deliveries"),
 	GROUP("log", log_keys, "logging"),
 	GROUP("limits", limits_keys, "bounds on connections, buffers and idle time"),
+	GROUP("shutdown", shutdown_keys, "stopping on SIGTERM"),
 	GROUP("admin", admin_keys, "the admin and ipc sockets"),
 	END
 };

@@ -134,6 +134,12 @@ void listener_stop(struct listener *l)
 {
 	event_del(l->ev);
 	event_del(l->pause_ev);
+	/* closed, not just ignored: new clients are refused at once (and go
+	 * elsewhere) instead of waiting in the backlog */
+	if (l->fd >= 0) {
+		close(l->fd);
+		l->fd = -1;
+	}
 }
 
 void listener_free(struct listener **lp)
@@ -143,7 +149,8 @@ void listener_free(struct listener **lp)
 		return;
 	event_free(l->ev);
 	event_free(l->pause_ev);
-	close(l->fd);
+	if (l->fd >= 0)
+		close(l->fd);
 	free(l);
 	*lp = NULL;
 }

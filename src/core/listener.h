@@ -27,7 +27,8 @@ struct listener *listener_new(struct event_base *base, const char *address,
 			      uint16_t port, listener_accept_cb *cb, void *ctx,
 			      char **error_r);
 void listener_free(struct listener **l);
-/* Stops accepting (shutdown); the socket stays bound until freed. */
+/* Stops accepting and closes the socket (shutdown): new connections are
+ * refused from now on. */
 void listener_stop(struct listener *l);
 
 #endif

@@ -16,7 +16,9 @@
 #include "admin/admin.h"
 #include "admin/ipc.h"
 #include "auth/auth.h"
+#include "common/clock.h"
 #include "common/log.h"
+#include "common/macros.h"
 #include "common/xmalloc.h"
 #include "conf/config.h"
 #include "core/listener.h"
@@ -49,6 +51,9 @@ struct loftd {
 	struct listener **listeners;
 	size_t listeners_count;
 	struct event *sigterm, *sigint, *sighup, *expire;
+	struct event *stop_tick;	/* set: a spread shutdown is under way */
+	uint64_t stop_start;		/* monotonic ms */
+	size_t stop_total;		/* proxied sessions when it began */
 	struct privileges priv;
 };
 
@@ -64,9 +69,39 @@ static void loftd_usage(FILE *out)
 		"loftd runs in the foreground and logs to stderr.\n");
 }
 
+#define LOFTD_GOODBYE "Server shutting down."
+#define LOFTD_STOP_TICK_MS 50
+
+static void loftd_stop_now(struct loftd *d)
+{
+	proxy_shutdown(d->proxy, LOFTD_GOODBYE);
+	event_base_loopexit(d->base, NULL);
+}
+
+/* Closes the share of proxied sessions the elapsed time calls for
+ * (Dovecot's login_proxy_max_disconnect_delay); sessions that ended on
+ * their own count as closed. */
+static void loftd_stop_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct loftd *d = arg;
+	(void)fd;
+	(void)what;
+	uint64_t delay = d->cfg->shutdown.max_disconnect_delay_ms;
+	uint64_t elapsed = clock_monotonic_ms() - d->stop_start;
+	size_t left = registry_count(&d->proxy->registry);
+	size_t due = elapsed >= delay ? d->stop_total :
+		(size_t)((uint64_t)d->stop_total * elapsed / delay);
+	size_t closed = d->stop_total - MIN(left, d->stop_total);
+	if (due > closed)
+		proxy_shutdown_some(d->proxy, LOFTD_GOODBYE, due - closed);
+	if (registry_count(&d->proxy->registry) == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
 static void loftd_on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct loftd *d = arg;
+	const char *name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
 	(void)what;
 
 	if (sig == SIGHUP) {
@@ -74,11 +109,31 @@ static void loftd_on_signal(evutil_socket_t sig, short what, void *arg)
 			    "supported yet; restart loftd to apply changes");
 		return;
 	}
-	log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	if (d->stop_tick != NULL) {
+		log_info("%s again: closing the remaining %zu sessions now", name,
+			 registry_count(&d->proxy->registry));
+		loftd_stop_now(d);
+		return;
+	}
+	log_info("%s: shutting down", name);
 	for (size_t i = 0; i < d->listeners_count; i++)
 		listener_stop(d->listeners[i]);
-	proxy_shutdown(d->proxy, "Server shutting down.");
-	event_base_loopexit(d->base, NULL);
+	uint64_t delay = d->cfg->shutdown.max_disconnect_delay_ms;
+	if (delay == 0) {
+		loftd_stop_now(d);
+		return;
+	}
+	proxy_shutdown_logins(d->proxy, LOFTD_GOODBYE);
+	d->stop_total = registry_count(&d->proxy->registry);
+	d->stop_start = clock_monotonic_ms();
+	log_info("closing %zu proxied sessions over %llu.%03llus "
+		 "(shutdown.max_disconnect_delay; signal again to close them now)",
+		 d->stop_total, (unsigned long long)(delay / 1000),
+		 (unsigned long long)(delay % 1000));
+	struct timeval tv = { 0, LOFTD_STOP_TICK_MS * 1000 };
+	d->stop_tick = event_new(d->base, -1, EV_PERSIST, loftd_stop_tick, d);
+	event_add(d->stop_tick, &tv);
+	loftd_stop_tick(-1, 0, d);
 }
 
 static void loftd_expire(evutil_socket_t fd, short what, void *arg)
@@ -305,7 +360,7 @@ static void loftd_free(struct loftd *d)
 	auth_free(&d->auth);
 	director_free(&d->director);
 	relay_pools_free();
-	struct event *evs[] = { d->sigterm, d->sigint, d->sighup, d->expire };
+	struct event *evs[] = { d->sigterm, d->sigint, d->sighup, d->expire, d->stop_tick };
 	for (size_t i = 0; i < ARRAY_SIZE(evs); i++) {
 		if (evs[i] != NULL)
 			event_free(evs[i]);

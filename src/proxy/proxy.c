@@ -62,11 +62,29 @@ void proxy_expire(struct proxy *p, time_t now)
 		penalty_expire(p->penalty, now);
 }
 
-void proxy_shutdown(struct proxy *p, const char *text)
+void proxy_shutdown_some(struct proxy *p, const char *text, size_t n)
 {
 	struct registry_entry *e;
-	while ((e = registry_first(&p->registry)) != NULL)
+	while (n-- > 0 && (e = registry_first(&p->registry)) != NULL)
 		e->shutdown(e, text);
+}
+
+void proxy_shutdown_logins(struct proxy *p, const char *text)
+{
+	header_waits_free(p);
+	struct registry_entry *e = registry_first(&p->registry), *next;
+	for (; e != NULL; e = next) {
+		/* shutdown closes e at once; the next entry stays valid */
+		next = registry_entry_of(e->node.next);
+		if (e->state != REGISTRY_STATE_PROXYING)
+			e->shutdown(e, text);
+	}
+}
+
+void proxy_shutdown(struct proxy *p, const char *text)
+{
+	header_waits_free(p);
+	proxy_shutdown_some(p, text, SIZE_MAX);
 }
 
 void proxy_free(struct proxy **pp)
@@ -75,7 +93,6 @@ void proxy_free(struct proxy **pp)
 	if (p == NULL)
 		return;
 	proxy_shutdown(p, "Server shutting down.");
-	header_waits_free(p);
 	registry_deinit(&p->registry);
 	ip_limit_deinit(&p->prelogin);
 	penalty_free(&p->penalty);

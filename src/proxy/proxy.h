@@ -73,8 +73,15 @@ void proxy_entry_init(struct proxy *proxy, struct registry_entry *reg,
 struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 			struct auth *auth, struct director *director,
 			SSL_CTX *client_tls, SSL_CTX *backend_tls);
-/* Closes every session with the protocol's goodbye. */
+/* Closes every session with the protocol's goodbye, and every
+ * connection still sending its PROXY protocol header. */
 void proxy_shutdown(struct proxy *proxy, const char *text);
+/* The first step of a spread shutdown: the same for every session that
+ * is not proxying yet (nothing of a user's work is lost, and none may
+ * log in meanwhile). */
+void proxy_shutdown_logins(struct proxy *proxy, const char *text);
+/* Closes up to n proxying sessions, the oldest first. */
+void proxy_shutdown_some(struct proxy *proxy, const char *text, size_t n);
 /* Once a second: forgets stale auth penalties. */
 void proxy_expire(struct proxy *proxy, time_t now);
 

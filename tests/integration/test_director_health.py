@@ -136,7 +136,9 @@ def test_checks_that_log_in(loft_factory):
     good = loft_factory(penalty="false", director_extra=LOGIN_HEALTH % "pass")
     for ip in BACKEND_IPS:
         wait_health(good, ip, "ok")
-    assert "failed" not in good.log_text()
+    # (only the checks: the start-up probe's own connection may log
+    # "client connection failed" when it resets)
+    assert "health checks in a row" not in good.log_text()
 
 
 def test_no_checks_no_column(loft_factory):
