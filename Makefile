@@ -9,9 +9,13 @@
 #   make bench-quick  the same harness, loft and direct, a few seconds
 #   make bench-registry  kick 100k of 200k synthetic sessions, timed
 #   make bench-director  route logins over 1M assignments, and their memory
+#   make fuzz         every libFuzzer harness for FUZZ_SECONDS (default 60)
+#                     each, with clang-14, in build-fuzz/; make check runs
+#                     them for CHECK_FUZZ_SECONDS (default 5)
 #
-# Variables: BUILD (output dir), SAN=1 (ASan+UBSan), CC, CFLAGS, PYTEST,
-# PYTHON (Debian's, for bench/compare.py).
+# Variables: BUILD (output dir), SAN=1 (ASan+UBSan), FUZZ=1 (libFuzzer
+# instrumentation, with CC=clang-14), CC, CFLAGS, PYTEST, PYTHON (Debian's,
+# for bench/compare.py).
 
 BUILD ?= build
 CC ?= cc
@@ -40,6 +44,13 @@ ALL_CFLAGS += $(SAN_FLAGS) -O1
 LDFLAGS += $(SAN_FLAGS)
 endif
 
+ifeq ($(FUZZ),1)
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer
+ALL_CFLAGS += $(FUZZ_FLAGS) -O1
+LDFLAGS += -fsanitize=address,undefined
+endif
+
 # Every library module; daemon/ and cli/ hold the two programs.
 LIB_DIRS := common conf core proto auth director registry proxy admin ring
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c))
@@ -47,19 +58,22 @@ DAEMON_SRCS := $(wildcard src/daemon/*.c)
 CLI_MAIN := src/cli/main.c
 CLI_LIB_SRCS := $(filter-out $(CLI_MAIN),$(wildcard src/cli/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
 CLI_MAIN_OBJ := $(CLI_MAIN:%.c=$(BUILD)/%.o)
 CLI_LIB_OBJS := $(CLI_LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 .SECONDARY:
 MAN_SRCS := $(wildcard doc/*.scd)
 MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 
 .PHONY: all check check-unit check-integration check-layers check-san san \
-	unit doc clean bench bench-quick bench-registry bench-director bench-tools
+	unit doc clean bench bench-quick bench-registry bench-director bench-tools \
+	fuzz fuzzers
 all: $(BUILD)/loftd $(BUILD)/loftadm
 
 $(BUILD)/%.o: %.c
@@ -85,6 +99,19 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libloftcli.a $(BUILD)/libloft
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libloftcli.a $(BUILD)/libloft.a $(LDLIBS) $(CMOCKA_LIBS)
 
 unit: $(UNIT_BINS)
+
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libloft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libloft.a $(LDLIBS)
+
+fuzzers: $(FUZZ_BINS)
+
+# each harness for FUZZ_SECONDS, from the seeds in tests/fuzz/corpus/
+FUZZ_SECONDS ?= 60
+CHECK_FUZZ_SECONDS ?= 5
+fuzz:
+	$(MAKE) BUILD=build-fuzz FUZZ=1 CC=clang-14 fuzzers
+	sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 doc: $(MAN_PAGES)
 
@@ -137,10 +164,12 @@ check-san:
 
 check: check-layers check-unit check-integration bench-quick
 	$(MAKE) check-san
+	$(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CLI_MAIN_OBJ:.o=.d) \
 	$(CLI_LIB_OBJS:.o=.d) \
-	$(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+	$(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d) \
+	$(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%.d)

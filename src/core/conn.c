@@ -180,7 +180,11 @@ int conn_tls_start(struct conn *c, SSL_CTX *ctx, bool server, const char *host)
 			X509_VERIFY_PARAM *param = SSL_get0_param(c->ssl);
 			X509_VERIFY_PARAM_set1_ip_asc(param, host);
 		} else {
-			SSL_set_tlsext_host_name(c->ssl, host);
+			/* a copy: the macro casts const away, which clang's
+			 * -Wcast-qual refuses */
+			char name[256];
+			snprintf(name, sizeof(name), "%s", host);
+			SSL_set_tlsext_host_name(c->ssl, name);
 			SSL_set1_host(c->ssl, host);
 		}
 	}
