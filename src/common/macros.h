@@ -23,4 +23,10 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
+#define SWAP(a, b) do { \
+		__typeof__(a) swap_tmp_ = (a); \
+		(a) = (b); \
+		(b) = swap_tmp_; \
+	} while (0)
+
 #endif

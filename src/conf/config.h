@@ -196,6 +196,20 @@ void config_print(const struct config *cfg, FILE *out);
 /* Every key path the table knows, for documentation checks. */
 void config_print_keys(FILE *out);
 
+/* A reload (SIGHUP): moves the values that differ from `fresh` into
+ * `running`, except for keys only a restart can apply (bound listeners,
+ * directories, the user, worker threads, passdbs, the director's ring,
+ * TLS towards backends, the admin sockets), which keep their running
+ * value. cb hears of every changed key and whether it was applied.
+ * Values move by swapping, so afterwards `fresh` holds the replaced ones,
+ * which sessions may still point into: keep it as long as they may.
+ * Returns how many keys were applied. */
+typedef void config_change_cb(const char *key, bool applied, void *ctx);
+size_t config_reload_apply(struct config *running, struct config *fresh,
+			   config_change_cb *cb, void *ctx);
+/* Whether `key` ("director.user_expire") can change at run time. */
+bool config_key_reloadable(const char *key);
+
 extern const char *const conf_protocol_names[];
 extern const char *const conf_tls_protocol_names[];
 unsigned int config_listener_port(const struct config_listener *l);

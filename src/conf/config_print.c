@@ -23,7 +23,7 @@ static void conf_print_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static void conf_print_value(FILE *out, const struct conf_key *k, const void *field)
+void conf_print_value(FILE *out, const struct conf_key *k, const void *field)
 {
 	char buf[32];
 

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 enum conf_type {
@@ -46,6 +47,8 @@ int conf_parse_scalar(const struct conf_key *key, const char *text,
 /* Parses one list item (STRLIST / CIDRLIST) and appends it. */
 int conf_parse_list_item(const struct conf_key *key, const char *text,
 			 void *dst, const char **error_r);
+/* Writes a scalar or list value in config syntax (not GROUP or LIST). */
+void conf_print_value(FILE *out, const struct conf_key *k, const void *field);
 /* Frees what a key owns inside the struct at base. */
 void conf_free_key(const struct conf_key *key, void *base);
 

@@ -24,7 +24,9 @@
 #include "core/listener.h"
 #include "core/relay.h"
 #include "core/tls.h"
+#include "daemon/loftd.h"
 #include "daemon/privileges.h"
+#include "daemon/reload.h"
 #include "director/director.h"
 #include "proxy/health.h"
 #include "proxy/proxy.h"
@@ -36,26 +38,6 @@
  * relays in flight, state and log files */
 #define LOFTD_NOFILE_RESERVE 1024
 
-struct loftd {
-	struct config *cfg;
-	struct event_base *base;
-	struct director *director;
-	struct auth *auth;
-	struct proxy *proxy;
-	struct admin *admin;
-	struct ipc *ipc;
-	struct health *health;
-	SSL_CTX *client_tls;
-	SSL_CTX *backend_tls;
-	struct proxy_listener *plisteners;
-	struct listener **listeners;
-	size_t listeners_count;
-	struct event *sigterm, *sigint, *sighup, *expire;
-	struct event *stop_tick;	/* set: a spread shutdown is under way */
-	uint64_t stop_start;		/* monotonic ms */
-	size_t stop_total;		/* proxied sessions when it began */
-	struct privileges priv;
-};
 
 static void loftd_usage(FILE *out)
 {
@@ -105,8 +87,7 @@ static void loftd_on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 
 	if (sig == SIGHUP) {
-		log_warning("SIGHUP: reloading the configuration at run time is not "
-			    "supported yet; restart loftd to apply changes");
+		loftd_reload(d);
 		return;
 	}
 	if (d->stop_tick != NULL) {
@@ -205,7 +186,7 @@ static int loftd_setup_listeners(struct loftd *d)
  * for root with CAP_SYS_RESOURCE, the kernel) allows. Returns how many
  * connections fit: when fewer than configured, that is said at start and
  * loftd refuses the rest cleanly instead of failing on EMFILE. */
-static unsigned int loftd_setup_nofile(const struct config *cfg)
+unsigned int loftd_setup_nofile(const struct config *cfg)
 {
 	unsigned int max = cfg->limits.max_connections;
 	struct rlimit rl;
@@ -370,6 +351,9 @@ static void loftd_free(struct loftd *d)
 	SSL_CTX_free(d->client_tls);
 	SSL_CTX_free(d->backend_tls);
 	privileges_free(&d->priv);
+	for (size_t i = 0; i < d->retired_count; i++)
+		config_free(&d->retired[i]);
+	free(d->retired);
 	config_free(&d->cfg);
 }
 
@@ -435,6 +419,10 @@ int main(int argc, char **argv)
 		loftd_usage(stderr);
 		return EXIT_FAILURE;
 	}
+	d.config_path = config_path;
+	d.overrides = overrides;
+	d.overrides_count = noverrides;
+	d.debug = debug;
 	d.cfg = config_load(config_path, overrides, noverrides, &error);
 	if (d.cfg == NULL) {
 		fprintf(stderr, "loftd: %s\n", error);

@@ -74,8 +74,7 @@ bool ip_limit_take(struct ip_limit *l, const struct ipaddr *ip)
 
 void ip_limit_release(struct ip_limit *l, const struct ipaddr *ip)
 {
-	if (l->max == 0)
-		return;
+	/* (max may have changed since the slot was taken: look anyway) */
 	struct ip_count *c = ip_limit_find(l, ip);
 	if (c == NULL || --c->count > 0)
 		return;

@@ -12,7 +12,8 @@
 #include "common/net.h"
 
 struct ip_limit {
-	unsigned int max;	/* 0: no limit (nothing is counted) */
+	unsigned int max;	/* 0: no limit (nothing is counted); may
+				 * change while slots are held */
 	struct hmap counts;	/* struct ip_count by address */
 	struct ip_count *spare;	/* freed records, for reuse */
 	unsigned int spare_count;

@@ -16,21 +16,11 @@
 #include "proxy/protocols.h"
 #include "registry/filter.h"
 
-struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
-			struct auth *auth, struct director *director,
-			SSL_CTX *client_tls, SSL_CTX *backend_tls)
+/* What the proxy derives from the configuration: at start and after a
+ * reload (sessions already running keep what they copied). */
+void proxy_apply_config(struct proxy *p)
 {
-	struct proxy *p = xcalloc(1, sizeof(*p));
-	p->base = base;
-	p->cfg = cfg;
-	p->auth = auth;
-	p->director = director;
-	p->client_tls = client_tls;
-	p->backend_tls = backend_tls;
-	registry_init(&p->registry);
-	list_init(&p->header_waits);
-	p->max_connections = cfg->limits.max_connections;
-	ip_limit_init(&p->prelogin, cfg->limits.max_prelogin_per_ip);
+	const struct config *cfg = p->cfg;
 	if (cfg->login.hostname[0] != '\0')
 		snprintf(p->hostname, sizeof(p->hostname), "%s", cfg->login.hostname);
 	else if (gethostname(p->hostname, sizeof(p->hostname) - 1) < 0)
@@ -48,11 +38,32 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 	/* room for a LOGIN with two literals and its line segments */
 	p->input_limit = 2 * cfg->login.max_line_length +
 		2 * cfg->login.max_literal_size;
+	if (cfg->auth.penalty && p->penalty == NULL)
+		p->penalty = penalty_new();
+	else if (!cfg->auth.penalty)
+		penalty_free(&p->penalty);
+	p->max_connections = cfg->limits.max_connections;
+	p->prelogin.max = cfg->limits.max_prelogin_per_ip;
+}
+
+struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
+			struct auth *auth, struct director *director,
+			SSL_CTX *client_tls, SSL_CTX *backend_tls)
+{
+	struct proxy *p = xcalloc(1, sizeof(*p));
+	p->base = base;
+	p->cfg = cfg;
+	p->auth = auth;
+	p->director = director;
+	p->client_tls = client_tls;
+	p->backend_tls = backend_tls;
+	registry_init(&p->registry);
+	list_init(&p->header_waits);
+	ip_limit_init(&p->prelogin, cfg->limits.max_prelogin_per_ip);
 	/* ids stay unique across restarts: seconds since the epoch in the
 	 * high bits, a counter below */
 	p->next_id = (uint64_t)time(NULL) << 24;
-	if (cfg->auth.penalty)
-		p->penalty = penalty_new();
+	proxy_apply_config(p);
 	return p;
 }
 

@@ -73,6 +73,8 @@ void proxy_entry_init(struct proxy *proxy, struct registry_entry *reg,
 struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 			struct auth *auth, struct director *director,
 			SSL_CTX *client_tls, SSL_CTX *backend_tls);
+/* Derives the proxy's settings from proxy->cfg again (after a reload). */
+void proxy_apply_config(struct proxy *proxy);
 /* Closes every session with the protocol's goodbye, and every
  * connection still sending its PROXY protocol header. */
 void proxy_shutdown(struct proxy *proxy, const char *text);

@@ -254,6 +254,62 @@ static void test_print_round_trip(void **state)
 	config_free(&cfg);
 }
 
+struct reload_log {
+	char applied[512], kept[512];
+};
+
+static void reload_log_key(const char *key, bool applied, void *ctx)
+{
+	struct reload_log *log = ctx;
+	char *dst = applied ? log->applied : log->kept;
+	size_t len = strlen(dst);
+	snprintf(dst + len, sizeof(log->applied) - len, "%s ", key);
+}
+
+/* A reload moves changed reloadable values into the running config,
+ * keeps the others, and leaves the replaced values in the fresh one. */
+static void test_reload_apply(void **state)
+{
+	(void)state;
+	char *error = NULL;
+	struct config *running = config_load(write_conf("run.conf", MINIMAL
+		"login = { greeting = \"old\"; trusted_networks = [ \"10.0.0.0/8\" ]; };\n"),
+		NULL, 0, &error);
+	assert_non_null(running);
+	struct config *fresh = config_load(write_conf("fresh.conf",
+		"listeners = ( { protocol = \"imap\"; address = \"127.0.0.1\"; port = 10144; } );\n"
+		"passdb = ( { driver = \"backend\"; } );\n"
+		"director = { mail_servers = [ \"127.0.0.12\" ]; user_expire = \"1h\"; };\n"
+		"login = { greeting = \"new\"; trusted_networks = [ \"10.0.0.0/8\" ]; timeout = \"5s\"; };\n"
+		"limits = { idle = { imap = \"1m\"; }; };\n"
+		"auth = { workers = 4; penalty = false; };\n"
+		"base_dir = \"/elsewhere\";\n"), NULL, 0, &error);
+	assert_non_null(fresh);
+	struct reload_log log = { "", "" };
+	size_t applied = config_reload_apply(running, fresh, reload_log_key, &log);
+	assert_string_equal(log.applied,
+			    "login.timeout login.greeting auth.penalty limits.idle.imap ");
+	assert_string_equal(log.kept, "base_dir listeners auth.workers "
+			    "director.mail_servers director.user_expire ");
+	assert_int_equal(applied, 4);
+	assert_string_equal(running->login.greeting, "new");
+	assert_int_equal(running->login.timeout_ms, 5000);
+	assert_int_equal(running->limits.idle.imap_ms, 60000);
+	assert_false(running->auth.penalty);
+	/* kept: the running values */
+	assert_int_equal(running->listeners[0].port, 10143);
+	assert_int_equal(running->auth.workers, 2);
+	assert_string_equal(running->director.mail_servers.items[0], "127.0.0.11");
+	/* the replaced values live on in fresh until it is freed */
+	assert_string_equal(fresh->login.greeting, "old");
+	assert_true(config_key_reloadable("login.greeting"));
+	assert_false(config_key_reloadable("director.health.interval"));
+	assert_true(config_key_reloadable("backend.connect_timeout"));
+	assert_false(config_key_reloadable("backend.ssl_verify"));
+	config_free(&running);
+	config_free(&fresh);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -276,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_print_round_trip),
+		cmocka_unit_test(test_reload_apply),
 	};
 	return cmocka_run_group_tests_name("conf", tests, setup, teardown);
 }

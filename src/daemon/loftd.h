@@ -1,0 +1,47 @@
+/* The daemon's parts, shared by its files (main.c wires them, reload.c
+ * re-reads the configuration). */
+#ifndef LOFT_DAEMON_LOFTD_H
+#define LOFT_DAEMON_LOFTD_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/config.h"
+#include "daemon/privileges.h"
+
+struct loftd {
+	struct config *cfg;
+	struct event_base *base;
+	struct director *director;
+	struct auth *auth;
+	struct proxy *proxy;
+	struct admin *admin;
+	struct ipc *ipc;
+	struct health *health;
+	SSL_CTX *client_tls;
+	SSL_CTX *backend_tls;
+	struct proxy_listener *plisteners;
+	struct listener **listeners;
+	size_t listeners_count;
+	struct event *sigterm, *sigint, *sighup, *expire;
+	struct event *stop_tick;	/* set: a spread shutdown is under way */
+	uint64_t stop_start;		/* monotonic ms */
+	size_t stop_total;		/* proxied sessions when it began */
+	struct privileges priv;
+	/* how the configuration was loaded, to load it again */
+	const char *config_path;
+	const struct config_override *overrides;
+	size_t overrides_count;
+	bool debug;			/* -D: the log level stays debug */
+	/* configurations replaced by reloads: sessions may point into them */
+	struct config **retired;
+	size_t retired_count;
+};
+
+/* Raises RLIMIT_NOFILE for limits.max_connections; returns how many
+ * connections fit (main.c). */
+unsigned int loftd_setup_nofile(const struct config *cfg);
+
+#endif
