@@ -153,6 +153,12 @@ void relay_stop(struct relay *r)
 	}
 }
 
+bool relay_client_pending(const struct relay *r)
+{
+	const struct relay_dir *d = &r->down;
+	return sbuf_len(&d->head) > 0 || d->pipe_len > 0 || d->buf_len > 0;
+}
+
 enum relay_step {
 	RELAY_STEP_MORE,	/* progress: go round again */
 	RELAY_STEP_WAIT,	/* blocked: wait for an event */

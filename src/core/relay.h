@@ -50,6 +50,9 @@ void relay_start(struct relay *r, struct conn *client, struct conn *backend,
 int relay_pump(struct relay *r, const char **reason_r);
 /* Gives pipes and buffers back to the pools. */
 void relay_stop(struct relay *r);
+/* Whether bytes towards the client wait in loft (a pipe, a buffer, a
+ * partly written TLS record): a goodbye written now would cut into them. */
+bool relay_client_pending(const struct relay *r);
 /* Frees the pools (at exit). */
 void relay_pools_free(void);
 

@@ -849,15 +849,23 @@ static void session_client_event(struct conn *c, void *ctx)
 
 /* ---- timer, kick ---------------------------------------------------- */
 
+/* One attempt at the goodbye of a proxied session (plain or TLS), unless
+ * loft holds part of the backend's output: the goodbye would cut into it. */
+static void session_relayed_goodbye(struct session *s, const char *text)
+{
+	if (relay_client_pending(&s->relay))
+		return;
+	struct sbuf bye = SBUF_INIT;
+	s->front->ops->disconnect(s->front, text, &bye);
+	(void)conn_write(&s->client, sbuf_data(&bye), sbuf_len(&bye));
+	sbuf_free(&bye);
+}
+
 /* The protocol's goodbye, then close. */
 static void session_goodbye(struct session *s, const char *text, const char *reason)
 {
 	if (s->state == SESSION_PROXYING) {
-		/* best effort: the relay owns the stream now */
-		struct sbuf bye = SBUF_INIT;
-		s->front->ops->disconnect(s->front, text, &bye);
-		(void)conn_write(&s->client, sbuf_data(&bye), sbuf_len(&bye));
-		sbuf_free(&bye);
+		session_relayed_goodbye(s, text);
 		session_end(s, reason);
 	} else {
 		s->front->ops->disconnect(s->front, text, &s->out);
@@ -1062,15 +1070,14 @@ void session_director_resume(struct registry_entry *e)
 void session_shutdown(struct registry_entry *e, const char *text)
 {
 	struct session *s = session_from_entry(e);
-	struct sbuf bye = SBUF_INIT;
 
-	/* one attempt to say goodbye: the process is about to exit */
-	if (s->state != SESSION_TLS_HANDSHAKE && s->state != SESSION_CLOSING &&
-	    (s->state != SESSION_PROXYING || !conn_is_tls(&s->client))) {
-		s->front->ops->disconnect(s->front, text, &bye);
-		(void)conn_write(&s->client, sbuf_data(&bye), sbuf_len(&bye));
+	/* one attempt to say goodbye: the session closes now */
+	if (s->state == SESSION_PROXYING) {
+		session_relayed_goodbye(s, text);
+	} else if (s->state != SESSION_TLS_HANDSHAKE && s->state != SESSION_CLOSING) {
+		s->front->ops->disconnect(s->front, text, &s->out);
+		(void)conn_write_sbuf(&s->client, &s->out);
 	}
-	sbuf_free(&bye);
 	session_end(s, "shutdown");
 	session_close(s);
 }
