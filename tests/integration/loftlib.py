@@ -323,11 +323,16 @@ class Loftd:
 
     def start(self):
         self.logf = open(self.log, "ab")
+        # a restart appends to the same log
+        starts = self.log_text().count("loftd started")
         self.proc = subprocess.Popen([self.binary(), "-c", self.conf],
                                      stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=subprocess.STDOUT)
+        # "loftd started" comes after the last start-up step (the switch
+        # to `user`, the signal handlers)
         wait_for(lambda: self.proc.poll() is not None or
-                 (port_open(self.ip, self.port) and os.path.exists(self.admin)),
+                 (port_open(self.ip, self.port) and os.path.exists(self.admin) and
+                  self.log_text().count("loftd started") > starts),
                  10, "loftd to listen")
         if self.proc.poll() is not None:
             raise RuntimeError("loftd exited %d:\n%s" % (self.proc.returncode,
