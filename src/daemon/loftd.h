@@ -40,6 +40,10 @@ struct loftd {
 	size_t retired_count;
 };
 
+/* The TLS context towards clients from cfg's tls.* (NULL without
+ * tls.cert); -1 with the reason when the files or settings do not load
+ * (main.c; at start and on reload). */
+int loftd_client_tls(const struct config *cfg, SSL_CTX **ctx_r, char **error_r);
 /* Raises RLIMIT_NOFILE for limits.max_connections; returns how many
  * connections fit (main.c). */
 unsigned int loftd_setup_nofile(const struct config *cfg);

@@ -127,20 +127,25 @@ static void loftd_expire(evutil_socket_t fd, short what, void *arg)
 	proxy_expire(d->proxy, now);
 }
 
+int loftd_client_tls(const struct config *cfg, SSL_CTX **ctx_r, char **error_r)
+{
+	*ctx_r = NULL;
+	if (cfg->tls.cert == NULL)
+		return 0;
+	*ctx_r = tls_server_ctx_new(cfg->tls.cert, cfg->tls.key, cfg->tls.min_protocol,
+				    cfg->tls.ciphers, error_r);
+	return *ctx_r == NULL ? -1 : 0;
+}
+
 static int loftd_setup_tls(struct loftd *d)
 {
 	char *error;
 	const struct config *cfg = d->cfg;
 
-	if (cfg->tls.cert != NULL) {
-		d->client_tls = tls_server_ctx_new(cfg->tls.cert, cfg->tls.key,
-						   cfg->tls.min_protocol, cfg->tls.ciphers,
-						   &error);
-		if (d->client_tls == NULL) {
-			log_error("%s: %s", config_source(cfg, "tls.cert"), error);
-			free(error);
-			return -1;
-		}
+	if (loftd_client_tls(cfg, &d->client_tls, &error) < 0) {
+		log_error("%s: %s", config_source(cfg, "tls.cert"), error);
+		free(error);
+		return -1;
 	}
 	if (cfg->backend.ssl != CONF_BACKEND_SSL_NO) {
 		d->backend_tls = tls_client_ctx_new(cfg->backend.ssl_verify,

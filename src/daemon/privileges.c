@@ -12,14 +12,19 @@
 #include "common/xmalloc.h"
 #include "conf/config.h"
 
+/* After getpwnam()/getgrnam() gave NULL (errno cleared before). */
+static char *privileges_lookup_error(const char *what, const char *name)
+{
+	return errno != 0 ? xasprintf("%s %s: %s", what, name, strerror(errno)) :
+		xasprintf("%s %s: no such %s", what, name, what);
+}
+
 static int privileges_group(const char *name, gid_t *gid_r, char **error_r)
 {
 	errno = 0;
 	const struct group *gr = getgrnam(name);
 	if (gr == NULL) {
-		*error_r = errno != 0 ?
-			xasprintf("group %s: %s", name, strerror(errno)) :
-			xasprintf("group %s: no such group", name);
+		*error_r = privileges_lookup_error("group", name);
 		return -1;
 	}
 	*gid_r = gr->gr_gid;
@@ -43,9 +48,7 @@ int privileges_prepare(const struct config *cfg, struct privileges *p,
 	errno = 0;
 	const struct passwd *pw = getpwnam(name);
 	if (pw == NULL) {
-		*error_r = errno != 0 ?
-			xasprintf("user %s: %s", name, strerror(errno)) :
-			xasprintf("user %s: no such user", name);
+		*error_r = privileges_lookup_error("user", name);
 		return -1;
 	}
 	if (pw->pw_uid == 0 && !cfg->allow_root) {

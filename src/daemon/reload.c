@@ -5,7 +5,6 @@
 
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "core/tls.h"
 #include "daemon/loftd.h"
 #include "proxy/proxy.h"
 
@@ -39,17 +38,12 @@ void loftd_reload(struct loftd *d)
 	}
 	/* certificates are read again even when their paths did not change
 	 * (a renewed certificate in the same file) */
-	SSL_CTX *client_tls = NULL;
-	if (fresh->tls.cert != NULL) {
-		client_tls = tls_server_ctx_new(fresh->tls.cert, fresh->tls.key,
-						fresh->tls.min_protocol, fresh->tls.ciphers,
-						&error);
-		if (client_tls == NULL) {
-			log_error("reload failed, the running configuration stays: %s", error);
-			free(error);
-			config_free(&fresh);
-			return;
-		}
+	SSL_CTX *client_tls;
+	if (loftd_client_tls(fresh, &client_tls, &error) < 0) {
+		log_error("reload failed, the running configuration stays: %s", error);
+		free(error);
+		config_free(&fresh);
+		return;
 	}
 	struct reload_count count = { 0, 0 };
 	config_reload_apply(d->cfg, fresh, reload_report, &count);

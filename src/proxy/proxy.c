@@ -42,7 +42,6 @@ void proxy_apply_config(struct proxy *p)
 		p->penalty = penalty_new();
 	else if (!cfg->auth.penalty)
 		penalty_free(&p->penalty);
-	p->max_connections = cfg->limits.max_connections;
 	p->prelogin.max = cfg->limits.max_prelogin_per_ip;
 }
 
@@ -59,6 +58,7 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 	p->backend_tls = backend_tls;
 	registry_init(&p->registry);
 	list_init(&p->header_waits);
+	p->max_connections = cfg->limits.max_connections;
 	ip_limit_init(&p->prelogin, cfg->limits.max_prelogin_per_ip);
 	/* ids stay unique across restarts: seconds since the epoch in the
 	 * high bits, a counter below */
@@ -194,11 +194,11 @@ static void proxy_refuse(struct proxy_listener *pl, const struct listener_accept
 }
 
 bool proxy_prelogin_admit(struct proxy_listener *pl, const struct listener_accept *acc,
-			  bool *taken_r)
+			  bool trusted, bool *taken_r)
 {
 	struct proxy *p = pl->proxy;
 	*taken_r = false;
-	if (p->prelogin.max == 0 || proxy_trusted(p->cfg, &acc->peer_ip))
+	if (p->prelogin.max == 0 || trusted)
 		return true;
 	if (!ip_limit_take(&p->prelogin, &acc->peer_ip)) {
 		proxy_refuse(pl, acc, "Too many connections from your address, try again later.",

@@ -35,7 +35,8 @@ struct proxy {
 	size_t input_limit;	/* client bytes buffered before login */
 	struct list header_waits;	/* PROXY protocol headers still to come */
 	unsigned int max_connections;	/* limits.max_connections, or fewer
-					 * when descriptors are short; 0: none */
+					 * when descriptors are short (the
+					 * daemon decides); 0: none */
 	struct ip_limit prelogin;	/* limits.max_prelogin_per_ip */
 	time_t refusal_logged;		/* refusals are logged once a second */
 	unsigned int refusals_unlogged;
@@ -53,11 +54,12 @@ struct proxy_listener {
 bool proxy_trusted(const struct config *cfg, const struct ipaddr *ip);
 
 /* A pre-login slot of the client's address (limits.max_prelogin_per_ip;
- * trusted networks are not counted). On false the connection was refused
- * with the protocol's "try later" line and closed. *taken_r: a slot is
- * held and must go back through proxy_prelogin_release(). */
+ * a trusted client, as proxy_trusted() says, is not counted). On false
+ * the connection was refused with the protocol's "try later" line and
+ * closed. *taken_r: a slot is held and must go back through
+ * proxy_prelogin_release(). */
 bool proxy_prelogin_admit(struct proxy_listener *pl, const struct listener_accept *acc,
-			  bool *taken_r);
+			  bool trusted, bool *taken_r);
 void proxy_prelogin_release(struct proxy *proxy, const struct ipaddr *ip);
 
 /* Session ids as 16 hex digits, in logs, who -1 and to backends. */

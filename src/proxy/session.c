@@ -1013,8 +1013,8 @@ static void session_settle(struct session *s)
 void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 {
 	struct proxy *p = pl->proxy;
-	bool slot;
-	if (!proxy_prelogin_admit(pl, acc, &slot))
+	bool trusted = proxy_trusted(p->cfg, &acc->peer_ip), slot;
+	if (!proxy_prelogin_admit(pl, acc, trusted, &slot))
 		return;
 	struct session *s = xcalloc(1, sizeof(*s));
 	s->prelogin_slot = slot;
@@ -1036,7 +1036,7 @@ void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 	registry_add(&p->registry, &s->reg);
 
 	s->front = pl->protocol->front->create(&p->front_params);
-	s->front->trusted = proxy_trusted(p->cfg, &acc->peer_ip);
+	s->front->trusted = trusted;
 	/* like Dovecot, a client on the server's own address is secured */
 	s->front->secured_network = s->front->trusted ||
 		ipaddr_equal(&acc->peer_ip, &acc->local_ip);

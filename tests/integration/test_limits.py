@@ -64,8 +64,8 @@ def test_total_connection_limit(loft_factory):
         r.close()
 
 
-def try_greeting(port):
-    r = Raw(LOFT_IP, port)
+def try_greeting(port, source=None):
+    r = Raw(LOFT_IP, port, source=source)
     try:
         return r.line().startswith("* OK")
     finally:
@@ -86,17 +86,9 @@ def test_prelogin_limit_per_address(loft_factory):
     refused(loft.port, PER_IP, CLIENT_IP)
     # so does leaving
     held.pop().close()
-    loftlib.wait_for(lambda: try_greeting_from(loft.port, CLIENT_IP), 10, "a free slot")
+    loftlib.wait_for(lambda: try_greeting(loft.port, CLIENT_IP), 10, "a free slot")
     m.logout()
     for r in held + [extra, last]:
-        r.close()
-
-
-def try_greeting_from(port, source):
-    r = Raw(LOFT_IP, port, source=source)
-    try:
-        return r.line().startswith("* OK")
-    finally:
         r.close()
 
 
