@@ -33,14 +33,23 @@ else
 fi
 
 echo "deps: installing:$missing"
+# keep package scripts from starting services; a policy-rc.d that was
+# already there (Debian's container images ship one) is left as it is
+POLICY_RC_D=${LOFT_POLICY_RC_D:-/usr/sbin/policy-rc.d}
 guard=""
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-	# keep package scripts from starting services (removed again below)
-	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-	$SUDO chmod 755 /usr/sbin/policy-rc.d
+if [ ! -e "$POLICY_RC_D" ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY_RC_D" >/dev/null
+	$SUDO chmod 755 "$POLICY_RC_D"
 	guard=1
 fi
-cleanup() { [ -n "$guard" ] && $SUDO rm -f /usr/sbin/policy-rc.d; }
+# The trap's last status would become the script's: keep the real one.
+cleanup() {
+	rc=$?
+	if [ -n "$guard" ]; then
+		$SUDO rm -f "$POLICY_RC_D"
+	fi
+	exit "$rc"
+}
 trap cleanup EXIT
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 # shellcheck disable=SC2086
