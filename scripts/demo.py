@@ -75,16 +75,16 @@ def start():
     cluster = loftlib.Cluster(BASE, BACKENDS, BACKEND_PORT, users, ssl="no",
                               cert_ips=[LOFT_IP])
     # the backends' submission relays to a sink that keeps every message
-    relay_port = cluster.backends[0].relay_port
+    relay_host, relay_port = cluster.backends[0].relay_host, cluster.backends[0].relay_port
     sink = subprocess.Popen([sys.executable, os.path.join(REPO, "tests", "integration",
                                                           "smtpsink.py"),
-                             "127.0.0.1", str(relay_port), os.path.join(BASE, "relayed")],
+                             relay_host, str(relay_port), os.path.join(BASE, "relayed")],
                             stdin=subprocess.DEVNULL,
                             stdout=open(os.path.join(BASE, "smtpsink.log"), "ab"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     with open(SINK_PIDFILE, "w") as f:
         f.write("%d\n" % sink.pid)
-    loftlib.wait_for(lambda: loftlib.port_open("127.0.0.1", relay_port), 10, "the SMTP sink")
+    loftlib.wait_for(lambda: loftlib.port_open(relay_host, relay_port), 10, "the SMTP sink")
     cluster.start(sink=False)
     conf = os.path.join(BASE, "loft.conf")
     with open(conf, "w") as f:

@@ -114,6 +114,9 @@ class Backend:
         self.sieve_port = port + SIEVE_OFFSET
         self.submission_port = port + SUBMISSION_OFFSET
         self.relay_port = port + RELAY_OFFSET
+        # the sink listens on the first backend's address: a net of its own
+        # per test run, so two runs never collide
+        self.relay_host = ip
         self.lmtp_port = port + LMTP_OFFSET
         self.dir = os.path.join(base, name)
         self.conf = os.path.join(self.dir, "dovecot.conf")
@@ -130,7 +133,7 @@ class Backend:
                 "POP3PORT": str(self.pop3_port), "POP3SPORT": str(self.pop3_tls_port),
                 "SIEVEPORT": str(self.sieve_port),
                 "SUBMISSIONPORT": str(self.submission_port),
-                "RELAYPORT": str(self.relay_port),
+                "RELAYHOST": self.relay_host, "RELAYPORT": str(self.relay_port),
                 "LMTPPORT": str(self.lmtp_port),
                 "MAILUSER": MAILUSER, "SSL": self.ssl,
                 "CERT": self.certs["cert"], "KEY": self.certs["key"]}
@@ -203,13 +206,16 @@ class Cluster:
         os.chown(mail, ent.pw_uid, ent.pw_gid)
         self.backends = [Backend(base, "be%d" % (i + 1), ip, port, self.certs, ssl,
                                  tls_port) for i, ip in enumerate(ips)]
+        for b in self.backends:
+            b.relay_host = self.backends[0].ip
 
     def start(self, sink=True):
         """Starts the backends, and in this process the SMTP sink their
         submission service relays to (sink=False: the caller runs one)."""
         self.sink = None
         if sink:
-            self.sink = smtpsink.SmtpSink("127.0.0.1", self.backends[0].relay_port)
+            self.sink = smtpsink.SmtpSink(self.backends[0].relay_host,
+                                          self.backends[0].relay_port)
             self.sink.start()
         for b in self.backends:
             b.start()
