@@ -15,9 +15,6 @@
 #include "admin/admin_wire.h"
 #include "common/tabescape.h"
 #include "director/director.h"
-#include "registry/filter.h"
-
-#define DIRECTOR_KICK_TEXT "Kicked by admin."
 
 static const char *const director_result_replies[] = {
 	[DIRECTOR_OK] = "OK",
@@ -25,10 +22,21 @@ static const char *const director_result_replies[] = {
 	[DIRECTOR_TRYAGAIN] = "TRYAGAIN",
 };
 
-static void director_reply(struct sbuf *out, enum director_result r, const char *error)
+static void director_change_replied(void *ctx, const struct director_change_result *r)
 {
-	sbuf_appends(out, r == DIRECTOR_INVALID ? error : director_result_replies[r]);
-	sbuf_appendc(out, '\n');
+	struct admin_pending *pending = ctx;
+	admin_pending_reply(&pending, r->result == DIRECTOR_INVALID ? r->error :
+			    director_result_replies[r->result]);
+}
+
+/* Every change goes through the director's request layer, which answers
+ * on a later turn (a ring: once every node applied it); this client's
+ * next line waits for the answer. */
+static void director_request(struct admin_request *req, struct director_change *c)
+{
+	c->now = time(NULL);
+	director_change(req->ctx->director, c, director_change_replied,
+			admin_request_defer(req));
 }
 
 /* "ip" or "ip@tag"; tag_r is NULL without '@'. */
@@ -119,67 +127,60 @@ static void cmd_host_list_removed(struct admin_request *req, char **args, int na
 
 static void cmd_host_set(struct admin_request *req, char **args, int nargs)
 {
-	struct ipaddr ip;
-	const char *tag, *error = NULL;
+	struct director_change c = { .type = DIRECTOR_CHANGE_HOST_SET, .vhosts = -1 };
 	unsigned int vhosts = 0;
-	if (director_parse_host(args[0], &ip, &tag) < 0 ||
+	if (director_parse_host(args[0], &c.ip, &c.tag) < 0 ||
 	    (nargs > 1 && director_parse_uint(args[1], INT_MAX, &vhosts) < 0)) {
 		admin_reply_error(req->out, "HOST-SET: invalid parameters");
 		return;
 	}
-	enum director_result r = director_host_set(req->ctx->director, &ip, tag,
-						   nargs > 1 ? (int)vhosts : -1,
-						   time(NULL), &error);
-	director_reply(req->out, r, error);
+	if (nargs > 1)
+		c.vhosts = (int)vhosts;
+	director_request(req, &c);
 }
 
 static void cmd_host_update(struct admin_request *req, char **args, int nargs)
 {
-	struct ipaddr ip;
+	struct director_change c = { .type = DIRECTOR_CHANGE_HOST_UPDATE };
 	unsigned int vhosts;
-	const char *error = NULL;
 	(void)nargs;
-	if (ipaddr_parse(args[0], &ip) < 0 ||
+	if (ipaddr_parse(args[0], &c.ip) < 0 ||
 	    director_parse_uint(args[1], INT_MAX, &vhosts) < 0) {
 		admin_reply_error(req->out, "HOST-UPDATE: invalid parameters");
 		return;
 	}
-	director_reply(req->out, director_host_update(req->ctx->director, &ip,
-						      (int)vhosts, &error), error);
+	c.vhosts = (int)vhosts;
+	director_request(req, &c);
 }
 
-static void director_cmd_updown(struct admin_request *req, char **args, bool down)
+/* HOST-UP, HOST-DOWN, HOST-REMOVE: one address. */
+static void director_cmd_host(struct admin_request *req, char **args,
+			      enum director_change_type type)
 {
-	struct ipaddr ip;
-	if (ipaddr_parse(args[0], &ip) < 0) {
+	struct director_change c = { .type = type };
+	if (ipaddr_parse(args[0], &c.ip) < 0) {
 		admin_reply_error(req->out, "invalid host address");
 		return;
 	}
-	director_reply(req->out, director_host_set_down(req->ctx->director, &ip, down,
-							time(NULL)), NULL);
+	director_request(req, &c);
 }
 
 static void cmd_host_up(struct admin_request *req, char **args, int nargs)
 {
 	(void)nargs;
-	director_cmd_updown(req, args, false);
+	director_cmd_host(req, args, DIRECTOR_CHANGE_HOST_UP);
 }
 
 static void cmd_host_down(struct admin_request *req, char **args, int nargs)
 {
 	(void)nargs;
-	director_cmd_updown(req, args, true);
+	director_cmd_host(req, args, DIRECTOR_CHANGE_HOST_DOWN);
 }
 
 static void cmd_host_remove(struct admin_request *req, char **args, int nargs)
 {
-	struct ipaddr ip;
 	(void)nargs;
-	if (ipaddr_parse(args[0], &ip) < 0) {
-		admin_reply_error(req->out, "invalid host address");
-		return;
-	}
-	director_reply(req->out, director_host_remove(req->ctx->director, &ip), NULL);
+	director_cmd_host(req, args, DIRECTOR_CHANGE_HOST_REMOVE);
 }
 
 /* An optional host argument: absent or empty means every host. */
@@ -192,42 +193,25 @@ static int director_parse_optional_host(char **args, int nargs, struct ipaddr *i
 
 static void cmd_host_flush(struct admin_request *req, char **args, int nargs)
 {
-	struct ipaddr ip;
-	bool all;
-	if (director_parse_optional_host(args, nargs, &ip, &all) < 0) {
+	struct director_change c = { .type = DIRECTOR_CHANGE_HOST_FLUSH };
+	if (director_parse_optional_host(args, nargs, &c.ip, &c.all_hosts) < 0) {
 		admin_reply_error(req->out, "invalid host address");
 		return;
 	}
-	director_reply(req->out, director_host_flush(req->ctx->director,
-						     all ? NULL : &ip), NULL);
+	director_request(req, &c);
 }
 
-static void host_reset_done(void *ctx)
-{
-	struct admin_pending *pending = ctx;
-	admin_pending_reply(&pending, "OK");
-}
-
-/* Answers "OK" only when every move finished (§2.7); meanwhile this
- * client's next line waits. */
+/* Answers "OK" only when every move finished (§2.7). */
 static void cmd_host_reset_users(struct admin_request *req, char **args, int nargs)
 {
-	struct ipaddr ip;
-	bool all;
-	unsigned int max_parallel = 0;
-	if (director_parse_optional_host(args, nargs, &ip, &all) < 0 ||
-	    (nargs > 1 && (director_parse_uint(args[1], 1000000, &max_parallel) < 0 ||
-			   max_parallel == 0))) {
+	struct director_change c = { .type = DIRECTOR_CHANGE_HOST_RESET };
+	if (director_parse_optional_host(args, nargs, &c.ip, &c.all_hosts) < 0 ||
+	    (nargs > 1 && (director_parse_uint(args[1], 1000000, &c.max_parallel) < 0 ||
+			   c.max_parallel == 0))) {
 		admin_reply_error(req->out, "HOST-RESET-USERS: invalid parameters");
 		return;
 	}
-	if (!all && director_host_list_find(director_hosts(req->ctx->director), &ip) == NULL) {
-		director_reply(req->out, DIRECTOR_NOTFOUND, NULL);
-		return;
-	}
-	struct admin_pending *pending = admin_request_defer(req);
-	(void)director_reset_users(req->ctx->director, all ? NULL : &ip, max_parallel,
-				   time(NULL), host_reset_done, pending);
+	director_request(req, &c);
 }
 
 static void cmd_user_lookup(struct admin_request *req, char **args, int nargs)
@@ -301,42 +285,38 @@ static void cmd_user_hash(struct admin_request *req, char **args, int nargs)
 
 static void cmd_user_move(struct admin_request *req, char **args, int nargs)
 {
-	struct director *d = req->ctx->director;
-	struct ipaddr ip;
+	struct director_change c = { .type = DIRECTOR_CHANGE_USER_MOVE };
 	(void)nargs;
-	if (ipaddr_parse(args[1], &ip) < 0) {
+	if (ipaddr_parse(args[1], &c.ip) < 0) {
 		admin_reply_error(req->out, "USER-MOVE: invalid host address");
 		return;
 	}
-	director_reply(req->out, director_user_move(d, director_parse_user(d, args[0]),
-						    &ip, time(NULL)), NULL);
+	c.user_hash = director_parse_user(req->ctx->director, args[0]);
+	director_request(req, &c);
 }
 
 /* §2.9: exact names, no wildcards; OK when the kick started. */
-static void director_kick(struct admin_request *req, const char *field,
-			  const char *value)
+static void director_cmd_kick(struct admin_request *req, const char *field,
+			      const char *value)
 {
-	const char *names[1] = { value };
-	struct registry_filter f = {
-		.user_masks = names,
-		.user_masks_count = 1,
-		.alt_field = field,
-		.exact = true,
+	struct director_change c = {
+		.type = DIRECTOR_CHANGE_USER_KICK,
+		.kick_field = field,
+		.kick_value = value,
 	};
-	(void)admin_kick(req->ctx->registry, &f, DIRECTOR_KICK_TEXT, NULL);
-	sbuf_appends(req->out, "OK\n");
+	director_request(req, &c);
 }
 
 static void cmd_user_kick(struct admin_request *req, char **args, int nargs)
 {
 	(void)nargs;	/* "nowait": kicks never wait here */
-	director_kick(req, NULL, args[0]);
+	director_cmd_kick(req, NULL, args[0]);
 }
 
 static void cmd_user_kick_alt(struct admin_request *req, char **args, int nargs)
 {
 	(void)nargs;
-	director_kick(req, args[0], args[1]);
+	director_cmd_kick(req, args[0], args[1]);
 }
 
 /* §4.4: a ring of one: this director, synced */
@@ -368,7 +348,7 @@ static void cmd_director_remove(struct admin_request *req, char **args, int narg
 		admin_reply_error(req->out, "a director cannot remove itself");
 		return;
 	}
-	director_reply(req->out, DIRECTOR_NOTFOUND, NULL);
+	sbuf_appends(req->out, "NOTFOUND\n");
 }
 
 const struct admin_cmd admin_director_cmds[] = {

@@ -105,6 +105,7 @@ struct config {
 		char *username_hash;
 		uint64_t user_kick_delay_ms;
 		unsigned int max_parallel_moves;
+		uint64_t user_move_timeout_ms;
 		struct {
 			uint64_t interval_ms;	/* 0: no checks */
 			uint64_t timeout_ms;

@@ -152,6 +152,8 @@ static const struct conf_key director_keys[] = {
 		  "2s", 0, SEC(60), "after a move closed a user's sessions, time before it logs in again"),
 	KEY_RANGE("max_parallel_moves", CONF_TYPE_UINT, director.max_parallel_moves,
 		  "100", 1, 100000, "users a flush moves at the same time (flush --max-parallel)"),
+	KEY_RANGE("user_move_timeout", CONF_TYPE_DURATION, director.user_move_timeout_ms,
+		  "30s", SEC(1), SEC(3600), "a move still waiting for the user's sessions to close gives up after this"),
 	GROUP("health", director_health_keys, "built-in health checks of the backends"),
 	END
 };

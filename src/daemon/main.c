@@ -28,6 +28,7 @@
 #include "daemon/privileges.h"
 #include "daemon/reload.h"
 #include "director/director.h"
+#include "director/state.h"
 #include "proxy/health.h"
 #include "proxy/proxy.h"
 
@@ -125,6 +126,18 @@ static void loftd_expire(evutil_socket_t fd, short what, void *arg)
 	time_t now = time(NULL);
 	director_expire(d->director, now);
 	proxy_expire(d->proxy, now);
+}
+
+static void loftd_director_report(void *ctx, enum log_level level, const char *text)
+{
+	(void)ctx;
+	log_msg(level, "%s", text);
+}
+
+static void loftd_health_verdict(void *ctx, const struct ipaddr *ip,
+				 enum director_health verdict, const char *error)
+{
+	(void)director_host_set_health(ctx, ip, verdict, error, time(NULL));
 }
 
 int loftd_client_tls(const struct config *cfg, SSL_CTX **ctx_r, char **error_r)
@@ -233,7 +246,8 @@ static int loftd_setup_state(struct loftd *d)
 			  config_source(d->cfg, "state_dir"), dir);
 		return -1;
 	}
-	if (director_open_state(d->director, dir, &error) < 0) {
+	struct director_store *store = director_state_store_open(dir, &error);
+	if (store == NULL || director_set_store(d->director, store, &error) < 0) {
 		log_error("%s", error);
 		free(error);
 		return -1;
@@ -446,6 +460,7 @@ int main(int argc, char **argv)
 		loftd_free(&d);
 		return EXIT_FAILURE;
 	}
+	director_set_report(d.director, loftd_director_report, NULL);
 	if (print_config) {
 		config_print(d.cfg, stdout);
 		loftd_free(&d);
@@ -471,10 +486,15 @@ int main(int argc, char **argv)
 	d.proxy->max_connections = max_connections;
 	static const struct director_callbacks director_cb = {
 		.kill = proxy_director_kill,
+		.kick = proxy_director_kick,
 		.resume = proxy_director_resume,
 	};
 	director_set_callbacks(d.director, &director_cb, d.proxy);
-	d.health = health_new(d.base, d.cfg, d.director, d.backend_tls);
+	/* one node: a probe's verdict is the director's */
+	d.health = health_new(d.base, d.cfg, d.director, d.backend_tls,
+			      loftd_health_verdict, d.director);
+	if (d.health != NULL)
+		director_health_enable(d.director);
 	if (loftd_setup_listeners(&d) < 0 || loftd_setup_admin(&d) < 0 ||
 	    loftd_drop_privileges(&d) < 0)
 		goto out;

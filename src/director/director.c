@@ -1,17 +1,46 @@
-/* The director: tags, hosts, rings, routing and the changes admins make.
- * Moves (kill, wait, reassign) live in director_move.c. */
+/* The director: tags, rings, the store, routing and lookups. Host changes
+ * live in director_apply.c, requests and completions in director_change.c,
+ * moves in director_move.c and flushes in director_reset.c. */
 #include "director/director.h"
 
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "common/log.h"
 #include "common/xmalloc.h"
 #include "director/director_private.h"
-#include "director/state.h"
 
-#define DIRECTOR_VHOST_MAX_TEXT "vhost count too large"
+static time_t director_clock_default(void *ctx)
+{
+	(void)ctx;
+	return time(NULL);
+}
+
+time_t director_now(struct director *d)
+{
+	return d->clock(d->clock_ctx);
+}
+
+void director_report(struct director *d, enum log_level level, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	if (d->report == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	d->report(d->report_ctx, level, text);
+}
+
+/* Down hosts, unhealthy hosts and hosts with 0 vhosts have no points. */
+static int director_ring_filter(const struct director_host *h, void *ctx)
+{
+	(void)ctx;
+	return !h->down && !h->unhealthy;
+}
 
 struct director_tag *director_tag_get(struct director *d, const char *name,
 				      bool create, uint16_t *idx_r)
@@ -31,37 +60,90 @@ struct director_tag *director_tag_get(struct director *d, const char *name,
 	t->name = xstrdup(name);
 	user_directory_init(&t->users, d->expire_secs);
 	chash_build(&t->initial_ring, &d->initial, t->name, NULL, NULL);
+	/* a tag born between prepare and commit gets its next ring now */
+	if (d->rings_prepared)
+		chash_build(&t->next_ring, &d->hosts, t->name, director_ring_filter, NULL);
 	if (idx_r != NULL)
 		*idx_r = (uint16_t)d->tags_count;
 	d->tags_count++;
 	return t;
 }
 
-/* Down hosts, unhealthy hosts and hosts with 0 vhosts have no points. */
-static int director_ring_filter(const struct director_host *h, void *ctx)
+uint16_t director_tag_index(struct director *d, const char *tag)
 {
-	(void)ctx;
-	return !h->down && !h->unhealthy;
+	uint16_t idx;
+	return director_tag_get(d, tag == NULL ? "" : tag, false, &idx) != NULL ?
+		idx : DIRECTOR_TAG_NONE;
 }
 
-static void director_rings_rebuild(struct director *d)
+/* ---- rings ------------------------------------------------------------- */
+
+void director_rings_prepare(struct director *d)
 {
-	for (size_t i = 0; i < d->tags_count; i++)
-		chash_build(&d->tags[i].ring, &d->hosts, d->tags[i].name,
+	for (size_t i = 0; i < d->tags_count; i++) {
+		chash_free(&d->tags[i].next_ring);
+		chash_build(&d->tags[i].next_ring, &d->hosts, d->tags[i].name,
 			    director_ring_filter, NULL);
+	}
+	d->rings_prepared = true;
+}
+
+void director_rings_foreach_moving(struct director *d,
+				   void (*cb)(const struct director_moving_user *u,
+					      void *ctx),
+				   void *ctx)
+{
+	if (!d->rings_prepared)
+		return;
+	for (size_t i = 0; i < d->tags_count; i++) {
+		struct director_tag *t = &d->tags[i];
+		struct hmap_node *n;
+		HMAP_FOR_EACH(n, &t->users.users) {
+			struct director_user *u = CONTAINER_OF(n, struct director_user, node);
+			const struct director_host *next = chash_lookup(&t->next_ring, u->hash);
+			if (next == chash_lookup(&t->ring, u->hash))
+				continue;
+			struct director_moving_user mu = {
+				.hash = u->hash, .tag = t->name, .username = u->username,
+				.current = u->host, .next = next, .sessions = u->sessions,
+			};
+			cb(&mu, ctx);
+		}
+	}
+}
+
+void director_rings_commit(struct director *d)
+{
+	if (!d->rings_prepared)
+		director_rings_prepare(d);
+	for (size_t i = 0; i < d->tags_count; i++) {
+		struct director_tag *t = &d->tags[i];
+		chash_free(&t->ring);
+		t->ring = t->next_ring;
+		memset(&t->next_ring, 0, sizeof(t->next_ring));
+	}
+	d->rings_prepared = false;
+	/* no ring points at a removed host any more */
+	director_host_list_free(&d->retired);
+}
+
+void director_set_deferred_rings(struct director *d, bool deferred)
+{
+	d->rings_deferred = deferred;
 }
 
 void director_hosts_changed(struct director *d)
 {
 	char *error;
-	director_rings_rebuild(d);
-	if (d->state_path != NULL && director_state_save(d, &error) < 0) {
-		log_error("director: saving the host list failed, so this change will "
-			  "not survive a restart until a later save succeeds: %s", error);
+	if (!d->rings_deferred)
+		director_rings_commit(d);
+	if (d->store != NULL &&
+	    d->store->save_hosts(d->store, &d->hosts, &d->initial, &error) < 0) {
+		director_report(d, LOG_LEVEL_ERROR, "director: saving the host list failed, "
+				"so this change will not survive a restart until a later "
+				"save succeeds: %s", error);
 		free(error);
 	}
-	if (d->cb.hosts_changed != NULL)
-		d->cb.hosts_changed(d->cb_ctx);
 }
 
 /* A tag for every host's tag, then the rings. */
@@ -69,8 +151,10 @@ static void director_tags_create(struct director *d)
 {
 	for (size_t i = 0; i < d->hosts.count; i++)
 		(void)director_tag_get(d, d->hosts.hosts[i]->tag, true, NULL);
-	director_rings_rebuild(d);
+	director_rings_commit(d);
 }
+
+/* ---- lifecycle ------------------------------------------------------- */
 
 static int director_parse_hosts(struct director_host_list *list,
 				const struct config *cfg, char **error_r)
@@ -89,19 +173,31 @@ static int director_parse_hosts(struct director_host_list *list,
 	return 0;
 }
 
+static void director_dispatch_event(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	director_dispatch(arg);
+}
+
 struct director *director_new(const struct config *cfg, struct event_base *base,
 			      char **error_r)
 {
 	struct director *d = xcalloc(1, sizeof(*d));
 
 	d->base = base;
-	d->state_lock_fd = -1;
 	d->hasher = user_hasher_new(cfg->director.username_hash);
 	d->expire_secs = (time_t)(cfg->director.user_expire_ms / 1000);
 	d->kick_delay_ms = cfg->director.user_kick_delay_ms;
+	d->move_timeout_ms = cfg->director.user_move_timeout_ms;
 	d->max_parallel_moves = cfg->director.max_parallel_moves;
+	d->clock = director_clock_default;
+	d->change_fn = NULL;
 	hmap_init(&d->moves);
 	list_init(&d->resets);
+	list_init(&d->completions);
+	if (base != NULL)
+		d->dispatch_ev = event_new(base, -1, 0, director_dispatch_event, d);
 	/* the configured list twice: the live one, and the initial one that
 	 * answers "Initial config" (§1.5) */
 	if (director_parse_hosts(&d->hosts, cfg, error_r) < 0 ||
@@ -115,18 +211,58 @@ struct director *director_new(const struct config *cfg, struct event_base *base,
 	return d;
 }
 
-int director_open_state(struct director *d, const char *state_dir, char **error_r)
+/* The saved hosts replace the configured ones; a configured host the
+ * store does not know (added to mail_servers since) joins, unless an
+ * admin had removed it. */
+static void director_hosts_merge(struct director *d, struct director_host_list *saved,
+				 const struct director_host_list *removed)
 {
+	for (size_t i = 0; i < d->hosts.count; i++) {
+		const struct director_host *c = d->hosts.hosts[i];
+		if (director_host_list_find(saved, &c->ip) != NULL ||
+		    director_host_list_find(removed, &c->ip) != NULL)
+			continue;
+		struct director_host *h = director_host_list_add(saved, &c->ip, NULL, c->tag);
+		h->vhost_count = c->vhost_count;
+		director_report(d, LOG_LEVEL_INFO,
+				"director: %s is new in director.mail_servers: added",
+				c->ip_str);
+	}
+	for (size_t i = 0; i < saved->count; i++) {
+		struct director_host *h = saved->hosts[i];
+		const struct director_host *init = director_host_list_find(&d->initial, &h->ip);
+		if (init != NULL && init->hostname != NULL)
+			h->hostname = xstrdup(init->hostname);
+	}
+	director_host_list_free(&d->hosts);
+	d->hosts = *saved;
+	memset(saved, 0, sizeof(*saved));
+}
+
+int director_set_store(struct director *d, struct director_store *store,
+		       char **error_r)
+{
+	struct director_host_list saved = { 0 }, removed = { 0 };
+	bool found;
 	char *error;
-	if (director_state_lock(d, state_dir, error_r) < 0)
+
+	d->store = store;
+	if (store->load(store, &saved, &removed, &found, error_r) < 0)
 		return -1;
-	d->state_path = xasprintf("%s/" DIRECTOR_STATE_FILE, state_dir);
-	if (director_state_load(d, error_r) < 0)
-		return -1;
+	if (found) {
+		director_hosts_merge(d, &saved, &removed);
+		director_report(d, LOG_LEVEL_INFO, "director: loaded %zu hosts from %s",
+				d->hosts.count, store->name);
+	} else {
+		director_report(d, LOG_LEVEL_INFO, "director: no saved state in %s yet: "
+				"starting from director.mail_servers", store->name);
+	}
+	director_host_list_free(&saved);
+	director_host_list_free(&removed);
 	director_tags_create(d);
-	/* written back at once: an unwritable state_dir shows now, not at
-	 * the first change an admin makes */
-	if (director_state_save(d, &error) < 0) {
+	/* written back at once: an unwritable store shows now, not at the
+	 * first change an admin makes */
+	if (store->save_hosts(store, &d->hosts, &d->initial, &error) < 0) {
 		*error_r = xasprintf("director state cannot be saved: %s", error);
 		free(error);
 		return -1;
@@ -141,26 +277,43 @@ void director_set_callbacks(struct director *d, const struct director_callbacks 
 	d->cb_ctx = ctx;
 }
 
+void director_set_report(struct director *d, director_report_fn *fn, void *ctx)
+{
+	d->report = fn;
+	d->report_ctx = ctx;
+}
+
+void director_set_clock(struct director *d, time_t (*now)(void *ctx), void *ctx)
+{
+	d->clock = now;
+	d->clock_ctx = ctx;
+}
+
 void director_free(struct director **dp)
 {
 	struct director *d = *dp;
 	if (d == NULL)
 		return;
 	director_moves_free(d);
+	director_resets_free(d);
+	director_completions_free(d);
+	if (d->dispatch_ev != NULL)
+		event_free(d->dispatch_ev);
 	hmap_destroy(&d->moves);
 	for (size_t i = 0; i < d->tags_count; i++) {
 		user_directory_deinit(&d->tags[i].users);
 		chash_free(&d->tags[i].ring);
+		chash_free(&d->tags[i].next_ring);
 		chash_free(&d->tags[i].initial_ring);
 		free(d->tags[i].name);
 	}
 	free(d->tags);
 	director_host_list_free(&d->hosts);
 	director_host_list_free(&d->initial);
+	director_host_list_free(&d->retired);
 	user_hasher_free(&d->hasher);
-	free(d->state_path);
-	if (d->state_lock_fd >= 0)
-		close(d->state_lock_fd);
+	if (d->store != NULL)
+		d->store->free(d->store);
 	free(d);
 	*dp = NULL;
 }
@@ -169,6 +322,8 @@ uint32_t director_user_hash(struct director *d, const char *username)
 {
 	return user_hasher_hash(d->hasher, username);
 }
+
+/* ---- routing ----------------------------------------------------------- */
 
 enum director_route_result director_route(struct director *d, const char *username,
 					  const char *tag, time_t now, uint64_t waiter,
@@ -205,7 +360,7 @@ enum director_route_result director_route(struct director *d, const char *userna
 			*error_r = "no hosts";
 			return DIRECTOR_ROUTE_FAIL;
 		}
-		u = user_directory_add(&t->users, hash, host, username, now);
+		u = user_directory_add(&t->users, hash, host, username, now, d->next_gen++);
 	}
 	if (u->host->unhealthy) {
 		/* the user still has sessions on it: fail fast, not twice */
@@ -214,6 +369,7 @@ enum director_route_result director_route(struct director *d, const char *userna
 	}
 	user_directory_session_ref(&t->users, u);
 	ticket_r->hash = hash;
+	ticket_r->gen = u->gen;
 	ticket_r->tag = idx;
 	ticket_r->held = true;
 	*host_r = u->host;
@@ -230,7 +386,11 @@ void director_release(struct director *d, struct director_ticket *ticket,
 		return;
 	struct director_tag *t = &d->tags[ticket->tag];
 	struct director_user *u = user_directory_lookup(&t->users, ticket->hash);
-	if (u == NULL)
+	/* the assignment this ticket was taken on may be gone, and a newer
+	 * one (another login since a flush -F) is not this ticket's to count
+	 * down: that would let it expire, or a move go on, under a live
+	 * session (B7) */
+	if (u == NULL || u->gen != ticket->gen)
 		return;
 	user_directory_session_unref(&t->users, u, now);
 	if (u->sessions == 0)
@@ -267,144 +427,7 @@ void director_removed_hosts(const struct director *d,
 	}
 }
 
-/* ---- host changes ---------------------------------------------------- */
-
-/* Forgets every assignment to a host (or to every host), ending moves. */
-static void director_forget_users(struct director *d, const struct director_host *host)
-{
-	for (size_t i = 0; i < d->tags_count; i++) {
-		struct user_directory *dir = &d->tags[i].users;
-		struct hmap_node *n, *next;
-		HMAP_FOR_EACH_SAFE(n, next, &dir->users) {
-			struct director_user *u = CONTAINER_OF(n, struct director_user, node);
-			if (host != NULL && u->host != host)
-				continue;
-			director_move_abort(d, (uint16_t)i, u->hash);
-			user_directory_remove(dir, u);
-		}
-	}
-}
-
-static enum director_result director_check_vhosts(int vhosts, const char **error_r)
-{
-	if (vhosts > DIRECTOR_VHOST_MAX) {
-		*error_r = DIRECTOR_VHOST_MAX_TEXT;
-		return DIRECTOR_INVALID;
-	}
-	return DIRECTOR_OK;
-}
-
-enum director_result director_host_set(struct director *d, const struct ipaddr *ip,
-				       const char *tag, int vhosts, time_t now,
-				       const char **error_r)
-{
-	if (director_check_vhosts(vhosts, error_r) != DIRECTOR_OK)
-		return DIRECTOR_INVALID;
-	struct director_host *h = director_host_list_find(&d->hosts, ip);
-	if (h == NULL) {
-		/* a configured name comes back with a host it named */
-		const struct director_host *init = director_host_list_find(&d->initial, ip);
-		h = director_host_list_add(&d->hosts, ip,
-					   init != NULL ? init->hostname : NULL,
-					   tag != NULL ? tag : "");
-		h->last_updown = 0;
-		(void)director_tag_get(d, h->tag, true, NULL);
-		(void)now;
-	} else if (tag != NULL && strcmp(tag, h->tag) != 0) {
-		*error_r = "host tag can't be changed";
-		return DIRECTOR_INVALID;
-	}
-	if (vhosts >= 0)
-		h->vhost_count = (unsigned int)vhosts;
-	director_hosts_changed(d);
-	return DIRECTOR_OK;
-}
-
-enum director_result director_host_update(struct director *d, const struct ipaddr *ip,
-					  int vhosts, const char **error_r)
-{
-	struct director_host *h = director_host_list_find(&d->hosts, ip);
-	if (h == NULL)
-		return DIRECTOR_NOTFOUND;
-	if (vhosts < 0 || director_check_vhosts(vhosts, error_r) != DIRECTOR_OK) {
-		if (vhosts < 0)
-			*error_r = "invalid vhost count";
-		return DIRECTOR_INVALID;
-	}
-	h->vhost_count = (unsigned int)vhosts;
-	director_hosts_changed(d);
-	return DIRECTOR_OK;
-}
-
-enum director_result director_host_set_down(struct director *d,
-					    const struct ipaddr *ip, bool down,
-					    time_t now)
-{
-	struct director_host *h = director_host_list_find(&d->hosts, ip);
-	if (h == NULL)
-		return DIRECTOR_NOTFOUND;
-	if (h->down != down) {
-		h->down = down;
-		h->last_updown = now;
-		director_hosts_changed(d);
-	}
-	return DIRECTOR_OK;
-}
-
-enum director_result director_host_remove(struct director *d, const struct ipaddr *ip)
-{
-	struct director_host *h = director_host_list_find(&d->hosts, ip);
-	if (h == NULL)
-		return DIRECTOR_NOTFOUND;
-	director_forget_users(d, h);
-	director_host_list_remove(&d->hosts, h);
-	director_hosts_changed(d);
-	return DIRECTOR_OK;
-}
-
-enum director_result director_host_flush(struct director *d, const struct ipaddr *ip)
-{
-	struct director_host *h = NULL;
-	if (ip != NULL && (h = director_host_list_find(&d->hosts, ip)) == NULL)
-		return DIRECTOR_NOTFOUND;
-	director_forget_users(d, h);
-	return DIRECTOR_OK;
-}
-
-enum director_result director_host_set_health(struct director *d,
-					      const struct ipaddr *ip,
-					      enum director_health health,
-					      const char *error, time_t now)
-{
-	struct director_host *h = director_host_list_find(&d->hosts, ip);
-	if (h == NULL)
-		return DIRECTOR_NOTFOUND;
-	free(h->health_error);
-	h->health_error = error != NULL ? xstrdup(error) : NULL;
-	if (h->health == health)
-		return DIRECTOR_OK;
-	h->health = health;
-	h->health_changed = now;
-	bool unhealthy = health == DIRECTOR_HEALTH_FAILING;
-	if (h->unhealthy != unhealthy) {
-		h->unhealthy = unhealthy;
-		/* health is not part of the saved state, but the rings change */
-		director_rings_rebuild(d);
-	}
-	return DIRECTOR_OK;
-}
-
-void director_health_enable(struct director *d)
-{
-	d->health_checks = true;
-}
-
-bool director_health_enabled(const struct director *d)
-{
-	return d->health_checks;
-}
-
-/* ---- lookups ----------------------------------------------------------- */
+/* ---- lookups ------------------------------------------------------------ */
 
 void director_user_lookup(struct director *d, uint32_t hash, const char *tag,
 			  time_t now, struct director_lookup *r)

@@ -1,13 +1,24 @@
 /* The director on one node (reference §1-2): the backend hosts, one vhost
  * ring and one user directory per tag, the routing of logins, and the
- * changes an admin makes (add, update, up, down, remove, flush, move).
- * A change made by an admin and one received from a ring peer later go
- * through the same functions.
+ * changes an admin makes (add, update, up, down, remove, flush, move,
+ * kick).
  *
- * The director never reaches into sessions: it asks through callbacks to
- * close the sessions of a user hash (a move's kill), tells when a login
- * that had to wait may go on, and when the host list changed (so that it
- * can be saved). Time is passed in as wall-clock seconds. */
+ * Two layers of change:
+ *   - requests: director_change() takes one typed change (struct
+ *     director_change, the same message for an admin, a test or a ring
+ *     peer) and answers through a done callback on a later loop turn,
+ *     never inline. A ring of nodes replaces the handler (commit to etcd,
+ *     acknowledgements); the local one applies at once.
+ *   - apply: director_host_set() ... director_user_move() are the pure
+ *     transitions a handler applies; they return their verdict at once.
+ *
+ * The director never runs a callback of its own caller inside one of its
+ * table walks: completions (a change's done, a held login's resume, a
+ * flush step) are queued and run from the loop (or director_dispatch()
+ * in tests). It never reaches into sessions: it asks through callbacks
+ * to close sessions, and reports what an operator should know through a
+ * callback instead of logging. Time comes in as arguments, or from the
+ * clock set with director_set_clock() where a timer of its own fires. */
 #ifndef LOFT_DIRECTOR_DIRECTOR_H
 #define LOFT_DIRECTOR_DIRECTOR_H
 
@@ -16,6 +27,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/log.h"
 #include "common/net.h"
 #include "conf/config.h"
 #include "director/hosts.h"
@@ -24,34 +36,80 @@ struct event_base;
 struct director;
 
 /* What a session keeps to release its assignment later: no pointers, so
- * a host or user that disappears meanwhile cannot dangle. */
+ * a host or user that disappears meanwhile cannot dangle. The generation
+ * names the assignment the reference was taken on: a release after that
+ * assignment was forgotten (flush -F, remove) leaves a newer one alone. */
 struct director_ticket {
 	uint32_t hash;
+	uint32_t gen;
 	uint16_t tag;		/* index of the tag */
 	bool held;		/* a session reference is held */
 };
 
+/* No tag index: a session routed by a passdb host, not by the director. */
+#define DIRECTOR_TAG_NONE UINT16_MAX
+
 struct director_callbacks {
-	/* close every session of this user hash; how many were asked to */
-	size_t (*kill)(void *ctx, uint32_t hash);
+	/* close every session of this user hash in this tag (a move's kill);
+	 * how many were asked to. Must not call back into the director. */
+	size_t (*kill)(void *ctx, uint16_t tag, uint32_t hash);
+	/* director kick (§2.9): close the sessions of the user named exactly
+	 * (field NULL) or with this user_* field value; how many */
+	size_t (*kick)(void *ctx, const char *field, const char *value);
 	/* a login that waited (DIRECTOR_ROUTE_WAIT) may try again */
 	void (*resume)(void *ctx, uint64_t waiter);
-	/* the host list changed (persist it) */
-	void (*hosts_changed)(void *ctx);
 };
 
-/* base may be NULL (tests): moves then finish without the kick delay. */
+/* Something an operator should know: what was loaded, a save that failed,
+ * a move that timed out, what a flush did. */
+typedef void director_report_fn(void *ctx, enum log_level level, const char *text);
+
+/* base may be NULL (tests): moves then finish without the kick delay and
+ * completions wait for director_dispatch(). */
 struct director *director_new(const struct config *cfg, struct event_base *base,
 			      char **error_r);
+/* Ends moves and flushes; every pending done callback still runs once
+ * (resumes do not: their sessions are gone). */
 void director_free(struct director **d);
-/* Loads <state_dir>/director.state over the configured hosts and saves
- * every later host change there (state.h). -1 when the file is invalid or
- * cannot be written: loftd must not start then. */
-int director_open_state(struct director *d, const char *state_dir, char **error_r);
 void director_set_callbacks(struct director *d, const struct director_callbacks *cb,
 			    void *ctx);
+void director_set_report(struct director *d, director_report_fn *fn, void *ctx);
+/* Wall-clock seconds for the director's own timers (default time()). */
+void director_set_clock(struct director *d, time_t (*now)(void *ctx), void *ctx);
+/* Runs the queued completions (the loop does this by itself). */
+void director_dispatch(struct director *d);
+
+/* ---- persistence ------------------------------------------------------ */
+
+/* Where the host list is kept between runs: the state file on one node
+ * (state.h), the ring's store in a ring. */
+struct director_store {
+	/* The saved hosts, and the configured hosts an admin removed (their
+	 * entries carry only an address). 0 also when nothing is saved yet
+	 * (*found_r false); -1 when the saved state is unusable. */
+	int (*load)(struct director_store *store, struct director_host_list *hosts,
+		    struct director_host_list *removed, bool *found_r, char **error_r);
+	/* The current hosts; those of initial missing from them are removed. */
+	int (*save_hosts)(struct director_store *store,
+			  const struct director_host_list *hosts,
+			  const struct director_host_list *initial, char **error_r);
+	void (*free)(struct director_store *store);
+	const char *name;	/* for messages: the file, or the ring */
+};
+
+/* Loads the store's hosts over the configured ones (saved hosts win,
+ * removed configured hosts stay removed, hosts new in mail_servers join)
+ * and saves every later host change there. The director owns the store
+ * from now on (also on error). -1: the state is unusable or cannot be
+ * written, and loftd must not start. */
+int director_set_store(struct director *d, struct director_store *store,
+		       char **error_r);
 
 uint32_t director_user_hash(struct director *d, const char *username);
+/* The index of a tag (DIRECTOR_TAG_NONE when unknown). */
+uint16_t director_tag_index(struct director *d, const char *tag);
+
+/* ---- routing -------------------------------------------------------------- */
 
 enum director_route_result {
 	DIRECTOR_ROUTE_OK,
@@ -85,14 +143,65 @@ void director_removed_hosts(const struct director *d,
 			    void (*cb)(const struct director_host *initial, void *ctx),
 			    void *ctx);
 
-/* ---- changes (§2.5, §4.2); each returns one of these ------------------ */
+/* ---- change requests ------------------------------------------------------ */
+
+enum director_change_type {
+	DIRECTOR_CHANGE_HOST_SET,	/* add, or set the vhost count */
+	DIRECTOR_CHANGE_HOST_UPDATE,	/* vhost count of an existing host */
+	DIRECTOR_CHANGE_HOST_UP,
+	DIRECTOR_CHANGE_HOST_DOWN,
+	DIRECTOR_CHANGE_HOST_REMOVE,
+	DIRECTOR_CHANGE_HOST_FLUSH,	/* flush -F: forget, kick nobody */
+	DIRECTOR_CHANGE_HOST_RESET,	/* flush: move who hashes elsewhere */
+	DIRECTOR_CHANGE_USER_MOVE,
+	DIRECTOR_CHANGE_USER_KICK,
+};
+
+/* One change. Strings need to live only for the director_change() call. */
+struct director_change {
+	enum director_change_type type;
+	struct ipaddr ip;
+	bool all_hosts;		/* FLUSH, RESET: every host (ip unused) */
+	const char *tag;	/* HOST_SET: NULL keeps/means no tag */
+	int vhosts;		/* HOST_SET, HOST_UPDATE; < 0: unchanged/default */
+	uint32_t user_hash;	/* USER_MOVE */
+	unsigned int max_parallel; /* RESET; 0: director.max_parallel_moves */
+	const char *kick_field;	/* USER_KICK: NULL, or the user_* field */
+	const char *kick_value;	/* USER_KICK: the user name or field value */
+	time_t now;
+};
 
 enum director_result {
 	DIRECTOR_OK,
 	DIRECTOR_NOTFOUND,
 	DIRECTOR_TRYAGAIN,	/* busy with this user: try again later */
-	DIRECTOR_INVALID,	/* refused; the reason is in *error_r */
+	DIRECTOR_INVALID,	/* refused; the reason is in the error */
 };
+
+struct director_change_result {
+	enum director_result result;
+	const char *error;	/* DIRECTOR_INVALID: a static text */
+	size_t kicked;		/* USER_KICK: sessions asked to close */
+};
+
+typedef void director_change_done_cb(void *ctx, const struct director_change_result *r);
+
+/* Requests a change; done(ctx, result) runs once, on a later loop turn:
+ * at once for most changes, when every move is over for HOST_RESET. */
+void director_change(struct director *d, const struct director_change *c,
+		     director_change_done_cb *done, void *ctx);
+
+/* Who carries changes out: the local handler (the default) applies them;
+ * a ring installs its own, which ends in the apply functions below. */
+typedef void director_change_handler_fn(void *ctx, const struct director_change *c,
+					director_change_done_cb *done, void *done_ctx);
+void director_set_change_handler(struct director *d, director_change_handler_fn *fn,
+				 void *ctx);
+/* The local handler, for a replacement that wants it for some changes. */
+void director_change_apply_local(struct director *d, const struct director_change *c,
+				 director_change_done_cb *done, void *done_ctx);
+
+/* ---- apply (§2.5, §4.2): pure transitions, verdict at once ---------------- */
 
 /* HOST-SET: creates the host (vhosts < 0: the default 100) or changes its
  * vhost count (vhosts < 0: unchanged). A tag cannot change. */
@@ -132,10 +241,42 @@ enum director_result director_user_move(struct director *d, uint32_t hash,
 /* HOST-RESET-USERS (§2.7): moves the users of the host (of every host with
  * ip NULL) whose hash now points elsewhere, at most max_parallel at once
  * (0: director.max_parallel_moves). NOTFOUND, or OK with done(ctx) called
- * once every move finished (at once if there was nothing to move). */
+ * on a later turn once every move finished. */
 enum director_result director_reset_users(struct director *d, const struct ipaddr *ip,
 					  unsigned int max_parallel, time_t now,
 					  void (*done)(void *ctx), void *ctx);
+
+/* ---- a host change in phases ---------------------------------------------- */
+
+/* The apply functions change the host list, then route by it at once. A
+ * ring splits that so that every node can first keep the users that
+ * would move (Dovecot's sticky assignment, §2.5):
+ *   director_rings_prepare()      rings for the host list as it is now,
+ *                                 beside the rings routing uses;
+ *   director_rings_foreach_moving() every assigned user whose hashed host
+ *                                 differs between the two, with the host
+ *                                 it has and the one it would hash to;
+ *   director_rings_commit()       routing uses the new rings; hosts
+ *                                 removed meanwhile are freed.
+ * With director_set_deferred_rings(d, true) the apply functions stop
+ * after the host list; the caller runs the phases. */
+void director_set_deferred_rings(struct director *d, bool deferred);
+void director_rings_prepare(struct director *d);
+struct director_moving_user {
+	uint32_t hash;
+	const char *tag;
+	const char *username;
+	const struct director_host *current;	/* the assigned host */
+	const struct director_host *next;	/* NULL: no host in the tag */
+	uint32_t sessions;
+};
+void director_rings_foreach_moving(struct director *d,
+				   void (*cb)(const struct director_moving_user *u,
+					      void *ctx),
+				   void *ctx);
+void director_rings_commit(struct director *d);
+
+/* ---- lookups ---------------------------------------------------------------- */
 
 /* USER-LOOKUP (§1.5). */
 struct director_lookup {

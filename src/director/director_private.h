@@ -1,4 +1,4 @@
-/* Shared by director.c and director_move.c. Internal to src/director. */
+/* Shared by the director's files. Internal to src/director. */
 #ifndef LOFT_DIRECTOR_PRIVATE_H
 #define LOFT_DIRECTOR_PRIVATE_H
 
@@ -9,9 +9,12 @@
 #include "director/user_hash.h"
 #include "director/users.h"
 
+struct event;
+
 struct director_tag {
 	char *name;
-	struct chash ring;		/* the current hosts */
+	struct chash ring;		/* the current hosts: what routing uses */
+	struct chash next_ring;		/* prepared, not committed yet */
 	struct chash initial_ring;	/* director.mail_servers as configured */
 	struct user_directory users;
 };
@@ -21,32 +24,53 @@ struct director {
 	struct user_hasher *hasher;
 	struct director_host_list hosts;
 	struct director_host_list initial;
+	/* removed hosts the routing rings may still point at: freed when
+	 * the next rings are committed */
+	struct director_host_list retired;
 	struct director_tag *tags;	/* append-only: tickets hold indexes */
 	size_t tags_count;
 	time_t expire_secs;
 	uint64_t kick_delay_ms;
+	uint64_t move_timeout_ms;
 	unsigned int max_parallel_moves;
+	uint32_t next_gen;		/* generation of the next assignment */
 	struct director_callbacks cb;
 	void *cb_ctx;
+	director_report_fn *report;
+	void *report_ctx;
+	time_t (*clock)(void *ctx);
+	void *clock_ctx;
+	director_change_handler_fn *change_fn;
+	void *change_ctx;
+	struct director_store *store;	/* NULL: host changes are not saved */
 	struct hmap moves;		/* struct director_move by (tag, hash) */
 	struct list resets;		/* running HOST-RESET-USERS jobs */
-	char *state_path;		/* NULL: host changes are not saved */
-	int state_lock_fd;		/* -1 until the state_dir is locked */
+	struct list completions;	/* queued, run by director_dispatch() */
+	struct event *dispatch_ev;	/* NULL without a loop */
+	bool rings_deferred;		/* the caller commits the rings */
+	bool rings_prepared;
 	bool health_checks;		/* hosts' health is being checked */
 };
 
+time_t director_now(struct director *d);
 struct director_tag *director_tag_get(struct director *d, const char *name,
 				      bool create, uint16_t *idx_r);
-/* After any change to hosts or vhosts: the rings and the callback. */
+/* After any change to hosts or vhosts: the rings (unless deferred) and
+ * the store. */
 void director_hosts_changed(struct director *d);
+void director_report(struct director *d, enum log_level level, const char *fmt, ...)
+	ATTR_FORMAT(3, 4);
 
-/* state.c: the saved host list replaces the configured one (0 also when
- * there is no file yet); saving writes the current one. */
-int director_state_lock(struct director *d, const char *state_dir, char **error_r);
-int director_state_load(struct director *d, char **error_r);
-int director_state_save(struct director *d, char **error_r);
+/* ---- completions (director_change.c) ---------------------------------- */
 
-/* director_move.c */
+/* Queued work that must not run inside the caller's walk. */
+void director_defer_resume(struct director *d, uint64_t waiter);
+void director_defer_call(struct director *d, void (*fn)(void *ctx), void *ctx);
+/* Drops queued resumes and runs the rest (at free). */
+void director_completions_free(struct director *d);
+
+/* ---- moves (director_move.c) ------------------------------------------- */
+
 bool director_user_moving(struct director *d, uint16_t tag, uint32_t hash);
 /* A login for a user being moved waits for the move. */
 void director_move_add_waiter(struct director *d, uint16_t tag, uint32_t hash,
@@ -54,12 +78,17 @@ void director_move_add_waiter(struct director *d, uint16_t tag, uint32_t hash,
 /* The user's last session ended: a kill waiting for it may go on. */
 void director_move_sessions_gone(struct director *d, uint16_t tag, uint32_t hash);
 /* Starts a move of user to host (no kill if the host stays the same unless
- * forced). done() is called when it is over. */
+ * forced). moved(ctx) is called when it is over, possibly inside a walk
+ * of the director's tables: it may only count and queue. */
 void director_move_start(struct director *d, uint16_t tag, struct director_user *user,
 			 struct director_host *host, bool force_kill, time_t now,
-			 void (*done)(void *ctx), void *ctx);
+			 void (*moved)(void *ctx), void *ctx);
 /* Ends any move of a user that is about to be forgotten. */
 void director_move_abort(struct director *d, uint16_t tag, uint32_t hash);
 void director_moves_free(struct director *d);
+
+/* ---- flushes (director_reset.c) ---------------------------------------- */
+
+void director_resets_free(struct director *d);
 
 #endif

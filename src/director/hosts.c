@@ -13,6 +13,16 @@ static int director_host_cmp(const void *a, const void *b)
 	return ipaddr_cmp(&(*ha)->ip, &(*hb)->ip);
 }
 
+/* Takes h into the list, in address order. */
+static void director_host_list_take(struct director_host_list *list,
+				    struct director_host *h)
+{
+	list->hosts = xgrow(list->hosts, &list->cap, list->count + 1,
+			    sizeof(*list->hosts));
+	list->hosts[list->count++] = h;
+	qsort(list->hosts, list->count, sizeof(*list->hosts), director_host_cmp);
+}
+
 struct director_host *director_host_list_add(struct director_host_list *list,
 					     const struct ipaddr *ip,
 					     const char *hostname, const char *tag)
@@ -25,10 +35,7 @@ struct director_host *director_host_list_add(struct director_host_list *list,
 	h->hostname = hostname == NULL ? NULL : xstrdup(hostname);
 	h->tag = xstrdup(tag);
 	h->vhost_count = DIRECTOR_VHOST_DEFAULT;
-	list->hosts = xgrow(list->hosts, &list->cap, list->count + 1,
-			    sizeof(*list->hosts));
-	list->hosts[list->count++] = h;
-	qsort(list->hosts, list->count, sizeof(*list->hosts), director_host_cmp);
+	director_host_list_take(list, h);
 	return h;
 }
 
@@ -40,7 +47,7 @@ static void director_host_free(struct director_host *h)
 	free(h);
 }
 
-void director_host_list_remove(struct director_host_list *list,
+void director_host_list_unlink(struct director_host_list *list,
 			       struct director_host *host)
 {
 	for (size_t i = 0; i < list->count; i++) {
@@ -48,10 +55,22 @@ void director_host_list_remove(struct director_host_list *list,
 			memmove(&list->hosts[i], &list->hosts[i + 1],
 				(list->count - i - 1) * sizeof(*list->hosts));
 			list->count--;
-			director_host_free(host);
 			return;
 		}
 	}
+}
+
+void director_host_list_append(struct director_host_list *list,
+			       struct director_host *host)
+{
+	director_host_list_take(list, host);
+}
+
+void director_host_list_remove(struct director_host_list *list,
+			       struct director_host *host)
+{
+	director_host_list_unlink(list, host);
+	director_host_free(host);
 }
 
 /* "ip1-ip2": both ends must differ only in the last byte (IPv4) or the

@@ -53,6 +53,12 @@ void director_host_list_free(struct director_host_list *list);
 struct director_host *director_host_list_add(struct director_host_list *list,
 					     const struct ipaddr *ip,
 					     const char *hostname, const char *tag);
+/* Takes a host out of the list without freeing it, and puts one (taken
+ * out of another list) in. */
+void director_host_list_unlink(struct director_host_list *list,
+			       struct director_host *host);
+void director_host_list_append(struct director_host_list *list,
+			       struct director_host *host);
 /* Removes and frees a host. */
 void director_host_list_remove(struct director_host_list *list,
 			       struct director_host *host);

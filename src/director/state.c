@@ -1,5 +1,5 @@
-/* The director's state file (see state.h), and loading it into a
- * director at start and saving it after every host change. */
+/* The director's state file (see state.h): its format, and the store
+ * that loads it at start and saves it after every host change. */
 #include "director/state.h"
 
 #include <errno.h>
@@ -11,10 +11,8 @@
 #include <unistd.h>
 
 #include "common/file.h"
-#include "common/log.h"
 #include "common/tabescape.h"
 #include "common/xmalloc.h"
-#include "director/director_private.h"
 
 #define STATE_MAGIC "loft-director-state"
 #define STATE_VERSION "1"
@@ -165,35 +163,65 @@ void director_state_format(const struct director_host_list *hosts,
 	sbuf_appendf(out, "end\t%zu\n", entries);
 }
 
-/* ---- the director's side ----------------------------------------------- */
+/* ---- the state file as the director's store ----------------------------- */
 
-/* The saved hosts replace the configured ones; a configured host the file
- * does not know (added to mail_servers since) joins, unless an admin had
- * removed it. */
-static void director_state_merge(struct director *d, struct director_host_list *saved,
-				 const struct director_host_list *removed)
+struct state_store {
+	struct director_store store;	/* first: the director holds this */
+	char *path;
+	int lock_fd;
+};
+
+static int state_store_load(struct director_store *store, struct director_host_list *hosts,
+			    struct director_host_list *removed, bool *found_r,
+			    char **error_r)
 {
-	for (size_t i = 0; i < d->hosts.count; i++) {
-		const struct director_host *c = d->hosts.hosts[i];
-		if (director_host_list_find(saved, &c->ip) != NULL ||
-		    director_host_list_find(removed, &c->ip) != NULL)
-			continue;
-		struct director_host *h = director_host_list_add(saved, &c->ip, NULL, c->tag);
-		h->vhost_count = c->vhost_count;
-		log_info("director: %s is new in director.mail_servers: added", c->ip_str);
+	struct state_store *st = (struct state_store *)store;
+	char *data, *error;
+	size_t len;
+	int ret = file_read_all(st->path, STATE_MAX_SIZE, &data, &len, NULL, &error);
+	*found_r = ret > 0;
+	if (ret == 0)
+		return 0;
+	if (ret < 0) {
+		*error_r = xasprintf("director state: %s", error);
+		free(error);
+		return -1;
 	}
-	for (size_t i = 0; i < saved->count; i++) {
-		struct director_host *h = saved->hosts[i];
-		const struct director_host *init = director_host_list_find(&d->initial, &h->ip);
-		if (init != NULL && init->hostname != NULL)
-			h->hostname = xstrdup(init->hostname);
+	ret = director_state_parse(data, len, hosts, removed, &error);
+	free(data);
+	if (ret < 0) {
+		*error_r = xasprintf("director state file %s is invalid (%s): loftd will "
+				     "not guess which backends to use; repair the file, or "
+				     "remove it to start from director.mail_servers",
+				     st->path, error);
+		free(error);
 	}
-	director_host_list_free(&d->hosts);
-	d->hosts = *saved;
-	memset(saved, 0, sizeof(*saved));
+	return ret;
 }
 
-int director_state_lock(struct director *d, const char *state_dir, char **error_r)
+static int state_store_save(struct director_store *store,
+			    const struct director_host_list *hosts,
+			    const struct director_host_list *initial, char **error_r)
+{
+	struct state_store *st = (struct state_store *)store;
+	struct sbuf buf = SBUF_INIT;
+	director_state_format(hosts, initial, &buf);
+	int ret = file_write_atomic(st->path, sbuf_data(&buf), sbuf_len(&buf), 0640,
+				    error_r);
+	sbuf_free(&buf);
+	return ret;
+}
+
+static void state_store_free(struct director_store *store)
+{
+	struct state_store *st = (struct state_store *)store;
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
+	free(st->path);
+	free(st);
+}
+
+struct director_store *director_state_store_open(const char *state_dir, char **error_r)
 {
 	char *path = xasprintf("%s/" DIRECTOR_STATE_LOCK, state_dir);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
@@ -205,52 +233,15 @@ int director_state_lock(struct director *d, const char *state_dir, char **error_
 		if (fd >= 0)
 			close(fd);
 		free(path);
-		return -1;
+		return NULL;
 	}
 	free(path);
-	d->state_lock_fd = fd;
-	return 0;
-}
-
-int director_state_load(struct director *d, char **error_r)
-{
-	char *data, *error;
-	size_t len;
-	int ret = file_read_all(d->state_path, STATE_MAX_SIZE, &data, &len, NULL, &error);
-	if (ret == 0) {
-		log_info("director: no state file %s yet: starting from "
-			 "director.mail_servers", d->state_path);
-		return 0;
-	}
-	if (ret < 0) {
-		*error_r = xasprintf("director state: %s", error);
-		free(error);
-		return -1;
-	}
-	struct director_host_list saved = { 0 }, removed = { 0 };
-	ret = director_state_parse(data, len, &saved, &removed, &error);
-	free(data);
-	if (ret < 0) {
-		*error_r = xasprintf("director state file %s is invalid (%s): loftd will "
-				     "not guess which backends to use; repair the file, or "
-				     "remove it to start from director.mail_servers",
-				     d->state_path, error);
-		free(error);
-	} else {
-		director_state_merge(d, &saved, &removed);
-		log_info("director: loaded %zu hosts from %s", d->hosts.count, d->state_path);
-	}
-	director_host_list_free(&saved);
-	director_host_list_free(&removed);
-	return ret;
-}
-
-int director_state_save(struct director *d, char **error_r)
-{
-	struct sbuf buf = SBUF_INIT;
-	director_state_format(&d->hosts, &d->initial, &buf);
-	int ret = file_write_atomic(d->state_path, sbuf_data(&buf), sbuf_len(&buf), 0640,
-				    error_r);
-	sbuf_free(&buf);
-	return ret;
+	struct state_store *st = xcalloc(1, sizeof(*st));
+	st->lock_fd = fd;
+	st->path = xasprintf("%s/" DIRECTOR_STATE_FILE, state_dir);
+	st->store.load = state_store_load;
+	st->store.save_hosts = state_store_save;
+	st->store.free = state_store_free;
+	st->store.name = st->path;
+	return &st->store;
 }

@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "common/sbuf.h"
+#include "director/director.h"
 #include "director/hosts.h"
 
 #define DIRECTOR_STATE_FILE "director.state"
@@ -36,5 +37,10 @@ int director_state_parse(const char *data, size_t len, struct director_host_list
 /* Formats hosts, and as removed every host of initial missing from hosts. */
 void director_state_format(const struct director_host_list *hosts,
 			   const struct director_host_list *initial, struct sbuf *out);
+
+/* The state file of state_dir as the director's store (director.h),
+ * holding DIRECTOR_STATE_LOCK while it lives. NULL with the reason when
+ * the lock cannot be had. */
+struct director_store *director_state_store_open(const char *state_dir, char **error_r);
 
 #endif

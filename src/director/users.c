@@ -71,9 +71,10 @@ static struct director_user *user_alloc(uint32_t hash, const char *username)
 
 struct director_user *user_directory_add(struct user_directory *dir,
 					 uint32_t hash, struct director_host *host,
-					 const char *username, time_t now)
+					 const char *username, time_t now, uint32_t gen)
 {
 	struct director_user *u = user_alloc(hash, username);
+	u->gen = gen;
 	u->host = host;
 	u->timestamp = now;
 	host->user_count++;
@@ -92,6 +93,7 @@ struct director_user *user_directory_refresh(struct user_directory *dir,
 		nu->host = u->host;
 		nu->sessions = u->sessions;
 		nu->pinned = u->pinned;
+		nu->gen = u->gen;
 		bool idle = user_is_idle(u);
 		if (idle)
 			user_idle_unlink(dir, u);

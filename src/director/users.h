@@ -22,6 +22,9 @@ struct director_user {
 	time_t timestamp;		/* last refresh: lookup or last session end */
 	uint32_t hash;
 	uint32_t sessions;
+	uint32_t gen;			/* the director's generation at creation:
+					 * tickets of an older record of this hash
+					 * must not release this one */
 	uint8_t pinned;			/* being moved: never expires meanwhile */
 	char username[];		/* the most recent name with this hash ("" if
 					 * only the hash is known) */
@@ -42,7 +45,7 @@ struct director_user *user_directory_lookup(const struct user_directory *dir,
 /* Creates an assignment (no sessions yet, timestamp now). */
 struct director_user *user_directory_add(struct user_directory *dir,
 					 uint32_t hash, struct director_host *host,
-					 const char *username, time_t now);
+					 const char *username, time_t now, uint32_t gen);
 /* A lookup refreshed the user; a renamed user keeps its record. */
 struct director_user *user_directory_refresh(struct user_directory *dir,
 					     struct director_user *user,

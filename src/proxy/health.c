@@ -5,8 +5,8 @@
  * "talk" reads the greeting, and with health.user logs in with the IMAP
  * backend machine (STARTTLS included when backend.ssl says so). A probe
  * that does not finish within health.timeout fails. Results are counted in
- * a row; the director hears every result and moves the host on or off its
- * rings when `fall` failures or `rise` passes have been seen. */
+ * a row; every result goes to the verdict callback, whose verdict changes
+ * when `fall` failures or `rise` passes have been seen. */
 #include "proxy/health.h"
 
 #include <errno.h>
@@ -64,7 +64,9 @@ struct health_probe {
 struct health {
 	struct event_base *base;
 	const struct config *cfg;
-	struct director *director;
+	struct director *director;	/* read only: the host list */
+	health_verdict_cb *verdict;
+	void *verdict_ctx;
 	SSL_CTX *backend_tls;
 	struct event *round;
 	struct health_probe **probes;
@@ -118,9 +120,8 @@ static void probe_done(struct health_probe *p, const char *error)
 		log_info("director: backend %s passed %u health checks in a row: "
 			 "logins go there again", p->ip_str, p->passes);
 	p->verdict = verdict;
-	(void)director_host_set_health(p->health->director, &p->ip, verdict,
-				       verdict == DIRECTOR_HEALTH_OK ? NULL : error,
-				       time(NULL));
+	p->health->verdict(p->health->verdict_ctx, &p->ip, verdict,
+			   verdict == DIRECTOR_HEALTH_OK ? NULL : error);
 }
 
 static void probe_failed(struct health_probe *p, const char *fmt, ...) ATTR_FORMAT(2, 3);
@@ -395,7 +396,8 @@ static void health_round(evutil_socket_t fd, short what, void *ctx)
 }
 
 struct health *health_new(struct event_base *base, const struct config *cfg,
-			  struct director *director, SSL_CTX *backend_tls)
+			  struct director *director, SSL_CTX *backend_tls,
+			  health_verdict_cb *verdict, void *verdict_ctx)
 {
 	uint64_t ms = cfg->director.health.interval_ms;
 	if (ms == 0)
@@ -404,11 +406,12 @@ struct health *health_new(struct event_base *base, const struct config *cfg,
 	h->base = base;
 	h->cfg = cfg;
 	h->director = director;
+	h->verdict = verdict;
+	h->verdict_ctx = verdict_ctx;
 	h->backend_tls = backend_tls;
 	h->round = event_new(base, -1, EV_PERSIST, health_round, h);
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 	event_add(h->round, &tv);
-	director_health_enable(director);
 	/* the first round at once: a dead backend shows within fall rounds */
 	event_active(h->round, EV_TIMEOUT, 0);
 	return h;

@@ -3,9 +3,11 @@
  * login would reach it (backend.imap_port, backend.ssl): connect, TLS if
  * configured, the "* OK" greeting, and with health.user a real login with
  * the same state machine as users' logins. After `fall` failures in a row
- * the director takes the host off its rings; after `rise` passes it comes
- * back. The director keeps the verdict (admins see it with HOST-HEALTH);
- * this file only runs the checks.
+ * the verdict is "failing"; after `rise` passes "ok" again. Verdicts go to
+ * a callback the daemon wires: on one node straight into the director
+ * (which takes the host off its rings and keeps the verdict for
+ * HOST-HEALTH); in a ring they are published and the ring's agreed
+ * verdict is applied. This file only runs the checks.
  *
  * It lives in proxy/ rather than director/ because a check logs in with
  * proto's backend machines, which the director may not use. */
@@ -14,16 +16,24 @@
 
 #include <openssl/ssl.h>
 
+#include "common/net.h"
 #include "conf/config.h"
+#include "director/hosts.h"
 
 struct event_base;
 struct director;
 struct health;
 
+/* Every probe's verdict, after every probe (error: the failed check's
+ * reason, NULL when ok). */
+typedef void health_verdict_cb(void *ctx, const struct ipaddr *ip,
+			       enum director_health verdict, const char *error);
+
 /* NULL when director.health.interval is 0 (no checks). backend_tls may be
- * NULL when backend.ssl is "no". */
+ * NULL when backend.ssl is "no". The director is read for its host list. */
 struct health *health_new(struct event_base *base, const struct config *cfg,
-			  struct director *director, SSL_CTX *backend_tls);
+			  struct director *director, SSL_CTX *backend_tls,
+			  health_verdict_cb *verdict, void *verdict_ctx);
 void health_free(struct health **h);
 
 #endif

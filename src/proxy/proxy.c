@@ -111,20 +111,41 @@ void proxy_free(struct proxy **pp)
 	*pp = NULL;
 }
 
-static void proxy_kill_one(struct registry_entry *e, void *ctx)
+struct proxy_kick_ctx {
+	const char *text;
+	size_t count;
+};
+
+static void proxy_kick_one(struct registry_entry *e, void *ctx)
 {
-	size_t *count = ctx;
-	if (registry_kick(e, "Kicked via director."))
-		(*count)++;
+	struct proxy_kick_ctx *k = ctx;
+	if (registry_kick(e, k->text))
+		k->count++;
 }
 
-size_t proxy_director_kill(void *ctx, uint32_t hash)
+size_t proxy_director_kill(void *ctx, uint16_t tag, uint32_t hash)
 {
 	struct proxy *p = ctx;
-	struct registry_filter f = { .have_hash = true, .hash = hash };
-	size_t count = 0;
-	registry_match(&p->registry, &f, proxy_kill_one, &count);
-	return count;
+	struct registry_filter f = {
+		.have_hash = true, .hash = hash, .have_tag = true, .tag = tag,
+	};
+	struct proxy_kick_ctx k = { "Kicked via director.", 0 };
+	registry_match(&p->registry, &f, proxy_kick_one, &k);
+	return k.count;
+}
+
+size_t proxy_director_kick(void *ctx, const char *field, const char *value)
+{
+	struct proxy *p = ctx;
+	const char *names[1] = { value };
+	/* §2.9: exact names, no wildcards */
+	struct registry_filter f = {
+		.user_masks = names, .user_masks_count = 1, .alt_field = field,
+		.exact = true,
+	};
+	struct proxy_kick_ctx k = { "Kicked by admin.", 0 };
+	registry_match(&p->registry, &f, proxy_kick_one, &k);
+	return k.count;
 }
 
 void proxy_director_resume(void *ctx, uint64_t session_id)

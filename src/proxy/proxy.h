@@ -90,8 +90,11 @@ void proxy_shutdown_some(struct proxy *proxy, const char *text, size_t n);
 void proxy_expire(struct proxy *proxy, time_t now);
 
 /* The director's callbacks (ctx: the proxy): close the sessions of a user
- * hash for a move, and let a login that waited for a move go on. */
-size_t proxy_director_kill(void *ctx, uint32_t hash);
+ * hash routed in a tag for a move, close a user's sessions for a director
+ * kick (the name, or a user_* field's value, exactly), and let a login
+ * that waited for a move go on. */
+size_t proxy_director_kill(void *ctx, uint16_t tag, uint32_t hash);
+size_t proxy_director_kick(void *ctx, const char *field, const char *value);
 void proxy_director_resume(void *ctx, uint64_t session_id);
 void proxy_free(struct proxy **proxy);
 

@@ -573,7 +573,7 @@ static void session_route_director(struct session *s)
 	switch (director_route(s->proxy->director, s->login_user, s->route_tag,
 			       time(NULL), s->reg.id, &h, &s->ticket, &error)) {
 	case DIRECTOR_ROUTE_OK:
-		s->reg.user_hash = s->ticket.hash;
+		registry_set_director(&s->reg, s->ticket.hash, s->ticket.tag);
 		session_backend_begin(s, &h->ip, h->hostname);
 		return;
 	case DIRECTOR_ROUTE_WAIT:
@@ -623,7 +623,9 @@ static void session_route(struct session *s, const struct auth_result *r)
 			return;
 		}
 		/* the hash still identifies the user for director kicks */
-		s->reg.user_hash = director_user_hash(s->proxy->director, s->login_user);
+		registry_set_director(&s->reg,
+				      director_user_hash(s->proxy->director, s->login_user),
+				      REGISTRY_TAG_NONE);
 		session_backend_begin(s, &ip, r->host);
 		return;
 	}

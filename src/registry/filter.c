@@ -65,6 +65,9 @@ static bool filter_match(const struct registry_filter *f,
 		return false;
 	if (f->have_hash && e->user_hash != f->hash)
 		return false;
+	if (f->have_tag && e->director_tag != f->tag &&
+	    e->director_tag != REGISTRY_TAG_NONE)
+		return false;
 	if (f->have_except && ipaddr_equal(&f->except, &e->backend_ip))
 		return false;
 	return ((known & FILTER_KNOWN_USER) != 0 || filter_user_matches(f, e)) &&

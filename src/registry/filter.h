@@ -32,6 +32,9 @@ struct registry_filter {
 	size_t dest_hosts_count;
 	bool have_hash;
 	uint32_t hash;			/* the director's user hash */
+	bool have_tag;			/* with the hash: routed in this tag, or
+					 * not by the director at all */
+	uint16_t tag;
 	bool have_except;
 	struct ipaddr except;		/* ... except sessions on this backend */
 	bool logged_in;			/* only sessions with a user */

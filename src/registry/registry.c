@@ -34,6 +34,7 @@ void registry_deinit(struct registry *reg)
 
 void registry_add(struct registry *reg, struct registry_entry *e)
 {
+	e->director_tag = REGISTRY_TAG_NONE;
 	hmap_insert(&reg->by_id, &e->id_node, hash_u64(e->id));
 	list_append(&reg->entries, &e->node);
 }
@@ -133,6 +134,12 @@ void registry_add_alt(struct registry_entry *e, const char *field, const char *v
 	e->alt_count++;
 }
 
+void registry_set_director(struct registry_entry *e, uint32_t user_hash, uint16_t tag)
+{
+	e->user_hash = user_hash;
+	e->director_tag = tag;
+}
+
 void registry_set_backend(struct registry *reg, struct registry_entry *e,
 			  const struct ipaddr *ip, uint16_t port, const char *host)
 {
@@ -159,6 +166,7 @@ void registry_clear_login(struct registry *reg, struct registry_entry *e)
 	free(e->user);
 	e->user = NULL;
 	e->user_hash = 0;
+	e->director_tag = REGISTRY_TAG_NONE;
 	for (size_t i = 0; i < e->alt_count; i++) {
 		free(e->alt[i].field);
 		free(e->alt[i].value);

@@ -28,6 +28,8 @@ struct registry_alt {
 	char *value;
 };
 
+#define REGISTRY_TAG_NONE UINT16_MAX
+
 struct registry_entry;
 /* Asks the session to say goodbye with `text` and close soon. */
 typedef void registry_kick_cb(struct registry_entry *entry, const char *text);
@@ -56,6 +58,9 @@ struct registry_entry {
 	struct registry_alt *alt;
 	size_t alt_count;
 	uint32_t user_hash;		/* the director's hash of the user, 0 if none */
+	uint16_t director_tag;		/* the director's tag index it was routed
+					 * in; REGISTRY_TAG_NONE: not routed by
+					 * the director (a passdb host) */
 	struct ipaddr backend_ip;	/* unset until routed */
 	uint16_t backend_port;
 	char *backend_host;		/* the name it was routed by, or NULL */
@@ -86,6 +91,10 @@ void registry_set_user(struct registry *reg, struct registry_entry *entry,
 		       const char *user, uint32_t user_hash);
 void registry_add_alt(struct registry_entry *entry, const char *field,
 		      const char *value);
+/* How the director knows the user: its hash, and the tag index it was
+ * routed in (REGISTRY_TAG_NONE: routed by a passdb host). */
+void registry_set_director(struct registry_entry *entry, uint32_t user_hash,
+			   uint16_t tag);
 /* host: the passdb's host string or the backend's configured name. */
 void registry_set_backend(struct registry *reg, struct registry_entry *entry,
 			  const struct ipaddr *ip, uint16_t port, const char *host);

@@ -576,3 +576,38 @@ def test_shutdown_during_a_flush(loft_factory):
     s.close()
     # the handshake only: the flush never answered, the next line waited
     assert data == b"VERSION\tdirector-doveadm\t1\t0\n"
+
+
+@pytest.mark.parametrize("second", [["flush", "-F"], ["remove"]])
+def test_flush_or_remove_during_an_orphaned_flush(loft_factory, second):
+    """B1 of the December review, as a new user found it with real doveadm
+    and no client or backend: move a user to the only host, set it down,
+    flush it (the user has nowhere to go: killed, then forgotten after
+    user_kick_delay), and meanwhile flush -F or remove that host from
+    another connection. loftd used to die of a use-after-free there."""
+    host = MISSING_IP
+    loft = loft_factory(servers='"%s"' % host, penalty="false",
+                        director_extra='user_kick_delay = "3s";')
+    assert director(loft, "move", "u0", host).returncode == 0
+    assert director(loft, "down", host).returncode == 0
+    first = subprocess.Popen(["doveadm", "director", "flush", "-a", loft.admin, host],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # the flush is under way once its move of u0 is: another move is
+        # refused meanwhile (a move to where u0 is changes nothing else)
+        loftlib.wait_for(lambda: "TRYAGAIN" in admin_raw(
+            loft.admin, ["USER-MOVE\tu0\t%s" % host], lambda d: d.count("\n") >= 2),
+            5, "the flush's move of u0")
+        r = director(loft, *second, host)
+        assert r.returncode == 0, r.stderr
+        out, err = first.communicate(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, err
+    assert loft.proc.poll() is None, loft.log_text()[-2000:]
+    r = director(loft, "status")
+    assert r.returncode == 0, r.stderr
+    assert loft.stop() == 0
+    assert loft.sanitizer_reports() == []

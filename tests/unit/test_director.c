@@ -111,16 +111,6 @@ static const char *const dovecot_placement[20] = {
 };
 
 /* director_route() for tests: the host, or NULL (ticket_r->held false). */
-static const struct director_host *route(struct director *d, const char *user,
-					 const char *tag, time_t now,
-					 struct director_ticket *t, const char **err)
-{
-	const struct director_host *h = NULL;
-	if (director_route(d, user, tag, now, 1, &h, t, err) != DIRECTOR_ROUTE_OK)
-		return NULL;
-	return h;
-}
-
 static void test_dovecot_placement(void **state)
 {
 	(void)state;
@@ -221,7 +211,7 @@ static void test_assignment_lifetime(void **state)
 	director_hosts_parse(&list, "10.0.0.2", &error);
 	struct user_directory dir;
 	user_directory_init(&dir, 900);
-	struct director_user *u = user_directory_add(&dir, 42, list.hosts[1], "jane", 100);
+	struct director_user *u = user_directory_add(&dir, 42, list.hosts[1], "jane", 100, 0);
 	assert_int_equal(list.hosts[1]->user_count, 1);
 	assert_ptr_equal(user_directory_lookup(&dir, 42), u);
 	assert_int_equal(user_directory_next_expiry(&dir), 1000);
@@ -247,9 +237,9 @@ static void test_assignment_lifetime(void **state)
 	assert_null(user_directory_lookup(&dir, 42));
 	assert_int_equal(list.hosts[1]->user_count, 0);
 	/* idle users expire oldest first */
-	user_directory_add(&dir, 1, list.hosts[0], "a", 10);
-	user_directory_add(&dir, 2, list.hosts[0], "b", 20);
-	user_directory_add(&dir, 3, list.hosts[0], "c", 30);
+	user_directory_add(&dir, 1, list.hosts[0], "a", 10, 1);
+	user_directory_add(&dir, 2, list.hosts[0], "b", 20, 2);
+	user_directory_add(&dir, 3, list.hosts[0], "c", 30, 3);
 	assert_int_equal(user_directory_expire(&dir, 920), 2);
 	assert_non_null(user_directory_lookup(&dir, 3));
 	user_directory_deinit(&dir);
@@ -349,53 +339,6 @@ static void test_health_routing(void **state)
 }
 
 /* ---- changes (§2.5-2.7) --------------------------------------------- */
-
-struct recorder {
-	uint32_t killed[16];
-	size_t nkilled;
-	uint64_t resumed[16];
-	size_t nresumed;
-	int changes;
-	int done;
-};
-
-static size_t rec_kill(void *ctx, uint32_t hash)
-{
-	struct recorder *r = ctx;
-	r->killed[r->nkilled++] = hash;
-	return 1;
-}
-
-static void rec_resume(void *ctx, uint64_t waiter)
-{
-	struct recorder *r = ctx;
-	r->resumed[r->nresumed++] = waiter;
-}
-
-static void rec_changed(void *ctx)
-{
-	((struct recorder *)ctx)->changes++;
-}
-
-static void rec_done(void *ctx)
-{
-	((struct recorder *)ctx)->done++;
-}
-
-static struct director *make_director(const char *const *servers, size_t n,
-				      struct config **cfg_r, struct recorder *rec)
-{
-	char *error = NULL;
-	*cfg_r = make_config(servers, n);
-	struct director *d = director_new(*cfg_r, NULL, &error);
-	assert_non_null(d);
-	static const struct director_callbacks cb = {
-		.kill = rec_kill, .resume = rec_resume, .hosts_changed = rec_changed,
-	};
-	memset(rec, 0, sizeof(*rec));
-	director_set_callbacks(d, &cb, rec);
-	return d;
-}
 
 static void test_host_changes(void **state)
 {
@@ -523,6 +466,8 @@ static void test_move_kills_and_holds_logins(void **state)
 	assert_int_equal(director_user_move(d, hash, &from->ip, 112), DIRECTOR_TRYAGAIN);
 	/* the held session goes: the waiting login resumes (no kick delay here) */
 	director_release(d, &t1, 113);
+	assert_int_equal(rec.nresumed, 0);	/* never inside the release */
+	director_dispatch(d);
 	assert_int_equal(rec.nresumed, 1);
 	assert_int_equal(rec.resumed[0], 42);
 	h = route(d, "mover", "", 114, &t2, &err);
@@ -562,6 +507,8 @@ static void test_reset_users(void **state)
 	struct ipaddr b = ip_of("10.0.0.2");
 	/* flushing a host that is up with its vhosts moves nobody ([130]) */
 	assert_int_equal(director_reset_users(d, &b, 0, 20, rec_done, &rec), DIRECTOR_OK);
+	assert_int_equal(rec.done, 0);		/* never inside the request */
+	director_dispatch(d);
 	assert_int_equal(rec.done, 1);
 	assert_int_equal(rec.nkilled, 0);
 	/* the documented procedure: vhosts 0, then flush ([131]-[132]) */
@@ -571,13 +518,17 @@ static void test_reset_users(void **state)
 	assert_true(on_b > 0 && on_b < 16);
 	assert_int_equal(director_host_update(d, &b, 0, &err), DIRECTOR_OK);
 	assert_int_equal(director_reset_users(d, &b, 2, 30, rec_done, &rec), DIRECTOR_OK);
+	director_dispatch(d);
 	/* at most 2 moves at a time: each waits for its sessions */
 	assert_int_equal(rec.nkilled, on_b < 2 ? on_b : 2);
 	assert_int_equal(rec.done, 1);
 	for (int i = 0; i < 30; i++) {
-		if (ipaddr_equal(&on[i]->ip, &b))
+		if (ipaddr_equal(&on[i]->ip, &b)) {
 			director_release(d, &t[i], 40);
+			director_dispatch(d);
+		}
 	}
+	director_dispatch(d);
 	assert_int_equal(rec.nkilled, on_b);
 	assert_int_equal(rec.done, 2);
 	for (int i = 0; i < 30; i++) {

@@ -160,6 +160,15 @@ static void remove_state_dir(char *dir)
 	free(dir);
 }
 
+/* What loftd does at start: lock the state_dir, then load and save. */
+static int open_state(struct director *d, const char *dir, char **error_r)
+{
+	struct director_store *store = director_state_store_open(dir, error_r);
+	if (store == NULL)
+		return -1;
+	return director_set_store(d, store, error_r);
+}
+
 static void test_state_at_start(void **state)
 {
 	(void)state;
@@ -177,7 +186,7 @@ static void test_state_at_start(void **state)
 	struct config *cfg = make_config(servers, 4);
 	struct director *d = director_new(cfg, NULL, &error);
 	assert_non_null(d);
-	assert_int_equal(director_open_state(d, dir, &error), 0);
+	assert_int_equal(open_state(d, dir, &error), 0);
 	const struct director_host_list *hl = director_hosts(d);
 	assert_int_equal(hl->count, 4);
 	assert_string_equal(hl->hosts[0]->ip_str, "10.0.0.1");
@@ -195,7 +204,7 @@ static void test_state_at_start(void **state)
 
 	/* a second loftd on the same state_dir is refused */
 	struct director *d2 = director_new(cfg, NULL, &error);
-	assert_int_equal(director_open_state(d2, dir, &error), -1);
+	assert_int_equal(open_state(d2, dir, &error), -1);
 	assert_non_null(strstr(error, "is in use by another loftd"));
 	free(error);
 	director_free(&d2);
@@ -217,7 +226,7 @@ static void test_state_at_start(void **state)
 	/* a broken file stops the start, and says where and what to do */
 	write_state(dir, "loft-director-state\t1\nhost\t10.0.0.1\n");
 	d = director_new(cfg, NULL, &error);
-	assert_int_equal(director_open_state(d, dir, &error), -1);
+	assert_int_equal(open_state(d, dir, &error), -1);
 	assert_non_null(strstr(error, "is invalid (line 2: a host line has 6 fields)"));
 	assert_non_null(strstr(error, "remove it to start from director.mail_servers"));
 	free(error);
@@ -234,7 +243,7 @@ static void test_state_missing_file_and_unwritable_dir(void **state)
 	struct config *cfg = make_config(servers, 1);
 	struct director *d = director_new(cfg, NULL, &error);
 	/* no file yet: the configured hosts, written out at once */
-	assert_int_equal(director_open_state(d, dir, &error), 0);
+	assert_int_equal(open_state(d, dir, &error), 0);
 	char *text = read_state(dir);
 	assert_string_equal(text, "loft-director-state\t1\nhost\t10.0.0.1\t100\tU\t0\t\nend\t1\n");
 	free(text);
@@ -246,7 +255,7 @@ static void test_state_missing_file_and_unwritable_dir(void **state)
 		dir = make_state_dir();
 		assert_int_equal(chmod(dir, 0500), 0);
 		d = director_new(cfg, NULL, &error);
-		assert_int_equal(director_open_state(d, dir, &error), -1);
+		assert_int_equal(open_state(d, dir, &error), -1);
 		free(error);
 		director_free(&d);
 		assert_int_equal(chmod(dir, 0700), 0);
