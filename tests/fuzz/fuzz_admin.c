@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "director/director.h"
 #include "fuzz_config_text.h"
+#include "registry/filter.h"
 #include "registry/registry.h"
 
 #define FUZZ_ADMIN_TURNS 2000
@@ -59,6 +60,25 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+static void fuzz_kick_one(struct registry_entry *e, void *ctx)
+{
+	if (registry_kick(e, "Kicked by admin."))
+		(*(size_t *)ctx)++;
+}
+
+/* director kick reaches the sessions as loftd's proxy does it */
+static size_t fuzz_director_kick(void *ctx, const char *field, const char *value)
+{
+	const char *names[1] = { value };
+	struct registry_filter f = {
+		.user_masks = names, .user_masks_count = 1, .alt_field = field,
+		.exact = true,
+	};
+	size_t n = 0;
+	registry_match(ctx, &f, fuzz_kick_one, &n);
+	return n;
+}
+
 static void fuzz_turn(void)
 {
 	event_base_loop(base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
@@ -84,6 +104,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		registry_set_user(&reg, e, users[i], (uint32_t)(i + 1));
 		registry_add_alt(e, "user_dept", "sales\tdept");
 	}
+	struct director_callbacks cb = { .kick = fuzz_director_kick };
+	director_set_callbacks(d, &cb, &reg);
 	struct line_server_access access = { .max_clients = 4 };
 	struct admin *a = admin_new(base, path, &reg, d, "127.0.0.1", &access, &error);
 	if (a == NULL) {
