@@ -1,10 +1,13 @@
-/* IP address and CIDR helpers. */
+/* IP address and CIDR helpers, and TCP keepalive. */
 #include "common/net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/hmap.h"
 
@@ -189,4 +192,24 @@ int port_parse(const char *s, uint16_t *port_r)
 		return -1;
 	*port_r = (uint16_t)v;
 	return 0;
+}
+
+int net_set_keepalive(int fd, const struct net_keepalive *ka)
+{
+	int on = 1, ret = 0;
+	if (ka->idle_s > 0) {
+		int idle = (int)ka->idle_s, intvl = (int)ka->interval_s,
+			cnt = (int)ka->count;
+		ret |= setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+		ret |= setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+		if (intvl > 0)
+			ret |= setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+		if (cnt > 0)
+			ret |= setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	}
+	if (ka->user_timeout_ms > 0) {
+		unsigned int ut = ka->user_timeout_ms;
+		ret |= setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
+	}
+	return ret == 0 ? 0 : -1;
 }

@@ -52,4 +52,18 @@ bool cidr_match(const struct cidr *cidr, const struct ipaddr *ip);
 /* Parses a port number 1..65535. */
 int port_parse(const char *s, uint16_t *port_r);
 
+/* TCP keepalive, so that a peer gone without a word (a client behind NAT,
+ * a backend that lost power) is noticed; and TCP_USER_TIMEOUT, how long
+ * sent data may stay unacknowledged before the connection fails. idle 0:
+ * no keepalive; interval and count 0: the kernel's; user_timeout 0: the
+ * kernel's. Accepted sockets inherit what their listening socket has. */
+struct net_keepalive {
+	unsigned int idle_s;
+	unsigned int interval_s;
+	unsigned int count;
+	unsigned int user_timeout_ms;
+};
+/* -1 with errno when the kernel refused an option. */
+int net_set_keepalive(int fd, const struct net_keepalive *ka);
+
 #endif

@@ -148,6 +148,13 @@ struct config {
 		unsigned int max_connections;	/* 0: no limit */
 		unsigned int max_prelogin_per_ip;	/* 0: no limit */
 		uint64_t session_buffer;
+		uint64_t close_timeout_ms;	/* a closing session's last output */
+		struct {			/* 0 idle: no keepalive */
+			uint64_t idle_ms;
+			uint64_t interval_ms;
+			unsigned int count;
+		} keepalive;
+		uint64_t tcp_user_timeout_ms;	/* 0: the kernel's */
 		struct {			/* after login; 0: none */
 			uint64_t imap_ms;
 			uint64_t pop3_ms;

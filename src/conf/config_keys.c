@@ -224,6 +224,16 @@ static const struct conf_key limits_idle_keys[] = {
 	END
 };
 
+static const struct conf_key limits_keepalive_keys[] = {
+	KEY_RANGE("idle", CONF_TYPE_DURATION, limits.keepalive.idle_ms, "5m", 0, SEC(86400),
+		  "a connection without traffic this long gets TCP keepalive probes; 0: none"),
+	KEY_RANGE("interval", CONF_TYPE_DURATION, limits.keepalive.interval_ms, "0", 0,
+		  SEC(3600), "between keepalive probes; 0: the kernel's (75 s)"),
+	KEY_RANGE("count", CONF_TYPE_UINT, limits.keepalive.count, "0", 0, 100,
+		  "unanswered keepalive probes before the connection is given up; 0: the kernel's (9)"),
+	END
+};
+
 static const struct conf_key limits_keys[] = {
 	KEY_RANGE("max_connections", CONF_TYPE_UINT, limits.max_connections, "100000",
 		  0, 10000000, "client connections at once, every protocol; 0: no limit"),
@@ -232,6 +242,14 @@ static const struct conf_key limits_keys[] = {
 	KEY_RANGE("session_buffer", CONF_TYPE_SIZE, limits.session_buffer, "64k",
 		  KIB(4), KIB(16384), "replies held for a client that does not read, before login"),
 	GROUP("idle", limits_idle_keys, "time a logged-in session may pass without traffic"),
+	KEY_RANGE("close_timeout", CONF_TYPE_DURATION, limits.close_timeout_ms, "5s", SEC(1),
+		  SEC(600), "a closing session's last output (a goodbye, a backend's answer "
+		  "after the client's half-close) may take this long"),
+	GROUP("keepalive", limits_keepalive_keys,
+	      "TCP keepalive on client and backend connections: a peer gone without a word"),
+	KEY_RANGE("tcp_user_timeout", CONF_TYPE_DURATION, limits.tcp_user_timeout_ms, "5m", 0,
+		  SEC(86400), "sent data unacknowledged this long fails the connection "
+		  "(TCP_USER_TIMEOUT); 0: the kernel's"),
 	END
 };
 

@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/net.h"
@@ -159,6 +160,20 @@ ssize_t conn_write(struct conn *c, const void *buf, size_t len)
 		return CONN_AGAIN;
 	c->error = strerror(errno);
 	return CONN_ERROR;
+}
+
+void conn_shutdown_write(struct conn *c)
+{
+	if (c->fd < 0)
+		return;
+	if (c->ssl != NULL) {
+		/* the TCP write side stays open: OpenSSL may still need to
+		 * answer the peer (a key update) while we read */
+		ERR_clear_error();
+		(void)SSL_shutdown(c->ssl);
+		return;
+	}
+	(void)shutdown(c->fd, SHUT_WR);
 }
 
 int conn_tls_start(struct conn *c, SSL_CTX *ctx, bool server, const char *host)

@@ -56,6 +56,11 @@ ssize_t conn_read(struct conn *c, void *buf, size_t len);
 /* >0 bytes written, CONN_AGAIN or CONN_ERROR. */
 ssize_t conn_write(struct conn *c, const void *buf, size_t len);
 
+/* This end will send nothing more (the other side of the relay ended its
+ * input): TLS sends its close_notify once, plain TCP shuts down its write
+ * side. Reading goes on. Best effort: a failure shows at the next read. */
+void conn_shutdown_write(struct conn *c);
+
 /* Writes what buf holds until the socket would block; what was written
  * leaves buf. 0, or -1 on a write error (c->error says why). */
 struct sbuf;

@@ -130,6 +130,11 @@ struct listener *listener_new(struct event_base *base, const char *address,
 	return l;
 }
 
+int listener_set_keepalive(struct listener *l, const struct net_keepalive *ka)
+{
+	return net_set_keepalive(l->fd, ka);
+}
+
 void listener_stop(struct listener *l)
 {
 	event_del(l->ev);

@@ -27,6 +27,9 @@ struct listener *listener_new(struct event_base *base, const char *address,
 			      uint16_t port, listener_accept_cb *cb, void *ctx,
 			      char **error_r);
 void listener_free(struct listener **l);
+/* Keepalive for every connection accepted from now on (inherited from
+ * the listening socket: no syscall per connection). -1 with errno. */
+int listener_set_keepalive(struct listener *l, const struct net_keepalive *ka);
 /* Stops accepting and closes the socket (shutdown): new connections are
  * refused from now on. */
 void listener_stop(struct listener *l);

@@ -248,24 +248,52 @@ static enum relay_step relay_step_copy(struct relay_dir *d)
 	}
 	if (d->eof)
 		return RELAY_STEP_DONE;
+	/* as with splice: a plain socket that a short read drained
+	 * announces more (TLS may hold records no event announces) */
+	if (d->drained && !conn_is_tls(d->src) && (d->src->fired & EV_READ) == 0) {
+		/* idle: hold no buffer, nor the pipe a watched direction
+		 * spliced with while its source streamed */
+		relay_buf_put(d);
+		relay_pipe_put(d);
+		d->want_src_read = true;
+		return RELAY_STEP_WAIT;
+	}
+	d->src->fired &= (short)~EV_READ;
 	if (d->buf == NULL)
 		relay_buf_get(d);
 	ssize_t n = conn_read(d->src, d->buf, RELAY_BUF_SIZE);
 	if (n > 0) {
 		d->buf_off = 0;
 		d->buf_len = (size_t)n;
+		d->drained = (size_t)n < RELAY_BUF_SIZE;
+		if (d->watch != NULL)
+			d->watch(d->watch_ctx, d->buf, (size_t)n);
 		return RELAY_STEP_MORE;
 	}
 	relay_buf_put(d); /* idle or done: hold no buffer */
+	relay_pipe_put(d);
 	if (n == 0) {
 		d->eof = true;
 		return RELAY_STEP_DONE;
 	}
 	if (n == CONN_AGAIN) {
+		d->drained = true;
 		d->want_src_read = true;
 		return RELAY_STEP_WAIT;
 	}
 	return RELAY_STEP_ERROR;
+}
+
+/* A direction splices when both ends are plain, except that a watched
+ * one copies while its source is not streaming; a pipe or a buffer that
+ * still holds bytes is emptied first, in order. */
+static bool relay_dir_copies(const struct relay_dir *d)
+{
+	if (d->pipe_len > 0)
+		return false;
+	if (d->buf_len > 0)
+		return true;
+	return !d->splice || (d->watch != NULL && d->drained);
 }
 
 static enum relay_step relay_dir_pump(struct relay_dir *d)
@@ -281,8 +309,8 @@ static enum relay_step relay_dir_pump(struct relay_dir *d)
 	}
 	sbuf_free(&d->head);
 	for (int round = 0; round < RELAY_ROUNDS; round++) {
-		enum relay_step st = d->splice ? relay_step_splice(d) :
-			relay_step_copy(d);
+		enum relay_step st = relay_dir_copies(d) ? relay_step_copy(d) :
+			relay_step_splice(d);
 		if (st != RELAY_STEP_MORE)
 			return st;
 	}
@@ -300,11 +328,18 @@ static const char *relay_error_text(const struct relay_dir *d, bool up)
 	return buf;
 }
 
-int relay_pump(struct relay *r, const char **reason_r)
+void relay_watch(struct relay *r, relay_watch_cb *watch, void *ctx)
+{
+	r->up.watch = watch;
+	r->up.watch_ctx = ctx;
+}
+
+int relay_pump(struct relay *r, enum relay_end *end_r, const char **reason_r)
 {
 	enum relay_step up = relay_dir_pump(&r->up);
 	enum relay_step down = relay_dir_pump(&r->down);
 
+	*end_r = RELAY_END_ERROR;
 	if (up == RELAY_STEP_ERROR) {
 		*reason_r = relay_error_text(&r->up, true);
 		return -1;
@@ -313,14 +348,20 @@ int relay_pump(struct relay *r, const char **reason_r)
 		*reason_r = relay_error_text(&r->down, false);
 		return -1;
 	}
-	if (up == RELAY_STEP_DONE) {
-		*reason_r = "disconnected by client";
-		return -1;
-	}
 	if (down == RELAY_STEP_DONE) {
-		*reason_r = "disconnected by backend";
+		/* everything the backend sent is out: nothing more can come */
+		*end_r = r->up.shut ? RELAY_END_CLIENT : RELAY_END_BACKEND;
+		*reason_r = r->up.shut ? "disconnected by client" : "disconnected by backend";
 		return -1;
 	}
+	if (up == RELAY_STEP_DONE && !r->up.shut) {
+		/* the client said all it will (maybe a half-close after its
+		 * last command): tell the backend, and let its answer through
+		 * (HAProxy and nginx do the same) */
+		conn_shutdown_write(r->up.dst);
+		r->up.shut = true;
+	}
+	*end_r = RELAY_END_NONE;
 	conn_set_interest(r->up.src, r->up.want_src_read, r->down.want_dst_write);
 	conn_set_interest(r->down.src, r->down.want_src_read, r->up.want_dst_write);
 	return up == RELAY_STEP_YIELD || down == RELAY_STEP_YIELD ? 1 : 0;

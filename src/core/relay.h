@@ -19,9 +19,15 @@
 /* What a pipe grows to when one read fills it. */
 #define RELAY_PIPE_BULK_SIZE (1024 * 1024)
 
+/* Sees the bytes of a direction that copies (a watched direction copies
+ * whenever its source is not streaming: see relay_watch()). */
+typedef void relay_watch_cb(void *ctx, const char *data, size_t len);
+
 struct relay_dir {
 	struct conn *src;
 	struct conn *dst;
+	relay_watch_cb *watch;
+	void *watch_ctx;
 	struct sbuf head;	/* sent before anything else */
 	int pipe_r, pipe_w;	/* -1 without a pipe */
 	size_t pipe_len;
@@ -31,6 +37,7 @@ struct relay_dir {
 	bool splice;
 	bool drained;		/* the last splice from src came up short */
 	bool eof;
+	bool shut;		/* eof passed on: dst's write side is shut */
 	bool want_src_read;
 	bool want_dst_write;
 };
@@ -43,11 +50,36 @@ struct relay {
 /* Takes the contents of the two sbufs (they are left empty). */
 void relay_start(struct relay *r, struct conn *client, struct conn *backend,
 		 struct sbuf *to_client, struct sbuf *to_backend);
+/* The client's commands go through watch() too: the client->backend
+ * direction then reads into a buffer instead of splicing whenever the
+ * client is not streaming (its last read came up short), which costs the
+ * same syscalls for the small writes commands are; a bulk upload that
+ * fills a read splices until it drains. */
+void relay_watch(struct relay *r, relay_watch_cb *watch, void *ctx);
+
+enum relay_end {
+	RELAY_END_NONE,
+	RELAY_END_CLIENT,	/* the client closed (after the backend's rest) */
+	RELAY_END_BACKEND,	/* the backend closed (its last bytes sent) */
+	RELAY_END_ERROR,	/* a read or write failed: see the reason */
+};
+
 /* Moves what can move now and sets both conns' interest. Returns 0 to
  * wait for events, 1 when it stopped only to let other sessions run (call
  * it again on the next loop turn: TLS may hold decrypted bytes no socket
- * event will announce), or -1 when the session is over, with the reason. */
-int relay_pump(struct relay *r, const char **reason_r);
+ * event will announce), or -1 when the session is over, with how it ended
+ * and, for an error, the reason.
+ *
+ * When the client ends its input (EOF, possibly a half-close after its
+ * last command), that is passed on to the backend (conn_shutdown_write)
+ * and the backend's answer still flows to the client until the backend
+ * closes too; relay_client_done() tells the owner, which bounds the wait. */
+int relay_pump(struct relay *r, enum relay_end *end_r, const char **reason_r);
+/* The client ended its input and the backend was told. */
+static inline bool relay_client_done(const struct relay *r)
+{
+	return r->up.shut;
+}
 /* Gives pipes and buffers back to the pools. */
 void relay_stop(struct relay *r);
 /* Whether bytes towards the client wait in loft (a pipe, a buffer, a

@@ -192,6 +192,11 @@ static int loftd_setup_listeners(struct loftd *d)
 			return -1;
 		}
 		d->listeners_count = i + 1;
+		struct net_keepalive ka;
+		proxy_keepalive(d->cfg, &ka);
+		if (listener_set_keepalive(d->listeners[i], &ka) < 0)
+			log_warning("%s: keepalive not set on %s port %u: %m", set->source,
+				    set->address, port);
 		log_info("listening for %s on %s port %u%s",
 			 conf_protocol_names[set->protocol], set->address, port,
 			 set->tls ? " (TLS)" : "");

@@ -8,6 +8,7 @@
 
 #include "conf/config.h"
 #include "proto/back.h"
+#include "proto/command_watch.h"
 #include "proto/front.h"
 
 struct proxy_listener;
@@ -19,6 +20,7 @@ struct proxy_protocol {
 	void (*start)(struct proxy_listener *pl, const struct listener_accept *acc);
 	const struct front_ops *front;
 	const struct back_ops *back;
+	const struct command_watch *watch;	/* the client's commands while relayed */
 	size_t backend_port_offset;	/* an unsigned int in struct config */
 	size_t idle_offset;		/* a uint64_t in struct config; 0: none */
 	/* a connection refused before it starts: prefix, text, suffix */

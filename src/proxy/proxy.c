@@ -111,6 +111,14 @@ void proxy_free(struct proxy **pp)
 	*pp = NULL;
 }
 
+void proxy_keepalive(const struct config *cfg, struct net_keepalive *ka_r)
+{
+	ka_r->idle_s = (unsigned int)(cfg->limits.keepalive.idle_ms / 1000);
+	ka_r->interval_s = (unsigned int)(cfg->limits.keepalive.interval_ms / 1000);
+	ka_r->count = cfg->limits.keepalive.count;
+	ka_r->user_timeout_ms = (unsigned int)cfg->limits.tcp_user_timeout_ms;
+}
+
 struct proxy_kick_ctx {
 	const char *text;
 	size_t count;

@@ -89,6 +89,9 @@ void proxy_shutdown_some(struct proxy *proxy, const char *text, size_t n);
 /* Once a second: forgets stale auth penalties. */
 void proxy_expire(struct proxy *proxy, time_t now);
 
+/* limits.keepalive and limits.tcp_user_timeout for a socket. */
+void proxy_keepalive(const struct config *cfg, struct net_keepalive *ka_r);
+
 /* The director's callbacks (ctx: the proxy): close the sessions of a user
  * hash routed in a tag for a move, close a user's sessions for a director
  * kick (the name, or a user_* field's value, exactly), and let a login

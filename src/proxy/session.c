@@ -35,7 +35,6 @@
 #include "director/director.h"
 #include "proxy/protocols.h"
 
-#define SESSION_CLOSE_FLUSH_MS 5000
 #define SESSION_RETRY_DELAY_MS 1000
 #define SESSION_RETRY_MIN_LEFT_MS 1100
 #define SESSION_READ_CHUNK 4096
@@ -104,10 +103,16 @@ struct session {
 	bool processing;		/* inside session_process_input() */
 	const char *end_reason;		/* set: close at the next settle */
 	const char *finish_reason;	/* CLOSING: the reason once flushed */
+	uint64_t close_deadline;	/* CLOSING: monotonic ms */
 	const char *kick_text;		/* set: say goodbye, close next turn */
 	bool prelogin_slot;		/* holds one of slot_ip's pre-login slots */
 	struct ipaddr slot_ip;
 	uint64_t idle_ms;		/* after login; 0: no limit */
+	uint64_t drain_deadline;	/* the client ended: the backend's rest
+					 * may come until then; 0: not yet */
+	bool client_quit;		/* its last command was its logout */
+	bool stream_opaque;		/* compressed: loft may not write into it */
+	bool client_eof;		/* CLOSING: the client sends nothing more */
 	uint64_t last_traffic;		/* monotonic ms, while proxying */
 	uint64_t traffic_bytes;		/* client bytes in + out at that time */
 	char id_str[PROXY_ID_STRLEN];
@@ -188,8 +193,11 @@ static bool session_output_full(const struct session *s)
  * that leaves), write while output is pending. */
 static void session_client_interest(struct session *s)
 {
-	bool reading = s->state != SESSION_CLOSING && !session_output_full(s) &&
-		sbuf_len(&s->in) < s->proxy->input_limit;
+	/* a closing session reads and drops what the client still sends, so
+	 * that closing with it unread does not reset the connection (and
+	 * lose the goodbye): nginx's lingering close */
+	bool reading = !s->client_eof && (s->state == SESSION_CLOSING ||
+		(!session_output_full(s) && sbuf_len(&s->in) < s->proxy->input_limit));
 	conn_set_interest(&s->client, reading, sbuf_len(&s->out) > 0);
 }
 
@@ -214,7 +222,7 @@ static void session_release_backend(struct session *s)
 }
 
 /* Ends the session after sending what is still queued for the client
- * (a goodbye), for at most SESSION_CLOSE_FLUSH_MS. */
+ * (a goodbye), for at most limits.close_timeout. */
 static void session_finish(struct session *s, const char *reason)
 {
 	session_release_backend(s);
@@ -226,7 +234,8 @@ static void session_finish(struct session *s, const char *reason)
 	session_set_state(s, SESSION_CLOSING);
 	s->finish_reason = reason;
 	sbuf_free(&s->in);
-	session_timer_set(s, clock_monotonic_ms() + SESSION_CLOSE_FLUSH_MS);
+	s->close_deadline = clock_monotonic_ms() + s->proxy->cfg->limits.close_timeout_ms;
+	session_timer_set(s, s->close_deadline);
 }
 
 /* ---- login failures ---------------------------------------------- */
@@ -281,19 +290,54 @@ static void session_backend_failed(struct session *s, const char *fmt, ...)
 
 /* ---- relay ---------------------------------------------------------- */
 
+/* The relay's next wake-up: the idle deadline, or the end of the wait for
+ * the backend's rest after the client ended. */
+static void session_relay_timer(struct session *s)
+{
+	uint64_t at = s->idle_ms > 0 ? s->last_traffic + s->idle_ms : 0;
+	if (s->drain_deadline != 0 && (at == 0 || s->drain_deadline < at))
+		at = s->drain_deadline;
+	if (at != 0)
+		session_timer_set(s, at);
+}
+
 static void session_relay(struct session *s)
 {
 	const char *reason;
-	int r = relay_pump(&s->relay, &reason);
+	enum relay_end end;
+	int r = relay_pump(&s->relay, &end, &reason);
 	uint64_t bytes = s->client.bytes_in + s->client.bytes_out;
 	if (s->idle_ms > 0 && bytes != s->traffic_bytes) {
 		s->traffic_bytes = bytes;
 		s->last_traffic = clock_monotonic_ms();
 	}
-	if (r < 0)
+	if (r < 0) {
+		/* whoever closed first, a client that logged out did */
+		if (end != RELAY_END_ERROR && s->client_quit)
+			reason = "logged out";
 		session_end(s, reason);
-	else if (r > 0)
+		return;
+	}
+	if (s->drain_deadline == 0 && relay_client_done(&s->relay)) {
+		/* the client ended (perhaps a half-close after its last
+		 * command): its answer may still come, for a while */
+		s->drain_deadline = clock_monotonic_ms() +
+			s->proxy->cfg->limits.close_timeout_ms;
+		session_relay_timer(s);
+	}
+	if (r > 0)
 		event_active(&s->timer, EV_TIMEOUT, 1); /* the timer is free now */
+}
+
+/* The client's commands seen in passing (proto/command_watch.h). */
+static void session_relay_watch(void *ctx, const char *data, size_t len)
+{
+	struct session *s = ctx;
+	unsigned int flags = command_watch_last_line(s->listener->protocol->watch,
+						     data, len);
+	s->client_quit = (flags & COMMAND_WATCH_LOGOUT) != 0;
+	if ((flags & COMMAND_WATCH_OPAQUE) != 0)
+		s->stream_opaque = true;
 }
 
 static void session_logged_in(struct session *s)
@@ -304,6 +348,9 @@ static void session_logged_in(struct session *s)
 	/* anything the backend sent after its OK follows the OK; commands
 	 * the client pipelined after its login go to the backend first */
 	sbuf_append(&s->out, sbuf_data(&s->bin), sbuf_len(&s->bin));
+	/* they are the first the relay's watch would have seen */
+	if (sbuf_len(&s->in) > 0 && s->listener->protocol->watch != NULL)
+		session_relay_watch(s, sbuf_data(&s->in), sbuf_len(&s->in));
 	sbuf_append(&s->bout, sbuf_data(&s->in), sbuf_len(&s->in));
 	sbuf_free(&s->bin);
 	sbuf_free(&s->in);
@@ -320,11 +367,12 @@ static void session_logged_in(struct session *s)
 	s->reg.state = REGISTRY_STATE_PROXYING;
 	s->idle_ms = proxy_protocol_idle_ms(s->listener->protocol, s->proxy->cfg);
 	s->last_traffic = clock_monotonic_ms();
-	if (s->idle_ms > 0)
-		session_timer_set(s, s->last_traffic + s->idle_ms);
+	session_relay_timer(s);
 	session_log(s, LOG_LEVEL_INFO, "proxying to %s:%u",
 		    ipaddr_to_str(&s->reg.backend_ip, ip), s->reg.backend_port);
 	relay_start(&s->relay, &s->client, &s->backend, &s->out, &s->bout);
+	if (s->listener->protocol->watch != NULL)
+		relay_watch(&s->relay, session_relay_watch, s);
 	session_relay(s);
 }
 
@@ -447,13 +495,17 @@ static void session_backend_retry(struct session *s, const char *error)
 	}
 	session_log(s, LOG_LEVEL_DEBUG, "connect failed (%s), retrying", error);
 	session_set_state(s, SESSION_BACKEND_RETRY);
-	session_timer_set(s, now + SESSION_RETRY_DELAY_MS);
+	/* the retry never outlasts the login's deadline */
+	session_timer_set(s, MIN(now + SESSION_RETRY_DELAY_MS, s->login_deadline));
 }
 
 static void session_backend_connected(struct session *s)
 {
 	int one = 1;
+	struct net_keepalive ka;
 	setsockopt(s->backend.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	proxy_keepalive(s->proxy->cfg, &ka);
+	(void)net_set_keepalive(s->backend.fd, &ka);
 	if (s->proxy->cfg->backend.ssl == CONF_BACKEND_SSL_YES)
 		session_backend_tls_start(s);
 	else
@@ -787,6 +839,27 @@ static void session_client_read(struct session *s)
 	sbuf_release_if_empty(&s->in);
 }
 
+/* CLOSING: reads and drops the client's input, a bounded amount per
+ * event (the close timeout bounds the whole). */
+static void session_client_discard(struct session *s)
+{
+	char buf[SESSION_READ_CHUNK];
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = conn_read(&s->client, buf, sizeof(buf));
+		if (n == CONN_AGAIN)
+			return;
+		if (n == 0) {
+			/* a half-close: it may still read its goodbye */
+			s->client_eof = true;
+			return;
+		}
+		if (n < 0) {
+			session_end(s, s->finish_reason);
+			return;
+		}
+	}
+}
+
 static void session_client_handshake(struct session *s)
 {
 	int r = conn_handshake(&s->client);
@@ -819,6 +892,7 @@ static void session_client_dispatch(struct session *s)
 		session_relay(s);
 		return;
 	case SESSION_CLOSING:
+		session_client_discard(s);
 		session_client_flush(s);
 		if (sbuf_len(&s->out) == 0)
 			session_end(s, s->finish_reason);
@@ -852,10 +926,13 @@ static void session_client_event(struct conn *c, void *ctx)
 /* ---- timer, kick ---------------------------------------------------- */
 
 /* One attempt at the goodbye of a proxied session (plain or TLS), unless
- * loft holds part of the backend's output: the goodbye would cut into it. */
+ * loft holds part of the backend's output (the goodbye would cut into it)
+ * or the stream is compressed. */
 static void session_relayed_goodbye(struct session *s, const char *text)
 {
-	if (relay_client_pending(&s->relay))
+	/* a compressed stream (COMPRESS) cannot take plain text: close
+	 * without a word rather than break the client's inflater */
+	if (relay_client_pending(&s->relay) || s->stream_opaque)
 		return;
 	struct sbuf bye = SBUF_INIT;
 	s->front->ops->disconnect(s->front, text, &bye);
@@ -875,17 +952,22 @@ static void session_goodbye(struct session *s, const char *text, const char *rea
 	}
 }
 
-/* While proxying the timer is the idle deadline, and the relay's way to
+/* While proxying the timer is the idle deadline (or the end of the wait
+ * for the backend's rest after the client ended), and the relay's way to
  * run again after yielding (which cancels the deadline: it is set anew). */
 static void session_proxying_timer(struct session *s, uint64_t now)
 {
+	if (s->drain_deadline != 0 && now >= s->drain_deadline) {
+		session_end(s, "disconnected by client");
+		return;
+	}
 	if (s->idle_ms > 0 && now >= s->last_traffic + s->idle_ms) {
 		session_goodbye(s, "Disconnected for inactivity.", "idle timeout");
 		return;
 	}
 	session_relay(s);
-	if (s->idle_ms > 0 && s->end_reason == NULL)
-		session_timer_set(s, s->last_traffic + s->idle_ms);
+	if (s->end_reason == NULL)
+		session_relay_timer(s);
 }
 
 static void session_timer(evutil_socket_t fd, short what, void *arg)
@@ -895,8 +977,10 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	if (s->kick_text != NULL && s->state != SESSION_CLOSING &&
-	    s->state != SESSION_TLS_HANDSHAKE) {
+	if (s->kick_text != NULL && s->state == SESSION_TLS_HANDSHAKE) {
+		/* no protocol yet to say goodbye in */
+		session_end(s, "kicked");
+	} else if (s->kick_text != NULL && s->state != SESSION_CLOSING) {
 		session_goodbye(s, s->kick_text, "kicked");
 	} else {
 		switch (s->state) {
@@ -918,7 +1002,11 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
 							 s->login_deadline));
 			break;
 		case SESSION_CLOSING:
-			session_end(s, s->finish_reason);
+			/* a kick does not cut a goodbye short */
+			if (now >= s->close_deadline)
+				session_end(s, s->finish_reason);
+			else
+				session_timer_set(s, s->close_deadline);
 			break;
 		case SESSION_PROXYING:
 			session_proxying_timer(s, now);
@@ -937,6 +1025,8 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
 			if (s->state == SESSION_AUTH && s->auth_start != 0 &&
 			    now < s->login_deadline) {
 				session_auth_lookup(s);
+				/* the deadline holds through the lookup too */
+				session_timer_set(s, s->login_deadline);
 				break;
 			}
 			/* the login took too long */

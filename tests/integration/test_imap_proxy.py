@@ -247,7 +247,7 @@ def test_one_log_line_per_session(loft):
     m.login("user13", "pass")
     m.logout()
     pattern = (r"session [0-9a-f]{16} imap user13 %s:\d+: closed: backend=%s:%d "
-               r"duration=\d+\.\d{3}s in=\d+ out=\d+ reason=\"disconnected by (client|backend)\""
+               r"duration=\d+\.\d{3}s in=\d+ out=\d+ reason=\"logged out\""
                % (re.escape(CLIENT_IP), re.escape(dovecot_host(BACKEND_IPS, "user13")),
                   20143))
     loftlib.wait_for(lambda: re.search(pattern, loft.log_text()), 10, "the close line")

@@ -1,6 +1,7 @@
 /* Unit tests for src/core/relay and conn: bytes through the relay between
  * socket pairs, both with splice() (plain) and with buffers, larger than
- * many pipe loads so the yield path runs; head bytes first; EOF ends it. */
+ * many pipe loads so the yield path runs; head bytes first; a watched
+ * direction; the backend's EOF ends it, the client's is passed on. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,7 +24,10 @@ struct relay_test {
 	int client_peer, backend_peer;	/* the test's ends */
 	struct relay relay;
 	int result;
+	enum relay_end end;
 	const char *reason;
+	size_t watched;		/* bytes the watch saw */
+	char last[64];		/* the end of what it saw last */
 	struct event *again;
 };
 
@@ -31,7 +35,7 @@ static void relay_test_pump(struct relay_test *t)
 {
 	if (t->result < 0)
 		return;
-	t->result = relay_pump(&t->relay, &t->reason);
+	t->result = relay_pump(&t->relay, &t->end, &t->reason);
 	if (t->result > 0)
 		event_active(t->again, EV_TIMEOUT, 1);
 	if (t->result < 0) {
@@ -112,13 +116,24 @@ static unsigned char *relay_test_transfer(struct relay_test *t, int in_fd, int o
 	return got;
 }
 
-static void run_relay(bool tls_like_copy)
+static void relay_test_watch(void *ctx, const char *data, size_t len)
+{
+	struct relay_test *t = ctx;
+	t->watched += len;
+	size_t n = MIN(len, sizeof(t->last) - 1);
+	memcpy(t->last, data + len - n, n);
+	t->last[n] = '\0';
+}
+
+static void run_relay(bool tls_like_copy, bool watched)
 {
 	struct sbuf to_client = SBUF_INIT, to_backend = SBUF_INIT;
 	sbuf_appends(&to_client, "a OK logged in\r\n");
 	sbuf_appends(&to_backend, "b SELECT INBOX\r\n");
 	struct relay_test t;
 	relay_test_init(&t, &to_client, &to_backend);
+	if (watched)
+		relay_watch(&t.relay, relay_test_watch, &t);
 	if (tls_like_copy) {
 		t.relay.up.splice = false;
 		t.relay.down.splice = false;
@@ -162,6 +177,12 @@ static void run_relay(bool tls_like_copy)
 	free(data);
 	assert_int_equal(t.client.bytes_in, len);
 	assert_int_equal(t.backend.bytes_out, len + 16);
+	/* a watched direction copies while the client is not streaming:
+	 * the watch saw the reads that came up short, never more than all */
+	if (watched)
+		assert_true(t.watched > 0 && t.watched <= len);
+	else
+		assert_int_equal(t.watched, 0);
 
 	/* an idle relay holds no pipe and no buffer */
 	assert_int_equal(t.relay.up.pipe_r, -1);
@@ -175,6 +196,7 @@ static void run_relay(bool tls_like_copy)
 	for (int i = 0; i < 1000 && t.result >= 0; i++)
 		relay_test_turn(&t);
 	assert_int_equal(t.result, -1);
+	assert_int_equal(t.end, RELAY_END_BACKEND);
 	assert_string_equal(t.reason, "disconnected by backend");
 	char bye[8] = { 0 };
 	assert_int_equal(read(t.client_peer, bye, 7), 7);
@@ -185,13 +207,81 @@ static void run_relay(bool tls_like_copy)
 static void test_relay_splice(void **state)
 {
 	(void)state;
-	run_relay(false);
+	run_relay(false, false);
 }
 
 static void test_relay_copy(void **state)
 {
 	(void)state;
-	run_relay(true);
+	run_relay(true, false);
+}
+
+static void test_relay_watched(void **state)
+{
+	(void)state;
+	run_relay(false, true);
+}
+
+/* Reads what the peer got until EOF (or nothing more comes). */
+static size_t relay_test_read_all(struct relay_test *t, int fd, char *buf, size_t size,
+				  bool *eof_r)
+{
+	size_t got = 0;
+	*eof_r = false;
+	for (int i = 0; i < 2000 && !*eof_r && got < size - 1; i++) {
+		relay_test_turn(t);
+		ssize_t n = read(fd, buf + got, size - 1 - got);
+		if (n > 0)
+			got += (size_t)n;
+		else if (n == 0)
+			*eof_r = true;
+	}
+	buf[got] = '\0';
+	return got;
+}
+
+/* B9: a client that sends its last command and half-closes still gets
+ * the backend's answer; the backend hears the end of the client's input,
+ * and the relay ends when the backend closes. The watch saw the command. */
+static void run_half_close(bool tls_like_copy)
+{
+	struct sbuf a = SBUF_INIT, b = SBUF_INIT;
+	struct relay_test t;
+	relay_test_init(&t, &a, &b);
+	relay_watch(&t.relay, relay_test_watch, &t);
+	if (tls_like_copy)
+		t.relay.up.splice = t.relay.down.splice = false;
+	assert_int_equal(write(t.client_peer, "a LOGOUT\r\n", 10), 10);
+	assert_int_equal(shutdown(t.client_peer, SHUT_WR), 0);
+	char buf[128];
+	bool eof;
+	relay_test_read_all(&t, t.backend_peer, buf, sizeof(buf), &eof);
+	assert_string_equal(buf, "a LOGOUT\r\n");
+	assert_true(eof);		/* the end of input was passed on */
+	assert_int_equal(t.result, 0);	/* ... and the session goes on */
+	assert_true(relay_client_done(&t.relay));
+	assert_string_equal(t.last, "a LOGOUT\r\n");
+	const char *reply = "* BYE Logging out\r\na OK Logout completed.\r\n";
+	assert_int_equal(write(t.backend_peer, reply, strlen(reply)), (ssize_t)strlen(reply));
+	close(t.backend_peer);
+	t.backend_peer = dup(0);
+	relay_test_read_all(&t, t.client_peer, buf, sizeof(buf), &eof);
+	assert_string_equal(buf, reply);
+	assert_int_equal(t.result, -1);
+	assert_int_equal(t.end, RELAY_END_CLIENT);
+	relay_test_deinit(&t);
+}
+
+static void test_relay_half_close(void **state)
+{
+	(void)state;
+	run_half_close(false);
+}
+
+static void test_relay_half_close_copy(void **state)
+{
+	(void)state;
+	run_half_close(true);
 }
 
 /* A client that streams fills the pipe; the pipe grows to a megabyte,
@@ -236,9 +326,17 @@ static void test_relay_client_reset(void **state)
 	relay_test_init(&t, &a, &b);
 	close(t.client_peer);
 	t.client_peer = -1;
+	/* the backend hears the end; the session ends when it closes too */
+	char buf[8];
+	bool eof;
+	relay_test_read_all(&t, t.backend_peer, buf, sizeof(buf), &eof);
+	assert_true(eof);
+	close(t.backend_peer);
+	t.backend_peer = dup(0);
 	for (int i = 0; i < 1000 && t.result >= 0; i++)
 		relay_test_turn(&t);
 	assert_int_equal(t.result, -1);
+	assert_int_equal(t.end, RELAY_END_CLIENT);
 	assert_string_equal(t.reason, "disconnected by client");
 	t.client_peer = dup(0);
 	relay_test_deinit(&t);
@@ -250,6 +348,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_relay_splice),
 		cmocka_unit_test(test_relay_copy),
+		cmocka_unit_test(test_relay_watched),
+		cmocka_unit_test(test_relay_half_close),
+		cmocka_unit_test(test_relay_half_close_copy),
 		cmocka_unit_test(test_relay_bulk_pipe_grows),
 		cmocka_unit_test(test_relay_client_reset),
 	};
