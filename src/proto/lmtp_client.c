@@ -141,6 +141,11 @@ enum lmtp_client_event lmtp_client_feed(struct lmtp_client *c, const unsigned ch
 	return ev;
 }
 
+bool lmtp_client_owes_reply(const struct lmtp_client *c)
+{
+	return c->state != LMTP_C_READY && c->state != LMTP_C_DONE;
+}
+
 void lmtp_client_mail(struct lmtp_client *c, const char *from, const char *body,
 		      struct sbuf *out)
 {

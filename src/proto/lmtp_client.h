@@ -53,6 +53,9 @@ void lmtp_client_deinit(struct lmtp_client *c);
 /* Handles complete reply lines; stops at the first event. */
 enum lmtp_client_event lmtp_client_feed(struct lmtp_client *c, const unsigned char *buf,
 					size_t len, size_t *consumed_r, struct sbuf *out);
+/* True while a reply is due: from the greeting to READY, and from each
+ * command until its reply (after DATA, until the last verdict). */
+bool lmtp_client_owes_reply(const struct lmtp_client *c);
 /* Commands, once READY and each after the previous one's reply. body is
  * the client's BODY= value or NULL; it is passed on only when the backend
  * offered 8BITMIME. */

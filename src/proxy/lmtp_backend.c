@@ -28,17 +28,28 @@ struct lmtp_backend {
 	const char *body;		/* being sent after 354 */
 	size_t body_len, body_sent;
 	bool body_go;
-	struct event *timer;		/* each step within lmtp.proxy_timeout */
+	struct event *timer;		/* each step within lmtp.proxy_timeout,
+					 * only while a reply is due */
 	const char *early_error;	/* a connect that failed at once */
 	const struct lmtp_backend_callbacks *cb;
 	void *ctx;
 };
 
+/* Progress on a step: the step's time starts again. */
 static void lmtp_backend_arm(struct lmtp_backend *b)
 {
 	uint64_t ms = b->proxy->cfg->lmtp.proxy_timeout_ms;
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 	evtimer_add(b->timer, &tv);
+}
+
+/* A backend that has answered everything waits for the session, which
+ * waits for its client (the MTA may pause for minutes between commands,
+ * RFC 5321 §4.5.3.2): that is no step of the backend's to time. */
+static void lmtp_backend_disarm_if_idle(struct lmtp_backend *b)
+{
+	if (!lmtp_client_owes_reply(&b->client))
+		evtimer_del(b->timer);
 }
 
 /* The connection is given up; the session hears it last. */
@@ -158,6 +169,7 @@ static void lmtp_backend_io(struct conn *c, void *ctx)
 		return;
 	}
 	lmtp_backend_interest(b);
+	lmtp_backend_disarm_if_idle(b);
 }
 
 static void lmtp_backend_timeout(evutil_socket_t fd, short what, void *ctx)

@@ -8,6 +8,8 @@ import os
 import re
 import smtplib
 import socket
+import threading
+import time
 
 import pytest
 
@@ -284,3 +286,103 @@ def test_shutdown_says_421(loft_factory):
     with pytest.raises(EOFError):
         c.reply()
     c.close()
+
+
+# ---- timers: a backend's proxy_timeout runs only while it owes an answer --
+
+class StalledLMTP:
+    """An LMTP server that greets, takes LHLO and MAIL, then never answers
+    RCPT: a backend that hangs in the middle of a transaction."""
+
+    def __init__(self, ip):
+        self.listener = socket.create_server((ip, 0))
+        self.ip, self.port = ip, self.listener.getsockname()[1]
+        self.conns = []
+        self.rcpts = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.listener.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self.talk, args=(c,), daemon=True).start()
+
+    def talk(self, c):
+        f = c.makefile("rb")
+        try:
+            c.sendall(b"220 stalled LMTP\r\n")
+            for line in f:
+                verb = line[:4].upper()
+                if verb == b"LHLO":
+                    c.sendall(b"250-stalled\r\n250 PIPELINING\r\n")
+                elif verb == b"MAIL":
+                    c.sendall(b"250 2.1.0 OK\r\n")
+                elif verb == b"RCPT":
+                    self.rcpts += 1  # and no answer, ever
+        except OSError:
+            pass
+
+    def close(self):
+        self.listener.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_client_pauses_longer_than_proxy_timeout(loft_factory):
+    # RFC 5321 §4.5.3.2 gives a sender minutes between its commands and
+    # inside the body; the backends owe nothing meanwhile, so their
+    # proxy_timeout does not run
+    loft = loft_factory(username_format="%Ln", lmtp_extra='proxy_timeout = "2s";')
+    a, b = users_on_two_backends()
+    c = LMTP(loft.lmtp_port)
+    c.reply()
+    c.cmd("LHLO mta")
+    assert c.cmd("MAIL FROM:<pause@example.net>")[-1].startswith("250")
+    for user in (a, b):
+        assert c.cmd("RCPT TO:<%s@%s>" % (user, DOMAIN))[-1].startswith("250 2.1.5")
+    # the pauses are the stimulus (nothing to poll for): longer than
+    # proxy_timeout
+    time.sleep(3)
+    assert c.cmd("DATA")[-1].startswith("354")
+    c.sock.sendall(b"Subject: paused sender\r\n\r\nfirst half\r\n")
+    time.sleep(3)
+    c.sock.sendall(b"second half\r\n.\r\n")
+    data = [c.reply()[-1] for _ in range(2)]
+    assert data[0].startswith("250 2.0.0 <%s@%s>" % (a, DOMAIN)), data
+    assert data[1].startswith("250 2.0.0 <%s@%s>" % (b, DOMAIN)), data
+    assert c.cmd("QUIT")[-1].startswith("221")
+    c.close()
+    for user in (a, b):
+        got = imap_bodies(loft, user, "paused sender")
+        assert len(got) == 1 and b"first half\r\nsecond half\r\n" in got[0]
+
+
+def test_a_stalled_backend_spares_recipients_already_accepted(loft_factory, cluster):
+    stall = StalledLMTP("%s.250" % NET)
+    path = os.path.join(cluster.base, "lmtp-stall-users")
+    with open(path, "w") as f:
+        f.write("user7:{PLAIN}pass::::::\n")
+        f.write("user8:{PLAIN}pass::::::host=%s port=%d\n" % (stall.ip, stall.port))
+    loft = loft_factory(username_format="%Ln", lmtp_extra='proxy_timeout = "2s";',
+                        passdb='{ driver = "passwd-file"; path = "%s"; }' % path)
+    try:
+        c = LMTP(loft.lmtp_port)
+        c.reply()
+        c.cmd("LHLO mta")
+        start = time.monotonic()
+        rcpt, data = c.send_message("", ["user7@loft.test", "user8@loft.test"],
+                                    b"Subject: beside a stall\r\n\r\nhi\r\n")
+        # the stalled backend is given up after proxy_timeout; the healthy
+        # one, which had answered, is not
+        assert rcpt[0].startswith("250 2.1.5"), rcpt
+        assert rcpt[1] == "451 4.4.0 Remote server not answering (timed out)", rcpt
+        assert time.monotonic() - start >= 1.9
+        assert stall.rcpts == 1
+        assert len(data) == 1 and data[0].startswith("250 2.0.0 <user7@loft.test>"), data
+        c.close()
+    finally:
+        stall.close()
+    assert len(imap_bodies(loft, "user7", "beside a stall")) == 1

@@ -109,6 +109,7 @@ static void run_client(bool bytewise)
 	struct lmtp_client c;
 	struct sbuf in = SBUF_INIT, out = SBUF_INIT;
 	lmtp_client_init(&c, &p);
+	assert_true(lmtp_client_owes_reply(&c));	/* the greeting */
 	assert_int_equal(feed(&c, &in, "220 be1 LMTP ready\r\n", bytewise, &out), LMTP_EV_NONE);
 	expect(&out, "LHLO loft.example\r\n");
 	assert_int_equal(feed(&c, &in, "250-be1\r\n250-PIPELINING\r\n"
@@ -119,10 +120,14 @@ static void run_client(bool bytewise)
 	expect(&out, "LHLO loft.example\r\n");
 	assert_int_equal(feed(&c, &in, "250-be1\r\n250-8BITMIME\r\n250 XCLIENT ADDR\r\n",
 			      bytewise, &out), LMTP_EV_READY);
+	/* nothing owed between commands: no backend timer runs then */
+	assert_false(lmtp_client_owes_reply(&c));
 	lmtp_client_mail(&c, "a@b", "8BITMIME", &out);
+	assert_true(lmtp_client_owes_reply(&c));
 	expect(&out, "MAIL FROM:<a@b> BODY=8BITMIME\r\n");
 	assert_int_equal(feed(&c, &in, "250 2.1.0 OK\r\n", bytewise, &out), LMTP_EV_REPLY);
 	assert_int_equal(c.code, 250);
+	assert_false(lmtp_client_owes_reply(&c));
 	lmtp_client_rcpt(&c, "jane", &out);
 	assert_int_equal(feed(&c, &in, "250 2.1.5 OK\r\n", bytewise, &out), LMTP_EV_REPLY);
 	lmtp_client_rcpt(&c, "bob", &out);
@@ -136,6 +141,7 @@ static void run_client(bool bytewise)
 	lmtp_client_data(&c, 2, &out);
 	expect(&out, "DATA\r\n");
 	assert_int_equal(feed(&c, &in, "354 OK\r\n", bytewise, &out), LMTP_EV_DATA_GO);
+	assert_true(lmtp_client_owes_reply(&c));
 	/* one reply per accepted recipient, in order */
 	assert_int_equal(feed(&c, &in, "250 2.0.0 <jane> Saved\r\n", bytewise, &out),
 			 LMTP_EV_DATA_REPLY);
@@ -143,6 +149,7 @@ static void run_client(bool bytewise)
 	assert_int_equal(feed(&c, &in, "452 4.2.2 <joe> Quota exceeded\r\n", bytewise, &out),
 			 LMTP_EV_DATA_REPLY);
 	assert_int_equal(c.code, 452);
+	assert_false(lmtp_client_owes_reply(&c));
 	/* ready for the next transaction */
 	lmtp_client_mail(&c, "", NULL, &out);
 	expect(&out, "MAIL FROM:<>\r\n");
