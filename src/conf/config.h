@@ -138,6 +138,7 @@ struct config {
 	struct {
 		uint64_t max_message_size;
 		uint64_t proxy_timeout_ms;
+		uint64_t client_timeout_ms;
 	} lmtp;
 
 	struct {

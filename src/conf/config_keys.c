@@ -203,6 +203,8 @@ static const struct conf_key lmtp_keys[] = {
 		  KIB(1), (uint64_t)4 << 30, "largest message delivered (as sent, dot-stuffed)"),
 	KEY_RANGE("proxy_timeout", CONF_TYPE_DURATION, lmtp.proxy_timeout_ms, "125s",
 		  SEC(1), SEC(3600), "time a backend may take for each step of a delivery"),
+	KEY_RANGE("client_timeout", CONF_TYPE_DURATION, lmtp.client_timeout_ms, "5m",
+		  SEC(1), SEC(86400), "time the MTA may leave an LMTP session without input"),
 	END
 };
 

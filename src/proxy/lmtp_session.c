@@ -68,7 +68,7 @@ struct lmtp_session {
 	struct front_forward forward;	/* what a trusted XCLIENT said */
 	struct ipaddr local_ip;
 	uint16_t local_port;
-	uint64_t idle_deadline;
+	uint64_t idle_deadline;		/* lmtp.client_timeout, while waiting for it */
 
 	char *mail_from;		/* NULL: no transaction */
 	const char *mail_body;		/* BODY= given by the client, or NULL */
@@ -138,6 +138,14 @@ static void lmtp_end(struct lmtp_session *s, const char *reason)
 {
 	if (s->end_reason == NULL)
 		s->end_reason = reason;
+}
+
+/* The turn is the client's again: its idle time starts now (the time
+ * loft took for a recipient or a delivery is not the client's). */
+static void lmtp_await_client(struct lmtp_session *s)
+{
+	s->state = LMTP_COMMAND;
+	s->idle_deadline = clock_monotonic_ms() + s->proxy->cfg->lmtp.client_timeout_ms;
 }
 
 /* ---- transactions ---------------------------------------------------- */
@@ -395,7 +403,7 @@ static void lmtp_rcpt_finish(struct lmtp_session *s)
 		s->routes[s->rcpt_route].accepted++;
 	}
 	lmtp_rcpt_clear(s);
-	s->state = LMTP_COMMAND;
+	lmtp_await_client(s);
 }
 
 /* ---- commands ------------------------------------------------------------ */
@@ -622,7 +630,7 @@ static void lmtp_delivered(struct lmtp_session *s)
 		lmtp_reply(s, "%s", rc->reply);
 	}
 	lmtp_transaction_reset(s);
-	s->state = LMTP_COMMAND;
+	lmtp_await_client(s);
 	if (s->kick_text != NULL)
 		lmtp_wake(s);	/* the kick that waited for this */
 }
@@ -671,7 +679,6 @@ static void lmtp_process(struct lmtp_session *s)
 		}
 		char *line = xstrndup(sbuf_data(&s->in), (size_t)n);
 		sbuf_consume(&s->in, consumed);
-		s->idle_deadline = clock_monotonic_ms() + s->proxy->cfg->login.timeout_ms;
 		lmtp_command(s, line);
 		free(line);
 	}
@@ -689,7 +696,7 @@ static void lmtp_client_read(struct lmtp_session *s)
 			return;
 		}
 		sbuf_commit(&s->in, (size_t)n);
-		s->idle_deadline = clock_monotonic_ms() + s->proxy->cfg->login.timeout_ms;
+		s->idle_deadline = clock_monotonic_ms() + s->proxy->cfg->lmtp.client_timeout_ms;
 		/* pipelined commands wait their turn; a body is taken
 		 * (and `in` emptied) by lmtp_process() before more is read */
 		if (sbuf_len(&s->in) > s->proxy->input_limit)
@@ -811,7 +818,7 @@ void lmtp_session_new(struct proxy_listener *pl, const struct listener_accept *a
 	s->local_port = acc->local_port;
 	s->trusted = proxy_trusted(p->cfg, &acc->peer_ip);
 	front_forward_init(&s->forward);
-	s->idle_deadline = clock_monotonic_ms() + p->cfg->login.timeout_ms;
+	s->idle_deadline = clock_monotonic_ms() + p->cfg->lmtp.client_timeout_ms;
 	conn_init(&s->client);
 	conn_attach(&s->client, p->base, acc->fd, lmtp_client_event, s);
 	evtimer_assign(&s->timer, p->base, lmtp_timer, s);

@@ -334,8 +334,9 @@ class StalledLMTP:
 def test_client_pauses_longer_than_proxy_timeout(loft_factory):
     # RFC 5321 §4.5.3.2 gives a sender minutes between its commands and
     # inside the body; the backends owe nothing meanwhile, so their
-    # proxy_timeout does not run
-    loft = loft_factory(username_format="%Ln", lmtp_extra='proxy_timeout = "2s";')
+    # proxy_timeout does not run, and login.timeout is not LMTP's limit
+    loft = loft_factory(username_format="%Ln", timeout="1s",
+                        lmtp_extra='proxy_timeout = "2s";')
     a, b = users_on_two_backends()
     c = LMTP(loft.lmtp_port)
     c.reply()
@@ -344,7 +345,7 @@ def test_client_pauses_longer_than_proxy_timeout(loft_factory):
     for user in (a, b):
         assert c.cmd("RCPT TO:<%s@%s>" % (user, DOMAIN))[-1].startswith("250 2.1.5")
     # the pauses are the stimulus (nothing to poll for): longer than
-    # proxy_timeout
+    # proxy_timeout and than login.timeout
     time.sleep(3)
     assert c.cmd("DATA")[-1].startswith("354")
     c.sock.sendall(b"Subject: paused sender\r\n\r\nfirst half\r\n")
@@ -386,3 +387,43 @@ def test_a_stalled_backend_spares_recipients_already_accepted(loft_factory, clus
     finally:
         stall.close()
     assert len(imap_bodies(loft, "user7", "beside a stall")) == 1
+
+
+def test_idle_client_is_disconnected_after_client_timeout(loft_factory):
+    loft = loft_factory(username_format="%Ln", lmtp_extra='client_timeout = "2s";')
+    c = LMTP(loft.lmtp_port)
+    c.reply()
+    c.cmd("LHLO mta")
+    start = time.monotonic()
+    c.sock.settimeout(10)
+    assert c.reply() == ["421 4.4.2 Disconnected for inactivity"]
+    assert 1.9 <= time.monotonic() - start < 8
+    with pytest.raises(EOFError):
+        c.reply()
+    c.close()
+    loftlib.wait_for(lambda: 'reason="idle timeout"' in loft.log_text(), 10,
+                     "the idle close to be logged")
+
+
+def test_the_idle_time_starts_again_when_loft_answers(loft_factory, cluster):
+    # routing a recipient took longer than client_timeout (a backend that
+    # never answers, for proxy_timeout): that time was loft's, not the
+    # MTA's, which may still take its time for the next command
+    stall = StalledLMTP("%s.250" % NET)
+    path = os.path.join(cluster.base, "lmtp-stall-users2")
+    with open(path, "w") as f:
+        f.write("user8:{PLAIN}pass::::::host=%s port=%d\n" % (stall.ip, stall.port))
+    loft = loft_factory(username_format="%Ln",
+                        lmtp_extra='proxy_timeout = "2s"; client_timeout = "1s";',
+                        passdb='{ driver = "passwd-file"; path = "%s"; }' % path)
+    try:
+        c = LMTP(loft.lmtp_port)
+        c.reply()
+        c.cmd("LHLO mta")
+        assert c.cmd("MAIL FROM:<>")[-1].startswith("250")
+        assert c.cmd("RCPT TO:<user8@loft.test>")[-1] == \
+            "451 4.4.0 Remote server not answering (timed out)"
+        assert c.cmd("NOOP") == ["250 2.0.0 OK"]
+        c.close()
+    finally:
+        stall.close()
