@@ -200,7 +200,7 @@ static const struct conf_key managesieve_keys[] = {
 
 static const struct conf_key lmtp_keys[] = {
 	KEY_RANGE("max_message_size", CONF_TYPE_SIZE, lmtp.max_message_size, "50M",
-		  KIB(1), (uint64_t)4 << 30, "largest message delivered (as sent, dot-stuffed)"),
+		  KIB(1), (uint64_t)4 << 30, "largest message delivered (RFC 1870 SIZE: without dot-stuffing)"),
 	KEY_RANGE("proxy_timeout", CONF_TYPE_DURATION, lmtp.proxy_timeout_ms, "125s",
 		  SEC(1), SEC(3600), "time a backend may take for each step of a delivery"),
 	KEY_RANGE("client_timeout", CONF_TYPE_DURATION, lmtp.client_timeout_ms, "5m",

@@ -1,4 +1,4 @@
-/* SMTP command arguments. */
+/* SMTP command lines: the verb, paths and MAIL parameters. */
 #include "proto/smtp_command.h"
 
 #include <stdlib.h>
@@ -6,6 +6,15 @@
 #include <strings.h>
 
 #include "common/macros.h"
+
+char *smtp_command_split(char *line)
+{
+	char *args = strchr(line, ' ');
+	if (args == NULL)
+		return line + strlen(line);
+	*args++ = '\0';
+	return args;
+}
 
 int smtp_command_path(char *args, const char *prefix, char **path_r, char **params_r)
 {

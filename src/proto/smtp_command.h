@@ -1,11 +1,15 @@
-/* SMTP/LMTP command arguments (RFC 5321 §4.1): "MAIL FROM:<path> params"
- * and "RCPT TO:<path> params". */
+/* SMTP/LMTP command lines (RFC 5321 §4.1): the verb and its arguments,
+ * "MAIL FROM:<path> params" and "RCPT TO:<path> params". */
 #ifndef LOFT_PROTO_SMTP_COMMAND_H
 #define LOFT_PROTO_SMTP_COMMAND_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Splits a command line in place at its first space: the line becomes
+ * the verb; returns the arguments ("" when there are none). */
+char *smtp_command_split(char *line);
 
 /* Parses the arguments after the verb ("FROM:<a@b> SIZE=10"), in place:
  * *path_r is the path without brackets ("" for the null path),

@@ -1,5 +1,6 @@
-/* Unit tests for the LMTP pieces in src/proto: MAIL/RCPT argument parsing
- * and the backend client machine, whole and one byte at a time. */
+/* Unit tests for the LMTP pieces in src/proto: MAIL/RCPT argument parsing,
+ * the server machine loft speaks to the MTA (lmtp_front) and the backend
+ * client machine, whole and one byte at a time. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include "common/sbuf.h"
 #include "common/xmalloc.h"
 #include "proto/lmtp_client.h"
+#include "proto/lmtp_front.h"
 #include "proto/smtp_command.h"
 
 static void test_command_paths(void **state)
@@ -76,6 +78,358 @@ static void test_mail_params(void **state)
 	}
 }
 
+static void expect(struct sbuf *out, const char *want)
+{
+	if (strcmp(sbuf_cstr(out), want) != 0)
+		fail_msg("got:\n%s\nwant:\n%s", sbuf_cstr(out), want);
+	sbuf_reset(out);
+}
+
+static void test_command_split(void **state)
+{
+	(void)state;
+	char a[] = "MAIL FROM:<a@b> SIZE=1", b[] = "QUIT", c[] = "NOOP ";
+	assert_string_equal(smtp_command_split(a), "FROM:<a@b> SIZE=1");
+	assert_string_equal(a, "MAIL");
+	assert_string_equal(smtp_command_split(b), "");
+	assert_string_equal(b, "QUIT");
+	assert_string_equal(smtp_command_split(c), "");
+	assert_string_equal(c, "NOOP");
+}
+
+/* ---- lmtp_front: the MTA's side ------------------------------------ */
+
+struct ldrive {
+	struct lmtp_front f;
+	struct sbuf in, out;
+	bool bytewise;
+	size_t most_held;	/* the most input ever left unconsumed */
+};
+
+static void ldrive_init(struct ldrive *d, bool bytewise, bool trusted, size_t max_line,
+			uint64_t max_message_size)
+{
+	const struct lmtp_front_params p = {
+		.hostname = "loft.example", .greeting = "loft ready.", .max_line = max_line,
+		.max_message_size = max_message_size, .trusted = trusted,
+	};
+	memset(d, 0, sizeof(*d));
+	d->bytewise = bytewise;
+	lmtp_front_init(&d->f, &p);
+	lmtp_front_greet(&d->f, &d->out);
+}
+
+static void ldrive_deinit(struct ldrive *d)
+{
+	lmtp_front_deinit(&d->f);
+	sbuf_free(&d->in);
+	sbuf_free(&d->out);
+}
+
+/* Feeds what is buffered until an event or until nothing is taken. */
+static enum lmtp_front_event ldrive_run(struct ldrive *d)
+{
+	enum lmtp_front_event ev = LMTP_FRONT_EV_NONE;
+	size_t consumed = 1;
+	while (ev == LMTP_FRONT_EV_NONE && consumed > 0 && sbuf_len(&d->in) > 0) {
+		ev = lmtp_front_feed(&d->f, (unsigned char *)sbuf_mdata(&d->in),
+				     sbuf_len(&d->in), &consumed, &d->out);
+		sbuf_consume(&d->in, consumed);
+	}
+	if (ev == LMTP_FRONT_EV_NONE && sbuf_len(&d->in) > d->most_held)
+		d->most_held = sbuf_len(&d->in);
+	return ev;
+}
+
+/* Sends len bytes, whole or one at a time; stops at the first event
+ * (the rest waits in `in` for the next ldrive_run()). */
+static enum lmtp_front_event ldrive_sendn(struct ldrive *d, const char *s, size_t len)
+{
+	if (!d->bytewise) {
+		sbuf_append(&d->in, s, len);
+		return ldrive_run(d);
+	}
+	for (size_t i = 0; i < len; i++) {
+		sbuf_append(&d->in, s + i, 1);
+		enum lmtp_front_event ev = ldrive_run(d);
+		if (ev != LMTP_FRONT_EV_NONE) {
+			sbuf_append(&d->in, s + i + 1, len - i - 1);
+			return ev;
+		}
+	}
+	return LMTP_FRONT_EV_NONE;
+}
+
+static enum lmtp_front_event ldrive_send(struct ldrive *d, const char *s)
+{
+	return ldrive_sendn(d, s, strlen(s));
+}
+
+#define LHLO_REPLY "250-loft.example\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n" \
+	"250-SIZE 1000\r\n250 PIPELINING\r\n"
+
+static void run_front_transaction(bool bytewise)
+{
+	struct ldrive d;
+	ldrive_init(&d, bytewise, false, 512, 1000);
+	expect(&d.out, "220 loft.example loft ready.\r\n");
+	assert_int_equal(ldrive_send(&d, "LHLO mta.example\r\n"), LMTP_FRONT_EV_RESET);
+	expect(&d.out, LHLO_REPLY);
+	assert_int_equal(ldrive_send(&d, "MAIL FROM:<a@b.example> SIZE=10 BODY=8BITMIME\r\n"),
+			 LMTP_FRONT_EV_NONE);
+	expect(&d.out, "250 2.1.0 OK\r\n");
+	assert_string_equal(d.f.mail_from, "a@b.example");
+	assert_string_equal(d.f.mail_body, "8BITMIME");
+	/* the rest is pipelined: it waits while the owner has the recipient */
+	assert_int_equal(ldrive_send(&d, "RCPT TO:<jane@example.com>\r\nRCPT TO:<bob@x>\r\n"
+				     "DATA\r\nSubject: hi\r\n\r\n..dot\r\nline\r\n.\r\nQUIT\r\n"),
+			 LMTP_FRONT_EV_RCPT);
+	assert_string_equal(d.f.rcpt, "jane@example.com");
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_NONE);
+	expect(&d.out, "");
+	lmtp_front_rcpt_done(&d.f, "250 2.1.5 OK", true, &d.out);
+	expect(&d.out, "250 2.1.5 OK\r\n");
+	assert_null(d.f.rcpt);
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_RCPT);
+	assert_string_equal(d.f.rcpt, "bob@x");
+	/* text from a backend is one line, whatever it holds */
+	lmtp_front_rcpt_done(&d.f, "550 5.1.1 no\r\nsuch user", false, &d.out);
+	expect(&d.out, "550 5.1.1 no  such user\r\n");
+	assert_int_equal(d.f.accepted, 1);
+	/* the body as sent, its size without stuffing and final dot */
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_MESSAGE);
+	expect(&d.out, "354 OK\r\n");
+	assert_string_equal(sbuf_cstr(&d.f.body), "Subject: hi\r\n\r\n..dot\r\nline\r\n.\r\n");
+	assert_int_equal(d.f.body_size, strlen("Subject: hi\r\n\r\n.dot\r\nline\r\n"));
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_NONE);
+	lmtp_front_data_done(&d.f);
+	assert_null(d.f.mail_from);
+	assert_int_equal(sbuf_len(&d.f.body), 0);
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_CLOSE);
+	expect(&d.out, "221 2.0.0 Bye\r\n");
+	/* nothing after QUIT is read */
+	assert_int_equal(ldrive_send(&d, "NOOP\r\n"), LMTP_FRONT_EV_NONE);
+	expect(&d.out, "");
+	ldrive_deinit(&d);
+}
+
+static void test_front_transaction(void **state)
+{
+	(void)state;
+	run_front_transaction(false);
+	run_front_transaction(true);
+}
+
+static void run_front_rules(bool bytewise)
+{
+	static const struct {
+		const char *command, *reply;
+	} cases[] = {
+		{ "RCPT TO:<a@b>", "503 5.5.1 MAIL needed first" },
+		{ "DATA", "503 5.5.1 MAIL needed first" },
+		{ "LHLO", "501 5.5.4 Missing hostname" },
+		{ "MAIL FROM:<> SIZE=1001", "552 5.3.4 Message size exceeds fixed maximum "
+		  "message size" },
+		{ "MAIL FROM:a@b", "501 5.5.4 Invalid FROM: parameter" },
+		{ "MAIL FROM:<> RET=HDRS", "555 5.5.4 Unsupported parameters" },
+		{ "MAIL FROM:<> SIZE=x", "501 5.5.4 Invalid parameters" },
+		{ "BOGUS", "500 5.5.1 Unknown command" },
+		{ "XCLIENT ADDR=192.0.2.1", "550 5.7.0 You are not from trusted IP" },
+		{ "noop", "250 2.0.0 OK" },
+		{ "mail from:<>", "250 2.1.0 OK" },
+		{ "MAIL FROM:<>", "503 5.5.1 MAIL already given" },
+		{ "RCPT TO:<>", "501 5.5.4 Invalid TO: parameter" },
+		{ "RCPT TO:<a@b> NOTIFY=NEVER", "555 5.5.4 Unsupported parameters" },
+		{ "DATA", "554 5.5.1 No valid recipients" },
+	};
+	struct ldrive d;
+	ldrive_init(&d, bytewise, false, 512, 1000);
+	sbuf_reset(&d.out);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char line[128], want[128];
+		snprintf(line, sizeof(line), "%s\r\n", cases[i].command);
+		snprintf(want, sizeof(want), "%s\r\n", cases[i].reply);
+		assert_int_equal(ldrive_send(&d, line), LMTP_FRONT_EV_NONE);
+		expect(&d.out, want);
+	}
+	/* a refused recipient leaves nothing to send DATA for */
+	assert_int_equal(ldrive_send(&d, "RCPT TO:<a@b>\r\n"), LMTP_FRONT_EV_RCPT);
+	lmtp_front_rcpt_done(&d.f, "550 5.1.1 <a@b> User doesn't exist: a@b", false, &d.out);
+	assert_int_equal(ldrive_send(&d, "DATA\r\n"), LMTP_FRONT_EV_NONE);
+	expect(&d.out, "550 5.1.1 <a@b> User doesn't exist: a@b\r\n"
+	       "554 5.5.1 No valid recipients\r\n");
+	/* a NUL in a command line */
+	assert_int_equal(ldrive_sendn(&d, "NOOP\0x\r\n", 8), LMTP_FRONT_EV_NONE);
+	expect(&d.out, "500 5.5.2 Invalid command syntax\r\n");
+	/* RSET ends the transaction */
+	assert_int_equal(ldrive_send(&d, "RSET\r\n"), LMTP_FRONT_EV_RESET);
+	expect(&d.out, "250 2.0.0 OK\r\n");
+	assert_null(d.f.mail_from);
+	assert_int_equal(ldrive_send(&d, "RCPT TO:<a@b>\r\n"), LMTP_FRONT_EV_NONE);
+	expect(&d.out, "503 5.5.1 MAIL needed first\r\n");
+	ldrive_deinit(&d);
+}
+
+static void test_front_rules(void **state)
+{
+	(void)state;
+	run_front_rules(false);
+	run_front_rules(true);
+}
+
+static void run_front_xclient(bool bytewise)
+{
+	struct ldrive d;
+	ldrive_init(&d, bytewise, true, 512, 1000);
+	sbuf_reset(&d.out);
+	assert_int_equal(ldrive_send(&d, "LHLO relay\r\n"), LMTP_FRONT_EV_RESET);
+	expect(&d.out, "250-loft.example\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
+	       "250-SIZE 1000\r\n250-XCLIENT ADDR PORT SESSION TTL\r\n250 PIPELINING\r\n");
+	assert_int_equal(ldrive_send(&d, "MAIL FROM:<>\r\n"), LMTP_FRONT_EV_NONE);
+	assert_int_equal(ldrive_send(&d, "XCLIENT ADDR=192.0.2.9 PORT=2525 SESSION=abc TTL=3"
+				     "\r\n"), LMTP_FRONT_EV_XCLIENT);
+	expect(&d.out, "250 2.1.0 OK\r\n220 loft.example loft ready.\r\n");
+	assert_true(d.f.forward.have_ip);
+	assert_int_equal(d.f.forward.port, 2525);
+	assert_int_equal(d.f.forward.ttl, 3);
+	assert_string_equal(d.f.forward.session_id, "abc");
+	assert_null(d.f.mail_from);	/* the transaction started over */
+	/* a TTL at the floor: proxies forward in a loop */
+	assert_int_equal(ldrive_send(&d, "XCLIENT TTL=1\r\n"), LMTP_FRONT_EV_XCLIENT);
+	assert_int_equal(ldrive_send(&d, "MAIL FROM:<>\r\nRCPT TO:<u@x>\r\n"),
+			 LMTP_FRONT_EV_NONE);
+	expect(&d.out, "220 loft.example loft ready.\r\n250 2.1.0 OK\r\n"
+	       "554 5.4.6 <u@x> Proxying appears to be looping (TTL=0)\r\n");
+	ldrive_deinit(&d);
+}
+
+static void test_front_xclient(void **state)
+{
+	(void)state;
+	run_front_xclient(false);
+	run_front_xclient(true);
+}
+
+/* A command line may be max_line long; a longer one ends the session.
+ * Body lines have no such limit. */
+static void run_front_long_lines(bool bytewise)
+{
+	struct ldrive d;
+	char line[300];
+	ldrive_init(&d, bytewise, false, 64, 1000);
+	sbuf_reset(&d.out);
+	memset(line, 'A', sizeof(line));
+	/* just at the limit, with and without CR */
+	memcpy(line, "NOOP ", 5);
+	memcpy(line + 64, "\r\n", 2);
+	assert_int_equal(ldrive_sendn(&d, line, 66), LMTP_FRONT_EV_NONE);
+	line[64] = '\n';
+	assert_int_equal(ldrive_sendn(&d, line, 65), LMTP_FRONT_EV_NONE);
+	expect(&d.out, "250 2.0.0 OK\r\n250 2.0.0 OK\r\n");
+	/* body lines have no such limit */
+	assert_int_equal(ldrive_send(&d, "MAIL FROM:<>\r\nRCPT TO:<a@b>\r\n"),
+			 LMTP_FRONT_EV_RCPT);
+	lmtp_front_rcpt_done(&d.f, "250 2.1.5 OK", true, &d.out);
+	assert_int_equal(ldrive_send(&d, "DATA\r\n"), LMTP_FRONT_EV_NONE);
+	assert_int_equal(ldrive_sendn(&d, line, sizeof(line)), LMTP_FRONT_EV_NONE);
+	assert_int_equal(ldrive_send(&d, "\r\n.\r\n"), LMTP_FRONT_EV_MESSAGE);
+	assert_int_equal(sbuf_len(&d.f.body), sizeof(line) + 5);
+	expect(&d.out, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n354 OK\r\n");
+	lmtp_front_data_done(&d.f);
+	/* the limit and a CR may still end in LF; one byte more may not */
+	memset(line, 'A', sizeof(line));
+	assert_int_equal(ldrive_sendn(&d, line, 65), LMTP_FRONT_EV_NONE);
+	assert_int_equal(ldrive_sendn(&d, line, 1), LMTP_FRONT_EV_CLOSE);
+	expect(&d.out, "500 5.5.2 Line too long, aborting.\r\n");
+	ldrive_deinit(&d);
+}
+
+static void test_front_long_lines(void **state)
+{
+	(void)state;
+	run_front_long_lines(false);
+	run_front_long_lines(true);
+}
+
+/* The dot reader: stuffing, the final dot with CRLF or a bare LF, the
+ * size as RFC 1870 counts it, and a message over the limit. */
+static void run_front_body(bool bytewise)
+{
+	static const struct {
+		const char *body;	/* as sent, up to the final dot */
+		uint64_t size;
+	} cases[] = {
+		{ ".\r\n", 0 },
+		{ ".\n", 0 },
+		{ "a\r\n.\r\n", 3 },
+		{ "..\r\n...\r\n.x\r\n.\r\n", 3 + 4 + 3 },
+		{ ". \r\n.\n", 3 },
+		{ "a\nb\n.\n", 4 },
+		{ "x.\r\n.y\r\n.\r\n", 4 + 3 },
+		{ "Subject: 1\r\n\r\n.\r\r\n.\r\n", 12 + 2 + 3 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct ldrive d;
+		ldrive_init(&d, bytewise, false, 512, 1000);
+		assert_int_equal(ldrive_send(&d, "MAIL FROM:<>\r\nRCPT TO:<a@b>\r\n"),
+				 LMTP_FRONT_EV_RCPT);
+		lmtp_front_rcpt_done(&d.f, "250 2.1.5 OK", true, &d.out);
+		assert_int_equal(ldrive_send(&d, "DATA\r\n"), LMTP_FRONT_EV_NONE);
+		if (ldrive_send(&d, cases[i].body) != LMTP_FRONT_EV_MESSAGE)
+			fail_msg("case %zu: no message", i);
+		size_t len = strlen(cases[i].body);
+		bool bare_lf = cases[i].body[len - 2] == '.' && cases[i].body[len - 1] == '\n';
+		/* kept as sent; the final dot as ".\r\n" */
+		assert_int_equal(sbuf_len(&d.f.body), len + bare_lf);
+		assert_memory_equal(sbuf_data(&d.f.body), cases[i].body, len - 2);
+		if (d.f.body_size != cases[i].size)
+			fail_msg("case %zu: size %llu, want %llu", i,
+				 (unsigned long long)d.f.body_size,
+				 (unsigned long long)cases[i].size);
+		ldrive_deinit(&d);
+	}
+
+	/* over the limit: read to its end, refused for every recipient */
+	struct ldrive d;
+	ldrive_init(&d, bytewise, false, 512, 20);
+	sbuf_reset(&d.out);
+	assert_int_equal(ldrive_send(&d, "MAIL FROM:<>\r\nRCPT TO:<a@b>\r\n"), LMTP_FRONT_EV_RCPT);
+	lmtp_front_rcpt_done(&d.f, "250 2.1.5 OK", true, &d.out);
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_NONE);
+	assert_int_equal(ldrive_send(&d, "RCPT TO:<c@d>\r\n"), LMTP_FRONT_EV_RCPT);
+	lmtp_front_rcpt_done(&d.f, "250 2.1.5 OK", true, &d.out);
+	assert_int_equal(ldrive_send(&d, "DATA\r\n0123456789\r\n012345\r\n"), LMTP_FRONT_EV_NONE);
+	assert_int_equal(sbuf_len(&d.f.body), 20);	/* just the limit: kept */
+	assert_int_equal(ldrive_send(&d, "..\r\n"), LMTP_FRONT_EV_NONE);
+	assert_int_equal(sbuf_len(&d.f.body), 0);	/* no longer kept */
+	assert_int_equal(ldrive_send(&d, ".\r\nNOOP\r\n"), LMTP_FRONT_EV_RESET);
+	expect(&d.out, "250 2.1.0 OK\r\n250 2.1.5 OK\r\n250 2.1.5 OK\r\n354 OK\r\n"
+	       "552 5.3.4 Message size exceeds fixed maximum message size\r\n"
+	       "552 5.3.4 Message size exceeds fixed maximum message size\r\n");
+	assert_null(d.f.mail_from);
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_NONE);
+	expect(&d.out, "250 2.0.0 OK\r\n");
+	ldrive_deinit(&d);
+
+	/* a message of just the limit, counted unstuffed, is taken */
+	ldrive_init(&d, bytewise, false, 512, 10);
+	assert_int_equal(ldrive_send(&d, "MAIL FROM:<>\r\nRCPT TO:<a@b>\r\n"), LMTP_FRONT_EV_RCPT);
+	lmtp_front_rcpt_done(&d.f, "250 2.1.5 OK", true, &d.out);
+	assert_int_equal(ldrive_send(&d, "DATA\r\n..ab\r\n..de\r\n.\r\n"),
+			 LMTP_FRONT_EV_MESSAGE);
+	assert_int_equal(d.f.body_size, 10);
+	ldrive_deinit(&d);
+}
+
+static void test_front_body(void **state)
+{
+	(void)state;
+	run_front_body(false);
+	run_front_body(true);
+}
+
+/* ---- lmtp_client: towards a backend ------------------------------- */
+
 static enum lmtp_client_event feed(struct lmtp_client *c, struct sbuf *in, const char *s,
 				   bool bytewise, struct sbuf *out)
 {
@@ -90,13 +444,6 @@ static enum lmtp_client_event feed(struct lmtp_client *c, struct sbuf *in, const
 		sbuf_consume(in, consumed);
 	}
 	return ev;
-}
-
-static void expect(struct sbuf *out, const char *want)
-{
-	if (strcmp(sbuf_cstr(out), want) != 0)
-		fail_msg("got:\n%s\nwant:\n%s", sbuf_cstr(out), want);
-	sbuf_reset(out);
 }
 
 static void run_client(bool bytewise)
@@ -208,6 +555,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_command_paths),
 		cmocka_unit_test(test_mail_params),
+		cmocka_unit_test(test_command_split),
+		cmocka_unit_test(test_front_transaction),
+		cmocka_unit_test(test_front_rules),
+		cmocka_unit_test(test_front_xclient),
+		cmocka_unit_test(test_front_long_lines),
+		cmocka_unit_test(test_front_body),
 		cmocka_unit_test(test_client),
 		cmocka_unit_test(test_client_failures),
 	};

@@ -1,0 +1,84 @@
+/* One LMTP mail transaction at the backends (MAIL, RCPTs, DATA): a
+ * connection per backend that has recipients, shared by all of them; the
+ * recipient being asked; the accepted recipients, whose director tickets
+ * it holds until the delivery is over; and the backends' verdicts on the
+ * message, kept in RCPT order. Driven by lmtp_session.c: backend events
+ * are only recorded here, and the owner is woken to look at them on its
+ * own turn, so backends are freed only from the owner's events.
+ * Embedded in the session. Internal to src/proxy. */
+#ifndef LOFT_PROXY_LMTP_TRANSACTION_H
+#define LOFT_PROXY_LMTP_TRANSACTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/net.h"
+#include "director/director.h"
+#include "proto/lmtp_client.h"
+
+struct proxy;
+struct lmtp_route;
+
+/* An accepted recipient. */
+struct lmtp_rcpt {
+	char *address;
+	size_t route;			/* its backend */
+	struct director_ticket ticket;
+	char *reply;			/* the verdict on the message */
+};
+
+struct lmtp_transaction {
+	struct proxy *proxy;
+	void (*wake)(void *ctx);	/* something was recorded */
+	void *ctx;
+	const char *mail_from;		/* MAIL FROM and BODY=, borrowed */
+	const char *mail_body;
+
+	struct lmtp_route *routes;
+	size_t nroutes, routes_cap;
+	struct lmtp_rcpt *rcpts;
+	size_t nrcpts, rcpts_cap;
+	size_t missing;			/* verdicts still to come */
+	bool delivering;
+
+	/* the recipient being asked: its backend, then its answer */
+	size_t rcpt_route;
+	char *rcpt_dest;
+	char *rcpt_reply;		/* NULL until answered */
+	bool rcpt_accepted;
+};
+
+void lmtp_transaction_init(struct lmtp_transaction *t, struct proxy *proxy,
+			   void (*wake)(void *ctx), void *ctx);
+/* Backends closed, tickets released, verdicts dropped: ready for the
+ * next transaction. */
+void lmtp_transaction_reset(struct lmtp_transaction *t);
+void lmtp_transaction_deinit(struct lmtp_transaction *t);
+
+/* Asks the backend at ip:port about a recipient (dest: the name it is to
+ * see): the connection this transaction has there, or a new one made
+ * with params, which sends MAIL first. The answer comes in rcpt_reply. */
+void lmtp_transaction_ask(struct lmtp_transaction *t, const struct ipaddr *ip,
+			  uint16_t port, const char *dest,
+			  const struct lmtp_client_params *params);
+/* The recipient's answer, when the owner gives it itself (no backend). */
+void lmtp_transaction_answer(struct lmtp_transaction *t, const char *line, bool accepted);
+/* The recipient is answered: an accepted one is kept, with the ticket
+ * (which is taken over), until the delivery is over. Returns the answer's
+ * line for the client, which the caller frees. */
+char *lmtp_transaction_rcpt_done(struct lmtp_transaction *t, const char *address,
+				 struct director_ticket *ticket);
+
+/* Sends the message (dot-stuffed, ".\r\n" at its end, borrowed until the
+ * verdicts are in) to every backend with recipients. */
+void lmtp_transaction_deliver(struct lmtp_transaction *t, const char *body, size_t len);
+static inline bool lmtp_transaction_is_delivered(const struct lmtp_transaction *t)
+{
+	return t->delivering && t->missing == 0;
+}
+/* Where the i-th accepted recipient went, for the log. */
+void lmtp_transaction_route_addr(const struct lmtp_transaction *t, size_t i,
+				 struct ipaddr *ip_r, uint16_t *port_r);
+
+#endif
