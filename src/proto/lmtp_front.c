@@ -274,6 +274,20 @@ static enum lmtp_front_event lmtp_front_body_done(struct lmtp_front *f, struct s
 
 /* ---- input ------------------------------------------------------------ */
 
+/* Drops the rest of an over-long line; true once its end was seen. */
+static bool lmtp_front_skip(struct lmtp_front *f, const unsigned char *buf, size_t len,
+			    size_t *off)
+{
+	const unsigned char *lf = memchr(buf + *off, '\n', len - *off);
+	if (lf == NULL) {
+		*off = len;
+		return false;
+	}
+	*off = (size_t)(lf - buf) + 1;
+	f->skipping = false;
+	return true;
+}
+
 enum lmtp_front_event lmtp_front_feed(struct lmtp_front *f, unsigned char *buf,
 				      size_t len, size_t *consumed_r, struct sbuf *out)
 {
@@ -289,15 +303,20 @@ enum lmtp_front_event lmtp_front_feed(struct lmtp_front *f, unsigned char *buf,
 		}
 		if (f->state != LMTP_FRONT_COMMAND)
 			break;
+		if (f->skipping) {
+			if (!lmtp_front_skip(f, buf, len, &off))
+				break;
+			continue;
+		}
 		size_t consumed;
 		long n = line_next(buf + off, len - off, f->params.max_line, &consumed);
 		if (n == -1)
 			break;
 		if (n == -2) {
-			lmtp_front_reply(out, "500 5.5.2 Line too long, aborting.");
-			f->state = LMTP_FRONT_DONE;
-			ev = LMTP_FRONT_EV_CLOSE;
-			break;
+			/* answered now, not at the line's end, which may never come */
+			lmtp_front_reply(out, "500 5.5.2 Line too long");
+			f->skipping = true;
+			continue;
 		}
 		char *line = (char *)buf + off;
 		line[n] = '\0';

@@ -18,7 +18,8 @@
  * One command at a time: while the owner has a recipient or a message,
  * feed() takes nothing and pipelined commands wait in the owner's buffer.
  * A command line longer than max_line is answered "500 5.5.2 Line too
- * long, aborting." and closes the session (LMTP_FRONT_EV_CLOSE).
+ * long" as soon as it is seen, and the rest of it is dropped as it comes,
+ * however long, as Dovecot's lmtp does; the session goes on.
  *
  * The body is kept as sent, dot-stuffed, with ".\r\n" at its end: that is
  * what every backend is sent, so it is neither unstuffed nor copied
@@ -56,6 +57,7 @@ struct lmtp_front_params {
 struct lmtp_front {
 	struct lmtp_front_params params;
 	int state;			/* enum lmtp_front_state, in the .c */
+	bool skipping;			/* dropping the rest of a long line */
 	struct front_forward forward;	/* what a trusted XCLIENT said */
 
 	/* the transaction: mail_from NULL when there is none */

@@ -25,8 +25,8 @@ class LMTP:
     """Reads whole replies (multiline ones joined); one per command, and
     after DATA one per accepted recipient."""
 
-    def __init__(self, port, source=None):
-        self.sock = socket.create_connection((LOFT_IP, port), 10,
+    def __init__(self, port, source=None, host=LOFT_IP):
+        self.sock = socket.create_connection((host, port), 10,
                                              source_address=(source, 0) if source else None)
         self.buf = b""
 
@@ -427,3 +427,69 @@ def test_the_idle_time_starts_again_when_loft_answers(loft_factory, cluster):
         c.close()
     finally:
         stall.close()
+
+
+# ---- over-long command lines --------------------------------------------
+
+def test_over_long_command_line_is_refused_and_the_session_goes_on(lmtp_loft, cluster):
+    # Dovecot's lmtp answers "500 5.5.2 Line too long", skips the line
+    # and goes on; loft does the same at login.max_line_length (8k here)
+    long_noop = b"NOOP " + b"A" * 10000 + b"\r\nNOOP\r\n"
+    be = cluster.backends[0]
+    d = LMTP(be.lmtp_port, host=be.ip)
+    d.reply()
+    d.sock.sendall(long_noop)
+    dovecot = [d.reply()[-1], d.reply()[-1]]
+    d.close()
+    assert dovecot == ["500 5.5.2 Line too long", "250 2.0.0 OK"]
+    c = LMTP(lmtp_loft.lmtp_port)
+    c.reply()
+    c.sock.sendall(long_noop)
+    assert [c.reply()[-1], c.reply()[-1]] == dovecot
+    # behind a recipient being routed, in a transaction that goes on
+    c.sock.sendall(("MAIL FROM:<>\r\nRCPT TO:<user5@%s>\r\nRCPT TO:<%s@%s>\r\n"
+                    "DATA\r\nSubject: after a long line\r\n\r\nhi\r\n.\r\n"
+                    % (DOMAIN, "a" * 9000, DOMAIN)).encode())
+    replies = [c.reply()[-1] for _ in range(5)]
+    assert replies[0].startswith("250") and replies[1].startswith("250 2.1.5"), replies
+    assert replies[2] == "500 5.5.2 Line too long", replies
+    assert replies[3].startswith("354") and replies[4].startswith("250 2.0.0"), replies
+    c.close()
+    assert len(imap_bodies(lmtp_loft, "user5", "after a long line")) == 1
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def test_a_line_that_never_ends_neither_hangs_nor_grows(lmtp_loft):
+    # the refusal comes while the line is still arriving; what follows is
+    # read and dropped in bounded memory, and the next command is answered
+    c = LMTP(lmtp_loft.lmtp_port)
+    c.reply()
+    c.cmd("LHLO mta")
+    rss_before = rss_kb(lmtp_loft.proc.pid)
+    c.sock.settimeout(10)
+    c.sock.sendall(b"NOOP ")
+    chunk = b"A" * 65536
+    sent, got = 0, b""
+    deadline = time.monotonic() + 30
+    while sent < 16 << 20:
+        assert time.monotonic() < deadline, "loft stopped reading the line"
+        sent += c.sock.send(chunk)
+        c.sock.setblocking(False)
+        try:
+            got += c.sock.recv(4096)
+        except BlockingIOError:
+            pass
+        c.sock.settimeout(10)
+        if b"\n" in got and sent > 4 << 20:
+            break
+    assert got == b"500 5.5.2 Line too long\r\n"
+    for _ in range(64):  # 4 MB more after the refusal
+        c.sock.sendall(chunk)
+    c.sock.sendall(b"\r\nNOOP\r\n")
+    assert c.reply() == ["250 2.0.0 OK"]
+    assert rss_kb(lmtp_loft.proc.pid) - rss_before < 4096
+    c.close()
