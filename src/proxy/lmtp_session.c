@@ -5,9 +5,11 @@
  *   CLIENT (the front reads commands, or the body)
  *     -> RCPT: lookup -> route -> backend MAIL, RCPT -> its reply -> CLIENT
  *     -> DELIVERING: every backend's verdicts -> one reply each -> CLIENT
- *     -> CLOSING (QUIT): flush, close
+ *     -> CLOSING (QUIT, or the client's input is over): flush, close
  *
- * One command at a time; pipelined ones wait in `in`. The client may be
+ * One command at a time; pipelined ones wait in `in`. When the client's
+ * input ends (a half-close), what was read is still finished and
+ * answered before the session closes (RFC 2920 §3.2). The client may be
  * idle for lmtp.client_timeout; a backend's time to answer is counted by
  * lmtp_backend.c, only while it owes an answer. What the backends say
  * wakes the session's timer, and the session acts on it from there.
@@ -49,7 +51,8 @@ struct lmtp_session {
 	struct event timer;
 	struct sbuf in, out;
 	struct lmtp_front front;
-	uint64_t deadline;		/* CLIENT: lmtp.client_timeout */
+	bool client_eof;		/* the client sends no more */
+	uint64_t deadline;		/* CLIENT: idle; CLOSING: the flush */
 	const char *close_reason;	/* CLOSING: the reason once flushed */
 
 	/* the transaction (the front holds MAIL FROM and the message) */
@@ -116,11 +119,13 @@ static void lmtp_await_client(struct lmtp_session *s)
 	s->deadline = clock_monotonic_ms() + s->proxy->cfg->lmtp.client_timeout_ms;
 }
 
-/* Ends the session once its output is sent. */
+/* Ends the session once its output is sent, which a client that does
+ * not read gets lmtp.client_timeout for. */
 static void lmtp_finish(struct lmtp_session *s, const char *reason)
 {
 	s->state = LMTP_CLOSING;
 	s->close_reason = reason;
+	s->deadline = clock_monotonic_ms() + s->proxy->cfg->lmtp.client_timeout_ms;
 }
 
 /* ---- recipients ------------------------------------------------------- */
@@ -272,6 +277,9 @@ static bool lmtp_feed(struct lmtp_session *s)
 	}
 	switch (ev) {
 	case LMTP_FRONT_EV_NONE:
+		/* all that was read is answered: the rest never comes */
+		if (s->client_eof)
+			lmtp_finish(s, "disconnected");
 		return false;
 	case LMTP_FRONT_EV_XCLIENT:
 		if (s->front.forward.have_ip) {
@@ -331,13 +339,17 @@ static void lmtp_process(struct lmtp_session *s)
  * front takes a body (emptying `in`) before more is read. */
 static void lmtp_client_read(struct lmtp_session *s)
 {
-	while (sbuf_len(&s->in) <= s->proxy->input_limit) {
+	while (!s->client_eof && sbuf_len(&s->in) <= s->proxy->input_limit) {
 		char *buf = sbuf_reserve(&s->in, LMTP_READ_CHUNK);
 		ssize_t n = conn_read(&s->client, buf, LMTP_READ_CHUNK);
 		if (n == CONN_AGAIN)
 			return;
-		if (n <= 0) {
-			lmtp_end(s, n == 0 ? "disconnected" : "client connection failed");
+		if (n == 0) {
+			s->client_eof = true;
+			return;
+		}
+		if (n < 0) {
+			lmtp_end(s, "client connection failed");
 			return;
 		}
 		sbuf_commit(&s->in, (size_t)n);
@@ -366,12 +378,14 @@ static void lmtp_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	/* a kick waits for the verdicts of a delivery under way: the client
 	 * must learn what was delivered, or it would send it again */
-	if (s->kick_text != NULL && s->state != LMTP_DELIVERING) {
+	if (s->kick_text != NULL && s->state != LMTP_DELIVERING && s->state != LMTP_CLOSING) {
 		lmtp_reply(s, "421 4.3.2 %s", s->kick_text);
-		lmtp_end(s, "kicked");
+		lmtp_finish(s, "kicked");
 	} else if (s->state == LMTP_CLIENT && expired) {
 		lmtp_reply(s, "421 4.4.2 Disconnected for inactivity");
-		lmtp_end(s, "idle timeout");
+		lmtp_finish(s, "idle timeout");
+	} else if (s->state == LMTP_CLOSING && expired) {
+		lmtp_end(s, s->close_reason);
 	} else {
 		lmtp_process(s);
 	}
@@ -407,12 +421,12 @@ static void lmtp_settle(struct lmtp_session *s)
 		return;
 	}
 	/* reading pauses while a command is being handled and the buffer of
-	 * pipelined commands is full */
-	bool reading = s->state != LMTP_CLOSING &&
+	 * pipelined commands is full, and for good at the client's EOF */
+	bool reading = s->state != LMTP_CLOSING && !s->client_eof &&
 		sbuf_len(&s->in) <= s->proxy->input_limit;
 	conn_set_interest(&s->client, reading, sbuf_len(&s->out) > 0);
 	/* the deadline runs while the session waits for its client */
-	if (s->state == LMTP_CLIENT) {
+	if (s->state == LMTP_CLIENT || s->state == LMTP_CLOSING) {
 		uint64_t now = clock_monotonic_ms(), left = s->deadline > now ?
 			s->deadline - now : 0;
 		struct timeval tv = { (time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000 };

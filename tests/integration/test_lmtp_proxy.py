@@ -48,6 +48,16 @@ class LMTP:
         self.sock.sendall(line.encode() + b"\r\n")
         return self.reply()
 
+    def replies_until_eof(self):
+        """Every reply (its last line) until the server closes."""
+        got = []
+        while True:
+            try:
+                got.append(self.reply()[-1])
+            except EOFError as e:
+                assert e.args[0] == b"", "a partial reply at EOF: %r" % e.args[0]
+                return got
+
     def send_message(self, sender, rcpts, body):
         """MAIL, RCPTs, DATA; returns (rcpt replies, data replies)."""
         assert self.cmd("MAIL FROM:<%s>" % sender)[-1].startswith("250")
@@ -427,6 +437,60 @@ def test_the_idle_time_starts_again_when_loft_answers(loft_factory, cluster):
         c.close()
     finally:
         stall.close()
+
+
+# ---- half-close: what was read is finished and answered ----------------
+
+def pipelined(rcpts, subject):
+    return ("LHLO mta\r\nMAIL FROM:<x@example.net>\r\n" +
+            "".join("RCPT TO:<%s@%s>\r\n" % (r, DOMAIN) for r in rcpts) +
+            "DATA\r\nSubject: %s\r\n\r\nbody\r\n.\r\nQUIT\r\n" % subject).encode()
+
+
+def half_closed_replies(ip, port, payload):
+    c = LMTP(port, host=ip)
+    c.reply()
+    c.sock.sendall(payload)
+    c.sock.shutdown(socket.SHUT_WR)
+    got = c.replies_until_eof()
+    c.close()
+    return got
+
+
+def test_half_close_after_pipelined_transaction_and_quit(lmtp_loft, cluster):
+    # RFC 2920 §3.2, RFC 5321 §4.1.1.10: a client may send the whole
+    # transaction and QUIT, then shut its side down; every reply still
+    # comes, as from Dovecot's own LMTP
+    a, b = users_on_two_backends()
+    be = cluster.by_ip(BACKEND_IPS[0])
+    direct = half_closed_replies(be.ip, be.lmtp_port, pipelined([a], "half-close direct"))
+    via = half_closed_replies(LOFT_IP, lmtp_loft.lmtp_port, pipelined([a], "half-close one"))
+    codes = [r[:3] for r in direct]
+    assert codes == ["250", "250", "250", "354", "250", "221"], direct
+    assert [r[:3] for r in via] == codes, via
+    assert via[4].startswith("250 2.0.0 <%s@%s>" % (a, DOMAIN)), via
+    # split over two backends, each answered before the session closes
+    via = half_closed_replies(LOFT_IP, lmtp_loft.lmtp_port,
+                              pipelined([a, b], "half-close two"))
+    assert [r[:3] for r in via] == ["250", "250", "250", "250", "354", "250", "250",
+                                    "221"], via
+    assert via[5].startswith("250 2.0.0 <%s@%s>" % (a, DOMAIN)), via
+    assert via[6].startswith("250 2.0.0 <%s@%s>" % (b, DOMAIN)), via
+    assert len(imap_bodies(lmtp_loft, a, "half-close one")) == 1
+    for user in (a, b):
+        assert len(imap_bodies(lmtp_loft, user, "half-close two")) == 1
+
+
+def test_half_close_inside_the_body_delivers_nothing(lmtp_loft):
+    # the message never ended: nothing is delivered, the session ends
+    c = LMTP(lmtp_loft.lmtp_port)
+    c.reply()
+    c.sock.sendall(("LHLO mta\r\nMAIL FROM:<>\r\nRCPT TO:<user4@%s>\r\nDATA\r\n"
+                    "Subject: cut short\r\n\r\nno final dot\r\n" % DOMAIN).encode())
+    c.sock.shutdown(socket.SHUT_WR)
+    assert [r[:3] for r in c.replies_until_eof()] == ["250", "250", "250", "354"]
+    c.close()
+    assert imap_bodies(lmtp_loft, "user4", "cut short") == []
 
 
 # ---- over-long command lines --------------------------------------------
