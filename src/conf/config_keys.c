@@ -242,7 +242,7 @@ static const struct conf_key limits_keys[] = {
 	KEY_RANGE("max_prelogin_per_ip", CONF_TYPE_UINT, limits.max_prelogin_per_ip, "100",
 		  0, 10000000, "connections one client address may have before login; 0: no limit"),
 	KEY_RANGE("session_buffer", CONF_TYPE_SIZE, limits.session_buffer, "64k",
-		  KIB(4), KIB(16384), "replies held for a client that does not read, before login"),
+		  KIB(4), KIB(16384), "replies held for a client that does not read, before login and in LMTP"),
 	GROUP("idle", limits_idle_keys, "time a logged-in session may pass without traffic"),
 	KEY_RANGE("close_timeout", CONF_TYPE_DURATION, limits.close_timeout_ms, "5s", SEC(1),
 		  SEC(600), "a closing session's last output (a goodbye, a backend's answer "

@@ -264,6 +264,13 @@ static void lmtp_delivered(struct lmtp_session *s)
 
 /* ---- the client side --------------------------------------------------- */
 
+/* Replies the client has not read yet fill limits.session_buffer: its
+ * commands wait (in the kernel's buffers) until it reads. */
+static bool lmtp_output_full(const struct lmtp_session *s)
+{
+	return sbuf_len(&s->out) >= s->proxy->cfg->limits.session_buffer;
+}
+
 /* Feeds the front what the client sent and acts on its event; false when
  * it needs more input (or the session is closing). */
 static bool lmtp_feed(struct lmtp_session *s)
@@ -326,7 +333,7 @@ static void lmtp_process(struct lmtp_session *s)
 			lmtp_delivered(s);
 			break;
 		case LMTP_CLIENT:
-			if (!lmtp_feed(s))
+			if (lmtp_output_full(s) || !lmtp_feed(s))
 				return;
 			break;
 		case LMTP_CLOSING:
@@ -421,9 +428,10 @@ static void lmtp_settle(struct lmtp_session *s)
 		return;
 	}
 	/* reading pauses while a command is being handled and the buffer of
-	 * pipelined commands is full, and for good at the client's EOF */
+	 * pipelined commands is full, while the client does not read its
+	 * replies, and for good at the client's EOF */
 	bool reading = s->state != LMTP_CLOSING && !s->client_eof &&
-		sbuf_len(&s->in) <= s->proxy->input_limit;
+		!lmtp_output_full(s) && sbuf_len(&s->in) <= s->proxy->input_limit;
 	conn_set_interest(&s->client, reading, sbuf_len(&s->out) > 0);
 	/* the deadline runs while the session waits for its client */
 	if (s->state == LMTP_CLIENT || s->state == LMTP_CLOSING) {

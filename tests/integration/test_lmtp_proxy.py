@@ -25,9 +25,15 @@ class LMTP:
     """Reads whole replies (multiline ones joined); one per command, and
     after DATA one per accepted recipient."""
 
-    def __init__(self, port, source=None, host=LOFT_IP):
-        self.sock = socket.create_connection((host, port), 10,
-                                             source_address=(source, 0) if source else None)
+    def __init__(self, port, source=None, host=LOFT_IP, bufsize=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if bufsize is not None:  # before connect, so the window follows
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, bufsize)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, bufsize)
+        if source:
+            self.sock.bind((source, 0))
+        self.sock.settimeout(10)
+        self.sock.connect((host, port))
         self.buf = b""
 
     def reply(self):
@@ -556,4 +562,58 @@ def test_a_line_that_never_ends_neither_hangs_nor_grows(lmtp_loft):
     c.sock.sendall(b"\r\nNOOP\r\n")
     assert c.reply() == ["250 2.0.0 OK"]
     assert rss_kb(lmtp_loft.proc.pid) - rss_before < 4096
+    c.close()
+
+
+def test_replies_an_mta_does_not_read_are_bounded(loft_factory):
+    # an MTA pipelining without reading: once limits.session_buffer of
+    # replies wait, loft stops reading its commands (so their replies do
+    # not pile up in loftd); every reply still comes, in order, once it
+    # reads
+    loft = loft_factory(username_format="%Ln",
+                        extra_conf='limits = { session_buffer = "4k"; };')
+    # small kernel buffers on our side, so that what loftd does not read
+    # cannot hide in them
+    c = LMTP(loft.lmtp_port, bufsize=16384)
+    c.reply()
+    count = 2000000  # 12 MB of commands, 28 MB of replies
+    data = memoryview(b"NOOP\r\n" * count)
+    sent, got = 0, 0
+    c.sock.setblocking(False)
+    progress = time.monotonic()
+    while sent < len(data):
+        try:
+            sent += c.sock.send(data[sent:sent + 65536])
+            progress = time.monotonic()
+        except BlockingIOError:
+            if time.monotonic() - progress > 1:
+                break  # loftd stopped reading
+            time.sleep(0.01)
+    assert sent < len(data), "loftd read every command with no reply read"
+    ok, rest = b"250 2.0.0 OK\r\n", b""
+    deadline = time.monotonic() + 60
+    while got < count:
+        assert time.monotonic() < deadline, "%d of %d replies" % (got, count)
+        progressed = False
+        try:
+            chunk = c.sock.recv(1 << 20)
+            assert chunk, "closed after %d replies" % got
+            rest += chunk
+            n = len(rest) // len(ok)
+            assert rest[:n * len(ok)] == ok * n
+            got, rest = got + n, rest[n * len(ok):]
+            progressed = True
+        except BlockingIOError:
+            pass
+        if sent < len(data):
+            try:
+                sent += c.sock.send(data[sent:sent + 65536])
+                progressed = True
+            except BlockingIOError:
+                pass
+        if not progressed:
+            time.sleep(0.01)
+    c.sock.setblocking(True)
+    assert got == count and rest == b""
+    assert c.cmd("NOOP") == ["250 2.0.0 OK"]
     c.close()
