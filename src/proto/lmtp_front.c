@@ -23,6 +23,11 @@ enum lmtp_front_state {
 typedef enum lmtp_front_event lmtp_front_cmd_fn(struct lmtp_front *f, char *args,
 						struct sbuf *out);
 
+static void lmtp_front_set_state(struct lmtp_front *f, enum lmtp_front_state state)
+{
+	f->state = state;
+}
+
 static void lmtp_front_reply(struct sbuf *out, const char *line)
 {
 	sbuf_appends(out, line);
@@ -46,7 +51,7 @@ void lmtp_front_init(struct lmtp_front *f, const struct lmtp_front_params *param
 {
 	memset(f, 0, sizeof(*f));
 	f->params = *params;
-	f->state = LMTP_FRONT_COMMAND;
+	lmtp_front_set_state(f, LMTP_FRONT_COMMAND);
 	front_forward_init(&f->forward);
 }
 
@@ -133,7 +138,7 @@ static enum lmtp_front_event cmd_rcpt(struct lmtp_front *f, char *args, struct s
 		return LMTP_FRONT_EV_NONE;
 	}
 	f->rcpt = xstrdup(path);
-	f->state = LMTP_FRONT_RCPT;
+	lmtp_front_set_state(f, LMTP_FRONT_RCPT);
 	return LMTP_FRONT_EV_RCPT;
 }
 
@@ -149,7 +154,7 @@ static enum lmtp_front_event cmd_data(struct lmtp_front *f, char *args, struct s
 		return LMTP_FRONT_EV_NONE;
 	}
 	lmtp_front_reply(out, "354 OK");
-	f->state = LMTP_FRONT_BODY;
+	lmtp_front_set_state(f, LMTP_FRONT_BODY);
 	return LMTP_FRONT_EV_NONE;
 }
 
@@ -173,7 +178,7 @@ static enum lmtp_front_event cmd_quit(struct lmtp_front *f, char *args, struct s
 {
 	(void)args;
 	lmtp_front_reply(out, "221 2.0.0 Bye");
-	f->state = LMTP_FRONT_DONE;
+	lmtp_front_set_state(f, LMTP_FRONT_DONE);
 	return LMTP_FRONT_EV_CLOSE;
 }
 
@@ -265,10 +270,10 @@ static enum lmtp_front_event lmtp_front_body_done(struct lmtp_front *f, struct s
 		for (unsigned int i = 0; i < f->accepted; i++)
 			lmtp_front_reply(out, LMTP_FRONT_TOO_BIG);
 		lmtp_front_reset(f);
-		f->state = LMTP_FRONT_COMMAND;
+		lmtp_front_set_state(f, LMTP_FRONT_COMMAND);
 		return LMTP_FRONT_EV_RESET;
 	}
-	f->state = LMTP_FRONT_DELIVERING;
+	lmtp_front_set_state(f, LMTP_FRONT_DELIVERING);
 	return LMTP_FRONT_EV_MESSAGE;
 }
 
@@ -336,11 +341,11 @@ void lmtp_front_rcpt_done(struct lmtp_front *f, const char *reply, bool accepted
 		f->accepted++;
 	free(f->rcpt);
 	f->rcpt = NULL;
-	f->state = LMTP_FRONT_COMMAND;
+	lmtp_front_set_state(f, LMTP_FRONT_COMMAND);
 }
 
 void lmtp_front_data_done(struct lmtp_front *f)
 {
 	lmtp_front_reset(f);
-	f->state = LMTP_FRONT_COMMAND;
+	lmtp_front_set_state(f, LMTP_FRONT_COMMAND);
 }

@@ -43,6 +43,11 @@ enum lmtp_state {
 	LMTP_CLOSING,		/* sending the last output, then close */
 };
 
+static const char *const lmtp_state_names[] = {
+	[LMTP_CLIENT] = "client", [LMTP_RCPT] = "rcpt",
+	[LMTP_DELIVERING] = "delivering", [LMTP_CLOSING] = "closing",
+};
+
 struct lmtp_session {
 	struct registry_entry reg;
 	struct proxy *proxy;
@@ -99,6 +104,14 @@ static void lmtp_reply(struct lmtp_session *s, const char *fmt, ...)
 	sbuf_appends(&s->out, "\r\n");
 }
 
+static void lmtp_set_state(struct lmtp_session *s, enum lmtp_state state)
+{
+	if (s->state != state)
+		lmtp_log(s, LOG_LEVEL_DEBUG, "state %s -> %s", lmtp_state_names[s->state],
+			 lmtp_state_names[state]);
+	s->state = state;
+}
+
 /* Work for the session's next turn (never from inside a callback). */
 static void lmtp_wake(void *ctx)
 {
@@ -115,7 +128,7 @@ static void lmtp_end(struct lmtp_session *s, const char *reason)
 /* The turn is the client's again: its idle time starts now. */
 static void lmtp_await_client(struct lmtp_session *s)
 {
-	s->state = LMTP_CLIENT;
+	lmtp_set_state(s, LMTP_CLIENT);
 	s->deadline = clock_monotonic_ms() + s->proxy->cfg->lmtp.client_timeout_ms;
 }
 
@@ -123,7 +136,7 @@ static void lmtp_await_client(struct lmtp_session *s)
  * not read gets lmtp.client_timeout for. */
 static void lmtp_finish(struct lmtp_session *s, const char *reason)
 {
-	s->state = LMTP_CLOSING;
+	lmtp_set_state(s, LMTP_CLOSING);
 	s->close_reason = reason;
 	s->deadline = clock_monotonic_ms() + s->proxy->cfg->lmtp.client_timeout_ms;
 }
@@ -225,7 +238,7 @@ static void lmtp_auth_done(void *ctx, uint64_t id, const struct auth_result *r)
 
 static void lmtp_rcpt_start(struct lmtp_session *s)
 {
-	s->state = LMTP_RCPT;
+	lmtp_set_state(s, LMTP_RCPT);
 	auth_lookup_user(s->proxy->auth, s->front.rcpt, lmtp_auth_done, s->proxy, s->reg.id);
 }
 
@@ -302,7 +315,7 @@ static bool lmtp_feed(struct lmtp_session *s)
 		lmtp_rcpt_start(s);
 		return true;
 	case LMTP_FRONT_EV_MESSAGE:
-		s->state = LMTP_DELIVERING;
+		lmtp_set_state(s, LMTP_DELIVERING);
 		lmtp_transaction_deliver(&s->tx, sbuf_data(&s->front.body),
 					 sbuf_len(&s->front.body));
 		return true;
