@@ -126,8 +126,12 @@ struct listener *listener_new(struct event_base *base, const char *address,
 	snprintf(l->name, sizeof(l->name), "%s:%u", address, port);
 	l->ev = event_new(base, fd, EV_READ | EV_PERSIST, listener_accept, l);
 	l->pause_ev = evtimer_new(base, listener_resume, l);
-	event_add(l->ev, NULL);
 	return l;
+}
+
+void listener_start(struct listener *l)
+{
+	event_add(l->ev, NULL);
 }
 
 int listener_set_keepalive(struct listener *l, const struct net_keepalive *ka)

@@ -22,10 +22,13 @@ struct listener_accept {
 
 typedef void listener_accept_cb(const struct listener_accept *acc, void *ctx);
 
-/* Binds address:port; on failure returns NULL and an error text. */
+/* Binds address:port and listens (the kernel queues connections); on
+ * failure returns NULL and an error text. Nothing is accepted before
+ * listener_start(): a ring node first loads the ring's state. */
 struct listener *listener_new(struct event_base *base, const char *address,
 			      uint16_t port, listener_accept_cb *cb, void *ctx,
 			      char **error_r);
+void listener_start(struct listener *l);
 void listener_free(struct listener **l);
 /* Keepalive for every connection accepted from now on (inherited from
  * the listening socket: no syscall per connection). -1 with errno. */

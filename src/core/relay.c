@@ -1,5 +1,5 @@
 /* Relay pumping with splice() or buffers, and the pipe and buffer pools
- * (used from the loop thread only). */
+ * (one set per event loop, so several loop threads need no lock). */
 #include "core/relay.h"
 
 #include <errno.h>
@@ -29,17 +29,25 @@ struct relay_pipe {
 	size_t size;
 };
 
-static struct relay_pipe pipe_pool[RELAY_POOL_MAX];
-static size_t pipe_pool_count;
-static size_t pipe_bulk_count;	/* grown pipes, pooled or in use */
-static bool pipe_bulk_refused;	/* the kernel said no: stop asking */
-static char *buf_pool[RELAY_POOL_MAX];
-static size_t buf_pool_count;
+/* One per event loop (thread): no locks. */
+struct relay_pools {
+	struct relay_pipe pipes[RELAY_POOL_MAX];
+	size_t pipe_count;
+	size_t bulk_count;		/* grown pipes, pooled or in use */
+	bool bulk_refused;		/* the kernel said no: stop asking */
+	char *bufs[RELAY_POOL_MAX];
+	size_t buf_count;
+};
 
-static int relay_pipe_get(struct relay_dir *d)
+struct relay_pools *relay_pools_new(void)
 {
-	if (pipe_pool_count > 0) {
-		const struct relay_pipe *p = &pipe_pool[--pipe_pool_count];
+	return xcalloc(1, sizeof(struct relay_pools));
+}
+
+static int relay_pipe_get(struct relay_pools *pools, struct relay_dir *d)
+{
+	if (pools->pipe_count > 0) {
+		const struct relay_pipe *p = &pools->pipes[--pools->pipe_count];
 		d->pipe_r = p->fds[0];
 		d->pipe_w = p->fds[1];
 		d->pipe_size = p->size;
@@ -55,70 +63,75 @@ static int relay_pipe_get(struct relay_dir *d)
 }
 
 /* Called when a read filled the pipe: the source is streaming. */
-static void relay_pipe_grow(struct relay_dir *d)
+static void relay_pipe_grow(struct relay_pools *pools, struct relay_dir *d)
 {
-	if (d->pipe_size >= RELAY_PIPE_BULK_SIZE || pipe_bulk_refused ||
-	    pipe_bulk_count >= RELAY_PIPE_BULK_MAX)
+	if (d->pipe_size >= RELAY_PIPE_BULK_SIZE || pools->bulk_refused ||
+	    pools->bulk_count >= RELAY_PIPE_BULK_MAX)
 		return;
 	int size = fcntl(d->pipe_w, F_SETPIPE_SZ, RELAY_PIPE_BULK_SIZE);
 	if (size < RELAY_PIPE_BULK_SIZE) {
-		pipe_bulk_refused = true;
+		pools->bulk_refused = true;
 		return;
 	}
 	d->pipe_size = (size_t)size;
-	pipe_bulk_count++;
+	pools->bulk_count++;
 }
 
-static void relay_pipe_close(int fds[2], size_t size)
+static void relay_pipe_close(struct relay_pools *pools, int fds[2], size_t size)
 {
 	close(fds[0]);
 	close(fds[1]);
 	if (size > RELAY_PIPE_SIZE)
-		pipe_bulk_count--;
+		pools->bulk_count--;
 }
 
-static void relay_pipe_put(struct relay_dir *d)
+static void relay_pipe_put(struct relay_pools *pools, struct relay_dir *d)
 {
 	if (d->pipe_r < 0)
 		return;
 	int fds[2] = { d->pipe_r, d->pipe_w };
-	if (d->pipe_len == 0 && pipe_pool_count < RELAY_POOL_MAX) {
-		pipe_pool[pipe_pool_count++] =
+	if (d->pipe_len == 0 && pools->pipe_count < RELAY_POOL_MAX) {
+		pools->pipes[pools->pipe_count++] =
 			(struct relay_pipe){ { fds[0], fds[1] }, d->pipe_size };
 	} else {
 		/* a pipe with data in it cannot be reused */
-		relay_pipe_close(fds, d->pipe_size);
+		relay_pipe_close(pools, fds, d->pipe_size);
 	}
 	d->pipe_r = d->pipe_w = -1;
 	d->pipe_len = 0;
 }
 
-static void relay_buf_put(struct relay_dir *d)
+static void relay_buf_put(struct relay_pools *pools, struct relay_dir *d)
 {
 	if (d->buf == NULL)
 		return;
-	if (buf_pool_count < RELAY_POOL_MAX)
-		buf_pool[buf_pool_count++] = d->buf;
+	if (pools->buf_count < RELAY_POOL_MAX)
+		pools->bufs[pools->buf_count++] = d->buf;
 	else
 		free(d->buf);
 	d->buf = NULL;
 	d->buf_off = d->buf_len = 0;
 }
 
-static void relay_buf_get(struct relay_dir *d)
+static void relay_buf_get(struct relay_pools *pools, struct relay_dir *d)
 {
-	d->buf = buf_pool_count > 0 ? buf_pool[--buf_pool_count] :
+	d->buf = pools->buf_count > 0 ? pools->bufs[--pools->buf_count] :
 		xmalloc(RELAY_BUF_SIZE);
 }
 
-void relay_pools_free(void)
+void relay_pools_free(struct relay_pools **poolsp)
 {
-	while (pipe_pool_count > 0) {
-		struct relay_pipe *p = &pipe_pool[--pipe_pool_count];
-		relay_pipe_close(p->fds, p->size);
+	struct relay_pools *pools = *poolsp;
+	if (pools == NULL)
+		return;
+	while (pools->pipe_count > 0) {
+		struct relay_pipe *p = &pools->pipes[--pools->pipe_count];
+		relay_pipe_close(pools, p->fds, p->size);
 	}
-	while (buf_pool_count > 0)
-		free(buf_pool[--buf_pool_count]);
+	while (pools->buf_count > 0)
+		free(pools->bufs[--pools->buf_count]);
+	free(pools);
+	*poolsp = NULL;
 }
 
 static void relay_dir_init(struct relay_dir *d, struct conn *src, struct conn *dst,
@@ -135,9 +148,10 @@ static void relay_dir_init(struct relay_dir *d, struct conn *src, struct conn *d
 	d->drained = true;
 }
 
-void relay_start(struct relay *r, struct conn *client, struct conn *backend,
-		 struct sbuf *to_client, struct sbuf *to_backend)
+void relay_start(struct relay *r, struct relay_pools *pools, struct conn *client,
+		 struct conn *backend, struct sbuf *to_client, struct sbuf *to_backend)
 {
+	r->pools = pools;
 	relay_dir_init(&r->up, client, backend, to_backend);
 	relay_dir_init(&r->down, backend, client, to_client);
 	client->fired = backend->fired = 0; /* reported to the login phase */
@@ -147,8 +161,8 @@ void relay_stop(struct relay *r)
 {
 	struct relay_dir *dirs[] = { &r->up, &r->down };
 	for (size_t i = 0; i < 2; i++) {
-		relay_pipe_put(dirs[i]);
-		relay_buf_put(dirs[i]);
+		relay_pipe_put(r->pools, dirs[i]);
+		relay_buf_put(r->pools, dirs[i]);
 		sbuf_free(&dirs[i]->head);
 	}
 }
@@ -178,7 +192,7 @@ static enum relay_step relay_write_result(struct relay_dir *d, ssize_t n)
 	return RELAY_STEP_ERROR;
 }
 
-static enum relay_step relay_step_splice(struct relay_dir *d)
+static enum relay_step relay_step_splice(struct relay_pools *pools, struct relay_dir *d)
 {
 	if (d->pipe_len > 0) {
 		ssize_t n = splice(d->pipe_r, NULL, d->dst->fd, NULL, d->pipe_len,
@@ -201,12 +215,12 @@ static enum relay_step relay_step_splice(struct relay_dir *d)
 	 * more data, so reading it again now would only see EAGAIN (one
 	 * syscall saved per message, three per login). */
 	if (d->drained && (d->src->fired & EV_READ) == 0) {
-		relay_pipe_put(d); /* idle: hold no pipe */
+		relay_pipe_put(pools, d); /* idle: hold no pipe */
 		d->want_src_read = true;
 		return RELAY_STEP_WAIT;
 	}
 	d->src->fired &= (short)~EV_READ;
-	if (d->pipe_r < 0 && relay_pipe_get(d) < 0) {
+	if (d->pipe_r < 0 && relay_pipe_get(pools, d) < 0) {
 		/* out of descriptors: this direction copies instead */
 		d->splice = false;
 		return RELAY_STEP_MORE;
@@ -218,16 +232,16 @@ static enum relay_step relay_step_splice(struct relay_dir *d)
 		d->src->bytes_in += (uint64_t)n;
 		d->drained = (size_t)n < d->pipe_size;
 		if (!d->drained)
-			relay_pipe_grow(d);
+			relay_pipe_grow(pools, d);
 		return RELAY_STEP_MORE;
 	}
 	if (n == 0) {
 		d->eof = true;
-		relay_pipe_put(d);
+		relay_pipe_put(pools, d);
 		return RELAY_STEP_DONE;
 	}
 	if (errno == EAGAIN || errno == EINTR) {
-		relay_pipe_put(d); /* idle: hold no pipe */
+		relay_pipe_put(pools, d); /* idle: hold no pipe */
 		d->drained = true;
 		d->want_src_read = true;
 		return RELAY_STEP_WAIT;
@@ -236,7 +250,7 @@ static enum relay_step relay_step_splice(struct relay_dir *d)
 	return RELAY_STEP_ERROR;
 }
 
-static enum relay_step relay_step_copy(struct relay_dir *d)
+static enum relay_step relay_step_copy(struct relay_pools *pools, struct relay_dir *d)
 {
 	if (d->buf_len > 0) {
 		ssize_t n = conn_write(d->dst, d->buf + d->buf_off, d->buf_len);
@@ -253,14 +267,14 @@ static enum relay_step relay_step_copy(struct relay_dir *d)
 	if (d->drained && !conn_is_tls(d->src) && (d->src->fired & EV_READ) == 0) {
 		/* idle: hold no buffer, nor the pipe a watched direction
 		 * spliced with while its source streamed */
-		relay_buf_put(d);
-		relay_pipe_put(d);
+		relay_buf_put(pools, d);
+		relay_pipe_put(pools, d);
 		d->want_src_read = true;
 		return RELAY_STEP_WAIT;
 	}
 	d->src->fired &= (short)~EV_READ;
 	if (d->buf == NULL)
-		relay_buf_get(d);
+		relay_buf_get(pools, d);
 	ssize_t n = conn_read(d->src, d->buf, RELAY_BUF_SIZE);
 	if (n > 0) {
 		d->buf_off = 0;
@@ -270,8 +284,8 @@ static enum relay_step relay_step_copy(struct relay_dir *d)
 			d->watch(d->watch_ctx, d->buf, (size_t)n);
 		return RELAY_STEP_MORE;
 	}
-	relay_buf_put(d); /* idle or done: hold no buffer */
-	relay_pipe_put(d);
+	relay_buf_put(pools, d); /* idle or done: hold no buffer */
+	relay_pipe_put(pools, d);
 	if (n == 0) {
 		d->eof = true;
 		return RELAY_STEP_DONE;
@@ -296,7 +310,7 @@ static bool relay_dir_copies(const struct relay_dir *d)
 	return !d->splice || (d->watch != NULL && d->drained);
 }
 
-static enum relay_step relay_dir_pump(struct relay_dir *d)
+static enum relay_step relay_dir_pump(struct relay_pools *pools, struct relay_dir *d)
 {
 	d->want_src_read = d->want_dst_write = false;
 	while (sbuf_len(&d->head) > 0) {
@@ -309,8 +323,8 @@ static enum relay_step relay_dir_pump(struct relay_dir *d)
 	}
 	sbuf_free(&d->head);
 	for (int round = 0; round < RELAY_ROUNDS; round++) {
-		enum relay_step st = relay_dir_copies(d) ? relay_step_copy(d) :
-			relay_step_splice(d);
+		enum relay_step st = relay_dir_copies(d) ? relay_step_copy(pools, d) :
+			relay_step_splice(pools, d);
 		if (st != RELAY_STEP_MORE)
 			return st;
 	}
@@ -336,8 +350,8 @@ void relay_watch(struct relay *r, relay_watch_cb *watch, void *ctx)
 
 int relay_pump(struct relay *r, enum relay_end *end_r, const char **reason_r)
 {
-	enum relay_step up = relay_dir_pump(&r->up);
-	enum relay_step down = relay_dir_pump(&r->down);
+	enum relay_step up = relay_dir_pump(r->pools, &r->up);
+	enum relay_step down = relay_dir_pump(r->pools, &r->down);
 
 	*end_r = RELAY_END_ERROR;
 	if (up == RELAY_STEP_ERROR) {

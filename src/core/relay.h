@@ -42,14 +42,22 @@ struct relay_dir {
 	bool want_dst_write;
 };
 
+/* Idle pipes and buffers, kept for reuse by the relays of one event
+ * loop (thread). */
+struct relay_pools;
+struct relay_pools *relay_pools_new(void);
+void relay_pools_free(struct relay_pools **pools);
+
 struct relay {
+	struct relay_pools *pools;
 	struct relay_dir up;
 	struct relay_dir down;
 };
 
-/* Takes the contents of the two sbufs (they are left empty). */
-void relay_start(struct relay *r, struct conn *client, struct conn *backend,
-		 struct sbuf *to_client, struct sbuf *to_backend);
+/* Takes the contents of the two sbufs (they are left empty); pipes and
+ * buffers come from pools, which must outlive the relay. */
+void relay_start(struct relay *r, struct relay_pools *pools, struct conn *client,
+		 struct conn *backend, struct sbuf *to_client, struct sbuf *to_backend);
 /* The client's commands go through watch() too: the client->backend
  * direction then reads into a buffer instead of splicing whenever the
  * client is not streaming (its last read came up short), which costs the
@@ -85,7 +93,5 @@ void relay_stop(struct relay *r);
 /* Whether bytes towards the client wait in loft (a pipe, a buffer, a
  * partly written TLS record): a goodbye written now would cut into them. */
 bool relay_client_pending(const struct relay *r);
-/* Frees the pools (at exit). */
-void relay_pools_free(void);
 
 #endif

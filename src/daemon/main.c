@@ -22,7 +22,6 @@
 #include "common/xmalloc.h"
 #include "conf/config.h"
 #include "core/listener.h"
-#include "core/relay.h"
 #include "core/tls.h"
 #include "daemon/loftd.h"
 #include "daemon/privileges.h"
@@ -364,7 +363,6 @@ static void loftd_free(struct loftd *d)
 	free(d->plisteners);
 	auth_free(&d->auth);
 	director_free(&d->director);
-	relay_pools_free();
 	struct event *evs[] = { d->sigterm, d->sigint, d->sighup, d->expire, d->stop_tick };
 	for (size_t i = 0; i < ARRAY_SIZE(evs); i++) {
 		if (evs[i] != NULL)
@@ -504,6 +502,9 @@ int main(int argc, char **argv)
 	    loftd_drop_privileges(&d) < 0)
 		goto out;
 	loftd_setup_signals(&d);
+	/* the director's state is loaded: logins may be routed now */
+	for (size_t i = 0; i < d.listeners_count; i++)
+		listener_start(d.listeners[i]);
 	log_info("loftd started (config %s, %zu backends)", config_path,
 		 director_hosts(d.director)->count);
 	event_base_dispatch(d.base);

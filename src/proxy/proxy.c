@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "core/relay.h"
 #include "proxy/header_wait.h"
 #include "proxy/protocols.h"
 #include "registry/filter.h"
@@ -57,6 +58,7 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 	p->client_tls = client_tls;
 	p->backend_tls = backend_tls;
 	registry_init(&p->registry);
+	p->relay_pools = relay_pools_new();
 	list_init(&p->header_waits);
 	p->max_connections = cfg->limits.max_connections;
 	ip_limit_init(&p->prelogin, cfg->limits.max_prelogin_per_ip);
@@ -107,6 +109,7 @@ void proxy_free(struct proxy **pp)
 	registry_deinit(&p->registry);
 	ip_limit_deinit(&p->prelogin);
 	penalty_free(&p->penalty);
+	relay_pools_free(&p->relay_pools);
 	free(p);
 	*pp = NULL;
 }

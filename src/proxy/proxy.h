@@ -21,12 +21,15 @@ struct director;
 struct penalty;
 struct proxy_protocol;
 
+struct relay_pools;
+
 struct proxy {
 	struct event_base *base;
 	const struct config *cfg;
 	struct auth *auth;
 	struct director *director;
 	struct registry registry;
+	struct relay_pools *relay_pools;	/* this loop's idle pipes, buffers */
 	SSL_CTX *client_tls;	/* NULL without tls.cert */
 	SSL_CTX *backend_tls;	/* NULL when backend.ssl = no */
 	struct front_params front_params;

@@ -370,7 +370,8 @@ static void session_logged_in(struct session *s)
 	session_relay_timer(s);
 	session_log(s, LOG_LEVEL_INFO, "proxying to %s:%u",
 		    ipaddr_to_str(&s->reg.backend_ip, ip), s->reg.backend_port);
-	relay_start(&s->relay, &s->client, &s->backend, &s->out, &s->bout);
+	relay_start(&s->relay, s->proxy->relay_pools, &s->client, &s->backend, &s->out,
+		    &s->bout);
 	if (s->listener->protocol->watch != NULL)
 		relay_watch(&s->relay, session_relay_watch, s);
 	session_relay(s);

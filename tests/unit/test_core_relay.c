@@ -23,6 +23,7 @@ struct relay_test {
 	struct conn client, backend;	/* loft's ends */
 	int client_peer, backend_peer;	/* the test's ends */
 	struct relay relay;
+	struct relay_pools *pools;
 	int result;
 	enum relay_end end;
 	const char *reason;
@@ -78,13 +79,15 @@ static void relay_test_init(struct relay_test *t, struct sbuf *to_client,
 	t->client_peer = a[1];
 	t->backend_peer = b[1];
 	t->again = event_new(t->base, -1, 0, relay_test_again, t);
-	relay_start(&t->relay, &t->client, &t->backend, to_client, to_backend);
+	t->pools = relay_pools_new();
+	relay_start(&t->relay, t->pools, &t->client, &t->backend, to_client, to_backend);
 	relay_test_pump(t);
 }
 
 static void relay_test_deinit(struct relay_test *t)
 {
 	relay_stop(&t->relay);
+	relay_pools_free(&t->pools);
 	conn_close(&t->client);
 	conn_close(&t->backend);
 	close(t->client_peer);
@@ -340,7 +343,6 @@ static void test_relay_client_reset(void **state)
 	assert_string_equal(t.reason, "disconnected by client");
 	t.client_peer = dup(0);
 	relay_test_deinit(&t);
-	relay_pools_free();
 }
 
 int main(void)
