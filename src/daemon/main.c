@@ -356,12 +356,17 @@ static void loftd_free(struct loftd *d)
 	admin_free(&d->admin);
 	ipc_free(&d->ipc);
 	health_free(&d->health);
+	/* Sessions go first: auth_free() still delivers the verdicts of
+	 * jobs in flight, to the proxy (auth.h: the context outlives auth),
+	 * and they must find no session. */
+	if (d->proxy != NULL)
+		proxy_shutdown(d->proxy, LOFTD_GOODBYE);
+	auth_free(&d->auth);
 	proxy_free(&d->proxy);
 	for (size_t i = 0; i < d->listeners_count; i++)
 		listener_free(&d->listeners[i]);
 	free(d->listeners);
 	free(d->plisteners);
-	auth_free(&d->auth);
 	director_free(&d->director);
 	struct event *evs[] = { d->sigterm, d->sigint, d->sighup, d->expire, d->stop_tick };
 	for (size_t i = 0; i < ARRAY_SIZE(evs); i++) {
