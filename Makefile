@@ -40,7 +40,7 @@ LDLIBS := $(PKG_LIBS) -lpthread
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
-ALL_CFLAGS += $(SAN_FLAGS) -O1
+ALL_CFLAGS += $(SAN_FLAGS) -O1 -DLOFT_SANITIZER
 LDFLAGS += $(SAN_FLAGS)
 endif
 

@@ -8,8 +8,17 @@
 
 #include "common/xmalloc.h"
 
+/* Wipes n bytes at p in a secret buffer. */
+static void sbuf_wipe(const struct sbuf *sb, char *p, size_t n)
+{
+	if (sb->secret && n > 0)
+		explicit_bzero(p, n);
+}
+
 void sbuf_free(struct sbuf *sb)
 {
+	if (sb->data != NULL)
+		sbuf_wipe(sb, sb->data, sb->cap);
 	free(sb->data);
 	sb->data = NULL;
 	sb->len = sb->cap = sb->start = 0;
@@ -22,6 +31,11 @@ void sbuf_free_secret(struct sbuf *sb)
 	sbuf_free(sb);
 }
 
+void sbuf_set_secret(struct sbuf *sb)
+{
+	sb->secret = true;
+}
+
 void sbuf_release_if_empty(struct sbuf *sb)
 {
 	if (sb->len == 0)
@@ -30,6 +44,8 @@ void sbuf_release_if_empty(struct sbuf *sb)
 
 void sbuf_reset(struct sbuf *sb)
 {
+	if (sb->data != NULL)
+		sbuf_wipe(sb, sb->data + sb->start, sb->len);
 	sb->len = 0;
 	sb->start = 0;
 }
@@ -40,19 +56,28 @@ static void sbuf_make_room(struct sbuf *sb, size_t extra)
 	size_t need = sb->len + extra + 1;
 	if (sb->start + need <= sb->cap)
 		return;
-	if (sb->start > 0 && need <= sb->cap) {
-		memmove(sb->data, sb->data + sb->start, sb->len);
-		sb->start = 0;
-		return;
-	}
 	if (sb->start > 0) {
 		memmove(sb->data, sb->data + sb->start, sb->len);
+		/* what lay behind the new end is a stale copy */
+		sbuf_wipe(sb, sb->data + sb->len, sb->start);
 		sb->start = 0;
+		if (need <= sb->cap)
+			return;
 	}
 	size_t ncap = sb->cap < 64 ? 64 : sb->cap;
 	while (ncap < need)
 		ncap *= 2;
-	sb->data = xrealloc(sb->data, ncap);
+	if (sb->secret && sb->data != NULL) {
+		/* realloc() would free the old block unwiped */
+		size_t len = sb->len;
+		char *data = xmalloc(ncap);
+		memcpy(data, sb->data, len);
+		sbuf_free(sb);
+		sb->data = data;
+		sb->len = len;
+	} else {
+		sb->data = xrealloc(sb->data, ncap);
+	}
 	sb->cap = ncap;
 }
 
@@ -114,6 +139,8 @@ void sbuf_appendf(struct sbuf *sb, const char *fmt, ...)
 
 void sbuf_consume(struct sbuf *sb, size_t n)
 {
+	if (sb->data != NULL)
+		sbuf_wipe(sb, sb->data + sb->start, MIN(n, sb->len));
 	if (n >= sb->len) {
 		sb->len = 0;
 		sb->start = 0;
@@ -125,8 +152,10 @@ void sbuf_consume(struct sbuf *sb, size_t n)
 
 void sbuf_truncate(struct sbuf *sb, size_t len)
 {
-	if (len < sb->len)
+	if (len < sb->len) {
+		sbuf_wipe(sb, sb->data + sb->start + len, sb->len - len);
 		sb->len = len;
+	}
 }
 
 const char *sbuf_cstr(struct sbuf *sb)

@@ -14,9 +14,10 @@ struct sbuf {
 	size_t len;
 	size_t cap;
 	size_t start;	/* consumed prefix, reclaimed lazily */
+	bool secret;	/* sticky: see sbuf_set_secret() */
 };
 
-#define SBUF_INIT { NULL, 0, 0, 0 }
+#define SBUF_INIT { NULL, 0, 0, 0, false }
 
 void sbuf_free(struct sbuf *sb);
 /* Frees the memory if the buffer is empty (returns to the idle state). */
@@ -61,5 +62,12 @@ const char *sbuf_cstr(struct sbuf *sb);
 
 /* Wipes the contents (they held a secret) and frees the memory. */
 void sbuf_free_secret(struct sbuf *sb);
+/* Marks the buffer as one that carries secrets (a login line with its
+ * password). From then on every byte it lets go of is wiped first with
+ * explicit_bzero(): bytes consumed, truncated or reset, the old block
+ * when it grows or moves its bytes to the front, and the memory it
+ * frees. The flag stays through sbuf_free() and sbuf_release_if_empty(),
+ * so a buffer that empties and fills again stays secret. */
+void sbuf_set_secret(struct sbuf *sb);
 
 #endif

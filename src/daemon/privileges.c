@@ -6,7 +6,9 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef LOFT_SANITIZER
 #include <sys/prctl.h>
+#endif
 #include <unistd.h>
 
 #include "common/xmalloc.h"
@@ -101,10 +103,13 @@ int privileges_drop(const struct privileges *p, char **error_r)
 		*error_r = xstrdup("root privileges could be regained after setuid()");
 		return -1;
 	}
-	/* setuid() made the process undumpable: no core files, and the
-	 * leak checker of sanitizer builds cannot stop the threads. Only
-	 * processes of the same user could attach, and they are loftd. */
+#ifdef LOFT_SANITIZER
+	/* setuid() made the process undumpable, and LeakSanitizer cannot
+	 * stop the threads of an undumpable process. Only sanitizer builds
+	 * turn it back on: elsewhere a core file would hold passwords in
+	 * flight and the TLS key. */
 	(void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+#endif
 	return 0;
 }
 

@@ -77,10 +77,10 @@ struct session {
 	struct event timer;
 	struct front *front;
 	struct back *back;
-	struct sbuf in;			/* client input not yet handled */
+	struct sbuf in;			/* client input not yet handled (secret) */
 	struct sbuf out;		/* output for the client */
 	struct sbuf bin;		/* backend input during its login */
-	struct sbuf bout;		/* output for the backend during its login */
+	struct sbuf bout;		/* output for the backend during its login (secret) */
 	struct relay relay;
 	struct director_ticket ticket;
 
@@ -1123,6 +1123,10 @@ void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 	s->local_port = acc->local_port;
 	s->start_mono = clock_monotonic_ms();
 	s->login_deadline = s->start_mono + p->cfg->login.timeout_ms;
+	/* the client's LOGIN and the backend login line carry the password:
+	 * every copy of them is wiped when let go (the relay inherits bout) */
+	sbuf_set_secret(&s->in);
+	sbuf_set_secret(&s->bout);
 	conn_init(&s->backend);
 	conn_attach(&s->client, p->base, acc->fd, session_client_event, s);
 	evtimer_assign(&s->timer, p->base, session_timer, s);

@@ -52,6 +52,79 @@ struct item {
 	int key;
 };
 
+/* A token that nothing else writes: found anywhere in a buffer's memory
+ * outside its live bytes, a copy was left behind. */
+#define SECRET_TOKEN "pw-7f3a9c1e-secret"
+
+/* Whether the token is in sb's memory outside [start, start + len). */
+static bool sbuf_leaves_token(const struct sbuf *sb)
+{
+	size_t tlen = strlen(SECRET_TOKEN);
+	for (size_t off = 0; off + tlen <= sb->cap; off++) {
+		bool live = off >= sb->start && off + tlen <= sb->start + sb->len;
+		if (!live && memcmp(sb->data + off, SECRET_TOKEN, tlen) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void test_sbuf_secret(void **state)
+{
+	(void)state;
+	size_t tlen = strlen(SECRET_TOKEN);
+
+	/* the check finds what an ordinary buffer leaves behind */
+	struct sbuf plain = SBUF_INIT;
+	sbuf_appends(&plain, "a LOGIN u " SECRET_TOKEN "\r\n");
+	sbuf_consume(&plain, sbuf_len(&plain) - 2);
+	assert_true(sbuf_leaves_token(&plain));
+	sbuf_free(&plain);
+
+	struct sbuf sb = SBUF_INIT;
+	assert_false(sb.secret);
+	sbuf_set_secret(&sb);
+	/* consume wipes the bytes behind, also when it empties the buffer */
+	sbuf_appends(&sb, "a LOGIN u " SECRET_TOKEN "\r\n");
+	sbuf_consume(&sb, 10 + tlen);
+	assert_memory_equal(sbuf_data(&sb), "\r\n", 2);
+	assert_false(sbuf_leaves_token(&sb));
+	sbuf_appends(&sb, SECRET_TOKEN);
+	sbuf_consume(&sb, sbuf_len(&sb));
+	assert_false(sbuf_leaves_token(&sb));
+	/* reset and truncate wipe what they drop */
+	sbuf_appends(&sb, SECRET_TOKEN);
+	sbuf_reset(&sb);
+	assert_false(sbuf_leaves_token(&sb));
+	sbuf_appends(&sb, "x" SECRET_TOKEN);
+	sbuf_truncate(&sb, 1);
+	assert_false(sbuf_leaves_token(&sb));
+	sbuf_reset(&sb);
+	/* moving the live bytes to the front leaves no copy behind */
+	for (int i = 0; i < 3; i++)
+		sbuf_appends(&sb, SECRET_TOKEN);
+	size_t cap = sb.cap;
+	sbuf_consume(&sb, tlen);
+	sbuf_reserve(&sb, cap - sbuf_len(&sb) - 1);
+	assert_int_equal(sb.cap, cap);
+	assert_int_equal(sb.start, 0);
+	assert_false(sbuf_leaves_token(&sb));
+	/* the flag sticks across growth, release and free */
+	char big[4096];
+	memset(big, 'x', sizeof(big));
+	sbuf_append(&sb, big, sizeof(big));
+	assert_true(sb.cap > cap);
+	assert_true(sb.secret);
+	assert_memory_equal(sbuf_data(&sb), SECRET_TOKEN SECRET_TOKEN, 2 * tlen);
+	sbuf_consume(&sb, sbuf_len(&sb));
+	sbuf_release_if_empty(&sb);
+	assert_null(sb.data);
+	assert_true(sb.secret);
+	sbuf_appends(&sb, SECRET_TOKEN);
+	sbuf_free(&sb);
+	assert_true(sb.secret);
+	assert_null(sb.data);
+}
+
 static void test_hmap(void **state)
 {
 	(void)state;
@@ -353,6 +426,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sbuf_append_consume),
+		cmocka_unit_test(test_sbuf_secret),
 		cmocka_unit_test(test_hmap),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_ipaddr),
