@@ -35,6 +35,7 @@ struct auth_job {
 };
 
 struct auth {
+	struct config *cfg;	/* a reference: the passdbs point into it */
 	struct passdb *passdbs;
 	size_t passdbs_count;
 	struct worker_pool *pool;
@@ -203,7 +204,7 @@ void auth_lookup_user(struct auth *auth, const char *user, auth_callback *callba
 	auth_lookup(auth, user, NULL, callback, ctx, cookie);
 }
 
-struct auth *auth_new(const struct config *cfg, struct event_base *base,
+struct auth *auth_new(struct config *cfg, struct event_base *base,
 		      char **error_r)
 {
 	struct auth *auth = xcalloc(1, sizeof(*auth));
@@ -213,6 +214,7 @@ struct auth *auth_new(const struct config *cfg, struct event_base *base,
 		free(auth);
 		return NULL;
 	}
+	auth->cfg = config_ref(cfg);
 	auth->username_format = xstrdup(cfg->auth.username_format);
 	auth->passdbs = xcalloc(cfg->passdbs_count, sizeof(*auth->passdbs));
 	for (size_t i = 0; i < cfg->passdbs_count; i++) {
@@ -249,6 +251,7 @@ void auth_free(struct auth **authp)
 		auth->passdbs[i].driver->deinit(&auth->passdbs[i]);
 	free(auth->passdbs);
 	free(auth->username_format);
+	config_unref(&auth->cfg);
 	free(auth);
 	*authp = NULL;
 }

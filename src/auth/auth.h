@@ -47,7 +47,8 @@ struct auth_result {
 typedef void auth_callback(void *ctx, uint64_t cookie,
 			   const struct auth_result *result);
 
-struct auth *auth_new(const struct config *cfg, struct event_base *base,
+/* Keeps a reference to cfg (its passdb settings) until auth_free(). */
+struct auth *auth_new(struct config *cfg, struct event_base *base,
 		      char **error_r);
 /* Cancelled lookups still get their callback before this returns. */
 void auth_free(struct auth **auth);

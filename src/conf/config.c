@@ -5,11 +5,27 @@
 #include "conf/config.h"
 #include "conf/config_table.h"
 
+struct config *config_ref(struct config *cfg)
+{
+	cfg->extra_refs++;
+	return cfg;
+}
+
 void config_free(struct config **cfgp)
+{
+	config_unref(cfgp);
+}
+
+void config_unref(struct config **cfgp)
 {
 	struct config *cfg = *cfgp;
 	if (cfg == NULL)
 		return;
+	*cfgp = NULL;
+	if (cfg->extra_refs > 0) {
+		cfg->extra_refs--;
+		return;
+	}
 	for (const struct conf_key *k = config_root_keys; k->name != NULL; k++)
 		conf_free_key(k, cfg);
 	for (size_t i = 0; i < cfg->sources_count; i++) {
@@ -19,7 +35,6 @@ void config_free(struct config **cfgp)
 	free(cfg->sources);
 	free(cfg->path);
 	free(cfg);
-	*cfgp = NULL;
 }
 
 const char *config_source(const struct config *cfg, const char *key)

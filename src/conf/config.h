@@ -3,7 +3,12 @@
  * and one-line documentation live in that table; loading, -o overrides,
  * -n printing and the documentation check all walk it.
  *
- * Owner: whoever called config_load() frees it with config_free(). */
+ * Nothing changes a configuration once it is loaded. It is reference-
+ * counted (loop thread only): config_load() returns the first reference;
+ * whoever keeps it beyond the caller's (a session, the auth module) takes
+ * its own with config_ref() and drops it with config_unref(), and the
+ * last one frees it. A reload builds a new configuration and hands it
+ * out in place of the old one, which lives as long as a holder does. */
 #ifndef LOFT_CONF_CONFIG_H
 #define LOFT_CONF_CONFIG_H
 
@@ -176,6 +181,10 @@ struct config {
 	/* "file:line" of each key set in the file, for later error messages */
 	struct config_source *sources;
 	size_t sources_count;
+
+	/* references beyond the first (see the top of this file), so that
+	 * a struct config made by hand (tests) holds one */
+	unsigned int extra_refs;
 };
 
 struct config_source {
@@ -189,11 +198,16 @@ struct config_override {
 	const char *value;
 };
 
-/* Loads and validates a file. On error returns NULL and a message
- * "file:line: key: reason" in *error_r (caller frees). */
+/* Loads and validates a file: the first reference. On error returns
+ * NULL and a message "file:line: key: reason" in *error_r (caller frees). */
 struct config *config_load(const char *path,
 			   const struct config_override *overrides,
 			   size_t overrides_count, char **error_r);
+/* Another reference to cfg; returns cfg. */
+struct config *config_ref(struct config *cfg);
+/* Drops a reference (NULLs *cfg); the last one frees the configuration. */
+void config_unref(struct config **cfg);
+/* The same as config_unref(), for an owner that never shared it. */
 void config_free(struct config **cfg);
 
 /* Where a key was set ("loft.conf:12"), or the file name if it was not. */
@@ -205,16 +219,15 @@ void config_print(const struct config *cfg, FILE *out);
 /* Every key path the table knows, for documentation checks. */
 void config_print_keys(FILE *out);
 
-/* A reload (SIGHUP): moves the values that differ from `fresh` into
- * `running`, except for keys only a restart can apply (bound listeners,
- * directories, the user, worker threads, passdbs, the director's ring,
- * TLS towards backends, the admin sockets), which keep their running
- * value. cb hears of every changed key and whether it was applied.
- * Values move by swapping, so afterwards `fresh` holds the replaced ones,
- * which sessions may still point into: keep it as long as they may.
- * Returns how many keys were applied. */
+/* A reload (SIGHUP): `fresh`, loaded and not yet shared, takes from
+ * `running` the value of every key only a restart can apply (bound
+ * listeners, directories, the user, worker threads, passdbs, the
+ * director's ring, TLS towards backends, the admin sockets), so that it
+ * describes what runs; `running` is not changed. cb hears of every key
+ * whose value differs and whether the new value applies. Returns how
+ * many keys apply. */
 typedef void config_change_cb(const char *key, bool applied, void *ctx);
-size_t config_reload_apply(struct config *running, struct config *fresh,
+size_t config_reload_merge(const struct config *running, struct config *fresh,
 			   config_change_cb *cb, void *ctx);
 /* Whether `key` ("director.user_expire") can change at run time. */
 bool config_key_reloadable(const char *key);

@@ -1,6 +1,8 @@
-/* Applying a re-read configuration to the running one, key by key,
- * through the key table: values are compared in their printed form and
- * moved by swapping the fields. */
+/* Merging a re-read configuration with the running one, key by key,
+ * through the key table: values are compared in their printed form, and
+ * the fresh configuration takes a copy of the running value of each key
+ * only a restart can apply. The running configuration is not touched:
+ * sessions may still hold it. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,22 +35,6 @@ bool config_key_reloadable(const char *key)
 	return true;
 }
 
-static size_t conf_field_size(enum conf_type type)
-{
-	static const size_t sizes[] = {
-		[CONF_TYPE_STRING] = sizeof(char *),
-		[CONF_TYPE_BOOL] = sizeof(bool),
-		[CONF_TYPE_UINT] = sizeof(unsigned int),
-		[CONF_TYPE_PORT] = sizeof(unsigned int),
-		[CONF_TYPE_DURATION] = sizeof(uint64_t),
-		[CONF_TYPE_SIZE] = sizeof(uint64_t),
-		[CONF_TYPE_ENUM] = sizeof(unsigned int),
-		[CONF_TYPE_STRLIST] = sizeof(struct conf_strlist),
-		[CONF_TYPE_CIDRLIST] = sizeof(struct conf_cidrlist),
-	};
-	return sizes[type];
-}
-
 /* A value, or a whole list of groups, as text ("" for an unset string). */
 static char *conf_value_text(const struct conf_key *k, const void *base)
 {
@@ -78,7 +64,8 @@ static char *conf_value_text(const struct conf_key *k, const void *base)
 }
 
 struct conf_reload {
-	struct config *running, *fresh;
+	const struct config *running;
+	struct config *fresh;
 	config_change_cb *cb;
 	void *ctx;
 	size_t applied;
@@ -102,26 +89,18 @@ static void conf_reload_keys(struct conf_reload *r, const struct conf_key *keys,
 		if (same)
 			continue;
 		bool apply = k->type != CONF_TYPE_LIST && config_key_reloadable(path);
-		if (apply) {
-			char tmp[MAX(sizeof(struct conf_cidrlist), sizeof(struct conf_strlist))];
-			char *a = (char *)r->running + k->offset, *b = (char *)r->fresh + k->offset;
-			size_t n = conf_field_size(k->type);
-			memcpy(tmp, a, n);
-			memcpy(a, b, n);
-			memcpy(b, tmp, n);
+		if (apply)
 			r->applied++;
-		}
+		else
+			conf_copy_key(k, r->fresh, r->running);
 		r->cb(path, apply, r->ctx);
 	}
 }
 
-size_t config_reload_apply(struct config *running, struct config *fresh,
+size_t config_reload_merge(const struct config *running, struct config *fresh,
 			   config_change_cb *cb, void *ctx)
 {
 	struct conf_reload r = { running, fresh, cb, ctx, 0 };
 	conf_reload_keys(&r, config_root_keys, "");
-	/* where each key was set, for later messages */
-	SWAP(running->sources, fresh->sources);
-	SWAP(running->sources_count, fresh->sources_count);
 	return r.applied;
 }

@@ -51,5 +51,8 @@ int conf_parse_list_item(const struct conf_key *key, const char *text,
 void conf_print_value(FILE *out, const struct conf_key *k, const void *field);
 /* Frees what a key owns inside the struct at base. */
 void conf_free_key(const struct conf_key *key, void *base);
+/* Replaces the key's value in the struct at dst with a deep copy of its
+ * value in the struct at src (any type, lists of groups too). */
+void conf_copy_key(const struct conf_key *key, void *dst, const void *src);
 
 #endif

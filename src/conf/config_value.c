@@ -1,5 +1,6 @@
 /* Parsing of single values from their text form. Defaults, file values and
- * -o overrides all pass through here, so they are checked the same way. */
+ * -o overrides all pass through here, so they are checked the same way.
+ * Also what a value owns: freeing it, and copying it (for a reload). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -200,6 +201,86 @@ void conf_free_key(const struct conf_key *key, void *base)
 	case CONF_TYPE_DURATION:
 	case CONF_TYPE_SIZE:
 	case CONF_TYPE_ENUM:
+		break;
+	}
+}
+
+static size_t conf_field_size(enum conf_type type)
+{
+	static const size_t sizes[] = {
+		[CONF_TYPE_STRING] = sizeof(char *),
+		[CONF_TYPE_BOOL] = sizeof(bool),
+		[CONF_TYPE_UINT] = sizeof(unsigned int),
+		[CONF_TYPE_PORT] = sizeof(unsigned int),
+		[CONF_TYPE_DURATION] = sizeof(uint64_t),
+		[CONF_TYPE_SIZE] = sizeof(uint64_t),
+		[CONF_TYPE_ENUM] = sizeof(unsigned int),
+		[CONF_TYPE_STRLIST] = sizeof(struct conf_strlist),
+		[CONF_TYPE_CIDRLIST] = sizeof(struct conf_cidrlist),
+	};
+	return sizes[type];
+}
+
+static char *conf_strdup_or_null(const char *s)
+{
+	return s == NULL ? NULL : xstrdup(s);
+}
+
+void conf_copy_key(const struct conf_key *key, void *dst, const void *src)
+{
+	void *to = (char *)dst + key->offset;
+	const void *from = (const char *)src + key->offset;
+
+	conf_free_key(key, dst);
+	switch (key->type) {
+	case CONF_TYPE_STRING:
+		*(char **)to = conf_strdup_or_null(*(char *const *)from);
+		break;
+	case CONF_TYPE_STRLIST: {
+		const struct conf_strlist *a = from;
+		struct conf_strlist *b = to;
+		b->items = xcalloc(a->count + 1, sizeof(*b->items));
+		for (size_t i = 0; i < a->count; i++)
+			b->items[i] = xstrdup(a->items[i]);
+		b->count = a->count;
+		break;
+	}
+	case CONF_TYPE_CIDRLIST: {
+		const struct conf_cidrlist *a = from;
+		struct conf_cidrlist *b = to;
+		b->items = xcalloc(a->count + 1, sizeof(*b->items));
+		memcpy(b->items, a->items, a->count * sizeof(*a->items));
+		b->count = a->count;
+		break;
+	}
+	case CONF_TYPE_GROUP:
+		for (const struct conf_key *k = key->sub; k->name != NULL; k++)
+			conf_copy_key(k, dst, src);
+		break;
+	case CONF_TYPE_LIST: {
+		const char *elems = *(char *const *)from;
+		size_t count = *(const size_t *)(const void *)
+			((const char *)src + key->count_offset);
+		char *copy = xcalloc(count == 0 ? 1 : count, key->elem_size);
+		for (size_t i = 0; i < count; i++) {
+			const char *a = elems + i * key->elem_size;
+			char *b = copy + i * key->elem_size;
+			for (const struct conf_key *k = key->sub; k->name != NULL; k++)
+				conf_copy_key(k, b, a);
+			*(char **)(void *)(b + key->source_offset) = conf_strdup_or_null(
+				*(char *const *)(const void *)(a + key->source_offset));
+		}
+		*(char **)to = copy;
+		*(size_t *)(void *)((char *)dst + key->count_offset) = count;
+		break;
+	}
+	case CONF_TYPE_BOOL:
+	case CONF_TYPE_UINT:
+	case CONF_TYPE_PORT:
+	case CONF_TYPE_DURATION:
+	case CONF_TYPE_SIZE:
+	case CONF_TYPE_ENUM:
+		memcpy(to, from, conf_field_size(key->type));
 		break;
 	}
 }

@@ -12,7 +12,7 @@
 #include "daemon/privileges.h"
 
 struct loftd {
-	struct config *cfg;
+	struct config *cfg;		/* the current one; a reference */
 	struct event_base *base;
 	struct director *director;
 	struct auth *auth;
@@ -35,9 +35,6 @@ struct loftd {
 	const struct config_override *overrides;
 	size_t overrides_count;
 	bool debug;			/* -D: the log level stays debug */
-	/* configurations replaced by reloads: sessions may point into them */
-	struct config **retired;
-	size_t retired_count;
 };
 
 /* The TLS context towards clients from cfg's tls.* (NULL without

@@ -378,10 +378,7 @@ static void loftd_free(struct loftd *d)
 	SSL_CTX_free(d->client_tls);
 	SSL_CTX_free(d->backend_tls);
 	privileges_free(&d->priv);
-	for (size_t i = 0; i < d->retired_count; i++)
-		config_free(&d->retired[i]);
-	free(d->retired);
-	config_free(&d->cfg);
+	config_unref(&d->cfg);
 }
 
 /* The changelist folds the several interest changes a connection goes

@@ -1,11 +1,13 @@
-/* Reloading on SIGHUP. */
+/* Reloading on SIGHUP: a new configuration (restart-only keys keep their
+ * running values) replaces the current one for everything that starts
+ * from now on; sessions keep the one they started with. */
 #include "daemon/reload.h"
 
 #include <stdlib.h>
 
 #include "common/log.h"
-#include "common/xmalloc.h"
 #include "daemon/loftd.h"
+#include "proxy/health.h"
 #include "proxy/proxy.h"
 
 struct reload_count {
@@ -46,17 +48,25 @@ void loftd_reload(struct loftd *d)
 		return;
 	}
 	struct reload_count count = { 0, 0 };
-	config_reload_apply(d->cfg, fresh, reload_report, &count);
+	config_reload_merge(d->cfg, fresh, reload_report, &count);
+	/* from here on fresh is what runs; the old configuration goes with
+	 * its last holder (a session that started with it) */
+	struct config *old = d->cfg;
+	d->cfg = fresh;
 	/* sessions hold their own references to the old context */
 	SSL_CTX_free(d->client_tls);
 	d->client_tls = client_tls;
 	d->proxy->client_tls = client_tls;
-	proxy_apply_config(d->proxy);
-	d->proxy->max_connections = loftd_setup_nofile(d->cfg);
+	proxy_set_config(d->proxy, fresh);
+	health_set_config(d->health, fresh);
+	/* the listeners did not change (only a restart changes them): their
+	 * settings are read from the new copy */
+	for (size_t i = 0; i < d->listeners_count; i++)
+		d->plisteners[i].set = &fresh->listeners[i];
+	d->proxy->max_connections = loftd_setup_nofile(fresh);
 	if (!d->debug)
-		log_set_level((enum log_level)d->cfg->log.level);
-	d->retired = xrealloc(d->retired, (d->retired_count + 1) * sizeof(*d->retired));
-	d->retired[d->retired_count++] = fresh;
+		log_set_level((enum log_level)fresh->log.level);
+	config_unref(&old);
 	log_info("reload done: %zu settings changed, %zu need a restart; TLS "
 		 "certificates read again", count.applied, count.restart);
 }

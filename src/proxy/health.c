@@ -417,6 +417,12 @@ struct health *health_new(struct event_base *base, const struct config *cfg,
 	return h;
 }
 
+void health_set_config(struct health *h, const struct config *cfg)
+{
+	if (h != NULL)
+		h->cfg = cfg;
+}
+
 void health_free(struct health **hp)
 {
 	struct health *h = *hp;

@@ -30,10 +30,14 @@ typedef void health_verdict_cb(void *ctx, const struct ipaddr *ip,
 			       enum director_health verdict, const char *error);
 
 /* NULL when director.health.interval is 0 (no checks). backend_tls may be
- * NULL when backend.ssl is "no". The director is read for its host list. */
+ * NULL when backend.ssl is "no". The director is read for its host list.
+ * cfg must outlive the checks, or be replaced with health_set_config()
+ * first. */
 struct health *health_new(struct event_base *base, const struct config *cfg,
 			  struct director *director, SSL_CTX *backend_tls,
 			  health_verdict_cb *verdict, void *verdict_ctx);
+/* After a reload: the next checks read cfg (h may be NULL). */
+void health_set_config(struct health *h, const struct config *cfg);
 void health_free(struct health **h);
 
 #endif

@@ -19,7 +19,7 @@
 
 /* What the proxy derives from the configuration: at start and after a
  * reload (sessions already running keep what they copied). */
-void proxy_apply_config(struct proxy *p)
+static void proxy_apply_config(struct proxy *p)
 {
 	const struct config *cfg = p->cfg;
 	if (cfg->login.hostname[0] != '\0')
@@ -46,13 +46,13 @@ void proxy_apply_config(struct proxy *p)
 	p->prelogin.max = cfg->limits.max_prelogin_per_ip;
 }
 
-struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
+struct proxy *proxy_new(struct event_base *base, struct config *cfg,
 			struct auth *auth, struct director *director,
 			SSL_CTX *client_tls, SSL_CTX *backend_tls)
 {
 	struct proxy *p = xcalloc(1, sizeof(*p));
 	p->base = base;
-	p->cfg = cfg;
+	p->cfg = config_ref(cfg);
 	p->auth = auth;
 	p->director = director;
 	p->client_tls = client_tls;
@@ -67,6 +67,14 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
 	p->next_id = (uint64_t)time(NULL) << 24;
 	proxy_apply_config(p);
 	return p;
+}
+
+void proxy_set_config(struct proxy *p, struct config *cfg)
+{
+	struct config *old = p->cfg;
+	p->cfg = config_ref(cfg);
+	proxy_apply_config(p);
+	config_unref(&old);
 }
 
 void proxy_expire(struct proxy *p, time_t now)
@@ -110,6 +118,7 @@ void proxy_free(struct proxy **pp)
 	ip_limit_deinit(&p->prelogin);
 	penalty_free(&p->penalty);
 	relay_pools_free(&p->relay_pools);
+	config_unref(&p->cfg);
 	free(p);
 	*pp = NULL;
 }

@@ -25,7 +25,9 @@ struct relay_pools;
 
 struct proxy {
 	struct event_base *base;
-	const struct config *cfg;
+	struct config *cfg;	/* the current one (a reference): what new
+				 * sessions start with and take a reference
+				 * to (LMTP sessions read it as they go) */
 	struct auth *auth;
 	struct director *director;
 	struct registry registry;
@@ -75,11 +77,14 @@ void proxy_entry_init(struct proxy *proxy, struct registry_entry *reg,
 		      char id_str[PROXY_ID_STRLEN], const char *service,
 		      const struct listener_accept *acc);
 
-struct proxy *proxy_new(struct event_base *base, const struct config *cfg,
+/* Takes a reference to cfg. */
+struct proxy *proxy_new(struct event_base *base, struct config *cfg,
 			struct auth *auth, struct director *director,
 			SSL_CTX *client_tls, SSL_CTX *backend_tls);
-/* Derives the proxy's settings from proxy->cfg again (after a reload). */
-void proxy_apply_config(struct proxy *proxy);
+/* After a reload: new sessions start with cfg (the proxy takes a
+ * reference and drops the old one's), and the proxy's own settings
+ * derive from it. Running sessions keep theirs. */
+void proxy_set_config(struct proxy *proxy, struct config *cfg);
 /* Closes every session with the protocol's goodbye, and every
  * connection still sending its PROXY protocol header. */
 void proxy_shutdown(struct proxy *proxy, const char *text);

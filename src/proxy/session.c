@@ -70,6 +70,7 @@ static const char *const session_state_names[] = {
 struct session {
 	struct registry_entry reg;	/* id, user, addresses: what admins see */
 	struct proxy *proxy;
+	struct config *cfg;		/* a reference: what it started with */
 	const struct proxy_listener *listener;
 	enum session_state state;
 	struct conn client;
@@ -185,7 +186,7 @@ static void session_client_flush(struct session *s)
  * beyond it, its commands wait (unread, then in the kernel's buffers). */
 static bool session_output_full(const struct session *s)
 {
-	return sbuf_len(&s->out) >= s->proxy->cfg->limits.session_buffer;
+	return sbuf_len(&s->out) >= s->cfg->limits.session_buffer;
 }
 
 /* Client interest outside the relay: read while the input buffer has
@@ -234,7 +235,7 @@ static void session_finish(struct session *s, const char *reason)
 	session_set_state(s, SESSION_CLOSING);
 	s->finish_reason = reason;
 	sbuf_free(&s->in);
-	s->close_deadline = clock_monotonic_ms() + s->proxy->cfg->limits.close_timeout_ms;
+	s->close_deadline = clock_monotonic_ms() + s->cfg->limits.close_timeout_ms;
 	session_timer_set(s, s->close_deadline);
 }
 
@@ -322,7 +323,7 @@ static void session_relay(struct session *s)
 		/* the client ended (perhaps a half-close after its last
 		 * command): its answer may still come, for a while */
 		s->drain_deadline = clock_monotonic_ms() +
-			s->proxy->cfg->limits.close_timeout_ms;
+			s->cfg->limits.close_timeout_ms;
 		session_relay_timer(s);
 	}
 	if (r > 0)
@@ -365,7 +366,7 @@ static void session_logged_in(struct session *s)
 	session_release_prelogin(s);
 	session_set_state(s, SESSION_PROXYING);
 	s->reg.state = REGISTRY_STATE_PROXYING;
-	s->idle_ms = proxy_protocol_idle_ms(s->listener->protocol, s->proxy->cfg);
+	s->idle_ms = proxy_protocol_idle_ms(s->listener->protocol, s->cfg);
 	s->last_traffic = clock_monotonic_ms();
 	session_relay_timer(s);
 	session_log(s, LOG_LEVEL_INFO, "proxying to %s:%u",
@@ -381,7 +382,7 @@ static void session_logged_in(struct session *s)
 
 static void session_back_start(struct session *s)
 {
-	const struct config *cfg = s->proxy->cfg;
+	const struct config *cfg = s->cfg;
 	struct back_params p = {
 		.user = s->login_user,
 		.password = s->password,
@@ -489,7 +490,7 @@ static void session_backend_retry(struct session *s, const char *error)
 
 	conn_close(&s->backend);
 	s->connect_attempts++;
-	if (s->connect_attempts > s->proxy->cfg->backend.max_reconnects ||
+	if (s->connect_attempts > s->cfg->backend.max_reconnects ||
 	    now + SESSION_RETRY_MIN_LEFT_MS > s->backend_deadline) {
 		session_backend_failed(s, "connect failed: %s", error);
 		return;
@@ -505,9 +506,9 @@ static void session_backend_connected(struct session *s)
 	int one = 1;
 	struct net_keepalive ka;
 	setsockopt(s->backend.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	proxy_keepalive(s->proxy->cfg, &ka);
+	proxy_keepalive(s->cfg, &ka);
 	(void)net_set_keepalive(s->backend.fd, &ka);
-	if (s->proxy->cfg->backend.ssl == CONF_BACKEND_SSL_YES)
+	if (s->cfg->backend.ssl == CONF_BACKEND_SSL_YES)
 		session_backend_tls_start(s);
 	else
 		session_back_start(s);
@@ -612,7 +613,7 @@ static void session_backend_begin(struct session *s, const struct ipaddr *ip,
 	session_log(s, LOG_LEVEL_DEBUG, "routed to %s:%u", ipaddr_to_str(ip, text),
 		    s->route_port);
 	s->connect_attempts = 0;
-	s->backend_deadline = clock_monotonic_ms() + s->proxy->cfg->backend.connect_timeout_ms;
+	s->backend_deadline = clock_monotonic_ms() + s->cfg->backend.connect_timeout_ms;
 	session_backend_connect(s);
 }
 
@@ -642,7 +643,7 @@ static void session_route_director(struct session *s)
 
 static void session_route(struct session *s, const struct auth_result *r)
 {
-	const struct config *cfg = s->proxy->cfg;
+	const struct config *cfg = s->cfg;
 	struct registry *reg = &s->proxy->registry;
 
 	registry_set_user(reg, &s->reg, r->user, 0);
@@ -1083,6 +1084,7 @@ static void session_close(struct session *s)
 	free(s->auth_user);
 	free(s->login_user);
 	free(s->route_tag);
+	config_unref(&s->cfg);
 	free(s);
 }
 
@@ -1114,6 +1116,7 @@ void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 	s->slot_ip = acc->peer_ip;
 
 	s->proxy = p;
+	s->cfg = config_ref(p->cfg);
 	s->listener = pl;
 	proxy_entry_init(p, &s->reg, s->id_str, pl->protocol->name, acc);
 	s->reg.kick = session_kick;
@@ -1122,7 +1125,7 @@ void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 	s->local_ip = acc->local_ip;
 	s->local_port = acc->local_port;
 	s->start_mono = clock_monotonic_ms();
-	s->login_deadline = s->start_mono + p->cfg->login.timeout_ms;
+	s->login_deadline = s->start_mono + s->cfg->login.timeout_ms;
 	/* the client's LOGIN and the backend login line carry the password:
 	 * every copy of them is wiped when let go (the relay inherits bout) */
 	sbuf_set_secret(&s->in);

@@ -266,9 +266,10 @@ static void reload_log_key(const char *key, bool applied, void *ctx)
 	snprintf(dst + len, sizeof(log->applied) - len, "%s ", key);
 }
 
-/* A reload moves changed reloadable values into the running config,
- * keeps the others, and leaves the replaced values in the fresh one. */
-static void test_reload_apply(void **state)
+/* A reload keeps the running configuration as it is and gives the fresh
+ * one the running values of the keys only a restart applies, lists of
+ * groups included; both stay whole (freed separately, under ASan). */
+static void test_reload_merge(void **state)
 {
 	(void)state;
 	char *error = NULL;
@@ -276,38 +277,80 @@ static void test_reload_apply(void **state)
 		"login = { greeting = \"old\"; trusted_networks = [ \"10.0.0.0/8\" ]; };\n"),
 		NULL, 0, &error);
 	assert_non_null(running);
-	struct config *fresh = config_load(write_conf("fresh.conf",
-		"listeners = ( { protocol = \"imap\"; address = \"127.0.0.1\"; port = 10144; } );\n"
+	static const char fresh_text[] =
+		"listeners = ( { protocol = \"imap\"; address = \"127.0.0.1\"; port = 10144; },\n"
+		"              { protocol = \"pop3\"; address = \"127.0.0.1\"; } );\n"
 		"passdb = ( { driver = \"backend\"; } );\n"
 		"director = { mail_servers = [ \"127.0.0.12\" ]; user_expire = \"1h\"; };\n"
 		"login = { greeting = \"new\"; trusted_networks = [ \"10.0.0.0/8\" ]; timeout = \"5s\"; };\n"
 		"limits = { idle = { imap = \"1m\"; }; };\n"
 		"auth = { workers = 4; penalty = false; };\n"
-		"base_dir = \"/elsewhere\";\n"), NULL, 0, &error);
+		"base_dir = \"/elsewhere\";\n";
+	struct config *fresh = config_load(write_conf("fresh.conf", fresh_text),
+					   NULL, 0, &error);
 	assert_non_null(fresh);
 	struct reload_log log = { "", "" };
-	size_t applied = config_reload_apply(running, fresh, reload_log_key, &log);
+	size_t applied = config_reload_merge(running, fresh, reload_log_key, &log);
 	assert_string_equal(log.applied,
 			    "login.timeout login.greeting auth.penalty limits.idle.imap ");
 	assert_string_equal(log.kept, "base_dir listeners auth.workers "
 			    "director.mail_servers director.user_expire ");
 	assert_int_equal(applied, 4);
-	assert_string_equal(running->login.greeting, "new");
-	assert_int_equal(running->login.timeout_ms, 5000);
-	assert_int_equal(running->limits.idle.imap_ms, 60000);
-	assert_false(running->auth.penalty);
-	/* kept: the running values */
-	assert_int_equal(running->listeners[0].port, 10143);
-	assert_int_equal(running->auth.workers, 2);
-	assert_string_equal(running->director.mail_servers.items[0], "127.0.0.11");
-	/* the replaced values live on in fresh until it is freed */
-	assert_string_equal(fresh->login.greeting, "old");
+	/* fresh: the new values that apply ... */
+	assert_string_equal(fresh->login.greeting, "new");
+	assert_int_equal(fresh->login.timeout_ms, 5000);
+	assert_int_equal(fresh->limits.idle.imap_ms, 60000);
+	assert_false(fresh->auth.penalty);
+	/* ... and the running values of the others */
+	assert_string_equal(fresh->base_dir, running->base_dir);
+	assert_int_equal(fresh->listeners_count, 1);
+	assert_int_equal(fresh->listeners[0].port, 10143);
+	assert_string_equal(fresh->listeners[0].address, running->listeners[0].address);
+	assert_string_equal(fresh->listeners[0].source, running->listeners[0].source);
+	assert_ptr_not_equal(fresh->listeners, running->listeners);
+	assert_int_equal(fresh->auth.workers, 2);
+	assert_int_equal(fresh->director.mail_servers.count, 1);
+	assert_string_equal(fresh->director.mail_servers.items[0], "127.0.0.11");
+	assert_int_equal(fresh->director.user_expire_ms, running->director.user_expire_ms);
+	/* running: untouched */
+	assert_string_equal(running->login.greeting, "old");
+	assert_true(running->auth.penalty);
+	/* merged again: nothing differs any more but what only a restart
+	 * applies, which is kept again */
+	struct reload_log again = { "", "" };
+	struct config *third = config_load(write_conf("fresh.conf", fresh_text),
+					   NULL, 0, &error);
+	assert_non_null(third);
+	assert_int_equal(config_reload_merge(fresh, third, reload_log_key, &again), 0);
+	assert_string_equal(again.applied, "");
+	assert_string_equal(again.kept, "base_dir listeners auth.workers "
+			    "director.mail_servers director.user_expire ");
 	assert_true(config_key_reloadable("login.greeting"));
 	assert_false(config_key_reloadable("director.health.interval"));
 	assert_true(config_key_reloadable("backend.connect_timeout"));
 	assert_false(config_key_reloadable("backend.ssl_verify"));
-	config_free(&running);
-	config_free(&fresh);
+	config_unref(&third);
+	config_unref(&running);
+	config_unref(&fresh);
+}
+
+/* The last reference frees the configuration (LeakSanitizer and ASan
+ * check the two ends). */
+static void test_refcount(void **state)
+{
+	(void)state;
+	char *error = NULL;
+	struct config *cfg = config_load(write_conf("ref.conf", MINIMAL), NULL, 0, &error);
+	assert_non_null(cfg);
+	struct config *a = config_ref(cfg), *b = config_ref(cfg);
+	assert_ptr_equal(a, cfg);
+	config_unref(&cfg);
+	assert_null(cfg);
+	config_unref(&a);
+	assert_string_equal(b->login.greeting, "loft ready.");
+	config_unref(&b);
+	assert_null(b);
+	config_unref(&b);	/* NULL: nothing */
 }
 
 static int setup(void **state)
@@ -332,7 +375,8 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_print_round_trip),
-		cmocka_unit_test(test_reload_apply),
+		cmocka_unit_test(test_reload_merge),
+		cmocka_unit_test(test_refcount),
 	};
 	return cmocka_run_group_tests_name("conf", tests, setup, teardown);
 }
