@@ -9,6 +9,8 @@
 #   make bench-quick  the same harness, loft and direct, a few seconds
 #   make bench-registry  kick 100k of 200k synthetic sessions, timed
 #   make bench-director  route logins over 1M assignments, and their memory
+#   make bench-passwd-reload  the loop's stalls during a 50 MB passwd-file
+#                     reload (BENCH_ARGS: e.g. --ip 127.0.0.1 --size-mb 50)
 #   make fuzz         every libFuzzer harness for FUZZ_SECONDS (default 60)
 #                     each, with clang-14, in build-fuzz/; make check runs
 #                     them for CHECK_FUZZ_SECONDS (default 5)
@@ -23,6 +25,7 @@ PKG_CONFIG ?= pkg-config
 PYTEST ?= pytest-3
 PYTHON ?= /usr/bin/python3
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 PKGS := libevent_core libevent_pthreads openssl libconfig libsodium libxcrypt libxxhash
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
@@ -73,6 +76,7 @@ MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 
 .PHONY: all check check-unit check-integration check-layers check-san san \
 	unit doc clean bench bench-quick bench-registry bench-director bench-tools \
+	bench-passwd-reload \
 	fuzz fuzzers
 all: $(BUILD)/loftd $(BUILD)/loftadm
 
@@ -139,6 +143,10 @@ bench-registry: $(BUILD)/bench/registry_kick
 
 bench-director: $(BUILD)/bench/director_route
 	$(BUILD)/bench/director_route 1000000 10
+
+# the loop's stalls while a 50 MB passwd-file is reloaded (as root)
+bench-passwd-reload: all
+	$(PYTHON) bench/passwd_reload_lag.py --build $(abspath $(BUILD)) $(BENCH_ARGS)
 
 $(BUILD)/doc/%: doc/%.scd
 	@mkdir -p $(dir $@)

@@ -7,6 +7,8 @@
 #include "auth/auth.h"
 
 #include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +34,7 @@ struct auth_job {
 	int verdict;		/* password_verify()'s result */
 	const char *verify_error;
 	struct auth_result result;
+	char error[256];	/* result.error, when composed here */
 };
 
 struct auth {
@@ -42,7 +45,27 @@ struct auth {
 	char *username_format;
 	struct event *deferred_ev;
 	struct list deferred;	/* completed jobs whose callbacks are due */
+	auth_notice_cb *notice_cb;
+	void *notice_ctx;
 };
+
+void auth_set_notice_callback(struct auth *auth, auth_notice_cb *cb, void *ctx)
+{
+	auth->notice_cb = cb;
+	auth->notice_ctx = ctx;
+}
+
+void auth_notice(struct auth *auth, enum log_level level, const char *fmt, ...)
+{
+	if (auth->notice_cb == NULL)
+		return;
+	char text[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	auth->notice_cb(auth->notice_ctx, level, text);
+}
 
 void auth_result_clear(struct auth_result *r)
 {
@@ -131,10 +154,12 @@ static void auth_job_verified(struct worker_job *wjob)
 		return;
 	}
 	if (job->verdict < 0) {
-		log_error("passdb %s: cannot verify the password of %s: %s",
-			  job->auth->passdbs[job->passdb_idx].driver->name,
-			  job->result.user, job->verify_error);
-		auth_job_fail(job, AUTH_STATUS_TEMPFAIL, "password scheme error");
+		/* the caller logs it: a broken hash in the passdb */
+		snprintf(job->error, sizeof(job->error),
+			 "passdb %s: cannot verify the password of %s: %s",
+			 job->auth->passdbs[job->passdb_idx].driver->name,
+			 job->result.user, job->verify_error);
+		auth_job_fail(job, AUTH_STATUS_TEMPFAIL, job->error);
 		auth_job_finish(job);
 		return;
 	}
@@ -216,12 +241,16 @@ struct auth *auth_new(struct config *cfg, struct event_base *base,
 	}
 	auth->cfg = config_ref(cfg);
 	auth->username_format = xstrdup(cfg->auth.username_format);
+	auth->deferred_ev = event_new(base, -1, 0, auth_deferred_run, auth);
+	auth->pool = worker_pool_new(base, cfg->auth.workers);
 	auth->passdbs = xcalloc(cfg->passdbs_count, sizeof(*auth->passdbs));
 	for (size_t i = 0; i < cfg->passdbs_count; i++) {
 		struct passdb *db = &auth->passdbs[i];
 		char *error;
 		db->driver = passdb_driver_get(cfg->passdbs[i].driver);
 		db->set = &cfg->passdbs[i];
+		db->auth = auth;
+		db->pool = auth->pool;
 		if (db->driver->init(db, &error) < 0) {
 			*error_r = xasprintf("%s: passdb %s: %s", cfg->passdbs[i].source,
 					     db->driver->name, error);
@@ -232,8 +261,6 @@ struct auth *auth_new(struct config *cfg, struct event_base *base,
 		}
 		auth->passdbs_count = i + 1;
 	}
-	auth->deferred_ev = event_new(base, -1, 0, auth_deferred_run, auth);
-	auth->pool = worker_pool_new(base, cfg->auth.workers);
 	return auth;
 }
 

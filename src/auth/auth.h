@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/log.h"
 #include "conf/config.h"
 
 struct event_base;
@@ -47,11 +48,18 @@ struct auth_result {
 typedef void auth_callback(void *ctx, uint64_t cookie,
 			   const struct auth_result *result);
 
+/* What the passdbs have to say on their own, outside any lookup (a users
+ * file reloaded, or one that failed to): the caller logs it. Runs on the
+ * loop thread. */
+typedef void auth_notice_cb(void *ctx, enum log_level level, const char *text);
+
 /* Keeps a reference to cfg (its passdb settings) until auth_free(). */
 struct auth *auth_new(struct config *cfg, struct event_base *base,
 		      char **error_r);
 /* Cancelled lookups still get their callback before this returns. */
 void auth_free(struct auth **auth);
+/* Where notices go (without a callback they are dropped). */
+void auth_set_notice_callback(struct auth *auth, auth_notice_cb *cb, void *ctx);
 
 void auth_lookup(struct auth *auth, const char *user, const char *password,
 		 auth_callback *callback, void *ctx, uint64_t cookie);

@@ -1,6 +1,8 @@
 /* Password databases: a driver table (passwd-file, backend). A lookup
  * runs on the loop thread and must be cheap (in memory); it fills the
- * result's fields and returns the stored password to verify, if any. */
+ * result's fields and returns the stored password to verify, if any.
+ * Slow work (reading a file) goes to the worker pool; what a driver has
+ * to report outside a lookup goes through auth_notice(), never a log. */
 #ifndef LOFT_AUTH_PASSDB_H
 #define LOFT_AUTH_PASSDB_H
 
@@ -13,10 +15,14 @@ enum passdb_result {
 	PASSDB_ERROR,
 };
 
+struct worker_pool;
+
 struct passdb {
 	const struct passdb_driver *driver;
 	const struct config_passdb *set;
 	void *ctx;
+	struct auth *auth;		/* for auth_notice() */
+	struct worker_pool *pool;	/* for work off the loop */
 };
 
 struct passdb_driver {
@@ -32,6 +38,10 @@ struct passdb_driver {
 
 /* The driver for a configured passdb (indexed by enum conf_passdb_driver). */
 const struct passdb_driver *passdb_driver_get(unsigned int driver);
+
+/* For the drivers: a notice to the auth object's callback. */
+void auth_notice(struct auth *auth, enum log_level level, const char *fmt, ...)
+	ATTR_FORMAT(3, 4);
 
 /* Applies passwd-file style extra fields to a result. */
 void passdb_apply_field(struct auth_result *result, const char *key,

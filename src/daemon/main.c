@@ -127,7 +127,9 @@ static void loftd_expire(evutil_socket_t fd, short what, void *arg)
 	proxy_expire(d->proxy, now);
 }
 
-static void loftd_director_report(void *ctx, enum log_level level, const char *text)
+/* What the director and the passdbs report outside any request (a failed
+ * state save, a users file reloaded): logged as they say. */
+static void loftd_report(void *ctx, enum log_level level, const char *text)
 {
 	(void)ctx;
 	log_msg(level, "%s", text);
@@ -465,7 +467,7 @@ int main(int argc, char **argv)
 		loftd_free(&d);
 		return EXIT_FAILURE;
 	}
-	director_set_report(d.director, loftd_director_report, NULL);
+	director_set_report(d.director, loftd_report, NULL);
 	if (print_config) {
 		config_print(d.cfg, stdout);
 		loftd_free(&d);
@@ -486,6 +488,7 @@ int main(int argc, char **argv)
 		free(error);
 		goto out;
 	}
+	auth_set_notice_callback(d.auth, loftd_report, NULL);
 	d.proxy = proxy_new(d.base, d.cfg, d.auth, d.director, d.client_tls,
 			    d.backend_tls);
 	d.proxy->max_connections = max_connections;

@@ -33,10 +33,12 @@ def write_passwd(base, name, lines):
 def slow_loft(loft_factory, cluster, slow_hash, **opts):
     path = write_passwd(cluster.base, "slow", [
         "slow:%s" % slow_hash, "fast:{PLAIN}pass"] +
-        ["user%d:{PLAIN}pass" % i for i in range(1, 41)])
+        ["user%d:{PLAIN}pass" % i for i in range(1, 40)])  # not user40
     opts.setdefault("log_level", "debug")
-    return loft_factory(passdb='{ driver = "passwd-file"; path = "%s"; }' % path,
+    loft = loft_factory(passdb='{ driver = "passwd-file"; path = "%s"; }' % path,
                         **opts)
+    loft.passwd = path
+    return loft
 
 
 def wait_count(loft, text, n, timeout=20):
@@ -62,3 +64,37 @@ def test_stop_while_a_hash_is_verified(loft_factory, cluster, slow_hash):
     assert loft.stop() == 0
     assert not loft.sanitizer_reports(), loft.log_text()[-4000:]
     assert "loftd stopped" in loft.log_text()
+
+
+def login_reply(loft, user, password):
+    c = Raw(LOFT_IP, loft.port)
+    c.line()
+    c.send("a LOGIN %s %s\r\n" % (user, password))
+    reply = c.until("a ")[-1]
+    c.sock.close()
+    return reply
+
+
+def test_passwd_file_reload(loft_factory, cluster, slow_hash):
+    """B6: a changed passwd-file is read by a worker; the login that
+    noticed the change is answered from the users loaded before, and the
+    reload is logged by loftd (the passdb itself logs nothing)."""
+    loft = slow_loft(loft_factory, cluster, slow_hash, log_level="info", penalty="false")
+    with open(loft.passwd) as f:
+        text = f.read()
+    with open(loft.passwd + ".tmp", "w") as f:
+        f.write(text.replace("user7:{PLAIN}pass", "user7:{PLAIN}changed") +
+                "user40:{PLAIN}pass\n")
+    os.replace(loft.passwd + ".tmp", loft.passwd)
+    assert login_reply(loft, "user7", "pass").startswith("a OK")
+    wait_count(loft, "passwd-file %s reloaded: 42 users" % loft.passwd, 1)
+    assert login_reply(loft, "user40", "pass").startswith("a OK")
+    assert login_reply(loft, "user7", "pass").startswith("a NO [AUTHENTICATIONFAILED]")
+    # a broken file keeps the users, and says so once
+    with open(loft.passwd, "a") as f:
+        f.write(":no user here\n")
+    assert login_reply(loft, "user40", "pass").startswith("a OK")
+    wait_count(loft, "passwd-file reload failed, keeping the loaded users: %s: line 43: "
+               "empty username" % loft.passwd, 1)
+    assert login_reply(loft, "user40", "pass").startswith("a OK")
+    assert loft.log_text().count("passwd-file reload failed") == 1

@@ -19,6 +19,7 @@
 #include "auth/passwd_file.h"
 #include "auth/penalty.h"
 #include "auth/password.h"
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/config.h"
 
@@ -168,6 +169,25 @@ static void on_result(void *ctx, uint64_t cookie, const struct auth_result *r)
 	last.alt_count = r->alt_count;
 }
 
+static int notices_seen;
+static enum log_level last_notice_level;
+static char last_notice[512];
+
+static void on_notice(void *ctx, enum log_level level, const char *text)
+{
+	assert_ptr_equal(ctx, &notices_seen);
+	notices_seen++;
+	last_notice_level = level;
+	snprintf(last_notice, sizeof(last_notice), "%s", text);
+}
+
+/* Runs the loop until the passdbs have said n things in all. */
+static void wait_notices(int n)
+{
+	while (notices_seen < n)
+		event_base_loop(base, EVLOOP_ONCE);
+}
+
 static struct config *load(const char *text)
 {
 	char path[128];
@@ -229,6 +249,7 @@ static void test_auth_flow(void **state)
 	char *error = NULL;
 	struct auth *a = auth_new(cfg, base, &error);
 	assert_non_null(a);
+	auth_set_notice_callback(a, on_notice, &notices_seen);
 
 	run_lookup(a, 1, "Jane", "secret");	/* %Lu lower-cases */
 	assert_int_equal(last.status, AUTH_STATUS_OK);
@@ -265,19 +286,37 @@ static void test_auth_flow(void **state)
 	run_lookup(a, 83, "nobody", NULL);
 	assert_int_equal(last.status, AUTH_STATUS_FAILED);
 
-	/* a changed file is read again; a broken one keeps the old users */
+	/* a changed file is read again off the loop: lookups meanwhile use
+	 * the users loaded before, and the passdb says when the new ones are
+	 * in (to the caller: it logs nothing itself) */
+	assert_int_equal(notices_seen, 0);
 	write_users("newbie:{PLAIN}n\n");
-	run_lookup(a, 9, "newbie", "n");
+	run_lookup(a, 9, "jane", "secret");
 	assert_int_equal(last.status, AUTH_STATUS_OK);
-	run_lookup(a, 10, "jane", "secret");
+	wait_notices(1);
+	assert_int_equal(last_notice_level, LOG_LEVEL_INFO);
+	assert_non_null(strstr(last_notice, "/users reloaded: 1 users"));
+	run_lookup(a, 10, "newbie", "n");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	run_lookup(a, 11, "jane", "secret");
 	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	/* a broken one keeps the old users, once said */
 	write_users("newbie:{PLAIN}n\n:broken line\n");
-	run_lookup(a, 11, "newbie", "n");
+	run_lookup(a, 12, "newbie", "n");
 	assert_int_equal(last.status, AUTH_STATUS_OK);
+	wait_notices(2);
+	assert_int_equal(last_notice_level, LOG_LEVEL_ERROR);
+	assert_non_null(strstr(last_notice, "keeping the loaded users"));
+	assert_non_null(strstr(last_notice, "line 2: empty username"));
+	run_lookup(a, 13, "newbie", "n");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	assert_int_equal(notices_seen, 2);
 
-	/* lookups pending at shutdown are answered, not lost */
+	/* lookups pending at shutdown are answered, not lost; a reload in
+	 * flight is dropped */
+	write_users("late:{PLAIN}l\n");
 	int before = results_seen;
-	auth_lookup(a, "newbie", "n", on_result, &results_seen, 12);
+	auth_lookup(a, "newbie", "n", on_result, &results_seen, 14);
 	auth_free(&a);
 	assert_int_equal(results_seen, before + 1);
 	config_free(&cfg);
