@@ -11,6 +11,8 @@
 #   make bench-director  route logins over 1M assignments, and their memory
 #   make bench-passwd-reload  the loop's stalls during a 50 MB passwd-file
 #                     reload (BENCH_ARGS: e.g. --ip 127.0.0.1 --size-mb 50)
+#   make bench-auth   a login flood from clients that give up, beside a
+#                     well-behaved client (BENCH_ARGS: e.g. --net 127.0.0)
 #   make fuzz         every libFuzzer harness for FUZZ_SECONDS (default 60)
 #                     each, with clang-14, in build-fuzz/; make check runs
 #                     them for CHECK_FUZZ_SECONDS (default 5)
@@ -76,7 +78,7 @@ MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 
 .PHONY: all check check-unit check-integration check-layers check-san san \
 	unit doc clean bench bench-quick bench-registry bench-director bench-tools \
-	bench-passwd-reload \
+	bench-passwd-reload bench-auth \
 	fuzz fuzzers
 all: $(BUILD)/loftd $(BUILD)/loftadm
 
@@ -143,6 +145,11 @@ bench-registry: $(BUILD)/bench/registry_kick
 
 bench-director: $(BUILD)/bench/director_route
 	$(BUILD)/bench/director_route 1000000 10
+
+# a flood of logins that give up before their expensive hash is verified,
+# beside a client that logs in properly (as root)
+bench-auth: all $(BUILD)/bench/backend
+	$(PYTHON) bench/auth_flood.py --build $(abspath $(BUILD)) $(BENCH_ARGS)
 
 # the loop's stalls while a 50 MB passwd-file is reloaded (as root)
 bench-passwd-reload: all

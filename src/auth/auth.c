@@ -3,7 +3,14 @@
  * a passdb or with a password it rejects goes on to the next one.
  * Verification runs in the worker pool; results that need no verifying
  * are completed through a deferred event, so the caller's callback never
- * runs inside auth_lookup(). */
+ * runs inside auth_request_start().
+ *
+ * The queue is bounded (auth.max_queue): a request that would wait
+ * beyond it fails at once with a temporary failure, so a flood of logins
+ * cannot build up minutes of hashing. A caller that goes away aborts its
+ * request (Dovecot's auth_request_abort): still queued, it leaves the
+ * queue unverified; being verified, it finishes and only a failure is
+ * kept, as a penalty for the client's address. */
 #include "auth/auth.h"
 
 #include <event2/event.h>
@@ -11,16 +18,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth/passdb.h"
 #include "auth/password.h"
+#include "auth/penalty.h"
 #include "auth/worker.h"
 #include "common/log.h"
 #include "common/sbuf.h"
 #include "common/varexpand.h"
 #include "common/xmalloc.h"
 
-struct auth_job {
+struct auth_request {
 	struct worker_job base;
 	struct auth *auth;
 	struct list_node deferred_node;
@@ -28,6 +37,10 @@ struct auth_job {
 	auth_callback *callback;
 	void *ctx;
 	size_t passdb_idx;
+	bool aborted;		/* the caller went away: no callback */
+	bool has_client_ip;	/* a failure after an abort counts there */
+	struct ipaddr client_ip;
+	char *login_user;	/* the name as given, for the penalty */
 	char *password;		/* wiped when freed */
 	char *stored;		/* the hash being verified */
 	const char *scheme;
@@ -47,7 +60,12 @@ struct auth {
 	struct list deferred;	/* completed jobs whose callbacks are due */
 	auth_notice_cb *notice_cb;
 	void *notice_ctx;
+	struct penalty *penalty;	/* for failures after an abort; NULL: none */
+	unsigned int max_queue;		/* jobs waiting or being verified */
 };
+
+/* auth.max_queue's default: per worker thread */
+#define AUTH_QUEUE_PER_WORKER 16
 
 void auth_set_notice_callback(struct auth *auth, auth_notice_cb *cb, void *ctx)
 {
@@ -82,18 +100,37 @@ void auth_result_clear(struct auth_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static void auth_job_free(struct auth_job *job)
+static void auth_request_free(struct auth_request *req)
 {
-	xfree_secret(&job->password);
-	xfree_secret(&job->stored);
-	auth_result_clear(&job->result);
-	free(job);
+	free(req->login_user);
+	xfree_secret(&req->password);
+	xfree_secret(&req->stored);
+	auth_result_clear(&req->result);
+	free(req);
 }
 
-static void auth_job_finish(struct auth_job *job)
+/* The verdict of a request whose caller went away: a failure still
+ * counts against the client's address, whatever its caller did next. */
+static void auth_request_abandoned(struct auth_request *req)
 {
-	job->callback(job->ctx, job->cookie, &job->result);
-	auth_job_free(job);
+	struct auth *auth = req->auth;
+	bool penalise = req->result.status == AUTH_STATUS_FAILED &&
+		req->has_client_ip && req->password != NULL && auth->penalty != NULL;
+	if (penalise)
+		penalty_failure(auth->penalty, &req->client_ip, req->login_user,
+				req->password, time(NULL));
+	auth_notice(auth, LOG_LEVEL_DEBUG, "auth: verification of %s finished after "
+		    "its client left: verdict dropped%s", req->result.user,
+		    penalise ? ", failure penalty raised" : "");
+}
+
+static void auth_request_finish(struct auth_request *req)
+{
+	if (req->aborted)
+		auth_request_abandoned(req);
+	else
+		req->callback(req->ctx, req->cookie, &req->result);
+	auth_request_free(req);
 }
 
 static void auth_deferred_run(evutil_socket_t fd, short what, void *arg)
@@ -104,129 +141,193 @@ static void auth_deferred_run(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 
 	while ((n = list_pop_head(&auth->deferred)) != NULL)
-		auth_job_finish(CONTAINER_OF(n, struct auth_job, deferred_node));
+		auth_request_finish(CONTAINER_OF(n, struct auth_request, deferred_node));
 }
 
-static void auth_job_defer(struct auth_job *job)
+static void auth_request_defer(struct auth_request *req)
 {
-	list_append(&job->auth->deferred, &job->deferred_node);
-	event_active(job->auth->deferred_ev, EV_TIMEOUT, 0);
+	list_append(&req->auth->deferred, &req->deferred_node);
+	event_active(req->auth->deferred_ev, EV_TIMEOUT, 0);
 }
 
 /* Forgets a previous passdb's fields; the normalised name stays. */
-static void auth_job_reset_result(struct auth_job *job)
+static void auth_request_reset_result(struct auth_request *req)
 {
-	char *user = job->result.user;
-	job->result.user = NULL;
-	auth_result_clear(&job->result);
-	job->result.user = user;
+	char *user = req->result.user;
+	req->result.user = NULL;
+	auth_result_clear(&req->result);
+	req->result.user = user;
 }
 
-static void auth_job_fail(struct auth_job *job, enum auth_status status,
+static void auth_request_fail(struct auth_request *req, enum auth_status status,
 			  const char *error)
 {
-	auth_job_reset_result(job);
-	job->result.status = status;
-	job->result.error = error;
+	auth_request_reset_result(req);
+	req->result.status = status;
+	req->result.error = error;
 }
 
-static void auth_job_work(struct worker_job *wjob)
+static void auth_request_work(struct worker_job *wjob)
 {
-	struct auth_job *job = (struct auth_job *)wjob;
-	job->verdict = password_verify(job->password, job->stored, job->scheme,
-				       &job->verify_error);
+	struct auth_request *req = (struct auth_request *)wjob;
+	req->verdict = password_verify(req->password, req->stored, req->scheme,
+				       &req->verify_error);
 }
 
-static void auth_job_step(struct auth_job *job);
+static void auth_request_step(struct auth_request *req);
 
-static void auth_job_verified(struct worker_job *wjob)
+static void auth_request_verified(struct worker_job *wjob)
 {
-	struct auth_job *job = (struct auth_job *)wjob;
+	struct auth_request *req = (struct auth_request *)wjob;
 
-	if (job->base.work == NULL) {
-		auth_job_fail(job, AUTH_STATUS_TEMPFAIL, "shutting down");
-		auth_job_finish(job);
+	if (req->base.work == NULL) {
+		/* never verified (shutting down): no verdict to keep */
+		if (req->aborted) {
+			auth_request_free(req);
+			return;
+		}
+		auth_request_fail(req, AUTH_STATUS_TEMPFAIL, "shutting down");
+		auth_request_finish(req);
 		return;
 	}
-	xfree_secret(&job->stored);
-	if (job->verdict > 0) {
-		auth_job_finish(job);
+	xfree_secret(&req->stored);
+	if (req->verdict > 0) {
+		auth_request_finish(req);
 		return;
 	}
-	if (job->verdict < 0) {
+	if (req->verdict < 0) {
 		/* the caller logs it: a broken hash in the passdb */
-		snprintf(job->error, sizeof(job->error),
+		snprintf(req->error, sizeof(req->error),
 			 "passdb %s: cannot verify the password of %s: %s",
-			 job->auth->passdbs[job->passdb_idx].driver->name,
-			 job->result.user, job->verify_error);
-		auth_job_fail(job, AUTH_STATUS_TEMPFAIL, job->error);
-		auth_job_finish(job);
+			 req->auth->passdbs[req->passdb_idx].driver->name,
+			 req->result.user, req->verify_error);
+		auth_request_fail(req, AUTH_STATUS_TEMPFAIL, req->error);
+		auth_request_finish(req);
 		return;
 	}
-	job->passdb_idx++;
-	auth_job_step(job);
+	req->passdb_idx++;
+	auth_request_step(req);
 }
 
-/* Asks passdbs from job->passdb_idx on; ends in a deferred completion or
+/* Asks passdbs from req->passdb_idx on; ends in a deferred completion or
  * a worker job. */
-static void auth_job_step(struct auth_job *job)
+static void auth_request_step(struct auth_request *req)
 {
-	struct auth *auth = job->auth;
+	struct auth *auth = req->auth;
 
-	for (; job->passdb_idx < auth->passdbs_count; job->passdb_idx++) {
-		struct passdb *db = &auth->passdbs[job->passdb_idx];
+	for (; req->passdb_idx < auth->passdbs_count; req->passdb_idx++) {
+		struct passdb *db = &auth->passdbs[req->passdb_idx];
 		const char *error = NULL;
 		char *stored = NULL;
-		auth_job_reset_result(job);
-		switch (db->driver->lookup(db, job->result.user, &job->result,
+		auth_request_reset_result(req);
+		switch (db->driver->lookup(db, req->result.user, &req->result,
 					   &stored, &error)) {
 		case PASSDB_NOT_FOUND:
 			continue;
 		case PASSDB_ERROR:
-			auth_job_fail(job, AUTH_STATUS_TEMPFAIL, error);
-			auth_job_defer(job);
+			auth_request_fail(req, AUTH_STATUS_TEMPFAIL, error);
+			auth_request_defer(req);
 			return;
 		case PASSDB_FOUND:
 			break;
 		}
-		if (stored == NULL || job->password == NULL) {
+		if (stored == NULL || req->password == NULL) {
 			/* nothing to verify, or a lookup that checks none */
 			free(stored);
-			auth_job_defer(job);
+			auth_request_defer(req);
 			return;
 		}
-		job->stored = stored;
-		job->scheme = db->set->scheme;
-		job->base.work = auth_job_work;
-		job->base.done = auth_job_verified;
-		worker_pool_submit(auth->pool, &job->base);
+		if (req->aborted) {
+			/* a later passdb after an abort: nobody waits for it */
+			free(stored);
+			auth_request_free(req);
+			return;
+		}
+		if (worker_pool_pending(auth->pool) >= auth->max_queue) {
+			free(stored);
+			snprintf(req->error, sizeof(req->error),
+				 "auth queue full (auth.max_queue = %u)", auth->max_queue);
+			auth_request_fail(req, AUTH_STATUS_TEMPFAIL, req->error);
+			req->result.busy = true;
+			auth_request_defer(req);
+			return;
+		}
+		req->stored = stored;
+		req->scheme = db->set->scheme;
+		req->base.work = auth_request_work;
+		req->base.done = auth_request_verified;
+		worker_pool_submit(auth->pool, &req->base);
 		return;
 	}
-	auth_job_fail(job, AUTH_STATUS_FAILED, "unknown user or wrong password");
-	auth_job_defer(job);
+	auth_request_fail(req, AUTH_STATUS_FAILED, "unknown user or wrong password");
+	auth_request_defer(req);
+}
+
+struct auth_request *auth_request_start(struct auth *auth,
+					const struct auth_request_params *params)
+{
+	struct auth_request *req = xcalloc(1, sizeof(*req));
+	struct sbuf name = SBUF_INIT;
+
+	req->auth = auth;
+	req->cookie = params->cookie;
+	req->callback = params->callback;
+	req->ctx = params->ctx;
+	if (params->client_ip != NULL) {
+		req->has_client_ip = true;
+		req->client_ip = *params->client_ip;
+		req->login_user = xstrdup(params->user);
+	}
+	req->password = params->password == NULL ? NULL : xstrdup(params->password);
+	varexpand_user(&name, auth->username_format, params->user);
+	req->result.user = xstrdup(sbuf_cstr(&name));
+	sbuf_free(&name);
+	auth_request_step(req);
+	return req;
+}
+
+void auth_request_abort(struct auth *auth, struct auth_request **reqp)
+{
+	struct auth_request *req = *reqp;
+	if (req == NULL)
+		return;
+	*reqp = NULL;
+	if (worker_pool_cancel(auth->pool, &req->base)) {
+		/* no thread started it: no verdict, no cost */
+		auth_notice(auth, LOG_LEVEL_DEBUG, "auth: %s: verification cancelled, "
+			    "the client left", req->result.user);
+		auth_request_free(req);
+		return;
+	}
+	/* being verified, or its result is due on the deferred list */
+	req->aborted = true;
 }
 
 void auth_lookup(struct auth *auth, const char *user, const char *password,
 		 auth_callback *callback, void *ctx, uint64_t cookie)
 {
-	struct auth_job *job = xcalloc(1, sizeof(*job));
-	struct sbuf name = SBUF_INIT;
-
-	job->auth = auth;
-	job->cookie = cookie;
-	job->callback = callback;
-	job->ctx = ctx;
-	job->password = password == NULL ? NULL : xstrdup(password);
-	varexpand_user(&name, auth->username_format, user);
-	job->result.user = xstrdup(sbuf_cstr(&name));
-	sbuf_free(&name);
-	auth_job_step(job);
+	const struct auth_request_params params = {
+		.user = user, .password = password,
+		.callback = callback, .ctx = ctx, .cookie = cookie,
+	};
+	(void)auth_request_start(auth, &params);
 }
 
 void auth_lookup_user(struct auth *auth, const char *user, auth_callback *callback,
 		      void *ctx, uint64_t cookie)
 {
 	auth_lookup(auth, user, NULL, callback, ctx, cookie);
+}
+
+void auth_set_penalty(struct auth *auth, struct penalty *penalty)
+{
+	auth->penalty = penalty;
+}
+
+void auth_apply_config(struct auth *auth, const struct config *cfg)
+{
+	auth->max_queue = cfg->auth.max_queue != 0 ? cfg->auth.max_queue :
+		AUTH_QUEUE_PER_WORKER * auth->cfg->auth.workers;
 }
 
 struct auth *auth_new(struct config *cfg, struct event_base *base,
@@ -243,6 +344,7 @@ struct auth *auth_new(struct config *cfg, struct event_base *base,
 	auth->username_format = xstrdup(cfg->auth.username_format);
 	auth->deferred_ev = event_new(base, -1, 0, auth_deferred_run, auth);
 	auth->pool = worker_pool_new(base, cfg->auth.workers);
+	auth_apply_config(auth, cfg);
 	auth->passdbs = xcalloc(cfg->passdbs_count, sizeof(*auth->passdbs));
 	for (size_t i = 0; i < cfg->passdbs_count; i++) {
 		struct passdb *db = &auth->passdbs[i];

@@ -1,10 +1,11 @@
 /* Authentication of a login: normalise the name (auth.username_format),
  * ask the passdbs in order, verify the password in a worker thread, and
  * report the verdict with the passdb's extra fields. The callback always
- * runs later on the loop thread, never from inside auth_lookup(). It gets
- * a context that must outlive the auth object (the proxy) and the
- * caller's cookie (a session id), never a pointer to a session, which
- * may be gone by then. */
+ * runs later on the loop thread, never from inside auth_request_start().
+ * It gets a context that must outlive the auth object (the proxy) and the
+ * caller's cookie (a session id), never a pointer to a session. A caller
+ * that goes away first aborts its request with auth_request_abort(), so
+ * that no worker spends time on a login nobody waits for. */
 #ifndef LOFT_AUTH_AUTH_H
 #define LOFT_AUTH_AUTH_H
 
@@ -17,6 +18,8 @@
 
 struct event_base;
 struct auth;
+struct auth_request;
+struct penalty;
 
 enum auth_status {
 	AUTH_STATUS_OK,
@@ -43,6 +46,7 @@ struct auth_result {
 	struct auth_alt_user *alt;
 	size_t alt_count;
 	bool password_unchecked; /* nobody checked it: the backend must */
+	bool busy;		/* TEMPFAIL because auth.max_queue was reached */
 };
 
 typedef void auth_callback(void *ctx, uint64_t cookie,
@@ -56,11 +60,44 @@ typedef void auth_notice_cb(void *ctx, enum log_level level, const char *text);
 /* Keeps a reference to cfg (its passdb settings) until auth_free(). */
 struct auth *auth_new(struct config *cfg, struct event_base *base,
 		      char **error_r);
-/* Cancelled lookups still get their callback before this returns. */
+/* Lookups still in flight get their callback before this returns
+ * (TEMPFAIL if no worker verified them); aborted ones do not. */
 void auth_free(struct auth **auth);
 /* Where notices go (without a callback they are dropped). */
 void auth_set_notice_callback(struct auth *auth, auth_notice_cb *cb, void *ctx);
+/* The penalty that the failures of aborted requests raise (NULL: none);
+ * it must outlive auth or be replaced first. */
+void auth_set_penalty(struct auth *auth, struct penalty *penalty);
+/* The settings auth takes from a reloaded configuration (auth.max_queue);
+ * the others stay as auth_new() found them. */
+void auth_apply_config(struct auth *auth, const struct config *cfg);
 
+struct auth_request_params {
+	const char *user;	/* as the client gave it */
+	const char *password;	/* NULL: only a user lookup, nothing checked */
+	auth_callback *callback;
+	void *ctx;
+	uint64_t cookie;
+	/* where a wrong password counts if the caller aborts before the
+	 * verdict (auth_set_penalty()); NULL: nowhere */
+	const struct ipaddr *client_ip;
+};
+
+/* Starts a lookup. The handle is the caller's until its callback has
+ * returned or it called auth_request_abort(), whichever comes first.
+ * When auth.max_queue jobs already wait for or hold a worker, a request
+ * that needs one fails at once with AUTH_STATUS_TEMPFAIL and `busy`. */
+struct auth_request *auth_request_start(struct auth *auth,
+					const struct auth_request_params *params);
+/* The caller goes away (Dovecot's auth_request_abort): its callback will
+ * not run. A request still waiting for a worker leaves the queue
+ * unverified; one being verified runs to its end and its verdict is
+ * dropped, except that a wrong password still raises the client
+ * address's penalty: leaving before the verdict does not dodge it.
+ * NULLs *req; a NULL request is fine. */
+void auth_request_abort(struct auth *auth, struct auth_request **req);
+
+/* auth_request_start() without a handle or client address. */
 void auth_lookup(struct auth *auth, const char *user, const char *password,
 		 auth_callback *callback, void *ctx, uint64_t cookie);
 /* Only whether the user exists, and its extra fields: no password is

@@ -1,6 +1,7 @@
 /* Worker pool: a mutex-protected job queue, N threads, and an eventfd
  * that wakes the loop to run done() for finished jobs in submit order
- * per thread. */
+ * per thread. A job still in the queue can be taken back (its owner
+ * went away), so no thread spends time on it. */
 #include "auth/worker.h"
 
 #include <errno.h>
@@ -43,6 +44,7 @@ static void *worker_thread(void *arg)
 		if (pool->stopping)
 			break;
 		struct worker_job *job = worker_job_of(list_pop_head(&pool->todo));
+		job->queued = false;
 		pthread_mutex_unlock(&pool->lock);
 
 		job->work(job);
@@ -116,6 +118,7 @@ void worker_pool_free(struct worker_pool **poolp)
 	worker_pool_drain(pool->efd, EV_READ, pool);
 	struct worker_job *job;
 	while ((job = worker_job_of(list_pop_head(&pool->todo))) != NULL) {
+		job->queued = false;
 		job->work = NULL; /* marks the job as cancelled */
 		job->done(job);
 	}
@@ -132,9 +135,24 @@ void worker_pool_submit(struct worker_pool *pool, struct worker_job *job)
 {
 	pool->pending++;
 	pthread_mutex_lock(&pool->lock);
+	job->queued = true;
 	list_append(&pool->todo, &job->node);
 	pthread_cond_signal(&pool->cond);
 	pthread_mutex_unlock(&pool->lock);
+}
+
+bool worker_pool_cancel(struct worker_pool *pool, struct worker_job *job)
+{
+	pthread_mutex_lock(&pool->lock);
+	bool queued = job->queued;
+	if (queued) {
+		list_unlink(&pool->todo, &job->node);
+		job->queued = false;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	if (queued)
+		pool->pending--;
+	return queued;
 }
 
 unsigned int worker_pool_pending(const struct worker_pool *pool)

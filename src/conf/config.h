@@ -97,6 +97,7 @@ struct config {
 
 	struct {
 		unsigned int workers;
+		unsigned int max_queue;		/* 0: 16 per worker */
 		char *username_format;
 		bool penalty;
 	} auth;

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include "auth/auth.h"
 #include "common/log.h"
 #include "daemon/loftd.h"
 #include "proxy/health.h"
@@ -58,6 +59,7 @@ void loftd_reload(struct loftd *d)
 	d->client_tls = client_tls;
 	d->proxy->client_tls = client_tls;
 	proxy_set_config(d->proxy, fresh);
+	auth_apply_config(d->auth, fresh);
 	health_set_config(d->health, fresh);
 	/* the listeners did not change (only a restart changes them): their
 	 * settings are read from the new copy */

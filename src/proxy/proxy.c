@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "auth/penalty.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -43,6 +44,9 @@ static void proxy_apply_config(struct proxy *p)
 		p->penalty = penalty_new();
 	else if (!cfg->auth.penalty)
 		penalty_free(&p->penalty);
+	/* the failures of logins whose client left count there too */
+	if (p->auth != NULL)
+		auth_set_penalty(p->auth, p->penalty);
 	p->prelogin.max = cfg->limits.max_prelogin_per_ip;
 }
 

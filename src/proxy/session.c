@@ -93,6 +93,7 @@ struct session {
 	unsigned int route_port;
 	bool route_again;		/* the director said a wait is over */
 	char *password;			/* wiped when done */
+	struct auth_request *auth_req;	/* the lookup in flight, or NULL */
 	uint64_t auth_start;		/* monotonic ms: penalty delay ends */
 	bool use_sasl;
 	uint64_t start_mono;
@@ -696,6 +697,7 @@ static void session_auth_done(void *ctx, uint64_t id, const struct auth_result *
 	if (e == NULL)
 		return;
 	struct session *s = session_from_entry(e);
+	s->auth_req = NULL; /* done: the handle is no longer ours */
 	if (s->state != SESSION_AUTH)
 		return;
 	switch (r->status) {
@@ -712,7 +714,9 @@ static void session_auth_done(void *ctx, uint64_t id, const struct auth_result *
 				     "nologin");
 		break;
 	case AUTH_STATUS_TEMPFAIL:
-		session_log(s, LOG_LEVEL_ERROR, "auth failed: %s", r->error);
+		/* a full queue is load, not a fault: the login line says it */
+		if (!r->busy)
+			session_log(s, LOG_LEVEL_ERROR, "auth failed: %s", r->error);
 		/* the client gets the generic text; the reason is logged */
 		session_login_failed(s, FRONT_AUTH_TEMPFAIL, NULL, r->error);
 		break;
@@ -724,9 +728,13 @@ static void session_auth_done(void *ctx, uint64_t id, const struct auth_result *
 
 static void session_auth_lookup(struct session *s)
 {
+	const struct auth_request_params params = {
+		.user = s->auth_user, .password = s->password,
+		.callback = session_auth_done, .ctx = s->proxy, .cookie = s->reg.id,
+		.client_ip = &s->reg.client_ip,
+	};
 	s->auth_start = 0;
-	auth_lookup(s->proxy->auth, s->auth_user, s->password, session_auth_done,
-		    s->proxy, s->reg.id);
+	s->auth_req = auth_request_start(s->proxy->auth, &params);
 }
 
 static void session_start_auth(struct session *s)
@@ -1071,6 +1079,8 @@ static void session_close(struct session *s)
 		    (unsigned long long)s->client.bytes_in,
 		    (unsigned long long)s->client.bytes_out, s->end_reason);
 	registry_remove(&s->proxy->registry, &s->reg);
+	/* a verification nobody waits for: out of the queue, or dropped */
+	auth_request_abort(s->proxy->auth, &s->auth_req);
 	session_release_prelogin(s);
 	if (s->state == SESSION_PROXYING)
 		relay_stop(&s->relay);

@@ -1,9 +1,12 @@
 """Password verification in the worker pool (loft.conf(5) auth, loftd(8)
 SIGNALS): a stop while a hash is being verified, the queue bound, and the
 jobs of clients that left."""
+import base64
 import os
 import signal
+import smtplib
 import subprocess
+import time
 
 import pytest
 
@@ -30,13 +33,24 @@ def write_passwd(base, name, lines):
     return path
 
 
-def slow_loft(loft_factory, cluster, slow_hash, **opts):
+# users whose password is slow to verify; the others are {PLAIN}
+SLOW_USERS = ["user%d" % i for i in range(31, 39)]
+
+
+def slow_loft(loft_factory, cluster, slow_hash, auth="", **opts):
+    """A loftd with SLOW_USERS in a passwd-file; auth: more auth settings."""
     path = write_passwd(cluster.base, "slow", [
-        "slow:%s" % slow_hash, "fast:{PLAIN}pass"] +
-        ["user%d:{PLAIN}pass" % i for i in range(1, 40)])  # not user40
+        "%s:%s" % (u, slow_hash if u in SLOW_USERS else "{PLAIN}pass")
+        for u in ("user%d" % i for i in range(1, 40))])  # not user40
     opts.setdefault("log_level", "debug")
     loft = loft_factory(passdb='{ driver = "passwd-file"; path = "%s"; }' % path,
-                        **opts)
+                        start=False, **opts)
+    with open(loft.conf) as f:
+        text = f.read()
+    with open(loft.conf, "w") as f:
+        f.write(text.replace("auth = { ", "auth = { %s " % auth))
+    loft.start()
+    loft_factory.started.append(loft)
     loft.passwd = path
     return loft
 
@@ -54,7 +68,7 @@ def test_stop_while_a_hash_is_verified(loft_factory, cluster, slow_hash):
                      extra_conf='shutdown = { max_disconnect_delay = "0s"; };')
     c = Raw(LOFT_IP, loft.port)
     c.line()
-    c.send("a LOGIN slow pass\r\n")
+    c.send("a LOGIN user31 pass\r\n")
     wait_count(loft, "state pre-login -> auth", 1)
     loft.proc.send_signal(signal.SIGTERM)
     # the client that stays hears the goodbye
@@ -87,14 +101,130 @@ def test_passwd_file_reload(loft_factory, cluster, slow_hash):
                 "user40:{PLAIN}pass\n")
     os.replace(loft.passwd + ".tmp", loft.passwd)
     assert login_reply(loft, "user7", "pass").startswith("a OK")
-    wait_count(loft, "passwd-file %s reloaded: 42 users" % loft.passwd, 1)
+    wait_count(loft, "passwd-file %s reloaded: 40 users" % loft.passwd, 1)
     assert login_reply(loft, "user40", "pass").startswith("a OK")
     assert login_reply(loft, "user7", "pass").startswith("a NO [AUTHENTICATIONFAILED]")
     # a broken file keeps the users, and says so once
     with open(loft.passwd, "a") as f:
         f.write(":no user here\n")
     assert login_reply(loft, "user40", "pass").startswith("a OK")
-    wait_count(loft, "passwd-file reload failed, keeping the loaded users: %s: line 43: "
+    wait_count(loft, "passwd-file reload failed, keeping the loaded users: %s: line 41: "
                "empty username" % loft.passwd, 1)
     assert login_reply(loft, "user40", "pass").startswith("a OK")
     assert loft.log_text().count("passwd-file reload failed") == 1
+
+
+def start_login(loft, user, password="pass", n=None):
+    """A client whose IMAP LOGIN is in the auth state (the n-th so far)."""
+    c = Raw(LOFT_IP, loft.port)
+    c.line()
+    c.send("a LOGIN %s %s\r\n" % (user, password))
+    if n is not None:
+        wait_count(loft, "state pre-login -> auth", n)
+    return c
+
+
+def worker_cpu_ticks(loft):
+    """CPU clock ticks of loftd's threads but the loop's (the workers)."""
+    pid, total = loft.proc.pid, 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        if int(tid) != pid:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def leave_while_verified(loft, user, password):
+    """A client that leaves once a worker is busy with its hash (the only
+    one: no other login is in flight)."""
+    before = worker_cpu_ticks(loft)
+    c = start_login(loft, user, password)
+    loftlib.wait_for(lambda: worker_cpu_ticks(loft) > before, 10, "a worker to hash")
+    c.sock.close()
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_queue_bound_refuses_with_a_temporary_failure(loft_factory, cluster, slow_hash):
+    """B3: beyond auth.max_queue jobs waiting for or held by a worker, a
+    login gets the protocol's temporary failure at once; the queued ones
+    go on."""
+    loft = slow_loft(loft_factory, cluster, slow_hash, penalty="false",
+                     auth="workers = 1; max_queue = 2;")
+    a = start_login(loft, "user31", n=1)
+    b = start_login(loft, "user32", n=2)
+    # the queue is full while user31's hash is being verified
+    imap = start_login(loft, "user1")
+    assert imap.until("a ")[-1] == "a NO [UNAVAILABLE] Temporary authentication failure."
+    pop3 = Raw(LOFT_IP, loft.pop3_port)
+    pop3.line()
+    pop3.send("USER user2\r\nPASS pass\r\n")
+    assert pop3.line() == "+OK"
+    assert pop3.line() == "-ERR [SYS/TEMP] Temporary authentication failure."
+    sieve = Raw(LOFT_IP, loft.sieve_port)
+    while not sieve.line().startswith("OK"):
+        pass
+    sieve.send('AUTHENTICATE "PLAIN" "%s"\r\n' % b64("\0user3\0pass"))
+    assert sieve.line() == 'NO (TRYLATER) "Temporary authentication failure."'
+    smtp = smtplib.SMTP(LOFT_IP, loft.submission_port, timeout=10)
+    smtp.ehlo("client.example")
+    code, text = smtp.docmd("AUTH", "PLAIN " + b64("\0user4\0pass"))
+    assert (code, text) == (454, b"4.7.0 Temporary authentication failure.")
+    smtp.close()
+    # the queued logins were not harmed
+    assert a.until("a ")[-1].startswith("a OK")
+    assert b.until("a ")[-1].startswith("a OK")
+    assert loft.log_text().count("login failed: auth queue full (auth.max_queue = 2)") == 4
+    # and with room again, logins work
+    assert login_reply(loft, "user5", "pass").startswith("a OK")
+
+
+def test_closed_sessions_cost_no_hash(loft_factory, cluster, slow_hash):
+    """B3: a client that leaves while its login waits for a worker takes
+    its job out of the queue (no worker ever verifies it); a job already
+    being verified finishes, but its verdict goes nowhere."""
+    loft = slow_loft(loft_factory, cluster, slow_hash, penalty="false",
+                     auth="workers = 1;")
+    started = time.monotonic()
+    assert login_reply(loft, "user31", "pass").startswith("a OK")
+    one_hash = time.monotonic() - started
+    first = start_login(loft, "user32", n=2)
+    leavers = [start_login(loft, u, n=n) for n, u in enumerate(SLOW_USERS[2:6], 3)]
+    for c in leavers:
+        c.sock.close()
+    wait_count(loft, "verification cancelled, the client left", 4)
+    # one worker, six slow hashes asked for: the last login waits for the
+    # first one only, not for the four whose clients left
+    started = time.monotonic()
+    last = start_login(loft, "user37", n=7)
+    assert first.until("a ")[-1].startswith("a OK")
+    assert last.until("a ")[-1].startswith("a OK")
+    took = time.monotonic() - started
+    assert took < 3 * one_hash, "%.2fs for the last login; one hash %.2fs" % (took, one_hash)
+    # a client that leaves while its hash is verified: it runs to its end,
+    # and its verdict is dropped
+    leave_while_verified(loft, "user38", "pass")
+    wait_count(loft, "verification of user38 finished after its client left", 1)
+    assert loft.log_text().count("verification cancelled") == 4
+
+
+def test_a_client_that_leaves_still_earns_its_penalty(loft_factory, cluster, slow_hash):
+    """B3: a wrong password raises the client address's penalty even when
+    the client left before the verdict, so connect-LOGIN-close loops are
+    held back like any other failures."""
+    loft = slow_loft(loft_factory, cluster, slow_hash,
+                     auth="workers = 1;")
+    leave_while_verified(loft, "user31", "wrong")
+    wait_count(loft, "verification of user31 finished after its client left", 1)
+    later = start_login(loft, "user1")
+    wait_count(loft, "auth delayed 4000ms by failure penalty", 1)
+    later.sock.close()
+    # a right password from a client that left raises nothing
+    loft2 = slow_loft(loft_factory, cluster, slow_hash, auth="workers = 1;")
+    leave_while_verified(loft2, "user31", "pass")
+    wait_count(loft2, "verification of user31 finished after its client left", 1)
+    assert login_reply(loft2, "user1", "pass").startswith("a OK")
+    assert "failure penalty" not in loft2.log_text()

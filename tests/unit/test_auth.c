@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <crypt.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 
 #include "auth/auth.h"
 #include "auth/passwd_file.h"
+#include "auth/worker.h"
 #include "auth/penalty.h"
 #include "auth/password.h"
 #include "common/log.h"
@@ -152,6 +154,7 @@ static struct {
 	char reason[64];
 	char destuser[64];
 	bool unchecked;
+	bool busy;
 	size_t alt_count;
 } last;
 
@@ -166,6 +169,7 @@ static void on_result(void *ctx, uint64_t cookie, const struct auth_result *r)
 	snprintf(last.reason, sizeof(last.reason), "%s", r->reason ? r->reason : "");
 	snprintf(last.destuser, sizeof(last.destuser), "%s", r->destuser ? r->destuser : "");
 	last.unchecked = r->password_unchecked;
+	last.busy = r->busy;
 	last.alt_count = r->alt_count;
 }
 
@@ -322,6 +326,141 @@ static void test_auth_flow(void **state)
 	config_free(&cfg);
 }
 
+/* ---- the queue: bound, cancel, abort ------------------------------- */
+
+struct blocking_job {
+	struct worker_job base;
+	int *gate;		/* the work waits until *gate != 0 */
+	int *done_count;
+};
+
+static void blocking_work(struct worker_job *job)
+{
+	struct blocking_job *b = (struct blocking_job *)job;
+	while (!__atomic_load_n(b->gate, __ATOMIC_ACQUIRE))
+		usleep(1000);
+}
+
+static void blocking_done(struct worker_job *job)
+{
+	struct blocking_job *b = (struct blocking_job *)job;
+	(*b->done_count)++;
+}
+
+/* A job no thread took can be taken back; one running cannot. */
+static void test_worker_cancel(void **state)
+{
+	(void)state;
+	struct worker_pool *pool = worker_pool_new(base, 1);
+	int gate = 0, done = 0;
+	struct blocking_job jobs[3];
+	for (size_t i = 0; i < ARRAY_SIZE(jobs); i++) {
+		jobs[i] = (struct blocking_job){ .gate = &gate, .done_count = &done };
+		jobs[i].base.work = blocking_work;
+		jobs[i].base.done = blocking_done;
+		worker_pool_submit(pool, &jobs[i].base);
+	}
+	/* the thread takes the first and blocks on it (10 s at most) */
+	for (int i = 0; __atomic_load_n(&jobs[0].base.queued, __ATOMIC_ACQUIRE); i++) {
+		assert_true(i < 10000);
+		usleep(1000);
+	}
+	assert_int_equal(worker_pool_pending(pool), 3);
+	assert_true(worker_pool_cancel(pool, &jobs[1].base));
+	assert_false(worker_pool_cancel(pool, &jobs[1].base));
+	assert_false(worker_pool_cancel(pool, &jobs[0].base));
+	assert_int_equal(worker_pool_pending(pool), 2);
+	__atomic_store_n(&gate, 1, __ATOMIC_RELEASE);
+	while (done < 2)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(worker_pool_pending(pool), 0);
+	assert_false(worker_pool_cancel(pool, &jobs[2].base));	/* finished */
+	worker_pool_free(&pool);
+	assert_int_equal(done, 2);	/* never the cancelled one's */
+}
+
+static void test_auth_queue(void **state)
+{
+	(void)state;
+	char conf[1024], users[512];
+	/* a hash that takes a while, made here */
+	struct crypt_data cd = { 0 };
+	const char *slow = crypt_r("pw", "$6$rounds=400000$abcdefghijklmnop$", &cd);
+	assert_non_null(slow);
+	snprintf(users, sizeof(users), "slow:{CRYPT}%s\njane:{PLAIN}secret\n", slow);
+	write_users(users);
+	snprintf(conf, sizeof(conf),
+		 "listeners = ( { protocol = \"imap\"; } );\n"
+		 "passdb = ( { driver = \"passwd-file\"; path = \"%s/users\"; } );\n"
+		 "auth = { workers = 1; max_queue = 2; };\n"
+		 "director = { mail_servers = [ \"127.0.0.11\" ]; };\n", tmpdir);
+	struct config *cfg = load(conf);
+	char *error = NULL;
+	struct auth *a = auth_new(cfg, base, &error);
+	assert_non_null(a);
+	auth_set_notice_callback(a, on_notice, &notices_seen);
+	struct penalty *p = penalty_new();
+	auth_set_penalty(a, p);
+	struct ipaddr ip;
+	ipaddr_parse("192.0.2.9", &ip);
+	struct auth_request_params params = {
+		.user = "slow", .password = "pw", .callback = on_result,
+		.ctx = &results_seen, .client_ip = &ip,
+	};
+	int notices = notices_seen, results = results_seen;
+
+	/* two jobs fill the queue: the third login gets a tempfail at once */
+	params.cookie = 1;
+	(void)auth_request_start(a, &params);	/* answered: no handle kept */
+	params.cookie = 2;
+	struct auth_request *r2 = auth_request_start(a, &params);
+	run_lookup(a, 3, "jane", "secret");
+	assert_int_equal(last.status, AUTH_STATUS_TEMPFAIL);
+	assert_true(last.busy);
+	assert_int_equal(results_seen, results + 1);
+	/* the second leaves: taken out of the queue, never answered */
+	auth_request_abort(a, &r2);
+	assert_null(r2);
+	assert_int_equal(notices_seen, notices + 1);
+	assert_non_null(strstr(last_notice, "slow: verification cancelled"));
+	while (results_seen < results + 2)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(last.cookie, 1);
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	/* room again */
+	run_lookup(a, 4, "jane", "secret");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+
+	/* a failure whose caller left still raises the address's penalty */
+	params.user = "nobody";
+	params.cookie = 5;
+	struct auth_request *r5 = auth_request_start(a, &params);
+	auth_request_abort(a, &r5);
+	wait_notices(notices + 2);
+	assert_non_null(strstr(last_notice, "verdict dropped, failure penalty raised"));
+	assert_int_equal(penalty_delay_ms(p, &ip, time(NULL)), 4000);
+	assert_int_equal(results_seen, results + 3);
+
+	/* a slow one left at any time: never answered, and freed (ASan) */
+	params.user = "slow";
+	params.cookie = 6;
+	struct auth_request *r6 = auth_request_start(a, &params);
+	auth_request_abort(a, &r6);
+	wait_notices(notices + 3);
+	assert_int_equal(results_seen, results + 3);
+	/* and one still queued when auth stops */
+	params.cookie = 7;
+	struct auth_request *r7 = auth_request_start(a, &params);
+	params.cookie = 8;
+	struct auth_request *r8 = auth_request_start(a, &params);
+	auth_request_abort(a, &r8);
+	auth_request_abort(a, &r7);
+	auth_free(&a);
+	assert_int_equal(results_seen, results + 3);
+	penalty_free(&p);
+	config_free(&cfg);
+}
+
 static void test_auth_chain(void **state)
 {
 	(void)state;
@@ -426,6 +565,8 @@ int main(void)
 		cmocka_unit_test(test_password_schemes),
 		cmocka_unit_test(test_passwd_file_parse),
 		cmocka_unit_test(test_auth_flow),
+		cmocka_unit_test(test_worker_cancel),
+		cmocka_unit_test(test_auth_queue),
 		cmocka_unit_test(test_auth_chain),
 		cmocka_unit_test(test_penalty),
 	};
