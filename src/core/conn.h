@@ -61,9 +61,18 @@ ssize_t conn_write(struct conn *c, const void *buf, size_t len);
  * side. Reading goes on. Best effort: a failure shows at the next read. */
 void conn_shutdown_write(struct conn *c);
 
+/* Reads at most `chunk` bytes onto the end of buf: what conn_read()
+ * returns (>0, 0 at EOF, CONN_AGAIN or CONN_ERROR). */
+struct sbuf;
+ssize_t conn_read_sbuf(struct conn *c, struct sbuf *buf, size_t chunk);
+
+/* Hands an open connection (its socket, TLS state and counters) over to
+ * another owner's struct and callback; src is left closed. The interest
+ * starts empty: the new owner sets it. */
+void conn_move(struct conn *dst, struct conn *src, conn_event_cb *cb, void *ctx);
+
 /* Writes what buf holds until the socket would block; what was written
  * leaves buf. 0, or -1 on a write error (c->error says why). */
-struct sbuf;
 int conn_write_sbuf(struct conn *c, struct sbuf *buf);
 
 /* Starts TLS as server or client; then drive conn_handshake(). host is

@@ -1,17 +1,15 @@
 /* An LMTP backend connection. */
 #include "proxy/lmtp_backend.h"
 
-#include <errno.h>
 #include <event2/event.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
+#include "common/clock.h"
 #include "common/sbuf.h"
 #include "common/xmalloc.h"
 #include "core/conn.h"
+#include "proxy/backend_login.h"
 #include "proxy/proxy.h"
 
 #define LMTP_BACKEND_READ_CHUNK 4096
@@ -21,7 +19,7 @@ struct lmtp_backend {
 	struct ipaddr ip;
 	uint16_t port;
 	struct conn conn;
-	bool connecting;
+	struct backend_login *connecting;	/* until connected */
 	bool failed;
 	struct lmtp_client client;
 	struct sbuf in, out;
@@ -30,7 +28,7 @@ struct lmtp_backend {
 	bool body_go;
 	struct event *timer;		/* each step within lmtp.proxy_timeout,
 					 * only while a reply is due */
-	const char *early_error;	/* a connect that failed at once */
+	char *error;			/* why the connection failed */
 	const struct lmtp_backend_callbacks *cb;
 	void *ctx;
 };
@@ -55,6 +53,7 @@ static void lmtp_backend_disarm_if_idle(struct lmtp_backend *b)
 /* The connection is given up; the session hears it last. */
 static void lmtp_backend_fail(struct lmtp_backend *b, const char *error)
 {
+	backend_login_free(&b->connecting);
 	conn_close(&b->conn);
 	evtimer_del(b->timer);
 	b->failed = true;
@@ -146,17 +145,6 @@ static void lmtp_backend_io(struct conn *c, void *ctx)
 {
 	struct lmtp_backend *b = ctx;
 	(void)c;
-	if (b->connecting) {
-		int err = 0;
-		socklen_t len = sizeof(err);
-		if (getsockopt(b->conn.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-			err = errno;
-		if (err != 0) {
-			lmtp_backend_fail(b, strerror(err));
-			return;
-		}
-		b->connecting = false;
-	}
 	if (lmtp_backend_write(b) < 0) {
 		lmtp_backend_fail(b, b->conn.error);
 		return;
@@ -177,31 +165,37 @@ static void lmtp_backend_timeout(evutil_socket_t fd, short what, void *ctx)
 	struct lmtp_backend *b = ctx;
 	(void)fd;
 	(void)what;
-	lmtp_backend_fail(b, b->early_error != NULL ? b->early_error : "timed out");
+	lmtp_backend_fail(b, "timed out");
 }
 
-/* A connect that fails at once is reported from the loop, like any
- * other failure, never from inside lmtp_backend_new(). */
+/* Connected (backend_login, without a login: LMTP speaks for itself). */
+static void lmtp_backend_connected(void *ctx, struct backend_login *bl,
+				   enum backend_login_result result)
+{
+	struct lmtp_backend *b = ctx;
+	if (result != BACKEND_LOGIN_OK) {
+		b->error = xstrdup(backend_login_error(bl));
+		backend_login_free(&b->connecting);
+		lmtp_backend_fail(b, b->error);
+		return;
+	}
+	struct sbuf greeting = SBUF_INIT;
+	backend_login_take(bl, &b->conn, lmtp_backend_io, b, &greeting);
+	backend_login_free(&b->connecting);
+	sbuf_free(&greeting);	/* nothing is read before connected */
+	lmtp_backend_io(&b->conn, b);
+}
+
 static void lmtp_backend_connect(struct lmtp_backend *b)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = ipaddr_to_sockaddr(&b->ip, b->port, &ss);
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		conn_attach(&b->conn, b->proxy->base, fd, lmtp_backend_io, b);
-		b->connecting = true;
-		if (connect(fd, (struct sockaddr *)&ss, len) == 0 || errno == EINPROGRESS) {
-			conn_set_interest(&b->conn, false, true);
-			return;
-		}
-	}
-	/* the timer reports it on the next turn */
-	b->early_error = strerror(errno);
-	conn_close(&b->conn);
-	struct timeval now = { 0, 0 };
-	evtimer_add(b->timer, &now);
+	struct backend_login_settings set = {
+		.base = b->proxy->base,
+		.ip = b->ip,
+		.port = b->port,
+		.connect_deadline = clock_monotonic_ms() + b->proxy->cfg->lmtp.proxy_timeout_ms,
+		.deadline = clock_monotonic_ms() + b->proxy->cfg->lmtp.proxy_timeout_ms,
+	};
+	b->connecting = backend_login_start(&set, lmtp_backend_connected, b);
 }
 
 struct lmtp_backend *lmtp_backend_new(struct proxy *proxy, const struct ipaddr *ip,
@@ -227,11 +221,13 @@ void lmtp_backend_free(struct lmtp_backend **bp)
 	struct lmtp_backend *b = *bp;
 	if (b == NULL)
 		return;
-	if (conn_is_open(&b->conn) && !b->connecting) {
+	if (conn_is_open(&b->conn)) {
 		sbuf_appends(&b->out, "QUIT\r\n");
 		(void)conn_write_sbuf(&b->conn, &b->out);
 	}
+	backend_login_free(&b->connecting);
 	conn_close(&b->conn);
+	free(b->error);
 	event_free(b->timer);
 	lmtp_client_deinit(&b->client);
 	sbuf_free(&b->in);
@@ -248,7 +244,7 @@ bool lmtp_backend_is(const struct lmtp_backend *b, const struct ipaddr *ip, uint
 static void lmtp_backend_sent(struct lmtp_backend *b)
 {
 	lmtp_backend_arm(b);
-	if (!b->connecting)
+	if (b->connecting == NULL)
 		lmtp_backend_interest(b);
 }
 
