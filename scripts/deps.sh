@@ -9,7 +9,7 @@
 set -eu
 
 PKGS="make gcc pkg-config libevent-dev libssl-dev openssl libconfig-dev \
-libsodium-dev libcrypt-dev libxxhash-dev libcmocka-dev python3 python3-pytest \
+libsodium-dev libcrypt-dev libxxhash-dev libcmocka-dev python3 python3-pytest python3-pytest-xdist \
 dovecot-core dovecot-imapd dovecot-pop3d dovecot-managesieved dovecot-submissiond dovecot-lmtpd scdoc iproute2 procps passwd curl \
 clang-14 libclang-rt-14-dev"
 if [ "${1:-}" = bench ]; then
