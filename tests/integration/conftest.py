@@ -77,9 +77,11 @@ def loft_factory(cluster):
 
 @pytest.fixture(scope="module")
 def loft(cluster):
-    """A loftd with the backend passdb, shared by a module's tests."""
+    """A loftd with the backend passdb, shared by a module's tests. Its auth
+    penalty is off: one test's failed logins must not slow the next test's
+    (the penalty's own tests make their own loftd)."""
     f = LoftFactory(cluster)
     f.next_port = 10143
-    loft = f()
+    loft = f(penalty="false")
     yield loft
     f.stop_all()
