@@ -25,12 +25,21 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import loftlib  # noqa: E402
+
+if "--quick" in sys.argv[1:] and not os.environ.get("LOFT_BENCH_NET"):
+    # make check runs --quick, perhaps beside the demo, another suite or a
+    # full bench: it takes two free nets of its own (harness.systems reads
+    # them when imported, below)
+    os.environ["LOFT_BENCH_NET"] = loftlib.free_net(2)
+    os.environ["LOFT_BENCH_SOURCE_NET"] = loftlib.shifted_net(os.environ["LOFT_BENCH_NET"], 1)
+
 from harness import procstat, report  # noqa: E402
 from harness.peers import PEERS  # noqa: E402
 from harness.systems import SOURCES, SYSTEMS, Backend  # noqa: E402
-
-ROOT = os.path.dirname(HERE)
 
 PROFILES = {
     "quick": {"systems": ["direct", "loft"], "rounds": 1, "clients": 8, "seconds": 1.0,

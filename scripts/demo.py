@@ -75,7 +75,7 @@ def start():
     cluster = loftlib.Cluster(BASE, BACKENDS, BACKEND_PORT, users, ssl="no",
                               cert_ips=[LOFT_IP])
     # the backends' submission relays to a sink that keeps every message
-    relay_host, relay_port = cluster.backends[0].relay_host, cluster.backends[0].relay_port
+    relay_host, relay_port = cluster.relay_ip, cluster.backends[0].relay_port
     sink = subprocess.Popen([sys.executable, os.path.join(REPO, "tests", "integration",
                                                           "smtpsink.py"),
                              relay_host, str(relay_port), os.path.join(BASE, "relayed")],

@@ -17,10 +17,12 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import loftlib  # noqa: E402  (certificates)
 
-NET = "127.0.6"
+# compare.py --quick (in make check) sets both to free nets of its own
+NET = os.environ.get("LOFT_BENCH_NET", "127.0.6")
 BACKEND_IPS = ["%s.%d" % (NET, 11 + i) for i in range(8)]
 BACKEND_PORT = 1143
-SOURCES = "127.0.7.1-127.0.7.60"
+SOURCE_NET = os.environ.get("LOFT_BENCH_SOURCE_NET", "127.0.7")
+SOURCES = "%s.1-%s.60" % (SOURCE_NET, SOURCE_NET)
 IMAP_PORT, IMAPS_PORT = 1143, 1993
 
 

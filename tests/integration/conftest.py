@@ -1,6 +1,11 @@
 """Fixtures: three private Dovecot backends for the whole run, and loftd
 processes made per test or per module. Every loftd is stopped with SIGTERM
-at teardown and must exit 0 without sanitizer reports."""
+at teardown and must exit 0 without sanitizer reports.
+
+Everything listens in one loopback /24, NET, chosen per run: a random
+127.a.b whose nets are free (LOFT_TEST_NET=127.a.b sets it). Under
+pytest-xdist each worker gw<n> has its own, loftlib.shifted_net(that, n):
+127.a.b, 127.a+1.b, ..., with its own backends, so ports repeat freely."""
 import os
 import shutil
 import sys
@@ -11,10 +16,17 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loftlib  # noqa: E402
 
-NET = os.environ.get("LOFT_TEST_NET", "127.0.3")
+# Chosen once, before xdist starts its workers: they inherit it. Room for
+# 16 workers' nets is checked free.
+if not os.environ.get("LOFT_TEST_NET"):
+    os.environ["LOFT_TEST_NET"] = loftlib.free_net(16)
+RUN_NET = os.environ["LOFT_TEST_NET"]
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+NET = loftlib.shifted_net(RUN_NET, int(WORKER[2:]))
 BACKEND_IPS = ["%s.%d" % (NET, i) for i in (11, 12, 13)]
 LOFT_IP = "%s.1" % NET
 CLIENT_IP = "%s.200" % NET
+RELAY_IP = "%s.253" % NET       # the SMTP sink the backends' submission relays to
 BACKEND_PORT = 20143
 BACKEND_TLS_PORT = 20993
 USERS = {"user%d" % i: "pass" for i in range(1, 41)}
@@ -27,11 +39,20 @@ def pytest_configure(config):
                     "(run them through the README's test command)", returncode=1)
 
 
+def pytest_report_header(config):
+    return "loft test net: LOFT_TEST_NET=%s (xdist worker gw<n>: its second byte + n)" \
+        % RUN_NET
+
+
 @pytest.fixture(scope="session")
 def cluster():
+    if NET in loftlib.listening_nets():
+        raise RuntimeError("something already listens in %s.0/24 (a leftover loftd or "
+                           "Dovecot of a killed run?): stop it or choose another "
+                           "LOFT_TEST_NET" % NET)
     base = tempfile.mkdtemp(prefix="loft-it-", dir="/tmp")
     c = loftlib.Cluster(base, BACKEND_IPS, BACKEND_PORT, USERS,
-                        tls_port=BACKEND_TLS_PORT, cert_ips=[LOFT_IP])
+                        tls_port=BACKEND_TLS_PORT, cert_ips=[LOFT_IP], relay_ip=RELAY_IP)
     try:
         c.start()
         yield c

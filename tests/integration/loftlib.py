@@ -6,10 +6,12 @@ address; nothing here touches the system's Dovecot or files outside the
 directory it is given. Waits poll with a deadline, never a fixed sleep."""
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import time
 
@@ -48,6 +50,41 @@ def port_open(ip, port):
             return True
     except OSError:
         return False
+
+
+def listening_nets():
+    """The 127.a.b prefixes with a listening TCP socket on one of their
+    addresses right now (a demo, a leftover loftd or Dovecot, a suite)."""
+    nets = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A":   # TCP_LISTEN
+                ip = socket.inet_ntoa(struct.pack("<I", int(local.split(":")[0], 16)))
+                nets.add(ip.rpartition(".")[0])
+    return nets
+
+
+def shifted_net(net, k):
+    """The k-th neighbour of a /24, a step in the second byte:
+    127.0.43 -> 127.1.43 -> 127.2.43, clear of the other 127.0.x nets."""
+    a, b, c = (int(x) for x in net.split("."))
+    if b + k > 255:
+        raise ValueError("no %d-th net after %s" % (k, net))
+    return "%d.%d.%d" % (a, b + k, c)
+
+
+def free_net(count=1):
+    """A random 127.a.b (a in 64..191, never the 127.0.x of demos and fixed
+    nets) whose /24 and its count - 1 shifted_net() neighbours have no
+    listener: two runs at once or a leftover of a killed run do not meet."""
+    busy = listening_nets()
+    for _ in range(1000):
+        net = "127.%d.%d" % (random.randrange(64, 192), random.randrange(256))
+        if not any(shifted_net(net, k) in busy for k in range(count)):
+            return net
+    raise RuntimeError("no free 127.a.b/24 found")
 
 
 def ensure_mailuser():
@@ -105,18 +142,17 @@ LMTP_OFFSET = -119         # 20143 -> 20024, 1143 -> 1024
 class Backend:
     """One private Dovecot instance."""
 
-    def __init__(self, base, name, ip, port, certs, ssl="yes", tls_port=0):
+    def __init__(self, base, name, ip, port, certs, ssl="yes", tls_port=0,
+                 relay_ip="127.0.0.1"):
         self.base, self.name, self.ip, self.port = base, name, ip, port
         self.tls_port = tls_port
+        self.relay_ip = relay_ip
         # the other protocols sit at fixed offsets from IMAP's ports
         self.pop3_port = port + POP3_OFFSET
         self.pop3_tls_port = tls_port + POP3_TLS_OFFSET if tls_port else 0
         self.sieve_port = port + SIEVE_OFFSET
         self.submission_port = port + SUBMISSION_OFFSET
         self.relay_port = port + RELAY_OFFSET
-        # the sink listens on the first backend's address: a net of its own
-        # per test run, so two runs never collide
-        self.relay_host = ip
         self.lmtp_port = port + LMTP_OFFSET
         self.dir = os.path.join(base, name)
         self.conf = os.path.join(self.dir, "dovecot.conf")
@@ -133,7 +169,7 @@ class Backend:
                 "POP3PORT": str(self.pop3_port), "POP3SPORT": str(self.pop3_tls_port),
                 "SIEVEPORT": str(self.sieve_port),
                 "SUBMISSIONPORT": str(self.submission_port),
-                "RELAYHOST": self.relay_host, "RELAYPORT": str(self.relay_port),
+                "RELAYHOST": self.relay_ip, "RELAYPORT": str(self.relay_port),
                 "LMTPPORT": str(self.lmtp_port),
                 "MAILUSER": MAILUSER, "SSL": self.ssl,
                 "CERT": self.certs["cert"], "KEY": self.certs["key"]}
@@ -193,8 +229,11 @@ class Backend:
 class Cluster:
     """Backends plus the shared users and maildirs."""
 
-    def __init__(self, base, ips, port, users, ssl="yes", tls_port=0, cert_ips=()):
+    def __init__(self, base, ips, port, users, ssl="yes", tls_port=0, cert_ips=(),
+                 relay_ip="127.0.0.1"):
+        """relay_ip: where the backends' submission relays (the SMTP sink)."""
         self.base = base
+        self.relay_ip = relay_ip
         os.makedirs(base, exist_ok=True)
         os.chmod(base, 0o755)  # login processes run as dovenull
         ent = ensure_mailuser()
@@ -205,17 +244,14 @@ class Cluster:
         os.makedirs(mail, exist_ok=True)
         os.chown(mail, ent.pw_uid, ent.pw_gid)
         self.backends = [Backend(base, "be%d" % (i + 1), ip, port, self.certs, ssl,
-                                 tls_port) for i, ip in enumerate(ips)]
-        for b in self.backends:
-            b.relay_host = self.backends[0].ip
+                                 tls_port, relay_ip) for i, ip in enumerate(ips)]
 
     def start(self, sink=True):
         """Starts the backends, and in this process the SMTP sink their
         submission service relays to (sink=False: the caller runs one)."""
         self.sink = None
         if sink:
-            self.sink = smtpsink.SmtpSink(self.backends[0].relay_host,
-                                          self.backends[0].relay_port)
+            self.sink = smtpsink.SmtpSink(self.relay_ip, self.backends[0].relay_port)
             self.sink.start()
         for b in self.backends:
             b.start()

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 import loftlib
-from conftest import BACKEND_IPS, CLIENT_IP, LOFT_IP
+from conftest import BACKEND_IPS, BACKEND_PORT, CLIENT_IP, LOFT_IP
 from imaputil import IMAP, IMAPS, Raw, dovecot_host, tls_context
 
 
@@ -249,7 +249,7 @@ def test_one_log_line_per_session(loft):
     pattern = (r"session [0-9a-f]{16} imap user13 %s:\d+: closed: backend=%s:%d "
                r"duration=\d+\.\d{3}s in=\d+ out=\d+ reason=\"logged out\""
                % (re.escape(CLIENT_IP), re.escape(dovecot_host(BACKEND_IPS, "user13")),
-                  20143))
+                  BACKEND_PORT))
     loftlib.wait_for(lambda: re.search(pattern, loft.log_text()), 10, "the close line")
     assert "pass" not in re.findall(r".*user13.*", loft.log_text())[0]
 

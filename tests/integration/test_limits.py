@@ -171,14 +171,15 @@ def test_idle_timeout_after_login(loft_factory):
 
 def test_slowloris_and_failing_logins_do_not_lock_out_a_client(loft_factory):
     """1,000 connections that trickle a command and never finish it, from
-    50 addresses, plus failing logins from 10 more addresses all the time:
+    50 addresses (NET.101-150), plus failing logins from 10 more addresses
+    (NET.151-160) all the time:
     a well-behaved client still logs in, and none of the slow connections
     was closed to make that happen."""
     loft = loft_factory()
     slow = []
     for i in range(1000):
         s = socket.create_connection((LOFT_IP, loft.port), 10,
-                                     source_address=("127.0.4.%d" % (1 + i % 50), 0))
+                                     source_address=("%s.%d" % (NET, 101 + i % 50), 0))
         s.sendall(b"a LOGIN us")
         slow.append(s)
     stop = threading.Event()
@@ -187,7 +188,7 @@ def test_slowloris_and_failing_logins_do_not_lock_out_a_client(loft_factory):
     def flood(n):
         # the failure penalty (up to 15 s) slows each address down
         while not stop.is_set():
-            m = IMAP(LOFT_IP, loft.port, source="127.0.5.%d" % n, timeout=30)
+            m = IMAP(LOFT_IP, loft.port, source="%s.%d" % (NET, 150 + n), timeout=30)
             try:
                 m.login("user5", "wrong")
             except IMAP.error:
