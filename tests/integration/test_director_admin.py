@@ -2,6 +2,7 @@
 admin socket (reference §2, §4, §5): host changes, move, flush, kick, map,
 dump and ring status, with real sessions on real Dovecot backends."""
 import os
+import re
 import socket
 import subprocess
 import time
@@ -10,7 +11,7 @@ import pytest
 
 import loftlib
 from conftest import BACKEND_IPS, LOFT_IP, NET
-from imaputil import IMAP, dovecot_host, user_hash
+from imaputil import IMAP, Raw, dovecot_host, user_hash
 from test_admin_cli import admin_raw
 
 NEW_IP = "%s.14" % NET		# not a backend: only ever in the host table
@@ -531,8 +532,9 @@ def test_loftadm_reaches_loftd_through_its_config(dloft):
 
 
 def test_a_move_in_progress_is_refused_and_holds_logins(loft_factory):
-    # a long kick delay keeps the move going for the whole test
-    loft = loft_factory(penalty="false", director_extra='user_kick_delay = "30s";')
+    # the kick delay keeps the move going while the test looks at it
+    loft = loft_factory(penalty="false", log_level="debug",
+                        director_extra='user_kick_delay = "3s";')
     user = "user6"
     old = dovecot_host(BACKEND_IPS, user)
     new = next(ip for ip in BACKEND_IPS if ip != old)
@@ -540,18 +542,28 @@ def test_a_move_in_progress_is_refused_and_holds_logins(loft_factory):
     r = loftadm("director", "move", "-a", loft.admin, user, new)
     assert r.returncode == 0, r.stderr
     loftlib.wait_for(lambda: closed(m), 10, "the session to close")
+    # a login meanwhile waits for the move instead of going anywhere
+    waiting = Raw(LOFT_IP, loft.port, timeout=30)
+    assert waiting.line().startswith("* OK")
+    waiting.send("a LOGIN %s pass\r\n" % user)
+    wait_line = r"imap %s \S+: state \S+ -> director-wait" % user
+    loftlib.wait_for(lambda: re.search(wait_line, loft.log_text()), 10,
+                     "the login to wait for the move")
     for tool in (loftadm, doveadm):
         r = tool("director", "move", "-a", loft.admin, user, old)
         assert (r.returncode, r.stderr) == (
             75, "Error: User is already being moved, wait a while for it to be "
             "finished\n")
-    # a login meanwhile waits for the move instead of going anywhere
-    waiting = IMAP(LOFT_IP, loft.port)
-    waiting.sock.settimeout(2)
-    with pytest.raises((socket.timeout, TimeoutError)):
-        waiting.login(user, "pass")
-    waiting.shutdown()
-    assert "proxying to %s" % new not in loft.log_text()
+    # when the move is done, the login goes on, to the new host
+    assert waiting.until("a ")[-1].startswith("a OK")
+    lines = loft.log_text().splitlines()
+    waited = [i for i, line in enumerate(lines) if re.search(wait_line, line)]
+    routed = [i for i, line in enumerate(lines)
+              if " imap %s " % user in line and "proxying to %s:" % new in line]
+    assert len(waited) == 1 and len(routed) == 1 and waited[0] < routed[0]
+    waiting.send("z LOGOUT\r\n")
+    waiting.until("z OK")
+    waiting.close()
 
 
 def test_shutdown_during_a_flush(loft_factory):
