@@ -1,8 +1,13 @@
 # loft — GNU make build.
 #
 #   make              build/loftd and build/loftadm
-#   make check        unit + integration tests, then the same under ASan+UBSan
+#   make check        the layering check, unit tests (normal and ASan+UBSan),
+#                     integration tests under ASan+UBSan, bench-quick, and
+#                     every fuzz harness: the README's ./scripts/test
 #   make check-unit   unit tests only (BUILD=build-san SAN=1 for sanitizers)
+#   make check-integration  the integration tests against this BUILD, in
+#                     PYTEST_JOBS (default 2) pytest-xdist workers; with test
+#                     files in PYTEST_ARGS, only those
 #   make san          the sanitizer build in build-san/
 #   make doc          the man pages (scdoc) in build/doc/
 #   make bench        loft side by side with its peers -> docs/BENCHMARKS.md
@@ -18,8 +23,8 @@
 #                     them for CHECK_FUZZ_SECONDS (default 5)
 #
 # Variables: BUILD (output dir), SAN=1 (ASan+UBSan), FUZZ=1 (libFuzzer
-# instrumentation, with CC=clang-14), CC, CFLAGS, PYTEST, PYTHON (Debian's,
-# for bench/compare.py).
+# instrumentation, with CC=clang-14), CC, CFLAGS, PYTEST, PYTEST_ARGS,
+# PYTEST_JOBS, PYTHON (Debian's, for bench/compare.py), CHECK_FUZZ_SECONDS.
 
 BUILD ?= build
 CC ?= cc
@@ -28,6 +33,10 @@ PYTEST ?= pytest-3
 PYTHON ?= /usr/bin/python3
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# the integration tests wait on sockets far more than they compute: two
+# workers, each with its own backends and loopback net, halve the time
+PYTEST_JOBS ?= 2
+NPROC := $(shell nproc 2>/dev/null || echo 1)
 
 PKGS := libevent_core libevent_pthreads openssl libconfig libsodium libxcrypt libxxhash
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
@@ -112,12 +121,13 @@ $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libloft.a
 
 fuzzers: $(FUZZ_BINS)
 
-# each harness for FUZZ_SECONDS, from the seeds in tests/fuzz/corpus/
+# each harness for FUZZ_SECONDS, from the seeds in tests/fuzz/corpus/,
+# one per CPU at a time
 FUZZ_SECONDS ?= 60
 CHECK_FUZZ_SECONDS ?= 5
 fuzz:
-	$(MAKE) BUILD=build-fuzz FUZZ=1 CC=clang-14 fuzzers
-	sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+	$(MAKE) -j$(NPROC) BUILD=build-fuzz FUZZ=1 CC=clang-14 fuzzers
+	sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(NPROC)
 
 doc: $(MAN_PAGES)
 
@@ -168,17 +178,30 @@ check-unit: $(UNIT_BINS)
 check-layers:
 	@sh tests/check_layers.sh
 
+# -n only where pytest-xdist is installed (scripts/deps.sh installs it)
+XDIST = $(shell $(PYTHON) -c 'import xdist' 2>/dev/null && echo yes)
+PYTEST_N = $(if $(and $(XDIST),$(filter-out 0 1,$(PYTEST_JOBS))),-n $(PYTEST_JOBS))
+INTEGRATION_TESTS := $(if $(filter tests/%,$(PYTEST_ARGS)),,tests/integration)
+
 check-integration: all
-	LOFT_BUILD=$(abspath $(BUILD)) $(PYTEST) -q tests/integration $(PYTEST_ARGS)
+	LOFT_BUILD=$(abspath $(BUILD)) $(PYTEST) -q $(PYTEST_N) $(INTEGRATION_TESTS) $(PYTEST_ARGS)
 
 san:
 	$(MAKE) BUILD=build-san SAN=1 all unit
 
+# unit tests and the integration tests under ASan+UBSan
 check-san:
-	$(MAKE) BUILD=build-san SAN=1 check-unit check-integration bench-quick
+	$(MAKE) -j$(NPROC) BUILD=build-san SAN=1 all unit
+	$(MAKE) BUILD=build-san SAN=1 check-unit check-integration
 
-check: check-layers check-unit check-integration bench-quick
+# Each program is built once per build and each suite run once: the
+# integration tests only under ASan+UBSan (the stricter build, with a leak
+# check at every loftd exit), bench-quick only with the normal build.
+check: check-layers
+	$(MAKE) -j$(NPROC) all unit bench-tools
+	$(MAKE) check-unit
 	$(MAKE) check-san
+	$(MAKE) bench-quick
 	$(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 
 clean:

@@ -3,34 +3,42 @@
 # each module may include only the modules listed for it.
 set -u
 cd "$(dirname "$0")/.." || exit 1
-allowed() {
-	case "$1" in
-	common) echo "common" ;;
-	conf) echo "common conf" ;;
-	proto) echo "common proto" ;;
-	director) echo "common conf core director" ;;
-	registry) echo "common registry" ;;
-	auth) echo "common conf core auth" ;;
-	core) echo "common conf core" ;;
-	proxy) echo "common conf core proto auth director registry proxy" ;;
-	admin) echo "common conf core registry director ring admin" ;;
-	ring) echo "common core conf director ring" ;;
-	cli) echo "common conf admin cli" ;;
-	daemon) echo "common conf core proto auth director registry proxy admin ring daemon" ;;
-	*) echo "" ;;
-	esac
-}
+# module: the modules it may include
+rules="common: common
+conf: common conf
+proto: common proto
+director: common conf core director
+registry: common registry
+auth: common conf core auth
+core: common conf core
+proxy: common conf core proto auth director registry proxy
+admin: common conf core registry director ring admin
+ring: common core conf director ring
+cli: common conf admin cli
+daemon: common conf core proto auth director registry proxy admin ring daemon"
 rc=0
-for f in $(find src -name '*.[ch]'); do
-	mod=$(echo "$f" | cut -d/ -f2)
-	ok=$(allowed "$mod")
-	for inc in $(sed -n 's/^#include "\([a-z_]*\)\/.*/\1/p' "$f" | sort -u); do
-		case " $ok " in
-		*" $inc "*) ;;
-		*) echo "layering: $f includes $inc/ (allowed: $ok)"; rc=1 ;;
-		esac
-	done
-done
+# one pass over every file: "src/<module>/file.c:#include "<inc>/...""
+find src -name '*.[ch]' | sort | xargs grep -H '^#include "[a-z_]*/' |
+	awk -v rules="$rules" '
+	BEGIN {
+		n = split(rules, line, "\n")
+		for (i = 1; i <= n; i++) {
+			split(line[i], kv, ":")
+			ok[kv[1]] = kv[2]
+		}
+	}
+	{
+		file = substr($0, 1, index($0, ":") - 1)
+		split(file, part, "/")
+		inc = $0
+		sub(/^[^"]*"/, "", inc)
+		sub(/\/.*/, "", inc)
+		if (index(ok[part[2]] " ", " " inc " ") == 0) {
+			printf "layering: %s includes %s/ (allowed:%s)\n", file, inc, ok[part[2]]
+			bad = 1
+		}
+	}
+	END { exit bad }' || rc=1
 # director's pure parts must not reach for the event loop
 for f in src/director/user_hash.c src/director/chash.c src/director/users.c \
 	src/director/hosts.c; do
