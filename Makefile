@@ -86,6 +86,7 @@ MAN_SRCS := $(wildcard doc/*.scd)
 MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 
 .PHONY: all check check-unit check-integration check-layers check-san san \
+	check-san-integration-and-builds check-san-integration builds-niced \
 	unit doc clean bench bench-quick bench-registry bench-director bench-tools \
 	bench-passwd-reload bench-auth \
 	fuzz fuzzers
@@ -196,13 +197,29 @@ check-san:
 
 # Each program is built once per build and each suite run once: the
 # integration tests only under ASan+UBSan (the stricter build, with a leak
-# check at every loftd exit), bench-quick only with the normal build.
+# check at every loftd exit), bench-quick only with the normal build. The
+# normal and fuzzing builds run beside the integration tests
+# (check-san-integration-and-builds).
 check: check-layers
-	$(MAKE) -j$(NPROC) all unit bench-tools
+	$(MAKE) -j$(NPROC) BUILD=build-san SAN=1 all unit
+	$(MAKE) BUILD=build-san SAN=1 check-unit
+	$(MAKE) -j2 check-san-integration-and-builds
 	$(MAKE) check-unit
-	$(MAKE) check-san
 	$(MAKE) bench-quick
 	$(MAKE) fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
+
+# The integration tests under ASan+UBSan and, at the lowest priority beside
+# them, the other two builds: the tests mostly wait on sockets, the builds
+# take the CPU they leave idle. (Their output goes to <build>/make.log.)
+check-san-integration-and-builds: check-san-integration builds-niced
+check-san-integration:
+	$(MAKE) BUILD=build-san SAN=1 check-integration
+builds-niced:
+	@mkdir -p $(BUILD) build-fuzz
+	@nice -n 19 $(MAKE) -j$(NPROC) all unit bench-tools >$(BUILD)/make.log 2>&1 || \
+		{ cat $(BUILD)/make.log; exit 1; }
+	@nice -n 19 $(MAKE) -j$(NPROC) BUILD=build-fuzz FUZZ=1 CC=clang-14 fuzzers \
+		>build-fuzz/make.log 2>&1 || { cat build-fuzz/make.log; exit 1; }
 
 clean:
 	rm -rf build build-san build-fuzz
