@@ -27,6 +27,32 @@ long back_next_line(const unsigned char *buf, size_t len, size_t *consumed_r)
 	return line_next(buf, len, BACK_MAX_LINE, consumed_r);
 }
 
+enum back_event back_feed_lines(struct back *b, const unsigned char *buf, size_t len,
+				size_t *consumed_r, struct sbuf *out)
+{
+	enum back_event ev = BACK_EV_NONE;
+	size_t off = 0;
+
+	while (ev == BACK_EV_NONE && !b->done) {
+		size_t consumed;
+		long n = back_next_line(buf + off, len - off, &consumed);
+		if (n == -1)
+			break;
+		if (n == -2) {
+			b->fail = BACK_FAIL_TEMP;
+			b->error = "backend line too long";
+			ev = BACK_EV_FAIL;
+			break;
+		}
+		ev = b->ops->line(b, (const char *)buf + off, (size_t)n, out);
+		off += consumed;
+	}
+	if (ev == BACK_EV_OK || ev == BACK_EV_FAIL)
+		b->done = true;
+	*consumed_r = off;
+	return ev;
+}
+
 void back_append_plain(const struct back_params *p, struct sbuf *out)
 {
 	size_t ulen = strlen(p->user), plen = strlen(p->password);

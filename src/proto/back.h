@@ -51,6 +51,7 @@ struct back {
 	char *reply;			/* BACK_EV_OK / BACK_FAIL_REPLY text */
 	enum back_fail fail;
 	const char *error;		/* for the log: what went wrong */
+	bool done;			/* BACK_EV_OK or BACK_EV_FAIL was returned */
 };
 
 struct back_ops {
@@ -58,6 +59,9 @@ struct back_ops {
 	void (*destroy)(struct back *back);
 	enum back_event (*feed)(struct back *back, const unsigned char *buf,
 				size_t len, size_t *consumed_r, struct sbuf *out);
+	/* one complete line (without its line end), for back_feed_lines */
+	enum back_event (*line)(struct back *back, const char *line, size_t len,
+				struct sbuf *out);
 	/* TLS is up after BACK_EV_STARTTLS; may write the next commands */
 	void (*tls_started)(struct back *back, struct sbuf *out);
 };
@@ -73,5 +77,12 @@ void back_deinit(struct back *b);
  * and sets *consumed_r past the LF, or -1 when no LF yet (*consumed_r 0),
  * or -2 when the line exceeds BACK_MAX_LINE. */
 long back_next_line(const unsigned char *buf, size_t len, size_t *consumed_r);
+
+/* The feed of every line-based back machine (its ops->feed): hands each
+ * complete line to ops->line while that returns BACK_EV_NONE. A line
+ * longer than BACK_MAX_LINE fails the login as temporary. Once the
+ * machine is done (OK or FAIL), nothing more is read. */
+enum back_event back_feed_lines(struct back *b, const unsigned char *buf, size_t len,
+				size_t *consumed_r, struct sbuf *out);
 
 #endif

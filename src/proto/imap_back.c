@@ -245,9 +245,10 @@ static enum back_event imap_back_login_reply(struct imap_back *b, const char *li
 	return imap_back_fail(b, BACK_FAIL_TEMP, "unexpected reply to login");
 }
 
-static enum back_event imap_back_line(struct imap_back *b, const char *line,
-				      size_t len, struct sbuf *out)
+static enum back_event imap_back_line(struct back *back, const char *line, size_t len,
+                                       struct sbuf *out)
 {
+	struct imap_back *b = (struct imap_back *)back;
 	if (b->state == IMAP_BACK_BANNER)
 		return imap_back_banner(b, line, len, out);
 	if (len >= 2 && line[0] == '*' && line[1] == ' ') {
@@ -287,30 +288,6 @@ static enum back_event imap_back_line(struct imap_back *b, const char *line,
 	return imap_back_fail(b, BACK_FAIL_TEMP, "unexpected reply from backend");
 }
 
-static enum back_event imap_back_feed(struct back *back, const unsigned char *buf,
-				      size_t len, size_t *consumed_r,
-				      struct sbuf *out)
-{
-	struct imap_back *b = (struct imap_back *)back;
-	enum back_event ev = BACK_EV_NONE;
-	size_t off = 0;
-
-	while (ev == BACK_EV_NONE && b->state != IMAP_BACK_DONE) {
-		size_t consumed;
-		long n = back_next_line(buf + off, len - off, &consumed);
-		if (n == -1)
-			break;
-		if (n == -2) {
-			ev = imap_back_fail(b, BACK_FAIL_TEMP, "backend line too long");
-			break;
-		}
-		ev = imap_back_line(b, (const char *)buf + off, (size_t)n, out);
-		off += consumed;
-	}
-	*consumed_r = off;
-	return ev;
-}
-
 static void imap_back_tls_started(struct back *back, struct sbuf *out)
 {
 	struct imap_back *b = (struct imap_back *)back;
@@ -337,6 +314,7 @@ static void imap_back_destroy(struct back *back)
 const struct back_ops imap_back_ops = {
 	.create = imap_back_create,
 	.destroy = imap_back_destroy,
-	.feed = imap_back_feed,
+	.feed = back_feed_lines,
+	.line = imap_back_line,
 	.tls_started = imap_back_tls_started,
 };

@@ -96,9 +96,10 @@ static enum back_event msieve_back_verdict(struct msieve_back *b, const char *li
 	return msieve_back_fail(b, BACK_FAIL_REPLY, "login refused");
 }
 
-static enum back_event msieve_back_line(struct msieve_back *b, const char *line,
-					size_t len, struct sbuf *out)
+static enum back_event msieve_back_line(struct back *back, const char *line, size_t len,
+                                         struct sbuf *out)
 {
+	struct msieve_back *b = (struct msieve_back *)back;
 	switch (b->state) {
 	case MSIEVE_BACK_GREETING:
 	case MSIEVE_BACK_TLS_CAPS:
@@ -123,29 +124,6 @@ static enum back_event msieve_back_line(struct msieve_back *b, const char *line,
 		break;
 	}
 	return msieve_back_fail(b, BACK_FAIL_TEMP, "unexpected reply from backend");
-}
-
-static enum back_event msieve_back_feed(struct back *back, const unsigned char *buf,
-					size_t len, size_t *consumed_r, struct sbuf *out)
-{
-	struct msieve_back *b = (struct msieve_back *)back;
-	enum back_event ev = BACK_EV_NONE;
-	size_t off = 0;
-
-	while (ev == BACK_EV_NONE && b->state != MSIEVE_BACK_DONE) {
-		size_t consumed;
-		long n = back_next_line(buf + off, len - off, &consumed);
-		if (n == -1)
-			break;
-		if (n == -2) {
-			ev = msieve_back_fail(b, BACK_FAIL_TEMP, "backend line too long");
-			break;
-		}
-		ev = msieve_back_line(b, (const char *)buf + off, (size_t)n, out);
-		off += consumed;
-	}
-	*consumed_r = off;
-	return ev;
 }
 
 /* After TLS the backend sends its capabilities again, then OK. */
@@ -174,6 +152,7 @@ static void msieve_back_destroy(struct back *back)
 const struct back_ops managesieve_back_ops = {
 	.create = msieve_back_create,
 	.destroy = msieve_back_destroy,
-	.feed = msieve_back_feed,
+	.feed = back_feed_lines,
+	.line = msieve_back_line,
 	.tls_started = msieve_back_tls_started,
 };

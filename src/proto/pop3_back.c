@@ -106,9 +106,10 @@ static enum back_event pop3_back_refused(struct pop3_back *b, const char *line,
 	return pop3_back_fail(b, BACK_FAIL_REPLY, "login refused");
 }
 
-static enum back_event pop3_back_line(struct pop3_back *b, const char *line,
-				      size_t len, struct sbuf *out)
+static enum back_event pop3_back_line(struct back *back, const char *line, size_t len,
+                                       struct sbuf *out)
 {
+	struct pop3_back *b = (struct pop3_back *)back;
 	const struct back_params *p = &b->base.params;
 	switch (b->state) {
 	case POP3_BACK_BANNER:
@@ -151,29 +152,6 @@ static enum back_event pop3_back_line(struct pop3_back *b, const char *line,
 	return pop3_back_fail(b, BACK_FAIL_TEMP, "unexpected reply from backend");
 }
 
-static enum back_event pop3_back_feed(struct back *back, const unsigned char *buf,
-				      size_t len, size_t *consumed_r, struct sbuf *out)
-{
-	struct pop3_back *b = (struct pop3_back *)back;
-	enum back_event ev = BACK_EV_NONE;
-	size_t off = 0;
-
-	while (ev == BACK_EV_NONE && b->state != POP3_BACK_DONE) {
-		size_t consumed;
-		long n = back_next_line(buf + off, len - off, &consumed);
-		if (n == -1)
-			break;
-		if (n == -2) {
-			ev = pop3_back_fail(b, BACK_FAIL_TEMP, "backend line too long");
-			break;
-		}
-		ev = pop3_back_line(b, (const char *)buf + off, (size_t)n, out);
-		off += consumed;
-	}
-	*consumed_r = off;
-	return ev;
-}
-
 static void pop3_back_tls_started(struct back *back, struct sbuf *out)
 {
 	struct pop3_back *b = (struct pop3_back *)back;
@@ -197,6 +175,7 @@ static void pop3_back_destroy(struct back *back)
 const struct back_ops pop3_back_ops = {
 	.create = pop3_back_create,
 	.destroy = pop3_back_destroy,
-	.feed = pop3_back_feed,
+	.feed = back_feed_lines,
+	.line = pop3_back_line,
 	.tls_started = pop3_back_tls_started,
 };

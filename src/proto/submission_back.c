@@ -170,9 +170,10 @@ static enum back_event subm_back_reply(struct subm_back *b, int code, struct sbu
 	return subm_back_fail(b, BACK_FAIL_TEMP, "unexpected reply from backend");
 }
 
-static enum back_event subm_back_line(struct subm_back *b, const char *line, size_t len,
-				      struct sbuf *out)
+static enum back_event subm_back_line(struct back *back, const char *line, size_t len,
+                                       struct sbuf *out)
 {
+	struct subm_back *b = (struct subm_back *)back;
 	struct smtp_reply_line r;
 	if (smtp_reply_parse(line, len, &r) < 0)
 		return subm_back_fail(b, BACK_FAIL_TEMP, b->state == SUBM_BACK_GREETING ?
@@ -185,29 +186,6 @@ static enum back_event subm_back_line(struct subm_back *b, const char *line, siz
 	if (!r.last)
 		return BACK_EV_NONE;
 	return subm_back_reply(b, r.code, out);
-}
-
-static enum back_event subm_back_feed(struct back *back, const unsigned char *buf,
-				      size_t len, size_t *consumed_r, struct sbuf *out)
-{
-	struct subm_back *b = (struct subm_back *)back;
-	enum back_event ev = BACK_EV_NONE;
-	size_t off = 0;
-
-	while (ev == BACK_EV_NONE && b->state != SUBM_BACK_DONE) {
-		size_t consumed;
-		long n = back_next_line(buf + off, len - off, &consumed);
-		if (n == -1)
-			break;
-		if (n == -2) {
-			ev = subm_back_fail(b, BACK_FAIL_TEMP, "backend line too long");
-			break;
-		}
-		ev = subm_back_line(b, (const char *)buf + off, (size_t)n, out);
-		off += consumed;
-	}
-	*consumed_r = off;
-	return ev;
 }
 
 /* RFC 3207: after TLS the session starts over with EHLO. */
@@ -236,6 +214,7 @@ static void subm_back_destroy(struct back *back)
 const struct back_ops submission_back_ops = {
 	.create = subm_back_create,
 	.destroy = subm_back_destroy,
-	.feed = subm_back_feed,
+	.feed = back_feed_lines,
+	.line = subm_back_line,
 	.tls_started = subm_back_tls_started,
 };

@@ -3,6 +3,7 @@
  * forwards. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,7 +11,13 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/sbuf.h"
+#include "proto/back.h"
+#include "proto/imap_back.h"
 #include "proto/line.h"
+#include "proto/managesieve_back.h"
+#include "proto/pop3_back.h"
+#include "proto/submission_back.h"
 
 /* ---- line_next ------------------------------------------------------ */
 
@@ -51,10 +58,71 @@ static void test_line_next(void **state)
 	}
 }
 
+/* ---- back_feed_lines ------------------------------------------------ */
+
+static const struct back_ops *const back_machines[] = {
+	&imap_back_ops, &pop3_back_ops, &managesieve_back_ops, &submission_back_ops,
+};
+
+/* Feeds s whole or one byte at a time; the last event and what the
+ * machine consumed in all. */
+static enum back_event back_feed_all(struct back *b, const struct sbuf *s, bool bytewise,
+				     size_t *consumed_r)
+{
+	struct sbuf in = SBUF_INIT, out = SBUF_INIT;
+	enum back_event ev = BACK_EV_NONE;
+	*consumed_r = 0;
+	for (size_t i = 0; i < sbuf_len(s) && ev == BACK_EV_NONE; ) {
+		size_t n = bytewise ? 1 : sbuf_len(s);
+		sbuf_append(&in, sbuf_data(s) + i, n);
+		i += n;
+		size_t consumed;
+		ev = b->ops->feed(b, (const unsigned char *)sbuf_data(&in), sbuf_len(&in),
+				  &consumed, &out);
+		sbuf_consume(&in, consumed);
+		*consumed_r += consumed;
+	}
+	sbuf_free(&in);
+	sbuf_free(&out);
+	return ev;
+}
+
+static void test_back_feed_lines(void **state)
+{
+	(void)state;
+	struct back_params p = {
+		.user = "jane", .password = "secret", .session_id = "1", .ttl = 5,
+	};
+	struct sbuf line = SBUF_INIT;
+	for (size_t i = 0; i < BACK_MAX_LINE + 1; i++)
+		sbuf_appendc(&line, 'x');
+	sbuf_appends(&line, "\r\n");
+	for (size_t m = 0; m < sizeof(back_machines) / sizeof(back_machines[0]); m++) {
+		for (int bytewise = 0; bytewise < 2; bytewise++) {
+			struct back *b = back_machines[m]->create(&p);
+			size_t consumed;
+			assert_int_equal(back_feed_all(b, &line, bytewise, &consumed),
+					 BACK_EV_FAIL);
+			assert_int_equal(consumed, 0);
+			assert_int_equal(b->fail, BACK_FAIL_TEMP);
+			assert_string_equal(b->error, "backend line too long");
+			/* a machine that is done reads nothing more */
+			struct sbuf ok = SBUF_INIT;
+			sbuf_appends(&ok, "* OK +OK 220 OK\r\n");
+			assert_int_equal(back_feed_all(b, &ok, false, &consumed), BACK_EV_NONE);
+			assert_int_equal(consumed, 0);
+			sbuf_free(&ok);
+			b->ops->destroy(b);
+		}
+	}
+	sbuf_free(&line);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_line_next),
+		cmocka_unit_test(test_back_feed_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
