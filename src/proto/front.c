@@ -1,4 +1,6 @@
-/* State shared by every protocol front. */
+/* What every protocol front shares: state, the SASL exchange, the count
+ * of invalid commands, the feed of the line-based protocols, and the
+ * attributes a trusted client forwards. */
 #include "proto/front.h"
 
 #include <stdlib.h>
@@ -7,6 +9,7 @@
 
 #include "common/base64.h"
 #include "common/xmalloc.h"
+#include "proto/line.h"
 
 void front_init(struct front *f, const struct front_ops *ops,
 		const struct front_params *params)
@@ -48,8 +51,50 @@ void front_login_clear(struct front *f)
 void front_deinit(struct front *f)
 {
 	front_login_clear(f);
+	sasl_server_deinit(&f->sasl);
+	sbuf_free(&f->tag);
 	free(f->helo);
 	f->helo = NULL;
+}
+
+void front_set_state(struct front *f, enum front_state state)
+{
+	f->state = state;
+}
+
+static void front_append_tag(struct front *f, struct sbuf *out)
+{
+	if (sbuf_len(&f->tag) > 0) {
+		sbuf_append(out, sbuf_data(&f->tag), sbuf_len(&f->tag));
+		sbuf_appendc(out, ' ');
+	}
+}
+
+void front_reply(struct front *f, struct sbuf *out, const char *text)
+{
+	front_append_tag(f, out);
+	sbuf_appends(out, text);
+	sbuf_appends(out, "\r\n");
+}
+
+enum front_event front_count_bad(struct front *f, struct sbuf *out)
+{
+	if (++f->bad_commands < f->params.max_bad_commands)
+		return FRONT_EV_NONE;
+	sbuf_appends(out, f->ops->texts.too_many_bad);
+	sbuf_appends(out, "\r\n");
+	f->close_reason = "too many invalid commands";
+	front_set_state(f, FRONT_DONE);
+	return FRONT_EV_CLOSE;
+}
+
+void front_logged_in(struct front *f, const char *text, struct sbuf *out)
+{
+	front_login_clear(f);
+	front_append_tag(f, out);
+	front_append_sanitized(out, text);
+	sbuf_appends(out, "\r\n");
+	front_set_state(f, FRONT_DONE);
 }
 
 void front_forward_apply(struct front_forward *fw, const char *name, const char *value)
@@ -80,60 +125,133 @@ void front_forward_apply(struct front_forward *fw, const char *name, const char 
 	}
 }
 
-void front_sasl_start(struct sasl_server *s, const struct sasl_mech *mech,
-		      struct sbuf *challenge_b64)
+static void front_send_challenge(struct front *f, const struct sbuf *challenge,
+				 struct sbuf *out)
 {
-	struct sbuf challenge = SBUF_INIT;
-	sasl_server_init(s, mech);
-	sasl_server_initial_challenge(s, &challenge);
-	base64_encode(challenge_b64, sbuf_data(&challenge), sbuf_len(&challenge));
-	sbuf_free(&challenge);
+	sbuf_appends(out, f->ops->texts.challenge_prefix);
+	base64_encode(out, sbuf_data(challenge), sbuf_len(challenge));
+	sbuf_appends(out, f->ops->texts.challenge_suffix);
+	sbuf_appends(out, "\r\n");
+	front_set_state(f, FRONT_SASL);
 }
 
-static enum front_sasl_result front_sasl_step(struct front *f, struct sasl_server *s,
-					      const unsigned char *resp, size_t len,
-					      struct sbuf *challenge_b64)
+/* One decoded response: the next challenge, the credentials, or the end
+ * of a malformed exchange. */
+static enum front_event front_sasl_step(struct front *f, const unsigned char *resp,
+					size_t len, struct sbuf *out)
 {
 	struct sbuf challenge = SBUF_INIT;
 	const char *error;
-	enum front_sasl_result r = FRONT_SASL_FAIL;
+	enum front_event ev = FRONT_EV_NONE;
 
-	switch (sasl_server_step(s, resp, len, &challenge, &error)) {
+	switch (sasl_server_step(&f->sasl, resp, len, &challenge, &error)) {
 	case SASL_CONTINUE:
-		base64_encode(challenge_b64, sbuf_data(&challenge), sbuf_len(&challenge));
+		front_send_challenge(f, &challenge, out);
 		sbuf_free(&challenge);
-		return FRONT_SASL_CONTINUE;
+		return FRONT_EV_NONE;
 	case SASL_DONE:
-		f->login.mech = s->mech;
-		sasl_server_take_credentials(s, &f->login.creds);
-		r = FRONT_SASL_DONE;
+		f->login.mech = f->sasl.mech;
+		sasl_server_take_credentials(&f->sasl, &f->login.creds);
+		front_set_state(f, FRONT_AUTH_WAIT);
+		ev = FRONT_EV_AUTH;
 		break;
 	case SASL_FAIL:
+		front_reply(f, out, f->ops->texts.sasl_failed);
+		front_set_state(f, FRONT_COMMAND);
 		break;
 	}
 	sbuf_free(&challenge);
-	sasl_server_deinit(s);
-	return r;
+	sasl_server_deinit(&f->sasl);
+	return ev;
 }
 
-enum front_sasl_result front_sasl_input(struct front *f, struct sasl_server *s,
-					const unsigned char *data, size_t len,
-					struct sbuf *challenge_b64)
+/* One client response: base64, or "=" for an empty one. */
+static enum front_event front_sasl_input(struct front *f, const unsigned char *data,
+					 size_t len, const char *bad_base64,
+					 struct sbuf *out)
 {
 	if (len == 1 && data[0] == '=')
-		return front_sasl_step(f, s, data, 0, challenge_b64);
+		return front_sasl_step(f, data, 0, out);
 	unsigned char *decoded = xmalloc(BASE64_DECODED_MAX(len));
 	long n = base64_decode((const char *)data, len, decoded);
-	enum front_sasl_result r;
-	if (n < 0) {
-		sasl_server_deinit(s);
-		r = FRONT_SASL_BAD_BASE64;
+	enum front_event ev;
+	if (n >= 0) {
+		ev = front_sasl_step(f, decoded, (size_t)n, out);
 	} else {
-		r = front_sasl_step(f, s, decoded, (size_t)n, challenge_b64);
+		sasl_server_deinit(&f->sasl);
+		front_reply(f, out, bad_base64);
+		front_set_state(f, FRONT_COMMAND);
+		ev = f->ops->texts.bad_base64_counts ? front_count_bad(f, out) :
+			FRONT_EV_NONE;
 	}
 	explicit_bzero(decoded, BASE64_DECODED_MAX(len));
 	free(decoded);
-	return r;
+	return ev;
+}
+
+enum front_event front_sasl_begin(struct front *f, const struct sasl_mech *mech,
+				  const unsigned char *ir, size_t ir_len,
+				  struct sbuf *out)
+{
+	sasl_server_init(&f->sasl, mech);
+	if (ir != NULL)
+		return front_sasl_input(f, ir, ir_len, f->ops->texts.bad_initial_base64, out);
+	struct sbuf challenge = SBUF_INIT;
+	sasl_server_initial_challenge(&f->sasl, &challenge);
+	front_send_challenge(f, &challenge, out);
+	sbuf_free(&challenge);
+	return FRONT_EV_NONE;
+}
+
+enum front_event front_sasl_continue(struct front *f, const unsigned char *line,
+				     size_t len, struct sbuf *out)
+{
+	if (len == 1 && line[0] == '*') {
+		sasl_server_deinit(&f->sasl);
+		front_reply(f, out, f->ops->texts.sasl_aborted);
+		front_set_state(f, FRONT_COMMAND);
+		return FRONT_EV_NONE;
+	}
+	return front_sasl_input(f, line, len, f->ops->texts.bad_continued_base64, out);
+}
+
+enum front_event front_feed_lines(struct front *f, unsigned char *buf, size_t len,
+				  size_t *consumed_r, struct sbuf *out)
+{
+	enum front_event ev = FRONT_EV_NONE;
+	size_t off = 0;
+
+	while (ev == FRONT_EV_NONE && off < len &&
+	       (f->state == FRONT_COMMAND || f->state == FRONT_SASL)) {
+		size_t consumed;
+		long n = line_next(buf + off, len - off, f->params.max_line, &consumed);
+		if (n == -1)
+			break;
+		if (n == -2) {
+			front_reply(f, out, f->ops->texts.line_too_long);
+			f->close_reason = "input line too long";
+			front_set_state(f, FRONT_DONE);
+			ev = FRONT_EV_CLOSE;
+			break;
+		}
+		char *line = (char *)buf + off;
+		bool sasl = f->state == FRONT_SASL;
+		line[n] = '\0';	/* over the CR or LF */
+		if (memchr(line, '\0', (size_t)n) != NULL) {
+			front_reply(f, out, f->ops->texts.invalid_chars);
+			ev = front_count_bad(f, out);
+		} else if (sasl) {
+			ev = front_sasl_continue(f, (const unsigned char *)line, (size_t)n, out);
+		} else {
+			ev = f->ops->command_line(f, line, (size_t)n, out);
+		}
+		if (sasl || ev == FRONT_EV_AUTH || f->state == FRONT_AUTH_WAIT ||
+		    f->state == FRONT_SASL)
+			explicit_bzero(buf + off, consumed); /* secrets were in there */
+		off += consumed;
+	}
+	*consumed_r = off;
+	return ev;
 }
 
 void front_xclient_attr(struct front_forward *fw, char *token)

@@ -1,8 +1,11 @@
 /* The client side of a protocol until login: a pure state machine the
  * session feeds with bytes. It writes replies to an output buffer and
  * tells the session what to do next through an event. Each protocol
- * (IMAP now; POP3, SMTP, ManageSieve later) provides a struct front_ops;
- * the session code knows only this interface. */
+ * (IMAP, POP3, ManageSieve, Submission) provides a struct front_ops; the
+ * session code knows only this interface. What the protocols share lives
+ * here: the states, the SASL exchange, the count of invalid commands and
+ * the feed of the line-based protocols, each framed by the protocol's
+ * texts (struct front_texts). */
 #ifndef LOFT_PROTO_FRONT_H
 #define LOFT_PROTO_FRONT_H
 
@@ -60,9 +63,17 @@ struct front_login {
 	struct sasl_credentials creds;
 };
 
+enum front_state {
+	FRONT_COMMAND,		/* reading commands */
+	FRONT_SASL,		/* reading a response of the SASL exchange */
+	FRONT_AUTH_WAIT,	/* credentials handed over, awaiting a verdict */
+	FRONT_DONE,		/* logged in or leaving: no more input */
+};
+
 struct front {
 	const struct front_ops *ops;
 	struct front_params params;
+	enum front_state state;
 
 	/* connection facts the session keeps current */
 	bool tls_active;
@@ -72,13 +83,35 @@ struct front {
 
 	struct front_forward forward;
 	struct front_login login;	/* valid after FRONT_EV_AUTH */
+	struct sasl_server sasl;	/* in FRONT_SASL */
+	/* IMAP: the tag of the pending LOGIN or AUTHENTICATE, which its
+	 * replies carry; empty in the protocols without tags */
+	struct sbuf tag;
 	char *helo;			/* Submission: the client's EHLO name */
 	const char *close_reason;	/* after FRONT_EV_CLOSE, for the log */
 	unsigned int bad_commands;
 };
 
+/* The lines (without CRLF) a protocol answers with where the shared code
+ * does the work; in IMAP they follow the pending command's tag. */
+struct front_texts {
+	/* a challenge is prefix, base64, suffix */
+	const char *challenge_prefix, *challenge_suffix;
+	const char *sasl_failed;	/* the mechanism refused the exchange */
+	const char *sasl_aborted;	/* the client answered "*" */
+	const char *bad_initial_base64;	/* the initial response was not base64 */
+	const char *bad_continued_base64; /* a later response was not base64 */
+	bool bad_base64_counts;		/* which is an invalid command (IMAP) */
+	const char *too_many_bad;	/* the goodbye after max_bad_commands */
+	/* front_feed_lines: the goodbye to an over-long line, and the reply
+	 * to a line with a NUL in it */
+	const char *line_too_long;
+	const char *invalid_chars;
+};
+
 struct front_ops {
 	const char *service;	/* "imap", as who/kick show it */
+	struct front_texts texts;
 	struct front *(*create)(const struct front_params *params);
 	void (*destroy)(struct front *front);
 	void (*greet)(struct front *front, struct sbuf *out);
@@ -93,6 +126,10 @@ struct front_ops {
 	void (*logged_in)(struct front *front, const char *text, struct sbuf *out);
 	/* an unsolicited goodbye (kick, timeout, shutdown) */
 	void (*disconnect)(struct front *front, const char *text, struct sbuf *out);
+	/* front_feed_lines: one command line (NUL-terminated over its line
+	 * end, len bytes) in FRONT_COMMAND */
+	enum front_event (*command_line)(struct front *front, char *line, size_t len,
+					 struct sbuf *out);
 };
 
 static inline bool front_plaintext_allowed(const struct front *f)
@@ -101,22 +138,34 @@ static inline bool front_plaintext_allowed(const struct front *f)
 		f->secured_network;
 }
 
-/* A SASL exchange as every protocol runs it; only the framing differs. */
-enum front_sasl_result {
-	FRONT_SASL_CONTINUE,	/* send the challenge (base64, maybe empty) */
-	FRONT_SASL_DONE,	/* credentials are in f->login */
-	FRONT_SASL_FAIL,	/* the exchange is malformed */
-	FRONT_SASL_BAD_BASE64,	/* the response was not base64 */
-};
+void front_set_state(struct front *f, enum front_state state);
 
-/* Starts mech; the first challenge (base64) goes to challenge_b64. */
-void front_sasl_start(struct sasl_server *s, const struct sasl_mech *mech,
-		      struct sbuf *challenge_b64);
-/* One client response: base64, or "=" for an empty one. Ends the
- * exchange (deinit) unless it continues. */
-enum front_sasl_result front_sasl_input(struct front *f, struct sasl_server *s,
-					const unsigned char *data, size_t len,
-					struct sbuf *challenge_b64);
+/* A reply line: the pending command's tag (IMAP), text, CRLF. */
+void front_reply(struct front *f, struct sbuf *out, const char *text);
+
+/* Counts an invalid command whose reply is in out already; the
+ * max_bad_commands-th ends the connection with texts.too_many_bad. */
+enum front_event front_count_bad(struct front *f, struct sbuf *out);
+
+/* A SASL exchange as every protocol runs it (AUTHENTICATE, AUTH); the
+ * texts frame it. Starts mech with the client's initial response (base64
+ * or "=" for an empty one) when ir is not NULL, else sends the first
+ * challenge. FRONT_EV_AUTH when the credentials are complete. */
+enum front_event front_sasl_begin(struct front *f, const struct sasl_mech *mech,
+				  const unsigned char *ir, size_t ir_len,
+				  struct sbuf *out);
+/* One response line in FRONT_SASL: base64, "=" for empty, "*" cancels. */
+enum front_event front_sasl_continue(struct front *f, const unsigned char *line,
+				     size_t len, struct sbuf *out);
+
+/* The feed of the line-based protocols (POP3, Submission): each line goes
+ * to ops->command_line or to the SASL exchange; a line with a NUL is an
+ * invalid command; a line longer than max_line ends the connection. */
+enum front_event front_feed_lines(struct front *f, unsigned char *buf, size_t len,
+				  size_t *consumed_r, struct sbuf *out);
+
+/* logged_in as every protocol does it: the backend's reply after the tag. */
+void front_logged_in(struct front *f, const char *text, struct sbuf *out);
 
 /* XCLIENT from a trusted proxy (POP3, ManageSieve, Submission): one
  * "ATTR=value" token, or a line of them; ADDR, PORT, SESSION and TTL are
@@ -139,6 +188,7 @@ void front_init(struct front *f, const struct front_ops *ops,
 		const struct front_params *params);
 /* Wipes the credentials after auth has used them. */
 void front_login_clear(struct front *f);
+/* Frees what struct front owns (the SASL exchange included). */
 void front_deinit(struct front *f);
 /* Applies one forwarded attribute from a trusted client ("x-originating-ip"
  * style names, with or without the "x-" prefix of IMAP ID). Ignores

@@ -11,19 +11,9 @@
 
 #define IMAP_ID_MAX_PAIRS 30
 
-enum imap_front_state {
-	IMAP_FRONT_COMMAND,	/* reading commands */
-	IMAP_FRONT_SASL,	/* reading an AUTHENTICATE response line */
-	IMAP_FRONT_AUTH_WAIT,	/* credentials handed over, awaiting a verdict */
-	IMAP_FRONT_DONE,	/* logged in or leaving: no more input */
-};
-
 struct imap_front {
 	struct front base;
-	enum imap_front_state state;
 	struct imap_parser parser;
-	struct sbuf tag;	/* the pending LOGIN/AUTHENTICATE's tag */
-	struct sasl_server sasl;
 	bool id_seen;
 };
 
@@ -34,11 +24,6 @@ struct imap_cmd {
 	const char *name;
 	imap_cmd_fn *fn;
 };
-
-static void imap_front_set_state(struct imap_front *f, enum imap_front_state state)
-{
-	f->state = state;
-}
 
 static void imap_append_tag(struct imap_front *f, const unsigned char *cmd,
 			    struct sbuf *out)
@@ -56,14 +41,6 @@ static void imap_reply(struct imap_front *f, const unsigned char *cmd,
 	sbuf_appendf(out, " %s %s\r\n", status, text);
 }
 
-/* A reply to the saved tag of an asynchronous command. */
-static void imap_reply_saved(struct imap_front *f, struct sbuf *out,
-			     const char *status, const char *text)
-{
-	sbuf_append(out, sbuf_data(&f->tag), sbuf_len(&f->tag));
-	sbuf_appendf(out, " %s %s\r\n", status, text);
-}
-
 static void imap_append_capability(struct imap_front *f, struct sbuf *out)
 {
 	sbuf_appends(out, "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+");
@@ -75,23 +52,13 @@ static void imap_append_capability(struct imap_front *f, struct sbuf *out)
 		sbuf_appends(out, " LOGINDISABLED");
 }
 
-/* Counts an invalid command; the last one allowed ends the connection. */
-static enum front_event imap_front_count_bad(struct imap_front *f, struct sbuf *out)
-{
-	if (++f->base.bad_commands < f->base.params.max_bad_commands)
-		return FRONT_EV_NONE;
-	sbuf_appends(out, "* BYE Too many invalid IMAP commands.\r\n");
-	f->base.close_reason = "too many invalid commands";
-	imap_front_set_state(f, IMAP_FRONT_DONE);
-	return FRONT_EV_CLOSE;
-}
-
+/* An invalid command: its reply, and it counts. */
 static enum front_event imap_front_bad(struct imap_front *f,
 				       const unsigned char *cmd, struct sbuf *out,
 				       const char *text)
 {
 	imap_reply(f, cmd, out, "BAD", text);
-	return imap_front_count_bad(f, out);
+	return front_count_bad(&f->base, out);
 }
 
 static enum front_event cmd_capability(struct imap_front *f, unsigned char *cmd,
@@ -124,7 +91,7 @@ static enum front_event cmd_logout(struct imap_front *f, unsigned char *cmd,
 	sbuf_appends(out, "* BYE Logging out\r\n");
 	imap_reply(f, cmd, out, "OK", "Logout completed.");
 	f->base.close_reason = "logged out";
-	imap_front_set_state(f, IMAP_FRONT_DONE);
+	front_set_state(&f->base, FRONT_DONE);
 	return FRONT_EV_CLOSE;
 }
 
@@ -178,10 +145,11 @@ static enum front_event cmd_id(struct imap_front *f, unsigned char *cmd,
 	return FRONT_EV_NONE;
 }
 
+/* LOGIN and AUTHENTICATE are answered later, to this tag. */
 static void imap_save_tag(struct imap_front *f, const unsigned char *cmd)
 {
-	sbuf_reset(&f->tag);
-	sbuf_append(&f->tag, cmd + f->parser.tag.off, f->parser.tag.len);
+	sbuf_reset(&f->base.tag);
+	sbuf_append(&f->base.tag, cmd + f->parser.tag.off, f->parser.tag.len);
 }
 
 static enum front_event imap_front_privacy_required(struct imap_front *f,
@@ -215,46 +183,8 @@ static enum front_event cmd_login(struct imap_front *f, unsigned char *cmd,
 	f->base.login.creds.authzid = xstrdup("");
 	f->base.login.creds.authcid = user;
 	f->base.login.creds.password = pass;
-	imap_front_set_state(f, IMAP_FRONT_AUTH_WAIT);
+	front_set_state(&f->base, FRONT_AUTH_WAIT);
 	return FRONT_EV_AUTH;
-}
-
-/* A base64 challenge as an IMAP continuation line. */
-static void imap_send_challenge(struct sbuf *out, const struct sbuf *challenge_b64)
-{
-	sbuf_appends(out, "+ ");
-	sbuf_append(out, sbuf_data(challenge_b64), sbuf_len(challenge_b64));
-	sbuf_appends(out, "\r\n");
-}
-
-/* One client response (initial or continued); the tag is saved. Sets
- * *bad_r when it was not base64 (the exchange is over then). */
-static enum front_event imap_front_sasl_input(struct imap_front *f,
-					      const unsigned char *data, size_t len,
-					      struct sbuf *out, bool *bad_r)
-{
-	struct sbuf challenge = SBUF_INIT;
-	enum front_sasl_result r = front_sasl_input(&f->base, &f->sasl, data, len,
-						    &challenge);
-	*bad_r = r == FRONT_SASL_BAD_BASE64;
-	switch (r) {
-	case FRONT_SASL_CONTINUE:
-		imap_send_challenge(out, &challenge);
-		sbuf_free(&challenge);
-		imap_front_set_state(f, IMAP_FRONT_SASL);
-		return FRONT_EV_NONE;
-	case FRONT_SASL_DONE:
-		imap_front_set_state(f, IMAP_FRONT_AUTH_WAIT);
-		return FRONT_EV_AUTH;
-	case FRONT_SASL_FAIL:
-		imap_reply_saved(f, out, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
-		imap_front_set_state(f, IMAP_FRONT_COMMAND);
-		break;
-	case FRONT_SASL_BAD_BASE64:
-		break;
-	}
-	sbuf_free(&challenge);
-	return FRONT_EV_NONE;
 }
 
 static enum front_event cmd_authenticate(struct imap_front *f, unsigned char *cmd,
@@ -276,21 +206,8 @@ static enum front_event cmd_authenticate(struct imap_front *f, unsigned char *cm
 	if (sasl_mech_is_plaintext(mech) && !front_plaintext_allowed(&f->base))
 		return imap_front_privacy_required(f, cmd, out);
 	imap_save_tag(f, cmd);
-	if (n == 1) {
-		struct sbuf challenge = SBUF_INIT;
-		front_sasl_start(&f->sasl, mech, &challenge);
-		imap_send_challenge(out, &challenge);
-		sbuf_free(&challenge);
-		imap_front_set_state(f, IMAP_FRONT_SASL);
-		return FRONT_EV_NONE;
-	}
-	sasl_server_init(&f->sasl, mech);
-	bool bad;
-	enum front_event ev = imap_front_sasl_input(f, cmd + a[1].off, a[1].len,
-						    out, &bad);
-	if (bad)
-		return imap_front_bad(f, cmd, out, "Invalid base64 data in initial response.");
-	return ev;
+	return front_sasl_begin(&f->base, mech, n == 2 ? cmd + a[1].off : NULL,
+				n == 2 ? a[1].len : 0, out);
 }
 
 static const struct imap_cmd imap_cmds[] = {
@@ -313,43 +230,23 @@ static enum front_event imap_front_command(struct imap_front *f,
 	return imap_front_bad(f, cmd, out, "Error in IMAP command received by server.");
 }
 
-/* A response line during AUTHENTICATE: base64, or "*" to cancel. */
-static enum front_event imap_front_sasl_line(struct imap_front *f,
-					     const unsigned char *line, size_t len,
-					     struct sbuf *out)
-{
-	if (len == 1 && line[0] == '*') {
-		sasl_server_deinit(&f->sasl);
-		imap_reply_saved(f, out, "BAD", "Authentication aborted by client.");
-		imap_front_set_state(f, IMAP_FRONT_COMMAND);
-		return FRONT_EV_NONE;
-	}
-	bool bad;
-	enum front_event ev = imap_front_sasl_input(f, line, len, out, &bad);
-	if (bad) {
-		imap_reply_saved(f, out, "BAD", "Invalid base64 data in continued response.");
-		imap_front_set_state(f, IMAP_FRONT_COMMAND);
-		return imap_front_count_bad(f, out);
-	}
-	return ev;
-}
-
 static enum front_event imap_front_parse_error(struct imap_front *f,
 					       const unsigned char *cmd,
 					       struct sbuf *out)
 {
-	if (f->state == IMAP_FRONT_SASL) {
+	if (f->base.state == FRONT_SASL) {
 		/* an over-long response line ends the exchange */
-		sasl_server_deinit(&f->sasl);
-		imap_reply_saved(f, out, "BAD", f->parser.error);
-		imap_front_set_state(f, IMAP_FRONT_COMMAND);
+		sasl_server_deinit(&f->base.sasl);
+		sbuf_append(out, sbuf_data(&f->base.tag), sbuf_len(&f->base.tag));
+		sbuf_appendf(out, " BAD %s\r\n", f->parser.error);
+		front_set_state(&f->base, FRONT_COMMAND);
 		return FRONT_EV_NONE;
 	}
 	if (f->parser.fatal) {
 		imap_reply(f, cmd, out, "BAD", f->parser.error);
 		sbuf_appendf(out, "* BYE %s\r\n", f->parser.error);
 		f->base.close_reason = f->parser.error;
-		imap_front_set_state(f, IMAP_FRONT_DONE);
+		front_set_state(&f->base, FRONT_DONE);
 		return FRONT_EV_CLOSE;
 	}
 	return imap_front_bad(f, cmd, out, f->parser.error);
@@ -364,15 +261,15 @@ static enum front_event imap_front_feed(struct front *front, unsigned char *buf,
 	size_t off = 0;
 
 	while (ev == FRONT_EV_NONE && off < len &&
-	       (f->state == IMAP_FRONT_COMMAND || f->state == IMAP_FRONT_SASL)) {
+	       (f->base.state == FRONT_COMMAND || f->base.state == FRONT_SASL)) {
 		unsigned char *cmd = buf + off;
 		enum parse_result r;
-		if (f->state == IMAP_FRONT_SASL) {
+		if (f->base.state == FRONT_SASL) {
 			const unsigned char *line;
 			size_t llen;
 			r = imap_parser_read_line(&f->parser, cmd, len - off, &line, &llen);
 			if (r == PARSE_OK)
-				ev = imap_front_sasl_line(f, line, llen, out);
+				ev = front_sasl_continue(&f->base, line, llen, out);
 		} else {
 			r = imap_parser_parse(&f->parser, cmd, len - off);
 			for (unsigned int i = 0; i < f->parser.continuations; i++)
@@ -404,11 +301,8 @@ static struct front *imap_front_create(const struct front_params *params)
 
 static void imap_front_destroy(struct front *front)
 {
-	struct imap_front *f = (struct imap_front *)front;
-	sasl_server_deinit(&f->sasl);
-	sbuf_free(&f->tag);
-	front_deinit(&f->base);
-	free(f);
+	front_deinit(front);
+	free(front);
 }
 
 static void imap_front_greet(struct front *front, struct sbuf *out)
@@ -422,7 +316,6 @@ static void imap_front_greet(struct front *front, struct sbuf *out)
 static void imap_front_auth_failed(struct front *front, enum front_auth_status status,
 				   const char *text, struct sbuf *out)
 {
-	struct imap_front *f = (struct imap_front *)front;
 	static const char *const prefixes[] = {
 		[FRONT_AUTH_FAILED] = " NO [AUTHENTICATIONFAILED] Authentication failed.",
 		[FRONT_AUTH_FAILED_REASON] = " NO [AUTHENTICATIONFAILED] ",
@@ -432,41 +325,38 @@ static void imap_front_auth_failed(struct front *front, enum front_auth_status s
 	};
 
 	front_login_clear(front);
-	sbuf_append(out, sbuf_data(&f->tag), sbuf_len(&f->tag));
+	sbuf_append(out, sbuf_data(&front->tag), sbuf_len(&front->tag));
 	front_append_auth_failure(out, prefixes, status, text);
 	sbuf_appends(out, "\r\n");
-	imap_front_set_state(f, IMAP_FRONT_COMMAND);
-}
-
-static void imap_front_logged_in(struct front *front, const char *text,
-				 struct sbuf *out)
-{
-	struct imap_front *f = (struct imap_front *)front;
-	front_login_clear(front);
-	sbuf_append(out, sbuf_data(&f->tag), sbuf_len(&f->tag));
-	sbuf_appendc(out, ' ');
-	front_append_sanitized(out, text);
-	sbuf_appends(out, "\r\n");
-	imap_front_set_state(f, IMAP_FRONT_DONE);
+	front_set_state(front, FRONT_COMMAND);
 }
 
 static void imap_front_disconnect(struct front *front, const char *text,
 				  struct sbuf *out)
 {
-	struct imap_front *f = (struct imap_front *)front;
 	sbuf_appends(out, "* BYE ");
 	front_append_sanitized(out, text);
 	sbuf_appends(out, "\r\n");
-	imap_front_set_state(f, IMAP_FRONT_DONE);
+	front_set_state(front, FRONT_DONE);
 }
 
 const struct front_ops imap_front_ops = {
 	.service = "imap",
+	.texts = {
+		.challenge_prefix = "+ ",
+		.challenge_suffix = "",
+		.sasl_failed = "NO [AUTHENTICATIONFAILED] Authentication failed.",
+		.sasl_aborted = "BAD Authentication aborted by client.",
+		.bad_initial_base64 = "BAD Invalid base64 data in initial response.",
+		.bad_continued_base64 = "BAD Invalid base64 data in continued response.",
+		.bad_base64_counts = true,
+		.too_many_bad = "* BYE Too many invalid IMAP commands.",
+	},
 	.create = imap_front_create,
 	.destroy = imap_front_destroy,
 	.greet = imap_front_greet,
 	.feed = imap_front_feed,
 	.auth_failed = imap_front_auth_failed,
-	.logged_in = imap_front_logged_in,
+	.logged_in = front_logged_in,
 	.disconnect = imap_front_disconnect,
 };

@@ -12,18 +12,9 @@
 #define MSIEVE_PLAINTEXT_DISALLOWED \
 	"Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
 
-enum msieve_front_state {
-	MSIEVE_FRONT_COMMAND,	/* reading commands */
-	MSIEVE_FRONT_SASL,	/* reading an AUTHENTICATE response string */
-	MSIEVE_FRONT_AUTH_WAIT,	/* credentials handed over, awaiting a verdict */
-	MSIEVE_FRONT_DONE,	/* logged in or leaving: no more input */
-};
-
 struct msieve_front {
 	struct front base;
-	enum msieve_front_state state;
 	struct imap_parser parser;
-	struct sasl_server sasl;
 };
 
 typedef enum front_event msieve_cmd_fn(struct msieve_front *f, unsigned char *cmd,
@@ -33,12 +24,6 @@ struct msieve_cmd {
 	const char *name;
 	msieve_cmd_fn *fn;
 };
-
-static void msieve_set_state(struct msieve_front *f, enum msieve_front_state state)
-{
-	f->state = state;
-	f->parser.response = state == MSIEVE_FRONT_SASL;
-}
 
 void managesieve_append_quoted(struct sbuf *out, const char *s)
 {
@@ -85,17 +70,12 @@ static void msieve_capability(struct msieve_front *f, struct sbuf *out)
 		sbuf_appends(out, "\"XCLIENT\"\r\n");
 }
 
-/* Counts an invalid command; the last one allowed ends the connection. */
+/* An invalid command: its reply, and it counts. */
 static enum front_event msieve_bad(struct msieve_front *f, struct sbuf *out,
 				   const char *text)
 {
 	msieve_reply(out, "NO", text);
-	if (++f->base.bad_commands < f->base.params.max_bad_commands)
-		return FRONT_EV_NONE;
-	msieve_reply(out, "BYE", "Too many invalid MANAGESIEVE commands.");
-	f->base.close_reason = "too many invalid commands";
-	msieve_set_state(f, MSIEVE_FRONT_DONE);
-	return FRONT_EV_CLOSE;
+	return front_count_bad(&f->base, out);
 }
 
 static bool msieve_is_string(const struct imap_arg *a)
@@ -142,7 +122,7 @@ static enum front_event cmd_logout(struct msieve_front *f, unsigned char *cmd,
 		return msieve_bad(f, out, MSIEVE_ERROR);
 	msieve_reply(out, "OK", "Logout completed.");
 	f->base.close_reason = "logged out";
-	msieve_set_state(f, MSIEVE_FRONT_DONE);
+	front_set_state(&f->base, FRONT_DONE);
 	return FRONT_EV_CLOSE;
 }
 
@@ -164,36 +144,6 @@ static enum front_event cmd_starttls(struct msieve_front *f, unsigned char *cmd,
 	return FRONT_EV_STARTTLS;
 }
 
-/* One SASL response (initial or continued), decoded from its string. */
-static enum front_event msieve_sasl_input(struct msieve_front *f, const unsigned char *data,
-					  size_t len, struct sbuf *out)
-{
-	struct sbuf challenge = SBUF_INIT;
-	enum front_event ev = FRONT_EV_NONE;
-	switch (front_sasl_input(&f->base, &f->sasl, data, len, &challenge)) {
-	case FRONT_SASL_CONTINUE:
-		sbuf_appendc(out, '"');
-		sbuf_append(out, sbuf_data(&challenge), sbuf_len(&challenge));
-		sbuf_appends(out, "\"\r\n");
-		msieve_set_state(f, MSIEVE_FRONT_SASL);
-		break;
-	case FRONT_SASL_DONE:
-		msieve_set_state(f, MSIEVE_FRONT_AUTH_WAIT);
-		ev = FRONT_EV_AUTH;
-		break;
-	case FRONT_SASL_FAIL:
-		msieve_reply(out, "NO", "Authentication failed.");
-		msieve_set_state(f, MSIEVE_FRONT_COMMAND);
-		break;
-	case FRONT_SASL_BAD_BASE64:
-		msieve_reply(out, "NO", "Invalid base64 data in SASL response.");
-		msieve_set_state(f, MSIEVE_FRONT_COMMAND);
-		break;
-	}
-	sbuf_free(&challenge);
-	return ev;
-}
-
 static enum front_event cmd_authenticate(struct msieve_front *f, unsigned char *cmd,
 					 struct sbuf *out)
 {
@@ -212,18 +162,8 @@ static enum front_event cmd_authenticate(struct msieve_front *f, unsigned char *
 		msieve_reply(out, "NO", MSIEVE_PLAINTEXT_DISALLOWED);
 		return FRONT_EV_NONE;
 	}
-	if (n == 1) {
-		struct sbuf challenge = SBUF_INIT;
-		front_sasl_start(&f->sasl, mech, &challenge);
-		sbuf_appendc(out, '"');
-		sbuf_append(out, sbuf_data(&challenge), sbuf_len(&challenge));
-		sbuf_appends(out, "\"\r\n");
-		sbuf_free(&challenge);
-		msieve_set_state(f, MSIEVE_FRONT_SASL);
-		return FRONT_EV_NONE;
-	}
-	sasl_server_init(&f->sasl, mech);
-	return msieve_sasl_input(f, cmd + a[1].off, a[1].len, out);
+	return front_sasl_begin(&f->base, mech, n == 2 ? cmd + a[1].off : NULL,
+				n == 2 ? a[1].len : 0, out);
 }
 
 /* XCLIENT ADDR=ip PORT=port SESSION=id TTL=n from a trusted proxy. */
@@ -267,29 +207,23 @@ static enum front_event msieve_sasl_response(struct msieve_front *f, unsigned ch
 {
 	const struct imap_arg *a = f->parser.args;
 	if (f->parser.nargs != 1 || !msieve_is_string(&a[0])) {
-		sasl_server_deinit(&f->sasl);
-		msieve_set_state(f, MSIEVE_FRONT_COMMAND);
+		sasl_server_deinit(&f->base.sasl);
+		front_set_state(&f->base, FRONT_COMMAND);
 		return msieve_bad(f, out, MSIEVE_ERROR);
 	}
-	if (a[0].len == 1 && cmd[a[0].off] == '*') {
-		sasl_server_deinit(&f->sasl);
-		msieve_reply(out, "NO", "Authentication aborted by client.");
-		msieve_set_state(f, MSIEVE_FRONT_COMMAND);
-		return FRONT_EV_NONE;
-	}
-	return msieve_sasl_input(f, cmd + a[0].off, a[0].len, out);
+	return front_sasl_continue(&f->base, cmd + a[0].off, a[0].len, out);
 }
 
 static enum front_event msieve_parse_error(struct msieve_front *f, struct sbuf *out)
 {
-	if (f->state == MSIEVE_FRONT_SASL) {
-		sasl_server_deinit(&f->sasl);
-		msieve_set_state(f, MSIEVE_FRONT_COMMAND);
+	if (f->base.state == FRONT_SASL) {
+		sasl_server_deinit(&f->base.sasl);
+		front_set_state(&f->base, FRONT_COMMAND);
 	}
 	if (f->parser.fatal) {
 		msieve_reply(out, "BYE", f->parser.error);
 		f->base.close_reason = f->parser.error;
-		msieve_set_state(f, MSIEVE_FRONT_DONE);
+		front_set_state(&f->base, FRONT_DONE);
 		return FRONT_EV_CLOSE;
 	}
 	return msieve_bad(f, out, MSIEVE_ERROR);
@@ -303,9 +237,11 @@ static enum front_event msieve_feed(struct front *front, unsigned char *buf, siz
 	size_t off = 0;
 
 	while (ev == FRONT_EV_NONE && off < len &&
-	       (f->state == MSIEVE_FRONT_COMMAND || f->state == MSIEVE_FRONT_SASL)) {
+	       (f->base.state == FRONT_COMMAND || f->base.state == FRONT_SASL)) {
 		unsigned char *cmd = buf + off;
-		bool sasl = f->state == MSIEVE_FRONT_SASL;
+		bool sasl = f->base.state == FRONT_SASL;
+		/* a SASL response is a line of one string, without a command */
+		f->parser.response = sasl;
 		enum parse_result r = imap_parser_parse(&f->parser, cmd, len - off);
 		if (r == PARSE_OK)
 			ev = sasl ? msieve_sasl_response(f, cmd, out) : msieve_command(f, cmd, out);
@@ -333,10 +269,8 @@ static struct front *msieve_create(const struct front_params *params)
 
 static void msieve_destroy(struct front *front)
 {
-	struct msieve_front *f = (struct msieve_front *)front;
-	sasl_server_deinit(&f->sasl);
-	front_deinit(&f->base);
-	free(f);
+	front_deinit(front);
+	free(front);
 }
 
 static void msieve_greet(struct front *front, struct sbuf *out)
@@ -357,7 +291,6 @@ static void msieve_tls_started(struct front *front, struct sbuf *out)
 static void msieve_auth_failed(struct front *front, enum front_auth_status status,
 			       const char *text, struct sbuf *out)
 {
-	struct msieve_front *f = (struct msieve_front *)front;
 	front_login_clear(front);
 	switch (status) {
 	case FRONT_AUTH_FAILED:
@@ -376,33 +309,32 @@ static void msieve_auth_failed(struct front *front, enum front_auth_status statu
 		sbuf_appends(out, "\r\n");
 		break;
 	}
-	msieve_set_state(f, MSIEVE_FRONT_COMMAND);
-}
-
-static void msieve_logged_in(struct front *front, const char *text, struct sbuf *out)
-{
-	struct msieve_front *f = (struct msieve_front *)front;
-	front_login_clear(front);
-	front_append_sanitized(out, text);
-	sbuf_appends(out, "\r\n");
-	msieve_set_state(f, MSIEVE_FRONT_DONE);
+	front_set_state(front, FRONT_COMMAND);
 }
 
 static void msieve_disconnect(struct front *front, const char *text, struct sbuf *out)
 {
-	struct msieve_front *f = (struct msieve_front *)front;
 	msieve_reply(out, "BYE", text);
-	msieve_set_state(f, MSIEVE_FRONT_DONE);
+	front_set_state(front, FRONT_DONE);
 }
 
 const struct front_ops managesieve_front_ops = {
 	.service = "managesieve",
+	.texts = {
+		.challenge_prefix = "\"",
+		.challenge_suffix = "\"",
+		.sasl_failed = "NO \"Authentication failed.\"",
+		.sasl_aborted = "NO \"Authentication aborted by client.\"",
+		.bad_initial_base64 = "NO \"Invalid base64 data in SASL response.\"",
+		.bad_continued_base64 = "NO \"Invalid base64 data in SASL response.\"",
+		.too_many_bad = "BYE \"Too many invalid MANAGESIEVE commands.\"",
+	},
 	.create = msieve_create,
 	.destroy = msieve_destroy,
 	.greet = msieve_greet,
 	.feed = msieve_feed,
 	.tls_started = msieve_tls_started,
 	.auth_failed = msieve_auth_failed,
-	.logged_in = msieve_logged_in,
+	.logged_in = front_logged_in,
 	.disconnect = msieve_disconnect,
 };

@@ -6,20 +6,10 @@
 #include <strings.h>
 
 #include "common/xmalloc.h"
-#include "proto/line.h"
-
-enum pop3_front_state {
-	POP3_FRONT_COMMAND,	/* reading commands */
-	POP3_FRONT_SASL,	/* reading an AUTH response line */
-	POP3_FRONT_AUTH_WAIT,	/* credentials handed over, awaiting a verdict */
-	POP3_FRONT_DONE,	/* logged in or leaving: no more input */
-};
 
 struct pop3_front {
 	struct front base;
-	enum pop3_front_state state;
 	char *user;		/* from USER, for PASS */
-	struct sasl_server sasl;
 };
 
 typedef enum front_event pop3_cmd_fn(struct pop3_front *f, char *args,
@@ -30,28 +20,18 @@ struct pop3_cmd {
 	pop3_cmd_fn *fn;
 };
 
-static void pop3_front_set_state(struct pop3_front *f, enum pop3_front_state state)
-{
-	f->state = state;
-}
-
 static void pop3_reply(struct sbuf *out, const char *line)
 {
 	sbuf_appends(out, line);
 	sbuf_appends(out, "\r\n");
 }
 
-/* Counts an invalid command; the last one allowed ends the connection. */
+/* An invalid command: its reply, and it counts. */
 static enum front_event pop3_front_bad(struct pop3_front *f, struct sbuf *out,
 				       const char *text)
 {
 	pop3_reply(out, text);
-	if (++f->base.bad_commands < f->base.params.max_bad_commands)
-		return FRONT_EV_NONE;
-	pop3_reply(out, "-ERR Too many invalid bad commands.");
-	f->base.close_reason = "too many invalid commands";
-	pop3_front_set_state(f, POP3_FRONT_DONE);
-	return FRONT_EV_CLOSE;
+	return front_count_bad(&f->base, out);
 }
 
 static enum front_event pop3_plaintext_disallowed(struct sbuf *out)
@@ -100,39 +80,8 @@ static enum front_event cmd_pass(struct pop3_front *f, char *args, struct sbuf *
 	f->base.login.creds.authcid = f->user;
 	f->base.login.creds.password = xstrdup(args);
 	f->user = NULL;
-	pop3_front_set_state(f, POP3_FRONT_AUTH_WAIT);
+	front_set_state(&f->base, FRONT_AUTH_WAIT);
 	return FRONT_EV_AUTH;
-}
-
-/* One SASL response (initial or continued). */
-static enum front_event pop3_front_sasl_input(struct pop3_front *f,
-					      const unsigned char *data, size_t len,
-					      const char *bad_base64, struct sbuf *out)
-{
-	struct sbuf challenge = SBUF_INIT;
-	enum front_event ev = FRONT_EV_NONE;
-	switch (front_sasl_input(&f->base, &f->sasl, data, len, &challenge)) {
-	case FRONT_SASL_CONTINUE:
-		sbuf_appends(out, "+ ");
-		sbuf_append(out, sbuf_data(&challenge), sbuf_len(&challenge));
-		sbuf_appends(out, "\r\n");
-		pop3_front_set_state(f, POP3_FRONT_SASL);
-		break;
-	case FRONT_SASL_DONE:
-		pop3_front_set_state(f, POP3_FRONT_AUTH_WAIT);
-		ev = FRONT_EV_AUTH;
-		break;
-	case FRONT_SASL_FAIL:
-		pop3_reply(out, "-ERR [AUTH] Authentication failed.");
-		pop3_front_set_state(f, POP3_FRONT_COMMAND);
-		break;
-	case FRONT_SASL_BAD_BASE64:
-		pop3_reply(out, bad_base64);
-		pop3_front_set_state(f, POP3_FRONT_COMMAND);
-		break;
-	}
-	sbuf_free(&challenge);
-	return ev;
 }
 
 /* AUTH: the mechanism list; AUTH mech [initial-response] */
@@ -156,20 +105,8 @@ static enum front_event cmd_auth(struct pop3_front *f, char *args, struct sbuf *
 	}
 	if (sasl_mech_is_plaintext(mech) && !allowed)
 		return pop3_plaintext_disallowed(out);
-	if (ir == NULL) {
-		struct sbuf challenge = SBUF_INIT;
-		front_sasl_start(&f->sasl, mech, &challenge);
-		sbuf_appends(out, "+ ");
-		sbuf_append(out, sbuf_data(&challenge), sbuf_len(&challenge));
-		sbuf_appends(out, "\r\n");
-		sbuf_free(&challenge);
-		pop3_front_set_state(f, POP3_FRONT_SASL);
-		return FRONT_EV_NONE;
-	}
-	sasl_server_init(&f->sasl, mech);
-	return pop3_front_sasl_input(f, (const unsigned char *)ir, strlen(ir),
-				     "-ERR [AUTH] Invalid base64 data in initial response",
-				     out);
+	return front_sasl_begin(&f->base, mech, (const unsigned char *)ir,
+				ir == NULL ? 0 : strlen(ir), out);
 }
 
 static enum front_event cmd_stls(struct pop3_front *f, char *args, struct sbuf *out)
@@ -192,7 +129,7 @@ static enum front_event cmd_quit(struct pop3_front *f, char *args, struct sbuf *
 	(void)args;
 	pop3_reply(out, "+OK Logging out");
 	f->base.close_reason = "logged out";
-	pop3_front_set_state(f, POP3_FRONT_DONE);
+	front_set_state(&f->base, FRONT_DONE);
 	return FRONT_EV_CLOSE;
 }
 
@@ -217,71 +154,20 @@ static const struct pop3_cmd pop3_cmds[] = {
 	{ "XCLIENT", cmd_xclient },
 };
 
-static enum front_event pop3_front_command(struct pop3_front *f, char *line,
+static enum front_event pop3_front_command(struct front *front, char *line, size_t len,
 					   struct sbuf *out)
 {
-	char *args = strchr(line, ' ');
+	struct pop3_front *f = (struct pop3_front *)front;
+	char *args = memchr(line, ' ', len);
 	if (args != NULL)
 		*args++ = '\0';
 	else
-		args = line + strlen(line);
+		args = line + len;
 	for (size_t i = 0; i < ARRAY_SIZE(pop3_cmds); i++) {
 		if (strcasecmp(line, pop3_cmds[i].name) == 0)
 			return pop3_cmds[i].fn(f, args, out);
 	}
 	return pop3_front_bad(f, out, "-ERR Unknown command.");
-}
-
-/* A response line during AUTH: base64, or "*" to cancel. */
-static enum front_event pop3_front_sasl_line(struct pop3_front *f, char *line,
-					     struct sbuf *out)
-{
-	if (strcmp(line, "*") == 0) {
-		sasl_server_deinit(&f->sasl);
-		pop3_reply(out, "-ERR Authentication aborted by client.");
-		pop3_front_set_state(f, POP3_FRONT_COMMAND);
-		return FRONT_EV_NONE;
-	}
-	return pop3_front_sasl_input(f, (const unsigned char *)line, strlen(line),
-				     "-ERR [AUTH] Invalid base64 data in continued response",
-				     out);
-}
-
-static enum front_event pop3_front_feed(struct front *front, unsigned char *buf,
-					size_t len, size_t *consumed_r, struct sbuf *out)
-{
-	struct pop3_front *f = (struct pop3_front *)front;
-	enum front_event ev = FRONT_EV_NONE;
-	size_t off = 0;
-
-	while (ev == FRONT_EV_NONE && off < len &&
-	       (f->state == POP3_FRONT_COMMAND || f->state == POP3_FRONT_SASL)) {
-		size_t consumed;
-		long n = line_next(buf + off, len - off, f->base.params.max_line, &consumed);
-		if (n == -1)
-			break;
-		if (n == -2) {
-			pop3_reply(out, "-ERR Input line too long, aborting.");
-			f->base.close_reason = "input line too long";
-			pop3_front_set_state(f, POP3_FRONT_DONE);
-			ev = FRONT_EV_CLOSE;
-			break;
-		}
-		char *line = (char *)buf + off;
-		line[n] = '\0';	/* over the CR or LF */
-		if (memchr(line, '\0', (size_t)n) != NULL)
-			ev = pop3_front_bad(f, out, "-ERR Invalid characters in command.");
-		else if (f->state == POP3_FRONT_SASL)
-			ev = pop3_front_sasl_line(f, line, out);
-		else
-			ev = pop3_front_command(f, line, out);
-		if (ev == FRONT_EV_AUTH || f->state == POP3_FRONT_AUTH_WAIT ||
-		    f->state == POP3_FRONT_SASL)
-			explicit_bzero(buf + off, consumed); /* secrets were in there */
-		off += consumed;
-	}
-	*consumed_r = off;
-	return ev;
 }
 
 static struct front *pop3_front_create(const struct front_params *params)
@@ -294,7 +180,6 @@ static struct front *pop3_front_create(const struct front_params *params)
 static void pop3_front_destroy(struct front *front)
 {
 	struct pop3_front *f = (struct pop3_front *)front;
-	sasl_server_deinit(&f->sasl);
 	free(f->user);
 	front_deinit(&f->base);
 	free(f);
@@ -310,7 +195,6 @@ static void pop3_front_greet(struct front *front, struct sbuf *out)
 static void pop3_front_auth_failed(struct front *front, enum front_auth_status status,
 				   const char *text, struct sbuf *out)
 {
-	struct pop3_front *f = (struct pop3_front *)front;
 	static const char *const prefixes[] = {
 		[FRONT_AUTH_FAILED] = "-ERR [AUTH] Authentication failed.",
 		[FRONT_AUTH_FAILED_REASON] = "-ERR [AUTH] ",
@@ -321,36 +205,37 @@ static void pop3_front_auth_failed(struct front *front, enum front_auth_status s
 	front_login_clear(front);
 	front_append_auth_failure(out, prefixes, status, text);
 	sbuf_appends(out, "\r\n");
-	pop3_front_set_state(f, POP3_FRONT_COMMAND);
-}
-
-static void pop3_front_logged_in(struct front *front, const char *text,
-				 struct sbuf *out)
-{
-	struct pop3_front *f = (struct pop3_front *)front;
-	front_login_clear(front);
-	front_append_sanitized(out, text);
-	sbuf_appends(out, "\r\n");
-	pop3_front_set_state(f, POP3_FRONT_DONE);
+	front_set_state(front, FRONT_COMMAND);
 }
 
 static void pop3_front_disconnect(struct front *front, const char *text,
 				  struct sbuf *out)
 {
-	struct pop3_front *f = (struct pop3_front *)front;
 	sbuf_appends(out, "-ERR ");
 	front_append_sanitized(out, text);
 	sbuf_appends(out, "\r\n");
-	pop3_front_set_state(f, POP3_FRONT_DONE);
+	front_set_state(front, FRONT_DONE);
 }
 
 const struct front_ops pop3_front_ops = {
 	.service = "pop3",
+	.texts = {
+		.challenge_prefix = "+ ",
+		.challenge_suffix = "",
+		.sasl_failed = "-ERR [AUTH] Authentication failed.",
+		.sasl_aborted = "-ERR Authentication aborted by client.",
+		.bad_initial_base64 = "-ERR [AUTH] Invalid base64 data in initial response",
+		.bad_continued_base64 = "-ERR [AUTH] Invalid base64 data in continued response",
+		.too_many_bad = "-ERR Too many invalid bad commands.",
+		.line_too_long = "-ERR Input line too long, aborting.",
+		.invalid_chars = "-ERR Invalid characters in command.",
+	},
 	.create = pop3_front_create,
 	.destroy = pop3_front_destroy,
 	.greet = pop3_front_greet,
-	.feed = pop3_front_feed,
+	.feed = front_feed_lines,
+	.command_line = pop3_front_command,
 	.auth_failed = pop3_front_auth_failed,
-	.logged_in = pop3_front_logged_in,
+	.logged_in = front_logged_in,
 	.disconnect = pop3_front_disconnect,
 };

@@ -6,19 +6,9 @@
 #include <strings.h>
 
 #include "common/xmalloc.h"
-#include "proto/line.h"
-
-enum subm_front_state {
-	SUBM_FRONT_COMMAND,	/* reading commands */
-	SUBM_FRONT_SASL,	/* reading an AUTH response line */
-	SUBM_FRONT_AUTH_WAIT,	/* credentials handed over, awaiting a verdict */
-	SUBM_FRONT_DONE,	/* logged in or leaving: no more input */
-};
 
 struct subm_front {
 	struct front base;
-	enum subm_front_state state;
-	struct sasl_server sasl;
 };
 
 typedef enum front_event subm_cmd_fn(struct subm_front *f, char *args, struct sbuf *out);
@@ -28,26 +18,17 @@ struct subm_cmd {
 	subm_cmd_fn *fn;
 };
 
-static void subm_set_state(struct subm_front *f, enum subm_front_state state)
-{
-	f->state = state;
-}
-
 static void subm_reply(struct sbuf *out, const char *line)
 {
 	sbuf_appends(out, line);
 	sbuf_appends(out, "\r\n");
 }
 
+/* An invalid command: its reply, and it counts. */
 static enum front_event subm_bad(struct subm_front *f, struct sbuf *out, const char *text)
 {
 	subm_reply(out, text);
-	if (++f->base.bad_commands < f->base.params.max_bad_commands)
-		return FRONT_EV_NONE;
-	subm_reply(out, "421 4.7.0 Too many invalid commands.");
-	f->base.close_reason = "too many invalid commands";
-	subm_set_state(f, SUBM_FRONT_DONE);
-	return FRONT_EV_CLOSE;
+	return front_count_bad(&f->base, out);
 }
 
 /* EHLO's reply: the same extensions as Dovecot's submission-login, since
@@ -97,7 +78,7 @@ static enum front_event cmd_quit(struct subm_front *f, char *args, struct sbuf *
 	(void)args;
 	subm_reply(out, "221 2.0.0 Bye");
 	f->base.close_reason = "logged out";
-	subm_set_state(f, SUBM_FRONT_DONE);
+	front_set_state(&f->base, FRONT_DONE);
 	return FRONT_EV_CLOSE;
 }
 
@@ -124,35 +105,6 @@ static enum front_event cmd_needs_auth(struct subm_front *f, char *args, struct 
 	return FRONT_EV_NONE;
 }
 
-static enum front_event subm_sasl_input(struct subm_front *f, const unsigned char *data,
-					size_t len, struct sbuf *out)
-{
-	struct sbuf challenge = SBUF_INIT;
-	enum front_event ev = FRONT_EV_NONE;
-	switch (front_sasl_input(&f->base, &f->sasl, data, len, &challenge)) {
-	case FRONT_SASL_CONTINUE:
-		sbuf_appends(out, "334 ");
-		sbuf_append(out, sbuf_data(&challenge), sbuf_len(&challenge));
-		sbuf_appends(out, "\r\n");
-		subm_set_state(f, SUBM_FRONT_SASL);
-		break;
-	case FRONT_SASL_DONE:
-		subm_set_state(f, SUBM_FRONT_AUTH_WAIT);
-		ev = FRONT_EV_AUTH;
-		break;
-	case FRONT_SASL_FAIL:
-		subm_reply(out, "535 5.7.8 Authentication failed.");
-		subm_set_state(f, SUBM_FRONT_COMMAND);
-		break;
-	case FRONT_SASL_BAD_BASE64:
-		subm_reply(out, "501 5.5.2 Invalid base64 data in SASL response.");
-		subm_set_state(f, SUBM_FRONT_COMMAND);
-		break;
-	}
-	sbuf_free(&challenge);
-	return ev;
-}
-
 static enum front_event cmd_auth(struct subm_front *f, char *args, struct sbuf *out)
 {
 	if (args[0] == '\0')
@@ -170,18 +122,8 @@ static enum front_event cmd_auth(struct subm_front *f, char *args, struct sbuf *
 			   "authentication mechanism");
 		return FRONT_EV_NONE;
 	}
-	if (ir == NULL) {
-		struct sbuf challenge = SBUF_INIT;
-		front_sasl_start(&f->sasl, mech, &challenge);
-		sbuf_appends(out, "334 ");
-		sbuf_append(out, sbuf_data(&challenge), sbuf_len(&challenge));
-		sbuf_appends(out, "\r\n");
-		sbuf_free(&challenge);
-		subm_set_state(f, SUBM_FRONT_SASL);
-		return FRONT_EV_NONE;
-	}
-	sasl_server_init(&f->sasl, mech);
-	return subm_sasl_input(f, (const unsigned char *)ir, strlen(ir), out);
+	return front_sasl_begin(&f->base, mech, (const unsigned char *)ir,
+				ir == NULL ? 0 : strlen(ir), out);
 }
 
 /* XCLIENT ADDR=.. PORT=.. SESSION=.. TTL=.. from a trusted proxy; the
@@ -212,66 +154,20 @@ static const struct subm_cmd subm_cmds[] = {
 	{ "VRFY", cmd_needs_auth },
 };
 
-static enum front_event subm_command(struct subm_front *f, char *line, struct sbuf *out)
+static enum front_event subm_command(struct front *front, char *line, size_t len,
+				     struct sbuf *out)
 {
-	char *args = strchr(line, ' ');
+	struct subm_front *f = (struct subm_front *)front;
+	char *args = memchr(line, ' ', len);
 	if (args != NULL)
 		*args++ = '\0';
 	else
-		args = line + strlen(line);
+		args = line + len;
 	for (size_t i = 0; i < ARRAY_SIZE(subm_cmds); i++) {
 		if (strcasecmp(line, subm_cmds[i].name) == 0)
 			return subm_cmds[i].fn(f, args, out);
 	}
 	return subm_bad(f, out, "500 5.5.1 Unknown command");
-}
-
-static enum front_event subm_sasl_line(struct subm_front *f, char *line, struct sbuf *out)
-{
-	if (strcmp(line, "*") == 0) {
-		sasl_server_deinit(&f->sasl);
-		subm_reply(out, "501 5.5.2 Authentication aborted by client.");
-		subm_set_state(f, SUBM_FRONT_COMMAND);
-		return FRONT_EV_NONE;
-	}
-	return subm_sasl_input(f, (const unsigned char *)line, strlen(line), out);
-}
-
-static enum front_event subm_feed(struct front *front, unsigned char *buf, size_t len,
-				  size_t *consumed_r, struct sbuf *out)
-{
-	struct subm_front *f = (struct subm_front *)front;
-	enum front_event ev = FRONT_EV_NONE;
-	size_t off = 0;
-
-	while (ev == FRONT_EV_NONE && off < len &&
-	       (f->state == SUBM_FRONT_COMMAND || f->state == SUBM_FRONT_SASL)) {
-		size_t consumed;
-		long n = line_next(buf + off, len - off, f->base.params.max_line, &consumed);
-		if (n == -1)
-			break;
-		if (n == -2) {
-			subm_reply(out, "500 5.5.2 Line too long, aborting.");
-			f->base.close_reason = "input line too long";
-			subm_set_state(f, SUBM_FRONT_DONE);
-			ev = FRONT_EV_CLOSE;
-			break;
-		}
-		char *line = (char *)buf + off;
-		bool sasl = f->state == SUBM_FRONT_SASL;
-		line[n] = '\0';
-		if (memchr(line, '\0', (size_t)n) != NULL)
-			ev = subm_bad(f, out, "500 5.5.2 Invalid characters in command");
-		else if (sasl)
-			ev = subm_sasl_line(f, line, out);
-		else
-			ev = subm_command(f, line, out);
-		if (sasl || ev == FRONT_EV_AUTH || f->state == SUBM_FRONT_SASL)
-			explicit_bzero(buf + off, consumed); /* secrets were in there */
-		off += consumed;
-	}
-	*consumed_r = off;
-	return ev;
 }
 
 static struct front *subm_create(const struct front_params *params)
@@ -283,10 +179,8 @@ static struct front *subm_create(const struct front_params *params)
 
 static void subm_destroy(struct front *front)
 {
-	struct subm_front *f = (struct subm_front *)front;
-	sasl_server_deinit(&f->sasl);
-	front_deinit(&f->base);
-	free(f);
+	front_deinit(front);
+	free(front);
 }
 
 static void subm_greet(struct front *front, struct sbuf *out)
@@ -297,7 +191,6 @@ static void subm_greet(struct front *front, struct sbuf *out)
 static void subm_auth_failed(struct front *front, enum front_auth_status status,
 			     const char *text, struct sbuf *out)
 {
-	struct subm_front *f = (struct subm_front *)front;
 	static const char *const prefixes[] = {
 		[FRONT_AUTH_FAILED] = "535 5.7.8 Authentication failed.",
 		[FRONT_AUTH_FAILED_REASON] = "535 5.7.8 ",
@@ -308,34 +201,36 @@ static void subm_auth_failed(struct front *front, enum front_auth_status status,
 	front_login_clear(front);
 	front_append_auth_failure(out, prefixes, status, text);
 	sbuf_appends(out, "\r\n");
-	subm_set_state(f, SUBM_FRONT_COMMAND);
-}
-
-static void subm_logged_in(struct front *front, const char *text, struct sbuf *out)
-{
-	struct subm_front *f = (struct subm_front *)front;
-	front_login_clear(front);
-	front_append_sanitized(out, text);
-	sbuf_appends(out, "\r\n");
-	subm_set_state(f, SUBM_FRONT_DONE);
+	front_set_state(front, FRONT_COMMAND);
 }
 
 static void subm_disconnect(struct front *front, const char *text, struct sbuf *out)
 {
-	struct subm_front *f = (struct subm_front *)front;
 	sbuf_appends(out, "421 4.3.2 ");
 	front_append_sanitized(out, text);
 	sbuf_appends(out, "\r\n");
-	subm_set_state(f, SUBM_FRONT_DONE);
+	front_set_state(front, FRONT_DONE);
 }
 
 const struct front_ops submission_front_ops = {
 	.service = "submission",
+	.texts = {
+		.challenge_prefix = "334 ",
+		.challenge_suffix = "",
+		.sasl_failed = "535 5.7.8 Authentication failed.",
+		.sasl_aborted = "501 5.5.2 Authentication aborted by client.",
+		.bad_initial_base64 = "501 5.5.2 Invalid base64 data in SASL response.",
+		.bad_continued_base64 = "501 5.5.2 Invalid base64 data in SASL response.",
+		.too_many_bad = "421 4.7.0 Too many invalid commands.",
+		.line_too_long = "500 5.5.2 Line too long, aborting.",
+		.invalid_chars = "500 5.5.2 Invalid characters in command",
+	},
 	.create = subm_create,
 	.destroy = subm_destroy,
 	.greet = subm_greet,
-	.feed = subm_feed,
+	.feed = front_feed_lines,
+	.command_line = subm_command,
 	.auth_failed = subm_auth_failed,
-	.logged_in = subm_logged_in,
+	.logged_in = front_logged_in,
 	.disconnect = subm_disconnect,
 };
