@@ -97,6 +97,16 @@ void front_logged_in(struct front *f, const char *text, struct sbuf *out)
 	front_set_state(f, FRONT_DONE);
 }
 
+/* A session id goes on unquoted in XCLIENT SESSION= and quoted in IMAP
+ * ID: only the characters of Dovecot's ids (base64) and of common
+ * separators, so that no upstream can add attributes through it. */
+static bool front_session_id_is_valid(const char *id)
+{
+	static const char allowed[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-";
+	return id[strspn(id, allowed)] == '\0';
+}
+
 void front_forward_apply(struct front_forward *fw, const char *name, const char *value)
 {
 	if (strncasecmp(name, "x-", 2) == 0)
@@ -120,7 +130,7 @@ void front_forward_apply(struct front_forward *fw, const char *name, const char 
 	} else if (strcasecmp(name, "session-id") == 0 ||
 		   strcasecmp(name, "session-ext-id") == 0) {
 		size_t len = strlen(value);
-		if (len < sizeof(fw->session_id))
+		if (len < sizeof(fw->session_id) && front_session_id_is_valid(value))
 			memcpy(fw->session_id, value, len + 1);
 	}
 }

@@ -192,7 +192,8 @@ void front_login_clear(struct front *f);
 void front_deinit(struct front *f);
 /* Applies one forwarded attribute from a trusted client ("x-originating-ip"
  * style names, with or without the "x-" prefix of IMAP ID). Ignores
- * unknown names and invalid values. */
+ * unknown names and invalid values; a session id may hold only
+ * [A-Za-z0-9+/=_-]. */
 void front_forward_apply(struct front_forward *fw, const char *name, const char *value);
 /* No forwarded address yet, the default TTL. */
 void front_forward_init(struct front_forward *fw);

@@ -13,6 +13,7 @@
 
 #include "common/sbuf.h"
 #include "proto/back.h"
+#include "proto/front.h"
 #include "proto/imap_back.h"
 #include "proto/line.h"
 #include "proto/managesieve_back.h"
@@ -118,11 +119,54 @@ static void test_back_feed_lines(void **state)
 	sbuf_free(&line);
 }
 
+/* ---- forwarded attributes ------------------------------------------ */
+
+static void test_forward_session_id(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *value;
+		const char *kept;	/* "" when dropped */
+	} cases[] = {
+		{ "aBc09+/=_-", "aBc09+/=_-" },
+		{ "R2Vu7iHd6bV/AAAB", "R2Vu7iHd6bV/AAAB" },
+		/* what would add attributes to XCLIENT or to an IMAP ID */
+		{ "abc ADDR=192.0.2.66", "" },
+		{ "abc\" \"x-originating-ip\" \"192.0.2.66", "" },
+		{ "abc\\", "" },
+		{ "abc\r\nQUIT", "" },
+		{ "abc;def", "" },
+		{ "j\xc3\xa4ne", "" },
+		/* and one too long for the field */
+		{ "0123456789012345678901234567890123456789012345678901234567890123", "" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int form = 0; form < 3; form++) {
+			struct front_forward fw;
+			front_forward_init(&fw);
+			if (form == 0) {
+				front_forward_apply(&fw, "x-session-id", cases[i].value);
+			} else if (form == 1) {
+				front_forward_apply(&fw, "session-ext-id", cases[i].value);
+			} else {
+				/* XCLIENT SESSION=, one token */
+				char token[128];
+				snprintf(token, sizeof(token), "SESSION=%s", cases[i].value);
+				front_xclient_attr(&fw, token);
+			}
+			if (strcmp(fw.session_id, cases[i].kept) != 0)
+				fail_msg("case %zu form %d: got '%s', want '%s'", i, form,
+					 fw.session_id, cases[i].kept);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_line_next),
 		cmocka_unit_test(test_back_feed_lines),
+		cmocka_unit_test(test_forward_session_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
