@@ -77,11 +77,14 @@ void front_reply(struct front *f, struct sbuf *out, const char *text)
 	sbuf_appends(out, "\r\n");
 }
 
-enum front_event front_count_bad(struct front *f, struct sbuf *out)
+enum front_event front_count_bad(struct front *f, struct sbuf *out, size_t reply_start)
 {
 	if (++f->bad_commands < f->params.max_bad_commands)
 		return FRONT_EV_NONE;
-	sbuf_appends(out, f->ops->texts.too_many_bad);
+	/* as Dovecot's login processes: the goodbye answers the last one */
+	if (!f->ops->texts.last_bad_answered)
+		sbuf_truncate(out, reply_start);
+	sbuf_appendf(out, f->ops->texts.too_many_bad, f->params.hostname);
 	sbuf_appends(out, "\r\n");
 	f->close_reason = "too many invalid commands";
 	front_set_state(f, FRONT_DONE);
@@ -188,10 +191,11 @@ static enum front_event front_sasl_input(struct front *f, const unsigned char *d
 	if (n >= 0) {
 		ev = front_sasl_step(f, decoded, (size_t)n, out);
 	} else {
+		size_t mark = sbuf_len(out);
 		sasl_server_deinit(&f->sasl);
 		front_reply(f, out, bad_base64);
 		front_set_state(f, FRONT_COMMAND);
-		ev = f->ops->texts.bad_base64_counts ? front_count_bad(f, out) :
+		ev = f->ops->texts.bad_base64_counts ? front_count_bad(f, out, mark) :
 			FRONT_EV_NONE;
 	}
 	explicit_bzero(decoded, BASE64_DECODED_MAX(len));
@@ -248,8 +252,9 @@ enum front_event front_feed_lines(struct front *f, unsigned char *buf, size_t le
 		bool sasl = f->state == FRONT_SASL;
 		line[n] = '\0';	/* over the CR or LF */
 		if (memchr(line, '\0', (size_t)n) != NULL) {
+			size_t mark = sbuf_len(out);
 			front_reply(f, out, f->ops->texts.invalid_chars);
-			ev = front_count_bad(f, out);
+			ev = front_count_bad(f, out, mark);
 		} else if (sasl) {
 			ev = front_sasl_continue(f, (const unsigned char *)line, (size_t)n, out);
 		} else {

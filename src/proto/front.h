@@ -102,7 +102,10 @@ struct front_texts {
 	const char *bad_initial_base64;	/* the initial response was not base64 */
 	const char *bad_continued_base64; /* a later response was not base64 */
 	bool bad_base64_counts;		/* which is an invalid command (IMAP) */
-	const char *too_many_bad;	/* the goodbye after max_bad_commands */
+	/* the goodbye to the max_bad_commands-th invalid command, a format
+	 * that may name the server (%s, params.hostname) */
+	const char *too_many_bad;
+	bool last_bad_answered;		/* POP3: the goodbye follows its reply */
 	/* front_feed_lines: the goodbye to an over-long line, and the reply
 	 * to a line with a NUL in it */
 	const char *line_too_long;
@@ -143,9 +146,11 @@ void front_set_state(struct front *f, enum front_state state);
 /* A reply line: the pending command's tag (IMAP), text, CRLF. */
 void front_reply(struct front *f, struct sbuf *out, const char *text);
 
-/* Counts an invalid command whose reply is in out already; the
- * max_bad_commands-th ends the connection with texts.too_many_bad. */
-enum front_event front_count_bad(struct front *f, struct sbuf *out);
+/* Counts an invalid command whose reply is in out from reply_start. The
+ * max_bad_commands-th ends the connection: texts.too_many_bad replaces
+ * its reply (IMAP, ManageSieve, Submission) or follows it (POP3), as in
+ * Dovecot's login processes. */
+enum front_event front_count_bad(struct front *f, struct sbuf *out, size_t reply_start);
 
 /* A SASL exchange as every protocol runs it (AUTHENTICATE, AUTH); the
  * texts frame it. Starts mech with the client's initial response (base64

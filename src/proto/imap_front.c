@@ -57,8 +57,9 @@ static enum front_event imap_front_bad(struct imap_front *f,
 				       const unsigned char *cmd, struct sbuf *out,
 				       const char *text)
 {
+	size_t mark = sbuf_len(out);
 	imap_reply(f, cmd, out, "BAD", text);
-	return front_count_bad(&f->base, out);
+	return front_count_bad(&f->base, out, mark);
 }
 
 static enum front_event cmd_capability(struct imap_front *f, unsigned char *cmd,

@@ -74,8 +74,9 @@ static void msieve_capability(struct msieve_front *f, struct sbuf *out)
 static enum front_event msieve_bad(struct msieve_front *f, struct sbuf *out,
 				   const char *text)
 {
+	size_t mark = sbuf_len(out);
 	msieve_reply(out, "NO", text);
-	return front_count_bad(&f->base, out);
+	return front_count_bad(&f->base, out, mark);
 }
 
 static bool msieve_is_string(const struct imap_arg *a)

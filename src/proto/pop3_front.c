@@ -30,8 +30,9 @@ static void pop3_reply(struct sbuf *out, const char *line)
 static enum front_event pop3_front_bad(struct pop3_front *f, struct sbuf *out,
 				       const char *text)
 {
+	size_t mark = sbuf_len(out);
 	pop3_reply(out, text);
-	return front_count_bad(&f->base, out);
+	return front_count_bad(&f->base, out, mark);
 }
 
 static enum front_event pop3_plaintext_disallowed(struct sbuf *out)
@@ -227,6 +228,7 @@ const struct front_ops pop3_front_ops = {
 		.bad_initial_base64 = "-ERR [AUTH] Invalid base64 data in initial response",
 		.bad_continued_base64 = "-ERR [AUTH] Invalid base64 data in continued response",
 		.too_many_bad = "-ERR Too many invalid bad commands.",
+		.last_bad_answered = true,
 		.line_too_long = "-ERR Input line too long, aborting.",
 		.invalid_chars = "-ERR Invalid characters in command.",
 	},

@@ -27,8 +27,9 @@ static void subm_reply(struct sbuf *out, const char *line)
 /* An invalid command: its reply, and it counts. */
 static enum front_event subm_bad(struct subm_front *f, struct sbuf *out, const char *text)
 {
+	size_t mark = sbuf_len(out);
 	subm_reply(out, text);
-	return front_count_bad(&f->base, out);
+	return front_count_bad(&f->base, out, mark);
 }
 
 /* EHLO's reply: the same extensions as Dovecot's submission-login, since
@@ -221,7 +222,7 @@ const struct front_ops submission_front_ops = {
 		.sasl_aborted = "501 5.5.2 Authentication aborted by client.",
 		.bad_initial_base64 = "501 5.5.2 Invalid base64 data in SASL response.",
 		.bad_continued_base64 = "501 5.5.2 Invalid base64 data in SASL response.",
-		.too_many_bad = "421 4.7.0 Too many invalid commands.",
+		.too_many_bad = "421 4.7.0 %s Too many invalid commands.",
 		.line_too_long = "500 5.5.2 Line too long, aborting.",
 		.invalid_chars = "500 5.5.2 Invalid characters in command",
 	},

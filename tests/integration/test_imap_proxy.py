@@ -208,8 +208,9 @@ def test_bad_input_gets_clear_errors_and_harms_nobody(loft):
     assert r.line() == "a OK NOOP completed."
     r.send("b LOGIN {999999}\r\n")
     assert r.line() == "b BAD Literal too large."
+    # the third invalid command is answered with the BYE alone, as
+    # Dovecot's imap-login does (test_prelogin_like_dovecot.py compares them)
     r.send("c FROBNICATE\r\n")
-    assert r.line() == "c BAD Error in IMAP command received by server."
     assert r.line() == "* BYE Too many invalid IMAP commands."
     assert r.closed()
 
