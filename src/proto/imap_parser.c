@@ -48,6 +48,20 @@ static bool imap_is_atom_char(unsigned char c)
 		c != '{';
 }
 
+/* A tag is an atom without "+" (RFC 3501), the list wildcards or a
+ * backslash, of at most IMAP_TAG_MAX_LEN bytes, as Dovecot's imap-login
+ * takes it; anything else is answered untagged. */
+static bool imap_is_tag(const unsigned char *s, size_t len)
+{
+	if (len == 0 || len > IMAP_TAG_MAX_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (!imap_is_atom_char(s[i]) || strchr("+%*\\", s[i]) != NULL)
+			return false;
+	}
+	return true;
+}
+
 /* Records a token: the first is the tag (an atom without '+'), the second
  * the command name, the rest arguments. -1: misplaced, -2: too many. */
 static int imap_parser_add_arg(struct imap_parser *p, const unsigned char *buf,
@@ -64,7 +78,7 @@ static int imap_parser_add_arg(struct imap_parser *p, const unsigned char *buf,
 		return 0;
 	}
 	if (!p->have_tag) {
-		if (type != IMAP_ARG_ATOM || memchr(buf + off, '+', len) != NULL)
+		if (type != IMAP_ARG_ATOM || !imap_is_tag(buf + off, len))
 			return -1;
 		p->tag = arg;
 		p->have_tag = true;
@@ -209,6 +223,25 @@ static enum segment_result imap_parse_segment(struct imap_parser *p,
 	return SEG_DONE;
 }
 
+/* A line too long is refused untokenised; its tag is what runs from the
+ * segment's start to the first space, if that is a tag. */
+static void imap_parser_read_tag(struct imap_parser *p, const unsigned char *buf,
+				 size_t len)
+{
+	if (p->have_tag || p->tagless)
+		return;
+	size_t end = p->seg_start;
+	while (end < len && end - p->seg_start <= IMAP_TAG_MAX_LEN &&
+	       imap_is_atom_char(buf[end]))
+		end++;
+	if (end < len && buf[end] == ' ' &&
+	    imap_is_tag(buf + p->seg_start, end - p->seg_start)) {
+		p->tag = (struct imap_arg){ IMAP_ARG_ATOM, (uint32_t)p->seg_start,
+					    (uint32_t)(end - p->seg_start) };
+		p->have_tag = true;
+	}
+}
+
 /* Finds the next LF at or after p->pos; handles skipping and the line
  * length limit. Returns the LF offset and in *end_r where the line ends
  * without its CR, or -1 with *res_r set. */
@@ -269,8 +302,11 @@ enum parse_result imap_parser_parse(struct imap_parser *p, unsigned char *buf,
 		}
 		size_t end;
 		long lf = imap_parser_next_lf(p, buf, len, &end, &res);
-		if (lf < 0)
+		if (lf < 0) {
+			if (res == PARSE_ERROR)
+				imap_parser_read_tag(p, buf, len);
 			return res;
+		}
 		uint64_t lit_size;
 		bool lit_sync;
 		enum segment_result sr = imap_parse_segment(p, buf, p->seg_start, end,

@@ -22,6 +22,8 @@
 #include "common/parse.h"
 
 #define IMAP_MAX_ARGS 64
+/* A longer tag is no tag (Dovecot's imap-login: 126, measured) */
+#define IMAP_TAG_MAX_LEN 126
 
 enum imap_arg_type {
 	IMAP_ARG_ATOM,
@@ -80,7 +82,9 @@ void imap_parser_reset(struct imap_parser *p);
  * After any result, p->continuations "+ OK" lines are owed to the client.
  * PARSE_ERROR: p->error says why; p->consumed bytes belong to the bad
  *   command (the caller drops them); the parser skips to the line's end
- *   by itself when the line is not complete yet. */
+ *   by itself when the line is not complete yet. A line too long is
+ *   refused before it is tokenised, but its tag is read if it starts
+ *   with one (have_tag), so that the refusal can answer it. */
 enum parse_result imap_parser_parse(struct imap_parser *p, unsigned char *buf,
 				    size_t len);
 

@@ -129,3 +129,74 @@ def test_invalid_submission_commands(loft, cluster):
         lines[2].endswith(" Too many invalid commands.") and \
         len(lines[2].split()) == 7, lines
     s.close()
+
+
+def test_overlong_imap_line_answers_its_tag(loft, cluster):
+    """Measured on Dovecot 2.3.19.1's imap-login: it takes lines of up to
+    8194 bytes (without CRLF); a longer one made of short arguments gets
+    "a1 BAD IMAP command line too large", the rest of the line is skipped
+    and the next command is served; if the rest does not fit its input
+    buffer (about 1 KiB) it says "* BYE Input buffer full, aborting" and
+    closes, as it does at once for a single argument over about 1 KiB; a
+    SASL response over 8 KiB (AUTHENTICATE PLAIN with 100 KiB) closes the
+    connection without a reply ("Authentication response too large" in
+    its log). loft (login.max_line_length here 8k) answers every over-long
+    line with "<tag> BAD Command line too long." as soon as the limit is
+    passed, skips the rest, and serves the next command. Before this was
+    fixed it said "* BAD", and a client waiting for its tag hung until
+    login.timeout."""
+    line = "a1 NOOP " + "x " * 4600 + "\r\na2 NOOP\r\n"
+    for name, ip, port in endpoints(loft, cluster, "imap"):
+        s = Session(ip, port, "imap")
+        s.send(line)
+        reply = s.line()
+        assert reply.startswith("a1 BAD "), (name, reply)
+        assert s.line() == "a2 OK NOOP completed.", name
+        s.close()
+    # (each case in a session of its own: each counts as invalid)
+    s = Session(loft.ip, loft.port, "imap")
+    s.send("a1 NOOP " + "x " * 4600 + "\r\na2 NOOP\r\n")
+    assert s.line() == "a1 BAD Command line too long."
+    assert s.line() == "a2 OK NOOP completed."
+    s.close()
+    # a 100 KiB SASL initial response
+    s = Session(loft.ip, loft.port, "imap")
+    s.send("a3 AUTHENTICATE PLAIN " + "A" * 102400 + "\r\na4 NOOP\r\n")
+    assert s.line() == "a3 BAD Command line too long."
+    assert s.line() == "a4 OK NOOP completed."
+    s.close()
+    # a line that does not end: the tag is answered while it is still open
+    s = Session(loft.ip, loft.port, "imap")
+    s.send("a5 LOGIN " + "x" * 20000)
+    assert s.line() == "a5 BAD Command line too long."
+    s.send("x" * 20000 + "\r\na6 NOOP\r\n")
+    assert s.line() == "a6 OK NOOP completed."
+    s.close()
+
+
+def test_overlong_lines_in_the_untagged_protocols(loft):
+    """POP3, ManageSieve and Submission have no tags, but the same shape
+    of bug would be a command never answered. Each answers an over-long
+    line at once: POP3 with "-ERR Input line too long, aborting." and a
+    close (pop3-login says "-ERR Input buffer full, aborting"), Submission
+    with "500 5.5.2 Line too long, aborting." and a close (submission-login
+    says "500 5.5.2 Line too long" and reads on), ManageSieve with a NO that
+    counts as an invalid command, the rest of the line skipped (as
+    managesieve-login's NO "MANAGESIEVE command line too large"). The
+    limit is login.max_line_length; Dovecot's are about 1 KiB for these
+    three, so loft takes every line Dovecot takes."""
+    big = "x" * 9000
+    s = Session(loft.ip, loft.pop3_port, "pop3")
+    s.send("CAPA " + big)
+    assert s.lines_until_closed() == ["-ERR Input line too long, aborting."]
+    s.close()
+    s = Session(loft.ip, loft.submission_port, "submission")
+    s.send("NOOP " + big)
+    assert s.lines_until_closed() == ["500 5.5.2 Line too long, aborting."]
+    s.close()
+    s = Session(loft.ip, loft.sieve_port, "managesieve")
+    s.send('NOOP "' + big)
+    assert s.line() == 'NO "Error in MANAGESIEVE command received by server."'
+    s.send('"\r\nNOOP\r\n')
+    assert s.line() == 'OK "NOOP Completed"'
+    s.close()

@@ -169,6 +169,37 @@ static void test_parser_errors(void **state)
 	char *r = parse_render(ok, strlen(ok), true, 100, 100);
 	assert_non_null(strstr(r, "a|NOOP|yyy"));
 	free(r);
+	/* a line too long keeps the tag it starts with, for the reply */
+	struct imap_parser p;
+	imap_parser_init(&p, 100, 100);
+	assert_int_equal(imap_parser_parse(&p, (unsigned char *)line, 150), PARSE_ERROR);
+	assert_true(p.have_tag);
+	assert_int_equal(p.tag.off, 0);
+	assert_int_equal(p.tag.len, 1);
+	imap_parser_init(&p, 100, 100);
+	memset(line, 'x', 150);
+	assert_int_equal(imap_parser_parse(&p, (unsigned char *)line, 150), PARSE_ERROR);
+	assert_false(p.have_tag);
+	/* a tag is at most 126 bytes, without + % * or \ (as imap-login) */
+	struct sbuf tag = SBUF_INIT;
+	for (int i = 0; i < IMAP_TAG_MAX_LEN; i++)
+		sbuf_appendc(&tag, 't');
+	sbuf_appends(&tag, " NOOP\r\n");
+	r = parse_render(sbuf_cstr(&tag), sbuf_len(&tag), false, 1000, 100);
+	assert_non_null(strstr(r, "|NOOP;"));
+	free(r);
+	sbuf_reset(&tag);
+	for (int i = 0; i < IMAP_TAG_MAX_LEN + 1; i++)
+		sbuf_appendc(&tag, 't');
+	sbuf_appends(&tag, " NOOP\r\n");
+	r = parse_render(sbuf_cstr(&tag), sbuf_len(&tag), false, 1000, 100);
+	assert_string_equal(r, "ERR:Error in IMAP command received by server.;");
+	free(r);
+	sbuf_free(&tag);
+	expect_parse("a%b NOOP\r\na*b NOOP\r\na\\b NOOP\r\na/b] NOOP\r\n", 100, 100,
+		     "ERR:Error in IMAP command received by server.;"
+		     "ERR:Error in IMAP command received by server.;"
+		     "ERR:Error in IMAP command received by server.;a/b]|NOOP;");
 	/* too many arguments */
 	struct sbuf many = SBUF_INIT;
 	sbuf_appends(&many, "a X");
@@ -385,6 +416,39 @@ static void run_front_bad_commands(bool bytewise)
 	/* the rest of the line is skipped; the next command works */
 	assert_int_equal(drive_send(&d, "xxx\r\nz NOOP\r\n", true), FRONT_EV_NONE);
 	expect_out(&d, "z OK NOOP completed.\r\n");
+	drive_deinit(&d);
+
+	/* an over-long line is answered to its tag (it counts), the rest of
+	 * it skipped, as Dovecot's "a BAD IMAP command line too large" */
+	drive_init(&d, &imap_front_ops, &test_params);
+	sbuf_reset(&d.out);
+	struct sbuf cmd = SBUF_INIT;
+	sbuf_appends(&cmd, "a NOOP ");
+	for (int i = 0; i < 300; i++)
+		sbuf_appends(&cmd, "x ");
+	sbuf_appends(&cmd, "\r\nb NOOP\r\n");
+	assert_int_equal(drive_send(&d, sbuf_cstr(&cmd), bytewise), FRONT_EV_NONE);
+	expect_out(&d, "a BAD Command line too long.\r\nb OK NOOP completed.\r\n");
+	/* a SASL initial response too long, and a line that does not end:
+	 * the tag is answered as soon as the limit is passed */
+	sbuf_reset(&cmd);
+	sbuf_appends(&cmd, "c AUTHENTICATE PLAIN ");
+	for (int i = 0; i < 1000; i++)
+		sbuf_appendc(&cmd, 'A');
+	assert_int_equal(drive_send(&d, sbuf_cstr(&cmd), bytewise), FRONT_EV_NONE);
+	expect_out(&d, "c BAD Command line too long.\r\n");
+	assert_int_equal(drive_send(&d, sbuf_cstr(&cmd), bytewise), FRONT_EV_NONE);
+	expect_out(&d, "");
+	assert_int_equal(drive_send(&d, "\r\nd NOOP\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "d OK NOOP completed.\r\n");
+	/* no tag to answer: an untagged BAD, and the third invalid command */
+	sbuf_reset(&cmd);
+	for (int i = 0; i < 300; i++)
+		sbuf_appendc(&cmd, 'x');
+	sbuf_appends(&cmd, " NOOP\r\n");
+	assert_int_equal(drive_send(&d, sbuf_cstr(&cmd), bytewise), FRONT_EV_CLOSE);
+	expect_out(&d, "* BYE Too many invalid IMAP commands.\r\n");
+	sbuf_free(&cmd);
 	drive_deinit(&d);
 
 	/* bad base64 counts too: the third gets the BYE alone */
