@@ -90,7 +90,7 @@ static const struct conf_key login_keys[] = {
 	    "true", "refuse LOGIN and plaintext SASL unless TLS is on or the client is trusted"),
 	KEY_RANGE("timeout", CONF_TYPE_DURATION, login.timeout_ms, "60s",
 		  SEC(1), SEC(86400), "time a client has to log in before it is disconnected"),
-	KEY_RANGE("max_line_length", CONF_TYPE_SIZE, login.max_line_length, "8k",
+	KEY_RANGE("max_line_length", CONF_TYPE_SIZE, login.max_line_length, "9k",
 		  256, KIB(1024), "longest command line accepted before login"),
 	KEY_RANGE("max_literal_size", CONF_TYPE_SIZE, login.max_literal_size, "8k",
 		  1, KIB(1024), "largest IMAP literal accepted before login"),

@@ -6,6 +6,7 @@ imap-login, pop3-login, managesieve-login or submission-login, with raw
 sockets, and checks that loft answers as Dovecot does (reference
 dovecot-behaviour.md §10.2-10.4 describe the proxy side of those
 processes; their limits are hard-coded in Dovecot and measured here)."""
+import re
 import socket
 import time
 
@@ -200,3 +201,42 @@ def test_overlong_lines_in_the_untagged_protocols(loft):
     s.send('"\r\nNOOP\r\n')
     assert s.line() == 'OK "NOOP Completed"'
     s.close()
+
+
+def loft_with_defaults(loft_factory):
+    """A loftd whose login.max_line_length is left at its default."""
+    loft = loft_factory(start=False)
+    with open(loft.conf) as f:
+        text = f.read()
+    text = re.sub(r'max_line_length = "[^"]*";', "", text)
+    with open(loft.conf, "w") as f:
+        f.write(text)
+    loft.start()
+    loft_factory.started.append(loft)
+    return loft
+
+
+def test_default_line_length_takes_what_dovecot_takes(loft_factory, cluster):
+    """Measured on Dovecot 2.3.19.1 with its defaults: the longest SASL
+    initial response imap-login and pop3-login read is 8191 bytes of
+    base64, managesieve-login's 8192 (one byte more is dropped without a
+    reply: "Authentication response too large"). With loft's former
+    default of 8k such a line was "too long"; the default 9k leaves room
+    for the tag and the command. Invalid base64 ("!") shows that the
+    response was read whole, without an authentication attempt."""
+    loft = loft_with_defaults(loft_factory)
+    cases = [
+        ("imap", "a1 AUTHENTICATE PLAIN " + "!" * 8191 + "\r\n",
+         "a1 BAD Invalid base64 data in initial response"),
+        ("pop3", "AUTH PLAIN " + "!" * 8191 + "\r\n",
+         "-ERR [AUTH] Invalid base64 data in initial response"),
+        ("managesieve", 'AUTHENTICATE "PLAIN" "' + "!" * 8192 + '"\r\n',
+         'NO "Invalid base64 data in '),
+    ]
+    for proto, line, reply in cases:
+        for name, ip, port in endpoints(loft, cluster, proto):
+            s = Session(ip, port, proto)
+            s.send(line)
+            got = s.line()
+            assert got.startswith(reply), (proto, name, got)
+            s.close()
