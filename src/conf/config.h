@@ -91,6 +91,7 @@ struct config {
 		uint64_t max_literal_size;
 		unsigned int max_bad_commands;
 		unsigned int max_userip_connections;
+		bool imap_id_retain;		/* the client's ID to the backend */
 		char *greeting;
 		char *hostname;			/* "": the system's */
 	} login;

@@ -99,6 +99,8 @@ static const struct conf_key login_keys[] = {
 	KEY_RANGE("max_userip_connections", CONF_TYPE_UINT,
 		  login.max_userip_connections, "10", 0, 1000000,
 		  "sessions one user may have from one client address; 0: no limit"),
+	KEY("imap_id_retain", CONF_TYPE_BOOL, login.imap_id_retain, "false",
+	    "send the IMAP client's own ID fields to the backend with loft's (Dovecot's imap_id_retain)"),
 	KEY("greeting", CONF_TYPE_STRING, login.greeting, "loft ready.",
 	    "text of the protocol greeting"),
 	KEY("hostname", CONF_TYPE_STRING, login.hostname, "",

@@ -27,6 +27,9 @@ struct back_params {
 	struct ipaddr local_ip;
 	uint16_t local_port;
 	const char *session_id;
+	/* IMAP: the client's own ID fields (IMAP strings) to send before
+	 * loft's x-* fields (imap_id_retain); NULL or "" for none */
+	const char *client_id;
 	const char *helo;		/* Submission: the client's EHLO name */
 	const char *hostname;		/* Submission: loft's EHLO name */
 	unsigned int ttl;		/* this hop's TTL; the backend gets ttl-1 */

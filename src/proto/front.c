@@ -53,6 +53,7 @@ void front_deinit(struct front *f)
 	front_login_clear(f);
 	sasl_server_deinit(&f->sasl);
 	sbuf_free(&f->tag);
+	sbuf_free(&f->client_id);
 	free(f->helo);
 	f->helo = NULL;
 }

@@ -18,6 +18,9 @@
 #include "proto/sasl.h"
 
 #define FRONT_PROXY_TTL_DEFAULT 5
+/* The client's ID fields kept for the backend stay below this, as in
+ * Dovecot (LOGIN_MAX_CLIENT_ID_LEN) */
+#define FRONT_CLIENT_ID_MAX 256
 
 struct front_params {
 	const char *greeting;
@@ -87,6 +90,9 @@ struct front {
 	/* IMAP: the tag of the pending LOGIN or AUTHENTICATE, which its
 	 * replies carry; empty in the protocols without tags */
 	struct sbuf tag;
+	/* IMAP: the client's own ID fields as IMAP strings ("name" "x" ...),
+	 * shorter than FRONT_CLIENT_ID_MAX; empty when it sent none */
+	struct sbuf client_id;
 	char *helo;			/* Submission: the client's EHLO name */
 	const char *close_reason;	/* after FRONT_EV_CLOSE, for the log */
 	unsigned int bad_commands;

@@ -7,6 +7,7 @@
 
 #include "common/base64.h"
 #include "common/xmalloc.h"
+#include "proto/imap_parser.h"
 
 enum imap_back_state {
 	IMAP_BACK_BANNER,	/* waiting for "* OK" */
@@ -83,32 +84,11 @@ static void imap_back_caps_from_code(struct imap_back *b, const char *line, size
 		imap_back_parse_caps(b, p, (size_t)(end - p));
 }
 
-static bool imap_quotable(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '\r' || c == '\n' || c >= 0x80)
-			return false;
-	}
-	return true;
-}
-
-static void imap_append_quoted(struct sbuf *out, const char *s)
-{
-	sbuf_appendc(out, '"');
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			sbuf_appendc(out, '\\');
-		sbuf_appendc(out, *s);
-	}
-	sbuf_appendc(out, '"');
-}
-
 /* A quoted string, or a non-synchronising literal when quoting cannot
  * carry the bytes; -1 when neither is possible. */
 static int imap_append_astring(struct imap_back *b, struct sbuf *out, const char *s)
 {
-	if (imap_quotable(s)) {
+	if (imap_is_quotable(s)) {
 		imap_append_quoted(out, s);
 		return 0;
 	}
@@ -124,7 +104,12 @@ static void imap_back_append_id(struct imap_back *b, struct sbuf *out)
 	const struct back_params *p = &b->base.params;
 	char ip[IPADDR_STRLEN];
 
-	sbuf_appends(out, "I ID (\"x-session-id\" ");
+	sbuf_appends(out, "I ID (");
+	if (p->client_id != NULL && p->client_id[0] != '\0') {
+		sbuf_appends(out, p->client_id);
+		sbuf_appendc(out, ' ');
+	}
+	sbuf_appends(out, "\"x-session-id\" ");
 	imap_append_quoted(out, p->session_id);
 	sbuf_appendf(out, " \"x-originating-ip\" \"%s\"", ipaddr_to_str(&p->client_ip, ip));
 	sbuf_appendf(out, " \"x-originating-port\" \"%u\"", p->client_port);

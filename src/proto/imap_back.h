@@ -1,7 +1,8 @@
 /* Logging in to an IMAP backend on the user's behalf (reference §10.2):
  *
  *   S: * OK [CAPABILITY ... ID ...] ready        (must start "* OK ")
- *   C: I ID ("x-session-id" .. "x-originating-ip" .. "x-proxy-ttl" ..)
+ *   C: I ID ([client's own fields] "x-session-id" .. "x-originating-ip" ..
+ *           "x-proxy-ttl" ..)        (client_id: imap_id_retain)
  *   C: S STARTTLS                                (backend.ssl = starttls)
  *   C: C CAPABILITY                              (when not yet known)
  *   C: L LOGIN user pass | L AUTHENTICATE PLAIN <ir>

@@ -1,4 +1,5 @@
-/* IMAP pre-login state machine with a command table. */
+/* IMAP pre-login state machine with a command table; ID is read in
+ * pieces beside it (imap_id). */
 #include "proto/imap_front.h"
 
 #include <stdlib.h>
@@ -7,14 +8,15 @@
 
 #include "common/base64.h"
 #include "common/xmalloc.h"
+#include "proto/imap_id.h"
 #include "proto/imap_parser.h"
-
-#define IMAP_ID_MAX_PAIRS 30
 
 struct imap_front {
 	struct front base;
 	struct imap_parser parser;
-	bool id_seen;
+	struct imap_id_reader id;	/* while in_id */
+	bool in_id;		/* reading an ID command's parameters */
+	bool id_seen;		/* a trusted client's first ID is past */
 };
 
 typedef enum front_event imap_cmd_fn(struct imap_front *f,
@@ -109,41 +111,117 @@ static enum front_event cmd_starttls(struct imap_front *f, unsigned char *cmd,
 	return FRONT_EV_STARTTLS;
 }
 
-/* ID NIL | ID ("key" "value" ...): forwarded attributes are taken only
- * from trusted clients and only from their first ID (§10.2). */
+/* "tag ID" not followed by a space: every ID with parameters is read by
+ * imap_front_id_start and imap_front_id_input. */
 static enum front_event cmd_id(struct imap_front *f, unsigned char *cmd,
 			       struct sbuf *out)
 {
-	const struct imap_arg *a = f->parser.args;
-	unsigned int n = f->parser.nargs;
+	return imap_front_bad(f, cmd, out, "Invalid ID parameters.");
+}
 
-	if (n == 1 && imap_arg_is_nil(cmd, &a[0])) {
-		/* no parameters */
-	} else if (n < 2 || a[0].type != IMAP_ARG_LIST_START ||
-		   a[n - 1].type != IMAP_ARG_LIST_END || (n - 2) % 2 != 0 ||
-		   (n - 2) / 2 > IMAP_ID_MAX_PAIRS) {
-		return imap_front_bad(f, cmd, out, "Invalid ID parameters.");
-	} else {
-		for (unsigned int i = 1; i + 1 < n; i++) {
-			if (!imap_arg_is_string(&a[i]))
-				return imap_front_bad(f, cmd, out, "Invalid ID parameters.");
-		}
-		for (unsigned int i = 1; i + 1 < n && f->base.trusted && !f->id_seen;
-		     i += 2) {
-			if (imap_arg_is_nil(cmd, &a[i + 1]))
-				continue;
-			char *key = imap_arg_dup(cmd, &a[i]);
-			char *value = imap_arg_dup(cmd, &a[i + 1]);
-			if (key != NULL && value != NULL)
-				front_forward_apply(&f->base.forward, key, value);
-			free(key);
-			free(value);
-		}
+/* imap_id_retain: the client's own ID fields, which the backend gets
+ * with loft's (§10.2). x-* fields never go: a trusted client's are
+ * forwarding, applied above; an untrusted client's would pose as loft's.
+ * Only what a quoted string carries as it is (RFC 2971 keys of at most 30
+ * bytes), and no more than Dovecot keeps (FRONT_CLIENT_ID_MAX): a field
+ * that does not fit is left out. The last ID counts. */
+static void imap_front_retain_id_field(struct imap_front *f, const char *key,
+				       const char *value)
+{
+	struct sbuf *id = &f->base.client_id;
+
+	if (strncasecmp(key, "x-", 2) == 0 || strlen(key) > IMAP_ID_KEY_MAX ||
+	    !imap_is_quotable(key) || (value != NULL && !imap_is_quotable(value)))
+		return;
+	size_t need = (sbuf_len(id) > 0 ? 1 : 0) + imap_quoted_len(key) + 1 +
+		(value != NULL ? imap_quoted_len(value) : 3);
+	if (sbuf_len(id) + need >= FRONT_CLIENT_ID_MAX)
+		return;
+	if (sbuf_len(id) > 0)
+		sbuf_appendc(id, ' ');
+	imap_append_quoted(id, key);
+	sbuf_appendc(id, ' ');
+	if (value != NULL)
+		imap_append_quoted(id, value);
+	else
+		sbuf_appends(id, "NIL");
+}
+
+/* One pair of an ID: a trusted client's first ID forwards the real
+ * client's address and the like (§10.2); every ID's own fields may go on
+ * to the backend. A key or value with a NUL is ignored. */
+static void imap_front_id_pair(struct imap_front *f, const unsigned char *buf)
+{
+	const struct imap_id_reader *r = &f->id;
+	char *key = imap_arg_dup(buf, &r->key);
+	char *value = r->value_nil ? NULL : imap_arg_dup(buf, &r->value);
+
+	if (key != NULL && (value != NULL || r->value_nil)) {
+		if (f->base.trusted && !f->id_seen && value != NULL)
+			front_forward_apply(&f->base.forward, key, value);
+		imap_front_retain_id_field(f, key, value);
 	}
-	f->id_seen = true;
-	sbuf_appends(out, "* ID (\"name\" \"loft\")\r\n");
-	imap_reply(f, cmd, out, "OK", "ID completed.");
-	return FRONT_EV_NONE;
+	free(key);
+	free(value);
+}
+
+/* A reply to the tag saved for a command answered later. */
+static void imap_reply_saved(struct imap_front *f, struct sbuf *out,
+			     const char *status, const char *text)
+{
+	sbuf_append(out, sbuf_data(&f->base.tag), sbuf_len(&f->base.tag));
+	sbuf_appendf(out, " %s %s\r\n", status, text);
+}
+
+/* "tag ID " is in buf: its parameters come next, in pieces. */
+static void imap_front_id_start(struct imap_front *f, const unsigned char *buf,
+				size_t tag_len)
+{
+	sbuf_reset(&f->base.tag);
+	sbuf_append(&f->base.tag, buf, tag_len);
+	sbuf_reset(&f->base.client_id);
+	imap_id_reader_init(&f->id, f->base.params.max_line, f->base.params.max_literal);
+	f->in_id = true;
+}
+
+/* Reads on in an ID's parameters; *consumed_r as imap_id_read's. */
+static enum front_event imap_front_id_input(struct imap_front *f, unsigned char *buf,
+					    size_t len, size_t *consumed_r,
+					    struct sbuf *out)
+{
+	enum parse_result r = imap_id_read(&f->id, buf, len);
+	for (unsigned int i = 0; i < f->id.continuations; i++)
+		sbuf_appends(out, "+ OK\r\n");
+	*consumed_r = f->id.consumed;
+	switch (r) {
+	case PARSE_MORE:
+		return FRONT_EV_NONE;
+	case PARSE_OK:
+		if (f->id.have_pair) {
+			imap_front_id_pair(f, buf);
+			return FRONT_EV_NONE;
+		}
+		f->in_id = false;
+		f->id_seen = true;
+		sbuf_appends(out, "* ID (\"name\" \"loft\")\r\n");
+		imap_reply_saved(f, out, "OK", "ID completed.");
+		return FRONT_EV_NONE;
+	case PARSE_ERROR:
+		break;
+	}
+	f->in_id = false;
+	sbuf_reset(&f->base.client_id);
+	size_t mark = sbuf_len(out);
+	imap_reply_saved(f, out, "BAD", f->id.error);
+	if (f->id.fatal) {
+		sbuf_appendf(out, "* BYE %s\r\n", f->id.error);
+		f->base.close_reason = f->id.error;
+		front_set_state(&f->base, FRONT_DONE);
+		return FRONT_EV_CLOSE;
+	}
+	if (!f->id.line_ended)
+		imap_parser_skip_line(&f->parser);
+	return front_count_bad(&f->base, out, mark);
 }
 
 /* LOGIN and AUTHENTICATE are answered later, to this tag. */
@@ -265,6 +343,28 @@ static enum front_event imap_front_feed(struct front *front, unsigned char *buf,
 	       (f->base.state == FRONT_COMMAND || f->base.state == FRONT_SASL)) {
 		unsigned char *cmd = buf + off;
 		enum parse_result r;
+		if (f->in_id) {
+			size_t consumed;
+			ev = imap_front_id_input(f, cmd, len - off, &consumed, out);
+			off += consumed;
+			/* a refused ID leaves the parser to skip its line */
+			if (consumed == 0 && f->in_id)
+				break;
+			continue;
+		}
+		if (f->base.state == FRONT_COMMAND && imap_parser_at_start(&f->parser)) {
+			/* ID goes its own way, as in Dovecot's imap-login: its
+			 * size is not bounded by the line's */
+			size_t tag_len;
+			long n = imap_id_command_prefix(cmd, len - off, &tag_len);
+			if (n < 0)
+				break;
+			if (n > 0) {
+				imap_front_id_start(f, cmd, tag_len);
+				off += (size_t)n;
+				continue;
+			}
+		}
 		if (f->base.state == FRONT_SASL) {
 			const unsigned char *line;
 			size_t llen;

@@ -23,6 +23,16 @@ void imap_parser_init_tagless(struct imap_parser *p, size_t max_line,
 	p->tagless = true;
 }
 
+bool imap_parser_at_start(const struct imap_parser *p)
+{
+	return p->pos == 0 && !p->skipping && p->literal_left == 0;
+}
+
+void imap_parser_skip_line(struct imap_parser *p)
+{
+	p->skipping = true;
+}
+
 void imap_parser_reset(struct imap_parser *p)
 {
 	size_t max_line = p->max_line, max_literal = p->max_literal;
@@ -42,21 +52,18 @@ static enum parse_result imap_parser_fail(struct imap_parser *p, size_t consumed
 	return PARSE_ERROR;
 }
 
-static bool imap_is_atom_char(unsigned char c)
+bool imap_char_is_atom(unsigned char c)
 {
 	return c > 0x20 && c != 0x7f && c != '(' && c != ')' && c != '"' &&
 		c != '{';
 }
 
-/* A tag is an atom without "+" (RFC 3501), the list wildcards or a
- * backslash, of at most IMAP_TAG_MAX_LEN bytes, as Dovecot's imap-login
- * takes it; anything else is answered untagged. */
-static bool imap_is_tag(const unsigned char *s, size_t len)
+bool imap_tag_is_valid(const unsigned char *s, size_t len)
 {
 	if (len == 0 || len > IMAP_TAG_MAX_LEN)
 		return false;
 	for (size_t i = 0; i < len; i++) {
-		if (!imap_is_atom_char(s[i]) || strchr("+%*\\", s[i]) != NULL)
+		if (!imap_char_is_atom(s[i]) || strchr("+%*\\", s[i]) != NULL)
 			return false;
 	}
 	return true;
@@ -78,7 +85,7 @@ static int imap_parser_add_arg(struct imap_parser *p, const unsigned char *buf,
 		return 0;
 	}
 	if (!p->have_tag) {
-		if (type != IMAP_ARG_ATOM || !imap_is_tag(buf + off, len))
+		if (type != IMAP_ARG_ATOM || !imap_tag_is_valid(buf + off, len))
 			return -1;
 		p->tag = arg;
 		p->have_tag = true;
@@ -96,9 +103,8 @@ static int imap_parser_add_arg(struct imap_parser *p, const unsigned char *buf,
 	return 0;
 }
 
-/* Parses "{123}" or "{123+}" that ends the segment; returns the size. */
-static int imap_parse_literal_marker(const unsigned char *s, size_t len,
-				     uint64_t *size_r, bool *sync_r)
+int imap_literal_marker_parse(const unsigned char *s, size_t len,
+			      uint64_t *size_r, bool *sync_r)
 {
 	if (len < 3 || s[0] != '{' || s[len - 1] != '}')
 		return -1;
@@ -189,7 +195,7 @@ static enum segment_result imap_parse_segment(struct imap_parser *p,
 			continue;
 		}
 		if (c == '{') {
-			if (imap_parse_literal_marker(buf + i, end - i, lit_size_r,
+			if (imap_literal_marker_parse(buf + i, end - i, lit_size_r,
 						      lit_sync_r) < 0) {
 				p->error = "Invalid literal.";
 				return SEG_ERROR;
@@ -207,7 +213,7 @@ static enum segment_result imap_parse_segment(struct imap_parser *p,
 			return SEG_ERROR;
 		}
 		size_t s = i;
-		while (i < end && imap_is_atom_char(buf[i]))
+		while (i < end && imap_char_is_atom(buf[i]))
 			i++;
 		int r = imap_parser_add_arg(p, buf, IMAP_ARG_ATOM, s, i - s);
 		if (r < 0) {
@@ -232,10 +238,10 @@ static void imap_parser_read_tag(struct imap_parser *p, const unsigned char *buf
 		return;
 	size_t end = p->seg_start;
 	while (end < len && end - p->seg_start <= IMAP_TAG_MAX_LEN &&
-	       imap_is_atom_char(buf[end]))
+	       imap_char_is_atom(buf[end]))
 		end++;
 	if (end < len && buf[end] == ' ' &&
-	    imap_is_tag(buf + p->seg_start, end - p->seg_start)) {
+	    imap_tag_is_valid(buf + p->seg_start, end - p->seg_start)) {
 		p->tag = (struct imap_arg){ IMAP_ARG_ATOM, (uint32_t)p->seg_start,
 					    (uint32_t)(end - p->seg_start) };
 		p->have_tag = true;
@@ -404,4 +410,33 @@ char *imap_arg_dup(const unsigned char *buf, const struct imap_arg *arg)
 	if (memchr(buf + arg->off, '\0', arg->len) != NULL)
 		return NULL;
 	return xstrndup((const char *)buf + arg->off, arg->len);
+}
+
+bool imap_is_quotable(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '\r' || c == '\n' || c >= 0x80)
+			return false;
+	}
+	return true;
+}
+
+size_t imap_quoted_len(const char *s)
+{
+	size_t len = 2;
+	for (; *s != '\0'; s++)
+		len += *s == '"' || *s == '\\' ? 2 : 1;
+	return len;
+}
+
+void imap_append_quoted(struct sbuf *out, const char *s)
+{
+	sbuf_appendc(out, '"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			sbuf_appendc(out, '\\');
+		sbuf_appendc(out, *s);
+	}
+	sbuf_appendc(out, '"');
 }

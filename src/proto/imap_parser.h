@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/parse.h"
+#include "common/sbuf.h"
 
 #define IMAP_MAX_ARGS 64
 /* A longer tag is no tag (Dovecot's imap-login: 126, measured) */
@@ -75,6 +76,12 @@ void imap_parser_init_tagless(struct imap_parser *p, size_t max_line,
 			      size_t max_literal);
 /* Forgets the current command; call after dropping p->consumed bytes. */
 void imap_parser_reset(struct imap_parser *p);
+/* Nothing of a command has been seen yet (the caller may look at the
+ * command's first bytes itself, as the IMAP front does for ID). */
+bool imap_parser_at_start(const struct imap_parser *p);
+/* Drops everything up to the next LF before the next command, for a
+ * command the caller refused in the middle of its line. */
+void imap_parser_skip_line(struct imap_parser *p);
 
 /* PARSE_OK: a whole command is in tag/cmd/args, p->consumed bytes long.
  * PARSE_MORE: need more input (p->consumed > 0 when skipping discarded
@@ -94,6 +101,17 @@ enum parse_result imap_parser_read_line(struct imap_parser *p, unsigned char *bu
 					size_t len, const unsigned char **line_r,
 					size_t *len_r);
 
+/* The grammar's pieces, for imap_id. */
+bool imap_char_is_atom(unsigned char c);
+/* A tag is an atom without "+" (RFC 3501), the list wildcards or a
+ * backslash, of at most IMAP_TAG_MAX_LEN bytes, as Dovecot's imap-login
+ * takes it; anything else is answered untagged. */
+bool imap_tag_is_valid(const unsigned char *s, size_t len);
+/* "{123}" or "{123+}", all of s: the size and whether it synchronises;
+ * -1 when s is not a literal marker. */
+int imap_literal_marker_parse(const unsigned char *s, size_t len, uint64_t *size_r,
+			      bool *sync_r);
+
 /* Helpers for handlers. */
 bool imap_arg_is_string(const struct imap_arg *arg);	/* atom, quoted, literal */
 bool imap_arg_is_nil(const unsigned char *buf, const struct imap_arg *arg);
@@ -101,5 +119,11 @@ bool imap_arg_equals_icase(const unsigned char *buf, const struct imap_arg *arg,
 			   const char *s);
 /* Copies an argument as a C string; NULL if it contains NUL. */
 char *imap_arg_dup(const unsigned char *buf, const struct imap_arg *arg);
+
+/* Writing IMAP strings. A quoted string carries 7-bit bytes but CR and
+ * LF (RFC 3501 quoted); \ and " are escaped. */
+bool imap_is_quotable(const char *s);
+size_t imap_quoted_len(const char *s);
+void imap_append_quoted(struct sbuf *out, const char *s);
 
 #endif

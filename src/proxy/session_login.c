@@ -143,6 +143,8 @@ static void session_backend_begin(struct session *s, const struct ipaddr *ip,
 		.session_id = s->front->forward.session_id[0] != '\0' ?
 			s->front->forward.session_id : s->id_str,
 		.ttl = s->front->forward.ttl,
+		.client_id = cfg->login.imap_id_retain ?
+			sbuf_cstr(&s->front->client_id) : NULL,
 		.helo = s->front->helo,
 		.hostname = s->proxy->hostname,
 	};

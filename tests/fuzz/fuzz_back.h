@@ -28,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.client_port = 50000,
 		.local_port = 143,
 		.session_id = "00112233aabbccdd",
+		.client_id = "\"name\" \"fuzz\"",
 		.helo = "client.example",
 		.hostname = "loft.example",
 		.ttl = (flags >> 4) & 7,

@@ -12,7 +12,9 @@ import time
 
 import pytest
 
+import loftlib
 from conftest import BACKEND_IPS
+from imaputil import IMAP, dovecot_host
 
 # where each protocol's greeting ends, and how a command is written
 GREETING_END = {"imap": "* OK", "pop3": "+OK", "managesieve": "OK ", "submission": "220 "}
@@ -240,3 +242,85 @@ def test_default_line_length_takes_what_dovecot_takes(loft_factory, cluster):
             got = s.line()
             assert got.startswith(reply), (proto, name, got)
             s.close()
+
+
+def id_command(tag, pairs, value_len):
+    """An ID with `pairs` fields of value_len bytes each."""
+    return "%s ID (%s)\r\n" % (tag, " ".join(
+        '"k%d" "%s"' % (i, "v" * value_len) for i in range(pairs)))
+
+
+def test_big_ids_like_dovecot(loft, cluster):
+    """Measured on Dovecot 2.3.19.1's imap-login, which reads ID one
+    parameter at a time: 30 fields of 1020 bytes (31 KB, RFC 2971's
+    largest), 1000 fields of 100 bytes (110 KB), 3000 (330 KB) are all
+    answered "* ID (...)" and "OK ID completed."; only one value over about
+    1 KiB (its input buffer) gets "* BYE Input buffer full, aborting", and
+    a key over 30 bytes "BAD Invalid ID parameters". loft (max_line_length
+    8k here) read ID as one command line and refused the first two with
+    "* BAD Command line too long." and "BAD Too many arguments.", so such
+    clients failed only through loft; it now reads ID in pieces too, each
+    string bounded by login.max_line_length. After the ID the client logs
+    in as usual."""
+    for pairs, value_len in ((30, 1020), (1000, 100), (3000, 100)):
+        command = id_command("a1", pairs, value_len)
+        for name, ip, port in endpoints(loft, cluster, "imap"):
+            s = Session(ip, port, "imap")
+            s.send(command)
+            lines = [s.line(), s.line()]
+            assert lines[0].startswith("* ID ("), (pairs, name, lines)
+            assert lines[1] == "a1 OK ID completed.", (pairs, name, lines)
+            s.close()
+    # a real client: imaplib sends the ID, then logs in through loft
+    m = IMAP(loft.ip, loft.port)
+    params = "(%s)" % " ".join('"k%d" "%s"' % (i, "v" * 1000) for i in range(30))
+    typ, data = m._simple_command("ID", params)
+    assert typ == "OK"
+    assert m.login("user35", "pass")[0] == "OK"
+    assert m.select("INBOX")[0] == "OK"
+    m.logout()
+
+
+def loft_with_login(loft_factory, **settings):
+    """A loftd with more login.* settings."""
+    loft = loft_factory(start=False)
+    with open(loft.conf) as f:
+        text = f.read()
+    extra = " ".join("%s = %s;" % kv for kv in settings.items())
+    text = text.replace("login = {", "login = { " + extra, 1)
+    with open(loft.conf, "w") as f:
+        f.write(text)
+    loft.start()
+    loft_factory.started.append(loft)
+    return loft
+
+
+@pytest.mark.parametrize("retain", [True, False])
+def test_imap_id_retain(loft_factory, cluster, retain):
+    """login.imap_id_retain = true (Dovecot's imap_id_retain): the
+    client's own ID fields reach the backend, before loft's x-* fields,
+    which the backend logs (imap_id_log = * in the test backends). An
+    untrusted client's x-* fields are dropped: the backend still sees the
+    real client address loft sends. Without the setting (the default, as
+    in Dovecot) the backend gets loft's fields only."""
+    loft = loft_with_login(loft_factory, imap_id_retain="true" if retain else "false")
+    m = IMAP(loft.ip, loft.port)
+    client_ip, client_port = m.sock.getsockname()[:2]
+    typ, data = m._simple_command(
+        "ID", '("name" "loft-it-client" "version" "1.2.3" '
+        '"x-originating-ip" "203.0.113.9" "os" NIL)')
+    assert typ == "OK"
+    assert m.login("user36", "pass")[0] == "OK"
+    m.logout()
+    be = cluster.by_ip(dovecot_host(BACKEND_IPS, "user36"))
+    marker = "x-originating-port=%d," % client_port
+    line = loftlib.wait_for(lambda: next((line for line in be.log_text().splitlines()
+                                          if "ID sent:" in line and marker in line), None),
+                            10, "the backend's ID log line")
+    sent = line.split("ID sent: ", 1)[1]
+    if retain:
+        assert sent.startswith("name=loft-it-client, version=1.2.3, os=NIL, "
+                               "x-session-id="), line
+    else:
+        assert sent.startswith("x-session-id="), line
+    assert "x-originating-ip=%s," % client_ip in sent and "203.0.113.9" not in sent

@@ -498,9 +498,140 @@ static void test_front_id_forwarding(void **state)
 	assert_string_equal(ipaddr_to_str(&d.f->forward.ip, ip), "192.0.2.7");
 	assert_int_equal(d.f->forward.ttl, 3);
 	sbuf_reset(&d.out);
+	/* a key without a value is ignored, as by imap-login; a list is no value */
 	drive_send(&d, "c ID (\"a\")\r\nd ID (\"a\" (\"b\"))\r\n", false);
-	expect_out(&d, "c BAD Invalid ID parameters.\r\nd BAD Invalid ID parameters.\r\n");
+	expect_out(&d, "* ID (\"name\" \"loft\")\r\nc OK ID completed.\r\n"
+		   "d BAD Invalid ID parameters.\r\n");
 	drive_deinit(&d);
+}
+
+#define ID_OK(tag) "* ID (\"name\" \"loft\")\r\n" tag " OK ID completed.\r\n"
+
+/* ID is read in pieces: its size is not bounded by max_line (200 here),
+ * only each string is, as in Dovecot's imap-login. */
+static void run_front_id_pieces(bool bytewise)
+{
+	struct drive d;
+	drive_init(&d, &imap_front_ops, &test_params);
+	sbuf_reset(&d.out);
+	struct sbuf id = SBUF_INIT;
+	sbuf_appends(&id, "a ID (");
+	for (int i = 0; i < 100; i++) {
+		sbuf_appendf(&id, "%s\"key%d\" \"", i == 0 ? "" : " ", i);
+		for (int j = 0; j < 150; j++)
+			sbuf_appendc(&id, 'v');
+		sbuf_appends(&id, "\"");
+	}
+	sbuf_appends(&id, ")\r\nb NOOP\r\n");
+	assert_true(sbuf_len(&id) > 15000);
+	assert_int_equal(drive_send(&d, sbuf_cstr(&id), bytewise), FRONT_EV_NONE);
+	expect_out(&d, ID_OK("a") "b OK NOOP completed.\r\n");
+	assert_int_equal(sbuf_len(&d.in), 0);
+	/* literals, escapes, atoms, NIL, spaces, an empty list, NIL */
+	assert_int_equal(drive_send(&d, "c id (\"name\" {4}\r\nab\r\n \"version\" {3+}\r\n"
+				    "x\"z \"os\"  NIL \"q\\\"s\" atom)\r\n"
+				    "d ID ()\r\ne ID NIL\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "+ OK\r\n" ID_OK("c") ID_OK("d") ID_OK("e"));
+	/* refusals answer the tag; the rest of the line is skipped */
+	static const struct {
+		const char *command, *reply;
+	} bad[] = {
+		{ "f ID (\"k\" \"v\"\r\n", "f BAD Missing ')'.\r\n" },
+		{ "f ID \"x\"\r\n", "f BAD Invalid ID parameters.\r\n" },
+		{ "f ID (\"k\" (\"v\")) x\r\n", "f BAD Invalid ID parameters.\r\n" },
+		{ "f ID (\"k\"\"v\")\r\n", "f BAD Invalid ID parameters.\r\n" },
+		{ "f ID NIL x\r\n", "f BAD Invalid ID parameters.\r\n" },
+		{ "f ID\r\n", "f BAD Invalid ID parameters.\r\n" },
+		{ "f ID (\"k\\x\" \"v\")\r\n", "f BAD Invalid escape in quoted string.\r\n" },
+		{ "f ID (\"k\" {1x}\r\n", "f BAD Invalid literal.\r\n" },
+		{ "f ID (\"k\" {101}\r\n", "f BAD Literal too large.\r\n" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct drive e;
+		drive_init(&e, &imap_front_ops, &test_params);
+		sbuf_reset(&e.out);
+		assert_int_equal(drive_send(&e, bad[i].command, bytewise), FRONT_EV_NONE);
+		assert_int_equal(drive_send(&e, "g NOOP\r\n", bytewise), FRONT_EV_NONE);
+		char *got = drive_take_out(&e);
+		struct sbuf want = SBUF_INIT;
+		sbuf_appends(&want, bad[i].reply);
+		sbuf_appends(&want, "g OK NOOP completed.\r\n");
+		if (strcmp(got, sbuf_cstr(&want)) != 0)
+			fail_msg("case %zu: got\n%s\nwant\n%s", i, got, sbuf_cstr(&want));
+		free(got);
+		sbuf_free(&want);
+		drive_deinit(&e);
+	}
+	/* a string longer than max_line: refused as soon as it is */
+	sbuf_reset(&id);
+	sbuf_appends(&id, "h ID (\"k\" \"");
+	for (int j = 0; j < 300; j++)
+		sbuf_appendc(&id, 'v');
+	assert_int_equal(drive_send(&d, sbuf_cstr(&id), bytewise), FRONT_EV_NONE);
+	expect_out(&d, "h BAD ID parameter too long.\r\n");
+	assert_int_equal(drive_send(&d, "vvv\")\r\ni NOOP\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "i OK NOOP completed.\r\n");
+	/* a LITERAL+ too large is on its way: the end (and the third) */
+	assert_int_equal(drive_send(&d, "j ID (\"k\" {101+}\r\n", bytewise), FRONT_EV_CLOSE);
+	expect_out(&d, "j BAD Literal too large.\r\n* BYE Literal too large.\r\n");
+	sbuf_free(&id);
+	drive_deinit(&d);
+}
+
+static void test_front_id_pieces(void **state)
+{
+	(void)state;
+	run_front_id_pieces(false);
+	run_front_id_pieces(true);
+}
+
+/* imap_id_retain: what of the client's ID the backend may get. */
+static void run_front_id_retain(bool bytewise)
+{
+	struct drive d;
+	for (int trusted = 0; trusted < 2; trusted++) {
+		drive_init(&d, &imap_front_ops, &test_params);
+		d.f->trusted = trusted;
+		assert_int_equal(drive_send(&d, "a ID (\"name\" \"Thunderbird\" "
+					    "\"x-originating-ip\" \"192.0.2.9\" \"X-Evil\" \"1\" "
+					    "\"version\" \"115.0 \\\"beta\\\"\" \"vendor\" NIL "
+					    "\"os\" \"caf\xc3\xa9\" "
+					    "\"a-key-longer-than-thirty-bytes1\" \"x\" "
+					    "\"support-url\" {5}\r\nx\r\nyz)\r\n", bytewise),
+				 FRONT_EV_NONE);
+		/* x-* fields never; 8-bit, CR/LF and long keys not */
+		assert_string_equal(sbuf_cstr(&d.f->client_id),
+				    "\"name\" \"Thunderbird\" \"version\" \"115.0 \\\"beta\\\"\" "
+				    "\"vendor\" NIL");
+		assert_int_equal(d.f->forward.have_ip, trusted);
+		/* the last ID counts, and what is kept stays below 256 bytes:
+		 * a field that does not fit is left out, a later one may fit */
+		struct sbuf id = SBUF_INIT;
+		sbuf_appends(&id, "b ID (\"a\" \"");
+		for (int i = 0; i < 200; i++)
+			sbuf_appendc(&id, '1');
+		sbuf_appends(&id, "\" \"b\" \"");
+		for (int i = 0; i < 100; i++)
+			sbuf_appendc(&id, '2');
+		sbuf_appends(&id, "\" \"c\" \"3\")\r\n");
+		assert_int_equal(drive_send(&d, sbuf_cstr(&id), bytewise), FRONT_EV_NONE);
+		assert_int_equal(sbuf_len(&d.f->client_id), 3 + 1 + 202 + 1 + 3 + 1 + 3);
+		assert_non_null(strstr(sbuf_cstr(&d.f->client_id), "\"c\" \"3\""));
+		assert_null(strstr(sbuf_cstr(&d.f->client_id), "\"b\""));
+		/* a refused ID keeps nothing */
+		assert_int_equal(drive_send(&d, "c ID (\"name\" \"x\" (\r\n", bytewise),
+				 FRONT_EV_NONE);
+		assert_int_equal(sbuf_len(&d.f->client_id), 0);
+		sbuf_free(&id);
+		drive_deinit(&d);
+	}
+}
+
+static void test_front_id_retain(void **state)
+{
+	(void)state;
+	run_front_id_retain(false);
+	run_front_id_retain(true);
 }
 
 /* ---- backend ------------------------------------------------------ */
@@ -548,6 +679,19 @@ static void test_back_login(void **state)
 	(void)state;
 	run_back_login(false);
 	run_back_login(true);
+	/* imap_id_retain: the client's fields come first */
+	struct back_params p = back_params(false, false);
+	p.client_id = "\"name\" \"Thunderbird\" \"vendor\" NIL";
+	struct sbuf out = SBUF_INIT;
+	struct back *b = imap_back_ops.create(&p);
+	assert_int_equal(back_send(b, BANNER, false, &out), BACK_EV_NONE);
+	expect_sbuf(&out, "I ID (\"name\" \"Thunderbird\" \"vendor\" NIL "
+		    "\"x-session-id\" \"00000001\" \"x-originating-ip\" \"192.0.2.7\" "
+		    "\"x-originating-port\" \"50000\" \"x-connected-ip\" \"127.0.0.1\" "
+		    "\"x-connected-port\" \"143\" \"x-proxy-ttl\" \"4\")\r\n"
+		    "L LOGIN \"jane\" \"secret\"\r\n");
+	imap_back_ops.destroy(b);
+	sbuf_free(&out);
 }
 
 static void test_back_failures(void **state)
@@ -663,6 +807,8 @@ int main(void)
 		cmocka_unit_test(test_front_plaintext_disabled),
 		cmocka_unit_test(test_front_bad_commands),
 		cmocka_unit_test(test_front_id_forwarding),
+		cmocka_unit_test(test_front_id_pieces),
+		cmocka_unit_test(test_front_id_retain),
 		cmocka_unit_test(test_back_login),
 		cmocka_unit_test(test_back_failures),
 		cmocka_unit_test(test_back_sasl_starttls),
