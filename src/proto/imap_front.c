@@ -121,10 +121,11 @@ static enum front_event cmd_id(struct imap_front *f, unsigned char *cmd,
 
 /* imap_id_retain: the client's own ID fields, which the backend gets
  * with loft's (§10.2). x-* fields never go: a trusted client's are
- * forwarding, applied above; an untrusted client's would pose as loft's.
- * Only what a quoted string carries as it is (RFC 2971 keys of at most 30
- * bytes), and no more than Dovecot keeps (FRONT_CLIENT_ID_MAX): a field
- * that does not fit is left out. The last ID counts. */
+ * forwarding (imap_front_id_pair applies them); an untrusted client's
+ * would pose as loft's. Only what a quoted string carries as it is (RFC
+ * 2971 keys of at most 30 bytes), and no more than Dovecot keeps
+ * (FRONT_CLIENT_ID_MAX): a field that does not fit is left out. The last
+ * ID counts. */
 static void imap_front_retain_id_field(struct imap_front *f, const char *key,
 				       const char *value)
 {

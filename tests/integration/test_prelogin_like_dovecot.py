@@ -1,11 +1,13 @@
 """loft's answers before login next to Dovecot 2.3's own login processes.
 
-The backends of the test cluster are real Dovecot 2.3.19 instances; each
-test sends the same bytes to loftd and straight to a backend's
+The backends of the test cluster are real Dovecot 2.3.19 instances; the
+tests send the same bytes to loftd and straight to a backend's
 imap-login, pop3-login, managesieve-login or submission-login, with raw
-sockets, and checks that loft answers as Dovecot does (reference
-dovecot-behaviour.md §10.2-10.4 describe the proxy side of those
-processes; their limits are hard-coded in Dovecot and measured here)."""
+sockets or imaplib, and check that loft answers as Dovecot does, or where
+it answers differently on purpose, how (reference dovecot-behaviour.md
+§10.2-10.4 describe the proxy side of those processes; their limits are
+hard-coded in Dovecot and measured here: each docstring says what was
+measured)."""
 import re
 import socket
 import time
@@ -16,7 +18,7 @@ import loftlib
 from conftest import BACKEND_IPS
 from imaputil import IMAP, dovecot_host
 
-# where each protocol's greeting ends, and how a command is written
+# how each protocol's greeting ends (its last line)
 GREETING_END = {"imap": "* OK", "pop3": "+OK", "managesieve": "OK ", "submission": "220 "}
 
 
