@@ -240,20 +240,6 @@ ssize_t conn_read_sbuf(struct conn *c, struct sbuf *buf, size_t chunk)
 	return n;
 }
 
-void conn_move(struct conn *dst, struct conn *src, conn_event_cb *cb, void *ctx)
-{
-	struct event_base *base = event_get_base(&src->ev);
-	if (src->registered != 0)
-		event_del(&src->ev);
-	*dst = *src;
-	dst->registered = 0;
-	dst->want_read = dst->want_write = false;
-	dst->cb = cb;
-	dst->ctx = ctx;
-	event_assign(&dst->ev, base, dst->fd, EV_PERSIST, conn_event, dst);
-	conn_init(src);
-}
-
 int conn_write_sbuf(struct conn *c, struct sbuf *buf)
 {
 	while (sbuf_len(buf) > 0) {

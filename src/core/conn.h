@@ -66,11 +66,6 @@ void conn_shutdown_write(struct conn *c);
 struct sbuf;
 ssize_t conn_read_sbuf(struct conn *c, struct sbuf *buf, size_t chunk);
 
-/* Hands an open connection (its socket, TLS state and counters) over to
- * another owner's struct and callback; src is left closed. The interest
- * starts empty: the new owner sets it. */
-void conn_move(struct conn *dst, struct conn *src, conn_event_cb *cb, void *ctx);
-
 /* Writes what buf holds until the socket would block; what was written
  * leaves buf. 0, or -1 on a write error (c->error says why). */
 int conn_write_sbuf(struct conn *c, struct sbuf *buf);

@@ -4,8 +4,8 @@
  *   CONNECT --ok--> [TLS] --> LOGIN (the back machine) --> done
  *                               \--STARTTLS--> TLS --> LOGIN
  *
- * Every verdict is delivered by backend_login_finish(), which records it
- * and wakes the timer: the owner hears it from the loop. */
+ * Every verdict is delivered by backend_login_finish(): the owner hears it
+ * from the loop, never from inside its own call. */
 #include "proxy/backend_login.h"
 
 #include <event2/event.h>
@@ -47,12 +47,14 @@ struct backend_login {
 	struct net_keepalive keepalive;	/* copies: the settings' pointers are */
 	struct back_params back_params;	/* the caller's, for the call only */
 	enum backend_login_step step;
-	struct conn conn;
+	struct conn *conn;		/* the owner's */
+	bool taken;
 	struct event *timer;
 	struct back *back;
 	struct sbuf in;			/* what the backend sent */
 	struct sbuf out;		/* the login line: secret */
 	unsigned int attempts;
+	bool starting;			/* inside backend_login_start() */
 	enum backend_login_result result;
 	char error[BACKEND_LOGIN_ERROR_MAX];
 	char *reply;
@@ -71,16 +73,23 @@ static void backend_login_timer_at(struct backend_login *bl, uint64_t at)
 	evtimer_add(bl->timer, &tv);
 }
 
-/* Records the verdict; the owner hears it on the next turn. */
+/* Tells the owner, from the loop: at once from one of this object's
+ * events, on the next turn from inside backend_login_start(). The owner
+ * may free the object in its callback, so nothing touches it after. */
 static void backend_login_finish(struct backend_login *bl,
 				 enum backend_login_result result)
 {
 	bl->result = result;
-	bl->step = STEP_DONE;
-	conn_set_interest(&bl->conn, false, false);
 	if (result != BACKEND_LOGIN_OK)
-		conn_close(&bl->conn);
-	event_active(bl->timer, EV_TIMEOUT, 1);
+		conn_close(bl->conn);
+	evtimer_del(bl->timer);
+	if (bl->starting) {
+		bl->step = STEP_DONE;
+		event_active(bl->timer, EV_TIMEOUT, 1);
+		return;
+	}
+	bl->step = STEP_TOLD;
+	bl->done(bl->ctx, bl, result);
 }
 
 static void backend_login_fail(struct backend_login *bl, const char *fmt, ...)
@@ -104,10 +113,10 @@ static void backend_login_back_start(struct backend_login *bl)
 		return;
 	}
 	struct back_params p = bl->back_params;
-	p.tls_active = conn_is_tls(&bl->conn);
+	p.tls_active = conn_is_tls(bl->conn);
 	bl->back = bl->set.back->create(&p);
 	bl->step = STEP_LOGIN;
-	conn_set_interest(&bl->conn, true, false);
+	conn_set_interest(bl->conn, true, false);
 }
 
 static void backend_login_tls_start(struct backend_login *bl)
@@ -117,13 +126,13 @@ static void backend_login_tls_start(struct backend_login *bl)
 		backend_login_fail(bl, "TLS is not configured (backend.ssl)");
 		return;
 	}
-	if (conn_tls_start(&bl->conn, bl->set.tls, false,
+	if (conn_tls_start(bl->conn, bl->set.tls, false,
 			   ipaddr_to_str(&bl->set.ip, ip)) < 0) {
-		backend_login_fail(bl, "TLS setup failed: %s", bl->conn.error);
+		backend_login_fail(bl, "TLS setup failed: %s", bl->conn->error);
 		return;
 	}
 	bl->step = STEP_TLS;
-	backend_login_event(&bl->conn, bl);
+	backend_login_event(bl->conn, bl);
 }
 
 /* The back machine's verdict on what it read. */
@@ -161,17 +170,17 @@ static void backend_login_verdict(struct backend_login *bl, enum back_event ev)
 
 static void backend_login_io(struct backend_login *bl)
 {
-	if (conn_write_sbuf(&bl->conn, &bl->out) < 0) {
-		backend_login_fail(bl, "write failed: %s", bl->conn.error);
+	if (conn_write_sbuf(bl->conn, &bl->out) < 0) {
+		backend_login_fail(bl, "write failed: %s", bl->conn->error);
 		return;
 	}
-	while (bl->step == STEP_LOGIN) {
-		ssize_t n = conn_read_sbuf(&bl->conn, &bl->in, BACKEND_LOGIN_READ_CHUNK);
+	for (;;) {
+		ssize_t n = conn_read_sbuf(bl->conn, &bl->in, BACKEND_LOGIN_READ_CHUNK);
 		if (n == CONN_AGAIN)
 			break;
 		if (n <= 0) {
 			backend_login_fail(bl, "%s while logging in",
-					   n == 0 ? "disconnected" : bl->conn.error);
+					   n == 0 ? "disconnected" : bl->conn->error);
 			return;
 		}
 		size_t consumed;
@@ -179,14 +188,17 @@ static void backend_login_io(struct backend_login *bl)
 			(const unsigned char *)sbuf_data(&bl->in), sbuf_len(&bl->in),
 			&consumed, &bl->out);
 		sbuf_consume(&bl->in, consumed);
-		if (conn_write_sbuf(&bl->conn, &bl->out) < 0) {
-			backend_login_fail(bl, "write failed: %s", bl->conn.error);
+		if (conn_write_sbuf(bl->conn, &bl->out) < 0) {
+			backend_login_fail(bl, "write failed: %s", bl->conn->error);
 			return;
 		}
-		backend_login_verdict(bl, ev);
+		if (ev != BACK_EV_NONE) {
+			/* the owner may have freed the object in its callback */
+			backend_login_verdict(bl, ev);
+			return;
+		}
 	}
-	if (bl->step == STEP_LOGIN)
-		conn_set_interest(&bl->conn, true, sbuf_len(&bl->out) > 0);
+	conn_set_interest(bl->conn, true, sbuf_len(&bl->out) > 0);
 }
 
 /* ---- connecting ------------------------------------------------------------- */
@@ -194,7 +206,7 @@ static void backend_login_io(struct backend_login *bl)
 static void backend_login_retry(struct backend_login *bl, const char *error)
 {
 	uint64_t now = clock_monotonic_ms();
-	conn_close(&bl->conn);
+	conn_close(bl->conn);
 	bl->attempts++;
 	if (bl->attempts > bl->set.max_reconnects ||
 	    now + BACKEND_LOGIN_RETRY_MIN_LEFT_MS > bl->set.connect_deadline) {
@@ -225,13 +237,13 @@ static void backend_login_connect(struct backend_login *bl)
 		backend_login_retry(bl, error);
 		return;
 	}
-	conn_attach(&bl->conn, bl->set.base, fd, backend_login_event, bl);
+	conn_attach(bl->conn, bl->set.base, fd, backend_login_event, bl);
 	bl->step = STEP_CONNECT;
 	backend_login_timer_at(bl, MIN(bl->set.connect_deadline, bl->set.deadline));
 	if (r == CONNECT_DONE)
 		backend_login_connected(bl);
 	else
-		conn_set_interest(&bl->conn, false, true);
+		conn_set_interest(bl->conn, false, true);
 }
 
 static void backend_login_event(struct conn *c, void *ctx)
@@ -241,19 +253,19 @@ static void backend_login_event(struct conn *c, void *ctx)
 	(void)c;
 	switch (bl->step) {
 	case STEP_CONNECT:
-		if (connect_finish(bl->conn.fd, &error) < 0)
+		if (connect_finish(bl->conn->fd, &error) < 0)
 			backend_login_retry(bl, error);
 		else
 			backend_login_connected(bl);
 		return;
 	case STEP_TLS: {
-		int r = conn_handshake(&bl->conn);
+		int r = conn_handshake(bl->conn);
 		if (r == CONN_AGAIN) {
-			conn_set_interest(&bl->conn, true, false);
+			conn_set_interest(bl->conn, true, false);
 			return;
 		}
 		if (r < 0) {
-			backend_login_fail(bl, "TLS handshake failed: %s", bl->conn.error);
+			backend_login_fail(bl, "TLS handshake failed: %s", bl->conn->error);
 			return;
 		}
 		if (bl->back == NULL) {
@@ -271,7 +283,7 @@ static void backend_login_event(struct conn *c, void *ctx)
 		return;
 	default:
 		/* a stale event */
-		conn_set_interest(&bl->conn, false, false);
+		conn_set_interest(bl->conn, false, false);
 		return;
 	}
 }
@@ -310,7 +322,8 @@ static void backend_login_timeout(evutil_socket_t fd, short what, void *arg)
 /* ---- the object ---------------------------------------------------------------- */
 
 struct backend_login *backend_login_start(const struct backend_login_settings *set,
-					  backend_login_done_cb *done, void *ctx)
+					  struct conn *conn, backend_login_done_cb *done,
+					  void *ctx)
 {
 	struct backend_login *bl = xcalloc(1, sizeof(*bl));
 	bl->set = *set;
@@ -320,19 +333,23 @@ struct backend_login *backend_login_start(const struct backend_login_settings *s
 		bl->back_params = *set->back_params;
 	bl->done = done;
 	bl->ctx = ctx;
-	conn_init(&bl->conn);
+	bl->conn = conn;
 	sbuf_set_secret(&bl->out);
 	bl->timer = evtimer_new(set->base, backend_login_timeout, bl);
+	bl->starting = true;
 	backend_login_connect(bl);
+	bl->starting = false;
 	return bl;
 }
 
-void backend_login_take(struct backend_login *bl, struct conn *conn_r,
-			conn_event_cb *cb, void *ctx, struct sbuf *leftover)
+void backend_login_take(struct backend_login *bl, conn_event_cb *cb, void *ctx,
+			struct sbuf *leftover)
 {
 	sbuf_append(leftover, sbuf_data(&bl->in), sbuf_len(&bl->in));
 	sbuf_reset(&bl->in);
-	conn_move(conn_r, &bl->conn, cb, ctx);
+	bl->conn->cb = cb;
+	bl->conn->ctx = ctx;
+	bl->taken = true;
 }
 
 const char *backend_login_error(const struct backend_login *bl)
@@ -357,7 +374,8 @@ void backend_login_free(struct backend_login **blp)
 		return;
 	if (bl->back != NULL)
 		bl->back->ops->destroy(bl->back);
-	conn_close(&bl->conn);
+	if (!bl->taken)
+		conn_close(bl->conn);
 	event_free(bl->timer);
 	sbuf_free(&bl->in);
 	sbuf_free(&bl->out);

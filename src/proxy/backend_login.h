@@ -6,10 +6,13 @@
  *        LOGIN/AUTHENTICATE/USER+PASS/AUTH
  *
  * Without a back machine it stops once connected (and TLS is up): LMTP
- * talks to its backend itself. One object per attempt; the owner hears
+ * talks to its backend itself. One object per attempt, working on a
+ * connection the owner embeds (so that, logged in, the connection is
+ * simply the owner's: no re-registration on the loop). The owner hears
  * the verdict once, through `done`, always from the loop (never inside
- * backend_login_start()), and then takes the connection or frees it.
- * Whatever carried credentials (the login line) is wiped when let go. */
+ * backend_login_start()), and then takes the connection or frees the
+ * object. Whatever carried credentials (the login line) is wiped when
+ * let go. */
 #ifndef LOFT_PROXY_BACKEND_LOGIN_H
 #define LOFT_PROXY_BACKEND_LOGIN_H
 
@@ -52,16 +55,18 @@ struct backend_login_settings {
 typedef void backend_login_done_cb(void *ctx, struct backend_login *bl,
 				   enum backend_login_result result);
 
+/* conn: a closed connection of the owner's, which the attempt opens. */
 struct backend_login *backend_login_start(const struct backend_login_settings *set,
-					  backend_login_done_cb *done, void *ctx);
+					  struct conn *conn, backend_login_done_cb *done,
+					  void *ctx);
 /* Cancels an attempt still running (nothing more is heard) or frees one
  * that is done; closes the connection unless it was taken. */
 void backend_login_free(struct backend_login **bl);
 
-/* After BACKEND_LOGIN_OK: the connection becomes the caller's (with its
- * callback), and what the backend sent after its OK goes to leftover. */
-void backend_login_take(struct backend_login *bl, struct conn *conn_r,
-			conn_event_cb *cb, void *ctx, struct sbuf *leftover);
+/* After BACKEND_LOGIN_OK: the connection's events go to cb from now on,
+ * and what the backend sent after its OK goes to leftover. */
+void backend_login_take(struct backend_login *bl, conn_event_cb *cb, void *ctx,
+			struct sbuf *leftover);
 /* FAILED: why, with the step ("timed out (backend-tls)"); REFUSED: the
  * backend's reply; OK: its success reply (may be ""). Valid until free. */
 const char *backend_login_error(const struct backend_login *bl);

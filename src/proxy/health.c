@@ -31,6 +31,7 @@ struct health_probe {
 	struct ipaddr ip;
 	char ip_str[IPADDR_STRLEN];
 	struct backend_login *login;	/* NULL while idle */
+	struct conn conn;		/* the login's connection */
 	unsigned int passes, fails;	/* in a row */
 	enum director_health verdict;
 	bool listed;			/* still in the director's list */
@@ -179,7 +180,7 @@ static void probe_start(struct health_probe *p)
 		.back = login ? &imap_back_ops : &health_greeting_ops,
 		.back_params = &params,
 	};
-	p->login = backend_login_start(&set, probe_login_done, p);
+	p->login = backend_login_start(&set, &p->conn, probe_login_done, p);
 }
 
 /* ---- rounds ------------------------------------------------------------- */
@@ -200,6 +201,7 @@ static struct health_probe *health_probe_get(struct health *h, const struct ipad
 	p->health = h;
 	p->ip = *ip;
 	ipaddr_to_str(ip, p->ip_str);
+	conn_init(&p->conn);
 	h->probes = xgrow(h->probes, &h->cap, h->count + 1, sizeof(*h->probes));
 	h->probes[h->count++] = p;
 	return p;

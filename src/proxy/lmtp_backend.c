@@ -180,7 +180,7 @@ static void lmtp_backend_connected(void *ctx, struct backend_login *bl,
 		return;
 	}
 	struct sbuf greeting = SBUF_INIT;
-	backend_login_take(bl, &b->conn, lmtp_backend_io, b, &greeting);
+	backend_login_take(bl, lmtp_backend_io, b, &greeting);
 	backend_login_free(&b->connecting);
 	sbuf_free(&greeting);	/* nothing is read before connected */
 	lmtp_backend_io(&b->conn, b);
@@ -195,7 +195,7 @@ static void lmtp_backend_connect(struct lmtp_backend *b)
 		.connect_deadline = clock_monotonic_ms() + b->proxy->cfg->lmtp.proxy_timeout_ms,
 		.deadline = clock_monotonic_ms() + b->proxy->cfg->lmtp.proxy_timeout_ms,
 	};
-	b->connecting = backend_login_start(&set, lmtp_backend_connected, b);
+	b->connecting = backend_login_start(&set, &b->conn, lmtp_backend_connected, b);
 }
 
 struct lmtp_backend *lmtp_backend_new(struct proxy *proxy, const struct ipaddr *ip,

@@ -217,6 +217,29 @@ static void session_client_discard(struct session *s)
 	}
 }
 
+/* CLOSING: the goodbye goes out while the client's input is dropped;
+ * once it is out, the write side is shut (a FIN after the goodbye) and
+ * the input still dropped until the client closes too (nginx's lingering
+ * close): a close with unread input would reset the connection, and the
+ * client could lose the goodbye. limits.close_timeout bounds it all. */
+static void session_client_closing(struct session *s)
+{
+	session_client_discard(s);
+	if (s->end_reason != NULL)
+		return;
+	session_client_flush(s);
+	if (sbuf_len(&s->out) > 0)
+		return;
+	if (s->client_eof) {
+		session_end(s, s->finish_reason);
+		return;
+	}
+	if (!s->lingering) {
+		s->lingering = true;
+		conn_shutdown_write(&s->client);
+	}
+}
+
 static void session_client_handshake(struct session *s)
 {
 	int r = conn_handshake(&s->client);
@@ -249,10 +272,7 @@ static void session_client_dispatch(struct session *s)
 		session_relay(s);
 		return;
 	case SESSION_CLOSING:
-		session_client_discard(s);
-		session_client_flush(s);
-		if (sbuf_len(&s->out) == 0)
-			session_end(s, s->finish_reason);
+		session_client_closing(s);
 		return;
 	default:
 		break;

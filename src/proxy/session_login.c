@@ -165,7 +165,7 @@ static void session_backend_begin(struct session *s, const struct ipaddr *ip,
 		.back_params = &bp,
 	};
 	session_set_state(s, SESSION_BACKEND_LOGIN);
-	s->backend_login = backend_login_start(&set, session_backend_done, s);
+	s->backend_login = backend_login_start(&set, &s->backend, session_backend_done, s);
 }
 
 /* ---- routing ------------------------------------------------------------- */

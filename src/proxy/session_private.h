@@ -93,6 +93,7 @@ struct session {
 	bool client_quit;		/* its last command was its logout */
 	bool stream_opaque;		/* compressed: loft may not write into it */
 	bool client_eof;		/* CLOSING: the client sends nothing more */
+	bool lingering;			/* CLOSING: goodbye sent, write side shut */
 	uint64_t last_traffic;		/* monotonic ms, while proxying */
 	uint64_t traffic_bytes;		/* client bytes in + out at that time */
 	char id_str[PROXY_ID_STRLEN];

@@ -79,8 +79,7 @@ void session_logged_in(struct session *s)
 
 	s->front->ops->logged_in(s->front, backend_login_reply(s->backend_login), &s->out);
 	/* anything the backend sent after its OK follows the OK */
-	backend_login_take(s->backend_login, &s->backend, session_backend_event, s,
-			   &s->out);
+	backend_login_take(s->backend_login, session_backend_event, s, &s->out);
 	backend_login_free(&s->backend_login);
 	/* commands the client pipelined after its login go to the backend
 	 * first: they are the first the relay's watch would have seen */
