@@ -38,7 +38,8 @@ BENCH_ARGS ?=
 PYTEST_JOBS ?= 2
 NPROC := $(shell nproc 2>/dev/null || echo 1)
 
-PKGS := libevent_core libevent_pthreads openssl libconfig libsodium libxcrypt libxxhash
+PKGS := libevent_core libevent_pthreads libevent_extra libevent_openssl openssl \
+	libconfig libsodium libxcrypt libxxhash jansson
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
