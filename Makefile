@@ -18,6 +18,7 @@
 #                     reload (BENCH_ARGS: e.g. --ip 127.0.0.1 --size-mb 50)
 #   make bench-auth   a login flood from clients that give up, beside a
 #                     well-behaved client (BENCH_ARGS: e.g. --net 127.0.0)
+#   make bench-etcd   the etcd client's latencies against 3 local members
 #   make fuzz         every libFuzzer harness for FUZZ_SECONDS (default 60)
 #                     each, with clang-14, in build-fuzz/; make check runs
 #                     them for CHECK_FUZZ_SECONDS (default 5)
@@ -89,7 +90,7 @@ MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 .PHONY: all check check-unit check-integration check-layers check-san san \
 	check-san-integration-and-builds check-san-integration builds-niced \
 	unit doc clean bench bench-quick bench-registry bench-director bench-tools \
-	bench-passwd-reload bench-auth \
+	bench-passwd-reload bench-auth bench-etcd \
 	fuzz fuzzers
 all: $(BUILD)/loftd $(BUILD)/loftadm
 
@@ -116,6 +117,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libloftcli.a $(BUILD)/libloft
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libloftcli.a $(BUILD)/libloft.a $(LDLIBS) $(CMOCKA_LIBS)
 
 unit: $(UNIT_BINS)
+
+# the etcd client's test driver (tests/integration/test_etcd_client.py)
+ETCD_DRIVE := $(BUILD)/tests/ring/etcd_drive
+$(ETCD_DRIVE): $(BUILD)/tests/ring/etcd_drive.o $(BUILD)/libloft.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libloft.a $(LDLIBS) -lm
 
 $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libloft.a
 	@mkdir -p $(dir $@)
@@ -166,6 +172,9 @@ bench-auth: all $(BUILD)/bench/backend
 # the loop's stalls while a 50 MB passwd-file is reloaded (as root)
 bench-passwd-reload: all
 	$(PYTHON) bench/passwd_reload_lag.py --build $(abspath $(BUILD)) $(BENCH_ARGS)
+# 3 etcd members on 127.0.46.x (LOFT_TEST_NET), as root
+bench-etcd: $(ETCD_DRIVE)
+	LOFT_BUILD=$(abspath $(BUILD)) $(PYTHON) bench/etcd_latency.py
 
 $(BUILD)/doc/%: doc/%.scd
 	@mkdir -p $(dir $@)
@@ -187,6 +196,8 @@ INTEGRATION_TESTS := $(if $(filter tests/%,$(PYTEST_ARGS)),,tests/integration)
 
 check-integration: all
 	LOFT_BUILD=$(abspath $(BUILD)) $(PYTEST) -q $(PYTEST_N) $(INTEGRATION_TESTS) $(PYTEST_ARGS)
+check-integration: all $(ETCD_DRIVE)
+	LOFT_BUILD=$(abspath $(BUILD)) $(PYTEST) -q tests/integration $(PYTEST_ARGS)
 
 san:
 	$(MAKE) BUILD=build-san SAN=1 all unit
@@ -226,6 +237,6 @@ clean:
 	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CLI_MAIN_OBJ:.o=.d) \
-	$(CLI_LIB_OBJS:.o=.d) \
+	$(CLI_LIB_OBJS:.o=.d) $(ETCD_DRIVE).d \
 	$(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d) \
 	$(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%.d)
