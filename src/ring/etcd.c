@@ -326,7 +326,7 @@ static void etcd_client_on_auth(const struct etcd_result *r, void *ctx)
 		reply->token = NULL;
 		client->token_generation++;
 	} else {
-		error = xasprintf("authenticate at %s: %s", r->endpoint, r->error);
+		error = xstrdup(r->error);	/* "authenticate at <url>: ..." */
 	}
 	while (!list_is_empty(&client->auth_waiters)) {
 		struct etcd_request *req = CONTAINER_OF(client->auth_waiters.head,

@@ -76,9 +76,28 @@ static void etcd_http_on_chunk(struct evhttp_request *req, void *arg)
 	h->chunk_cb(h->owner, evhttp_request_get_response_code(req), data, len);
 }
 
-/* Why a TLS connection failed, if it was TLS that failed. */
-static const char *etcd_http_tls_error(struct etcd_http *h, char *buf, size_t size)
+/* TLS alerts by which a server refuses the client's certificate (or its
+ * lack of one). TLS 1.3 delivers them after the client has finished its
+ * side of the handshake, when evhttp has already written the request;
+ * but a server that refused the peer never read it. */
+static const int etcd_tls_refusals[] = {
+	SSL_R_SSLV3_ALERT_BAD_CERTIFICATE,
+	SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN,
+	SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED,
+	SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED,
+	SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE,
+	SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE,
+	SSL_R_TLSV1_ALERT_UNKNOWN_CA,
+	SSL_R_TLSV1_ALERT_ACCESS_DENIED,
+	SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED,
+};
+
+/* Why a TLS connection failed, if it was TLS that failed; *refused_r
+ * when the server refused the client's certificate. */
+static const char *etcd_http_tls_error(struct etcd_http *h, char *buf, size_t size,
+				       bool *refused_r)
 {
+	*refused_r = false;
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(h->evcon);
 	SSL *ssl = bev == NULL ? NULL : bufferevent_openssl_get_ssl(bev);
 	if (ssl == NULL)
@@ -92,6 +111,11 @@ static const char *etcd_http_tls_error(struct etcd_http *h, char *buf, size_t si
 	unsigned long e = bufferevent_get_openssl_error(bev);
 	if (e == 0)
 		return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(etcd_tls_refusals); i++) {
+		if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+		    ERR_GET_REASON(e) == etcd_tls_refusals[i])
+			*refused_r = true;
+	}
 	char text[200];
 	ERR_error_string_n(e, text, sizeof(text));
 	snprintf(buf, size, "TLS: %s", text);
@@ -118,8 +142,9 @@ static void etcd_http_on_done(struct evhttp_request *req, void *arg)
 		info.body = sbuf_data(&h->body);
 		info.body_len = sbuf_len(&h->body);
 	} else {
-		info.end = h->up ? ETCD_HTTP_LOST : ETCD_HTTP_NOT_SENT;
-		info.error = etcd_http_tls_error(h, tls, sizeof(tls));
+		bool refused;
+		info.error = etcd_http_tls_error(h, tls, sizeof(tls), &refused);
+		info.end = h->up && !refused ? ETCD_HTTP_LOST : ETCD_HTTP_NOT_SENT;
 		if (info.error == NULL && h->error >= 0 &&
 		    (size_t)h->error < ARRAY_SIZE(etcd_http_errors))
 			info.error = etcd_http_errors[h->error];

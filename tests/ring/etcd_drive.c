@@ -47,6 +47,7 @@ struct drive {
 	struct sbuf in;
 	struct list watches;
 	struct bench *bench;
+	struct op *canceled;	/* kept: a callback after the cancel says so */
 	bool quitting;
 };
 
@@ -55,6 +56,7 @@ struct op {
 	json_int_t id;
 	double t0;
 	bool canceled;
+	struct op *next_canceled;
 };
 
 static double drive_now_ms(void)
@@ -489,6 +491,11 @@ static void drive_quit(struct drive *d)
 	while (!list_is_empty(&d->watches))
 		drive_free_watch(d, CONTAINER_OF(d->watches.head, struct drive_watch, node));
 	etcd_client_free(&d->client);
+	while (d->canceled != NULL) {
+		struct op *op = d->canceled;
+		d->canceled = op->next_canceled;
+		free(op);
+	}
 	event_del(d->stdin_event);
 	event_base_loopexit(d->base, NULL);
 }
@@ -570,8 +577,9 @@ static void drive_command(struct drive *d, json_t *c)
 		return;
 	}
 	if (drive_bool(c, "cancel")) {
-		/* op stays allocated: a callback after the cancel says so */
 		op->canceled = true;
+		op->next_canceled = d->canceled;
+		d->canceled = op;
 		etcd_request_cancel(&req);
 		drive_print(json_pack("{s:I,s:b}", "id", id, "canceled", true));
 	}
