@@ -402,16 +402,26 @@ static void etcd_watch_connect(struct etcd_watch *w)
 	free(body);
 }
 
+/* keys may be empty (and then NULL) */
+static unsigned char *etcd_watch_copy(const void *data, size_t len)
+{
+	unsigned char *r = xmalloc(len + 1);
+	if (len > 0)
+		memcpy(r, data, len);
+	r[len] = '\0';
+	return r;
+}
+
 struct etcd_watch *etcd_watch_start(struct etcd_client *client,
 				    const struct etcd_watch_params *params,
 				    etcd_watch_cb *cb, void *ctx)
 {
 	struct etcd_watch *w = xcalloc(1, sizeof(*w));
 	w->client = client;
-	w->key = xmemdup(params->key, params->key_len + 1);
+	w->key = etcd_watch_copy(params->key, params->key_len);
 	w->key_len = params->key_len;
 	if (params->range_end != NULL) {
-		w->range_end = xmemdup(params->range_end, params->range_end_len + 1);
+		w->range_end = etcd_watch_copy(params->range_end, params->range_end_len);
 		w->range_end_len = params->range_end_len;
 	}
 	w->prefix = params->prefix;
