@@ -172,7 +172,8 @@ bench-auth: all $(BUILD)/bench/backend
 # the loop's stalls while a 50 MB passwd-file is reloaded (as root)
 bench-passwd-reload: all
 	$(PYTHON) bench/passwd_reload_lag.py --build $(abspath $(BUILD)) $(BENCH_ARGS)
-# 3 etcd members on 127.0.46.x (LOFT_TEST_NET), as root
+
+# 3 etcd members on $(LOFT_TEST_NET).51-53, as root
 bench-etcd: $(ETCD_DRIVE)
 	LOFT_BUILD=$(abspath $(BUILD)) $(PYTHON) bench/etcd_latency.py
 
