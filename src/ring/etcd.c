@@ -362,6 +362,14 @@ void etcd_client_request_token(struct etcd_client *client)
 static void etcd_request_on_step(evutil_socket_t fd, short what, void *arg);
 static void etcd_request_on_deadline(evutil_socket_t fd, short what, void *arg);
 
+/* The machine's one transition point. (This code never logs; the owner
+ * sees the end, with why.) */
+static void etcd_request_set_state(struct etcd_request *req,
+				   enum etcd_request_state state)
+{
+	req->state = state;
+}
+
 static struct etcd_request *etcd_request_new(struct etcd_client *client,
 					     enum etcd_call call, char *body,
 					     etcd_result_cb *cb, void *ctx)
@@ -409,7 +417,7 @@ static void etcd_request_free(struct etcd_request *req)
 static void etcd_request_finish(struct etcd_request *req, enum etcd_outcome outcome,
 				int http_status, int grpc_code, const char *error)
 {
-	req->state = ETCD_REQUEST_DONE;
+	etcd_request_set_state(req, ETCD_REQUEST_DONE);
 	req->outcome = outcome;
 	req->http_status = http_status;
 	req->grpc_code = grpc_code;
@@ -456,7 +464,7 @@ static void etcd_request_on_http_done(void *owner, const struct etcd_http_end_in
 		sbuf_appends(&req->answer, info->error);
 		etcd_http_discard(&req->http);
 	}
-	req->state = ETCD_REQUEST_ANSWERED;
+	etcd_request_set_state(req, ETCD_REQUEST_ANSWERED);
 	event_active(req->step, 0, 0);
 }
 
@@ -469,14 +477,14 @@ static void etcd_request_attempt(struct etcd_request *req)
 		return;
 	}
 	if (!etcd_calls[req->call].no_auth && etcd_client_needs_token(client)) {
-		req->state = ETCD_REQUEST_WAITING;
+		etcd_request_set_state(req, ETCD_REQUEST_WAITING);
 		list_append(&client->auth_waiters, &req->wait_node);
 		etcd_client_request_token(client);
 		return;
 	}
 	req->endpoint = (unsigned int)endpoint;
 	req->tried |= UINT64_C(1) << endpoint;
-	req->state = ETCD_REQUEST_SENT;
+	etcd_request_set_state(req, ETCD_REQUEST_SENT);
 	req->token_generation = client->token_generation;
 	req->http = etcd_http_get(client, req->endpoint);
 	/* the answer may come before this returns (a refused connect) */

@@ -219,6 +219,31 @@ static struct etcd_client *client_new(struct event_base *base, const char *const
 	return c;
 }
 
+/* Two scripted gateways, A and B, and a client with both as endpoints. */
+struct pair {
+	struct event_base *base;
+	struct fake a, b;
+	struct etcd_client *c;
+};
+
+static void pair_start(struct pair *p, const struct fake_reply *ra, size_t na,
+		       const struct fake_reply *rb, size_t nb)
+{
+	p->base = event_base_new();
+	fake_start(&p->a, p->base, ra, na);
+	fake_start(&p->b, p->base, rb, nb);
+	const char *eps[] = { p->a.url, p->b.url };
+	p->c = client_new(p->base, eps, 2, NULL, NULL);
+}
+
+static void pair_stop(struct pair *p)
+{
+	etcd_client_free(&p->c);
+	fake_stop(&p->a);
+	fake_stop(&p->b);
+	event_base_free(p->base);
+}
+
 static const struct etcd_put_params put_kv = { "k", 1, "v", 1, 0, false };
 static const struct etcd_range_params range_k = { .key = "k", .key_len = 1 };
 
@@ -321,27 +346,26 @@ static void test_request_headers(void **state)
 static void test_no_leader_fails_over(void **state)
 {
 	(void)state;
-	struct event_base *base = event_base_new();
 	const struct fake_reply ra[] = { { NULL, 503, NO_LEADER, false, false, NULL } };
 	const struct fake_reply rb[] = { { "/v3/kv/put", 200, "{" HDR "}", false, false, NULL } };
-	struct fake a, b;
-	fake_start(&a, base, ra, 1);
-	fake_start(&b, base, rb, 1);
-	const char *eps[] = { a.url, b.url };
-	struct etcd_client *c = client_new(base, eps, 2, NULL, NULL);
+	struct pair p;
+	pair_start(&p, ra, 1, rb, 1);
+	struct event_base *base = p.base;
+	struct etcd_client *c = p.c;
+	struct fake *a = &p.a, *b = &p.b;
 	struct got g = { 0 };
 	etcd_kv_put(c, &put_kv, on_result, &g);
 	run_until(base, &g.done, 2000);
 	/* "no leader" is refused before anything is done: a write retries */
 	assert_int_equal(g.r.outcome, ETCD_OK);
-	assert_string_equal(g.endpoint, b.url);
-	assert_int_equal(a.hits, 1);
-	assert_string_equal(etcd_client_get_endpoint(c), b.url);
+	assert_string_equal(g.endpoint, b->url);
+	assert_int_equal(a->hits, 1);
+	assert_string_equal(etcd_client_get_endpoint(c), b->url);
 
 	/* no leader anywhere: FAILED, not executed */
-	memset(a.used, 0, sizeof(a.used));
-	b.replies = ra;
-	memset(b.used, 0, sizeof(b.used));
+	memset(a->used, 0, sizeof(a->used));
+	b->replies = ra;
+	memset(b->used, 0, sizeof(b->used));
 	g = (struct got){ 0 };
 	etcd_kv_put(c, &put_kv, on_result, &g);
 	run_until(base, &g.done, 2000);
@@ -349,16 +373,12 @@ static void test_no_leader_fails_over(void **state)
 	assert_int_equal(g.r.http_status, 503);
 	assert_int_equal(g.r.grpc_code, 14);
 	assert_non_null(strstr(g.error, "no leader"));
-	etcd_client_free(&c);
-	fake_stop(&a);
-	fake_stop(&b);
-	event_base_free(base);
+	pair_stop(&p);
 }
 
 static void test_unknown_writes_retried_reads(void **state)
 {
 	(void)state;
-	struct event_base *base = event_base_new();
 	const char *timed_out = "{\"error\":\"etcdserver: request timed out\","
 		"\"message\":\"etcdserver: request timed out\",\"code\":14}";
 	const struct fake_reply ra[] = {
@@ -369,17 +389,17 @@ static void test_unknown_writes_retried_reads(void **state)
 		{ "/v3/kv/range", 200, "{" HDR ",\"count\":\"1\"}", false, false, NULL },
 		{ "/v3/kv/put", 503, timed_out, false, false, NULL },
 	};
-	struct fake a, b;
-	fake_start(&a, base, ra, 1);
-	fake_start(&b, base, rb, 2);
-	const char *eps[] = { a.url, b.url };
-	struct etcd_client *c = client_new(base, eps, 2, NULL, NULL);
+	struct pair p;
+	pair_start(&p, ra, 1, rb, 2);
+	struct event_base *base = p.base;
+	struct etcd_client *c = p.c;
+	struct fake *a = &p.a, *b = &p.b;
 	struct got g = { 0 };
 	etcd_kv_range(c, &range_k, on_result, &g);
 	run_until(base, &g.done, 2000);
 	/* a read is retried elsewhere */
 	assert_int_equal(g.r.outcome, ETCD_OK);
-	assert_string_equal(g.endpoint, b.url);
+	assert_string_equal(g.endpoint, b->url);
 
 	/* a write that may have been done is not */
 	g = (struct got){ 0 };
@@ -388,18 +408,14 @@ static void test_unknown_writes_retried_reads(void **state)
 	assert_int_equal(g.r.outcome, ETCD_UNKNOWN);
 	assert_int_equal(g.r.http_status, 503);
 	assert_non_null(strstr(g.error, "request timed out"));
-	assert_string_equal(g.endpoint, b.url);
-	assert_int_equal(a.hits, 1);
-	etcd_client_free(&c);
-	fake_stop(&a);
-	fake_stop(&b);
-	event_base_free(base);
+	assert_string_equal(g.endpoint, b->url);
+	assert_int_equal(a->hits, 1);
+	pair_stop(&p);
 }
 
 static void test_definite_answers(void **state)
 {
 	(void)state;
-	struct event_base *base = event_base_new();
 	const struct fake_reply ra[] = {
 		{ "/v3/lease/revoke", 404, "{\"error\":\"etcdserver: requested lease not found\","
 		  "\"message\":\"etcdserver: requested lease not found\",\"code\":5}",
@@ -413,11 +429,11 @@ static void test_definite_answers(void **state)
 		{ "/v3/lease/keepalive", 200, "{\"result\":{" HDR ",\"ID\":\"7\",\"TTL\":\"6\"}}\n",
 		  true, false, NULL },
 	};
-	struct fake a, b;
-	fake_start(&a, base, ra, 3);
-	fake_start(&b, base, rb, 1);
-	const char *eps[] = { a.url, b.url };
-	struct etcd_client *c = client_new(base, eps, 2, NULL, NULL);
+	struct pair p;
+	pair_start(&p, ra, 3, rb, 1);
+	struct event_base *base = p.base;
+	struct etcd_client *c = p.c;
+	struct fake *b = &p.b;
 
 	struct got g = { 0 };
 	etcd_lease_revoke(c, 7, on_result, &g);
@@ -425,7 +441,7 @@ static void test_definite_answers(void **state)
 	assert_int_equal(g.r.outcome, ETCD_FAILED);
 	assert_int_equal(g.r.http_status, 404);
 	assert_int_equal(g.r.grpc_code, 5);
-	assert_int_equal(b.hits, 0);
+	assert_int_equal(b->hits, 0);
 
 	/* a gone lease: 200 without TTL */
 	g = (struct got){ 0 };
@@ -441,11 +457,8 @@ static void test_definite_answers(void **state)
 	run_until(base, &g.done, 2000);
 	assert_int_equal(g.r.outcome, ETCD_OK);
 	assert_int_equal(g.ttl, 6);
-	assert_string_equal(g.endpoint, b.url);
-	etcd_client_free(&c);
-	fake_stop(&a);
-	fake_stop(&b);
-	event_base_free(base);
+	assert_string_equal(g.endpoint, b->url);
+	pair_stop(&p);
 }
 
 static void test_refused_everywhere(void **state)
@@ -618,7 +631,6 @@ static void on_watch(const struct etcd_watch_update *u, void *ctx)
 static void test_watch_resumes_without_loss_or_repeat(void **state)
 {
 	(void)state;
-	struct event_base *base = event_base_new();
 	/* A: created at 10, events 11 and 12, then "no leader" without a
 	 * newline; B: created, 12 again (a replay), 13 */
 	const struct fake_reply ra[] = {
@@ -636,14 +648,14 @@ static void test_watch_resumes_without_loss_or_repeat(void **state)
 		  EV(13, "Mw==") "]}}\n"
 		  "{\"result\":{\"header\":{\"revision\":\"20\"}}}\n", true, true, NULL },
 	};
-	struct fake a, b;
-	fake_start(&a, base, ra, 1);
-	fake_start(&b, base, rb, 1);
-	const char *eps[] = { a.url, b.url };
-	struct etcd_client *c = client_new(base, eps, 2, NULL, NULL);
+	struct pair p;
+	pair_start(&p, ra, 1, rb, 1);
+	struct event_base *base = p.base;
+	struct etcd_client *c = p.c;
+	struct fake *a = &p.a, *b = &p.b;
 	struct updates w = { 0 };
-	struct etcd_watch_params p = { .key = "/w/", .key_len = 3, .prefix = true };
-	struct etcd_watch *watch = etcd_watch_start(c, &p, on_watch, &w);
+	struct etcd_watch_params wp = { .key = "/w/", .key_len = 3, .prefix = true };
+	struct etcd_watch *watch = etcd_watch_start(c, &wp, on_watch, &w);
 	assert_int_equal(w.count, 0);
 	double end = now_ms() + 2000;
 	while (w.count < 7 && now_ms() < end)
@@ -663,22 +675,18 @@ static void test_watch_resumes_without_loss_or_repeat(void **state)
 	assert_int_equal(w.revisions[6], 20);
 	assert_int_equal(etcd_watch_get_revision(watch), 20);
 	/* the first from now, the second from after the last delivered */
-	assert_string_equal(sbuf_cstr(&a.bodies),
+	assert_string_equal(sbuf_cstr(&a->bodies),
 			    "{\"create_request\":{\"key\":\"L3cv\",\"range_end\":\"L3cw\","
 			    "\"prev_kv\":true,\"progress_notify\":true}}\n");
-	assert_non_null(strstr(sbuf_cstr(&b.bodies), "\"start_revision\":\"13\""));
-	assert_string_equal(b.hasleader, "true");
+	assert_non_null(strstr(sbuf_cstr(&b->bodies), "\"start_revision\":\"13\""));
+	assert_string_equal(b->hasleader, "true");
 	etcd_watch_free(&watch);
-	etcd_client_free(&c);
-	fake_stop(&a);
-	fake_stop(&b);
-	event_base_free(base);
+	pair_stop(&p);
 }
 
 static void test_watch_idle_then_compacted(void **state)
 {
 	(void)state;
-	struct event_base *base = event_base_new();
 	const struct fake_reply ra[] = {
 		{ "/v3/watch", 200, "{\"result\":{\"header\":{\"revision\":\"10\"},\"created\":true}}\n",
 		  true, true, NULL },
@@ -688,17 +696,17 @@ static void test_watch_idle_then_compacted(void **state)
 		  "{\"result\":{\"header\":{\"raft_term\":\"2\"},\"canceled\":true,"
 		  "\"compact_revision\":\"26\"}}\n", true, true, NULL },
 	};
-	struct fake a, b;
-	fake_start(&a, base, ra, 1);
-	fake_start(&b, base, rb, 1);
-	const char *eps[] = { a.url, b.url };
-	struct etcd_client *c = client_new(base, eps, 2, NULL, NULL);
+	struct pair p;
+	pair_start(&p, ra, 1, rb, 1);
+	struct event_base *base = p.base;
+	struct etcd_client *c = p.c;
+	struct fake *a = &p.a, *b = &p.b;
 	struct updates w = { 0 };
 	struct etcd_watch *watch;
 	w.free_on_final = &watch;
-	struct etcd_watch_params p = { .key = "/w/k", .key_len = 4, .start_revision = 3 };
+	struct etcd_watch_params wp = { .key = "/w/k", .key_len = 4, .start_revision = 3 };
 	double t0 = now_ms();
-	watch = etcd_watch_start(c, &p, on_watch, &w);
+	watch = etcd_watch_start(c, &wp, on_watch, &w);
 	run_until(base, &w.final, 2000);
 	/* silent for the idle time: lost; then compacted, final, freed
 	 * inside its own callback */
@@ -711,14 +719,11 @@ static void test_watch_idle_then_compacted(void **state)
 	assert_int_equal(w.kinds[3], ETCD_WATCH_COMPACTED);
 	assert_int_equal(w.compact_revision, 26);
 	assert_null(watch);
-	assert_non_null(strstr(sbuf_cstr(&b.bodies), "\"start_revision\":\"3\""));
+	assert_non_null(strstr(sbuf_cstr(&b->bodies), "\"start_revision\":\"3\""));
 	run_for(base, 300);
 	assert_int_equal(w.count, 4);
-	assert_int_equal(a.hits + b.hits, 2);
-	etcd_client_free(&c);
-	fake_stop(&a);
-	fake_stop(&b);
-	event_base_free(base);
+	assert_int_equal(a->hits + b->hits, 2);
+	pair_stop(&p);
 }
 
 static void test_watch_backs_off(void **state)
