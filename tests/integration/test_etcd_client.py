@@ -27,7 +27,7 @@ def base():
 
 
 @pytest.fixture(scope="module")
-def cluster(base):
+def etcd_cluster(base):
     c = etcdlib.EtcdCluster(os.path.join(base, "cluster"), NET)
     try:
         c.start()
@@ -37,10 +37,11 @@ def cluster(base):
 
 
 @pytest.fixture
-def etcd(cluster):
-    """The shared cluster, whole again after the test."""
-    yield cluster
-    cluster.repair()
+def etcd(etcd_cluster):
+    """The shared cluster, whole again after the test (which also removes
+    any iptables rule the test left)."""
+    yield etcd_cluster
+    etcd_cluster.repair()
 
 
 @pytest.fixture
