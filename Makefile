@@ -195,10 +195,8 @@ XDIST = $(shell $(PYTHON) -c 'import xdist' 2>/dev/null && echo yes)
 PYTEST_N = $(if $(and $(XDIST),$(filter-out 0 1,$(PYTEST_JOBS))),-n $(PYTEST_JOBS))
 INTEGRATION_TESTS := $(if $(filter tests/%,$(PYTEST_ARGS)),,tests/integration)
 
-check-integration: all
-	LOFT_BUILD=$(abspath $(BUILD)) $(PYTEST) -q $(PYTEST_N) $(INTEGRATION_TESTS) $(PYTEST_ARGS)
 check-integration: all $(ETCD_DRIVE)
-	LOFT_BUILD=$(abspath $(BUILD)) $(PYTEST) -q tests/integration $(PYTEST_ARGS)
+	LOFT_BUILD=$(abspath $(BUILD)) $(PYTEST) -q $(PYTEST_N) $(INTEGRATION_TESTS) $(PYTEST_ARGS)
 
 san:
 	$(MAKE) BUILD=build-san SAN=1 all unit
