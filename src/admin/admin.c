@@ -159,6 +159,11 @@ struct admin *admin_new(struct event_base *base, const char *path,
 	return a;
 }
 
+void admin_set_ring(struct admin *a, struct ring *ring)
+{
+	a->ctx.ring = ring;
+}
+
 void admin_free(struct admin **ap)
 {
 	struct admin *a = *ap;

@@ -15,6 +15,9 @@ struct director;
 struct admin;
 
 /* self_ip: what DIRECTOR-LIST calls this director in its ring of one. */
+struct ring;
+/* The director ring this node is part of (DIRECTOR-LIST lists it). */
+void admin_set_ring(struct admin *admin, struct ring *ring);
 struct admin *admin_new(struct event_base *base, const char *path,
 			struct registry *registry, struct director *director,
 			const char *self_ip, const struct line_server_access *access,

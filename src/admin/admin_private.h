@@ -8,11 +8,13 @@
 
 struct registry;
 struct director;
+struct ring;
 struct line_client;
 
 struct admin_ctx {
 	struct registry *registry;
 	struct director *director;
+	struct ring *ring;		/* NULL: a ring of one */
 	char *self_ip;			/* what DIRECTOR-LIST calls this director */
 };
 

@@ -15,6 +15,7 @@
 #include "admin/admin_wire.h"
 #include "common/tabescape.h"
 #include "director/director.h"
+#include "ring/ring.h"
 
 static const char *const director_result_replies[] = {
 	[DIRECTOR_OK] = "OK",
@@ -320,10 +321,27 @@ static void cmd_user_kick_alt(struct admin_request *req, char **args, int nargs)
 }
 
 /* §4.4: a ring of one: this director, synced */
+/* ip port type last_failed status ping_ms (§4.4): every node of the
+ * ring, this one typed "self" */
+static void director_list_one(const struct ring_member_info *m, void *ctx)
+{
+	struct sbuf *out = ctx;
+	tabescape_append(out, m->address);
+	sbuf_appendf(out, "\t%u\t%s\t0\t", m->port, m->self ? "self" : "");
+	tabescape_append(out, m->status);
+	sbuf_appendf(out, "\t%u\n", m->ping_ms);
+}
+
 static void cmd_director_list(struct admin_request *req, char **args, int nargs)
 {
 	(void)args;
 	(void)nargs;
+	if (req->ctx->ring != NULL) {
+		ring_members_foreach(req->ctx->ring, director_list_one, req->out);
+		sbuf_appendc(req->out, '\n');
+		return;
+	}
+	/* a ring of one: this director, synced */
 	sbuf_appends(req->out, req->ctx->self_ip);
 	sbuf_appends(req->out, "\t0\tself\t0\tring synced\t0\n\n");
 }

@@ -180,6 +180,22 @@ struct config {
 		unsigned int max_clients;
 	} admin;
 
+	/* the director ring (doc/ring.md); no etcd endpoints: a ring of one */
+	struct {
+		struct conf_strlist etcd;
+		char *prefix;
+		char *name;		/* "": the address */
+		char *address;		/* "": the first listener's */
+		unsigned int port;
+		uint64_t lease_ttl_ms;
+		unsigned int partition;	/* enum conf_ring_partition */
+		char *etcd_user;
+		char *etcd_password;
+		char *etcd_ca_file;
+		char *etcd_cert;
+		char *etcd_key;
+	} ring;
+
 	/* "file:line" of each key set in the file, for later error messages */
 	struct config_source *sources;
 	size_t sources_count;
@@ -187,6 +203,11 @@ struct config {
 	/* references beyond the first (see the top of this file), so that
 	 * a struct config made by hand (tests) holds one */
 	unsigned int extra_refs;
+};
+
+enum conf_ring_partition {
+	CONF_RING_PARTITION_FENCE,	/* cut off from etcd: stop serving */
+	CONF_RING_PARTITION_SERVE,	/* keep routing on the last state */
 };
 
 struct config_source {

@@ -275,6 +275,32 @@ static const struct conf_key admin_keys[] = {
 	END
 };
 
+static const char *const ring_partition_names[] = { "fence", "serve", NULL };
+
+static const struct conf_key ring_keys[] = {
+	KEY("etcd", CONF_TYPE_STRLIST, ring.etcd, "",
+	    "etcd endpoints (\"http://ip:port\", \"https://host:port\"); none: a ring of one"),
+	KEY("prefix", CONF_TYPE_STRING, ring.prefix, "/loft/",
+	    "every key of this ring lives under it (several rings may share one etcd)"),
+	KEY("name", CONF_TYPE_STRING, ring.name, "",
+	    "this director's name in the ring; \"\": its address and port"),
+	KEY("address", CONF_TYPE_STRING, ring.address, "",
+	    "this director's address in ring status; \"\": the first listener's"),
+	KEY("port", CONF_TYPE_PORT, ring.port, "9090", "this director's port in ring status"),
+	KEY_RANGE("lease_ttl", CONF_TYPE_DURATION, ring.lease_ttl_ms, "10s", SEC(3), SEC(600),
+		  "a node that cannot renew its etcd lease this long is out of the ring"),
+	KEY_ENUM("partition", ring.partition, "fence", ring_partition_names,
+		 "cut off from etcd: \"fence\" stops serving, \"serve\" routes on the last state"),
+	KEY("etcd_user", CONF_TYPE_STRING, ring.etcd_user, "", "etcd user, when etcd authenticates"),
+	KEY_SECRET("etcd_password", ring.etcd_password, "its password"),
+	KEY("etcd_ca_file", CONF_TYPE_STRING, ring.etcd_ca_file, "",
+	    "CA that signed etcd's certificates (https:// endpoints); \"\": the system's"),
+	KEY("etcd_cert", CONF_TYPE_STRING, ring.etcd_cert, "",
+	    "client certificate for etcd (--client-cert-auth)"),
+	KEY("etcd_key", CONF_TYPE_STRING, ring.etcd_key, "", "its key"),
+	END
+};
+
 const struct conf_key config_root_keys[] = {
 	KEY("base_dir", CONF_TYPE_STRING, base_dir, "/run/loft",
 	    "runtime directory; the admin socket is <base_dir>/admin"),
@@ -301,5 +327,6 @@ const struct conf_key config_root_keys[] = {
 	GROUP("limits", limits_keys, "bounds on connections, buffers and idle time"),
 	GROUP("shutdown", shutdown_keys, "stopping on SIGTERM"),
 	GROUP("admin", admin_keys, "the admin and ipc sockets"),
+	GROUP("ring", ring_keys, "the director ring: several loftd sharing one routing state in etcd"),
 	END
 };

@@ -21,7 +21,7 @@ static const char *const config_restart_keys[] = {
 	"base_dir", "state_dir", "user", "group", "allow_root", "listeners",
 	"passdb", "auth.workers", "auth.username_format", "director",
 	"backend.ssl", "backend.ssl_verify", "backend.ssl_ca_file",
-	"backend.ssl_ciphers", "admin",
+	"backend.ssl_ciphers", "admin", "ring",
 };
 
 bool config_key_reloadable(const char *key)

@@ -20,6 +20,7 @@ struct loftd {
 	struct admin *admin;
 	struct ipc *ipc;
 	struct health *health;
+	struct ring *ring;		/* NULL: a ring of one */
 	SSL_CTX *client_tls;
 	SSL_CTX *backend_tls;
 	struct proxy_listener *plisteners;
@@ -35,6 +36,7 @@ struct loftd {
 	const struct config_override *overrides;
 	size_t overrides_count;
 	bool debug;			/* -D: the log level stays debug */
+	bool failed;			/* stopped by a fatal error */
 };
 
 /* The TLS context towards clients from cfg's tls.* (NULL without

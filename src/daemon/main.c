@@ -29,6 +29,7 @@
 #include "director/director.h"
 #include "director/state.h"
 #include "proxy/health.h"
+#include "ring/ring.h"
 #include "proxy/proxy.h"
 
 #define LOFTD_DEFAULT_CONFIG "/etc/loft/loft.conf"
@@ -54,10 +55,26 @@ static void loftd_usage(FILE *out)
 #define LOFTD_GOODBYE "Server shutting down."
 #define LOFTD_STOP_TICK_MS 50
 
+static void loftd_left_ring(void *ctx)
+{
+	struct loftd *d = ctx;
+	event_base_loopexit(d->base, NULL);
+}
+
+/* The last step of a stop: leave the ring (its lease revoked, so the
+ * others stop waiting for this node at once), then end the loop. */
+static void loftd_exit(struct loftd *d)
+{
+	if (d->ring != NULL)
+		ring_stop(d->ring, loftd_left_ring, d);
+	else
+		event_base_loopexit(d->base, NULL);
+}
+
 static void loftd_stop_now(struct loftd *d)
 {
 	proxy_shutdown(d->proxy, LOFTD_GOODBYE);
-	event_base_loopexit(d->base, NULL);
+	loftd_exit(d);
 }
 
 /* Closes the share of proxied sessions the elapsed time calls for
@@ -76,8 +93,10 @@ static void loftd_stop_tick(evutil_socket_t fd, short what, void *arg)
 	size_t closed = d->stop_total - MIN(left, d->stop_total);
 	if (due > closed)
 		proxy_shutdown_some(d->proxy, LOFTD_GOODBYE, due - closed);
-	if (registry_count(&d->proxy->registry) == 0)
-		event_base_loopexit(d->base, NULL);
+	if (registry_count(&d->proxy->registry) == 0) {
+		event_del(d->stop_tick);
+		loftd_exit(d);
+	}
 }
 
 static void loftd_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -139,6 +158,54 @@ static void loftd_health_verdict(void *ctx, const struct ipaddr *ip,
 				 enum director_health verdict, const char *error)
 {
 	(void)director_host_set_health(ctx, ip, verdict, error, time(NULL));
+}
+
+/* The director's state is loaded (a ring's too): logins may be routed. */
+static void loftd_serve(void *ctx)
+{
+	struct loftd *d = ctx;
+	for (size_t i = 0; i < d->listeners_count; i++)
+		listener_start(d->listeners[i]);
+}
+
+static void loftd_ring_serving(void *ctx, bool serving)
+{
+	struct loftd *d = ctx;
+	proxy_set_serving(d->proxy, serving);
+}
+
+static void loftd_ring_failed(void *ctx, const char *error)
+{
+	struct loftd *d = ctx;
+	log_error("ring: %s", error);
+	d->failed = true;
+	event_base_loopexit(d->base, NULL);
+}
+
+/* A ring of several (ring.etcd set) serves once it has read the ring's
+ * state; a ring of one serves at once. */
+static int loftd_setup_ring(struct loftd *d)
+{
+	char *error;
+	if (d->cfg->ring.etcd.count == 0) {
+		loftd_serve(d);
+		return 0;
+	}
+	static const struct ring_callbacks ring_cb = {
+		.ready = loftd_serve,
+		.serving = loftd_ring_serving,
+		.failed = loftd_ring_failed,
+		.report = loftd_report,
+	};
+	d->ring = ring_new(d->base, d->cfg, d->director, &ring_cb, d, &error);
+	if (d->ring == NULL) {
+		log_error("%s", error);
+		free(error);
+		return -1;
+	}
+	admin_set_ring(d->admin, d->ring);
+	log_info("ring: joining through %s", d->cfg->ring.etcd.items[0]);
+	return 0;
 }
 
 int loftd_client_tls(const struct config *cfg, SSL_CTX **ctx_r, char **error_r)
@@ -358,6 +425,7 @@ static void loftd_free(struct loftd *d)
 	admin_free(&d->admin);
 	ipc_free(&d->ipc);
 	health_free(&d->health);
+	ring_free(&d->ring);
 	/* Sessions go first: auth_free() still delivers the verdicts of
 	 * jobs in flight, to the proxy (auth.h: the context outlives auth),
 	 * and they must find no session. */
@@ -507,14 +575,13 @@ int main(int argc, char **argv)
 	    loftd_drop_privileges(&d) < 0)
 		goto out;
 	loftd_setup_signals(&d);
-	/* the director's state is loaded: logins may be routed now */
-	for (size_t i = 0; i < d.listeners_count; i++)
-		listener_start(d.listeners[i]);
+	if (loftd_setup_ring(&d) < 0)
+		goto out;
 	log_info("loftd started (config %s, %zu backends)", config_path,
 		 director_hosts(d.director)->count);
 	event_base_dispatch(d.base);
 	log_info("loftd stopped");
-	ret = EXIT_SUCCESS;
+	ret = d.failed ? EXIT_FAILURE : EXIT_SUCCESS;
 out:
 	loftd_free(&d);
 	return ret;

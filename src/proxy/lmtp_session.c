@@ -175,6 +175,13 @@ static void lmtp_rcpt_route(struct lmtp_session *s)
 {
 	const struct director_host *h;
 	const char *error;
+	if (!s->proxy->serving) {
+		/* fenced: another director of the ring takes the mail */
+		lmtp_log(s, LOG_LEVEL_INFO, "%s: not routed: this director is fenced",
+			 s->front.rcpt);
+		lmtp_transaction_answer(&s->tx, LMTP_TEMPFAIL, false);
+		return;
+	}
 	if (s->rcpt_has_host) {
 		lmtp_rcpt_to_backend(s);
 		return;

@@ -63,6 +63,7 @@ struct proxy *proxy_new(struct event_base *base, struct config *cfg,
 	p->backend_tls = backend_tls;
 	registry_init(&p->registry);
 	p->relay_pools = relay_pools_new();
+	p->serving = true;
 	list_init(&p->header_waits);
 	p->max_connections = cfg->limits.max_connections;
 	ip_limit_init(&p->prelogin, cfg->limits.max_prelogin_per_ip);
@@ -170,6 +171,16 @@ size_t proxy_director_kick(void *ctx, const char *field, const char *value)
 	struct proxy_kick_ctx k = { "Kicked by admin.", 0 };
 	registry_match(&p->registry, &f, proxy_kick_one, &k);
 	return k.count;
+}
+
+void proxy_set_serving(struct proxy *p, bool serving)
+{
+	p->serving = serving;
+	if (serving)
+		return;
+	struct registry_filter f = { .proxied = true };
+	struct proxy_kick_ctx k = { "Director is cut off from its ring, please reconnect.", 0 };
+	registry_match(&p->registry, &f, proxy_kick_one, &k);
 }
 
 void proxy_director_resume(void *ctx, uint64_t session_id)

@@ -32,6 +32,7 @@ struct proxy {
 	struct director *director;
 	struct registry registry;
 	struct relay_pools *relay_pools;	/* this loop's idle pipes, buffers */
+	bool serving;			/* false: fenced, logins are refused */
 	SSL_CTX *client_tls;	/* NULL without tls.cert */
 	SSL_CTX *backend_tls;	/* NULL when backend.ssl = no */
 	struct front_params front_params;
@@ -96,6 +97,12 @@ void proxy_shutdown_logins(struct proxy *proxy, const char *text);
 void proxy_shutdown_some(struct proxy *proxy, const char *text, size_t n);
 /* Once a second: forgets stale auth penalties. */
 void proxy_expire(struct proxy *proxy, time_t now);
+
+/* A director cut off from its ring stops serving (doc/ring.md §6): new
+ * logins and LMTP recipients get a temporary failure and proxied sessions
+ * are closed with a goodbye, so clients go to another director; serving
+ * again takes new logins. */
+void proxy_set_serving(struct proxy *proxy, bool serving);
 
 /* limits.keepalive and limits.tcp_user_timeout for a socket. */
 void proxy_keepalive(const struct config *cfg, struct net_keepalive *ka_r);

@@ -200,6 +200,12 @@ static void session_route(struct session *s, const struct auth_result *r)
 	struct registry *reg = &s->proxy->registry;
 
 	registry_set_user(reg, &s->reg, r->user, 0);
+	if (!s->proxy->serving) {
+		/* cut off from its ring: clients go to another director */
+		session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
+				     "this director is fenced (cut off from its ring)");
+		return;
+	}
 	for (size_t i = 0; i < r->alt_count; i++)
 		registry_add_alt(&s->reg, r->alt[i].field, r->alt[i].value);
 	s->login_user = xstrdup(r->destuser != NULL ? r->destuser : r->user);

@@ -1,0 +1,459 @@
+/* The ring's life on one node (ring.h, doc/ring.md):
+ *
+ *   SETTINGS  create-if-absent P/settings; else they must equal this
+ *             node's, or the node cannot join
+ *   LEASE     grant this node's lease
+ *   REGISTER  P/members/<name> on the lease
+ *   LOAD      one range read of P/ at one revision, then a watch from
+ *             the next; the node serves from here on (ready)
+ *
+ * Every step that etcd does not answer is retried after a second, so a
+ * node started before etcd waits for it. The lease is renewed every
+ * lease_ttl/3 (ring_lease.c); a node that cannot renew it in time fences
+ * itself and, once etcd answers again, goes back through LEASE (when its
+ * lease is gone) or LOAD. */
+#include "ring/ring.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/xmalloc.h"
+#include "director/director.h"
+#include "ring/etcd.h"
+#include "ring/ring_private.h"
+
+#define RING_RETRY_MS 1000
+
+static const char *const ring_phase_names[] = {
+	[RING_SETTINGS] = "checking settings",
+	[RING_LEASE] = "taking a lease",
+	[RING_REGISTER] = "registering",
+	[RING_LOAD] = "loading the ring's state",
+	[RING_SERVING] = "serving",
+	[RING_STOPPING] = "leaving",
+};
+
+void ring_report(struct ring *r, enum log_level level, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	if (r->cb.report == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	r->cb.report(r->ctx, level, text);
+}
+
+char *ring_key(const struct ring *r, const char *fmt, ...)
+{
+	char rest[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(rest, sizeof(rest), fmt, ap);
+	va_end(ap);
+	return xasprintf("%s%s", r->prefix, rest);
+}
+
+/* A step etcd did not answer: say so (once per kind of trouble), try
+ * again in a second. */
+static void ring_retry(struct ring *r, const struct etcd_result *res)
+{
+	if (r->retry_logged != (int)r->phase) {
+		ring_report(r, LOG_LEVEL_WARNING, "ring: etcd %s: %s while %s; retrying",
+			    res->endpoint != NULL ? res->endpoint : "-",
+			    res->error != NULL ? res->error : "no answer",
+			    ring_phase_names[r->phase]);
+		r->retry_logged = (int)r->phase;
+	}
+	struct timeval tv = { RING_RETRY_MS / 1000, (RING_RETRY_MS % 1000) * 1000 };
+	evtimer_add(r->retry_timer, &tv);
+}
+
+/* ---- SETTINGS ------------------------------------------------------- */
+
+static const char *const ring_setting_names[] = {
+	"director.username_hash", "auth.username_format", "director.user_expire",
+};
+
+/* The settings every node must share, as the JSON object P/settings. */
+static char *ring_settings_json(const struct config *cfg)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I}",
+			      ring_setting_names[0], cfg->director.username_hash,
+			      ring_setting_names[1], cfg->auth.username_format,
+			      ring_setting_names[2], (json_int_t)cfg->director.user_expire_ms);
+	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return text;
+}
+
+/* NULL when the ring's settings equal this node's; else why not. */
+static char *ring_settings_differ(const struct ring *r, const unsigned char *value,
+				  size_t len)
+{
+	json_error_t jerr;
+	json_t *theirs = json_loadb((const char *)value, len, 0, &jerr);
+	json_t *mine = json_loads(r->settings, 0, &jerr);
+	char *error = NULL;
+	if (theirs == NULL || !json_is_object(theirs)) {
+		error = xasprintf("the ring's %ssettings are not JSON: %s", r->prefix, jerr.text);
+		goto out;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(ring_setting_names) && error == NULL; i++) {
+		const char *name = ring_setting_names[i];
+		json_t *a = json_object_get(theirs, name), *b = json_object_get(mine, name);
+		if (a != NULL && json_equal(a, b))
+			continue;
+		char *ta = a != NULL ? json_dumps(a, JSON_ENCODE_ANY) : xstrdup("(none)");
+		char *tb = json_dumps(b, JSON_ENCODE_ANY);
+		error = xasprintf("the ring's %s is %s, this node's is %s: every node of a "
+				  "ring must route alike (set it the same, or use another "
+				  "ring.prefix)", name, ta, tb);
+		free(ta);
+		free(tb);
+	}
+out:
+	json_decref(theirs);
+	json_decref(mine);
+	return error;
+}
+
+static void ring_register(struct ring *r);
+static void ring_lease_grant_start(struct ring *r);
+
+static void ring_settings_done(const struct etcd_result *res, void *ctx)
+{
+	struct ring *r = ctx;
+	r->req = NULL;
+	if (res->outcome != ETCD_OK) {
+		ring_retry(r, res);
+		return;
+	}
+	if (!res->succeeded) {
+		const struct etcd_op_result *op =
+			res->response_count > 0 ? &res->responses[0] : NULL;
+		char *error = op == NULL || op->kv_count == 0 ?
+			xstrdup("the ring's settings vanished while read") :
+			ring_settings_differ(r, op->kvs[0].value, op->kvs[0].value_len);
+		if (error != NULL) {
+			r->cb.failed(r->ctx, error);
+			free(error);
+			return;
+		}
+	}
+	ring_lease_grant_start(r);
+}
+
+static void ring_settings_start(struct ring *r)
+{
+	char *key = ring_key(r, "settings");
+	struct etcd_compare cmp = {
+		.key = key, .key_len = strlen(key),
+		.target = ETCD_TARGET_CREATE, .result = ETCD_CMP_EQUAL, .number = 0,
+	};
+	struct etcd_op put = { .type = ETCD_OP_PUT, .u.put = {
+		.key = key, .key_len = strlen(key),
+		.value = r->settings, .value_len = strlen(r->settings) } };
+	struct etcd_op get = { .type = ETCD_OP_RANGE, .u.range = {
+		.key = key, .key_len = strlen(key) } };
+	struct etcd_txn_params txn = {
+		.compares = &cmp, .compare_count = 1,
+		.success = &put, .success_count = 1,
+		.failure = &get, .failure_count = 1,
+	};
+	r->phase = RING_SETTINGS;
+	r->req = etcd_kv_txn(r->etcd, &txn, ring_settings_done, r);
+	free(key);
+}
+
+/* ---- LEASE, REGISTER ----------------------------------------------------- */
+
+static void ring_lease_granted(const struct etcd_result *res, void *ctx)
+{
+	struct ring *r = ctx;
+	r->req = NULL;
+	if (res->outcome != ETCD_OK || res->lease.id == 0) {
+		ring_retry(r, res);
+		return;
+	}
+	ring_lease_set(r, res->lease.id, r->lease_sent_ms, res->lease.ttl);
+	ring_register(r);
+}
+
+static void ring_lease_grant_start(struct ring *r)
+{
+	r->phase = RING_LEASE;
+	r->lease_sent_ms = clock_monotonic_ms();
+	r->req = etcd_lease_grant(r->etcd, (int64_t)(r->ttl_ms / 1000), 0,
+				  ring_lease_granted, r);
+}
+
+static void ring_load_start(struct ring *r);
+
+static void ring_registered(const struct etcd_result *res, void *ctx)
+{
+	struct ring *r = ctx;
+	r->req = NULL;
+	if (res->outcome != ETCD_OK) {
+		/* a put may be repeated: it names this node's own key */
+		ring_retry(r, res);
+		return;
+	}
+	ring_load_start(r);
+}
+
+static void ring_register(struct ring *r)
+{
+	char *key = ring_key(r, "members/%s", r->name);
+	json_t *o = json_pack("{s:s, s:i, s:I}", "address", r->address, "port",
+			      (int)r->port, "started", (json_int_t)r->started);
+	char *value = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	struct etcd_put_params put = {
+		.key = key, .key_len = strlen(key),
+		.value = value, .value_len = strlen(value), .lease = r->lease,
+	};
+	r->phase = RING_REGISTER;
+	r->req = etcd_kv_put(r->etcd, &put, ring_registered, r);
+	free(key);
+	free(value);
+}
+
+/* ---- LOAD and the watch ----------------------------------------------------- */
+
+static void ring_watch_start(struct ring *r, int64_t from);
+
+static void ring_watch_update(const struct etcd_watch_update *u, void *ctx)
+{
+	struct ring *r = ctx;
+	switch (u->kind) {
+	case ETCD_WATCH_CREATED:
+	case ETCD_WATCH_LOST:
+		return;
+	case ETCD_WATCH_PROGRESS:
+		r->revision = u->revision > r->revision ? u->revision : r->revision;
+		return;
+	case ETCD_WATCH_EVENTS:
+		for (size_t i = 0; i < u->event_count; i++) {
+			const struct etcd_event *e = &u->events[i];
+			ring_state_apply(r, &e->kv, e->type == ETCD_EVENT_DELETE);
+			if (e->kv.mod_revision > r->revision)
+				r->revision = e->kv.mod_revision;
+		}
+		return;
+	case ETCD_WATCH_COMPACTED:
+	case ETCD_WATCH_CANCELED:
+		/* never guess what was missed: read everything again */
+		ring_report(r, LOG_LEVEL_WARNING, "ring: the watch ended (%s): reading "
+			    "the ring's state again", etcd_watch_kind_names[u->kind]);
+		etcd_watch_free(&r->watch);
+		ring_load_start(r);
+		return;
+	}
+}
+
+static void ring_watch_start(struct ring *r, int64_t from)
+{
+	struct etcd_watch_params p = {
+		.key = r->prefix, .key_len = strlen(r->prefix), .prefix = true,
+		.start_revision = from,
+	};
+	etcd_watch_free(&r->watch);
+	r->watch = etcd_watch_start(r->etcd, &p, ring_watch_update, r);
+}
+
+static void ring_loaded(const struct etcd_result *res, void *ctx)
+{
+	struct ring *r = ctx;
+	r->req = NULL;
+	if (res->outcome != ETCD_OK) {
+		ring_retry(r, res);
+		return;
+	}
+	ring_state_reset(r);
+	for (size_t i = 0; i < res->op.kv_count; i++)
+		ring_state_apply(r, &res->op.kvs[i], false);
+	r->revision = res->header.revision;
+	ring_watch_start(r, r->revision + 1);
+	r->retry_logged = -1;
+	bool first = !r->ever_served;
+	r->phase = RING_SERVING;
+	r->ever_served = true;
+	ring_report(r, LOG_LEVEL_INFO, "ring: joined as %s at revision %lld (%zu members)",
+		    r->name, (long long)r->revision, r->members_count);
+	if (first)
+		r->cb.ready(r->ctx);
+	ring_lease_check(r);
+}
+
+static void ring_load_start(struct ring *r)
+{
+	struct etcd_range_params p = {
+		.key = r->prefix, .key_len = strlen(r->prefix), .prefix = true,
+	};
+	r->phase = RING_LOAD;
+	r->req = etcd_kv_range(r->etcd, &p, ring_loaded, r);
+}
+
+/* The lease is gone (expired while cut off, or revoked by an admin):
+ * take a new one and go through the whole join again. */
+void ring_rejoin(struct ring *r, bool new_lease)
+{
+	if (r->phase == RING_STOPPING || r->req != NULL)
+		return;
+	etcd_watch_free(&r->watch);
+	if (new_lease)
+		ring_lease_grant_start(r);
+	else
+		ring_load_start(r);
+}
+
+static void ring_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct ring *r = arg;
+	(void)fd;
+	(void)what;
+	switch (r->phase) {
+	case RING_SETTINGS:
+		ring_settings_start(r);
+		break;
+	case RING_LEASE:
+		ring_lease_grant_start(r);
+		break;
+	case RING_REGISTER:
+		ring_register(r);
+		break;
+	case RING_LOAD:
+		ring_load_start(r);
+		break;
+	case RING_SERVING:
+	case RING_STOPPING:
+		break;
+	}
+}
+
+/* ---- admin changes ------------------------------------------------------------- */
+
+/* Until host changes and moves are ring-wide (doc/ring.md §4, §5), a
+ * node of a ring refuses them: made on one node only, they would route a
+ * user differently on different nodes. A director kick stays this node's
+ * own, as before. */
+static void ring_director_change(void *ctx, const struct director_change *c,
+				 director_change_done_cb *done, void *done_ctx)
+{
+	struct ring *r = ctx;
+	if (c->type == DIRECTOR_CHANGE_USER_KICK) {
+		director_change_apply_local(r->director, c, done, done_ctx);
+		return;
+	}
+	director_change_refuse(r->director, done, done_ctx,
+			       "not in a director ring yet: host changes and moves are "
+			       "not ring-wide in this version (doc/ring.md)");
+}
+
+/* ---- the object ---------------------------------------------------------------- */
+
+struct ring *ring_new(struct event_base *base, const struct config *cfg,
+		      struct director *director, const struct ring_callbacks *cb,
+		      void *ctx, char **error_r)
+{
+	const struct conf_strlist *eps = &cfg->ring.etcd;
+	struct etcd_settings set = {
+		.endpoints = (const char *const *)eps->items,
+		.endpoint_count = (unsigned int)eps->count,
+		.user = cfg->ring.etcd_user[0] != '\0' ? cfg->ring.etcd_user : NULL,
+		.password = cfg->ring.etcd_password,
+		.tls_ca_file = cfg->ring.etcd_ca_file[0] != '\0' ? cfg->ring.etcd_ca_file : NULL,
+		.tls_cert_file = cfg->ring.etcd_cert[0] != '\0' ? cfg->ring.etcd_cert : NULL,
+		.tls_key_file = cfg->ring.etcd_key[0] != '\0' ? cfg->ring.etcd_key : NULL,
+	};
+	char *error;
+	struct etcd_client *etcd = etcd_client_new(base, &set, &error);
+	if (etcd == NULL) {
+		*error_r = xasprintf("%s: ring.etcd: %s", config_source(cfg, "ring.etcd"), error);
+		free(error);
+		return NULL;
+	}
+	struct ring *r = xcalloc(1, sizeof(*r));
+	r->base = base;
+	r->director = director;
+	r->cb = *cb;
+	r->ctx = ctx;
+	r->etcd = etcd;
+	r->prefix = xstrdup(cfg->ring.prefix);
+	r->address = xstrdup(cfg->ring.address[0] != '\0' ? cfg->ring.address :
+			     cfg->listeners_count > 0 ? cfg->listeners[0].address : "");
+	r->port = cfg->ring.port;
+	r->name = cfg->ring.name[0] != '\0' ? xstrdup(cfg->ring.name) :
+		xasprintf("%s:%u", r->address, r->port);
+	r->ttl_ms = cfg->ring.lease_ttl_ms;
+	r->serve_cut_off = cfg->ring.partition == CONF_RING_PARTITION_SERVE;
+	r->settings = ring_settings_json(cfg);
+	r->started = time(NULL);
+	r->retry_logged = -1;
+	r->retry_timer = evtimer_new(base, ring_retry_timer, r);
+	ring_lease_init(r);
+	director_set_change_handler(director, ring_director_change, r);
+	ring_settings_start(r);
+	return r;
+}
+
+bool ring_is_serving(const struct ring *r)
+{
+	return r->phase == RING_SERVING && !r->fenced;
+}
+
+static void ring_revoked(const struct etcd_result *res, void *ctx)
+{
+	struct ring *r = ctx;
+	(void)res;
+	r->req = NULL;
+	void (*done)(void *) = r->stop_done;
+	r->stop_done = NULL;
+	if (done != NULL)
+		done(r->stop_ctx);
+}
+
+void ring_stop(struct ring *r, void (*done)(void *ctx), void *ctx)
+{
+	etcd_request_cancel(&r->req);
+	etcd_watch_free(&r->watch);
+	evtimer_del(r->retry_timer);
+	ring_lease_deinit(r);
+	r->phase = RING_STOPPING;
+	r->stop_done = done;
+	r->stop_ctx = ctx;
+	if (r->lease == 0) {
+		ring_revoked(NULL, r);
+		return;
+	}
+	/* the node's keys go at once: the ring stops waiting for it */
+	r->req = etcd_lease_revoke(r->etcd, r->lease, ring_revoked, r);
+}
+
+void ring_free(struct ring **rp)
+{
+	struct ring *r = *rp;
+	if (r == NULL)
+		return;
+	director_set_change_handler(r->director, NULL, NULL);
+	etcd_request_cancel(&r->req);
+	etcd_watch_free(&r->watch);
+	ring_lease_deinit(r);
+	etcd_client_free(&r->etcd);
+	event_free(r->retry_timer);
+	ring_state_reset(r);
+	free(r->members);
+	free(r->prefix);
+	free(r->name);
+	free(r->address);
+	free(r->settings);
+	free(r);
+	*rp = NULL;
+}

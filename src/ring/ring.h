@@ -1,0 +1,69 @@
+/* The director ring (doc/ring.md): this loftd as one node of several that
+ * share one routing state in etcd. The ring
+ *   - checks that every node routes with the same settings (P/settings);
+ *   - keeps this node's membership (P/members/<name>) on an etcd lease it
+ *     renews, and fences the node when it cannot (ring.partition);
+ *   - reads the ring's whole state at start and follows it with a watch,
+ *     before the node serves (ready);
+ *   - answers the ring commands (DIRECTOR-LIST, ring status).
+ *
+ * It reaches the director only through the director's API, and sessions
+ * not at all: the daemon wires what the ring reports (ready, serving or
+ * fenced, failed) to the listeners and the proxy. Nothing here blocks
+ * the loop; nothing here logs (reports go to a callback). */
+#ifndef LOFT_RING_RING_H
+#define LOFT_RING_RING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/net.h"
+#include "conf/config.h"
+
+struct event_base;
+struct director;
+struct ring;
+
+struct ring_callbacks {
+	/* the ring's state is loaded: the node may serve (once) */
+	void (*ready)(void *ctx);
+	/* fenced (false): cut off from etcd past its lease; serving again
+	 * (true) once etcd answers and the state is read again */
+	void (*serving)(void *ctx, bool serving);
+	/* the node cannot be part of this ring (its settings differ from
+	 * the ring's): it must stop */
+	void (*failed)(void *ctx, const char *error);
+	/* something an operator should know */
+	void (*report)(void *ctx, enum log_level level, const char *text);
+};
+
+/* NULL with the reason when the settings cannot make a client (a bad
+ * endpoint). Connecting goes on in the background, retried until etcd
+ * answers. */
+struct ring *ring_new(struct event_base *base, const struct config *cfg,
+		      struct director *director, const struct ring_callbacks *cb,
+		      void *ctx, char **error_r);
+/* Leaves the ring: revokes the lease (so the ring stops waiting for this
+ * node at once), then done(ctx), within the etcd request timeout. */
+void ring_stop(struct ring *ring, void (*done)(void *ctx), void *ctx);
+void ring_free(struct ring **ring);
+
+bool ring_is_serving(const struct ring *ring);
+
+/* One director of the ring, for DIRECTOR-LIST and ring status (§5.5). */
+struct ring_member_info {
+	const char *name;
+	const char *address;
+	unsigned int port;
+	bool self;
+	const char *status;	/* "ring synced", "syncing", "fenced", "down" */
+	time_t since;		/* when it joined (or went down) */
+	unsigned int ping_ms;	/* self: the last lease renewal's round trip */
+};
+void ring_members_foreach(struct ring *ring,
+			  void (*cb)(const struct ring_member_info *m, void *ctx),
+			  void *ctx);
+
+#endif

@@ -1,0 +1,128 @@
+/* The node's lease, and fencing (doc/ring.md §6).
+ *
+ * The lease is renewed every lease_ttl/3. The fence deadline is counted
+ * on the monotonic clock from the moment the last successful renewal was
+ * *sent*: etcd never lets the lease go earlier than that plus the TTL, so
+ * a node that fences itself at the deadline has stopped serving before
+ * the rest of the ring can stop waiting for it. With ring.partition =
+ * serve a cut-off node keeps routing and warns once a minute instead.
+ *
+ * Back in touch: a renewal that works means the node's keys are still
+ * there, but what it missed is not known, so the state is read again
+ * before it serves; a lease that is gone means a new lease and a new
+ * membership first (ring_rejoin). */
+#include <event2/event.h>
+
+#include "common/clock.h"
+#include "ring/etcd.h"
+#include "ring/ring_private.h"
+
+#define RING_WARN_EVERY_MS 60000
+/* etcd's "lease not found" */
+#define RING_GRPC_NOT_FOUND 5
+
+static void ring_lease_arm(struct ring *r)
+{
+	uint64_t ms = r->ttl_ms / 3;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	evtimer_add(r->lease_timer, &tv);
+}
+
+static bool ring_cut_off(const struct ring *r)
+{
+	return r->lease == 0 || clock_monotonic_ms() >= r->fence_at_ms;
+}
+
+void ring_lease_check(struct ring *r)
+{
+	bool cut_off = ring_cut_off(r);
+	uint64_t now = clock_monotonic_ms();
+	if (cut_off && !r->fenced) {
+		r->fenced = true;
+		r->warned_ms = now;
+		if (r->serve_cut_off) {
+			ring_report(r, LOG_LEVEL_WARNING, "ring: cut off from etcd past the "
+				    "lease (%llu ms): still routing on the last state "
+				    "(ring.partition = serve); users may reach two backends "
+				    "if the ring changes meanwhile",
+				    (unsigned long long)r->ttl_ms);
+		} else {
+			ring_report(r, LOG_LEVEL_ERROR, "ring: cut off from etcd past the "
+				    "lease (%llu ms): fenced, no logins are served until etcd "
+				    "answers again", (unsigned long long)r->ttl_ms);
+			r->cb.serving(r->ctx, false);
+		}
+	} else if (cut_off && r->serve_cut_off && now - r->warned_ms >= RING_WARN_EVERY_MS) {
+		r->warned_ms = now;
+		ring_report(r, LOG_LEVEL_WARNING, "ring: still cut off from etcd: routing "
+			    "on the last state; users may reach two backends if the ring "
+			    "changes meanwhile");
+	} else if (!cut_off && r->fenced && r->phase == RING_SERVING) {
+		r->fenced = false;
+		ring_report(r, LOG_LEVEL_INFO, "ring: in touch with etcd again: serving");
+		if (!r->serve_cut_off)
+			r->cb.serving(r->ctx, true);
+	}
+}
+
+void ring_lease_set(struct ring *r, int64_t id, uint64_t sent_ms, int64_t ttl_s)
+{
+	r->lease = id;
+	uint64_t ttl_ms = ttl_s > 0 ? (uint64_t)ttl_s * 1000 : r->ttl_ms;
+	/* never later than the TTL asked for, whatever etcd says is left */
+	if (ttl_ms > r->ttl_ms)
+		ttl_ms = r->ttl_ms;
+	r->fence_at_ms = sent_ms + ttl_ms;
+}
+
+static void ring_keepalive_done(const struct etcd_result *res, void *ctx)
+{
+	struct ring *r = ctx;
+	r->keepalive = NULL;
+	if (res->outcome == ETCD_OK && res->lease.ttl > 0) {
+		r->ping_ms = (unsigned int)(clock_monotonic_ms() - r->keepalive_sent_ms);
+		ring_lease_set(r, r->lease, r->keepalive_sent_ms, res->lease.ttl);
+		if (r->fenced)
+			ring_rejoin(r, false);	/* what was missed: read it all */
+		return;
+	}
+	if (res->outcome == ETCD_FAILED && res->grpc_code == RING_GRPC_NOT_FOUND) {
+		ring_report(r, LOG_LEVEL_WARNING, "ring: this node's lease is gone: "
+			    "joining again");
+		r->lease = 0;
+		ring_lease_check(r);
+		ring_rejoin(r, true);
+	}
+	/* otherwise no answer: the deadline decides */
+}
+
+static void ring_lease_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct ring *r = arg;
+	(void)fd;
+	(void)what;
+	if (r->phase == RING_STOPPING)
+		return;
+	if (r->lease != 0 && r->keepalive == NULL) {
+		r->keepalive_sent_ms = clock_monotonic_ms();
+		r->keepalive = etcd_lease_keepalive(r->etcd, r->lease, ring_keepalive_done, r);
+	}
+	if (r->ever_served)
+		ring_lease_check(r);
+	ring_lease_arm(r);
+}
+
+void ring_lease_init(struct ring *r)
+{
+	r->lease_timer = evtimer_new(r->base, ring_lease_tick, r);
+	ring_lease_arm(r);
+}
+
+void ring_lease_deinit(struct ring *r)
+{
+	if (r->lease_timer != NULL) {
+		event_free(r->lease_timer);
+		r->lease_timer = NULL;
+	}
+	etcd_request_cancel(&r->keepalive);
+}

@@ -1,0 +1,130 @@
+/* The ring's state as this node knows it, from the full read at join and
+ * the watch after it (doc/ring.md §1): so far the live members
+ * (P/members/<name>). Keys this version does not know are ignored, so a
+ * newer node's keys do not trouble an older one. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xmalloc.h"
+#include "ring/etcd.h"
+#include "ring/ring_private.h"
+
+#define RING_MEMBERS "members/"
+
+static void ring_member_clear(struct ring_member *m)
+{
+	free(m->name);
+	free(m->address);
+	memset(m, 0, sizeof(*m));
+}
+
+static struct ring_member *ring_member_find(struct ring *r, const char *name,
+					    size_t len)
+{
+	for (size_t i = 0; i < r->members_count; i++) {
+		if (strlen(r->members[i].name) == len &&
+		    memcmp(r->members[i].name, name, len) == 0)
+			return &r->members[i];
+	}
+	return NULL;
+}
+
+static void ring_member_apply(struct ring *r, const char *name, size_t len,
+			      const struct etcd_kv *kv, bool deleted)
+{
+	struct ring_member *m = ring_member_find(r, name, len);
+	if (deleted) {
+		if (m == NULL)
+			return;
+		ring_member_clear(m);
+		*m = r->members[--r->members_count];
+		return;
+	}
+	json_error_t jerr;
+	json_t *o = json_loadb((const char *)kv->value, kv->value_len, 0, &jerr);
+	const char *address = json_string_value(json_object_get(o, "address"));
+	json_int_t port = json_integer_value(json_object_get(o, "port"));
+	json_int_t started = json_integer_value(json_object_get(o, "started"));
+	if (address == NULL || port <= 0 || port > 65535) {
+		ring_report(r, LOG_LEVEL_WARNING, "ring: member %.*s: not a member's "
+			    "value, ignored", (int)len, name);
+		json_decref(o);
+		return;
+	}
+	if (m == NULL) {
+		r->members = xgrow(r->members, &r->members_cap, r->members_count + 1,
+				   sizeof(*r->members));
+		m = &r->members[r->members_count++];
+		memset(m, 0, sizeof(*m));
+		m->name = xstrndup(name, len);
+	}
+	free(m->address);
+	m->address = xstrdup(address);
+	m->port = (unsigned int)port;
+	m->started = (time_t)started;
+	m->lease = kv->lease;
+	json_decref(o);
+}
+
+void ring_state_apply(struct ring *r, const struct etcd_kv *kv, bool deleted)
+{
+	size_t plen = strlen(r->prefix);
+	if (kv->key_len < plen || memcmp(kv->key, r->prefix, plen) != 0)
+		return;
+	const char *rest = (const char *)kv->key + plen;
+	size_t len = kv->key_len - plen;
+	size_t mlen = strlen(RING_MEMBERS);
+	if (len > mlen && memcmp(rest, RING_MEMBERS, mlen) == 0)
+		ring_member_apply(r, rest + mlen, len - mlen, kv, deleted);
+}
+
+void ring_state_reset(struct ring *r)
+{
+	for (size_t i = 0; i < r->members_count; i++)
+		ring_member_clear(&r->members[i]);
+	r->members_count = 0;
+}
+
+static int ring_member_cmp(const void *a, const void *b)
+{
+	const struct ring_member *const *ma = a, *const *mb = b;
+	int c = strcmp((*ma)->address, (*mb)->address);
+	if (c != 0)
+		return c;
+	return (int)(*ma)->port - (int)(*mb)->port;
+}
+
+void ring_members_foreach(struct ring *r,
+			  void (*cb)(const struct ring_member_info *m, void *ctx),
+			  void *ctx)
+{
+	/* sorted by address and port, as Dovecot lists its directors */
+	struct ring_member **sorted = xcalloc(r->members_count + 1, sizeof(*sorted));
+	for (size_t i = 0; i < r->members_count; i++)
+		sorted[i] = &r->members[i];
+	qsort(sorted, r->members_count, sizeof(*sorted), ring_member_cmp);
+	bool self_seen = false;
+	for (size_t i = 0; i < r->members_count; i++) {
+		const struct ring_member *m = sorted[i];
+		bool self = strcmp(m->name, r->name) == 0;
+		self_seen = self_seen || self;
+		struct ring_member_info info = {
+			.name = m->name, .address = m->address, .port = m->port,
+			.self = self, .since = m->started,
+			.status = self ? (r->fenced ? "fenced" : "ring synced") : "synced",
+			.ping_ms = self ? r->ping_ms : 0,
+		};
+		cb(&info, ctx);
+	}
+	if (!self_seen) {
+		/* not (or no longer) in the ring's list: say how it stands */
+		struct ring_member_info info = {
+			.name = r->name, .address = r->address, .port = r->port,
+			.self = true, .since = r->started,
+			.status = r->fenced ? "fenced" : "syncing",
+		};
+		cb(&info, ctx);
+	}
+	free(sorted);
+}
