@@ -6,7 +6,6 @@ import os
 import signal
 import smtplib
 import subprocess
-import time
 
 import pytest
 
@@ -188,22 +187,20 @@ def test_closed_sessions_cost_no_hash(loft_factory, cluster, slow_hash):
     being verified finishes, but its verdict goes nowhere."""
     loft = slow_loft(loft_factory, cluster, slow_hash, penalty="false",
                      auth="workers = 1;")
-    started = time.monotonic()
     assert login_reply(loft, "user31", "pass").startswith("a OK")
-    one_hash = time.monotonic() - started
     first = start_login(loft, "user32", n=2)
     leavers = [start_login(loft, u, n=n) for n, u in enumerate(SLOW_USERS[2:6], 3)]
     for c in leavers:
         c.sock.close()
     wait_count(loft, "verification cancelled, the client left", 4)
-    # one worker, six slow hashes asked for: the last login waits for the
-    # first one only, not for the four whose clients left
-    started = time.monotonic()
+    # one worker, six slow hashes asked for: the four whose clients left
+    # were taken out of the queue unverified (the log says so for each,
+    # and no verdict of theirs is logged), the others go on
     last = start_login(loft, "user37", n=7)
     assert first.until("a ")[-1].startswith("a OK")
     assert last.until("a ")[-1].startswith("a OK")
-    took = time.monotonic() - started
-    assert took < 3 * one_hash, "%.2fs for the last login; one hash %.2fs" % (took, one_hash)
+    for u in SLOW_USERS[2:6]:
+        assert "verification of %s finished" % u not in loft.log_text()
     # a client that leaves while its hash is verified: it runs to its end,
     # and its verdict is dropped
     leave_while_verified(loft, "user38", "pass")
