@@ -252,7 +252,8 @@ def test_frozen_member(etcd, drivers):
     took = time.monotonic() - t0
     assert r["outcome"] == "UNKNOWN" and r["grpc"] == 4, r
     assert r["endpoint"] == victim.client_url
-    assert 1.8 < took < 2.8, took
+    # the 2 s timeout, never earlier; later only by a loaded machine
+    assert 1.8 < took < 4.5, took
     for i in range(4, 7):
         assert ok(d.call("put", key=p + "k", value=str(i)))["endpoint"] != victim.client_url
     i, lost = d.wait_update("w", lambda u: u["kind"] == "LOST", 8)
@@ -310,7 +311,7 @@ def test_client_cut_off_from_member(etcd, drivers):
     etcd.cut_client(CLIENT_SRC, victim)
     t0 = time.monotonic()
     r = d.call("put", key=p + "k", value="1")
-    assert time.monotonic() - t0 < 2.8
+    assert time.monotonic() - t0 < 4.5	# bounded by the 2 s timeout
     # UNKNOWN if sent on a kept-alive connection, FAILED if connecting
     assert r["outcome"] in ("UNKNOWN", "FAILED") and r["grpc"] == 4, r
     assert r["endpoint"] == victim.client_url
@@ -362,7 +363,7 @@ def test_quorum_lost_and_back(etcd, drivers):
         r = d.call("put", key="/t/quorum/k", value="during")
         took = time.monotonic() - t0
         assert r["outcome"] in ("UNKNOWN", "FAILED"), r
-        assert took < 2.8, (took, r)
+        assert took < 4.5, (took, r)	# bounded by the 2 s timeout
         assert time.monotonic() < deadline, "no quick refusal: %s" % r
         return r["outcome"] == "FAILED" and took < 0.5 and r
     r = loftlib.wait_for(refused_fast, 20, "a quick refusal")
