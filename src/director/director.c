@@ -59,6 +59,7 @@ struct director_tag *director_tag_get(struct director *d, const char *name,
 	memset(t, 0, sizeof(*t));
 	t->name = xstrdup(name);
 	user_directory_init(&t->users, d->expire_secs);
+	director_pins_attach(d, &t->users);
 	chash_build(&t->initial_ring, &d->initial, t->name, NULL, NULL);
 	/* a tag born between prepare and commit gets its next ring now */
 	if (d->rings_prepared)
@@ -125,6 +126,7 @@ void director_rings_commit(struct director *d)
 	d->rings_prepared = false;
 	/* no ring points at a removed host any more */
 	director_host_list_free(&d->retired);
+	director_pins_committed(d);
 }
 
 void director_set_deferred_rings(struct director *d, bool deferred)
@@ -297,6 +299,7 @@ void director_free(struct director **dp)
 	director_moves_free(d);
 	director_resets_free(d);
 	director_completions_free(d);
+	director_pins_free(d);
 	if (d->dispatch_ev != NULL)
 		event_free(d->dispatch_ev);
 	hmap_destroy(&d->moves);
@@ -346,12 +349,16 @@ enum director_route_result director_route(struct director *d, const char *userna
 		return DIRECTOR_ROUTE_WAIT;
 	}
 	struct director_user *u = user_directory_lookup(&t->users, hash);
-	if (u != NULL && u->host->unhealthy && u->sessions == 0) {
+	if (u != NULL && u->host->unhealthy && u->sessions == 0 && u->remote_pins == 0) {
 		/* failing health checks and nobody on it here: routing the
 		 * user afresh cannot put it on two backends */
 		user_directory_remove(&t->users, u);
 		u = NULL;
 	}
+	/* a ring: a host change being prepared, a pin to take first */
+	enum director_route_result waits = director_pins_route(d, idx, hash, u, waiter);
+	if (waits != DIRECTOR_ROUTE_OK)
+		return waits;
 	if (u != NULL) {
 		u = user_directory_refresh(&t->users, u, username, now);
 	} else {

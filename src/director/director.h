@@ -280,6 +280,47 @@ void director_rings_foreach_moving(struct director *d,
 				   void *ctx);
 void director_rings_commit(struct director *d);
 
+/* ---- a ring's pins (doc/ring.md §3) ------------------------------------------ */
+
+/* What the director asks of a ring about pins. Both may only take note
+ * (start a request): they run inside routing and inside table walks. */
+struct director_pin_callbacks {
+	/* a login of a user only other nodes pin: this node must hold a pin
+	 * of its own before it routes the user (the login waits; answer
+	 * with director_user_own_pin()) */
+	void (*needed)(void *ctx, const char *tag, uint32_t hash,
+		       const struct director_host *host, const char *username);
+	/* this node's record of a user it held a pin for is gone: let the
+	 * pin go */
+	void (*forgotten)(void *ctx, const char *tag, uint32_t hash);
+};
+void director_set_pin_callbacks(struct director *d,
+				const struct director_pin_callbacks *cb, void *ctx);
+
+/* Another node pins the user (add) or lets its pin go. While any node's
+ * pin exists the user is routed to the pinned host here too; when the
+ * last goes and this node holds none of its own, the user follows the
+ * hash again. NOTFOUND: no such host (the pin is ignored). */
+enum director_result director_user_remote_pin(struct director *d, const char *tag,
+					      uint32_t hash, const struct ipaddr *ip,
+					      bool add, time_t now);
+/* This node's own pin of the user is written (held) or could not be
+ * (the pin it routed by was gone meanwhile): held logins go on. */
+void director_user_own_pin(struct director *d, const char *tag, uint32_t hash,
+			   bool held, time_t now);
+/* Replaces the whole host list (a ring's): hosts are added, changed
+ * (vhosts, up/down and its time) or removed (their users forgotten).
+ * The rings follow unless deferred (director_set_deferred_rings). */
+struct director_host_spec {
+	struct ipaddr ip;
+	const char *tag;
+	unsigned int vhosts;
+	bool down;
+	time_t last_updown;
+};
+void director_hosts_replace(struct director *d, const struct director_host_spec *hosts,
+			    size_t count);
+
 /* ---- lookups ---------------------------------------------------------------- */
 
 /* USER-LOOKUP (§1.5). */

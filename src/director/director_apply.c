@@ -27,6 +27,15 @@ static void director_forget_users(struct director *d, const struct director_host
 	}
 }
 
+/* The host leaves the list; the routing rings may still point at it
+ * until the next rings are committed. */
+static void director_host_retire(struct director *d, struct director_host *h)
+{
+	director_forget_users(d, h);
+	director_host_list_unlink(&d->hosts, h);
+	director_host_list_append(&d->retired, h);
+}
+
 static enum director_result director_check_vhosts(int vhosts, const char **error_r)
 {
 	if (vhosts > DIRECTOR_VHOST_MAX) {
@@ -99,10 +108,7 @@ enum director_result director_host_remove(struct director *d, const struct ipadd
 	struct director_host *h = director_host_list_find(&d->hosts, ip);
 	if (h == NULL)
 		return DIRECTOR_NOTFOUND;
-	director_forget_users(d, h);
-	/* the routing rings point at it until the next rings are committed */
-	director_host_list_unlink(&d->hosts, h);
-	director_host_list_append(&d->retired, h);
+	director_host_retire(d, h);
 	director_hosts_changed(d);
 	return DIRECTOR_OK;
 }
@@ -114,6 +120,46 @@ enum director_result director_host_flush(struct director *d, const struct ipaddr
 		return DIRECTOR_NOTFOUND;
 	director_forget_users(d, h);
 	return DIRECTOR_OK;
+}
+
+static const struct director_host_spec *
+director_host_spec_find(const struct director_host_spec *specs, size_t count,
+			const struct ipaddr *ip)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (ipaddr_equal(&specs[i].ip, ip))
+			return &specs[i];
+	}
+	return NULL;
+}
+
+void director_hosts_replace(struct director *d, const struct director_host_spec *specs,
+			    size_t count)
+{
+	/* hosts gone, or whose tag differs (a tag never changes in place) */
+	for (size_t i = d->hosts.count; i-- > 0;) {
+		struct director_host *h = d->hosts.hosts[i];
+		const struct director_host_spec *spec =
+			director_host_spec_find(specs, count, &h->ip);
+		if (spec == NULL || strcmp(spec->tag, h->tag) != 0)
+			director_host_retire(d, h);
+	}
+	for (size_t i = 0; i < count; i++) {
+		const struct director_host_spec *spec = &specs[i];
+		struct director_host *h = director_host_list_find(&d->hosts, &spec->ip);
+		if (h == NULL) {
+			const struct director_host *init =
+				director_host_list_find(&d->initial, &spec->ip);
+			h = director_host_list_add(&d->hosts, &spec->ip,
+						   init != NULL ? init->hostname : NULL,
+						   spec->tag);
+			(void)director_tag_get(d, h->tag, true, NULL);
+		}
+		h->vhost_count = spec->vhosts;
+		h->down = spec->down;
+		h->last_updown = spec->last_updown;
+	}
+	director_hosts_changed(d);
 }
 
 enum director_result director_host_set_health(struct director *d,

@@ -47,6 +47,14 @@ struct director {
 	struct list resets;		/* running HOST-RESET-USERS jobs */
 	struct list completions;	/* queued, run by director_dispatch() */
 	struct event *dispatch_ev;	/* NULL without a loop */
+	struct director_pin_callbacks pin_cb;	/* a ring's; zero: none */
+	void *pin_ctx;
+	/* logins waiting for the prepared rings' commit (their user hashes
+	 * differently in them), and for this node's own pin of a user */
+	uint64_t *prepare_waiters;
+	size_t prepare_waiters_count, prepare_waiters_cap;
+	struct director_pin_wait *pin_waits;
+	size_t pin_waits_count, pin_waits_cap;
 	bool rings_deferred;		/* the caller commits the rings */
 	bool rings_prepared;
 	bool health_checks;		/* hosts' health is being checked */
@@ -86,6 +94,24 @@ void director_move_start(struct director *d, uint16_t tag, struct director_user 
 /* Ends any move of a user that is about to be forgotten. */
 void director_move_abort(struct director *d, uint16_t tag, uint32_t hash);
 void director_moves_free(struct director *d);
+
+/* ---- a ring's pins (director_pins.c) ------------------------------------ */
+
+struct director_pin_wait {
+	uint16_t tag;
+	uint32_t hash;
+	uint64_t waiter;
+};
+
+/* Routing's part: WAIT (the login waits) or OK to go on. u may be NULL. */
+enum director_route_result director_pins_route(struct director *d, uint16_t tag,
+					       uint32_t hash, struct director_user *u,
+					       uint64_t waiter);
+/* A new tag's directory tells the ring about forgotten pins too. */
+void director_pins_attach(struct director *d, struct user_directory *dir);
+/* The prepared rings are committed: held logins go on. */
+void director_pins_committed(struct director *d);
+void director_pins_free(struct director *d);
 
 /* ---- flushes (director_reset.c) ---------------------------------------- */
 

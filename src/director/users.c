@@ -32,10 +32,11 @@ static struct director_user *user_of_idle(struct list_node *n)
 	return n == NULL ? NULL : CONTAINER_OF(n, struct director_user, idle_node);
 }
 
-/* In the idle list exactly while it has no sessions and is not pinned. */
+/* In the idle list exactly while it has no sessions, is not being moved
+ * and no other node of a ring pins it. */
 static bool user_is_idle(const struct director_user *u)
 {
-	return u->sessions == 0 && u->pinned == 0;
+	return u->sessions == 0 && u->pinned == 0 && u->remote_pins == 0;
 }
 
 static void user_idle_unlink(struct user_directory *dir, struct director_user *u)
@@ -93,6 +94,8 @@ struct director_user *user_directory_refresh(struct user_directory *dir,
 		nu->host = u->host;
 		nu->sessions = u->sessions;
 		nu->pinned = u->pinned;
+		nu->own_pin = u->own_pin;
+		nu->remote_pins = u->remote_pins;
 		nu->gen = u->gen;
 		bool idle = user_is_idle(u);
 		if (idle)
@@ -150,6 +153,21 @@ void user_directory_unpin(struct user_directory *dir, struct director_user *u,
 		user_idle_append(dir, u);
 }
 
+void user_directory_remote_pin(struct user_directory *dir, struct director_user *u,
+			       int delta, time_t now)
+{
+	bool was_idle = user_is_idle(u);
+	if (delta < 0 && u->remote_pins == 0)
+		return;
+	u->remote_pins = (uint16_t)(u->remote_pins + delta);
+	if (was_idle && !user_is_idle(u)) {
+		user_idle_unlink(dir, u);
+	} else if (!was_idle && user_is_idle(u)) {
+		u->timestamp = now;
+		user_idle_append(dir, u);
+	}
+}
+
 void user_directory_set_host(struct director_user *u, struct director_host *host)
 {
 	u->host->user_count--;
@@ -159,6 +177,8 @@ void user_directory_set_host(struct director_user *u, struct director_host *host
 
 void user_directory_remove(struct user_directory *dir, struct director_user *u)
 {
+	if (u->own_pin && dir->forgotten != NULL)
+		dir->forgotten(dir->forgotten_ctx, u);
 	if (user_is_idle(u))
 		user_idle_unlink(dir, u);
 	hmap_remove(&dir->users, &u->node);

@@ -26,6 +26,9 @@ struct director_user {
 					 * tickets of an older record of this hash
 					 * must not release this one */
 	uint8_t pinned;			/* being moved: never expires meanwhile */
+	uint8_t own_pin;		/* a ring: this node holds a pin for it */
+	uint16_t remote_pins;		/* a ring: pins other nodes hold; it never
+					 * expires while there are any */
 	char username[];		/* the most recent name with this hash ("" if
 					 * only the hash is known) */
 };
@@ -35,6 +38,10 @@ struct user_directory {
 	/* users without sessions, oldest timestamp first */
 	struct list idle;
 	time_t expire_secs;
+	/* told when a user with own_pin set is forgotten (may be NULL); it
+	 * may only take note: it runs inside the directory's walks */
+	void (*forgotten)(void *ctx, const struct director_user *user);
+	void *forgotten_ctx;
 };
 
 void user_directory_init(struct user_directory *dir, time_t expire_secs);
@@ -61,6 +68,10 @@ void user_directory_set_host(struct director_user *user, struct director_host *h
 void user_directory_pin(struct user_directory *dir, struct director_user *user);
 void user_directory_unpin(struct user_directory *dir, struct director_user *user,
 			  time_t now);
+/* A pin another node of a ring holds (+1) or let go (-1): while there
+ * are any the record never expires. */
+void user_directory_remote_pin(struct user_directory *dir, struct director_user *user,
+			       int delta, time_t now);
 /* Forgets idle users whose timestamp + expire <= now; returns how many. */
 unsigned int user_directory_expire(struct user_directory *dir, time_t now);
 /* When the next idle user expires, or 0 when none is idle. */

@@ -484,6 +484,181 @@ static void test_rings_in_phases(void **state)
 	config_free(&cfg);
 }
 
+
+/* ---- a ring's pins and host changes (doc/ring.md §3-4) ----------------- */
+
+struct pins_rec {
+	int needed;
+	char needed_tag[16];
+	uint32_t needed_hash;
+	int forgotten;
+	uint32_t forgotten_hash;
+};
+
+static void pins_needed(void *ctx, const char *tag, uint32_t hash,
+			const struct director_host *host, const char *username)
+{
+	struct pins_rec *p = ctx;
+	(void)host;
+	(void)username;
+	p->needed++;
+	snprintf(p->needed_tag, sizeof(p->needed_tag), "%s", tag);
+	p->needed_hash = hash;
+}
+
+static void pins_forgotten(void *ctx, const char *tag, uint32_t hash)
+{
+	struct pins_rec *p = ctx;
+	(void)tag;
+	p->forgotten++;
+	p->forgotten_hash = hash;
+}
+
+static void test_pins(void **state)
+{
+	(void)state;
+	static const char *const servers[] = { "10.0.0.1", "10.0.0.2" };
+	struct config *cfg;
+	struct recorder rec;
+	struct director *d = make_director(servers, 2, &cfg, &rec);
+	struct pins_rec p = { 0 };
+	static const struct director_pin_callbacks cb = {
+		.needed = pins_needed, .forgotten = pins_forgotten,
+	};
+	director_set_pin_callbacks(d, &cb, &p);
+	uint32_t h = director_user_hash(d, "u");
+	const struct director_host *hashed = director_hashed_host(d, h, "");
+	struct ipaddr other = ip_of(strcmp(hashed->ip_str, "10.0.0.1") == 0 ?
+				    "10.0.0.2" : "10.0.0.1");
+	/* another node pins u elsewhere: this node must pin it too first */
+	assert_int_equal(director_user_remote_pin(d, "", h, &other, true, 10), DIRECTOR_OK);
+	const struct director_host *to;
+	struct director_ticket t;
+	const char *err;
+	assert_int_equal(director_route(d, "u", "", 11, 5, &to, &t, &err),
+			 DIRECTOR_ROUTE_WAIT);
+	assert_int_equal(director_route(d, "u", "", 11, 6, &to, &t, &err),
+			 DIRECTOR_ROUTE_WAIT);
+	assert_int_equal(p.needed, 1);		/* asked once for both */
+	assert_int_equal(p.needed_hash, h);
+	director_user_own_pin(d, "", h, true, 12);
+	director_dispatch(d);
+	assert_int_equal(rec.nresumed, 2);
+	assert_int_equal(director_route(d, "u", "", 13, 5, &to, &t, &err), DIRECTOR_ROUTE_OK);
+	assert_true(ipaddr_equal(&to->ip, &other));
+	/* the other node lets go: this node's pin and session keep u there */
+	assert_int_equal(director_user_remote_pin(d, "", h, &other, false, 14), DIRECTOR_OK);
+	struct director_lookup lk;
+	director_user_lookup(d, h, "", 15, &lk);
+	assert_true(lk.assigned && ipaddr_equal(&lk.current, &other));
+	/* when the record expires, the ring is told to let its pin go */
+	director_release(d, &t, 16);
+	assert_int_equal(director_expire(d, 16 + 900), 1);
+	assert_int_equal(p.forgotten, 1);
+	assert_int_equal(p.forgotten_hash, h);
+	/* a user only others pin, and this node has no session: when their
+	 * pin goes it follows the hash again at once */
+	uint32_t h2 = director_user_hash(d, "w");
+	const struct director_host *hashed2 = director_hashed_host(d, h2, "");
+	struct ipaddr other2 = ip_of(strcmp(hashed2->ip_str, "10.0.0.1") == 0 ?
+				     "10.0.0.2" : "10.0.0.1");
+	assert_int_equal(director_user_remote_pin(d, "", h2, &other2, true, 20), DIRECTOR_OK);
+	director_user_lookup(d, h2, "", 21, &lk);
+	assert_true(lk.assigned && ipaddr_equal(&lk.current, &other2));
+	assert_int_equal(director_user_remote_pin(d, "", h2, &other2, false, 22), DIRECTOR_OK);
+	director_user_lookup(d, h2, "", 23, &lk);
+	assert_false(lk.assigned);
+	assert_int_equal(p.forgotten, 1);	/* it held no pin of its own */
+	/* a pin to a host this node does not know is ignored */
+	struct ipaddr nowhere = ip_of("10.9.9.9");
+	assert_int_equal(director_user_remote_pin(d, "", 7, &nowhere, true, 24),
+			 DIRECTOR_NOTFOUND);
+	director_free(&d);
+	config_free(&cfg);
+}
+
+static void test_logins_wait_for_a_prepared_host_change(void **state)
+{
+	(void)state;
+	static const char *const servers[] = { "10.0.0.1", "10.0.0.2", "10.0.0.3" };
+	struct config *cfg;
+	struct recorder rec;
+	struct director *d = make_director(servers, 3, &cfg, &rec);
+	struct pins_rec p = { 0 };
+	static const struct director_pin_callbacks cb = {
+		.needed = pins_needed, .forgotten = pins_forgotten,
+	};
+	director_set_pin_callbacks(d, &cb, &p);
+	director_set_deferred_rings(d, true);
+	uint32_t h = director_user_hash(d, "v");
+	struct ipaddr down = director_hashed_host(d, h, "")->ip;
+	assert_int_equal(director_host_set_down(d, &down, true, 10), DIRECTOR_OK);
+	director_rings_prepare(d);
+	const struct director_host *to;
+	struct director_ticket t;
+	const char *err;
+	/* v hashes elsewhere in the next rings: it waits for the commit */
+	assert_int_equal(director_route(d, "v", "", 11, 9, &to, &t, &err),
+			 DIRECTOR_ROUTE_WAIT);
+	/* a user whose host is the same in both goes on */
+	char name[16];
+	for (int i = 0;; i++) {
+		snprintf(name, sizeof(name), "x%d", i);
+		uint32_t hx = director_user_hash(d, name);
+		if (!ipaddr_equal(&director_hashed_host(d, hx, "")->ip, &down))
+			break;
+	}
+	assert_int_equal(director_route(d, name, "", 11, 10, &to, &t, &err),
+			 DIRECTOR_ROUTE_OK);
+	director_release(d, &t, 11);
+	director_rings_commit(d);
+	director_dispatch(d);
+	assert_int_equal(rec.nresumed, 1);
+	assert_int_equal(rec.resumed[0], 9);
+	assert_int_equal(director_route(d, "v", "", 12, 9, &to, &t, &err), DIRECTOR_ROUTE_OK);
+	assert_false(ipaddr_equal(&to->ip, &down));
+	director_release(d, &t, 12);
+	director_set_deferred_rings(d, false);
+	director_free(&d);
+	config_free(&cfg);
+}
+
+static void test_hosts_replace(void **state)
+{
+	(void)state;
+	static const char *const servers[] = { "10.0.0.1", "10.0.0.2" };
+	struct config *cfg;
+	struct recorder rec;
+	struct director *d = make_director(servers, 2, &cfg, &rec);
+	struct director_ticket t;
+	const char *err;
+	const struct director_host *h = route(d, "r", "", 10, &t, &err);
+	struct ipaddr was = h->ip;
+	director_release(d, &t, 10);
+	/* .2 goes, .3 comes with a tag, .1 is down with 5 vhosts */
+	struct director_host_spec specs[] = {
+		{ .ip = ip_of("10.0.0.1"), .tag = "", .vhosts = 5, .down = true,
+		  .last_updown = 77 },
+		{ .ip = ip_of("10.0.0.3"), .tag = "gold", .vhosts = 100 },
+	};
+	director_hosts_replace(d, specs, 2);
+	const struct director_host_list *hl = director_hosts(d);
+	assert_int_equal(hl->count, 2);
+	assert_string_equal(hl->hosts[0]->ip_str, "10.0.0.1");
+	assert_true(hl->hosts[0]->down);
+	assert_int_equal(hl->hosts[0]->vhost_count, 5);
+	assert_int_equal(hl->hosts[0]->last_updown, 77);
+	assert_string_equal(hl->hosts[1]->tag, "gold");
+	assert_non_null(director_hashed_host(d, 1, "gold"));
+	/* the removed host's users are forgotten */
+	struct director_lookup lk;
+	director_user_lookup(d, director_user_hash(d, "r"), "", 11, &lk);
+	assert_int_equal(lk.assigned, ipaddr_equal(&was, &hl->hosts[0]->ip));
+	assert_int_equal(rec.changes, 1);
+	director_free(&d);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -494,6 +669,9 @@ int main(void)
 		cmocka_unit_test(test_change_requests),
 		cmocka_unit_test(test_change_handler),
 		cmocka_unit_test(test_rings_in_phases),
+		cmocka_unit_test(test_pins),
+		cmocka_unit_test(test_logins_wait_for_a_prepared_host_change),
+		cmocka_unit_test(test_hosts_replace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,171 @@
+/* A ring's pins in the director (doc/ring.md §3-4).
+ *
+ * Pins are assignments held ring-wide: a user pinned by any node is
+ * routed to the pinned host on every node. Here they are user records
+ * like any other, counted in remote_pins (other nodes') and own_pin (this
+ * node's); a record with remote pins never expires, and one whose last
+ * remote pin goes while this node holds neither a session nor a pin of
+ * its own is forgotten at once, so the user follows the hash again here
+ * exactly when it does everywhere.
+ *
+ * Two kinds of login wait here, as a move's do:
+ *   - a user that only other nodes pin: this node first writes its own
+ *     pin (the ring does, asked through pin_cb.needed), so that the pin
+ *     outlives the others while this node has sessions of the user;
+ *   - while a host change is prepared (director_rings_prepare), a user
+ *     without a record whose hash differs between the current and the
+ *     next rings: it waits for the commit, since nodes switch at
+ *     different moments and must not answer differently meanwhile.
+ * Both resume through the completion queue. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xmalloc.h"
+#include "director/director_private.h"
+
+static void director_pins_forgotten(void *ctx, const struct director_user *u);
+
+void director_pins_attach(struct director *d, struct user_directory *dir)
+{
+	if (d->pin_cb.forgotten == NULL)
+		return;
+	dir->forgotten = director_pins_forgotten;
+	dir->forgotten_ctx = d;
+}
+
+void director_set_pin_callbacks(struct director *d,
+				const struct director_pin_callbacks *cb, void *ctx)
+{
+	d->pin_cb = *cb;
+	d->pin_ctx = ctx;
+	for (size_t i = 0; i < d->tags_count; i++)
+		director_pins_attach(d, &d->tags[i].users);
+}
+
+/* The user directory of a forgotten user tells which tag it was in. */
+static void director_pins_forgotten(void *ctx, const struct director_user *u)
+{
+	struct director *d = ctx;
+	for (size_t i = 0; i < d->tags_count; i++) {
+		struct director_user *found = user_directory_lookup(&d->tags[i].users, u->hash);
+		if (found == u) {
+			d->pin_cb.forgotten(d->pin_ctx, d->tags[i].name, u->hash);
+			return;
+		}
+	}
+}
+
+static void director_pin_wait_add(struct director *d, uint16_t tag, uint32_t hash,
+				  uint64_t waiter)
+{
+	d->pin_waits = xgrow(d->pin_waits, &d->pin_waits_cap, d->pin_waits_count + 1,
+			     sizeof(*d->pin_waits));
+	d->pin_waits[d->pin_waits_count++] =
+		(struct director_pin_wait){ .tag = tag, .hash = hash, .waiter = waiter };
+}
+
+/* Resumes the logins waiting for this user's pin; true if there were. */
+static bool director_pin_waits_resume(struct director *d, uint16_t tag, uint32_t hash)
+{
+	bool any = false;
+	size_t kept = 0;
+	for (size_t i = 0; i < d->pin_waits_count; i++) {
+		struct director_pin_wait *w = &d->pin_waits[i];
+		if (w->tag == tag && w->hash == hash) {
+			director_defer_resume(d, w->waiter);
+			any = true;
+		} else {
+			d->pin_waits[kept++] = *w;
+		}
+	}
+	d->pin_waits_count = kept;
+	return any;
+}
+
+enum director_route_result director_pins_route(struct director *d, uint16_t tag,
+					       uint32_t hash, struct director_user *u,
+					       uint64_t waiter)
+{
+	struct director_tag *t = &d->tags[tag];
+	if (u == NULL) {
+		if (d->rings_prepared &&
+		    chash_lookup(&t->ring, hash) != chash_lookup(&t->next_ring, hash)) {
+			d->prepare_waiters = xgrow(d->prepare_waiters, &d->prepare_waiters_cap,
+						   d->prepare_waiters_count + 1,
+						   sizeof(*d->prepare_waiters));
+			d->prepare_waiters[d->prepare_waiters_count++] = waiter;
+			return DIRECTOR_ROUTE_WAIT;
+		}
+		return DIRECTOR_ROUTE_OK;
+	}
+	if (u->remote_pins == 0 || u->own_pin || d->pin_cb.needed == NULL)
+		return DIRECTOR_ROUTE_OK;
+	/* only other nodes pin it: ask for a pin of this node's own, once */
+	bool asked = false;
+	for (size_t i = 0; i < d->pin_waits_count && !asked; i++)
+		asked = d->pin_waits[i].tag == tag && d->pin_waits[i].hash == hash;
+	director_pin_wait_add(d, tag, hash, waiter);
+	if (!asked)
+		d->pin_cb.needed(d->pin_ctx, t->name, hash, u->host, u->username);
+	return DIRECTOR_ROUTE_WAIT;
+}
+
+void director_pins_committed(struct director *d)
+{
+	for (size_t i = 0; i < d->prepare_waiters_count; i++)
+		director_defer_resume(d, d->prepare_waiters[i]);
+	d->prepare_waiters_count = 0;
+}
+
+enum director_result director_user_remote_pin(struct director *d, const char *tag,
+					      uint32_t hash, const struct ipaddr *ip,
+					      bool add, time_t now)
+{
+	struct director_host *host = director_host_list_find(&d->hosts, ip);
+	uint16_t idx;
+	struct director_tag *t = director_tag_get(d, tag, add && host != NULL, &idx);
+	if (t == NULL)
+		return DIRECTOR_NOTFOUND;
+	struct director_user *u = user_directory_lookup(&t->users, hash);
+	if (!add) {
+		if (u == NULL)
+			return DIRECTOR_OK;
+		user_directory_remote_pin(&t->users, u, -1, now);
+		/* the last pin gone: follow the hash, as every node does now,
+		 * unless this node has sessions there (it pins them itself) */
+		if (u->remote_pins == 0 && u->sessions == 0 && !u->own_pin &&
+		    u->pinned == 0)
+			user_directory_remove(&t->users, u);
+		return DIRECTOR_OK;
+	}
+	if (host == NULL)
+		return DIRECTOR_NOTFOUND;
+	if (u == NULL)
+		u = user_directory_add(&t->users, hash, host, "", now, d->next_gen++);
+	else if (u->host != host && u->pinned == 0)
+		/* every pin of a user names one host (doc/ring.md §3): a record
+		 * that disagrees is stale, the ring is right */
+		user_directory_set_host(u, host);
+	user_directory_remote_pin(&t->users, u, +1, now);
+	return DIRECTOR_OK;
+}
+
+void director_user_own_pin(struct director *d, const char *tag, uint32_t hash,
+			   bool held, time_t now)
+{
+	uint16_t idx;
+	struct director_tag *t = director_tag_get(d, tag, false, &idx);
+	(void)now;
+	if (t == NULL)
+		return;
+	struct director_user *u = user_directory_lookup(&t->users, hash);
+	if (u != NULL)
+		u->own_pin = held;
+	director_pin_waits_resume(d, idx, hash);
+}
+
+void director_pins_free(struct director *d)
+{
+	free(d->prepare_waiters);
+	free(d->pin_waits);
+}
