@@ -310,6 +310,10 @@ static int loftd_setup_state(struct loftd *d)
 {
 	const char *dir = d->cfg->state_dir;
 	char *error;
+	if (d->cfg->ring.etcd.count > 0) {
+		/* the ring's host list lives in etcd (doc/ring.md §1) */
+		return 0;
+	}
 	if (dir[0] == '\0') {
 		log_info("state_dir is empty: director host changes will not survive a restart");
 		return 0;
@@ -566,9 +570,15 @@ int main(int argc, char **argv)
 		.resume = proxy_director_resume,
 	};
 	director_set_callbacks(d.director, &director_cb, d.proxy);
-	/* one node: a probe's verdict is the director's */
-	d.health = health_new(d.base, d.cfg, d.director, d.backend_tls,
-			      loftd_health_verdict, d.director);
+	/* one node: a probe's verdict is the director's; a ring's nodes must
+	 * agree on one first, which this version does not do yet */
+	if (d.cfg->ring.etcd.count > 0 && d.cfg->director.health.interval_ms > 0)
+		log_warning("ring: health checks are not ring-wide in this version: "
+			    "they are off in a ring (doc/ring.md §7); use "
+			    "director up/down");
+	else
+		d.health = health_new(d.base, d.cfg, d.director, d.backend_tls,
+				      loftd_health_verdict, d.director);
 	if (d.health != NULL)
 		director_health_enable(d.director);
 	if (loftd_setup_listeners(&d) < 0 || loftd_setup_admin(&d) < 0 ||

@@ -197,10 +197,11 @@ typedef void director_change_handler_fn(void *ctx, const struct director_change 
 					director_change_done_cb *done, void *done_ctx);
 void director_set_change_handler(struct director *d, director_change_handler_fn *fn,
 				 void *ctx);
-/* Answers a change with DIRECTOR_INVALID and error (a static text), on a
- * later turn like any answer: for a handler that cannot carry it out. */
-void director_change_refuse(struct director *d, director_change_done_cb *done,
-			    void *done_ctx, const char *error);
+/* Answers a change on a later turn, like any answer: for a handler that
+ * decided it itself (error: a static text, with DIRECTOR_INVALID). */
+void director_change_answer(struct director *d, director_change_done_cb *done,
+			    void *done_ctx, enum director_result result,
+			    const char *error);
 /* The local handler, for a replacement that wants it for some changes. */
 void director_change_apply_local(struct director *d, const struct director_change *c,
 				 director_change_done_cb *done, void *done_ctx);

@@ -181,10 +181,11 @@ void director_change_apply_local(struct director *d, const struct director_chang
 	director_defer_done(d, done, done_ctx, &r);
 }
 
-void director_change_refuse(struct director *d, director_change_done_cb *done,
-			    void *done_ctx, const char *error)
+void director_change_answer(struct director *d, director_change_done_cb *done,
+			    void *done_ctx, enum director_result result,
+			    const char *error)
 {
-	struct director_change_result r = { .result = DIRECTOR_INVALID, .error = error };
+	struct director_change_result r = { .result = result, .error = error };
 	director_defer_done(d, done, done_ctx, &r);
 }
 

@@ -46,6 +46,8 @@ void director_set_pin_callbacks(struct director *d,
 static void director_pins_forgotten(void *ctx, const struct director_user *u)
 {
 	struct director *d = ctx;
+	if (d->pin_cb.forgotten == NULL)
+		return;		/* the ring is gone */
 	for (size_t i = 0; i < d->tags_count; i++) {
 		struct director_user *found = user_directory_lookup(&d->tags[i].users, u->hash);
 		if (found == u) {

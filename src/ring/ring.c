@@ -3,7 +3,8 @@
  *   SETTINGS  create-if-absent P/settings; else they must equal this
  *             node's, or the node cannot join
  *   LEASE     grant this node's lease
- *   REGISTER  P/members/<name> on the lease
+ *   REGISTER  P/members/<name> on the lease; the first node of a ring
+ *             also seeds P/hosts with its own host list
  *   LOAD      one range read of P/ at one revision, then a watch from
  *             the next; the node serves from here on (ready)
  *
@@ -50,6 +51,12 @@ void ring_report(struct ring *r, enum log_level level, const char *fmt, ...)
 	r->cb.report(r->ctx, level, text);
 }
 
+void ring_ignore_result(const struct etcd_result *res, void *ctx)
+{
+	(void)res;
+	(void)ctx;
+}
+
 char *ring_key(const struct ring *r, const char *fmt, ...)
 {
 	char rest[512];
@@ -58,6 +65,26 @@ char *ring_key(const struct ring *r, const char *fmt, ...)
 	vsnprintf(rest, sizeof(rest), fmt, ap);
 	va_end(ap);
 	return xasprintf("%s%s", r->prefix, rest);
+}
+
+void ring_ops_put(struct ring_ops *o, char *key, char *value, int64_t lease)
+{
+	o->ops = xgrow(o->ops, &o->cap, o->count + 1, sizeof(*o->ops));
+	o->owned = xgrow(o->owned, &o->owned_cap, o->owned_count + 2, sizeof(*o->owned));
+	o->owned[o->owned_count++] = key;
+	o->owned[o->owned_count++] = value;
+	o->ops[o->count++] = (struct etcd_op){ .type = ETCD_OP_PUT, .u.put = {
+		.key = key, .key_len = strlen(key), .value = value,
+		.value_len = strlen(value), .lease = lease } };
+}
+
+void ring_ops_free(struct ring_ops *o)
+{
+	for (size_t i = 0; i < o->owned_count; i++)
+		free(o->owned[i]);
+	free(o->owned);
+	free(o->ops);
+	memset(o, 0, sizeof(*o));
 }
 
 /* A step etcd did not answer: say so (once per kind of trouble), try
@@ -208,21 +235,36 @@ static void ring_registered(const struct etcd_result *res, void *ctx)
 	ring_load_start(r);
 }
 
+/* The member's key, and P/hosts from this node's list if the ring has
+ * none yet (create-if-absent: the first node's list is the ring's; every
+ * later node takes the ring's when it loads). */
 static void ring_register(struct ring *r)
 {
-	char *key = ring_key(r, "members/%s", r->name);
 	json_t *o = json_pack("{s:s, s:i, s:I}", "address", r->address, "port",
 			      (int)r->port, "started", (json_int_t)r->started);
-	char *value = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	struct ring_ops member = { 0 }, seed = { 0 };
+	ring_ops_put(&member, ring_key(r, "members/%s", r->name),
+		     json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS), r->lease);
 	json_decref(o);
-	struct etcd_put_params put = {
-		.key = key, .key_len = strlen(key),
-		.value = value, .value_len = strlen(value), .lease = r->lease,
+	struct ring_hosts own;
+	ring_hosts_from_director(&own, director_hosts(r->director));
+	ring_ops_put(&seed, xstrdup(member.ops[0].u.put.key),
+		     xstrdup(member.ops[0].u.put.value), r->lease);
+	ring_ops_put(&seed, ring_key(r, "hosts"), ring_hosts_to_json(&own), 0);
+	ring_hosts_free(&own);
+	struct etcd_compare cmp = {
+		.key = seed.ops[1].u.put.key, .key_len = seed.ops[1].u.put.key_len,
+		.target = ETCD_TARGET_CREATE, .result = ETCD_CMP_EQUAL, .number = 0,
+	};
+	struct etcd_txn_params txn = {
+		.compares = &cmp, .compare_count = 1,
+		.success = seed.ops, .success_count = seed.count,
+		.failure = member.ops, .failure_count = member.count,
 	};
 	r->phase = RING_REGISTER;
-	r->req = etcd_kv_put(r->etcd, &put, ring_registered, r);
-	free(key);
-	free(value);
+	r->req = etcd_kv_txn(r->etcd, &txn, ring_registered, r);
+	ring_ops_free(&member);
+	ring_ops_free(&seed);
 }
 
 /* ---- LOAD and the watch ----------------------------------------------------- */
@@ -246,6 +288,7 @@ static void ring_watch_update(const struct etcd_watch_update *u, void *ctx)
 			if (e->kv.mod_revision > r->revision)
 				r->revision = e->kv.mod_revision;
 		}
+		ring_change_settle(r);
 		return;
 	case ETCD_WATCH_COMPACTED:
 	case ETCD_WATCH_CANCELED:
@@ -276,10 +319,9 @@ static void ring_loaded(const struct etcd_result *res, void *ctx)
 		ring_retry(r, res);
 		return;
 	}
-	ring_state_reset(r);
-	for (size_t i = 0; i < res->op.kv_count; i++)
-		ring_state_apply(r, &res->op.kvs[i], false);
+	ring_state_load(r, res->op.kvs, res->op.kv_count);
 	r->revision = res->header.revision;
+	r->applied_sent = 0;
 	ring_watch_start(r, r->revision + 1);
 	r->retry_logged = -1;
 	bool first = !r->ever_served;
@@ -290,6 +332,7 @@ static void ring_loaded(const struct etcd_result *res, void *ctx)
 	if (first)
 		r->cb.ready(r->ctx);
 	ring_lease_check(r);
+	ring_change_settle(r);
 }
 
 static void ring_load_start(struct ring *r)
@@ -333,6 +376,9 @@ static void ring_retry_timer(evutil_socket_t fd, short what, void *arg)
 		ring_load_start(r);
 		break;
 	case RING_SERVING:
+		/* a step of a host change to try again */
+		ring_change_settle(r);
+		break;
 	case RING_STOPPING:
 		break;
 	}
@@ -340,21 +386,33 @@ static void ring_retry_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- admin changes ------------------------------------------------------------- */
 
-/* Until host changes and moves are ring-wide (doc/ring.md §4, §5), a
- * node of a ring refuses them: made on one node only, they would route a
- * user differently on different nodes. A director kick stays this node's
- * own, as before. */
+/* Host changes go through the ring (ring_change.c); a director kick
+ * stays this node's own, as in Dovecot. Until moves and flushes are
+ * ring-wide (doc/ring.md §5), a node of a ring refuses them: made on one
+ * node only, they would route a user differently on different nodes. */
 static void ring_director_change(void *ctx, const struct director_change *c,
 				 director_change_done_cb *done, void *done_ctx)
 {
 	struct ring *r = ctx;
-	if (c->type == DIRECTOR_CHANGE_USER_KICK) {
+	switch (c->type) {
+	case DIRECTOR_CHANGE_USER_KICK:
 		director_change_apply_local(r->director, c, done, done_ctx);
 		return;
+	case DIRECTOR_CHANGE_HOST_SET:
+	case DIRECTOR_CHANGE_HOST_UPDATE:
+	case DIRECTOR_CHANGE_HOST_UP:
+	case DIRECTOR_CHANGE_HOST_DOWN:
+	case DIRECTOR_CHANGE_HOST_REMOVE:
+		ring_change_request(r, c, done, done_ctx);
+		return;
+	case DIRECTOR_CHANGE_HOST_FLUSH:
+	case DIRECTOR_CHANGE_HOST_RESET:
+	case DIRECTOR_CHANGE_USER_MOVE:
+		break;
 	}
-	director_change_refuse(r->director, done, done_ctx,
-			       "not in a director ring yet: host changes and moves are "
-			       "not ring-wide in this version (doc/ring.md)");
+	director_change_answer(r->director, done, done_ctx, DIRECTOR_INVALID,
+			       "moves and flushes are not ring-wide in this version "
+			       "(doc/ring.md)");
 }
 
 /* ---- the object ---------------------------------------------------------------- */
@@ -399,6 +457,7 @@ struct ring *ring_new(struct event_base *base, const struct config *cfg,
 	r->retry_logged = -1;
 	r->retry_timer = evtimer_new(base, ring_retry_timer, r);
 	ring_lease_init(r);
+	ring_pins_init(r);
 	director_set_change_handler(director, ring_director_change, r);
 	ring_settings_start(r);
 	return r;
@@ -443,13 +502,14 @@ void ring_free(struct ring **rp)
 	if (r == NULL)
 		return;
 	director_set_change_handler(r->director, NULL, NULL);
+	ring_change_free(r);
+	ring_pins_free(r);
 	etcd_request_cancel(&r->req);
 	etcd_watch_free(&r->watch);
 	ring_lease_deinit(r);
 	etcd_client_free(&r->etcd);
 	event_free(r->retry_timer);
-	ring_state_reset(r);
-	free(r->members);
+	ring_state_free(r);
 	free(r->prefix);
 	free(r->name);
 	free(r->address);

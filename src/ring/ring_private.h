@@ -7,13 +7,19 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/hmap.h"
+#include "director/director.h"
 #include "ring/ring.h"
 
 struct etcd_client;
 struct etcd_request;
 struct etcd_watch;
 struct etcd_kv;
+struct etcd_op;
+struct etcd_result;
 struct event;
+struct ring_proposal;
+struct ring_pin_take;
 
 enum ring_phase {
 	RING_SETTINGS,
@@ -31,6 +37,35 @@ struct ring_member {
 	unsigned int port;
 	time_t started;
 	int64_t lease;
+	int64_t applied;		/* its P/applied/<name>: admin changes it applied */
+	bool acked;			/* acknowledged the host change in flight */
+};
+
+/* A host list: the ring's (P/hosts) or a proposed one (ring_hosts.c). */
+struct ring_hosts {
+	struct director_host_spec *hosts;
+	char **tags;			/* owned; hosts[i].tag points at tags[i] */
+	size_t count, cap, tags_cap;
+};
+
+/* A host change in flight (P/hostchange, doc/ring.md §4). */
+struct ring_hostchange {
+	bool present;
+	char *id;
+	int64_t revision;		/* its mod_revision: the commit's compare */
+	struct ring_hosts hosts;
+	bool prepared;			/* this node pinned its users and acked */
+};
+
+/* An admin's change waiting for the ring (doc/ring.md §8). */
+struct ring_request {
+	struct ring *ring;
+	char *id;			/* the host change it proposed */
+	int64_t committed;		/* the commit's revision; 0: not yet */
+	director_change_done_cb *done;
+	void *done_ctx;
+	struct event *timer;
+	struct ring_request *next;
 };
 
 struct ring {
@@ -70,6 +105,19 @@ struct ring {
 	/* the ring's state (ring_state.c) */
 	struct ring_member *members;
 	size_t members_count, members_cap;
+	struct ring_hosts hosts;	/* P/hosts as applied */
+	char *hosts_id;			/* the change that made it */
+	int64_t hosts_revision;		/* its mod_revision */
+	bool hosts_known;
+	struct ring_hostchange change;
+	struct etcd_request *commit;	/* this node's try to commit a change */
+	struct etcd_request *ack;	/* this node's pins and ack */
+	struct ring_request *requests;	/* admin changes in flight */
+	struct ring_proposal *proposals;	/* host changes being proposed */
+	struct ring_pin_take *takes;	/* own pins being taken for logins */
+	struct hmap pins;		/* pin keys applied (ring_pins.c) */
+	unsigned int change_seq;
+	int64_t applied_sent;		/* the P/applied/<name> put last */
 
 	void (*stop_done)(void *ctx);
 	void *stop_ctx;
@@ -77,8 +125,22 @@ struct ring {
 
 void ring_report(struct ring *r, enum log_level level, const char *fmt, ...)
 	ATTR_FORMAT(3, 4);
+/* An etcd callback for requests whose answer the watch tells anyway. */
+void ring_ignore_result(const struct etcd_result *res, void *ctx);
 /* prefix + the formatted rest. */
 char *ring_key(const struct ring *r, const char *fmt, ...) ATTR_FORMAT(2, 3);
+/* Transaction ops that own their keys and values. */
+struct ring_ops {
+	struct ring *ring;		/* for callbacks that fill it */
+	struct etcd_op *ops;
+	size_t count, cap;
+	char **owned;
+	size_t owned_count, owned_cap;
+};
+/* A put of key = value (both taken over) on the lease (0: none). */
+void ring_ops_put(struct ring_ops *o, char *key, char *value, int64_t lease);
+void ring_ops_free(struct ring_ops *o);
+
 /* The lease is gone, or the state must be read again after a fence. */
 void ring_rejoin(struct ring *r, bool new_lease);
 
@@ -90,10 +152,53 @@ void ring_lease_set(struct ring *r, int64_t id, uint64_t sent_ms, int64_t ttl_s)
 /* Fences or unfences as the deadline says; after a (re)load. */
 void ring_lease_check(struct ring *r);
 
+/* ring_hosts.c */
+void ring_hosts_free(struct ring_hosts *h);
+void ring_hosts_copy(struct ring_hosts *dst, const struct ring_hosts *src);
+void ring_hosts_from_director(struct ring_hosts *h, const struct director_host_list *list);
+char *ring_hosts_to_json(const struct ring_hosts *h);
+int ring_hosts_from_json(struct ring_hosts *h, const void *data, size_t len,
+			 char **error_r);
+/* An admin's change applied to a copy of the list; OK, NOTFOUND, INVALID
+ * (*error_r: a static text). */
+enum director_result ring_hosts_change(struct ring_hosts *h, const struct director_change *c,
+				       const char **error_r);
+
+/* ring_change.c */
+/* An admin's change (the director's change handler). */
+void ring_change_request(struct ring *r, const struct director_change *c,
+			 director_change_done_cb *done, void *done_ctx);
+/* The keys of host changes as read or watched. */
+void ring_change_hosts(struct ring *r, const struct etcd_kv *kv);
+void ring_change_proposed(struct ring *r, const struct etcd_kv *kv, bool deleted);
+void ring_change_acked(struct ring *r, const char *node, const struct etcd_kv *kv,
+		       bool deleted);
+void ring_change_applied(struct ring *r, const char *node, const struct etcd_kv *kv,
+			 bool deleted);
+/* After a batch of events (a watch message, the full read): commit a
+ * change every live node acknowledged, answer admins. */
+void ring_change_settle(struct ring *r);
+void ring_change_free(struct ring *r);
+
+/* ring_pins.c */
+void ring_pins_init(struct ring *r);
+/* A pin key as read or watched. */
+void ring_pins_apply(struct ring *r, const char *rest, size_t len,
+		     const struct etcd_kv *kv, bool deleted);
+/* Puts that pin this node's users who would move with the prepared
+ * rings. */
+void ring_pins_for_change(struct ring *r, struct ring_ops *ops);
+/* Around a full read: pins not read again are gone. */
+void ring_pins_load_begin(struct ring *r);
+void ring_pins_load_end(struct ring *r);
+void ring_pins_free(struct ring *r);
+
 /* ring_state.c */
+struct ring_member *ring_member_get(struct ring *r, const char *name);
 /* One key of the ring as read or watched (deleted: a DELETE event). */
 void ring_state_apply(struct ring *r, const struct etcd_kv *kv, bool deleted);
-/* Forgets the state (before a full read). */
-void ring_state_reset(struct ring *r);
+/* A full read: the state is what it says (keys not in it are gone). */
+void ring_state_load(struct ring *r, const struct etcd_kv *kvs, size_t count);
+void ring_state_free(struct ring *r);
 
 #endif

@@ -1,6 +1,7 @@
 /* The ring's state as this node knows it, from the full read at join and
- * the watch after it (doc/ring.md §1): so far the live members
- * (P/members/<name>). Keys this version does not know are ignored, so a
+ * the watch after it (doc/ring.md §1): the live members
+ * (P/members/<name>), the host list and a change of it in flight, the
+ * nodes' acknowledgements, and the pins. Keys this version does not know are ignored, so a
  * newer node's keys do not trouble an older one. */
 #include <jansson.h>
 #include <stdlib.h>
@@ -10,7 +11,6 @@
 #include "ring/etcd.h"
 #include "ring/ring_private.h"
 
-#define RING_MEMBERS "members/"
 
 static void ring_member_clear(struct ring_member *m)
 {
@@ -67,6 +67,64 @@ static void ring_member_apply(struct ring *r, const char *name, size_t len,
 	json_decref(o);
 }
 
+struct ring_member *ring_member_get(struct ring *r, const char *name)
+{
+	return ring_member_find(r, name, strlen(name));
+}
+
+/* A key naming a node: its node as a C string. */
+static void ring_node_acked(struct ring *r, const char *node, size_t len,
+			    const struct etcd_kv *kv, bool deleted)
+{
+	char *name = xstrndup(node, len);
+	ring_change_acked(r, name, kv, deleted);
+	free(name);
+}
+
+static void ring_node_applied(struct ring *r, const char *node, size_t len,
+			      const struct etcd_kv *kv, bool deleted)
+{
+	char *name = xstrndup(node, len);
+	ring_change_applied(r, name, kv, deleted);
+	free(name);
+}
+
+static void ring_hosts_key(struct ring *r, const char *rest, size_t len,
+			   const struct etcd_kv *kv, bool deleted)
+{
+	(void)rest;
+	(void)len;
+	if (deleted)
+		ring_report(r, LOG_LEVEL_ERROR, "ring: %shosts was deleted: this node "
+			    "keeps routing by the list it has", r->prefix);
+	else
+		ring_change_hosts(r, kv);
+}
+
+static void ring_hostchange_key(struct ring *r, const char *rest, size_t len,
+				const struct etcd_kv *kv, bool deleted)
+{
+	(void)rest;
+	(void)len;
+	ring_change_proposed(r, kv, deleted);
+}
+
+/* The keys by name: "exact" ones whole, the others as a prefix of the
+ * rest (which the handler gets). */
+static const struct ring_key_handler {
+	const char *name;
+	bool exact;
+	void (*apply)(struct ring *r, const char *rest, size_t len,
+		      const struct etcd_kv *kv, bool deleted);
+} ring_key_handlers[] = {
+	{ "members/", false, ring_member_apply },
+	{ "hosts", true, ring_hosts_key },
+	{ "hostchange", true, ring_hostchange_key },
+	{ "hostchange-ack/", false, ring_node_acked },
+	{ "applied/", false, ring_node_applied },
+	{ "pins/", false, ring_pins_apply },
+};
+
 void ring_state_apply(struct ring *r, const struct etcd_kv *kv, bool deleted)
 {
 	size_t plen = strlen(r->prefix);
@@ -74,16 +132,45 @@ void ring_state_apply(struct ring *r, const struct etcd_kv *kv, bool deleted)
 		return;
 	const char *rest = (const char *)kv->key + plen;
 	size_t len = kv->key_len - plen;
-	size_t mlen = strlen(RING_MEMBERS);
-	if (len > mlen && memcmp(rest, RING_MEMBERS, mlen) == 0)
-		ring_member_apply(r, rest + mlen, len - mlen, kv, deleted);
+	for (size_t i = 0; i < ARRAY_SIZE(ring_key_handlers); i++) {
+		const struct ring_key_handler *h = &ring_key_handlers[i];
+		size_t n = strlen(h->name);
+		if (h->exact ? len == n && memcmp(rest, h->name, n) == 0 :
+		    len > n && memcmp(rest, h->name, n) == 0) {
+			h->apply(r, rest + n, len - n, kv, deleted);
+			return;
+		}
+	}
 }
 
-void ring_state_reset(struct ring *r)
+void ring_state_load(struct ring *r, const struct etcd_kv *kvs, size_t count)
 {
 	for (size_t i = 0; i < r->members_count; i++)
 		ring_member_clear(&r->members[i]);
 	r->members_count = 0;
+	ring_change_proposed(r, NULL, true);
+	ring_pins_load_begin(r);
+	/* the members first: the keys that name a node count for a member */
+	size_t plen = strlen(r->prefix);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < count; i++) {
+			const struct etcd_kv *kv = &kvs[i];
+			bool member = kv->key_len > plen + 8 &&
+				memcmp(kv->key + plen, "members/", 8) == 0;
+			if (member == (pass == 0))
+				ring_state_apply(r, kv, false);
+		}
+	}
+	ring_pins_load_end(r);
+}
+
+void ring_state_free(struct ring *r)
+{
+	for (size_t i = 0; i < r->members_count; i++)
+		ring_member_clear(&r->members[i]);
+	r->members_count = 0;
+	free(r->members);
+	r->members = NULL;
 }
 
 static int ring_member_cmp(const void *a, const void *b)

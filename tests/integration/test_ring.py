@@ -3,8 +3,9 @@ real 3-member etcd join one ring, refuse to join with settings that would
 route differently, list each other in `doveadm director ring status`,
 serve only once they have read the ring's state, fence themselves when
 etcd stops answering (and serve again by themselves), and leave at once
-on a clean stop. Host changes and moves are refused in a ring until they
-are ring-wide."""
+on a clean stop. Host changes made on any node reach every node before
+they are answered, and move nobody who has a session (pins). Moves and
+flushes are refused in a ring until they are ring-wide."""
 import os
 import subprocess
 
@@ -166,14 +167,111 @@ def test_serve_mode_keeps_routing_cut_off(loft_factory, etcd_whole):
             member.thaw()
 
 
-def test_host_changes_are_refused_in_a_ring(loft_factory, etcd_whole):
-    n = node(loft_factory, etcd_whole, 0, "/loft-refuse/")
-    loftlib.wait_for(lambda: IMAPserves(n), 10, "the node to serve")
-    r = subprocess.run(["doveadm", "director", "add", "-a", n.admin, "%s.15" % NET],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode != 0
-    assert "not ring-wide in this version" in r.stderr
+def doveadm(loft, *args, check=True):
+    """doveadm -f tab <cmd> <subcmd> -a <loft's admin socket> <args>"""
+    r = subprocess.run(["doveadm", "-f", "tab"] + list(args[:2]) + ["-a", loft.admin] +
+                       list(args[2:]), capture_output=True, text=True, timeout=40)
+    if check:
+        assert r.returncode == 0, (args, r.stderr)
+    return r
+
+
+def director_status(loft):
+    return doveadm(loft, "director", "status").stdout
+
+
+def same_everywhere(nodes, want=None):
+    texts = [director_status(n) for n in nodes]
+    ok = all(t == texts[0] for t in texts) and (want is None or want(texts[0]))
+    return ok and texts[0]
+
+
+def test_host_changes_reach_every_node(loft_factory, etcd_whole, cluster):
+    """doveadm on any node changes the ring's host list; the change is
+    answered once every node applied it, so the other nodes list it at
+    once (reference §2.5: "ring synced" before the answer)."""
+    prefix = "/loft-hosts/"
+    nodes = [node(loft_factory, etcd_whole, i, prefix) for i in range(3)]
+    for n in nodes:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 3, 10, "three members")
+    new = "%s.15" % NET
+    doveadm(nodes[0], "director", "add", new, "7")
+    for n in nodes:
+        rows = [line.split("\t") for line in director_status(n).splitlines()[1:]]
+        assert [r for r in rows if r[0] == new][0][2] == "7", (n.port, rows)
+    doveadm(nodes[1], "director", "down", new)
+    doveadm(nodes[2], "director", "update", new, "9")
+    text = same_everywhere(nodes)
+    assert text, [director_status(n) for n in nodes]
+    row = [line.split("\t") for line in text.splitlines() if line.startswith(new)][0]
+    assert row[2] == "9" and row[3] == "down", row
+    # unknown hosts and unchanged states are answered as a lone director does
+    r = doveadm(nodes[0], "director", "remove", "%s.16" % NET, check=False)
+    assert r.returncode == 68 and "doesn't exist" in r.stderr, r.stderr
+    doveadm(nodes[0], "director", "down", new)
+    # moves are not ring-wide yet: refused with the reason
+    r = doveadm(nodes[0], "director", "move", "user1", cluster.backends[0].ip, check=False)
+    assert r.returncode != 0 and "not ring-wide in this version" in r.stderr, r.stderr
+    # a node that joins later routes by the ring's list, not its config
+    late = node(loft_factory, etcd_whole, 3, prefix)
+    loftlib.wait_for(lambda: same_everywhere(nodes + [late]), 10,
+                     "the late node to list the ring's hosts")
+    doveadm(late, "director", "remove", new)
+    assert same_everywhere(nodes + [late], lambda t: new not in t)
     # a director kick still works on the node
-    r = subprocess.run(["doveadm", "director", "kick", "-a", n.admin, "nobody"],
-                       capture_output=True, text=True, timeout=30)
+    doveadm(nodes[0], "director", "kick", "nobody")
+
+
+def user_row(loft, user):
+    """doveadm director status USER: {"Current": ip, "Hashed": ip, ...}"""
+    r = subprocess.run(["doveadm", "director", "status", "-a", loft.admin, user],
+                       capture_output=True, text=True, timeout=40)
     assert r.returncode == 0, r.stderr
+    fields = dict(line.split(": ", 1) for line in r.stdout.splitlines() if ": " in line)
+    fields["Current"] = fields["Current"].split(" ")[0]
+    return fields
+
+
+def test_a_user_with_a_session_keeps_its_backend(loft_factory, etcd_whole, cluster):
+    """A host change that moves users' hashes moves nobody who has a
+    session or a record on any node: each node pins its users before the
+    change is committed (doc/ring.md §3-4), and every node routes a pinned
+    user to its pinned backend."""
+    prefix = "/loft-pins/"
+    nodes = [node(loft_factory, etcd_whole, i, prefix) for i in range(3)]
+    for n in nodes:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 3, 10, "three members")
+    users = ["user%d" % i for i in range(20, 32)]
+    sessions = []
+    for u in users:
+        m = IMAP(LOFT_IP, nodes[0].port)
+        m.login(u, "pass")
+        sessions.append(m)
+    before = {u: user_row(nodes[0], u)["Current"] for u in users}
+    # a heavy new host: most hashes now point at it
+    new = "%s.15" % NET
+    doveadm(nodes[1], "director", "add", new, "1000")
+    moved = [u for u in users if user_row(nodes[1], u)["Hashed"] == new]
+    assert moved, "no user's hash moved to the new host"
+    # node 0 keeps every user where it is; the others know the pins of
+    # those whose hash moved
+    for u in users:
+        assert user_row(nodes[0], u)["Current"] == before[u], u
+    for u in moved:
+        for n in nodes[1:]:
+            assert user_row(n, u)["Current"] == before[u], (n.port, u)
+    # a second login of a moved user on another node reaches the old backend
+    u = moved[0]
+    m = IMAP(LOFT_IP, nodes[2].port)
+    m.login(u, "pass")
+    r = subprocess.run(["doveadm", "-f", "tab", "proxy", "list", "-a",
+                        os.path.join(nodes[2].base_dir, "ipc")],
+                       capture_output=True, text=True, timeout=40)
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    mine = [r for r in rows if u in r]
+    assert len(mine) == 1 and before[u] in mine[0], rows
+    m.logout()
+    for s in sessions:
+        s.logout()
+
+

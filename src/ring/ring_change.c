@@ -1,0 +1,437 @@
+/* Host changes in two phases, and admin changes acknowledged by the
+ * whole ring (doc/ring.md §4, §8).
+ *
+ *   propose   the admin's node writes P/hostchange (the new list) if
+ *             P/hosts is still what it read and no change is in flight
+ *   prepare   every node, seeing it: the director takes the new list with
+ *             its rings deferred, prepares them, and the node pins its
+ *             users whose host would change; then P/hostchange-ack/<node>
+ *   commit    once every live node acknowledged, any node: P/hosts = the
+ *             new list, the change and its acks deleted, in one
+ *             transaction that compares the change's revision
+ *   apply     every node, seeing P/hosts: the rings are committed, held
+ *             logins go on; P/applied/<node> says so
+ *   answer    the admin's node answers OK once every live node applied
+ *             the commit (or "Ring sync timed out" after 30 s)
+ *
+ * A node that dies is no longer waited for once its lease has gone; one
+ * that is cut off has fenced itself by then. */
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xmalloc.h"
+#include "director/director.h"
+#include "ring/etcd.h"
+#include "ring/ring_private.h"
+
+#define RING_SYNC_TIMEOUT_MS 30000
+#define RING_TXN_MAX_OPS 128
+#define RING_BUSY_TEXT "host is already being updated - try again later"
+#define RING_TIMEOUT_TEXT "Ring sync timed out"
+
+/* ---- admin requests --------------------------------------------------- */
+
+static void ring_request_answer(struct ring_request **rqp, enum director_result result,
+				const char *error)
+{
+	struct ring_request *rq = *rqp;
+	struct ring *r = rq->ring;
+	*rqp = rq->next;
+	director_change_answer(r->director, rq->done, rq->done_ctx, result, error);
+	event_free(rq->timer);
+	free(rq->id);
+	free(rq);
+}
+
+static void ring_request_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct ring_request *target = arg;
+	struct ring *r = target->ring;
+	(void)fd;
+	(void)what;
+	for (struct ring_request **p = &r->requests; *p != NULL; p = &(*p)->next) {
+		if (*p == target) {
+			ring_request_answer(p, DIRECTOR_INVALID, RING_TIMEOUT_TEXT);
+			return;
+		}
+	}
+}
+
+static struct ring_request *ring_request_add(struct ring *r, const char *id,
+					     director_change_done_cb *done, void *ctx)
+{
+	struct ring_request *rq = xcalloc(1, sizeof(*rq));
+	rq->ring = r;
+	rq->id = xstrdup(id);
+	rq->done = done;
+	rq->done_ctx = ctx;
+	rq->timer = evtimer_new(r->base, ring_request_timeout, rq);
+	struct timeval tv = { RING_SYNC_TIMEOUT_MS / 1000, 0 };
+	evtimer_add(rq->timer, &tv);
+	rq->next = r->requests;
+	r->requests = rq;
+	/* the watch may have shown the commit before the proposal's answer */
+	if (r->hosts_id != NULL && strcmp(r->hosts_id, id) == 0)
+		rq->committed = r->hosts_revision;
+	return rq;
+}
+
+/* Every live node has applied the revision. */
+static bool ring_applied_everywhere(struct ring *r, int64_t revision)
+{
+	for (size_t i = 0; i < r->members_count; i++) {
+		if (r->members[i].applied < revision)
+			return false;
+	}
+	return true;
+}
+
+/* ---- propose ------------------------------------------------------------ */
+
+struct ring_proposal {
+	struct ring_proposal *next;	/* in ring->proposals */
+	struct etcd_request *req;
+	struct ring *ring;
+	char *id;
+	director_change_done_cb *done;
+	void *done_ctx;
+};
+
+static void ring_proposal_free(struct ring_proposal *p)
+{
+	for (struct ring_proposal **q = &p->ring->proposals; *q != NULL; q = &(*q)->next) {
+		if (*q == p) {
+			*q = p->next;
+			break;
+		}
+	}
+	free(p->id);
+	free(p);
+}
+
+static void ring_proposed(const struct etcd_result *res, void *ctx)
+{
+	struct ring_proposal *p = ctx;
+	struct ring *r = p->ring;
+	p->req = NULL;
+	if (res->outcome == ETCD_OK && res->succeeded) {
+		/* answered when every node applied it */
+		(void)ring_request_add(r, p->id, p->done, p->done_ctx);
+		ring_change_settle(r);
+	} else if (res->outcome == ETCD_OK) {
+		/* another change got there first */
+		director_change_answer(r->director, p->done, p->done_ctx, DIRECTOR_TRYAGAIN,
+				       RING_BUSY_TEXT);
+	} else {
+		/* unknown: it may still be applied; the admin may look */
+		ring_report(r, LOG_LEVEL_WARNING, "ring: host change %s: etcd %s: %s",
+			    p->id, res->endpoint != NULL ? res->endpoint : "-",
+			    res->error != NULL ? res->error : "no answer");
+		director_change_answer(r->director, p->done, p->done_ctx, DIRECTOR_INVALID,
+				       RING_TIMEOUT_TEXT);
+	}
+	ring_proposal_free(p);
+}
+
+static char *ring_change_json(const char *id, const struct ring_hosts *h)
+{
+	char *hosts = ring_hosts_to_json(h);
+	json_error_t jerr;
+	json_t *o = json_loads(hosts, 0, &jerr);
+	json_object_set_new(o, "id", json_string(id));
+	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	free(hosts);
+	return text;
+}
+
+void ring_change_request(struct ring *r, const struct director_change *c,
+			 director_change_done_cb *done, void *done_ctx)
+{
+	const char *error = NULL;
+	if (!ring_is_serving(r) || !r->hosts_known) {
+		director_change_answer(r->director, done, done_ctx, DIRECTOR_INVALID,
+				       "this director is not in touch with its ring");
+		return;
+	}
+	if (r->change.present) {
+		director_change_answer(r->director, done, done_ctx, DIRECTOR_TRYAGAIN,
+				       RING_BUSY_TEXT);
+		return;
+	}
+	struct ring_hosts next;
+	ring_hosts_copy(&next, &r->hosts);
+	enum director_result res = ring_hosts_change(&next, c, &error);
+	char *before = ring_hosts_to_json(&r->hosts), *after = ring_hosts_to_json(&next);
+	bool same = strcmp(before, after) == 0;
+	free(before);
+	if (res != DIRECTOR_OK || same) {
+		/* refused, or nothing changes (HOST-UP of a host that is up):
+		 * answered at once, as Dovecot answers an unchanged state */
+		director_change_answer(r->director, done, done_ctx, res, error);
+		ring_hosts_free(&next);
+		free(after);
+		return;
+	}
+	free(after);
+	char *id = xasprintf("%s-%lld-%u", r->name, (long long)r->started, ++r->change_seq);
+	char *value = ring_change_json(id, &next);
+	char *hosts_key = ring_key(r, "hosts"), *change_key = ring_key(r, "hostchange");
+	struct etcd_compare cmp[2] = {
+		{ .key = hosts_key, .key_len = strlen(hosts_key), .target = ETCD_TARGET_MOD,
+		  .result = ETCD_CMP_EQUAL, .number = r->hosts_revision },
+		{ .key = change_key, .key_len = strlen(change_key),
+		  .target = ETCD_TARGET_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 },
+	};
+	struct etcd_op put = { .type = ETCD_OP_PUT, .u.put = {
+		.key = change_key, .key_len = strlen(change_key),
+		.value = value, .value_len = strlen(value) } };
+	struct etcd_txn_params txn = {
+		.compares = cmp, .compare_count = 2, .success = &put, .success_count = 1,
+	};
+	struct ring_proposal *p = xcalloc(1, sizeof(*p));
+	p->ring = r;
+	p->id = id;
+	p->done = done;
+	p->done_ctx = done_ctx;
+	p->next = r->proposals;
+	r->proposals = p;
+	p->req = etcd_kv_txn(r->etcd, &txn, ring_proposed, p);
+	free(value);
+	free(hosts_key);
+	free(change_key);
+	ring_hosts_free(&next);
+}
+
+/* ---- prepare ----------------------------------------------------------------- */
+
+static void ring_acked(const struct etcd_result *res, void *ctx)
+{
+	struct ring *r = ctx;
+	r->ack = NULL;
+	if (res->outcome != ETCD_OK) {
+		/* the change waits for this node: try again in a second */
+		r->change.prepared = false;
+		ring_report(r, LOG_LEVEL_WARNING, "ring: acknowledging host change %s: %s",
+			    r->change.id, res->error != NULL ? res->error : "no answer");
+		struct timeval tv = { 1, 0 };
+		evtimer_add(r->retry_timer, &tv);
+	}
+}
+
+/* Pins this node's users who would move, and acknowledges, in one
+ * transaction (or several, the ack in the last, when there are many). */
+static void ring_change_prepare(struct ring *r)
+{
+	struct ring_hostchange *ch = &r->change;
+	if (ch->prepared || r->ack != NULL || r->lease == 0)
+		return;
+	director_set_deferred_rings(r->director, true);
+	director_hosts_replace(r->director, ch->hosts.hosts, ch->hosts.count);
+	director_rings_prepare(r->director);
+	struct ring_ops ops = { 0 };
+	ring_pins_for_change(r, &ops);
+	ring_ops_put(&ops, ring_key(r, "hostchange-ack/%s", r->name), xstrdup(ch->id),
+		     r->lease);
+	/* pins beyond one transaction's room go first, the ack with the rest */
+	size_t start = 0;
+	while (ops.count - start > RING_TXN_MAX_OPS) {
+		struct etcd_txn_params batch = {
+			.success = ops.ops + start, .success_count = RING_TXN_MAX_OPS,
+		};
+		(void)etcd_kv_txn(r->etcd, &batch, ring_ignore_result, NULL);
+		start += RING_TXN_MAX_OPS;
+	}
+	struct etcd_txn_params last = {
+		.success = ops.ops + start, .success_count = ops.count - start,
+	};
+	ch->prepared = true;
+	r->ack = etcd_kv_txn(r->etcd, &last, ring_acked, r);
+	ring_ops_free(&ops);
+}
+
+/* ---- the keys ----------------------------------------------------------------- */
+
+void ring_change_proposed(struct ring *r, const struct etcd_kv *kv, bool deleted)
+{
+	struct ring_hostchange *ch = &r->change;
+	bool was_prepared = ch->prepared;
+	free(ch->id);
+	ch->id = NULL;
+	ring_hosts_free(&ch->hosts);
+	ch->present = false;
+	ch->prepared = false;
+	etcd_request_cancel(&r->ack);
+	for (size_t i = 0; i < r->members_count; i++)
+		r->members[i].acked = false;
+	if (was_prepared && r->hosts_known) {
+		/* committed (P/hosts came first and is the new list) or given
+		 * up: route by the ring's list, let held logins go on */
+		director_set_deferred_rings(r->director, false);
+		director_hosts_replace(r->director, r->hosts.hosts, r->hosts.count);
+	}
+	if (deleted)
+		return;
+	char *error;
+	json_error_t jerr;
+	json_t *o = json_loadb((const char *)kv->value, kv->value_len, 0, &jerr);
+	const char *id = json_string_value(json_object_get(o, "id"));
+	if (id == NULL || ring_hosts_from_json(&ch->hosts, kv->value, kv->value_len,
+					       &error) < 0) {
+		ring_report(r, LOG_LEVEL_ERROR, "ring: %shostchange is not a host change: "
+			    "ignored", r->prefix);
+		if (id != NULL)
+			free(error);
+		json_decref(o);
+		return;
+	}
+	ch->id = xstrdup(id);
+	ch->revision = kv->mod_revision;
+	ch->present = true;
+	json_decref(o);
+}
+
+void ring_change_acked(struct ring *r, const char *node, const struct etcd_kv *kv,
+		       bool deleted)
+{
+	struct ring_member *m = ring_member_get(r, node);
+	if (m == NULL)
+		return;
+	m->acked = !deleted && r->change.id != NULL && kv->value_len == strlen(r->change.id) &&
+		memcmp(kv->value, r->change.id, kv->value_len) == 0;
+}
+
+void ring_change_applied(struct ring *r, const char *node, const struct etcd_kv *kv,
+			 bool deleted)
+{
+	struct ring_member *m = ring_member_get(r, node);
+	if (m != NULL)
+		m->applied = deleted ? 0 : strtoll((const char *)kv->value, NULL, 10);
+}
+
+static void ring_applied_put(struct ring *r)
+{
+	char *key = ring_key(r, "applied/%s", r->name);
+	char value[32];
+	snprintf(value, sizeof(value), "%lld", (long long)r->hosts_revision);
+	struct etcd_put_params put = {
+		.key = key, .key_len = strlen(key), .value = value,
+		.value_len = strlen(value), .lease = r->lease,
+	};
+	(void)etcd_kv_put(r->etcd, &put, ring_ignore_result, NULL);
+	free(key);
+}
+
+void ring_change_hosts(struct ring *r, const struct etcd_kv *kv)
+{
+	char *error;
+	struct ring_hosts h;
+	if (ring_hosts_from_json(&h, kv->value, kv->value_len, &error) < 0) {
+		ring_report(r, LOG_LEVEL_ERROR, "ring: %shosts: %s: ignored", r->prefix, error);
+		free(error);
+		return;
+	}
+	ring_hosts_free(&r->hosts);
+	r->hosts = h;
+	r->hosts_revision = kv->mod_revision;
+	r->hosts_known = true;
+	json_error_t jerr;
+	json_t *o = json_loadb((const char *)kv->value, kv->value_len, 0, &jerr);
+	const char *id = json_string_value(json_object_get(o, "id"));
+	free(r->hosts_id);
+	r->hosts_id = id != NULL ? xstrdup(id) : NULL;
+	json_decref(o);
+	/* the routing rings follow the ring's list now */
+	director_set_deferred_rings(r->director, false);
+	director_hosts_replace(r->director, r->hosts.hosts, r->hosts.count);
+	for (struct ring_request *rq = r->requests; rq != NULL; rq = rq->next) {
+		if (r->hosts_id != NULL && strcmp(rq->id, r->hosts_id) == 0)
+			rq->committed = r->hosts_revision;
+	}
+}
+
+/* ---- commit ------------------------------------------------------------------- */
+
+static void ring_committed(const struct etcd_result *res, void *ctx)
+{
+	struct ring *r = ctx;
+	r->commit = NULL;
+	/* a lost race or no answer: the watch tells what happened */
+	(void)res;
+}
+
+static void ring_change_commit(struct ring *r)
+{
+	struct ring_hostchange *ch = &r->change;
+	char *change_key = ring_key(r, "hostchange"), *hosts_key = ring_key(r, "hosts");
+	char *acks = ring_key(r, "hostchange-ack/");
+	char *value = ring_change_json(ch->id, &ch->hosts);
+	struct etcd_compare cmp = {
+		.key = change_key, .key_len = strlen(change_key), .target = ETCD_TARGET_MOD,
+		.result = ETCD_CMP_EQUAL, .number = ch->revision,
+	};
+	struct etcd_op ops[3] = {
+		{ .type = ETCD_OP_PUT, .u.put = { .key = hosts_key, .key_len = strlen(hosts_key),
+		  .value = value, .value_len = strlen(value) } },
+		{ .type = ETCD_OP_DELETE, .u.del = { .key = change_key,
+		  .key_len = strlen(change_key) } },
+		{ .type = ETCD_OP_DELETE, .u.del = { .key = acks, .key_len = strlen(acks),
+		  .prefix = true } },
+	};
+	struct etcd_txn_params txn = {
+		.compares = &cmp, .compare_count = 1, .success = ops, .success_count = 3,
+	};
+	r->commit = etcd_kv_txn(r->etcd, &txn, ring_committed, r);
+	free(change_key);
+	free(hosts_key);
+	free(acks);
+	free(value);
+}
+
+void ring_change_settle(struct ring *r)
+{
+	if (r->phase != RING_SERVING)
+		return;
+	struct ring_hostchange *ch = &r->change;
+	if (ch->present) {
+		ring_change_prepare(r);
+		bool all = true;
+		for (size_t i = 0; i < r->members_count && all; i++)
+			all = r->members[i].acked;
+		if (all && r->commit == NULL)
+			ring_change_commit(r);
+	}
+	if (r->hosts_known && r->lease != 0 && r->applied_sent != r->hosts_revision) {
+		r->applied_sent = r->hosts_revision;
+		ring_applied_put(r);
+	}
+	for (struct ring_request **p = &r->requests; *p != NULL;) {
+		if ((*p)->committed != 0 && ring_applied_everywhere(r, (*p)->committed))
+			ring_request_answer(p, DIRECTOR_OK, NULL);
+		else
+			p = &(*p)->next;
+	}
+}
+
+void ring_change_free(struct ring *r)
+{
+	while (r->proposals != NULL) {
+		struct ring_proposal *p = r->proposals;
+		etcd_request_cancel(&p->req);
+		director_change_answer(r->director, p->done, p->done_ctx, DIRECTOR_INVALID,
+				       RING_TIMEOUT_TEXT);
+		ring_proposal_free(p);
+	}
+	while (r->requests != NULL)
+		ring_request_answer(&r->requests, DIRECTOR_INVALID, RING_TIMEOUT_TEXT);
+	etcd_request_cancel(&r->commit);
+	etcd_request_cancel(&r->ack);
+	free(r->change.id);
+	ring_hosts_free(&r->change.hosts);
+	ring_hosts_free(&r->hosts);
+	free(r->hosts_id);
+	memset(&r->change, 0, sizeof(r->change));
+}
