@@ -7,6 +7,7 @@ on a clean stop. Host changes made on any node reach every node before
 they are answered, and move nobody who has a session (pins). Moves and
 flushes are refused in a ring until they are ring-wide."""
 import os
+import signal
 import subprocess
 
 import pytest
@@ -275,3 +276,41 @@ def test_a_user_with_a_session_keeps_its_backend(loft_factory, etcd_whole, clust
         s.logout()
 
 
+
+
+def test_a_stuck_node_is_waited_for_until_its_lease_ends(loft_factory, etcd_whole,
+                                                         cluster):
+    """A host change waits for every live node's acknowledgement; another
+    change meanwhile gets TRYAGAIN (doveadm exits 75). A node that stops
+    answering is no longer waited for once its lease ends, and when it
+    runs again it fences, reads the ring again and lists the change."""
+    prefix = "/loft-stuck/"
+    nodes = [node(loft_factory, etcd_whole, i, prefix) for i in range(2)]
+    for n in nodes:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 2, 10, "two members")
+    new = "%s.15" % NET
+    os.kill(nodes[1].proc.pid, signal.SIGSTOP)
+    try:
+        first = subprocess.Popen(["doveadm", "director", "add", "-a", nodes[0].admin, new],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # the change is in flight until node 1's lease ends: any other
+        # waits (an update that changes nothing is answered at once when
+        # no change is in flight, so this never proposes one itself)
+        def busy():
+            r = doveadm(nodes[0], "director", "update", cluster.backends[0].ip, "100",
+                        check=False)
+            assert r.returncode in (0, 75), r.stderr
+            return r.returncode == 75 and r
+        r = loftlib.wait_for(busy, 10, "a second change to get TRYAGAIN")
+        assert first.poll() is None
+        assert "TRYAGAIN" in r.stderr, r.stderr
+        out, err = first.communicate(timeout=40)
+        assert first.returncode == 0, err
+        assert new in director_status(nodes[0])
+    finally:
+        os.kill(nodes[1].proc.pid, signal.SIGCONT)
+    loftlib.wait_for(lambda: new in director_status(nodes[1]), 30,
+                     "the stopped node to list the change")
+    loftlib.wait_for(lambda: len(ring_status(nodes[0])) == 2, 30, "node 1 back")
+    doveadm(nodes[1], "director", "remove", new)
+    assert new not in director_status(nodes[0])
