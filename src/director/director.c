@@ -102,7 +102,9 @@ void director_rings_foreach_moving(struct director *d,
 		HMAP_FOR_EACH(n, &t->users.users) {
 			struct director_user *u = CONTAINER_OF(n, struct director_user, node);
 			const struct director_host *next = chash_lookup(&t->next_ring, u->hash);
-			if (next == chash_lookup(&t->ring, u->hash))
+			/* a user being moved gets the move's pin when it ends */
+			if (next == chash_lookup(&t->ring, u->hash) ||
+			    director_user_moving(d, (uint16_t)i, u->hash))
 				continue;
 			struct director_moving_user mu = {
 				.hash = u->hash, .tag = t->name, .username = u->username,

@@ -294,6 +294,9 @@ struct director_pin_callbacks {
 	/* this node's record of a user it held a pin for is gone: let the
 	 * pin go */
 	void (*forgotten)(void *ctx, const char *tag, uint32_t hash);
+	/* a ring's move (director_user_move_hold): this node's sessions of
+	 * the user are gone, or the move timeout passed */
+	void (*move_ready)(void *ctx, const char *tag, uint32_t hash);
 };
 void director_set_pin_callbacks(struct director *d,
 				const struct director_pin_callbacks *cb, void *ctx);
@@ -309,6 +312,15 @@ enum director_result director_user_remote_pin(struct director *d, const char *ta
  * (the pin it routed by was gone meanwhile): held logins go on. */
 void director_user_own_pin(struct director *d, const char *tag, uint32_t hash,
 			   bool held, time_t now);
+/* A ring's move of a user to the host at ip (doc/ring.md §5): its
+ * record (made if missing) names the host, its logins wait and its
+ * sessions are closed; pin_cb.move_ready says when they are gone. The
+ * logins go on at director_user_move_end(), when the ring finished the
+ * move. NOTFOUND: no such host. */
+enum director_result director_user_move_hold(struct director *d, const char *tag,
+					     uint32_t hash, const struct ipaddr *ip,
+					     time_t now);
+void director_user_move_end(struct director *d, const char *tag, uint32_t hash);
 /* Replaces the whole host list (a ring's): hosts are added, changed
  * (vhosts, up/down and its time) or removed (their users forgotten).
  * The rings follow unless deferred (director_set_deferred_rings). */

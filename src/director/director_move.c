@@ -7,6 +7,12 @@
  *   that has not finished after director.user_move_timeout ends with a
  *   warning, as in Dovecot (a ring replaces that fallback with its own).
  *
+ * A ring's move (doc/ring.md §5) is held the same way on every node, but
+ * ends only when the ring says so (director_user_move_end): once this
+ * node's sessions of the user are gone (or the move timeout passed) it
+ * tells the ring (pin_cb.move_ready) and keeps holding the logins; the
+ * ring waits user_kick_delay once every node has said so.
+ *
  * A move ends inside whatever ended it (a release, an abort from a
  * host change's walk, its timer): the held logins' resumes are queued
  * for the next loop turn, and the internal `moved` callback only counts
@@ -22,6 +28,7 @@
 enum director_move_state {
 	MOVE_KILLING,	/* waiting for the user's sessions to close */
 	MOVE_DELAY,	/* user_kick_delay before logins go on */
+	MOVE_HELD,	/* a ring's: this node is ready, the ring decides */
 };
 
 struct director_move {
@@ -30,6 +37,7 @@ struct director_move {
 	uint16_t tag;
 	uint32_t hash;
 	enum director_move_state state;
+	bool ring;
 	struct event *timer;
 	uint64_t *waiters;
 	size_t nwaiters, cap;
@@ -87,6 +95,8 @@ static void director_move_finish(struct director_move *m, bool notify)
 	free(m);
 }
 
+static void director_move_ready(struct director_move *m);
+
 static void director_move_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct director_move *m = arg;
@@ -96,7 +106,10 @@ static void director_move_timer(evutil_socket_t fd, short what, void *arg)
 		director_report(m->d, LOG_LEVEL_WARNING,
 				"director: finishing user hash %u move timed out, its "
 				"state may now be inconsistent (state=killing)", m->hash);
-	director_move_finish(m, true);
+	if (m->ring)
+		director_move_ready(m);
+	else
+		director_move_finish(m, true);
 }
 
 static void director_move_arm(struct director_move *m, uint64_t ms)
@@ -105,9 +118,24 @@ static void director_move_arm(struct director_move *m, uint64_t ms)
 	evtimer_add(m->timer, &tv);
 }
 
+/* A ring's move: this node is done with the user's sessions. */
+static void director_move_ready(struct director_move *m)
+{
+	struct director *d = m->d;
+	m->state = MOVE_HELD;
+	if (m->timer != NULL)
+		evtimer_del(m->timer);
+	if (d->pin_cb.move_ready != NULL)
+		d->pin_cb.move_ready(d->pin_ctx, d->tags[m->tag].name, m->hash);
+}
+
 /* The sessions are gone: wait user_kick_delay, then let logins go on. */
 static void director_move_enter_delay(struct director_move *m)
 {
+	if (m->ring) {
+		director_move_ready(m);
+		return;
+	}
 	m->state = MOVE_DELAY;
 	if (m->timer == NULL || m->d->kick_delay_ms == 0) {
 		director_move_finish(m, true);
@@ -123,6 +151,36 @@ void director_move_sessions_gone(struct director *d, uint16_t tag, uint32_t hash
 		director_move_enter_delay(m);
 }
 
+static struct director_move *director_move_new(struct director *d, uint16_t tag,
+					       struct director_user *user,
+					       void (*moved)(void *ctx), void *ctx)
+{
+	struct director_move *m = xcalloc(1, sizeof(*m));
+	m->d = d;
+	m->tag = tag;
+	m->hash = user->hash;
+	m->state = MOVE_KILLING;
+	m->moved = moved;
+	m->moved_ctx = ctx;
+	if (d->base != NULL)
+		m->timer = evtimer_new(d->base, director_move_timer, m);
+	hmap_insert(&d->moves, &m->node, director_move_key(tag, user->hash));
+	user_directory_pin(&d->tags[tag].users, user);
+	return m;
+}
+
+/* Closes the user's sessions; the move goes on once they are gone. */
+static void director_move_kill(struct director_move *m, const struct director_user *user)
+{
+	struct director *d = m->d;
+	if (d->cb.kill != NULL)
+		d->cb.kill(d->cb_ctx, m->tag, user->hash);
+	if (user->sessions == 0)
+		director_move_enter_delay(m);
+	else if (m->timer != NULL)
+		director_move_arm(m, d->move_timeout_ms);
+}
+
 void director_move_start(struct director *d, uint16_t tag, struct director_user *user,
 			 struct director_host *host, bool force_kill, time_t now,
 			 void (*moved)(void *ctx), void *ctx)
@@ -136,23 +194,37 @@ void director_move_start(struct director *d, uint16_t tag, struct director_user 
 			moved(ctx);
 		return;
 	}
-	struct director_move *m = xcalloc(1, sizeof(*m));
-	m->d = d;
-	m->tag = tag;
-	m->hash = user->hash;
-	m->state = MOVE_KILLING;
-	m->moved = moved;
-	m->moved_ctx = ctx;
-	if (d->base != NULL)
-		m->timer = evtimer_new(d->base, director_move_timer, m);
-	hmap_insert(&d->moves, &m->node, director_move_key(tag, user->hash));
-	user_directory_pin(&d->tags[tag].users, user);
-	if (d->cb.kill != NULL)
-		d->cb.kill(d->cb_ctx, tag, user->hash);
-	if (user->sessions == 0)
-		director_move_enter_delay(m);
-	else if (m->timer != NULL)
-		director_move_arm(m, d->move_timeout_ms);
+	director_move_kill(director_move_new(d, tag, user, moved, ctx), user);
+}
+
+enum director_result director_user_move_hold(struct director *d, const char *tag,
+					     uint32_t hash, const struct ipaddr *ip,
+					     time_t now)
+{
+	struct director_host *host = director_host_list_find(&d->hosts, ip);
+	uint16_t idx;
+	struct director_tag *t = director_tag_get(d, tag, host != NULL, &idx);
+	if (host == NULL || t == NULL)
+		return DIRECTOR_NOTFOUND;
+	if (director_user_moving(d, idx, hash))
+		return DIRECTOR_OK;
+	/* every node holds the user's logins, with a record or not */
+	struct director_user *u = user_directory_lookup(&t->users, hash);
+	if (u == NULL)
+		u = user_directory_add(&t->users, hash, host, "", now, d->next_gen++);
+	user_directory_set_host(u, host);
+	u->timestamp = now;
+	struct director_move *m = director_move_new(d, idx, u, NULL, NULL);
+	m->ring = true;
+	director_move_kill(m, u);
+	return DIRECTOR_OK;
+}
+
+void director_user_move_end(struct director *d, const char *tag, uint32_t hash)
+{
+	uint16_t idx;
+	if (director_tag_get(d, tag, false, &idx) != NULL)
+		director_move_abort(d, idx, hash);
 }
 
 void director_move_abort(struct director *d, uint16_t tag, uint32_t hash)

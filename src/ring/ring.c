@@ -386,9 +386,9 @@ static void ring_retry_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- admin changes ------------------------------------------------------------- */
 
-/* Host changes go through the ring (ring_change.c); a director kick
- * stays this node's own, as in Dovecot. Until moves and flushes are
- * ring-wide (doc/ring.md §5), a node of a ring refuses them: made on one
+/* Host changes and moves go through the ring (ring_change.c,
+ * ring_moves.c); a director kick stays this node's own, as in Dovecot.
+ * Until flushes are ring-wide, a node of a ring refuses them: made on one
  * node only, they would route a user differently on different nodes. */
 static void ring_director_change(void *ctx, const struct director_change *c,
 				 director_change_done_cb *done, void *done_ctx)
@@ -405,14 +405,15 @@ static void ring_director_change(void *ctx, const struct director_change *c,
 	case DIRECTOR_CHANGE_HOST_REMOVE:
 		ring_change_request(r, c, done, done_ctx);
 		return;
+	case DIRECTOR_CHANGE_USER_MOVE:
+		ring_move_request(r, c, done, done_ctx);
+		return;
 	case DIRECTOR_CHANGE_HOST_FLUSH:
 	case DIRECTOR_CHANGE_HOST_RESET:
-	case DIRECTOR_CHANGE_USER_MOVE:
 		break;
 	}
 	director_change_answer(r->director, done, done_ctx, DIRECTOR_INVALID,
-			       "moves and flushes are not ring-wide in this version "
-			       "(doc/ring.md)");
+			       "flushes are not ring-wide in this version (doc/ring.md)");
 }
 
 /* ---- the object ---------------------------------------------------------------- */
@@ -451,6 +452,10 @@ struct ring *ring_new(struct event_base *base, const struct config *cfg,
 	r->name = cfg->ring.name[0] != '\0' ? xstrdup(cfg->ring.name) :
 		xasprintf("%s:%u", r->address, r->port);
 	r->ttl_ms = cfg->ring.lease_ttl_ms;
+	r->kick_delay_ms = cfg->director.user_kick_delay_ms;
+	r->user_expire_s = (int64_t)(cfg->director.user_expire_ms / 1000);
+	if (r->user_expire_s < 1)
+		r->user_expire_s = 1;
 	r->serve_cut_off = cfg->ring.partition == CONF_RING_PARTITION_SERVE;
 	r->settings = ring_settings_json(cfg);
 	r->started = time(NULL);
@@ -503,6 +508,7 @@ void ring_free(struct ring **rp)
 		return;
 	director_set_change_handler(r->director, NULL, NULL);
 	ring_change_free(r);
+	ring_moves_free(r);
 	ring_pins_free(r);
 	etcd_request_cancel(&r->req);
 	etcd_watch_free(&r->watch);

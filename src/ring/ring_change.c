@@ -60,8 +60,8 @@ static void ring_request_timeout(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static struct ring_request *ring_request_add(struct ring *r, const char *id,
-					     director_change_done_cb *done, void *ctx)
+struct ring_request *ring_request_add(struct ring *r, const char *id,
+				      director_change_done_cb *done, void *ctx)
 {
 	struct ring_request *rq = xcalloc(1, sizeof(*rq));
 	rq->ring = r;
@@ -127,13 +127,31 @@ static void ring_proposed(const struct etcd_result *res, void *ctx)
 				       RING_BUSY_TEXT);
 	} else {
 		/* unknown: it may still be applied; the admin may look */
-		ring_report(r, LOG_LEVEL_WARNING, "ring: host change %s: etcd %s: %s",
+		ring_report(r, LOG_LEVEL_WARNING, "ring: change %s: etcd %s: %s",
 			    p->id, res->endpoint != NULL ? res->endpoint : "-",
 			    res->error != NULL ? res->error : "no answer");
 		director_change_answer(r->director, p->done, p->done_ctx, DIRECTOR_INVALID,
 				       RING_TIMEOUT_TEXT);
 	}
 	ring_proposal_free(p);
+}
+
+char *ring_change_id(struct ring *r)
+{
+	return xasprintf("%s-%lld-%u", r->name, (long long)r->started, ++r->change_seq);
+}
+
+void ring_propose(struct ring *r, char *id, const struct etcd_txn_params *txn,
+		  director_change_done_cb *done, void *done_ctx)
+{
+	struct ring_proposal *p = xcalloc(1, sizeof(*p));
+	p->ring = r;
+	p->id = id;
+	p->done = done;
+	p->done_ctx = done_ctx;
+	p->next = r->proposals;
+	r->proposals = p;
+	p->req = etcd_kv_txn(r->etcd, txn, ring_proposed, p);
 }
 
 static char *ring_change_json(const char *id, const struct ring_hosts *h)
@@ -177,7 +195,7 @@ void ring_change_request(struct ring *r, const struct director_change *c,
 		return;
 	}
 	free(after);
-	char *id = xasprintf("%s-%lld-%u", r->name, (long long)r->started, ++r->change_seq);
+	char *id = ring_change_id(r);
 	char *value = ring_change_json(id, &next);
 	char *hosts_key = ring_key(r, "hosts"), *change_key = ring_key(r, "hostchange");
 	struct etcd_compare cmp[2] = {
@@ -192,14 +210,7 @@ void ring_change_request(struct ring *r, const struct director_change *c,
 	struct etcd_txn_params txn = {
 		.compares = cmp, .compare_count = 2, .success = &put, .success_count = 1,
 	};
-	struct ring_proposal *p = xcalloc(1, sizeof(*p));
-	p->ring = r;
-	p->id = id;
-	p->done = done;
-	p->done_ctx = done_ctx;
-	p->next = r->proposals;
-	r->proposals = p;
-	p->req = etcd_kv_txn(r->etcd, &txn, ring_proposed, p);
+	ring_propose(r, id, &txn, done, done_ctx);
 	free(value);
 	free(hosts_key);
 	free(change_key);
@@ -408,11 +419,21 @@ void ring_change_settle(struct ring *r)
 		r->applied_sent = r->hosts_revision;
 		ring_applied_put(r);
 	}
+	ring_moves_settle(r);
 	for (struct ring_request **p = &r->requests; *p != NULL;) {
-		if ((*p)->committed != 0 && ring_applied_everywhere(r, (*p)->committed))
+		if ((*p)->finished ||
+		    ((*p)->committed != 0 && ring_applied_everywhere(r, (*p)->committed)))
 			ring_request_answer(p, DIRECTOR_OK, NULL);
 		else
 			p = &(*p)->next;
+	}
+}
+
+void ring_request_finished(struct ring *r, const char *id)
+{
+	for (struct ring_request *rq = r->requests; rq != NULL; rq = rq->next) {
+		if (strcmp(rq->id, id) == 0)
+			rq->finished = true;
 	}
 }
 

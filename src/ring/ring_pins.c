@@ -29,14 +29,14 @@ static void ring_pin_tag_escape(struct sbuf *out, const char *tag)
 	}
 }
 
-/* P/pins/<hash>/<tag>/ and, with node, the node's key. */
-static char *ring_pin_key(const struct ring *r, uint32_t hash, const char *tag,
-			  const char *node)
+char *ring_user_key(const struct ring *r, const char *kind, uint32_t hash,
+		    const char *tag, const char *node)
 {
 	struct sbuf b = SBUF_INIT;
-	sbuf_appendf(&b, "%spins/%u/", r->prefix, hash);
+	sbuf_appendf(&b, "%s%s/%u/", r->prefix, kind, hash);
 	ring_pin_tag_escape(&b, tag);
-	sbuf_appendf(&b, "/%s", node != NULL ? node : "");
+	if (node != NULL)
+		sbuf_appendf(&b, "/%s", node);
 	char *key = xstrdup(sbuf_cstr(&b));
 	sbuf_free(&b);
 	return key;
@@ -50,9 +50,8 @@ static char *ring_pin_value(const struct director_host *host)
 	return text;
 }
 
-/* "<hash>/<tag>/<node>": the parts, the tag unescaped. */
-static int ring_pin_parse(const char *rest, size_t len, uint32_t *hash_r,
-			  struct sbuf *tag, const char **node_r, size_t *node_len_r)
+int ring_user_key_parse(const char *rest, size_t len, uint32_t *hash_r,
+			struct sbuf *tag, const char **node_r, size_t *node_len_r)
 {
 	const char *end = rest + len;
 	char *e;
@@ -61,8 +60,10 @@ static int ring_pin_parse(const char *rest, size_t len, uint32_t *hash_r,
 		return -1;
 	const char *p = e + 1;
 	const char *slash = memchr(p, '/', (size_t)(end - p));
-	if (slash == NULL)
+	if ((slash == NULL) != (node_r == NULL))
 		return -1;
+	if (slash == NULL)
+		slash = end;
 	for (; p < slash; p++) {
 		unsigned int c;
 		if (*p == '%' && slash - p >= 3 && sscanf(p + 1, "%2x", &c) == 1) {
@@ -73,8 +74,10 @@ static int ring_pin_parse(const char *rest, size_t len, uint32_t *hash_r,
 		}
 	}
 	*hash_r = (uint32_t)h;
-	*node_r = slash + 1;
-	*node_len_r = (size_t)(end - *node_r);
+	if (node_r != NULL) {
+		*node_r = slash + 1;
+		*node_len_r = (size_t)(end - *node_r);
+	}
 	return 0;
 }
 
@@ -107,7 +110,7 @@ static void ring_pin_seen_drop(struct ring *r, struct ring_pin_seen *p)
 	const char *node;
 	size_t node_len;
 	struct sbuf tag = SBUF_INIT;
-	if (ring_pin_parse(p->key, p->len, &hash, &tag, &node, &node_len) == 0) {
+	if (ring_user_key_parse(p->key, p->len, &hash, &tag, &node, &node_len) == 0) {
 		time_t now = time(NULL);
 		if (p->own) {
 			director_user_own_pin(r->director, sbuf_cstr(&tag), hash, false, now);
@@ -140,7 +143,7 @@ void ring_pins_apply(struct ring *r, const char *rest, size_t len,
 	const char *node;
 	size_t node_len;
 	struct sbuf tag = SBUF_INIT;
-	if (ring_pin_parse(rest, len, &hash, &tag, &node, &node_len) < 0) {
+	if (ring_user_key_parse(rest, len, &hash, &tag, &node, &node_len) < 0) {
 		sbuf_free(&tag);
 		return;
 	}
@@ -201,7 +204,7 @@ static void ring_pins_collect_one(const struct director_moving_user *u, void *ct
 {
 	struct ring_ops *ops = ctx;
 	struct ring *r = ops->ring;
-	ring_ops_put(ops, ring_pin_key(r, u->hash, u->tag, r->name),
+	ring_ops_put(ops, ring_user_key(r, "pins", u->hash, u->tag, r->name),
 		     ring_pin_value(u->current), r->lease);
 	director_user_own_pin(r->director, u->tag, u->hash, true, time(NULL));
 }
@@ -278,7 +281,7 @@ static void ring_pin_read(const struct etcd_result *res, void *ctx)
 		ring_pin_take_end(t, false);
 		return;
 	}
-	char *key = ring_pin_key(r, t->hash, t->tag, r->name);
+	char *key = ring_user_key(r, "pins", t->hash, t->tag, r->name);
 	struct etcd_compare cmp = {
 		.key = other->key, .key_len = other->key_len, .target = ETCD_TARGET_MOD,
 		.result = ETCD_CMP_EQUAL, .number = other->mod_revision,
@@ -295,7 +298,7 @@ static void ring_pin_read(const struct etcd_result *res, void *ctx)
 
 static void ring_pin_take_read(struct ring_pin_take *t)
 {
-	char *prefix = ring_pin_key(t->ring, t->hash, t->tag, NULL);
+	char *prefix = ring_user_key(t->ring, "pins", t->hash, t->tag, "");
 	struct etcd_range_params p = {
 		.key = prefix, .key_len = strlen(prefix), .prefix = true,
 	};
@@ -321,7 +324,7 @@ static void ring_pin_needed(void *ctx, const char *tag, uint32_t hash,
 static void ring_pin_forgotten(void *ctx, const char *tag, uint32_t hash)
 {
 	struct ring *r = ctx;
-	char *key = ring_pin_key(r, hash, tag, r->name);
+	char *key = ring_user_key(r, "pins", hash, tag, r->name);
 	struct etcd_delete_params del = { .key = key, .key_len = strlen(key) };
 	(void)etcd_kv_delete(r->etcd, &del, ring_ignore_result, NULL);
 	free(key);
@@ -333,6 +336,7 @@ void ring_pins_init(struct ring *r)
 	static const struct director_pin_callbacks cb = {
 		.needed = ring_pin_needed,
 		.forgotten = ring_pin_forgotten,
+		.move_ready = ring_move_ready,
 	};
 	director_set_pin_callbacks(r->director, &cb, r);
 }

@@ -16,10 +16,13 @@ struct etcd_request;
 struct etcd_watch;
 struct etcd_kv;
 struct etcd_op;
+struct etcd_txn_params;
 struct etcd_result;
 struct event;
 struct ring_proposal;
 struct ring_pin_take;
+struct ring_move;
+struct sbuf;
 
 enum ring_phase {
 	RING_SETTINGS,
@@ -62,6 +65,7 @@ struct ring_request {
 	struct ring *ring;
 	char *id;			/* the host change it proposed */
 	int64_t committed;		/* the commit's revision; 0: not yet */
+	bool finished;			/* a move: done once this node saw it end */
 	director_change_done_cb *done;
 	void *done_ctx;
 	struct event *timer;
@@ -116,6 +120,9 @@ struct ring {
 	struct ring_proposal *proposals;	/* host changes being proposed */
 	struct ring_pin_take *takes;	/* own pins being taken for logins */
 	struct hmap pins;		/* pin keys applied (ring_pins.c) */
+	struct ring_move *moves;	/* moves in flight (ring_moves.c) */
+	uint64_t kick_delay_ms;		/* director.user_kick_delay */
+	int64_t user_expire_s;		/* director.user_expire: a move's pin */
 	unsigned int change_seq;
 	int64_t applied_sent;		/* the P/applied/<name> put last */
 
@@ -165,6 +172,17 @@ enum director_result ring_hosts_change(struct ring_hosts *h, const struct direct
 				       const char **error_r);
 
 /* ring_change.c */
+/* A new id for a change this node proposes. */
+char *ring_change_id(struct ring *r);
+/* Sends a proposal (txn); its success adds an admin request for id
+ * (taken over), its failure answers TRYAGAIN, no answer "Ring sync timed
+ * out". */
+void ring_propose(struct ring *r, char *id, const struct etcd_txn_params *txn,
+		  director_change_done_cb *done, void *done_ctx);
+struct ring_request *ring_request_add(struct ring *r, const char *id,
+				      director_change_done_cb *done, void *ctx);
+/* The admin request for id is answered OK at the next settle. */
+void ring_request_finished(struct ring *r, const char *id);
 /* An admin's change (the director's change handler). */
 void ring_change_request(struct ring *r, const struct director_change *c,
 			 director_change_done_cb *done, void *done_ctx);
@@ -181,6 +199,13 @@ void ring_change_settle(struct ring *r);
 void ring_change_free(struct ring *r);
 
 /* ring_pins.c */
+/* P/<kind>/<hash>/<escaped tag>, and "/<node>" unless node is NULL. */
+char *ring_user_key(const struct ring *r, const char *kind, uint32_t hash,
+		    const char *tag, const char *node);
+/* "<hash>/<tag>[/<node>]" (the node part only, and always, with node_r):
+ * the parts, the tag unescaped into tag. */
+int ring_user_key_parse(const char *rest, size_t len, uint32_t *hash_r,
+			struct sbuf *tag, const char **node_r, size_t *node_len_r);
 void ring_pins_init(struct ring *r);
 /* A pin key as read or watched. */
 void ring_pins_apply(struct ring *r, const char *rest, size_t len,
@@ -192,6 +217,23 @@ void ring_pins_for_change(struct ring *r, struct ring_ops *ops);
 void ring_pins_load_begin(struct ring *r);
 void ring_pins_load_end(struct ring *r);
 void ring_pins_free(struct ring *r);
+
+/* ring_moves.c: moves (doc/ring.md §5) */
+void ring_move_request(struct ring *r, const struct director_change *c,
+		       director_change_done_cb *done, void *done_ctx);
+/* P/moves/<hash>/<tag> and P/moves-ack/<hash>/<tag>/<node> as read or
+ * watched. */
+void ring_moves_apply(struct ring *r, const char *rest, size_t len,
+		      const struct etcd_kv *kv, bool deleted);
+void ring_moves_ack_apply(struct ring *r, const char *rest, size_t len,
+			  const struct etcd_kv *kv, bool deleted);
+/* The director says this node is done with a moved user's sessions. */
+void ring_move_ready(void *ctx, const char *tag, uint32_t hash);
+/* Acks to send again, moves every live node acknowledged to finish. */
+void ring_moves_settle(struct ring *r);
+void ring_moves_load_begin(struct ring *r);
+void ring_moves_load_end(struct ring *r);
+void ring_moves_free(struct ring *r);
 
 /* ring_state.c */
 struct ring_member *ring_member_get(struct ring *r, const char *name);

@@ -123,6 +123,8 @@ static const struct ring_key_handler {
 	{ "hostchange-ack/", false, ring_node_acked },
 	{ "applied/", false, ring_node_applied },
 	{ "pins/", false, ring_pins_apply },
+	{ "moves/", false, ring_moves_apply },
+	{ "moves-ack/", false, ring_moves_ack_apply },
 };
 
 void ring_state_apply(struct ring *r, const struct etcd_kv *kv, bool deleted)
@@ -150,17 +152,24 @@ void ring_state_load(struct ring *r, const struct etcd_kv *kvs, size_t count)
 	r->members_count = 0;
 	ring_change_proposed(r, NULL, true);
 	ring_pins_load_begin(r);
-	/* the members first: the keys that name a node count for a member */
+	ring_moves_load_begin(r);
+	/* the members first (the keys that name a node count for a member),
+	 * the moves before their acks (which sort first) */
+	static const char *const first[] = { "members/", "moves/" };
 	size_t plen = strlen(r->prefix);
-	for (int pass = 0; pass < 2; pass++) {
+	for (size_t pass = 0; pass <= ARRAY_SIZE(first); pass++) {
 		for (size_t i = 0; i < count; i++) {
 			const struct etcd_kv *kv = &kvs[i];
-			bool member = kv->key_len > plen + 8 &&
-				memcmp(kv->key + plen, "members/", 8) == 0;
-			if (member == (pass == 0))
+			size_t kind = 0;
+			while (kind < ARRAY_SIZE(first) &&
+			       !(kv->key_len > plen + strlen(first[kind]) &&
+				 memcmp(kv->key + plen, first[kind], strlen(first[kind])) == 0))
+				kind++;
+			if (kind == pass)
 				ring_state_apply(r, kv, false);
 		}
 	}
+	ring_moves_load_end(r);
 	ring_pins_load_end(r);
 }
 

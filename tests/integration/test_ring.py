@@ -4,9 +4,11 @@ route differently, list each other in `doveadm director ring status`,
 serve only once they have read the ring's state, fence themselves when
 etcd stops answering (and serve again by themselves), and leave at once
 on a clean stop. Host changes made on any node reach every node before
-they are answered, and move nobody who has a session (pins). Moves and
-flushes are refused in a ring until they are ring-wide."""
+they are answered, and move nobody who has a session (pins). A move
+closes the user's sessions on every node and holds its logins until every
+node is done. Flushes are refused in a ring until they are ring-wide."""
 import os
+import re
 import signal
 import subprocess
 
@@ -210,8 +212,8 @@ def test_host_changes_reach_every_node(loft_factory, etcd_whole, cluster):
     r = doveadm(nodes[0], "director", "remove", "%s.16" % NET, check=False)
     assert r.returncode == 68 and "doesn't exist" in r.stderr, r.stderr
     doveadm(nodes[0], "director", "down", new)
-    # moves are not ring-wide yet: refused with the reason
-    r = doveadm(nodes[0], "director", "move", "user1", cluster.backends[0].ip, check=False)
+    # flushes are not ring-wide yet: refused with the reason
+    r = doveadm(nodes[0], "director", "flush", cluster.backends[0].ip, check=False)
     assert r.returncode != 0 and "not ring-wide in this version" in r.stderr, r.stderr
     # a node that joins later routes by the ring's list, not its config
     late = node(loft_factory, etcd_whole, 3, prefix)
@@ -314,3 +316,71 @@ def test_a_stuck_node_is_waited_for_until_its_lease_ends(loft_factory, etcd_whol
     loftlib.wait_for(lambda: len(ring_status(nodes[0])) == 2, 30, "node 1 back")
     doveadm(nodes[1], "director", "remove", new)
     assert new not in director_status(nodes[0])
+
+
+def closed(m):
+    try:
+        m.noop()
+        return False
+    except (IMAP.abort, OSError):
+        return True
+
+
+def test_a_move_closes_sessions_everywhere_then_routes_to_the_new_host(
+        loft_factory, etcd_whole, cluster):
+    """director move on one node (reference §2.6, doc/ring.md §5): the
+    user's sessions on every node are closed, its logins wait on every
+    node until every node is done and user_kick_delay has passed, then
+    land on the new host everywhere; a second move meanwhile gets
+    TRYAGAIN."""
+    prefix = "/loft-move/"
+    nodes = [node(loft_factory, etcd_whole, i, prefix, log_level="debug",
+                  director_extra='user_kick_delay = "2s";') for i in range(3)]
+    for n in nodes:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 3, 10, "three members")
+    user = "user33"
+    sessions = []
+    for n in nodes:
+        m = IMAP(LOFT_IP, n.port)
+        m.login(user, "pass")
+        sessions.append(m)
+    old = user_row(nodes[0], user)["Current"]
+    new = next(b.ip for b in cluster.backends if b.ip != old)
+    mover = subprocess.Popen(["doveadm", "director", "move", "-a", nodes[0].admin, user, new],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for m in sessions:
+            loftlib.wait_for(lambda: closed(m), 10, "the move to close the session")
+        # node 1 has seen the move (it closed its session): a login there
+        # waits for the move, and a second move is refused meanwhile
+        r = doveadm(nodes[1], "director", "move", user, old, check=False)
+        assert r.returncode == 75 and "already being moved" in r.stderr, r.stderr
+        waiting = IMAP(LOFT_IP, nodes[1].port)
+        waiting.login(user, "pass")
+        lines = nodes[1].log_text().splitlines()
+        wait_line = r"imap %s \S+: state \S+ -> director-wait" % user
+        waited = [i for i, line in enumerate(lines) if re.search(wait_line, line)]
+        routed = [i for i, line in enumerate(lines)
+                  if " imap %s " % user in line and "proxying to %s:" % new in line]
+        assert len(waited) == 1 and len(routed) == 1 and waited[0] < routed[0], lines
+        out, err = mover.communicate(timeout=40)
+        assert mover.returncode == 0, err
+        for n in nodes:
+            assert user_row(n, user)["Current"] == new, n.port
+        r = subprocess.run(["doveadm", "-f", "tab", "proxy", "list", "-a",
+                            os.path.join(nodes[1].base_dir, "ipc")],
+                           capture_output=True, text=True, timeout=40)
+        mine = [line for line in r.stdout.splitlines() if user in line]
+        assert len(mine) == 1 and new in mine[0], r.stdout
+        waiting.logout()
+        # every other node routes there too
+        for n in (nodes[0], nodes[2]):
+            m = IMAP(LOFT_IP, n.port)
+            m.login(user, "pass")
+            m.logout()
+            assert user_row(n, user)["Current"] == new
+        # a move to where the user already is changes nothing
+        doveadm(nodes[2], "director", "move", user, new)
+    finally:
+        if mover.poll() is None:
+            mover.kill()

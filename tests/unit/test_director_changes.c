@@ -623,6 +623,83 @@ static void test_logins_wait_for_a_prepared_host_change(void **state)
 	config_free(&cfg);
 }
 
+struct move_rec {
+	int ready;
+	uint32_t hash;
+};
+
+static void moves_ready(void *ctx, const char *tag, uint32_t hash)
+{
+	struct move_rec *m = ctx;
+	(void)tag;
+	m->ready++;
+	m->hash = hash;
+}
+
+/* A ring's move (doc/ring.md §5): held and killed like a move, but the
+ * logins go on only when the ring ends it, not when the sessions are
+ * gone; a user without a record is held too. */
+static void test_ring_move_hold(void **state)
+{
+	(void)state;
+	static const char *const servers[] = { "10.0.0.1", "10.0.0.2" };
+	struct config *cfg;
+	struct recorder rec;
+	struct director *d = make_director(servers, 2, &cfg, &rec);
+	struct move_rec mr = { 0 };
+	static const struct director_pin_callbacks cb = { .move_ready = moves_ready };
+	director_set_pin_callbacks(d, &cb, &mr);
+	const struct director_host *to;
+	struct director_ticket t;
+	const char *err;
+	assert_int_equal(director_route(d, "u", "", 10, 1, &to, &t, &err), DIRECTOR_ROUTE_OK);
+	struct ipaddr other = ip_of(strcmp(to->ip_str, "10.0.0.1") == 0 ?
+				    "10.0.0.2" : "10.0.0.1");
+	uint32_t h = director_user_hash(d, "u");
+	assert_int_equal(director_user_move_hold(d, "", h, &other, 11), DIRECTOR_OK);
+	assert_int_equal(rec.nkilled, 1);
+	assert_int_equal(rec.killed[0], h);
+	assert_int_equal(mr.ready, 0);		/* a session is still there */
+	/* held twice over is still one move */
+	assert_int_equal(director_user_move_hold(d, "", h, &other, 11), DIRECTOR_OK);
+	assert_int_equal(rec.nkilled, 1);
+	struct director_ticket held;
+	assert_int_equal(director_route(d, "u", "", 12, 2, &to, &held, &err),
+			 DIRECTOR_ROUTE_WAIT);
+	director_release(d, &t, 13);
+	assert_int_equal(mr.ready, 1);
+	assert_int_equal(mr.hash, h);
+	/* ready is not the end: the login still waits for the ring */
+	director_dispatch(d);
+	assert_int_equal(rec.nresumed, 0);
+	director_user_move_end(d, "", h);
+	director_dispatch(d);
+	assert_int_equal(rec.nresumed, 1);
+	assert_int_equal(rec.resumed[0], 2);
+	assert_int_equal(director_route(d, "u", "", 14, 2, &to, &t, &err), DIRECTOR_ROUTE_OK);
+	assert_true(ipaddr_equal(&to->ip, &other));
+	director_release(d, &t, 14);
+
+	/* no record here: held all the same, ready at once */
+	uint32_t h2 = director_user_hash(d, "w");
+	assert_int_equal(director_user_move_hold(d, "", h2, &other, 20), DIRECTOR_OK);
+	assert_int_equal(mr.ready, 2);
+	assert_int_equal(director_route(d, "w", "", 21, 3, &to, &t, &err),
+			 DIRECTOR_ROUTE_WAIT);
+	director_user_move_end(d, "", h2);
+	director_dispatch(d);
+	assert_int_equal(director_route(d, "w", "", 22, 3, &to, &t, &err), DIRECTOR_ROUTE_OK);
+	assert_true(ipaddr_equal(&to->ip, &other));
+	director_release(d, &t, 22);
+	/* an unknown host, an unknown tag, an end without a move */
+	struct ipaddr nowhere = ip_of("10.9.9.9");
+	assert_int_equal(director_user_move_hold(d, "", h2, &nowhere, 23), DIRECTOR_NOTFOUND);
+	director_user_move_end(d, "nosuchtag", h2);
+	director_user_move_end(d, "", 12345);
+	director_free(&d);
+	config_free(&cfg);
+}
+
 static void test_hosts_replace(void **state)
 {
 	(void)state;
@@ -670,6 +747,7 @@ int main(void)
 		cmocka_unit_test(test_change_handler),
 		cmocka_unit_test(test_rings_in_phases),
 		cmocka_unit_test(test_pins),
+		cmocka_unit_test(test_ring_move_hold),
 		cmocka_unit_test(test_logins_wait_for_a_prepared_host_change),
 		cmocka_unit_test(test_hosts_replace),
 	};
