@@ -386,10 +386,9 @@ static void ring_retry_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- admin changes ------------------------------------------------------------- */
 
-/* Host changes and moves go through the ring (ring_change.c,
- * ring_moves.c); a director kick stays this node's own, as in Dovecot.
- * Until flushes are ring-wide, a node of a ring refuses them: made on one
- * node only, they would route a user differently on different nodes. */
+/* Host changes, moves and flushes go through the ring (ring_change.c,
+ * ring_moves.c, ring_flush.c); a director kick stays this node's own, as
+ * in Dovecot. */
 static void ring_director_change(void *ctx, const struct director_change *c,
 				 director_change_done_cb *done, void *done_ctx)
 {
@@ -410,10 +409,9 @@ static void ring_director_change(void *ctx, const struct director_change *c,
 		return;
 	case DIRECTOR_CHANGE_HOST_FLUSH:
 	case DIRECTOR_CHANGE_HOST_RESET:
-		break;
+		ring_flush_request(r, c, done, done_ctx);
+		return;
 	}
-	director_change_answer(r->director, done, done_ctx, DIRECTOR_INVALID,
-			       "flushes are not ring-wide in this version (doc/ring.md)");
 }
 
 /* ---- the object ---------------------------------------------------------------- */
@@ -453,6 +451,7 @@ struct ring *ring_new(struct event_base *base, const struct config *cfg,
 		xasprintf("%s:%u", r->address, r->port);
 	r->ttl_ms = cfg->ring.lease_ttl_ms;
 	r->kick_delay_ms = cfg->director.user_kick_delay_ms;
+	r->max_parallel_moves = cfg->director.max_parallel_moves;
 	r->user_expire_s = (int64_t)(cfg->director.user_expire_ms / 1000);
 	if (r->user_expire_s < 1)
 		r->user_expire_s = 1;
@@ -507,6 +506,7 @@ void ring_free(struct ring **rp)
 	if (r == NULL)
 		return;
 	director_set_change_handler(r->director, NULL, NULL);
+	ring_flushes_free(r);
 	ring_change_free(r);
 	ring_moves_free(r);
 	ring_pins_free(r);

@@ -22,6 +22,7 @@ struct event;
 struct ring_proposal;
 struct ring_pin_take;
 struct ring_move;
+struct ring_flush;
 struct sbuf;
 
 enum ring_phase {
@@ -121,6 +122,8 @@ struct ring {
 	struct ring_pin_take *takes;	/* own pins being taken for logins */
 	struct hmap pins;		/* pin keys applied (ring_pins.c) */
 	struct ring_move *moves;	/* moves in flight (ring_moves.c) */
+	struct ring_flush *flushes;	/* this node's admins' flushes */
+	unsigned int max_parallel_moves; /* director.max_parallel_moves */
 	uint64_t kick_delay_ms;		/* director.user_kick_delay */
 	int64_t user_expire_s;		/* director.user_expire: a move's pin */
 	unsigned int change_seq;
@@ -234,6 +237,11 @@ void ring_moves_settle(struct ring *r);
 void ring_moves_load_begin(struct ring *r);
 void ring_moves_load_end(struct ring *r);
 void ring_moves_free(struct ring *r);
+
+/* ring_flush.c: flush, as ring-wide moves */
+void ring_flush_request(struct ring *r, const struct director_change *c,
+			director_change_done_cb *done, void *done_ctx);
+void ring_flushes_free(struct ring *r);
 
 /* ring_state.c */
 struct ring_member *ring_member_get(struct ring *r, const char *name);

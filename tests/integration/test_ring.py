@@ -6,7 +6,7 @@ etcd stops answering (and serve again by themselves), and leave at once
 on a clean stop. Host changes made on any node reach every node before
 they are answered, and move nobody who has a session (pins). A move
 closes the user's sessions on every node and holds its logins until every
-node is done. Flushes are refused in a ring until they are ring-wide."""
+node is done; a flush is such moves."""
 import os
 import re
 import signal
@@ -212,9 +212,9 @@ def test_host_changes_reach_every_node(loft_factory, etcd_whole, cluster):
     r = doveadm(nodes[0], "director", "remove", "%s.16" % NET, check=False)
     assert r.returncode == 68 and "doesn't exist" in r.stderr, r.stderr
     doveadm(nodes[0], "director", "down", new)
-    # flushes are not ring-wide yet: refused with the reason
-    r = doveadm(nodes[0], "director", "flush", cluster.backends[0].ip, check=False)
-    assert r.returncode != 0 and "not ring-wide in this version" in r.stderr, r.stderr
+    # flush -F (forget, kick nobody) is refused in a ring, with the reason
+    r = doveadm(nodes[0], "director", "flush", "-F", cluster.backends[0].ip, check=False)
+    assert r.returncode != 0 and "refused in a director ring" in r.stderr, r.stderr
     # a node that joins later routes by the ring's list, not its config
     late = node(loft_factory, etcd_whole, 3, prefix)
     loftlib.wait_for(lambda: same_everywhere(nodes + [late]), 10,
@@ -384,3 +384,39 @@ def test_a_move_closes_sessions_everywhere_then_routes_to_the_new_host(
     finally:
         if mover.poll() is None:
             mover.kill()
+
+
+def test_a_flush_moves_the_users_of_a_down_host_everywhere(loft_factory, etcd_whole,
+                                                           cluster):
+    """director flush on a node of a ring (reference §2.7): after a host
+    went down its users with sessions stayed (pinned); a flush on another
+    node moves exactly those to their hashed host, on every node, and
+    leaves everyone else's session alone."""
+    prefix = "/loft-flush/"
+    nodes = [node(loft_factory, etcd_whole, i, prefix) for i in range(3)]
+    for n in nodes:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 3, 10, "three members")
+    users = ["user%d" % i for i in range(1, 13)]
+    sessions = {}
+    for u in users:
+        m = IMAP(LOFT_IP, nodes[0].port)
+        m.login(u, "pass")
+        sessions[u] = m
+    before = {u: user_row(nodes[0], u)["Current"] for u in users}
+    down = before[users[0]]
+    on_down = [u for u in users if before[u] == down]
+    doveadm(nodes[1], "director", "down", down)
+    # nobody moved yet: their sessions keep them there, on every node
+    for u in on_down:
+        for n in nodes:
+            assert user_row(n, u)["Current"] == down, (n.port, u)
+    doveadm(nodes[2], "director", "flush", down)
+    for u in users:
+        if u in on_down:
+            assert closed(sessions[u]), u
+            for n in nodes:
+                row = user_row(n, u)
+                assert row["Current"] == row["Hashed"] != down, (n.port, u, row)
+        else:
+            sessions[u].noop()
+            sessions[u].logout()
