@@ -396,8 +396,10 @@ static int loftd_setup_admin(struct loftd *d)
 static int loftd_drop_privileges(struct loftd *d)
 {
 	char *error;
+	/* a ring keeps no state file (loftd_setup_state made no state_dir) */
+	const char *state_dir = d->cfg->ring.etcd.count > 0 ? "" : d->cfg->state_dir;
 	if (privileges_own_dir(&d->priv, d->cfg->base_dir, &error) < 0 ||
-	    privileges_own_dir(&d->priv, d->cfg->state_dir, &error) < 0 ||
+	    privileges_own_dir(&d->priv, state_dir, &error) < 0 ||
 	    privileges_drop(&d->priv, &error) < 0) {
 		log_error("%s", error);
 		free(error);

@@ -386,16 +386,15 @@ static void ring_retry_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- admin changes ------------------------------------------------------------- */
 
-/* Host changes, moves and flushes go through the ring (ring_change.c,
- * ring_moves.c, ring_flush.c); a director kick stays this node's own, as
- * in Dovecot. */
+/* Every admin change goes through the ring: host changes (ring_change.c),
+ * moves (ring_moves.c), flushes (ring_flush.c), kicks (ring_kicks.c). */
 static void ring_director_change(void *ctx, const struct director_change *c,
 				 director_change_done_cb *done, void *done_ctx)
 {
 	struct ring *r = ctx;
 	switch (c->type) {
 	case DIRECTOR_CHANGE_USER_KICK:
-		director_change_apply_local(r->director, c, done, done_ctx);
+		ring_kick_request(r, c, done, done_ctx);
 		return;
 	case DIRECTOR_CHANGE_HOST_SET:
 	case DIRECTOR_CHANGE_HOST_UPDATE:
@@ -507,6 +506,7 @@ void ring_free(struct ring **rp)
 		return;
 	director_set_change_handler(r->director, NULL, NULL);
 	ring_flushes_free(r);
+	ring_kicks_free(r);
 	ring_change_free(r);
 	ring_moves_free(r);
 	ring_pins_free(r);

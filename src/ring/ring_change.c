@@ -420,6 +420,7 @@ void ring_change_settle(struct ring *r)
 		ring_applied_put(r);
 	}
 	ring_moves_settle(r);
+	ring_kicks_settle(r);
 	for (struct ring_request **p = &r->requests; *p != NULL;) {
 		if ((*p)->finished ||
 		    ((*p)->committed != 0 && ring_applied_everywhere(r, (*p)->committed)))

@@ -23,6 +23,8 @@ struct ring_proposal;
 struct ring_pin_take;
 struct ring_move;
 struct ring_flush;
+struct ring_kick;
+struct ring_kick_apply;
 struct sbuf;
 
 enum ring_phase {
@@ -123,6 +125,8 @@ struct ring {
 	struct hmap pins;		/* pin keys applied (ring_pins.c) */
 	struct ring_move *moves;	/* moves in flight (ring_moves.c) */
 	struct ring_flush *flushes;	/* this node's admins' flushes */
+	struct ring_kick *kicks;	/* kicks applied or waited for */
+	struct ring_kick_apply *kick_applies;	/* local kicks being counted */
 	unsigned int max_parallel_moves; /* director.max_parallel_moves */
 	uint64_t kick_delay_ms;		/* director.user_kick_delay */
 	int64_t user_expire_s;		/* director.user_expire: a move's pin */
@@ -242,6 +246,20 @@ void ring_moves_free(struct ring *r);
 void ring_flush_request(struct ring *r, const struct director_change *c,
 			director_change_done_cb *done, void *done_ctx);
 void ring_flushes_free(struct ring *r);
+
+/* ring_kicks.c: director kick on every node */
+void ring_kick_request(struct ring *r, const struct director_change *c,
+		       director_change_done_cb *done, void *done_ctx);
+/* P/kicks/<id> and P/kicks-ack/<id>/<node> as read or watched. */
+void ring_kicks_apply(struct ring *r, const char *rest, size_t len,
+		      const struct etcd_kv *kv, bool deleted);
+void ring_kicks_ack_apply(struct ring *r, const char *rest, size_t len,
+			  const struct etcd_kv *kv, bool deleted);
+/* Answers the kicks every live node acknowledged. */
+void ring_kicks_settle(struct ring *r);
+void ring_kicks_load_begin(struct ring *r);
+void ring_kicks_load_end(struct ring *r);
+void ring_kicks_free(struct ring *r);
 
 /* ring_state.c */
 struct ring_member *ring_member_get(struct ring *r, const char *name);

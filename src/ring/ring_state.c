@@ -125,6 +125,8 @@ static const struct ring_key_handler {
 	{ "pins/", false, ring_pins_apply },
 	{ "moves/", false, ring_moves_apply },
 	{ "moves-ack/", false, ring_moves_ack_apply },
+	{ "kicks/", false, ring_kicks_apply },
+	{ "kicks-ack/", false, ring_kicks_ack_apply },
 };
 
 void ring_state_apply(struct ring *r, const struct etcd_kv *kv, bool deleted)
@@ -153,9 +155,10 @@ void ring_state_load(struct ring *r, const struct etcd_kv *kvs, size_t count)
 	ring_change_proposed(r, NULL, true);
 	ring_pins_load_begin(r);
 	ring_moves_load_begin(r);
+	ring_kicks_load_begin(r);
 	/* the members first (the keys that name a node count for a member),
-	 * the moves before their acks (which sort first) */
-	static const char *const first[] = { "members/", "moves/" };
+	 * moves and kicks before their acks (which sort first) */
+	static const char *const first[] = { "members/", "moves/", "kicks/" };
 	size_t plen = strlen(r->prefix);
 	for (size_t pass = 0; pass <= ARRAY_SIZE(first); pass++) {
 		for (size_t i = 0; i < count; i++) {
@@ -170,6 +173,7 @@ void ring_state_load(struct ring *r, const struct etcd_kv *kvs, size_t count)
 		}
 	}
 	ring_moves_load_end(r);
+	ring_kicks_load_end(r);
 	ring_pins_load_end(r);
 }
 

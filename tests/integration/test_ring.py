@@ -81,6 +81,16 @@ def test_nodes_join_and_list_each_other(loft_factory, etcd_whole):
     loftlib.wait_for(lambda: listed(nodes[0]), 2.5, "the stopped node gone")
 
 
+def test_a_node_that_drops_root_starts_without_a_state_dir(loft_factory, etcd_whole):
+    """Regression: a ring keeps no state file, so loftd made no state_dir,
+    but then tried to give it to `user` and exited ("cannot give .../state
+    to user nobody")."""
+    n = node(loft_factory, etcd_whole, 0, "/loft-user/", privileges='user = "nobody";')
+    assert not os.path.exists(n.state_dir)
+    assert "running as user nobody" in n.log_text()
+    loftlib.wait_for(lambda: IMAPserves(n), 10, "the node to serve")
+
+
 def test_a_node_with_other_routing_settings_cannot_join(loft_factory, etcd_whole):
     prefix = "/loft-settings/"
     node(loft_factory, etcd_whole, 0, prefix)
@@ -420,3 +430,26 @@ def test_a_flush_moves_the_users_of_a_down_host_everywhere(loft_factory, etcd_wh
         else:
             sessions[u].noop()
             sessions[u].logout()
+
+
+def test_a_director_kick_closes_the_users_sessions_on_every_node(loft_factory,
+                                                                 etcd_whole):
+    """director kick on one node (reference §2.9): the user's sessions on
+    every node are closed by the time the command is answered; other
+    users' sessions live on."""
+    prefix = "/loft-kick/"
+    nodes = [node(loft_factory, etcd_whole, i, prefix) for i in range(3)]
+    for n in nodes:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 3, 10, "three members")
+    kicked = [IMAP(LOFT_IP, n.port) for n in nodes]
+    for m in kicked:
+        m.login("user35", "pass")
+    other = IMAP(LOFT_IP, nodes[2].port)
+    other.login("user36", "pass")
+    doveadm(nodes[1], "director", "kick", "user35")
+    for m in kicked:
+        assert closed(m)
+    other.noop()
+    other.logout()
+    # a kick of nobody is answered too (Dovecot: exit 0)
+    doveadm(nodes[0], "director", "kick", "nobody")
