@@ -1,7 +1,12 @@
-"""The local setup behind scripts/demo: three Dovecot backends on .11-13
-and loftd on .1, in a directory of their own (LOFT_DEMO_DIR, default
-/tmp/loft-demo) on the loopback addresses of one /24 (LOFT_DEMO_NET,
-default 127.0.0); `demo.py stop` stops it.
+"""The local setups behind scripts/demo, in a directory of their own
+(LOFT_DEMO_DIR, default /tmp/loft-demo) on the loopback addresses of one
+/24 (LOFT_DEMO_NET, default 127.0.0):
+
+  demo.py         three Dovecot backends on .11-13 and loftd on .1
+  demo.py ring    the same backends, a private 3-member etcd on .51-53 and
+                  three loftd nodes on .1-.3 forming one director ring,
+                  all under LOFT_DEMO_DIR/ring
+  demo.py stop    stops whichever of them runs
 
 Every process is started in a session of its own and named by a pid file;
 stop signals a pid only while its command line still names the demo's
@@ -14,6 +19,7 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+import etcdlib  # noqa: E402
 import loftlib  # noqa: E402
 
 BASE = os.environ.get("LOFT_DEMO_DIR", "/tmp/loft-demo")
@@ -29,12 +35,17 @@ LOFT_LMTP_PORT = 10024
 SINK_PIDFILE = os.path.join(BASE, "smtpsink.pid")
 PIDFILE = os.path.join(BASE, "loftd.pid")
 
+# the ring: its nodes listen as the single loftd does, each on its own address
+RING_BASE = os.path.join(BASE, "ring")
+RING_IPS = ["%s.%d" % (NET, i) for i in (1, 2, 3)]
+RING_PORT = 9090                # only named in `director ring status`
+ETCD_FIRST = 51                 # etcd members on .51-53, ports 2379 and 2380
 STOP_TIMEOUT = 15
 
 CONF = """\
 # loft demo: {title}
 base_dir = "{base}/run";
-state_dir = "{base}/state";
+{state_dir}
 user = "nobody";                 # after start-up loftd runs as nobody
 listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
@@ -53,13 +64,24 @@ passdb = ( {{ driver = "backend"; }} );   # the backends check the passwords
 director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu";{health} }};
 backend = {{ imap_port = {bport}; pop3_port = {bpop3}; managesieve_port = {bsieve};
             submission_port = {bsubmission}; lmtp_port = {blmtp}; ssl = "no"; }};
-"""
+{ring}"""
 
 HEALTH = """
              health = { interval = "5s"; timeout = "3s"; };"""
 
-def loft_conf(title, base, ip, cluster, health=""):
-    return CONF.format(title=title, base=base, ip=ip, port=LOFT_PORT,
+# health checks are not ring-wide yet (doc/ring.md §7): a ring's nodes
+# run without them
+RING = """\
+# the director ring: the nodes share the host list, pins and host changes in etcd
+ring = {{ etcd = [ {endpoints} ]; port = {ring_port}; }};
+"""
+
+
+def loft_conf(title, base, ip, cluster, health="", ring=""):
+    # a ring's host list lives in etcd: its nodes keep nothing in a state_dir
+    state_dir = ('state_dir = "";                  # the host list lives in etcd' if ring
+                 else 'state_dir = "%s/state";' % base)
+    return CONF.format(title=title, base=base, ip=ip, port=LOFT_PORT, state_dir=state_dir,
                        tls_port=LOFT_TLS_PORT,
                        cert=cluster.certs["cert"], key=cluster.certs["key"],
                        servers=", ".join('"%s"' % b for b in BACKENDS),
@@ -71,7 +93,7 @@ def loft_conf(title, base, ip, cluster, health=""):
                        bsubmission=BACKEND_PORT + loftlib.SUBMISSION_OFFSET,
                        lmtp_port=LOFT_LMTP_PORT,
                        blmtp=BACKEND_PORT + loftlib.LMTP_OFFSET,
-                       health=health)
+                       health=health, ring=ring)
 
 
 # -- processes named by pid files --
@@ -140,7 +162,27 @@ def stop_backends(base):
         print("stopped the Dovecot backends")
 
 
+def ring_nodes():
+    return [os.path.join(RING_BASE, "node%d" % (i + 1)) for i in range(len(RING_IPS))]
+
+
+def etcd_members():
+    return etcdlib.EtcdCluster(os.path.join(RING_BASE, "etcd"), NET, first=ETCD_FIRST,
+                               name="demo").members
+
+
 def stop():
+    """Stops whatever runs: the ring (its nodes first, so they leave the
+    ring while etcd still answers, then etcd) and the single loftd."""
+    if os.path.isdir(RING_BASE):
+        stop_pids([(os.path.join(d, "loftd.pid"), "loftd " + os.path.basename(d))
+                   for d in ring_nodes()])
+        # one at a time: members stopped at once keep the leader trying
+        # for seconds to hand its leadership to a member that is leaving
+        for m in etcd_members():
+            stop_pids([(m.data_dir + ".pid", "etcd " + m.name)])
+        stop_pids([(os.path.join(RING_BASE, "smtpsink.pid"), "the SMTP sink")])
+        stop_backends(RING_BASE)
     stop_pids([(PIDFILE, "loftd"), (SINK_PIDFILE, "the SMTP sink")])
     if os.path.isdir(BASE):
         stop_backends(BASE)
@@ -206,8 +248,121 @@ loft is running: loftd (pid {pid}) in front of Dovecot backends be1..be3 on
            ca=cluster.certs["ca"], admin=admin, build=BUILD, base=BASE))
 
 
-if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "stop":
+def ring_status(admin):
+    """`director ring status` rows on one node: [ip, port, type, last
+    failed, status, ...]."""
+    r = loftlib.loftadm("-a", admin, "-f", "tab", "director", "ring", "status")
+    if r.returncode != 0:
+        return []
+    return [line.split("\t") for line in r.stdout.splitlines()[1:] if line]
+
+
+def ring_synced(admin):
+    """Every node listed, this one "ring synced", the others "synced"."""
+    rows = ring_status(admin)
+    want = sorted("%s:%d" % (ip, RING_PORT) for ip in RING_IPS)
+    return (sorted("%s:%s" % (r[0], r[1]) for r in rows) == want and
+            all(r[4] == ("ring synced" if r[2] == "self" else "synced") for r in rows))
+
+
+def start_ring_etcd():
+    """Three etcd members started as doc/ring.md §9 runs them (the flags
+    the tests use, etcdlib), each with its data directory and log in
+    RING_BASE/etcd; waits until every member answers a linearizable read."""
+    members = etcd_members()
+    procs = []
+    for m in members:
+        os.makedirs(os.path.dirname(m.data_dir), exist_ok=True)
+        procs.append(spawn(m.args(), m.log, m.data_dir + ".pid"))
+    loftlib.wait_for(lambda: any(p.poll() is not None for p in procs) or
+                     all(m.is_ready() for m in members), 30, "etcd to answer")
+    for m, p in zip(members, procs):
+        if p.poll() is not None:
+            raise RuntimeError("etcd %s exited %d; see %s" % (m.name, p.returncode, m.log))
+    return members
+
+
+def start_ring():
+    stop()
+    shutil.rmtree(BASE, ignore_errors=True)
+    os.makedirs(RING_BASE)
+    os.chmod(BASE, 0o755)   # the backends' login processes run as dovenull
+    try:
+        cluster = start_backends(RING_BASE, RING_IPS)
+        members = start_ring_etcd()
+        endpoints = ", ".join('"%s"' % m.client_url for m in members)
+        nodes = []
+        for i, (ip, d) in enumerate(zip(RING_IPS, ring_nodes())):
+            os.makedirs(d)
+            conf = os.path.join(d, "loft.conf")
+            with open(conf, "w") as f:
+                f.write(loft_conf("node %d of a director ring of three (scripts/demo ring)"
+                                  % (i + 1), d, ip, cluster,
+                                  ring=RING.format(endpoints=endpoints,
+                                                   ring_port=RING_PORT)))
+            proc = spawn([os.path.join(BUILD, "loftd"), "-c", conf],
+                         os.path.join(d, "loftd.log"), os.path.join(d, "loftd.pid"))
+            nodes.append((ip, d, proc, os.path.join(d, "run", "admin")))
+        # a node listens at once but serves only once it has joined and
+        # read the ring's state: wait until each lists all three, synced
+        for ip, d, proc, admin in nodes:
+            loftlib.wait_for(lambda: proc.poll() is not None or
+                             (os.path.exists(admin) and ring_synced(admin)),
+                             30, "loftd on %s to join the ring" % ip)
+            if proc.poll() is not None:
+                raise RuntimeError("loftd on %s exited %d; see %s/loftd.log"
+                                   % (ip, proc.returncode, d))
+    except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as e:
+        sys.stdout.flush()
+        print("the ring did not start: %s; stopping what did" % e, file=sys.stderr)
         stop()
-    else:
+        sys.exit(1)
+    n1, n2, n3 = (n[3] for n in nodes)
+    print("""
+loft is running as a director ring: three loftd nodes in front of Dovecot
+backends be1..be3 on {backends} (IMAP port {bport}),
+sharing their state in a private 3-member etcd. Users user1..user20,
+password "pass".
+
+  etcd:  {etcd}
+""".format(backends=", ".join(BACKENDS), bport=BACKEND_PORT,
+           etcd=", ".join(m.client_url for m in members)))
+    for i, (ip, d, proc, admin) in enumerate(nodes):
+        print("  node{n}: loftd (pid {pid}) on {ip}, admin socket {admin}".format(
+            n=i + 1, pid=proc.pid, ip=ip, admin=admin))
+    print("""
+  Each node has the single demo's listeners on its own address: IMAP
+  {port} (STARTTLS) and {tls_port} (TLS), POP3 {pop3_port} (STLS) and {pop3s_port} (TLS),
+  ManageSieve {sieve_port}, Submission {submission_port}, LMTP {lmtp_port}.
+
+  Every node sends a user to the same backend (three times "x-backend" "be1"):
+      for ip in {ips}; do curl -s imap://$ip:{port}/ --user user1:pass -X 'ID NIL'; done
+  Every node lists the three members of the ring, synced:
+      doveadm director ring status -a {n1}
+      {build}/loftadm -a {n2} director ring status
+  A host change made on one node is answered once every node has applied it
+  ({new} has no Dovecot: with 0 vhosts nobody is sent there; `director
+  update`, `up` and `down` travel the same way):
+      {build}/loftadm -a {n1} director add {new} 0
+      {build}/loftadm -a {n2} director status
+      doveadm director status -a {n3}
+      {build}/loftadm -a {n3} director remove {new}
+  Logs:   {rb}/node*/loftd.log, {rb}/etcd/m*.log, {rb}/be*/dovecot.log
+  Stop:   ./scripts/demo stop
+""".format(port=LOFT_PORT, tls_port=LOFT_TLS_PORT, pop3_port=LOFT_POP3_PORT,
+           pop3s_port=LOFT_POP3S_PORT, sieve_port=LOFT_SIEVE_PORT,
+           submission_port=LOFT_SUBMISSION_PORT, lmtp_port=LOFT_LMTP_PORT,
+           ips=" ".join(RING_IPS), n1=n1, n2=n2, n3=n3, build=BUILD,
+           new=NET + ".14", rb=RING_BASE))
+
+
+if __name__ == "__main__":
+    what = sys.argv[1] if len(sys.argv) > 1 else "single"
+    if what == "stop":
+        stop()
+    elif what == "ring":
+        start_ring()
+    elif what == "single" and len(sys.argv) == 1:
         start()
+    else:
+        sys.exit("usage: scripts/demo [ring|stop]")
