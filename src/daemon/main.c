@@ -154,10 +154,16 @@ static void loftd_report(void *ctx, enum log_level level, const char *text)
 	log_msg(level, "%s", text);
 }
 
+/* One node: a probe's verdict is the director's. A ring's nodes agree on
+ * one first (doc/ring.md §7). */
 static void loftd_health_verdict(void *ctx, const struct ipaddr *ip,
 				 enum director_health verdict, const char *error)
 {
-	(void)director_host_set_health(ctx, ip, verdict, error, time(NULL));
+	struct loftd *d = ctx;
+	if (d->ring != NULL)
+		ring_health_verdict(d->ring, ip, verdict, error);
+	else
+		(void)director_host_set_health(d->director, ip, verdict, error, time(NULL));
 }
 
 /* The director's state is loaded (a ring's too): logins may be routed. */
@@ -572,15 +578,8 @@ int main(int argc, char **argv)
 		.resume = proxy_director_resume,
 	};
 	director_set_callbacks(d.director, &director_cb, d.proxy);
-	/* one node: a probe's verdict is the director's; a ring's nodes must
-	 * agree on one first, which this version does not do yet */
-	if (d.cfg->ring.etcd.count > 0 && d.cfg->director.health.interval_ms > 0)
-		log_warning("ring: health checks are not ring-wide in this version: "
-			    "they are off in a ring (doc/ring.md §7); use "
-			    "director up/down");
-	else
-		d.health = health_new(d.base, d.cfg, d.director, d.backend_tls,
-				      loftd_health_verdict, d.director);
+	d.health = health_new(d.base, d.cfg, d.director, d.backend_tls,
+			      loftd_health_verdict, &d);
 	if (d.health != NULL)
 		director_health_enable(d.director);
 	if (loftd_setup_listeners(&d) < 0 || loftd_setup_admin(&d) < 0 ||

@@ -233,6 +233,11 @@ enum director_result director_host_set_health(struct director *d,
 					      const struct ipaddr *ip,
 					      enum director_health health,
 					      const char *error, time_t now);
+/* A ring's node: this node's own checks only say why they fail (for
+ * HOST-HEALTH); the verdict that routes is the ring's, in the host list
+ * (director_hosts_replace). NOTFOUND when the host is gone. */
+enum director_result director_host_note_check(struct director *d, const struct ipaddr *ip,
+					      const char *error);
 /* Health checks are running: HOST-HEALTH has something to say. */
 void director_health_enable(struct director *d);
 bool director_health_enabled(const struct director *d);
@@ -330,6 +335,10 @@ struct director_host_spec {
 	unsigned int vhosts;
 	bool down;
 	time_t last_updown;
+	/* a ring's agreed health verdict (doc/ring.md §7): a failing host
+	 * has no points, as with a single node's checks */
+	enum director_health health;
+	time_t health_changed;
 };
 void director_hosts_replace(struct director *d, const struct director_host_spec *hosts,
 			    size_t count);

@@ -158,6 +158,9 @@ void director_hosts_replace(struct director *d, const struct director_host_spec 
 		h->vhost_count = spec->vhosts;
 		h->down = spec->down;
 		h->last_updown = spec->last_updown;
+		h->health = spec->health;
+		h->health_changed = spec->health_changed;
+		h->unhealthy = spec->health == DIRECTOR_HEALTH_FAILING;
 	}
 	director_hosts_changed(d);
 }
@@ -183,6 +186,17 @@ enum director_result director_host_set_health(struct director *d,
 		if (!d->rings_deferred)
 			director_rings_commit(d);
 	}
+	return DIRECTOR_OK;
+}
+
+enum director_result director_host_note_check(struct director *d, const struct ipaddr *ip,
+					      const char *error)
+{
+	struct director_host *h = director_host_list_find(&d->hosts, ip);
+	if (h == NULL)
+		return DIRECTOR_NOTFOUND;
+	free(h->health_error);
+	h->health_error = error != NULL ? xstrdup(error) : NULL;
 	return DIRECTOR_OK;
 }
 

@@ -507,6 +507,7 @@ void ring_free(struct ring **rp)
 	director_set_change_handler(r->director, NULL, NULL);
 	ring_flushes_free(r);
 	ring_kicks_free(r);
+	ring_health_free(r);
 	ring_change_free(r);
 	ring_moves_free(r);
 	ring_pins_free(r);

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "conf/config.h"
+#include "director/hosts.h"
 
 struct event_base;
 struct director;
@@ -51,6 +52,11 @@ void ring_stop(struct ring *ring, void (*done)(void *ctx), void *ctx);
 void ring_free(struct ring **ring);
 
 bool ring_is_serving(const struct ring *ring);
+
+/* This node's health checks' verdict of a backend (error: why it failed,
+ * NULL when ok): published for the ring to agree on (doc/ring.md §7). */
+void ring_health_verdict(struct ring *ring, const struct ipaddr *ip,
+			 enum director_health verdict, const char *error);
 
 /* One director of the ring, for DIRECTOR-LIST and ring status (§5.5). */
 struct ring_member_info {

@@ -195,8 +195,15 @@ void ring_change_request(struct ring *r, const struct director_change *c,
 		return;
 	}
 	free(after);
+	ring_change_propose_hosts(r, &next, done, done_ctx);
+	ring_hosts_free(&next);
+}
+
+void ring_change_propose_hosts(struct ring *r, const struct ring_hosts *next,
+			       director_change_done_cb *done, void *done_ctx)
+{
 	char *id = ring_change_id(r);
-	char *value = ring_change_json(id, &next);
+	char *value = ring_change_json(id, next);
 	char *hosts_key = ring_key(r, "hosts"), *change_key = ring_key(r, "hostchange");
 	struct etcd_compare cmp[2] = {
 		{ .key = hosts_key, .key_len = strlen(hosts_key), .target = ETCD_TARGET_MOD,
@@ -214,7 +221,6 @@ void ring_change_request(struct ring *r, const struct director_change *c,
 	free(value);
 	free(hosts_key);
 	free(change_key);
-	ring_hosts_free(&next);
 }
 
 /* ---- prepare ----------------------------------------------------------------- */
@@ -421,6 +427,7 @@ void ring_change_settle(struct ring *r)
 	}
 	ring_moves_settle(r);
 	ring_kicks_settle(r);
+	ring_health_settle(r);
 	for (struct ring_request **p = &r->requests; *p != NULL;) {
 		if ((*p)->finished ||
 		    ((*p)->committed != 0 && ring_applied_everywhere(r, (*p)->committed)))

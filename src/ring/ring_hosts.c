@@ -8,6 +8,9 @@
  *   {"hosts":[{"ip":"10.0.0.1","tag":"","vhosts":100,"down":false,
  *              "updown":0}, ...]}
  *
+ * and, once the ring agreed on one (§7), the host's health verdict:
+ * "health":"ok"|"failing","health_changed":<time>.
+ *
  * Hosts are kept in address order, so the same list is the same bytes on
  * every node. */
 #include <jansson.h>
@@ -63,9 +66,8 @@ void ring_hosts_copy(struct ring_hosts *dst, const struct ring_hosts *src)
 	for (size_t i = 0; i < src->count; i++) {
 		struct director_host_spec *s = ring_hosts_add(dst, &src->hosts[i].ip,
 							      src->hosts[i].tag);
-		s->vhosts = src->hosts[i].vhosts;
-		s->down = src->hosts[i].down;
-		s->last_updown = src->hosts[i].last_updown;
+		*s = src->hosts[i];
+		s->tag = dst->tags[dst->count - 1];
 	}
 }
 
@@ -78,7 +80,31 @@ void ring_hosts_from_director(struct ring_hosts *h, const struct director_host_l
 		s->vhosts = d->vhost_count;
 		s->down = d->down;
 		s->last_updown = d->last_updown;
+		/* no health verdict: the ring agrees on its own (§7) */
 	}
+}
+
+static const char *const ring_health_names[] = {
+	[DIRECTOR_HEALTH_UNKNOWN] = NULL,
+	[DIRECTOR_HEALTH_OK] = "ok",
+	[DIRECTOR_HEALTH_FAILING] = "failing",
+};
+
+const char *ring_health_name(enum director_health health)
+{
+	return ring_health_names[health];
+}
+
+int ring_health_parse(const char *name, enum director_health *health_r)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ring_health_names); i++) {
+		if (ring_health_names[i] != NULL && name != NULL &&
+		    strcmp(name, ring_health_names[i]) == 0) {
+			*health_r = (enum director_health)i;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 char *ring_hosts_to_json(const struct ring_hosts *h)
@@ -91,9 +117,17 @@ char *ring_hosts_to_json(const struct ring_hosts *h)
 	for (size_t i = 0; i < sorted.count; i++) {
 		const struct director_host_spec *s = &sorted.hosts[i];
 		char ip[IPADDR_STRLEN];
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:b, s:I}",
+		json_t *e = json_pack("{s:s, s:s, s:i, s:b, s:I}",
 			"ip", ipaddr_to_str(&s->ip, ip), "tag", s->tag, "vhosts", (int)s->vhosts,
-			"down", s->down, "updown", (json_int_t)s->last_updown));
+			"down", s->down, "updown", (json_int_t)s->last_updown);
+		if (s->health != DIRECTOR_HEALTH_UNKNOWN) {
+			/* the agreed verdict (§7); absent: none yet */
+			json_object_set_new(e, "health",
+					    json_string(ring_health_name(s->health)));
+			json_object_set_new(e, "health_changed",
+					    json_integer((json_int_t)s->health_changed));
+		}
+		json_array_append_new(arr, e);
 	}
 	json_t *o = json_pack("{s:o}", "hosts", arr);
 	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
@@ -132,6 +166,11 @@ int ring_hosts_from_json(struct ring_hosts *h, const void *data, size_t len,
 		s->vhosts = (unsigned int)vhosts;
 		s->down = json_is_true(json_object_get(e, "down"));
 		s->last_updown = (time_t)json_integer_value(json_object_get(e, "updown"));
+		/* an unknown verdict (a newer node's) counts as none */
+		if (ring_health_parse(json_string_value(json_object_get(e, "health")),
+				      &s->health) == 0)
+			s->health_changed = (time_t)json_integer_value(
+				json_object_get(e, "health_changed"));
 	}
 	json_decref(o);
 	return 0;

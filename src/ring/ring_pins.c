@@ -204,6 +204,11 @@ static void ring_pins_collect_one(const struct director_moving_user *u, void *ct
 {
 	struct ring_ops *ops = ctx;
 	struct ring *r = ops->ring;
+	/* a backend the ring found failing keeps only users with sessions
+	 * (their logins fail fast); idle ones are routed afresh at once,
+	 * as a single node's checks do (doc/ring.md §7) */
+	if (u->current->unhealthy && u->sessions == 0)
+		return;
 	ring_ops_put(ops, ring_user_key(r, "pins", u->hash, u->tag, r->name),
 		     ring_pin_value(u->current), r->lease);
 	director_user_own_pin(r->director, u->tag, u->hash, true, time(NULL));

@@ -25,6 +25,7 @@ struct ring_move;
 struct ring_flush;
 struct ring_kick;
 struct ring_kick_apply;
+struct ring_own_verdict;
 struct sbuf;
 
 enum ring_phase {
@@ -61,6 +62,13 @@ struct ring_hostchange {
 	int64_t revision;		/* its mod_revision: the commit's compare */
 	struct ring_hosts hosts;
 	bool prepared;			/* this node pinned its users and acked */
+};
+
+/* A node's health verdict of a backend: its P/health/<host>/<node>. */
+struct ring_verdict {
+	struct ipaddr ip;
+	char *node;
+	enum director_health health;	/* OK or FAILING */
 };
 
 /* An admin's change waiting for the ring (doc/ring.md §8). */
@@ -127,6 +135,9 @@ struct ring {
 	struct ring_flush *flushes;	/* this node's admins' flushes */
 	struct ring_kick *kicks;	/* kicks applied or waited for */
 	struct ring_kick_apply *kick_applies;	/* local kicks being counted */
+	struct ring_verdict *verdicts;	/* every node's (ring_health.c) */
+	size_t verdicts_count, verdicts_cap;
+	struct ring_own_verdict *own_verdicts;	/* this node's checks' */
 	unsigned int max_parallel_moves; /* director.max_parallel_moves */
 	uint64_t kick_delay_ms;		/* director.user_kick_delay */
 	int64_t user_expire_s;		/* director.user_expire: a move's pin */
@@ -178,9 +189,17 @@ int ring_hosts_from_json(struct ring_hosts *h, const void *data, size_t len,
 enum director_result ring_hosts_change(struct ring_hosts *h, const struct director_change *c,
 				       const char **error_r);
 
+/* "ok", "failing"; NULL for UNKNOWN (none). */
+const char *ring_health_name(enum director_health health);
+int ring_health_parse(const char *name, enum director_health *health_r);
+
 /* ring_change.c */
 /* A new id for a change this node proposes. */
 char *ring_change_id(struct ring *r);
+/* Proposes the host list next (a copy of the ring's, changed) as a host
+ * change, answered as ring_propose() says. */
+void ring_change_propose_hosts(struct ring *r, const struct ring_hosts *next,
+			       director_change_done_cb *done, void *done_ctx);
 /* Sends a proposal (txn); its success adds an admin request for id
  * (taken over), its failure answers TRYAGAIN, no answer "Ring sync timed
  * out". */
@@ -260,6 +279,15 @@ void ring_kicks_settle(struct ring *r);
 void ring_kicks_load_begin(struct ring *r);
 void ring_kicks_load_end(struct ring *r);
 void ring_kicks_free(struct ring *r);
+
+/* ring_health.c: health verdicts agreed by the ring (doc/ring.md §7) */
+/* P/health/<host>/<node> as read or watched. */
+void ring_health_apply(struct ring *r, const char *rest, size_t len,
+		       const struct etcd_kv *kv, bool deleted);
+/* Publishes this node's verdicts, proposes a verdict most nodes agree on. */
+void ring_health_settle(struct ring *r);
+void ring_health_load_begin(struct ring *r);
+void ring_health_free(struct ring *r);
 
 /* ring_state.c */
 struct ring_member *ring_member_get(struct ring *r, const char *name);

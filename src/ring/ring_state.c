@@ -127,6 +127,7 @@ static const struct ring_key_handler {
 	{ "moves-ack/", false, ring_moves_ack_apply },
 	{ "kicks/", false, ring_kicks_apply },
 	{ "kicks-ack/", false, ring_kicks_ack_apply },
+	{ "health/", false, ring_health_apply },
 };
 
 void ring_state_apply(struct ring *r, const struct etcd_kv *kv, bool deleted)
@@ -156,6 +157,7 @@ void ring_state_load(struct ring *r, const struct etcd_kv *kvs, size_t count)
 	ring_pins_load_begin(r);
 	ring_moves_load_begin(r);
 	ring_kicks_load_begin(r);
+	ring_health_load_begin(r);
 	/* the members first (the keys that name a node count for a member),
 	 * moves and kicks before their acks (which sort first) */
 	static const char *const first[] = { "members/", "moves/", "kicks/" };

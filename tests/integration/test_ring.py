@@ -17,7 +17,7 @@ import pytest
 import etcdlib
 import loftlib
 from conftest import LOFT_IP, NET
-from imaputil import IMAP
+from imaputil import IMAP, dovecot_host
 
 LEASE = "3s"
 
@@ -453,3 +453,77 @@ def test_a_director_kick_closes_the_users_sessions_on_every_node(loft_factory,
     other.logout()
     # a kick of nobody is answered too (Dovecot: exit 0)
     doveadm(nodes[0], "director", "kick", "nobody")
+
+
+HEALTH = 'health = { interval = "200ms"; timeout = "1s"; fall = 2; rise = 2; };'
+
+
+def health_rows(loft):
+    """loftadm's director status: {ip: health column}."""
+    r = loftlib.loftadm("-f", "tab", "director", "status", "-a", loft.admin)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split("\t")[-1] == "health", lines[0]
+    return {f[0]: f[-1] for f in (line.split("\t") for line in lines[1:])}
+
+
+def agreed(nodes, ip, verdict):
+    """Every node shows the verdict for ip, in the same director status
+    but for the users column (each node counts the assignments it made)."""
+    def hosts(n):
+        return [line.split("\t")[:5] for line in director_status(n).splitlines()]
+    return all(health_rows(n).get(ip) == verdict for n in nodes) and \
+        all(hosts(n) == hosts(nodes[0]) for n in nodes)
+
+
+def test_health_verdicts_are_agreed(loft_factory, etcd_whole, cluster):
+    """Each node publishes its own checks' verdict; a backend leaves (and
+    rejoins) the rings when most live nodes see it failing (passing), on
+    every node at the same point (doc/ring.md §7). A node whose every
+    check fails (a broken route of its own) changes nothing."""
+    prefix = "/loft-health/"
+    fourth_ip = "%s.14" % NET
+    fourth = loftlib.Backend(cluster.base, "be4-ring", fourth_ip, cluster.backends[0].port,
+                             cluster.certs)
+    fourth.start()
+    try:
+        nodes = [node(loft_factory, etcd_whole, i, prefix, director_extra=HEALTH)
+                 for i in range(2)]
+        # the third node reaches no backend: its checks all fail
+        nodes.append(node(loft_factory, etcd_whole, 2, prefix, director_extra=HEALTH,
+                          backend_port=1))
+        for n in nodes:
+            loftlib.wait_for(lambda: len(ring_status(n)) == 3, 10, "three members")
+        doveadm(nodes[0], "director", "add", fourth_ip)
+        loftlib.wait_for(lambda: agreed(nodes, fourth_ip, "ok"), 20,
+                         "every node to agree the new backend is ok")
+        loftlib.wait_for(lambda: "backend %s failed 2 health checks" % fourth_ip
+                         in nodes[2].log_text(), 10, "node 2's own checks to fail")
+        assert all(v == "ok" for v in health_rows(nodes[2]).values())
+        four = [b.ip for b in cluster.backends] + [fourth_ip]
+        user = next("user%d" % i for i in range(1, 60)
+                    if dovecot_host(four, "user%d" % i) == fourth_ip)
+        m = IMAP(LOFT_IP, nodes[0].port)
+        m.login(user, "pass")
+        m.logout()
+        assert user_row(nodes[0], user)["Current"] == fourth_ip
+
+        # most nodes see it fail: it leaves the rings everywhere, and its
+        # idle user is routed afresh (not kept on a dead backend)
+        fourth.stop()
+        loftlib.wait_for(lambda: agreed(nodes, fourth_ip, "failing"), 20,
+                         "every node to agree the backend is failing")
+        want = dovecot_host([b.ip for b in cluster.backends], user)
+        for n in nodes[:2]:
+            m = IMAP(LOFT_IP, n.port)
+            m.login(user, "pass")
+            m.logout()
+            assert user_row(n, user)["Current"] == want, n.port
+        assert "ring: backend %s is failing on most nodes" % fourth_ip in \
+            "".join(n.log_text() for n in nodes)
+
+        fourth.start()
+        loftlib.wait_for(lambda: agreed(nodes, fourth_ip, "ok"), 20,
+                         "every node to agree the backend is back")
+    finally:
+        fourth.stop()

@@ -85,6 +85,46 @@ static void test_json_sorted_and_read_back(void **state)
 	free(with_id);
 }
 
+/* The agreed health verdict (doc/ring.md §7) is part of the list: written
+ * only once there is one, read back, kept by copies and admin changes; a
+ * verdict this version does not know counts as none. */
+static void test_json_health(void **state)
+{
+	(void)state;
+	struct ring_hosts h = { 0 };
+	assert_int_equal(apply(&h, change(DIRECTOR_CHANGE_HOST_SET, "10.0.0.1", -1, NULL, 0),
+			       NULL), DIRECTOR_OK);
+	assert_int_equal(apply(&h, change(DIRECTOR_CHANGE_HOST_SET, "10.0.0.2", -1, NULL, 0),
+			       NULL), DIRECTOR_OK);
+	h.hosts[1].health = DIRECTOR_HEALTH_FAILING;
+	h.hosts[1].health_changed = 1700000000;
+	const char *want = "{\"hosts\":[" HOST("10.0.0.1", "", 100, "false", 0) ","
+		"{\"down\":false,\"health\":\"failing\",\"health_changed\":1700000000,"
+		"\"ip\":\"10.0.0.2\",\"tag\":\"\",\"updown\":0,\"vhosts\":100}]}";
+	expect_json(&h, want);
+	struct ring_hosts back;
+	char *error = NULL;
+	assert_int_equal(ring_hosts_from_json(&back, want, strlen(want), &error), 0);
+	assert_int_equal(back.hosts[1].health, DIRECTOR_HEALTH_FAILING);
+	assert_int_equal(back.hosts[0].health, DIRECTOR_HEALTH_UNKNOWN);
+	assert_int_equal(apply(&back, change(DIRECTOR_CHANGE_HOST_DOWN, "10.0.0.1", -1, NULL, 5),
+			       NULL), DIRECTOR_OK);
+	struct ring_hosts copy;
+	ring_hosts_copy(&copy, &back);
+	assert_int_equal(copy.hosts[1].health, DIRECTOR_HEALTH_FAILING);
+	assert_int_equal(copy.hosts[1].health_changed, 1700000000);
+	ring_hosts_free(&copy);
+	ring_hosts_free(&back);
+
+	const char *odd = "{\"hosts\":[{\"health\":\"sulking\",\"health_changed\":9,"
+		"\"ip\":\"10.0.0.1\",\"tag\":\"\",\"vhosts\":1}]}";
+	assert_int_equal(ring_hosts_from_json(&back, odd, strlen(odd), &error), 0);
+	assert_int_equal(back.hosts[0].health, DIRECTOR_HEALTH_UNKNOWN);
+	assert_int_equal(back.hosts[0].health_changed, 0);
+	ring_hosts_free(&back);
+	ring_hosts_free(&h);
+}
+
 static void test_json_refused(void **state)
 {
 	(void)state;
@@ -186,6 +226,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_sorted_and_read_back),
 		cmocka_unit_test(test_json_refused),
+		cmocka_unit_test(test_json_health),
 		cmocka_unit_test(test_changes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
