@@ -327,7 +327,10 @@ static void director_list_one(const struct ring_member_info *m, void *ctx)
 {
 	struct sbuf *out = ctx;
 	tabescape_append(out, m->address);
-	sbuf_appendf(out, "\t%u\t%s\t0\t", m->port, m->self ? "self" : "");
+	/* the others are no connections of this node: typed "peer", never
+	 * empty (doveadm's table does not pad an empty field) */
+	sbuf_appendf(out, "\t%u\t%s\t%lld\t", m->port, m->self ? "self" : "peer",
+		     (long long)m->last_failed);
 	tabescape_append(out, m->status);
 	sbuf_appendf(out, "\t%u\n", m->ping_ms);
 }
@@ -346,27 +349,49 @@ static void cmd_director_list(struct admin_request *req, char **args, int nargs)
 	sbuf_appends(req->out, "\t0\tself\t0\tring synced\t0\n\n");
 }
 
-static void cmd_director_add(struct admin_request *req, char **args, int nargs)
+static void director_ring_replied(void *ctx, const char *line)
 {
-	(void)args;
-	(void)nargs;
-	admin_reply_error(req->out, "this loftd is a director ring of one: "
-			  "ring members cannot be added yet");
+	struct admin_pending *pending = ctx;
+	admin_pending_reply(&pending, line);
 }
 
-static void cmd_director_remove(struct admin_request *req, char **args, int nargs)
+/* DIRECTOR-ADD and DIRECTOR-REMOVE <ip> [<port>] (reference §3.7): the
+ * ring's (doc/ring.md §8); a ring of one has no other directors. */
+static void director_ring_cmd(struct admin_request *req, char **args, int nargs,
+			      void (*ring_fn)(struct ring *, const struct ipaddr *,
+					      unsigned int, ring_director_reply_cb *, void *))
 {
 	struct ipaddr ip, self;
-	(void)nargs;
+	unsigned int port = 0;
 	if (ipaddr_parse(args[0], &ip) < 0) {
 		admin_reply_error(req->out, "invalid director address");
 		return;
 	}
-	if (ipaddr_parse(req->ctx->self_ip, &self) == 0 && ipaddr_equal(&ip, &self)) {
-		admin_reply_error(req->out, "a director cannot remove itself");
+	if (nargs > 1 && (director_parse_uint(args[1], 65535, &port) < 0 || port == 0)) {
+		admin_reply_error(req->out, "invalid director port");
 		return;
 	}
-	sbuf_appends(req->out, "NOTFOUND\n");
+	if (req->ctx->ring != NULL) {
+		ring_fn(req->ctx->ring, &ip, port, director_ring_replied,
+			admin_request_defer(req));
+	} else if (ring_fn == ring_director_add) {
+		admin_reply_error(req->out, "this loftd is a director ring of one "
+				  "(ring.etcd is empty): it has no other directors");
+	} else if (ipaddr_parse(req->ctx->self_ip, &self) == 0 && ipaddr_equal(&ip, &self)) {
+		admin_reply_error(req->out, "a director cannot remove itself");
+	} else {
+		sbuf_appends(req->out, "NOTFOUND\n");
+	}
+}
+
+static void cmd_director_add(struct admin_request *req, char **args, int nargs)
+{
+	director_ring_cmd(req, args, nargs, ring_director_add);
+}
+
+static void cmd_director_remove(struct admin_request *req, char **args, int nargs)
+{
+	director_ring_cmd(req, args, nargs, ring_director_remove);
 }
 
 const struct admin_cmd admin_director_cmds[] = {

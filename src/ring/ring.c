@@ -36,6 +36,7 @@ static const char *const ring_phase_names[] = {
 	[RING_REGISTER] = "registering",
 	[RING_LOAD] = "loading the ring's state",
 	[RING_SERVING] = "serving",
+	[RING_REMOVED] = "removed by an admin",
 	[RING_STOPPING] = "leaving",
 };
 
@@ -246,14 +247,22 @@ static void ring_register(struct ring *r)
 	ring_ops_put(&member, ring_key(r, "members/%s", r->name),
 		     json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS), r->lease);
 	json_decref(o);
+	if (!r->ever_served) {
+		/* the process's first join declares this director (a removed
+		 * node's later joins must not: ring_directors.c) */
+		ring_ops_put(&member, ring_key(r, "directors/%s:%u", r->address, r->port),
+			     ring_directors_own_value(r), 0);
+	}
 	struct ring_hosts own;
 	ring_hosts_from_director(&own, director_hosts(r->director));
-	ring_ops_put(&seed, xstrdup(member.ops[0].u.put.key),
-		     xstrdup(member.ops[0].u.put.value), r->lease);
+	for (size_t i = 0; i < member.count; i++)
+		ring_ops_put(&seed, xstrdup(member.ops[i].u.put.key),
+			     xstrdup(member.ops[i].u.put.value), member.ops[i].u.put.lease);
 	ring_ops_put(&seed, ring_key(r, "hosts"), ring_hosts_to_json(&own), 0);
 	ring_hosts_free(&own);
 	struct etcd_compare cmp = {
-		.key = seed.ops[1].u.put.key, .key_len = seed.ops[1].u.put.key_len,
+		.key = seed.ops[seed.count - 1].u.put.key,
+		.key_len = seed.ops[seed.count - 1].u.put.key_len,
 		.target = ETCD_TARGET_CREATE, .result = ETCD_CMP_EQUAL, .number = 0,
 	};
 	struct etcd_txn_params txn = {
@@ -331,6 +340,9 @@ static void ring_loaded(const struct etcd_result *res, void *ctx)
 		    r->name, (long long)r->revision, r->members_count);
 	if (first)
 		r->cb.ready(r->ctx);
+	ring_directors_loaded(r);
+	if (r->phase == RING_REMOVED)
+		return;
 	ring_lease_check(r);
 	ring_change_settle(r);
 }
@@ -379,6 +391,7 @@ static void ring_retry_timer(evutil_socket_t fd, short what, void *arg)
 		/* a step of a host change to try again */
 		ring_change_settle(r);
 		break;
+	case RING_REMOVED:
 	case RING_STOPPING:
 		break;
 	}
@@ -508,6 +521,7 @@ void ring_free(struct ring **rp)
 	ring_flushes_free(r);
 	ring_kicks_free(r);
 	ring_health_free(r);
+	ring_directors_free(r);
 	ring_change_free(r);
 	ring_moves_free(r);
 	ring_pins_free(r);

@@ -64,10 +64,24 @@ struct ring_member_info {
 	const char *address;
 	unsigned int port;
 	bool self;
-	const char *status;	/* "ring synced", "syncing", "fenced", "down" */
-	time_t since;		/* when it joined (or went down) */
-	unsigned int ping_ms;	/* self: the last lease renewal's round trip */
+	/* self: "ring synced", "syncing", "fenced", "removed"; others:
+	 * "synced", "syncing" (has not applied the host list yet), "down" */
+	const char *status;
+	time_t since;		/* when it joined */
+	time_t last_failed;	/* down: since when (as this node saw it) */
+	/* self: the last lease renewal's round trip; others: their lease's
+	 * age (how long since they renewed it, in whole seconds) */
+	unsigned int ping_ms;
 };
+/* director ring add|remove (reference §3.7, doc/ring.md §8): reply(ctx,
+ * line) once, on a later turn: "OK", "NOTFOUND" or why not. port 0: ring
+ * add: this node's ring.port; ring remove: the first with the address. */
+typedef void ring_director_reply_cb(void *ctx, const char *line);
+void ring_director_add(struct ring *ring, const struct ipaddr *ip, unsigned int port,
+		       ring_director_reply_cb *reply, void *ctx);
+void ring_director_remove(struct ring *ring, const struct ipaddr *ip, unsigned int port,
+			  ring_director_reply_cb *reply, void *ctx);
+
 void ring_members_foreach(struct ring *ring,
 			  void (*cb)(const struct ring_member_info *m, void *ctx),
 			  void *ctx);

@@ -428,6 +428,7 @@ void ring_change_settle(struct ring *r)
 	ring_moves_settle(r);
 	ring_kicks_settle(r);
 	ring_health_settle(r);
+	ring_directors_settle(r);
 	for (struct ring_request **p = &r->requests; *p != NULL;) {
 		if ((*p)->finished ||
 		    ((*p)->committed != 0 && ring_applied_everywhere(r, (*p)->committed)))

@@ -33,8 +33,19 @@ static bool ring_cut_off(const struct ring *r)
 	return r->lease == 0 || clock_monotonic_ms() >= r->fence_at_ms;
 }
 
+void ring_lease_withhold(struct ring *r)
+{
+	r->fenced = true;
+	if (!r->withheld) {
+		r->withheld = true;
+		r->cb.serving(r->ctx, false);
+	}
+}
+
 void ring_lease_check(struct ring *r)
 {
+	if (r->phase == RING_REMOVED)
+		return;	/* out until an admin adds it back */
 	bool cut_off = ring_cut_off(r);
 	uint64_t now = clock_monotonic_ms();
 	if (cut_off && !r->fenced) {
@@ -50,7 +61,7 @@ void ring_lease_check(struct ring *r)
 			ring_report(r, LOG_LEVEL_ERROR, "ring: cut off from etcd past the "
 				    "lease (%llu ms): fenced, no logins are served until etcd "
 				    "answers again", (unsigned long long)r->ttl_ms);
-			r->cb.serving(r->ctx, false);
+			ring_lease_withhold(r);
 		}
 	} else if (cut_off && r->serve_cut_off && now - r->warned_ms >= RING_WARN_EVERY_MS) {
 		r->warned_ms = now;
@@ -60,8 +71,10 @@ void ring_lease_check(struct ring *r)
 	} else if (!cut_off && r->fenced && r->phase == RING_SERVING) {
 		r->fenced = false;
 		ring_report(r, LOG_LEVEL_INFO, "ring: in touch with etcd again: serving");
-		if (!r->serve_cut_off)
+		if (r->withheld) {
+			r->withheld = false;
 			r->cb.serving(r->ctx, true);
+		}
 	}
 }
 
@@ -109,6 +122,7 @@ static void ring_lease_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	if (r->ever_served)
 		ring_lease_check(r);
+	ring_directors_probe(r);
 	ring_lease_arm(r);
 }
 

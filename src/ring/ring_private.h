@@ -26,6 +26,9 @@ struct ring_flush;
 struct ring_kick;
 struct ring_kick_apply;
 struct ring_own_verdict;
+struct ring_director;
+struct ring_director_op;
+struct ring_probe;
 struct sbuf;
 
 enum ring_phase {
@@ -34,6 +37,7 @@ enum ring_phase {
 	RING_REGISTER,
 	RING_LOAD,
 	RING_SERVING,
+	RING_REMOVED,		/* taken out by an admin: fenced, waits */
 	RING_STOPPING,
 };
 
@@ -46,6 +50,7 @@ struct ring_member {
 	int64_t lease;
 	int64_t applied;		/* its P/applied/<name>: admin changes it applied */
 	bool acked;			/* acknowledged the host change in flight */
+	unsigned int lease_age_ms;	/* ring status' "ping ms" */
 };
 
 /* A host list: the ring's (P/hosts) or a proposed one (ring_hosts.c). */
@@ -115,6 +120,7 @@ struct ring {
 	struct event *lease_timer;
 	struct etcd_request *keepalive;
 	bool fenced;
+	bool withheld;			/* the daemon was told to stop serving */
 	uint64_t warned_ms;		/* serve mode: the last warning */
 
 	/* the ring's state (ring_state.c) */
@@ -138,6 +144,10 @@ struct ring {
 	struct ring_verdict *verdicts;	/* every node's (ring_health.c) */
 	size_t verdicts_count, verdicts_cap;
 	struct ring_own_verdict *own_verdicts;	/* this node's checks' */
+	struct ring_director *directors;	/* P/directors/ (ring_directors.c) */
+	size_t directors_count, directors_cap;
+	struct ring_director_op *director_ops;	/* ring add|remove in flight */
+	struct ring_probe *probes;	/* other nodes' lease ages being read */
 	unsigned int max_parallel_moves; /* director.max_parallel_moves */
 	uint64_t kick_delay_ms;		/* director.user_kick_delay */
 	int64_t user_expire_s;		/* director.user_expire: a move's pin */
@@ -176,6 +186,8 @@ void ring_lease_deinit(struct ring *r);
 void ring_lease_set(struct ring *r, int64_t id, uint64_t sent_ms, int64_t ttl_s);
 /* Fences or unfences as the deadline says; after a (re)load. */
 void ring_lease_check(struct ring *r);
+/* Fenced whatever ring.partition says: the daemon stops serving. */
+void ring_lease_withhold(struct ring *r);
 
 /* ring_hosts.c */
 void ring_hosts_free(struct ring_hosts *h);
@@ -288,6 +300,21 @@ void ring_health_apply(struct ring *r, const char *rest, size_t len,
 void ring_health_settle(struct ring *r);
 void ring_health_load_begin(struct ring *r);
 void ring_health_free(struct ring *r);
+
+/* ring_directors.c: the directors the ring expects, ring add|remove */
+void ring_directors_apply(struct ring *r, const char *rest, size_t len,
+			  const struct etcd_kv *kv, bool deleted);
+void ring_directors_load_begin(struct ring *r);
+/* After a full read: a node whose own director key is gone was removed. */
+void ring_directors_loaded(struct ring *r);
+/* This node's P/directors value, written when its process first joins. */
+char *ring_directors_own_value(const struct ring *r);
+void ring_directors_member_gone(struct ring *r, const char *address, unsigned int port);
+/* Answers the removals whose node is gone. */
+void ring_directors_settle(struct ring *r);
+/* Reads the other nodes' lease ages (every lease renewal). */
+void ring_directors_probe(struct ring *r);
+void ring_directors_free(struct ring *r);
 
 /* ring_state.c */
 struct ring_member *ring_member_get(struct ring *r, const char *name);

@@ -37,6 +37,7 @@ static void ring_member_apply(struct ring *r, const char *name, size_t len,
 	if (deleted) {
 		if (m == NULL)
 			return;
+		ring_directors_member_gone(r, m->address, m->port);
 		ring_member_clear(m);
 		*m = r->members[--r->members_count];
 		return;
@@ -128,6 +129,7 @@ static const struct ring_key_handler {
 	{ "kicks/", false, ring_kicks_apply },
 	{ "kicks-ack/", false, ring_kicks_ack_apply },
 	{ "health/", false, ring_health_apply },
+	{ "directors/", false, ring_directors_apply },
 };
 
 void ring_state_apply(struct ring *r, const struct etcd_kv *kv, bool deleted)
@@ -158,6 +160,7 @@ void ring_state_load(struct ring *r, const struct etcd_kv *kvs, size_t count)
 	ring_moves_load_begin(r);
 	ring_kicks_load_begin(r);
 	ring_health_load_begin(r);
+	ring_directors_load_begin(r);
 	/* the members first (the keys that name a node count for a member),
 	 * moves and kicks before their acks (which sort first) */
 	static const char *const first[] = { "members/", "moves/", "kicks/" };
@@ -186,47 +189,4 @@ void ring_state_free(struct ring *r)
 	r->members_count = 0;
 	free(r->members);
 	r->members = NULL;
-}
-
-static int ring_member_cmp(const void *a, const void *b)
-{
-	const struct ring_member *const *ma = a, *const *mb = b;
-	int c = strcmp((*ma)->address, (*mb)->address);
-	if (c != 0)
-		return c;
-	return (int)(*ma)->port - (int)(*mb)->port;
-}
-
-void ring_members_foreach(struct ring *r,
-			  void (*cb)(const struct ring_member_info *m, void *ctx),
-			  void *ctx)
-{
-	/* sorted by address and port, as Dovecot lists its directors */
-	struct ring_member **sorted = xcalloc(r->members_count + 1, sizeof(*sorted));
-	for (size_t i = 0; i < r->members_count; i++)
-		sorted[i] = &r->members[i];
-	qsort(sorted, r->members_count, sizeof(*sorted), ring_member_cmp);
-	bool self_seen = false;
-	for (size_t i = 0; i < r->members_count; i++) {
-		const struct ring_member *m = sorted[i];
-		bool self = strcmp(m->name, r->name) == 0;
-		self_seen = self_seen || self;
-		struct ring_member_info info = {
-			.name = m->name, .address = m->address, .port = m->port,
-			.self = self, .since = m->started,
-			.status = self ? (r->fenced ? "fenced" : "ring synced") : "synced",
-			.ping_ms = self ? r->ping_ms : 0,
-		};
-		cb(&info, ctx);
-	}
-	if (!self_seen) {
-		/* not (or no longer) in the ring's list: say how it stands */
-		struct ring_member_info info = {
-			.name = r->name, .address = r->address, .port = r->port,
-			.self = true, .since = r->started,
-			.status = r->fenced ? "fenced" : "syncing",
-		};
-		cb(&info, ctx);
-	}
-	free(sorted);
 }

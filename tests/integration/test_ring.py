@@ -74,11 +74,20 @@ def test_nodes_join_and_list_each_other(loft_factory, etcd_whole):
         m = IMAP(LOFT_IP, n.port)
         m.login("user7", "pass")
         m.logout()
-    # a clean stop leaves at once: the others stop listing it well
-    # before its lease would have run out
+    others = [r for r in rows if r[2] != "self"]
+    assert [r[2] for r in others] == ["peer", "peer"], rows
+    assert all(r[4] == "synced" for r in others), rows
+    # a clean stop leaves at once: the others list it down well before its
+    # lease would have run out (it stays a director of the ring until
+    # `director ring remove`)
     assert nodes[2].stop() == 0
-    want.remove("%s:%d" % (LOFT_IP, 9092))
-    loftlib.wait_for(lambda: listed(nodes[0]), 2.5, "the stopped node gone")
+
+    def down(n):
+        rows = ring_status(n)
+        return [r for r in rows if r[1] == "9092" and r[4] == "down"] and rows
+    rows = loftlib.wait_for(lambda: down(nodes[0]), 2.5, "the stopped node down")
+    gone = [r for r in rows if r[1] == "9092"][0]
+    assert gone[2] == "peer" and gone[3] != "never", gone
 
 
 def test_a_node_that_drops_root_starts_without_a_state_dir(loft_factory, etcd_whole):
@@ -527,3 +536,55 @@ def test_health_verdicts_are_agreed(loft_factory, etcd_whole, cluster):
                          "every node to agree the backend is back")
     finally:
         fourth.stop()
+
+
+def test_ring_add_and_remove(loft_factory, etcd_whole):
+    """director ring add declares a director the ring expects (listed down
+    until it joins); ring remove takes one out: a live node fences itself
+    and stays out until it is added back, then serves again (reference
+    §3.7, doc/ring.md §8)."""
+    prefix = "/loft-ringadd/"
+    nodes = [node(loft_factory, etcd_whole, i, prefix) for i in range(3)]
+    for n in nodes:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 3, 10, "three members")
+    later = "%s.9" % NET
+    r = subprocess.run(["doveadm", "director", "ring", "add", "-a", nodes[0].admin, later,
+                        "9190"], capture_output=True, text=True, timeout=40)
+    assert r.returncode == 0, r.stderr
+    for n in nodes:
+        loftlib.wait_for(lambda: [row for row in ring_status(n)
+                                  if row[0] == later and row[4] == "down"], 5,
+                         "the added director listed down")
+    # unknown directors: doveadm's "Not found", exit 68
+    r = subprocess.run(["doveadm", "director", "ring", "remove", "-a", nodes[0].admin,
+                        "%s.8" % NET], capture_output=True, text=True, timeout=40)
+    assert r.returncode == 68, (r.returncode, r.stderr)
+    r = loftlib.loftadm("-a", nodes[0].admin, "director", "ring", "remove", later)
+    assert r.returncode == 0, r.stderr
+    assert not [row for row in ring_status(nodes[1]) if row[0] == later]
+
+    # a live node: removed on node 0, it fences; its session is closed
+    m = IMAP(LOFT_IP, nodes[2].port)
+    m.login("user7", "pass")
+    r = loftlib.loftadm("-a", nodes[0].admin, "director", "ring", "remove", LOFT_IP, "9092")
+    assert r.returncode == 0, r.stderr
+    # answered once its membership is gone: nobody lists it any more
+    for n in nodes[:2]:
+        assert not [row for row in ring_status(n) if row[1] == "9092"], ring_status(n)
+    assert closed(m)
+    loftlib.wait_for(lambda: "removed from the ring by an admin" in nodes[2].log_text(),
+                     5, "the removal logged")
+    assert not IMAPserves(nodes[2])
+    assert [row[4] for row in ring_status(nodes[2]) if row[2] == "self"] == ["removed"]
+    # a node cannot remove itself
+    r = loftlib.loftadm("-a", nodes[0].admin, "director", "ring", "remove", LOFT_IP, "9090")
+    assert r.returncode == 75 and "cannot remove itself" in r.stderr, r.stderr
+
+    # added back: it joins again and serves by itself
+    r = loftlib.loftadm("-a", nodes[1].admin, "director", "ring", "add", LOFT_IP, "9092")
+    assert r.returncode == 0, r.stderr
+    loftlib.wait_for(lambda: IMAPserves(nodes[2]), 10, "the node added back to serve")
+    for n in nodes:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 3 and all(
+            row[4] in ("synced", "ring synced") for row in ring_status(n)), 10,
+            "three synced members")
