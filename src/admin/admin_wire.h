@@ -29,6 +29,12 @@
  * known), then an empty line. */
 #define ADMIN_CMD_USER_LIST_NAMES "USER-LIST-NAMES"
 
+/* USER-KICK-NODES\t[<user_* field>\t]<value>: a director kick (USER-KICK,
+ * USER-KICK-ALT) answered, in a ring, "OK\t<node>\t<count>[...]": how many
+ * sessions each node closed; on a single loftd "OK"; otherwise as
+ * USER-KICK answers. */
+#define ADMIN_CMD_USER_KICK_NODES "USER-KICK-NODES"
+
 /* HOST-HEALTH: with health checks running, one line per host:
  *   ip ok|failing|unknown changed_unix last_error
  * then an empty line; without checks only the empty line. */

@@ -308,6 +308,38 @@ static void director_cmd_kick(struct admin_request *req, const char *field,
 	director_request(req, &c);
 }
 
+/* USER-KICK-NODES: OK, then in a ring each node's name and how many
+ * sessions it closed. */
+static void director_kick_replied(void *ctx, const struct director_change_result *r)
+{
+	struct admin_pending *pending = ctx;
+	if (r->result != DIRECTOR_OK) {
+		director_change_replied(ctx, r);
+		return;
+	}
+	struct sbuf line = SBUF_INIT;
+	sbuf_appends(&line, "OK");
+	for (size_t i = 0; i < r->kick_nodes; i++) {
+		sbuf_appendc(&line, '\t');
+		tabescape_append(&line, r->kick_node_names[i]);
+		sbuf_appendf(&line, "\t%zu", r->kick_node_counts[i]);
+	}
+	admin_pending_reply(&pending, sbuf_cstr(&line));
+	sbuf_free(&line);
+}
+
+static void cmd_user_kick_nodes(struct admin_request *req, char **args, int nargs)
+{
+	struct director_change c = {
+		.type = DIRECTOR_CHANGE_USER_KICK,
+		.kick_field = nargs > 1 ? args[0] : NULL,
+		.kick_value = args[nargs - 1],
+		.now = time(NULL),
+	};
+	director_change(req->ctx->director, &c, director_kick_replied,
+			admin_request_defer(req));
+}
+
 static void cmd_user_kick(struct admin_request *req, char **args, int nargs)
 {
 	(void)nargs;	/* "nowait": kicks never wait here */
@@ -412,6 +444,7 @@ const struct admin_cmd admin_director_cmds[] = {
 	{ "USER-MOVE", 2, 2, cmd_user_move },
 	{ "USER-KICK", 1, 2, cmd_user_kick },
 	{ "USER-KICK-ALT", 2, 3, cmd_user_kick_alt },
+	{ ADMIN_CMD_USER_KICK_NODES, 1, 2, cmd_user_kick_nodes },
 	{ "DIRECTOR-LIST", 0, 0, cmd_director_list },
 	{ "DIRECTOR-ADD", 1, 2, cmd_director_add },
 	{ "DIRECTOR-REMOVE", 1, 2, cmd_director_remove },

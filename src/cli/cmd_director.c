@@ -14,7 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin/admin_wire.h"
 #include "cli/director_client.h"
+#include "common/tabescape.h"
 #include "common/xmalloc.h"
 
 #define DOVEADM_EX_NOTFOUND 68
@@ -305,6 +307,23 @@ int cmd_director_move(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 	return ret;
 }
 
+/* loft's -v addition: "<node>: <n> sessions closed" per node of the
+ * answer "OK\t<node>\t<n>...". */
+static void director_kick_counts(const char *line)
+{
+	char *copy = xstrdup(line);
+	int max = 1;
+	for (const char *p = line; *p != '\0'; p++)
+		max += *p == '\t';
+	char **f = xcalloc((size_t)max, sizeof(*f));
+	int n = tabsplit_inplace(copy, f, max);
+	for (int i = 1; i + 1 < n; i += 2)
+		cli_info("%s: %s session%s closed", f[i], f[i + 1],
+			 strcmp(f[i + 1], "1") == 0 ? "" : "s");
+	free(f);
+	free(copy);
+}
+
 int cmd_director_kick(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *socket_arg = NULL, *field = NULL;
@@ -323,16 +342,18 @@ int cmd_director_kick(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 	struct director_client dc;
 	int ret = director_client_open(&dc, cli, socket_arg);
 	if (ret == 0) {
+		/* doveadm's USER-KICK, with how many sessions each node closed */
 		if (field == NULL)
-			director_client_send(&dc, "USER-KICK", user, NULL);
+			director_client_send(&dc, ADMIN_CMD_USER_KICK_NODES, user, NULL);
 		else
-			director_client_send(&dc, "USER-KICK-ALT", field, user, NULL);
+			director_client_send(&dc, ADMIN_CMD_USER_KICK_NODES, field, user, NULL);
 		const char *line = director_client_read(&dc);
-		if (line != NULL && strcmp(line, "OK") != 0) {
+		if (line != NULL && strcmp(line, "OK") != 0 && strncmp(line, "OK\t", 3) != 0) {
 			cli_error("failed: %s", line);
 			dc.exit_code = EX_TEMPFAIL;
 		} else if (line != NULL && cli->verbose) {
 			cli_info("User %s kicked", user);
+			director_kick_counts(line);
 		}
 		ret = dc.exit_code;
 	}

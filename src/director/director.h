@@ -182,6 +182,11 @@ struct director_change_result {
 	enum director_result result;
 	const char *error;	/* DIRECTOR_INVALID: a static text */
 	size_t kicked;		/* USER_KICK: sessions asked to close */
+	/* USER_KICK in a ring: how many on each node (valid during the
+	 * callback); 0 nodes on a single node */
+	size_t kick_nodes;
+	const char *const *kick_node_names;
+	const size_t *kick_node_counts;
 };
 
 typedef void director_change_done_cb(void *ctx, const struct director_change_result *r);

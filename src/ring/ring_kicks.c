@@ -34,7 +34,8 @@ struct ring_kick {
 	void *done_ctx;
 	struct event *timer;
 	char **acked;
-	size_t acked_count, acked_cap;
+	size_t *acked_kicked;		/* how many each acked node closed */
+	size_t acked_count, acked_cap, acked_kicked_cap;
 	size_t kicked;
 };
 
@@ -70,6 +71,7 @@ static void ring_kick_free(struct ring_kick *k)
 	for (size_t i = 0; i < k->acked_count; i++)
 		free(k->acked[i]);
 	free(k->acked);
+	free(k->acked_kicked);
 	free(k->id);
 	free(k);
 }
@@ -83,6 +85,9 @@ static void ring_kick_answer(struct ring_kick *k, enum director_result result,
 		return;
 	struct director_change_result res = {
 		.result = result, .error = error, .kicked = k->kicked,
+		.kick_nodes = k->acked_count,
+		.kick_node_names = (const char *const *)k->acked,
+		.kick_node_counts = k->acked_kicked,
 	};
 	/* from an etcd answer or a timer: no walk of the director's runs */
 	k->done(k->done_ctx, &res);
@@ -177,13 +182,16 @@ void ring_kicks_ack_apply(struct ring *r, const char *rest, size_t len,
 			return;
 	}
 	k->acked = xgrow(k->acked, &k->acked_cap, k->acked_count + 1, sizeof(*k->acked));
-	k->acked[k->acked_count++] = xstrndup(node, node_len);
+	k->acked_kicked = xgrow(k->acked_kicked, &k->acked_kicked_cap, k->acked_count + 1,
+				sizeof(*k->acked_kicked));
 	char count[24] = "0";
 	if (kv->value_len < sizeof(count)) {
 		memcpy(count, kv->value, kv->value_len);
 		count[kv->value_len] = '\0';
 	}
-	k->kicked += strtoul(count, NULL, 10);
+	k->acked_kicked[k->acked_count] = strtoul(count, NULL, 10);
+	k->kicked += k->acked_kicked[k->acked_count];
+	k->acked[k->acked_count++] = xstrndup(node, node_len);
 }
 
 void ring_kicks_settle(struct ring *r)

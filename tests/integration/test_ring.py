@@ -459,6 +459,19 @@ def test_a_director_kick_closes_the_users_sessions_on_every_node(loft_factory,
     for m in kicked:
         assert closed(m)
     other.noop()
+    # loftadm -v also says how many sessions each node closed
+    again = [IMAP(LOFT_IP, nodes[0].port) for _ in range(2)]
+    for m in again:
+        m.login("user35", "pass")
+    r = loftlib.loftadm("-v", "director", "kick", "-a", nodes[2].admin, "user35")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[0] == "Info: User user35 kicked", lines
+    assert sorted(lines[1:]) == [
+        "Info: %s:%d: %s closed" % (LOFT_IP, 9090 + i, "2 sessions" if i == 0 else
+                                    "0 sessions") for i in range(3)], lines
+    for m in again:
+        assert closed(m)
     other.logout()
     # a kick of nobody is answered too (Dovecot: exit 0)
     doveadm(nodes[0], "director", "kick", "nobody")
