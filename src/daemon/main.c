@@ -475,6 +475,13 @@ static struct event_base *loftd_event_base(void)
 	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	struct event_base *base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
+	/* two priorities: 0 for what must run before any socket's callback
+	 * in a loop pass (a ring's fence check after a stall), 1 (the
+	 * default) for everything else */
+	if (base != NULL && event_base_priority_init(base, 2) < 0) {
+		event_base_free(base);
+		return NULL;
+	}
 	return base;
 }
 

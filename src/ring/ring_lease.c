@@ -129,6 +129,12 @@ static void ring_lease_tick(evutil_socket_t fd, short what, void *arg)
 void ring_lease_init(struct ring *r)
 {
 	r->lease_timer = evtimer_new(r->base, ring_lease_tick, r);
+	/* after a stall (a paused VM) the timer and the sockets that became
+	 * readable meanwhile are due in the same loop pass: the fence check
+	 * runs first, so nothing a client sent meanwhile reaches a backend
+	 * the ring may have given the user's successor (a SIGSTOP alone is
+	 * safe anyway: epoll_wait() returns EINTR after SIGCONT) */
+	(void)event_priority_set(r->lease_timer, 0);
 	ring_lease_arm(r);
 }
 

@@ -601,3 +601,40 @@ def test_ring_add_and_remove(loft_factory, etcd_whole):
         loftlib.wait_for(lambda: len(ring_status(n)) == 3 and all(
             row[4] in ("synced", "ring synced") for row in ring_status(n)), 10,
             "three synced members")
+
+
+def test_a_woken_node_fences_before_it_relays_what_came_meanwhile(loft_factory,
+                                                                  etcd_whole, cluster):
+    """A node paused past its lease may have lost its users to other
+    backends meanwhile (the ring stopped waiting for it). When it runs
+    again, the client bytes that arrived during the pause must not reach
+    the old backend: it fences first, so the backend sees the connection
+    closed, not the client's LOGOUT (the backend's own log says which).
+    (After SIGCONT epoll_wait() returns EINTR, so the lease check runs
+    first; for a stall without a signal the lease timer has the loop's
+    first priority, which this test cannot show.)"""
+    prefix = "/loft-woken/"
+    nodes = [node(loft_factory, etcd_whole, i, prefix) for i in range(2)]
+    for n in nodes:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 2, 10, "two members")
+    user = "user38"
+    m = IMAP(LOFT_IP, nodes[1].port)
+    m.login(user, "pass")
+    backend = cluster.by_ip(user_row(nodes[1], user)["Current"])
+    os.kill(nodes[1].proc.pid, signal.SIGSTOP)
+    try:
+        loftlib.wait_for(lambda: [r for r in ring_status(nodes[0])
+                                  if r[1] == "9091" and r[4] == "down"], 15,
+                         "node 1's lease to end")
+        m.send(b"a1 LOGOUT\r\n")
+    finally:
+        os.kill(nodes[1].proc.pid, signal.SIGCONT)
+    loftlib.wait_for(lambda: "fenced" in nodes[1].log_text(), 10, "node 1 to fence")
+
+    def ended():
+        lines = [line for line in open(backend.log, errors="replace")
+                 if "imap(%s)" % user in line and ("Logged out" in line or
+                                                   "Disconnected" in line)]
+        return lines and lines[-1]
+    last = loftlib.wait_for(ended, 10, "the backend to log the session's end")
+    assert "Disconnected" in last, last
