@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/xmalloc.h"
 #include "director/director.h"
 #include "ring/etcd.h"
@@ -46,12 +47,18 @@ static void ring_request_answer(struct ring_request **rqp, enum director_result 
 	free(rq);
 }
 
+static void ring_change_abandon(struct ring *r);
+
 static void ring_request_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct ring_request *target = arg;
 	struct ring *r = target->ring;
 	(void)fd;
 	(void)what;
+	/* the admin's own change still waits for a node: give it up, or
+	 * every later change would answer TRYAGAIN until that node goes */
+	if (r->change.present && r->change.id != NULL && strcmp(r->change.id, target->id) == 0)
+		ring_change_abandon(r);
 	for (struct ring_request **p = &r->requests; *p != NULL; p = &(*p)->next) {
 		if (*p == target) {
 			ring_request_answer(p, DIRECTOR_INVALID, RING_TIMEOUT_TEXT);
@@ -308,6 +315,7 @@ void ring_change_proposed(struct ring *r, const struct etcd_kv *kv, bool deleted
 	ch->id = xstrdup(id);
 	ch->revision = kv->mod_revision;
 	ch->present = true;
+	ch->seen_ms = clock_monotonic_ms();
 	json_decref(o);
 }
 
@@ -368,6 +376,52 @@ void ring_change_hosts(struct ring *r, const struct etcd_kv *kv)
 		if (r->hosts_id != NULL && strcmp(rq->id, r->hosts_id) == 0)
 			rq->committed = r->hosts_revision;
 	}
+}
+
+/* ---- give up -------------------------------------------------------------------- */
+
+/* Deletes the change in flight, if it is still the one this node saw (a
+ * commit meanwhile wins): every node routes by P/hosts as it is. Nothing
+ * was committed, so no node routed by the change's list. */
+static void ring_change_abandon(struct ring *r)
+{
+	struct ring_hostchange *ch = &r->change;
+	char waiting[256] = "";
+	size_t used = 0;
+	for (size_t i = 0; i < r->members_count && used < sizeof(waiting) - 1; i++) {
+		if (!r->members[i].acked)
+			used += (size_t)snprintf(waiting + used, sizeof(waiting) - used, "%s%s",
+						 used > 0 ? ", " : "", r->members[i].name);
+	}
+	ring_report(r, LOG_LEVEL_WARNING, "ring: host change %s given up after %d s: "
+		    "not acknowledged by %s", ch->id, RING_SYNC_TIMEOUT_MS / 1000,
+		    used > 0 ? waiting : "(nobody: the commit did not come)");
+	char *change_key = ring_key(r, "hostchange"), *acks = ring_key(r, "hostchange-ack/");
+	struct etcd_compare cmp = {
+		.key = change_key, .key_len = strlen(change_key), .target = ETCD_TARGET_MOD,
+		.result = ETCD_CMP_EQUAL, .number = ch->revision,
+	};
+	struct etcd_op ops[2] = {
+		{ .type = ETCD_OP_DELETE, .u.del = { .key = change_key,
+		  .key_len = strlen(change_key) } },
+		{ .type = ETCD_OP_DELETE, .u.del = { .key = acks, .key_len = strlen(acks),
+		  .prefix = true } },
+	};
+	struct etcd_txn_params txn = {
+		.compares = &cmp, .compare_count = 1, .success = ops, .success_count = 2,
+	};
+	(void)etcd_kv_txn(r->etcd, &txn, ring_ignore_result, NULL);
+	free(change_key);
+	free(acks);
+	ch->seen_ms = clock_monotonic_ms();	/* once per deadline, if it stays */
+}
+
+void ring_change_tick(struct ring *r)
+{
+	/* a change whose proposer is gone too: any node gives it up, later */
+	if (r->phase == RING_SERVING && !r->fenced && r->change.present &&
+	    clock_monotonic_ms() - r->change.seen_ms > 2 * RING_SYNC_TIMEOUT_MS)
+		ring_change_abandon(r);
 }
 
 /* ---- commit ------------------------------------------------------------------- */

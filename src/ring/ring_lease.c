@@ -123,6 +123,7 @@ static void ring_lease_tick(evutil_socket_t fd, short what, void *arg)
 	if (r->ever_served)
 		ring_lease_check(r);
 	ring_directors_probe(r);
+	ring_change_tick(r);
 	ring_lease_arm(r);
 }
 

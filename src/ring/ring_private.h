@@ -67,6 +67,7 @@ struct ring_hostchange {
 	int64_t revision;		/* its mod_revision: the commit's compare */
 	struct ring_hosts hosts;
 	bool prepared;			/* this node pinned its users and acked */
+	uint64_t seen_ms;		/* when this node saw it (monotonic) */
 };
 
 /* A node's health verdict of a backend: its P/health/<host>/<node>. */
@@ -234,6 +235,9 @@ void ring_change_applied(struct ring *r, const char *node, const struct etcd_kv 
 /* After a batch of events (a watch message, the full read): commit a
  * change every live node acknowledged, answer admins. */
 void ring_change_settle(struct ring *r);
+/* Every lease renewal: gives up a change pending for twice the admin's
+ * deadline (its proposer gone, a node that never acknowledges). */
+void ring_change_tick(struct ring *r);
 void ring_change_free(struct ring *r);
 
 /* ring_pins.c */

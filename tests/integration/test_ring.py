@@ -638,3 +638,39 @@ def test_a_woken_node_fences_before_it_relays_what_came_meanwhile(loft_factory,
         return lines and lines[-1]
     last = loftlib.wait_for(ended, 10, "the backend to log the session's end")
     assert "Disconnected" in last, last
+
+
+def test_a_change_a_live_node_never_acknowledges_is_given_up(loft_factory, etcd_whole):
+    """A live member that never acknowledges (here a member key on a lease
+    nobody serves) holds a host change until the admin's deadline: then
+    the admin gets "Ring sync timed out" and the change is given up, so
+    the next change is not refused with TRYAGAIN for as long as that
+    member lives; nobody routes by the given-up list."""
+    prefix = "/loft-giveup/"
+    n = node(loft_factory, etcd_whole, 0, prefix)
+    loftlib.wait_for(lambda: len(ring_status(n)) == 1, 10, "the node in the ring")
+    member = etcd_whole.members[0]
+    status, lease = member.post("/v3/lease/grant", {"TTL": 120})
+    assert status == 200, lease
+    ghost = '{"address":"%s.7","port":9999,"started":1}' % NET
+    status, _ = member.post("/v3/kv/put", {"key": etcdlib.b64(prefix + "members/ghost"),
+                                          "value": etcdlib.b64(ghost),
+                                          "lease": lease["ID"]})
+    assert status == 200
+    try:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 2, 10, "the ghost listed")
+        new = "%s.15" % NET
+        r = doveadm(n, "director", "add", new, check=False)
+        assert r.returncode == 75 and "Ring sync timed out" in r.stderr, r.stderr
+        assert re.search(r"ring: host change \S+ given up after 30 s: not acknowledged "
+                         r"by ghost", n.log_text()), n.log_text()
+        assert new not in director_status(n)
+        # the change is gone: the next one is looked at, not refused with
+        # TRYAGAIN (an update of a host the ring does not have)
+        r = doveadm(n, "director", "update", new, "5", check=False)
+        assert "doesn't exist" in r.stderr and "try again" not in r.stderr, r.stderr
+    finally:
+        member.post("/v3/lease/revoke", {"ID": lease["ID"]})
+    loftlib.wait_for(lambda: len(ring_status(n)) == 1, 10, "the ghost gone")
+    doveadm(n, "director", "add", new)
+    assert new in director_status(n)
