@@ -10,7 +10,8 @@
 
 #define DIRECTOR_VHOST_MAX_TEXT "vhost count too large"
 
-/* Forgets every assignment to a host (or to every host), ending moves.
+/* Forgets every assignment to a host (or to every host), ending moves (a
+ * ring's move goes on until the ring ends it: director_move_abort()).
  * director_move_abort() only counts and queues, so the walk stays valid. */
 static void director_forget_users(struct director *d, const struct director_host *host)
 {

@@ -223,14 +223,19 @@ enum director_result director_user_move_hold(struct director *d, const char *tag
 void director_user_move_end(struct director *d, const char *tag, uint32_t hash)
 {
 	uint16_t idx;
-	if (director_tag_get(d, tag, false, &idx) != NULL)
-		director_move_abort(d, idx, hash);
+	struct director_move *m = director_tag_get(d, tag, false, &idx) != NULL ?
+		director_move_find(d, idx, hash) : NULL;
+	if (m != NULL)
+		director_move_finish(m, true);
 }
 
 void director_move_abort(struct director *d, uint16_t tag, uint32_t hash)
 {
 	struct director_move *m = director_move_find(d, tag, hash);
-	if (m != NULL)
+	/* a ring's move ends only when the ring says (move_end): until
+	 * every node closed the user's sessions, another may still have
+	 * one on its old backend */
+	if (m != NULL && !m->ring)
 		director_move_finish(m, true);
 }
 

@@ -696,6 +696,21 @@ static void test_ring_move_hold(void **state)
 	assert_int_equal(director_user_move_hold(d, "", h2, &nowhere, 23), DIRECTOR_NOTFOUND);
 	director_user_move_end(d, "nosuchtag", h2);
 	director_user_move_end(d, "", 12345);
+
+	/* the move's target host removed meanwhile: the logins still wait
+	 * for the ring (another node may still have a session of the user
+	 * on its old backend), and go by the hash once the move ends */
+	uint32_t h3 = director_user_hash(d, "x");
+	assert_int_equal(director_user_move_hold(d, "", h3, &other, 30), DIRECTOR_OK);
+	assert_int_equal(director_host_remove(d, &other), DIRECTOR_OK);
+	assert_int_equal(director_route(d, "x", "", 31, 4, &to, &t, &err), DIRECTOR_ROUTE_WAIT);
+	director_dispatch(d);
+	assert_int_equal(director_route(d, "x", "", 32, 5, &to, &t, &err), DIRECTOR_ROUTE_WAIT);
+	director_user_move_end(d, "", h3);
+	director_dispatch(d);
+	assert_int_equal(director_route(d, "x", "", 33, 4, &to, &t, &err), DIRECTOR_ROUTE_OK);
+	assert_false(ipaddr_equal(&to->ip, &other));
+	director_release(d, &t, 33);
 	director_free(&d);
 	config_free(&cfg);
 }
