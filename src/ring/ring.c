@@ -29,6 +29,10 @@
 #include "ring/ring_private.h"
 
 #define RING_RETRY_MS 1000
+/* consecutive failures double the wait up to this: a join whose full read
+ * etcd cannot answer in time must not pile ever more reads on it (each
+ * abandoned one still costs etcd its whole work) */
+#define RING_RETRY_MAX_MS 8000
 
 static const char *const ring_phase_names[] = {
 	[RING_SETTINGS] = "checking settings",
@@ -89,7 +93,7 @@ void ring_ops_free(struct ring_ops *o)
 }
 
 /* A step etcd did not answer: say so (once per kind of trouble), try
- * again in a second. */
+ * again in a second, then after twice as long each time. */
 static void ring_retry(struct ring *r, const struct etcd_result *res)
 {
 	if (r->retry_logged != (int)r->phase) {
@@ -99,7 +103,11 @@ static void ring_retry(struct ring *r, const struct etcd_result *res)
 			    ring_phase_names[r->phase]);
 		r->retry_logged = (int)r->phase;
 	}
-	struct timeval tv = { RING_RETRY_MS / 1000, (RING_RETRY_MS % 1000) * 1000 };
+	uint64_t ms = (uint64_t)RING_RETRY_MS << (r->retries < 3 ? r->retries : 3);
+	if (ms > RING_RETRY_MAX_MS)
+		ms = RING_RETRY_MAX_MS;
+	r->retries++;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 	evtimer_add(r->retry_timer, &tv);
 }
 
@@ -333,6 +341,7 @@ static void ring_loaded(const struct etcd_result *res, void *ctx)
 	r->applied_sent = 0;
 	ring_watch_start(r, r->revision + 1);
 	r->retry_logged = -1;
+	r->retries = 0;
 	bool first = !r->ever_served;
 	r->phase = RING_SERVING;
 	r->ever_served = true;

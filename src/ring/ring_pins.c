@@ -209,8 +209,20 @@ static void ring_pins_collect_one(const struct director_moving_user *u, void *ct
 	 * as a single node's checks do (doc/ring.md §7) */
 	if (u->current->unhealthy && u->sessions == 0)
 		return;
-	ring_ops_put(ops, ring_user_key(r, "pins", u->hash, u->tag, r->name),
-		     ring_pin_value(u->current), r->lease);
+	/* already where the new list sends it: nothing to keep */
+	if (u->next == u->current)
+		return;
+	char *key = ring_user_key(r, "pins", u->hash, u->tag, r->name);
+	size_t plen = strlen(r->prefix);
+	const struct ring_pin_seen *held = ring_pin_seen_find(r, key + plen, strlen(key) - plen);
+	if (held != NULL && held->own) {
+		/* etcd has this node's pin of it (the watch showed it): a pin
+		 * always names the user's host, so it is the same; writing it
+		 * again on every host change cost a put per pinned user */
+		free(key);
+		return;
+	}
+	ring_ops_put(ops, key, ring_pin_value(u->current), r->lease);
 	director_user_own_pin(r->director, u->tag, u->hash, true, time(NULL));
 }
 

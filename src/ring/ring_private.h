@@ -106,6 +106,7 @@ struct ring {
 
 	enum ring_phase phase;
 	int retry_logged;		/* the phase whose trouble was logged */
+	unsigned int retries;		/* failed steps since the last load */
 	bool ever_served;
 	struct event *retry_timer;
 	struct etcd_request *req;	/* the join's request in flight */
