@@ -19,6 +19,9 @@
 #   make bench-auth   a login flood from clients that give up, beside a
 #                     well-behaved client (BENCH_ARGS: e.g. --net 127.0.0)
 #   make bench-etcd   the etcd client's latencies against 3 local members
+#   make bench-ring   a 3-node ring on a local etcd against a lone loftd: CPU
+#                     per login, etcd requests per login, host changes, a
+#                     node joining N pins (BENCH_ARGS: e.g. --million)
 #   make fuzz         every libFuzzer harness for FUZZ_SECONDS (default 60)
 #                     each, with clang-14, in build-fuzz/; make check runs
 #                     them for CHECK_FUZZ_SECONDS (default 5)
@@ -90,7 +93,7 @@ MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 .PHONY: all check check-unit check-integration check-layers check-san san \
 	check-san-integration-and-builds check-san-integration builds-niced \
 	unit doc clean bench bench-quick bench-registry bench-director bench-tools \
-	bench-passwd-reload bench-auth bench-etcd \
+	bench-passwd-reload bench-auth bench-etcd bench-ring \
 	fuzz fuzzers
 all: $(BUILD)/loftd $(BUILD)/loftadm
 
@@ -176,6 +179,11 @@ bench-passwd-reload: all
 # 3 etcd members on $(LOFT_TEST_NET).51-53, as root
 bench-etcd: $(ETCD_DRIVE)
 	LOFT_BUILD=$(abspath $(BUILD)) $(PYTHON) bench/etcd_latency.py
+
+# the director ring's costs, on a private 3-member etcd (as root);
+# writes its section of docs/BENCHMARKS.md
+bench-ring: all $(BENCH_TOOLS)
+	$(PYTHON) bench/ring.py --build $(abspath $(BUILD)) $(BENCH_ARGS)
 
 $(BUILD)/doc/%: doc/%.scd
 	@mkdir -p $(dir $@)
