@@ -20,8 +20,9 @@
 #                     well-behaved client (BENCH_ARGS: e.g. --net 127.0.0)
 #   make bench-etcd   the etcd client's latencies against 3 local members
 #   make bench-ring   a 3-node ring on a local etcd against a lone loftd: CPU
-#                     per login, etcd requests per login, host changes, a
-#                     node joining N pins (BENCH_ARGS: e.g. --million)
+#                     per login, etcd requests per login, host changes,
+#                     a node joining N pins (on $LOFT_TEST_NET if set;
+#                     BENCH_ARGS: e.g. --million)
 #   make fuzz         every libFuzzer harness for FUZZ_SECONDS (default 60)
 #                     each, with clang-14, in build-fuzz/; make check runs
 #                     them for CHECK_FUZZ_SECONDS (default 5)
@@ -180,8 +181,8 @@ bench-passwd-reload: all
 bench-etcd: $(ETCD_DRIVE)
 	LOFT_BUILD=$(abspath $(BUILD)) $(PYTHON) bench/etcd_latency.py
 
-# the director ring's costs, on a private 3-member etcd (as root);
-# writes its section of docs/BENCHMARKS.md
+# the director ring's costs against issue 13's goals, on a private 3-member
+# etcd (as root); the figures go into docs/BENCHMARKS.md by hand
 bench-ring: all $(BENCH_TOOLS)
 	$(PYTHON) bench/ring.py --build $(abspath $(BUILD)) $(BENCH_ARGS)
 
