@@ -21,7 +21,7 @@
 #   make bench-etcd   the etcd client's latencies against 3 local members
 #   make bench-ring   a 3-node ring on a local etcd against a lone loftd: CPU
 #                     per login, etcd requests per login, host changes,
-#                     a node joining N pins (on $LOFT_TEST_NET if set;
+#                     moves, a node joining N pins (on $LOFT_TEST_NET if set;
 #                     BENCH_ARGS: e.g. --million)
 #   make fuzz         every libFuzzer harness for FUZZ_SECONDS (default 60)
 #                     each, with clang-14, in build-fuzz/; make check runs

@@ -4,8 +4,8 @@ docs/BENCHMARKS.md under "Director ring"):
 
   make bench-ring [BENCH_ARGS="..."]          (as root)
   python3 bench/ring.py [--build DIR] [--net 127.a.b]
-        [--figures cpu,requests,changes,join] [--rounds 5] [--seconds 5]
-        [--clients 32] [--count-seconds 10] [--changes 100]
+        [--figures cpu,requests,changes,move,join] [--rounds 5] [--seconds 5]
+        [--clients 32] [--count-seconds 10] [--changes 100] [--moves 100]
         [--pins 100000 | --million] [--join-rounds 3]
 
 The net is --net, else $LOFT_TEST_NET, else a random free one; the load
@@ -24,6 +24,10 @@ front of the same backend. Figures:
             doveadm sends them: until every node routes a user of the extra
             host by it, idle and with 1,000 user records per node (goal:
             median and p99 < 100 ms)
+  move      USER-MOVE on node 1 of a user with a session open on each node,
+            director.user_kick_delay = 0 on the nodes (nothing subtracted):
+            until a login on every node lands on the new host (goal: median
+            and p99 < 200 ms)
   join      N pins written into etcd, then a fourth node started: from its
             exec to a login answered (goal: < 2 s at 1,000,000, --million),
             and the bytes each pin costs etcd
@@ -53,7 +57,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import loftlib  # noqa: E402
 
-FIGURES = ("cpu", "requests", "changes", "join")
+FIGURES = ("cpu", "requests", "changes", "move", "join")
 PREFIX = "/loft-bench/"
 LEASE_TTL_S = 10		# ring.lease_ttl's default: keepalives every 3.3 s
 PIN_HOLDER = "bench-pins"	# the pins' holder: no node of the ring
@@ -75,6 +79,7 @@ def parse_args():
                     help="changes: host changes timed per condition (half add, half remove)")
     ap.add_argument("--doveadm-changes", type=int, default=10,
                     help="changes: more through doveadm itself, process start included")
+    ap.add_argument("--moves", type=int, default=100, help="move: moves timed")
     ap.add_argument("--pins", type=int, default=100000, help="join: pinned users")
     ap.add_argument("--million", action="store_true", help="join: --pins 1000000")
     ap.add_argument("--join-rounds", type=int, default=3)
@@ -152,6 +157,8 @@ class RingNode(Loft):
             cert=certs["cert"], key=certs["key"], backend_port=BACKEND_PORT,
             servers=", ".join('"%s"' % ip for ip in BACKEND_IPS))
         conf = conf.replace('level = "warning"', 'level = "%s"' % self.log_level)
+        # the move figure excludes the kick delay by setting it to 0
+        conf = conf.replace("director = {", 'director = { user_kick_delay = "0";')
         endpoints = ", ".join('"%s"' % e for e in self.etcd.endpoints())
         conf += ('ring = { etcd = [ %s ]; prefix = "%s"; port = 9090; '
                  'lease_ttl = "%ds"; };\n' % (endpoints, PREFIX, LEASE_TTL_S))
@@ -189,9 +196,9 @@ def recv_line(sock, buf, deadline):
     return line.rstrip(b"\r").decode(errors="replace"), rest
 
 
-def imap_login(sock, user, deadline):
-    """Greeting, LOGIN, LOGOUT on a connected socket: the monotonic time
-    the tagged OK arrived, None if it was not OK."""
+def imap_login(sock, user, deadline, logout=True):
+    """Greeting and LOGIN on a connected socket (then LOGOUT): the
+    monotonic time the tagged OK arrived, None if it was not OK."""
     line, buf = recv_line(sock, b"", deadline)
     if not line.startswith("* OK"):
         return None
@@ -201,7 +208,8 @@ def imap_login(sock, user, deadline):
     at = now()
     if not line.startswith("a OK"):
         return None
-    sock.sendall(b"b LOGOUT\r\n")
+    if logout:
+        sock.sendall(b"b LOGOUT\r\n")
     return at
 
 
@@ -227,7 +235,7 @@ def wait_serving(ip, proc, timeout, user="probe"):
 
 class Admin:
     """The director-admin protocol on loftd's admin socket, as doveadm
-    speaks it."""
+    speaks it, and loft's SESSION-LIST."""
 
     def __init__(self, path):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -260,6 +268,14 @@ class Admin:
         """(current, hashed) host of a user name or hash."""
         f = self.cmd("USER-LOOKUP\t%s" % user).split("\t")
         return f[0], f[2]
+
+    def session_backend(self, user, client_port):
+        """The backend address of the user's session from client_port."""
+        for line in self.block("SESSION-LIST\tuser=%s" % user):
+            f = line.split("\t")
+            if f[5] == str(client_port):
+                return f[6]
+        return None
 
     def close(self):
         self.sock.close()
@@ -613,6 +629,158 @@ def fig_changes(ctx, label):
              ms3(routed) + " ms", "p50, p99 < 100 ms", under(routed, 0.1))]
 
 
+# ---- move: a user with sessions on every node moved until logins flow -------------------
+
+class Prober(threading.Thread):
+    """Logs the user in on one node again and again from the move's start
+    until a login lands on the new host (by the node's SESSION-LIST of the
+    login's client port): at is when its tagged OK arrived, from t0.
+    Logins that landed on the old host stay open (old: the move must close
+    them); closed counts logins closed before their answer."""
+
+    def __init__(self, node, user, new, t0, deadline):
+        super().__init__(daemon=True)
+        self.node, self.user, self.new, self.t0, self.deadline = node, user, new, t0, deadline
+        self.at, self.old, self.closed, self.error = None, [], 0, None
+
+    def run(self):
+        admin = Admin(self.node.admin)
+        try:
+            while self.at is None and now() < self.deadline:
+                s = socket.create_connection((self.node.ip, IMAP_PORT), timeout=5)
+                try:
+                    ok = imap_login(s, self.user, self.deadline, logout=False)
+                except ConnectionError:
+                    ok = None	# a login the move's kill closed
+                if ok is None:
+                    self.closed += 1
+                elif admin.session_backend(self.user, s.getsockname()[1]) == self.new:
+                    self.at = ok - self.t0
+                else:
+                    self.old.append(s)
+                    s = None
+                if s is not None:
+                    s.close()
+                if self.at is None:
+                    time.sleep(0.001)
+        except Exception as e:  # noqa: BLE001 (reported by the main thread)
+            self.error = e
+        finally:
+            admin.close()
+
+
+def still_open(s, timeout=1.0):
+    """Whether loftd left the client connection open (EOF not within timeout)."""
+    deadline = now() + timeout
+    try:
+        while True:
+            s.settimeout(max(0.001, deadline - now()))
+            if not s.recv(4096):
+                return False
+    except (ConnectionResetError, BrokenPipeError):
+        return False
+    except (TimeoutError, socket.timeout):
+        return True
+    finally:
+        s.close()
+
+
+def one_move(admin, nodes, user, timeout=30.0):
+    """USER-MOVE of user, with a session open on every node, to the next
+    backend on node 1's admin connection; seconds from the send until the
+    answer, until each held session was closed, and until each node's
+    logins landed on the new host."""
+    held = []
+    for n in nodes:
+        s = socket.create_connection((n.ip, IMAP_PORT), timeout=10)
+        held.append(s)
+        if imap_login(s, user, now() + 10, logout=False) is None:
+            raise Failure("%s: %s's login failed" % (n.name, user))
+    old = admin.lookup(user)[0]
+    new = BACKEND_IPS[(BACKEND_IPS.index(old) + 1) % len(BACKEND_IPS)]
+    t0 = now()
+    deadline = t0 + timeout
+    admin.sock.sendall(("USER-MOVE\t%s\t%s\n" % (user, new)).encode())
+    probers = [Prober(n, user, new, t0, deadline) for n in nodes]
+    for p in probers:
+        p.start()
+    sel = selectors.DefaultSelector()
+    sel.register(admin.sock, selectors.EVENT_READ, None)
+    for i, s in enumerate(held):
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, i)
+    closed, reply, answered = [None] * len(held), None, None
+    try:
+        while answered is None or None in closed:
+            if now() > deadline:
+                raise Failure("move of %s: answered %s, sessions closed %s after %.0f s"
+                              % (user, answered, closed, timeout))
+            for key, _ in sel.select(0.05):
+                if key.data is None:
+                    data = admin.sock.recv(4096)
+                    admin.buf += data
+                    if not data or b"\n" in admin.buf:
+                        answered = now() - t0
+                        reply, admin.buf = admin.buf.split(b"\n", 1) if data else (b"", b"")
+                        reply = reply.decode()
+                        sel.unregister(admin.sock)
+                    continue
+                try:
+                    data = key.fileobj.recv(4096)	# a BYE, then the end
+                except ConnectionResetError:
+                    data = b""
+                if not data:
+                    closed[key.data] = now() - t0
+                    sel.unregister(key.fileobj)
+    finally:
+        sel.close()
+        for s in held:
+            s.close()
+        for p in probers:
+            p.join(max(0.1, deadline - now()))
+    if reply != "OK":
+        raise Failure("USER-MOVE %s %s answered %r" % (user, new, reply))
+    for p in probers:
+        if p.error is not None or p.at is None:
+            raise Failure("%s: no login of %s on %s: %s" % (p.node.name, user, new, p.error))
+    # a login on the old host still open once logins flow to the new one:
+    # the user on two backends (expected: none)
+    alive = sum(still_open(x) for p in probers for x in p.old)
+    return {"answer": answered, "closed": max(closed), "flow": max(p.at for p in probers),
+            "old_logins": sum(len(p.old) for p in probers), "alive": alive,
+            "closed_logins": sum(p.closed for p in probers),
+            "per_node": {p.node.name: p.at for p in probers}}
+
+
+def fig_move(ctx):
+    a = ctx["args"]
+    nodes = ctx["nodes"]
+    sys.setswitchinterval(0.0005)	# the probers' times are not the GIL's
+    admin = Admin(nodes[0].admin)
+    samples = []
+    try:
+        for i in range(a.moves):
+            samples.append(one_move(admin, nodes, "move%d" % i))
+    finally:
+        admin.close()
+    flow = [s["flow"] for s in samples]
+    print("move: %d moves of a user with a session on each of %d nodes, ms p50 / p99 / max: "
+          "the answer %s; the last held session closed %s; logins flow to the new host on "
+          "every node %s (%s); the probes' logins that landed on the old host first %d "
+          "(of them still open when logins flowed to the new host: %d), closed before "
+          "their answer %d"
+          % (len(samples), len(nodes), ms3([s["answer"] for s in samples]),
+             ms3([s["closed"] for s in samples]), ms3(flow),
+             "; ".join("%s %s" % (n.name, ms3([s["per_node"][n.name] for s in samples]))
+                       for n in nodes),
+             sum(s["old_logins"] for s in samples), sum(s["alive"] for s in samples),
+             sum(s["closed_logins"] for s in samples)),
+          flush=True)
+    return [("move of a user with sessions on 3 nodes until logins flow to the new host on "
+             "every node, user_kick_delay 0 (%d moves)" % len(samples), ms3(flow) + " ms",
+             "p50, p99 < 200 ms", under(flow, 0.2))]
+
+
 # ---- join: a node joins a ring of N pins ----------------------------------------------
 
 def pinned_hashes(n):
@@ -800,6 +968,8 @@ def run(a):
             # every node holds a record of each of the 1,000 users
             cycles(a.build, ",".join(n.target() for n in nodes), a.clients, 3)
             goals += fig_changes(ctx, "after 1,000 users logged in")
+        if "move" in a.figures:
+            goals += fig_move(ctx)
         if "join" in a.figures:
             goals += fig_join(ctx)
     finally:
