@@ -39,6 +39,7 @@ import argparse
 import hashlib
 import http.client
 import json
+import math
 import os
 import re
 import selectors
@@ -118,9 +119,8 @@ def now():
 
 
 def pct(values, q):
-    """The q-quantile (0..1) by the nearest rank."""
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, int(round(q * len(s) + 0.5)) - 1))]
+    """The q-quantile (0..1) by the nearest rank: of 100, p99 is the 99th."""
+    return sorted(values)[max(0, math.ceil(q * len(values)) - 1)]
 
 
 def ms3(values):
