@@ -36,6 +36,7 @@ Every load is bounded (seconds or counts) and every wait has a deadline.
 The machine is shared and has 2 cores: compare the ratios of one run. Each
 figure is printed as it is measured, the goals in a table at the end."""
 import argparse
+import base64
 import hashlib
 import http.client
 import json
@@ -351,6 +352,35 @@ def gateway(member, path, body, timeout=120):
         return now() - t0, r.status, r.read()
     finally:
         conn.close()
+
+
+def range_read(member, page=0, timeout=300.0):
+    """The whole prefix read through the gateway as loftd reads it when it
+    joins (page 0: one request), or in pages at one revision: (seconds,
+    reply bytes, keys), or what went wrong."""
+    key, rev, size, keys = b64(PREFIX), 0, 0, 0
+    t0 = now()
+    while True:
+        body = {"key": key, "range_end": b64(prefix_end(PREFIX)), "limit": page}
+        if rev:
+            body["revision"] = rev
+        try:
+            _, status, data = gateway(member, "/v3/kv/range", body,
+                                      timeout=max(1.0, t0 + timeout - now()))
+        except (OSError, http.client.HTTPException) as e:
+            return "%s after %.1f s" % (e or "timed out", now() - t0)
+        if status != 200:
+            return "HTTP %d %s after %.1f s" % (status, data[:200], now() - t0)
+        size += len(data)
+        if not page:
+            return now() - t0, size, data.count(b'"key":')
+        o = json.loads(data)
+        rev = rev or int(o["header"]["revision"])
+        kvs = o.get("kvs", [])
+        keys += len(kvs)
+        if not o.get("more") or not kvs:
+            return now() - t0, size, keys
+        key = b64(base64.b64decode(kvs[-1]["key"]) + b"\0")
 
 
 class Writer(threading.Thread):
@@ -849,8 +879,9 @@ def write_pins(cluster, hashes, host, writers):
 
 def log_times(node, pid, wall0):
     """Seconds from wall0 to this run's "loftd started" and "ring: joined"
-    lines in the node's log, and its "retrying" warnings."""
-    out = {"started": None, "joined": None, "retries": []}
+    lines in the node's log and to each "fenced" line after wall0, and its
+    "retrying" warnings."""
+    out = {"started": None, "joined": None, "retries": [], "fenced": []}
     mark = "loftd[%d]: " % pid
     with open(node.log_path, errors="replace") as f:
         for line in f:
@@ -867,6 +898,8 @@ def log_times(node, pid, wall0):
                     out[key] = ts
             if "retrying" in text:
                 out["retries"].append(text)
+            if "fenced" in text and ts >= 0:
+                out["fenced"].append(ts)
     return out
 
 
@@ -906,9 +939,16 @@ def fig_join(ctx):
                 return h
         raise Failure("none of 2000 pinned users hashes elsewhere")
     check = each_admin(nodes[:1], find_check)[0]
+    # etcd alone, before any join loads it
+    reads = [range_read(cluster.leader()), range_read(cluster.leader(), 10000)]
+    print("join: etcd alone, the whole prefix through the gateway in one read as loftd "
+          "sends it: %s; in pages of 10,000 keys at one revision: %s" % tuple(
+              "%.2f s, %.1f MB, %d keys" % (r[0], r[1] / 1e6, r[2])
+              if isinstance(r, tuple) else r
+              for r in reads), flush=True)
     joiner = RingNode(a.build, ctx["base"], 3, cluster, log_level="info")
     joiner.write_conf()
-    times = []
+    times, fences = [], set()
     for r in range(a.join_rounds):
         t0, wall0 = now(), time.time()
         joiner.spawn()
@@ -938,15 +978,19 @@ def fig_join(ctx):
             break
         finally:
             joiner.stop()
-    seconds, status, data = gateway(cluster.leader(), "/v3/kv/range", {
-        "key": b64(PREFIX), "range_end": b64(prefix_end(PREFIX))})
-    print("join: etcd alone, the whole prefix in one range read as loftd asks it: %.2f s, "
-          "HTTP %d, %.1f MB" % (seconds, status, len(data) / 1e6), flush=True)
+            # what the join did to the running nodes
+            for n in nodes:
+                fenced = log_times(n, n.proc.pid, wall0)["fenced"]
+                if fenced:
+                    fences.add(n.name)
+                    print("join round %d: running node %s fenced itself %.1f s after the "
+                          "join's exec" % (r + 1, n.name, fenced[0]), flush=True)
     ok = [t for t in times if t is not None]
     served = "%s s (rounds: %s)" % ("%.3f" % statistics.median(ok) if ok else "—",
                                     ", ".join("%.3f" % t if t is not None else
                                               "not within %.0f s" % a.join_timeout
-                                              for t in times))
+                                              for t in times)) + \
+        ("; meanwhile running nodes fenced: %s" % ", ".join(sorted(fences)) if fences else "")
     return [("a 4th node joins a ring of %s pins: exec to its first login" %
              "{:,}".format(len(hashes)), served,
              "< 2 s" + ("" if a.pins >= 1000000 else " (at 1,000,000)"),
