@@ -912,6 +912,7 @@ def fig_join(ctx):
         return loftlib.wait_for(lambda: cluster.leader().status(), 60, "etcd's status")
     st0 = status()
     rss0 = status_kib([m.proc.pid for m in cluster.members], "VmRSS")
+    node0 = status_kib([nodes[0].proc.pid], "VmRSS")
     w = write_pins(cluster, hashes, host, a.writers)
     # the running nodes follow through their watch: the last one written
     # is known when every node routes it to the pin
@@ -922,14 +923,17 @@ def fig_join(ctx):
     caught_up = now() - t1
     st1 = status()
     rss1 = status_kib([m.proc.pid for m in cluster.members], "VmRSS")
+    node1 = status_kib([nodes[0].proc.pid], "VmRSS")
     db = (int(st1["dbSize"]) - int(st0["dbSize"])) / len(hashes)
     print("join: %d pins written in %d txns (%d sent again) in %.1f s; the running nodes "
           "applied them %.2f s after the last write; per pin: key %.0f + value %d bytes, "
-          "etcd db size %.0f bytes (in use %.0f), etcd member RSS %.0f bytes"
+          "etcd db size %.0f bytes (in use %.0f), etcd member RSS %.0f bytes, a running "
+          "node's RSS %.0f bytes"
           % (len(hashes), w["txns"], w["retries"], w["seconds"], caught_up, w["key_len"],
              w["value_len"],
              db, (int(st1.get("dbSizeInUse", 0)) - int(st0.get("dbSizeInUse", 0))) / len(hashes),
-             (rss1 - rss0) * 1024.0 / len(hashes) / len(cluster.members)), flush=True)
+             (rss1 - rss0) * 1024.0 / len(hashes) / len(cluster.members),
+             (node1 - node0) * 1024.0 / len(hashes)), flush=True)
     # a pinned user whose hash is elsewhere: the new node must route it to
     # the pin, so it has read the pins when it serves
     def find_check(ad):
