@@ -95,6 +95,7 @@ struct ring {
 	struct ring_callbacks cb;
 	void *ctx;
 	struct etcd_client *etcd;
+	struct etcd_client *etcd_load;	/* the full read's (ring.c) */
 	char *prefix;			/* ring.prefix: every key under it */
 	char *name;
 	char *address;
