@@ -118,7 +118,11 @@ $(BUILD)/loftadm: $(CLI_MAIN_OBJ) $(BUILD)/libloftcli.a $(BUILD)/libloft.a
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libloftcli.a $(BUILD)/libloft.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libloftcli.a $(BUILD)/libloft.a $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(filter $(BUILD)/src/daemon/%.o,$^) \
+		$(BUILD)/libloftcli.a $(BUILD)/libloft.a $(LDLIBS) $(CMOCKA_LIBS)
+
+# the daemon's files are in no library: their tests name what they link
+$(BUILD)/tests/test_daemon_notify: $(BUILD)/src/daemon/notify.o
 
 unit: $(UNIT_BINS)
 
