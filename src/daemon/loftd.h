@@ -10,6 +10,7 @@
 
 #include "conf/config.h"
 #include "daemon/privileges.h"
+#include "daemon/service.h"
 
 struct loftd {
 	struct config *cfg;		/* the current one; a reference */
@@ -31,6 +32,7 @@ struct loftd {
 	uint64_t stop_start;		/* monotonic ms */
 	size_t stop_total;		/* proxied sessions when it began */
 	struct privileges priv;
+	struct service service;		/* sd_notify: READY, STATUS, ... */
 	/* how the configuration was loaded, to load it again */
 	const char *config_path;
 	const struct config_override *overrides;

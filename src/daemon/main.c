@@ -26,6 +26,7 @@
 #include "daemon/loftd.h"
 #include "daemon/privileges.h"
 #include "daemon/reload.h"
+#include "daemon/service.h"
 #include "director/director.h"
 #include "director/state.h"
 #include "proxy/health.h"
@@ -116,6 +117,7 @@ static void loftd_on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("%s: shutting down", name);
+	service_stopping(d, NULL);
 	for (size_t i = 0; i < d->listeners_count; i++)
 		listener_stop(d->listeners[i]);
 	uint64_t delay = d->cfg->shutdown.max_disconnect_delay_ms;
@@ -166,12 +168,14 @@ static void loftd_health_verdict(void *ctx, const struct ipaddr *ip,
 		(void)director_host_set_health(d->director, ip, verdict, error, time(NULL));
 }
 
-/* The director's state is loaded (a ring's too): logins may be routed. */
+/* The director's state is loaded (a ring's too): logins may be routed,
+ * and the service manager may say loftd is up. */
 static void loftd_serve(void *ctx)
 {
 	struct loftd *d = ctx;
 	for (size_t i = 0; i < d->listeners_count; i++)
 		listener_start(d->listeners[i]);
+	service_ready(d);
 }
 
 static void loftd_ring_serving(void *ctx, bool serving)
@@ -184,6 +188,7 @@ static void loftd_ring_failed(void *ctx, const char *error)
 {
 	struct loftd *d = ctx;
 	log_error("ring: %s", error);
+	service_stopping(d, error);
 	d->failed = true;
 	event_base_loopexit(d->base, NULL);
 }
@@ -434,6 +439,7 @@ static void loftd_setup_signals(struct loftd *d)
 /* Frees everything, so that leak checkers see a clean exit. */
 static void loftd_free(struct loftd *d)
 {
+	service_free(&d->service);
 	admin_free(&d->admin);
 	ipc_free(&d->ipc);
 	health_free(&d->health);
@@ -593,7 +599,7 @@ int main(int argc, char **argv)
 	    loftd_drop_privileges(&d) < 0)
 		goto out;
 	loftd_setup_signals(&d);
-	if (loftd_setup_ring(&d) < 0)
+	if (service_start(&d) < 0 || loftd_setup_ring(&d) < 0)
 		goto out;
 	log_info("loftd started (config %s, %zu backends)", config_path,
 		 director_hosts(d.director)->count);

@@ -8,6 +8,7 @@
 #include "auth/auth.h"
 #include "common/log.h"
 #include "daemon/loftd.h"
+#include "daemon/service.h"
 #include "proxy/health.h"
 #include "proxy/proxy.h"
 
@@ -28,7 +29,7 @@ static void reload_report(const char *key, bool applied, void *ctx)
 	}
 }
 
-void loftd_reload(struct loftd *d)
+static void loftd_reload_config(struct loftd *d)
 {
 	char *error = NULL;
 	log_info("SIGHUP: reloading %s", d->config_path);
@@ -71,4 +72,11 @@ void loftd_reload(struct loftd *d)
 	config_unref(&old);
 	log_info("reload done: %zu settings changed, %zu need a restart; TLS "
 		 "certificates read again", count.applied, count.restart);
+}
+
+void loftd_reload(struct loftd *d)
+{
+	service_reloading(d);
+	loftd_reload_config(d);
+	service_reloaded(d);
 }
