@@ -1,6 +1,7 @@
 /* Process logging to stderr, one line per call, written with a single
- * write() so lines from worker threads never interleave. Only the daemon
- * and the CLI log; library-like modules return errors instead. */
+ * write() so lines from worker threads never interleave; or to syslog
+ * (log_open_syslog()), one message per line. Only the daemon and the CLI
+ * log; library-like modules return errors instead. */
 #ifndef LOFT_COMMON_LOG_H
 #define LOFT_COMMON_LOG_H
 
@@ -19,6 +20,10 @@ enum log_level {
 
 void log_init(const char *ident);
 void log_set_level(enum log_level level);
+/* From now on lines go to syslog (facility mail, the ident of
+ * log_init()) instead of stderr. -1 with the reason (caller frees) when
+ * no syslog daemon listens on /dev/log: its lines would be lost. */
+int log_open_syslog(char **error_r);
 int log_level_parse(const char *name, enum log_level *level_r);
 const char *log_level_name(enum log_level level);
 

@@ -150,6 +150,7 @@ struct config {
 
 	struct {
 		unsigned int level;		/* enum log_level */
+		unsigned int target;		/* enum conf_log_target */
 	} log;
 
 	struct {
@@ -203,6 +204,11 @@ struct config {
 	/* references beyond the first (see the top of this file), so that
 	 * a struct config made by hand (tests) holds one */
 	unsigned int extra_refs;
+};
+
+enum conf_log_target {
+	CONF_LOG_TARGET_STDERR,
+	CONF_LOG_TARGET_SYSLOG,
 };
 
 enum conf_ring_partition {

@@ -57,6 +57,7 @@ static const char *const passdb_driver_names[] = {
 static const char *const log_level_names[] = {
 	"debug", "info", "warning", "error", NULL
 };
+static const char *const log_target_names[] = { "stderr", "syslog", NULL };
 
 static const struct conf_key listener_keys[] = {
 	ELEM_ENUM(struct config_listener, "protocol", protocol, NULL,
@@ -216,6 +217,8 @@ static const struct conf_key lmtp_keys[] = {
 static const struct conf_key log_keys[] = {
 	KEY_ENUM("level", log.level, "info", log_level_names,
 		 "least severe level logged: debug, info, warning, error"),
+	KEY_ENUM("target", log.target, "stderr", log_target_names,
+		 "where lines go: \"stderr\" (under systemd: the journal) or \"syslog\" (/dev/log, facility mail)"),
 	END
 };
 

@@ -566,6 +566,14 @@ int main(int argc, char **argv)
 		loftd_free(&d);
 		return EXIT_SUCCESS;
 	}
+	if (d.cfg->log.target == CONF_LOG_TARGET_SYSLOG &&
+	    log_open_syslog(&error) < 0) {
+		fprintf(stderr, "loftd: %s: log.target = syslog: %s\n",
+			config_source(d.cfg, "log.target"), error);
+		free(error);
+		loftd_free(&d);
+		return EXIT_FAILURE;
+	}
 	if (privileges_prepare(d.cfg, &d.priv, &error) < 0) {
 		fprintf(stderr, "loftd: %s\n", error);
 		free(error);

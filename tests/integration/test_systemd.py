@@ -5,10 +5,13 @@ its moment: READY=1 once the listeners accept, from the main process and
 after the switch to `user` (a ring's node: once it has read the ring's
 state), RELOADING=1 with MONOTONIC_USEC and READY=1 around SIGHUP,
 STOPPING=1 as SIGTERM begins a stop, STATUS= with the session counts at
-most every 5 s, WATCHDOG=1 at half of $WATCHDOG_USEC. And etc/loft.service
-passes `systemd-analyze verify` and keeps its sandbox."""
+most every 5 s, WATCHDOG=1 at half of $WATCHDOG_USEC. log.target = "syslog"
+sends the log to /dev/log (a socket of the test's, in a mount namespace).
+And etc/loft.service passes `systemd-analyze verify` and keeps its
+sandbox."""
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -119,14 +122,16 @@ def reachable_base(cluster):
     os.chmod(cluster.base, mode)
 
 
-def spawn(loft_factory, loft, **env):
+def spawn(loft_factory, loft, wrapper=(), args=(), **env):
     """Starts loft with env added (and no systemd variables of our own),
-    without waiting: the manager's messages say when it is up."""
+    without waiting: the manager's messages say when it is up. wrapper:
+    a command that execs loftd (its pid stays loftd's)."""
     full = {k: v for k, v in os.environ.items()
             if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     full.update(env)
     loft.logf = open(loft.log, "ab")
-    loft.proc = subprocess.Popen([loft.binary(), "-c", loft.conf], env=full,
+    loft.proc = subprocess.Popen(list(wrapper) + [loft.binary(), "-c", loft.conf] + list(args),
+                                 env=full,
                                  stdin=subprocess.DEVNULL, stdout=loft.logf,
                                  stderr=subprocess.STDOUT)
     loft_factory.started.append(loft)
@@ -367,6 +372,72 @@ def test_a_ring_node_is_ready_once_it_read_the_ring(loft_factory, manager, etcd_
         assert not [m for m in m2.seen if "READY" in m.fields()]
     finally:
         m2.close()
+
+
+# Runs "$@" in a mount namespace of its own whose /dev holds only a few
+# devices and, when $1/log is a socket, that socket as /dev/log: loftd's
+# syslog lines reach the test, and the host's /dev is not touched.
+PRIVATE_DEV = r"""
+set -e
+t=$1; shift
+mkdir -p "$t/olddev"
+mount --bind /dev "$t/olddev"
+mount -t tmpfs -o mode=0755 loft-test-dev /dev
+for n in null zero full random urandom; do
+    touch "/dev/$n"
+    mount --bind "$t/olddev/$n" "/dev/$n"
+done
+ln -s /proc/self/fd /dev/fd
+if [ -S "$t/log" ]; then
+    touch /dev/log
+    mount --bind "$t/log" /dev/log
+fi
+exec "$@"
+"""
+
+
+def private_dev(tmp_path):
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", PRIVATE_DEV,
+            "private-dev", str(tmp_path)]
+
+
+def test_log_target_syslog(loft_factory, tmp_path):
+    syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    syslog.bind(str(tmp_path / "log"))
+    syslog.settimeout(10)
+    loft = spawn(loft_factory, loft_factory(start=False), wrapper=private_dev(tmp_path),
+                 args=["-o", "log.target=syslog"])
+
+    def line(text):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            got = syslog.recv(4096).decode()
+            if text in got:
+                return got
+        raise TimeoutError("no syslog line with %r" % text)
+    # facility mail (2 << 3), level info (6); syslog's own time, then
+    # loftd[pid], then the line as on stderr
+    started = line("loftd started")
+    assert re.match(r"<22>\w{3} [ \d]\d \d\d:\d\d:\d\d loftd\[%d\]: info: loftd started "
+                    % loft.proc.pid, started), started
+    c = IMAP(LOFT_IP, loft.port)
+    c.login("user6", "pass")
+    c.logout()
+    assert " user6 " in line(": closed: ")
+    # nothing went to stderr
+    assert "loftd started" not in loft.log_text()
+    syslog.close()
+
+
+def test_log_target_syslog_without_a_syslog_daemon(loft_factory, tmp_path):
+    loft = loft_factory(start=False)
+    r = subprocess.run(private_dev(tmp_path) + [loft.binary(), "-c", loft.conf, "-o",
+                                                "log.target=syslog"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "log.target = syslog: cannot reach syslog at /dev/log: No such file or " \
+        "directory" in r.stderr
+    assert not loftlib.port_open(LOFT_IP, loft.port)
 
 
 def unit_for_build(tmp_path):
