@@ -165,6 +165,11 @@ int main(int argc, char **argv)
 	char *instance_config = NULL;
 	int c;
 
+	/* --help alone prints the usage (-h is doveadm's "hide titles") */
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		loftadm_usage(stdout);
+		return EXIT_SUCCESS;
+	}
 	/* '+': options after the command name belong to the command */
 	while ((c = getopt(argc, argv, "+Dvf:hc:o:i:a:")) != -1) {
 		switch (c) {

@@ -101,6 +101,16 @@ def test_who_errors(sessions, tmp_path):
     assert r.returncode == 64 and "usage: loftadm who" in r.stderr
 
 
+def test_loftadm_help():
+    r = loftadm("--help")
+    assert r.returncode == 0 and r.stderr == ""
+    assert r.stdout.startswith("usage: loftadm ")
+    assert "\n  director ring status " in r.stdout
+    # without a command it is a usage error, on stderr
+    r = loftadm()
+    assert r.returncode == 64 and r.stdout == "" and r.stderr.startswith("usage: loftadm ")
+
+
 def test_loftadm_finds_socket_through_config(sessions):
     r = loftadm("-c", sessions.conf, "who")
     assert r.returncode == 0, r.stderr
