@@ -10,6 +10,9 @@
 #                     files in PYTEST_ARGS, only those
 #   make san          the sanitizer build in build-san/
 #   make doc          the man pages (scdoc) in build/doc/
+#   make install      both programs, their man pages, etc/loft.conf (unless
+#                     one is there) and the systemd unit, under PREFIX
+#                     (default /usr/local) and DESTDIR; make uninstall
 #   make bench        loft side by side with its peers -> docs/BENCHMARKS.md
 #   make bench-quick  the same harness, loft and direct, a few seconds
 #   make bench-registry  kick 100k of 200k synthetic sessions, timed
@@ -28,8 +31,10 @@
 #                     them for CHECK_FUZZ_SECONDS (default 5)
 #
 # Variables: BUILD (output dir), SAN=1 (ASan+UBSan), FUZZ=1 (libFuzzer
-# instrumentation, with CC=clang-14), CC, CFLAGS, PYTEST, PYTEST_ARGS,
-# PYTEST_JOBS, PYTHON (Debian's, for bench/compare.py), CHECK_FUZZ_SECONDS.
+# instrumentation, with CC=clang-14), CC, CFLAGS, CPPFLAGS, LDFLAGS, PYTEST,
+# PYTEST_ARGS, PYTEST_JOBS, PYTHON (Debian's, for bench/compare.py),
+# CHECK_FUZZ_SECONDS; for install: PREFIX, DESTDIR, BINDIR, SBINDIR, MANDIR,
+# SYSCONFDIR, UNITDIR.
 
 BUILD ?= build
 CC ?= cc
@@ -53,7 +58,7 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral \
 	-Wpointer-arith -Wcast-qual -Wvla -Wundef
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 $(WARNINGS) $(CFLAGS) -Isrc -D_GNU_SOURCE \
+ALL_CFLAGS := -std=gnu11 $(WARNINGS) $(CPPFLAGS) $(CFLAGS) -Isrc -D_GNU_SOURCE \
 	-DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED $(PKG_CFLAGS) -MMD -MP
 LDLIBS := $(PKG_LIBS) -lpthread
 
@@ -92,6 +97,7 @@ MAN_SRCS := $(wildcard doc/*.scd)
 MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 
 .PHONY: all check check-unit check-integration check-layers check-san san \
+	install uninstall \
 	check-san-integration-and-builds check-san-integration builds-niced \
 	unit doc clean bench bench-quick bench-registry bench-director bench-tools \
 	bench-passwd-reload bench-auth bench-etcd bench-ring \
@@ -146,6 +152,46 @@ fuzz:
 	sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(NPROC)
 
 doc: $(MAN_PAGES)
+
+# Where make install puts things. loftd reads /etc/loft/loft.conf unless
+# told otherwise (-c), so the configuration goes there whatever PREFIX is;
+# systemd also looks for units in /usr/local/lib/systemd/system.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL ?= install
+# a man page's directory: build/doc/loftd.8 -> $(MANDIR)/man8
+MAN_DIR = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))
+
+# An existing loft.conf is the operator's: it is kept, and the sample is
+# not put beside it.
+install: all doc
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/loft $(DESTDIR)$(UNITDIR) \
+		$(sort $(foreach p,$(MAN_PAGES),$(call MAN_DIR,$(p))))
+	$(INSTALL) -m 755 $(BUILD)/loftd $(DESTDIR)$(SBINDIR)/loftd
+	$(INSTALL) -m 755 $(BUILD)/loftadm $(DESTDIR)$(BINDIR)/loftadm
+	$(foreach p,$(MAN_PAGES),$(INSTALL) -m 644 $(p) $(call MAN_DIR,$(p)) &&) true
+	sed -e 's|/usr/sbin/loftd|$(SBINDIR)/loftd|' \
+		-e 's|/etc/loft/loft.conf|$(SYSCONFDIR)/loft/loft.conf|' \
+		etc/loft.service > $(DESTDIR)$(UNITDIR)/loft.service.tmp
+	mv $(DESTDIR)$(UNITDIR)/loft.service.tmp $(DESTDIR)$(UNITDIR)/loft.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/loft.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/loft/loft.conf ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/loft/loft.conf (the sample is etc/loft.conf)"; \
+	else \
+		echo "$(INSTALL) -m 644 etc/loft.conf $(DESTDIR)$(SYSCONFDIR)/loft/loft.conf"; \
+		$(INSTALL) -m 644 etc/loft.conf $(DESTDIR)$(SYSCONFDIR)/loft/loft.conf; \
+	fi
+
+# everything install put there but the configuration
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/loftd $(DESTDIR)$(BINDIR)/loftadm \
+		$(DESTDIR)$(UNITDIR)/loft.service \
+		$(foreach p,$(MAN_PAGES),$(call MAN_DIR,$(p))/$(notdir $(p)))
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libloft.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libloft.a $(LDLIBS)
