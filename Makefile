@@ -13,6 +13,8 @@
 #   make install      both programs, their man pages, etc/loft.conf (unless
 #                     one is there) and the systemd unit, under PREFIX
 #                     (default /usr/local) and DESTDIR; make uninstall
+#   make deb          the Debian package (dpkg-buildpackage, debian/) from a
+#                     copy of the sources in build/deb/, checked by lintian
 #   make bench        loft side by side with its peers -> docs/BENCHMARKS.md
 #   make bench-quick  the same harness, loft and direct, a few seconds
 #   make bench-registry  kick 100k of 200k synthetic sessions, timed
@@ -97,7 +99,7 @@ MAN_SRCS := $(wildcard doc/*.scd)
 MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 
 .PHONY: all check check-unit check-integration check-layers check-san san \
-	install uninstall \
+	install uninstall deb \
 	check-san-integration-and-builds check-san-integration builds-niced \
 	unit doc clean bench bench-quick bench-registry bench-director bench-tools \
 	bench-passwd-reload bench-auth bench-etcd bench-ring \
@@ -192,6 +194,21 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/loftd $(DESTDIR)$(BINDIR)/loftadm \
 		$(DESTDIR)$(UNITDIR)/loft.service \
 		$(foreach p,$(MAN_PAGES),$(call MAN_DIR,$(p))/$(notdir $(p)))
+
+# The package is built from a copy of what it needs, in build/deb/ (not
+# the default of dpkg-buildpackage, the checkout's parent directory), by
+# a make of its own: this make's variables (BUILD, SAN) stay out of it.
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version)
+DEB_SRC = build/deb/loft-$(DEB_VERSION)
+deb:
+	rm -rf build/deb
+	mkdir -p $(DEB_SRC)
+	tar -cf - Makefile README.md src doc etc debian | tar -xf - -C $(DEB_SRC)
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		DEB_BUILD_OPTIONS="parallel=$(NPROC) $(DEB_BUILD_OPTIONS)" \
+		dpkg-buildpackage -b --no-sign
+	lintian --fail-on error,warning,info --display-info build/deb/loft_$(DEB_VERSION)_*.changes
+	@ls build/deb/*.deb
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libloft.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libloft.a $(LDLIBS)

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs the Debian 12 packages loft needs to build and test; with the
+# Installs the Debian 12 packages loft needs to build, test and package
+# (make deb; systemd only for systemd-analyze, nothing is started); with the
 # argument "bench" also the peers of the benchmark (nginx mail, HAProxy,
 # perdition; Dovecot is there already). Idempotent:
 # nothing is downloaded when everything is already there. Runs apt-get as
@@ -11,7 +12,8 @@ set -eu
 PKGS="make gcc pkg-config libevent-dev libssl-dev openssl libconfig-dev \
 libsodium-dev libcrypt-dev libxxhash-dev libcmocka-dev python3 python3-pytest python3-pytest-xdist \
 dovecot-core dovecot-imapd dovecot-pop3d dovecot-managesieved dovecot-submissiond dovecot-lmtpd scdoc iproute2 procps passwd curl \
-clang-14 libclang-rt-14-dev etcd-server libjansson-dev iptables"
+clang-14 libclang-rt-14-dev etcd-server libjansson-dev iptables \
+dpkg-dev debhelper lintian adduser init-system-helpers systemd man-db"
 if [ "${1:-}" = bench ]; then
 	PKGS="$PKGS nginx libnginx-mod-mail haproxy perdition"
 fi
