@@ -7,6 +7,8 @@
 #include <time.h>
 
 uint64_t clock_monotonic_ms(void);
+/* For latencies measured in microseconds (histograms). */
+uint64_t clock_monotonic_us(void);
 uint64_t clock_wall_ms(void);
 
 #endif

@@ -37,6 +37,7 @@ enum conf_protocol {
 	CONF_PROTOCOL_SUBMISSION,
 	CONF_PROTOCOL_LMTP,
 };
+#define CONF_PROTOCOLS (CONF_PROTOCOL_LMTP + 1)
 
 enum conf_backend_ssl {
 	CONF_BACKEND_SSL_NO,

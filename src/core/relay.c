@@ -37,11 +37,19 @@ struct relay_pools {
 	bool bulk_refused;		/* the kernel said no: stop asking */
 	char *bufs[RELAY_POOL_MAX];
 	size_t buf_count;
+	uint64_t to_backend, to_client;	/* bytes delivered */
 };
 
 struct relay_pools *relay_pools_new(void)
 {
 	return xcalloc(1, sizeof(struct relay_pools));
+}
+
+void relay_pools_bytes(const struct relay_pools *pools, uint64_t *to_backend_r,
+		       uint64_t *to_client_r)
+{
+	*to_backend_r = pools->to_backend;
+	*to_client_r = pools->to_client;
 }
 
 static int relay_pipe_get(struct relay_pools *pools, struct relay_dir *d)
@@ -350,8 +358,11 @@ void relay_watch(struct relay *r, relay_watch_cb *watch, void *ctx)
 
 int relay_pump(struct relay *r, enum relay_end *end_r, const char **reason_r)
 {
+	uint64_t to_backend = r->up.dst->bytes_out, to_client = r->down.dst->bytes_out;
 	enum relay_step up = relay_dir_pump(r->pools, &r->up);
 	enum relay_step down = relay_dir_pump(r->pools, &r->down);
+	r->pools->to_backend += r->up.dst->bytes_out - to_backend;
+	r->pools->to_client += r->down.dst->bytes_out - to_client;
 
 	*end_r = RELAY_END_ERROR;
 	if (up == RELAY_STEP_ERROR) {

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/sbuf.h"
 #include "core/conn.h"
@@ -47,6 +48,10 @@ struct relay_dir {
 struct relay_pools;
 struct relay_pools *relay_pools_new(void);
 void relay_pools_free(struct relay_pools **pools);
+/* The bytes the relays of these pools delivered each way since they were
+ * made (for metrics: two additions per relay_pump(), nothing per byte). */
+void relay_pools_bytes(const struct relay_pools *pools, uint64_t *to_backend_r,
+		       uint64_t *to_client_r);
 
 struct relay {
 	struct relay_pools *pools;

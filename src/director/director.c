@@ -426,6 +426,11 @@ const struct director_host_list *director_hosts(const struct director *d)
 	return &d->hosts;
 }
 
+const struct director_stats *director_get_stats(const struct director *d)
+{
+	return &d->stats;
+}
+
 void director_removed_hosts(const struct director *d,
 			    void (*cb)(const struct director_host *initial, void *ctx),
 			    void *ctx)

@@ -130,6 +130,14 @@ enum director_route_result director_route(struct director *d, const char *userna
 void director_release(struct director *d, struct director_ticket *ticket,
 		      time_t now);
 
+/* Counted as changes are applied, for metrics (read at scrape time). */
+struct director_stats {
+	uint64_t moves;		/* user moves: director move, here or on another
+				 * node of the ring */
+	uint64_t flushes;	/* director flush, with or without -F */
+};
+const struct director_stats *director_get_stats(const struct director *d);
+
 /* Forgets expired assignments; returns how many. */
 unsigned int director_expire(struct director *d, time_t now);
 

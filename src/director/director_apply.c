@@ -120,6 +120,7 @@ enum director_result director_host_flush(struct director *d, const struct ipaddr
 	if (ip != NULL && (h = director_host_list_find(&d->hosts, ip)) == NULL)
 		return DIRECTOR_NOTFOUND;
 	director_forget_users(d, h);
+	d->stats.flushes++;
 	return DIRECTOR_OK;
 }
 

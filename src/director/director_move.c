@@ -216,6 +216,7 @@ enum director_result director_user_move_hold(struct director *d, const char *tag
 	u->timestamp = now;
 	struct director_move *m = director_move_new(d, idx, u, NULL, NULL);
 	m->ring = true;
+	d->stats.moves++;
 	director_move_kill(m, u);
 	return DIRECTOR_OK;
 }
@@ -249,6 +250,7 @@ enum director_result director_user_move(struct director *d, uint32_t hash,
 	struct director_tag *t = director_tag_get(d, host->tag, true, &idx);
 	if (director_user_moving(d, idx, hash))
 		return DIRECTOR_TRYAGAIN;
+	d->stats.moves++;
 	struct director_user *u = user_directory_lookup(&t->users, hash);
 	if (u == NULL) {
 		/* known only by its hash until its next login names it */

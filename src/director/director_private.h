@@ -58,6 +58,7 @@ struct director {
 	bool rings_deferred;		/* the caller commits the rings */
 	bool rings_prepared;
 	bool health_checks;		/* hosts' health is being checked */
+	struct director_stats stats;
 };
 
 time_t director_now(struct director *d);

@@ -130,6 +130,7 @@ enum director_result director_reset_users(struct director *d, const struct ipadd
 	if (ip != NULL && (host = director_host_list_find(&d->hosts, ip)) == NULL)
 		return DIRECTOR_NOTFOUND;
 	(void)now;
+	d->stats.flushes++;
 	struct director_reset *r = xcalloc(1, sizeof(*r));
 	r->d = d;
 	r->max_parallel = max_parallel != 0 ? max_parallel : d->max_parallel_moves;

@@ -35,6 +35,7 @@ struct director_host *director_host_list_add(struct director_host_list *list,
 	h->hostname = hostname == NULL ? NULL : xstrdup(hostname);
 	h->tag = xstrdup(tag);
 	h->vhost_count = DIRECTOR_VHOST_DEFAULT;
+	h->stats = xcalloc(1, sizeof(*h->stats));
 	director_host_list_take(list, h);
 	return h;
 }
@@ -44,6 +45,7 @@ static void director_host_free(struct director_host *h)
 	free(h->health_error);
 	free(h->hostname);
 	free(h->tag);
+	free(h->stats);
 	free(h);
 }
 

@@ -21,6 +21,16 @@ enum director_health {
 	DIRECTOR_HEALTH_FAILING,	/* off the rings until it passes again */
 };
 
+/* What is counted of a host as it is used, for metrics: the proxy counts
+ * through the const host the director routed it to (the host's routing
+ * state is the director's to change, these counters are not), and
+ * src/metrics reads them at scrape time. */
+struct director_host_stats {
+	uint64_t connections;	/* backend connections begun (logins, LMTP) */
+	uint64_t failures;	/* of those: unreachable, TLS, protocol,
+				 * timeout, or a refusal of the backend's own */
+};
+
 struct director_host {
 	struct ipaddr ip;
 	char ip_str[IPADDR_STRLEN];	/* what the ring hashes (§1.2) */
@@ -34,6 +44,7 @@ struct director_host {
 	char *health_error;		/* the last failed check's reason */
 	time_t last_updown;
 	unsigned int user_count;	/* assignments in the user directory */
+	struct director_host_stats *stats;	/* owned; never NULL */
 };
 
 struct director_host_list {

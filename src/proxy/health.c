@@ -33,6 +33,7 @@ struct health_probe {
 	struct backend_login *login;	/* NULL while idle */
 	struct conn conn;		/* the login's connection */
 	unsigned int passes, fails;	/* in a row */
+	uint64_t passed, failed;	/* in all */
 	enum director_health verdict;
 	bool listed;			/* still in the director's list */
 };
@@ -104,6 +105,7 @@ static void probe_done(struct health_probe *p, const char *error)
 	enum director_health verdict = p->verdict;
 
 	if (error == NULL) {
+		p->passed++;
 		p->passes++;
 		p->fails = 0;
 		if (p->verdict == DIRECTOR_HEALTH_UNKNOWN ||
@@ -111,6 +113,7 @@ static void probe_done(struct health_probe *p, const char *error)
 		     p->passes >= cfg->director.health.rise))
 			verdict = DIRECTOR_HEALTH_OK;
 	} else {
+		p->failed++;
 		p->fails++;
 		p->passes = 0;
 		log_debug("director: health check of %s failed: %s", p->ip_str, error);
@@ -260,6 +263,17 @@ void health_set_config(struct health *h, const struct config *cfg)
 {
 	if (h != NULL)
 		h->cfg = cfg;
+}
+
+void health_foreach_results(const struct health *h,
+			    void (*cb)(const struct health_results *r, void *ctx),
+			    void *ctx)
+{
+	for (size_t i = 0; h != NULL && i < h->count; i++) {
+		const struct health_probe *p = h->probes[i];
+		const struct health_results r = { p->ip_str, p->passed, p->failed };
+		cb(&r, ctx);
+	}
 }
 
 void health_free(struct health **hp)

@@ -40,4 +40,15 @@ struct health *health_new(struct event_base *base, const struct config *cfg,
 void health_set_config(struct health *h, const struct config *cfg);
 void health_free(struct health **h);
 
+/* The checks of one backend so far, for metrics. */
+struct health_results {
+	const char *ip_str;
+	uint64_t passed;
+	uint64_t failed;
+};
+/* Every backend being checked (h may be NULL: none). */
+void health_foreach_results(const struct health *h,
+			    void (*cb)(const struct health_results *r, void *ctx),
+			    void *ctx);
+
 #endif

@@ -56,6 +56,8 @@ static void lmtp_backend_fail(struct lmtp_backend *b, const char *error)
 	backend_login_free(&b->connecting);
 	conn_close(&b->conn);
 	evtimer_del(b->timer);
+	if (!b->failed)
+		proxy_count_backend(b->proxy, &b->ip, true);
 	b->failed = true;
 	b->cb->failed(b->ctx, b, error);
 }
@@ -195,6 +197,7 @@ static void lmtp_backend_connect(struct lmtp_backend *b)
 		.connect_deadline = clock_monotonic_ms() + b->proxy->cfg->lmtp.proxy_timeout_ms,
 		.deadline = clock_monotonic_ms() + b->proxy->cfg->lmtp.proxy_timeout_ms,
 	};
+	proxy_count_backend(b->proxy, &b->ip, false);
 	b->connecting = backend_login_start(&set, &b->conn, lmtp_backend_connected, b);
 }
 

@@ -43,7 +43,10 @@ enum lmtp_state {
 	LMTP_CLOSING,		/* sending the last output, then close */
 };
 
-static const char *const lmtp_state_names[] = {
+_Static_assert(LMTP_CLOSING + 1 == PROXY_LMTP_STATES,
+	       "proxy_lmtp_state_names has a name per state");
+
+const char *const proxy_lmtp_state_names[PROXY_LMTP_STATES] = {
 	[LMTP_CLIENT] = "client", [LMTP_RCPT] = "rcpt",
 	[LMTP_DELIVERING] = "delivering", [LMTP_CLOSING] = "closing",
 };
@@ -106,9 +109,12 @@ static void lmtp_reply(struct lmtp_session *s, const char *fmt, ...)
 
 static void lmtp_set_state(struct lmtp_session *s, enum lmtp_state state)
 {
-	if (s->state != state)
-		lmtp_log(s, LOG_LEVEL_DEBUG, "state %s -> %s", lmtp_state_names[s->state],
-			 lmtp_state_names[state]);
+	if (s->state == state)
+		return;
+	lmtp_log(s, LOG_LEVEL_DEBUG, "state %s -> %s", proxy_lmtp_state_names[s->state],
+		 proxy_lmtp_state_names[state]);
+	s->proxy->stats.lmtp_sessions[s->state]--;
+	s->proxy->stats.lmtp_sessions[state]++;
 	s->state = state;
 }
 
@@ -429,6 +435,7 @@ static void lmtp_close(struct lmtp_session *s)
 		 (unsigned long long)s->client.bytes_in,
 		 (unsigned long long)s->client.bytes_out, s->end_reason);
 	registry_remove(&s->proxy->registry, &s->reg);
+	s->proxy->stats.lmtp_sessions[s->state]--;
 	lmtp_rcpt_clear(s);
 	lmtp_transaction_deinit(&s->tx);
 	lmtp_front_deinit(&s->front);
@@ -466,6 +473,7 @@ static void lmtp_kick(struct registry_entry *e, const char *text)
 {
 	struct lmtp_session *s = CONTAINER_OF(e, struct lmtp_session, reg);
 	if (s->kick_text == NULL) {
+		s->proxy->stats.kicks++;
 		s->kick_text = text;
 		lmtp_wake(s);
 	}
@@ -499,6 +507,9 @@ void lmtp_session_new(struct proxy_listener *pl, const struct listener_accept *a
 	};
 
 	s->proxy = p;
+	s->state = LMTP_CLIENT;
+	p->stats.lmtp_sessions[s->state]++;
+	p->stats.connections[CONF_PROTOCOL_LMTP][PROXY_CONN_ACCEPTED]++;
 	proxy_entry_init(p, &s->reg, s->id_str, "lmtp", acc);
 	s->reg.kick = lmtp_kick;
 	s->reg.shutdown = lmtp_shutdown;

@@ -14,9 +14,24 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "core/relay.h"
+#include "director/director.h"
 #include "proxy/header_wait.h"
 #include "proxy/protocols.h"
 #include "registry/filter.h"
+
+const char *const proxy_login_result_names[PROXY_LOGIN_RESULTS] = {
+	[PROXY_LOGIN_OK] = "ok",
+	[PROXY_LOGIN_AUTH_FAILED] = "auth_failed",
+	[PROXY_LOGIN_BACKEND_FAILED] = "backend_failed",
+	[PROXY_LOGIN_LIMIT] = "limit",
+	[PROXY_LOGIN_TIMEOUT] = "timeout",
+	[PROXY_LOGIN_ERROR] = "error",
+};
+
+const char *const proxy_conn_result_names[PROXY_CONN_RESULTS] = {
+	[PROXY_CONN_ACCEPTED] = "accepted",
+	[PROXY_CONN_LIMIT] = "limit",
+};
 
 /* What the proxy derives from the configuration: at start and after a
  * reload (sessions already running keep what they copied). */
@@ -192,6 +207,24 @@ void proxy_director_resume(void *ctx, uint64_t session_id)
 			e->resume(e);
 }
 
+void proxy_count_backend(struct proxy *p, const struct ipaddr *ip, bool failed)
+{
+	/* a binary search of a few hosts; only logins routed by a passdb's
+	 * host, LMTP, and failures pay it */
+	const struct director_host *h = director_host_list_find(director_hosts(p->director),
+								ip);
+	if (h != NULL) {
+		if (failed)
+			h->stats->failures++;
+		else
+			h->stats->connections++;
+	} else if (failed) {
+		p->stats.other_backend_failures++;
+	} else {
+		p->stats.other_backend_connections++;
+	}
+}
+
 void proxy_listener_init(struct proxy_listener *pl, struct proxy *proxy,
 			 const struct config_listener *set)
 {
@@ -229,6 +262,7 @@ static void proxy_refuse(struct proxy_listener *pl, const struct listener_accept
 			 const char *text, const char *why)
 {
 	struct proxy *p = pl->proxy;
+	p->stats.connections[pl->set->protocol][PROXY_CONN_LIMIT]++;
 	if (!pl->set->tls) {
 		char line[256];
 		int n = snprintf(line, sizeof(line), "%s%s%s", pl->protocol->refuse_prefix,

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/histogram.h"
 #include "common/list.h"
 #include "conf/config.h"
 #include "core/listener.h"
@@ -22,6 +23,53 @@ struct penalty;
 struct proxy_protocol;
 
 struct relay_pools;
+
+/* How a login ended (loft_logins_total): one result per set of
+ * credentials a client sent, except when the client left or loftd
+ * stopped meanwhile. */
+enum proxy_login_result {
+	PROXY_LOGIN_OK,			/* proxying */
+	PROXY_LOGIN_AUTH_FAILED,	/* wrong credentials (passdb or backend), nologin */
+	PROXY_LOGIN_BACKEND_FAILED,	/* the backend unreachable, failing, or refusing */
+	PROXY_LOGIN_LIMIT,		/* login.max_userip_connections, auth.max_queue */
+	PROXY_LOGIN_TIMEOUT,		/* login.timeout passed during the login */
+	PROXY_LOGIN_ERROR,		/* the passdb failed, fenced, no host, a loop */
+};
+#define PROXY_LOGIN_RESULTS (PROXY_LOGIN_ERROR + 1)
+extern const char *const proxy_login_result_names[PROXY_LOGIN_RESULTS];
+
+/* A connection accepted, or refused by limits.max_connections or
+ * limits.max_prelogin_per_ip (loft_connections_total). */
+enum proxy_conn_result {
+	PROXY_CONN_ACCEPTED,
+	PROXY_CONN_LIMIT,
+};
+#define PROXY_CONN_RESULTS (PROXY_CONN_LIMIT + 1)
+extern const char *const proxy_conn_result_names[PROXY_CONN_RESULTS];
+
+/* The session state machines' states, by name (session_private.h,
+ * lmtp_session.c), for the sessions gauge. */
+#define PROXY_SESSION_STATES 7
+extern const char *const proxy_session_state_names[PROXY_SESSION_STATES];
+#define PROXY_LMTP_STATES 4
+extern const char *const proxy_lmtp_state_names[PROXY_LMTP_STATES];
+
+/* What sessions count as they go: plain integers in the proxy, read at
+ * scrape time by src/metrics (the login path never calls it). Counters
+ * only grow; the session gauges follow every state change. */
+struct proxy_stats {
+	uint64_t connections[CONF_PROTOCOLS][PROXY_CONN_RESULTS];
+	uint64_t logins[CONF_PROTOCOLS][PROXY_LOGIN_RESULTS];
+	uint64_t sessions[CONF_PROTOCOLS][PROXY_SESSION_STATES];	/* gauge */
+	uint64_t lmtp_sessions[PROXY_LMTP_STATES];		/* gauge */
+	uint64_t kicks;			/* sessions kicked (any kick, a move, fencing) */
+	struct histogram login_latency;		/* accept to proxying */
+	struct histogram backend_login_latency;	/* connect to logged in */
+	/* backend connections to addresses outside the director's host
+	 * list (a passdb's host); those inside count in the host */
+	uint64_t other_backend_connections;
+	uint64_t other_backend_failures;
+};
 
 struct proxy {
 	struct event_base *base;
@@ -47,6 +95,7 @@ struct proxy {
 	time_t refusal_logged;		/* refusals are logged once a second */
 	unsigned int refusals_unlogged;
 	char hostname[256];		/* login.hostname, or the system's */
+	struct proxy_stats stats;
 };
 
 /* What a listener serves; the accept callback's context. */
@@ -115,6 +164,12 @@ size_t proxy_director_kill(void *ctx, uint16_t tag, uint32_t hash);
 size_t proxy_director_kick(void *ctx, const char *field, const char *value);
 void proxy_director_resume(void *ctx, uint64_t session_id);
 void proxy_free(struct proxy **proxy);
+
+/* Counts a backend connection (a login's or an LMTP delivery's) to the
+ * host at ip, and whether it failed: in the director's host (found by
+ * address) or in other_backend_*. For the paths that do not hold the
+ * host; a login the director routed counts through its host at once. */
+void proxy_count_backend(struct proxy *proxy, const struct ipaddr *ip, bool failed);
 
 void proxy_listener_init(struct proxy_listener *pl, struct proxy *proxy,
 			 const struct config_listener *set);

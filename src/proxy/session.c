@@ -15,7 +15,7 @@
 
 #define SESSION_READ_CHUNK 4096
 
-static const char *const session_state_names[] = {
+const char *const proxy_session_state_names[PROXY_SESSION_STATES] = {
 	[SESSION_TLS_HANDSHAKE] = "tls-handshake",
 	[SESSION_PRELOGIN] = "pre-login",
 	[SESSION_AUTH] = "auth",
@@ -44,10 +44,19 @@ void session_log(struct session *s, enum log_level level, const char *fmt, ...)
 
 void session_set_state(struct session *s, enum session_state state)
 {
-	if (s->state != state)
-		session_log(s, LOG_LEVEL_DEBUG, "state %s -> %s",
-			    session_state_names[s->state], session_state_names[state]);
+	if (s->state == state)
+		return;
+	session_log(s, LOG_LEVEL_DEBUG, "state %s -> %s",
+		    proxy_session_state_names[s->state], proxy_session_state_names[state]);
+	uint64_t *gauge = s->proxy->stats.sessions[s->listener->set->protocol];
+	gauge[s->state]--;
+	gauge[state]++;
 	s->state = state;
+}
+
+void session_count_login(struct session *s, enum proxy_login_result result)
+{
+	s->proxy->stats.logins[s->listener->set->protocol][result]++;
 }
 
 static struct session *session_from_entry(struct registry_entry *e)
@@ -352,7 +361,9 @@ static void session_timer(evutil_socket_t fd, short what, void *arg)
 				session_timer_set(s, s->login_deadline);
 				break;
 			}
-			/* the login took too long */
+			/* the login took too long (auth, a move's wait
+			 * or the backend login) */
+			session_count_login(s, PROXY_LOGIN_TIMEOUT);
 			/* fall through */
 		default:
 			s->front->ops->disconnect(s->front, "Disconnected for inactivity.",
@@ -370,6 +381,7 @@ static void session_kick(struct registry_entry *e, const char *text)
 	struct session *s = session_from_entry(e);
 	if (s->kick_text != NULL)
 		return;
+	s->proxy->stats.kicks++;
 	s->kick_text = text;
 	event_active(&s->timer, EV_TIMEOUT, 1);
 }
@@ -392,6 +404,7 @@ static void session_close(struct session *s)
 		    (unsigned long long)s->client.bytes_in,
 		    (unsigned long long)s->client.bytes_out, s->end_reason);
 	registry_remove(&s->proxy->registry, &s->reg);
+	s->proxy->stats.sessions[s->listener->set->protocol][s->state]--;
 	/* a verification nobody waits for: out of the queue, or dropped */
 	auth_request_abort(s->proxy->auth, &s->auth_req);
 	session_release_prelogin(s);
@@ -446,6 +459,7 @@ void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 	s->local_ip = acc->local_ip;
 	s->local_port = acc->local_port;
 	s->start_mono = clock_monotonic_ms();
+	s->start_us = clock_monotonic_us();
 	s->login_deadline = s->start_mono + s->cfg->login.timeout_ms;
 	/* the client's LOGIN carries the password: every copy of it is
 	 * wiped when let go (backend_login does the same for its login line) */
@@ -464,13 +478,14 @@ void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 	session_log(s, LOG_LEVEL_DEBUG, "connected to %s port %u", pl->protocol->name,
 		    acc->local_port);
 	session_timer_set(s, s->login_deadline);
+	s->state = pl->set->tls ? SESSION_TLS_HANDSHAKE : SESSION_PRELOGIN;
+	p->stats.connections[pl->set->protocol][PROXY_CONN_ACCEPTED]++;
+	p->stats.sessions[pl->set->protocol][s->state]++;
 	if (pl->set->tls) {
-		s->state = SESSION_TLS_HANDSHAKE;
 		s->greet_after_tls = true;
 		if (conn_tls_start(&s->client, p->client_tls, true, NULL) < 0)
 			session_end(s, "TLS setup failed");
 	} else {
-		s->state = SESSION_PRELOGIN;
 		s->front->ops->greet(s->front, &s->out);
 		session_client_flush(s);
 	}

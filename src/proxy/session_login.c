@@ -42,11 +42,13 @@ void session_release_backend(struct session *s)
 	director_release(s->proxy->director, &s->ticket, time(NULL));
 }
 
-/* The login did not work out: tell the client, forget the backend, and
- * accept commands again. */
-static void session_login_failed(struct session *s, enum front_auth_status status,
-				 const char *text, const char *why)
+/* The login did not work out: count it, tell the client, forget the
+ * backend, and accept commands again. */
+static void session_login_failed(struct session *s, enum proxy_login_result result,
+				 enum front_auth_status status, const char *text,
+				 const char *why)
 {
+	session_count_login(s, result);
 	session_log(s, LOG_LEVEL_INFO, "login failed: %s", why);
 	s->front->ops->auth_failed(s->front, status, text, &s->out);
 	session_release_backend(s);
@@ -78,7 +80,9 @@ static void session_backend_failed(struct session *s, const char *fmt, ...)
 			 ipaddr_to_str(&s->reg.backend_ip, ip), s->reg.backend_port);
 	vsnprintf(why + n, sizeof(why) - (size_t)n, fmt, ap);
 	va_end(ap);
-	session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT, why);
+	proxy_count_backend(s->proxy, &s->reg.backend_ip, true);
+	session_login_failed(s, PROXY_LOGIN_BACKEND_FAILED, FRONT_AUTH_TEMPFAIL,
+			     SESSION_TEMPFAIL_TEXT, why);
 }
 
 /* ---- the backend login ------------------------------------------------- */
@@ -89,18 +93,21 @@ static void session_backend_done(void *ctx, struct backend_login *bl,
 	struct session *s = ctx;
 	switch (result) {
 	case BACKEND_LOGIN_OK:
+		histogram_observe(&s->proxy->stats.backend_login_latency,
+				  clock_monotonic_us() - s->backend_start_us);
 		session_logged_in(s);
 		break;
 	case BACKEND_LOGIN_AUTH_FAILED:
 		session_penalise(s);
-		session_login_failed(s, FRONT_AUTH_FAILED, NULL,
+		session_login_failed(s, PROXY_LOGIN_AUTH_FAILED, FRONT_AUTH_FAILED, NULL,
 				     "the backend rejected the credentials");
 		break;
 	case BACKEND_LOGIN_REFUSED: {
 		/* the object and its reply go with the failure */
 		char *reply = xstrdup(backend_login_reply(bl));
-		session_login_failed(s, FRONT_AUTH_BACKEND_REPLY, reply,
-				     "the backend refused the login");
+		proxy_count_backend(s->proxy, &s->reg.backend_ip, true);
+		session_login_failed(s, PROXY_LOGIN_BACKEND_FAILED, FRONT_AUTH_BACKEND_REPLY,
+				     reply, "the backend refused the login");
 		free(reply);
 		break;
 	}
@@ -114,9 +121,11 @@ static void session_backend_done(void *ctx, struct backend_login *bl,
 	session_settle(s);
 }
 
-/* Logs in at the chosen backend unless that would loop back to us. */
+/* Logs in at the chosen backend unless that would loop back to us.
+ * host: the director's host it was routed to (counted there at once), or
+ * NULL for a passdb's host. */
 static void session_backend_begin(struct session *s, const struct ipaddr *ip,
-				  const char *name)
+				  const char *name, const struct director_host *host)
 {
 	const struct config *cfg = s->cfg;
 	char text[IPADDR_STRLEN];
@@ -124,10 +133,14 @@ static void session_backend_begin(struct session *s, const struct ipaddr *ip,
 	registry_set_backend(&s->proxy->registry, &s->reg, ip, (uint16_t)s->route_port,
 			     name);
 	if (ipaddr_equal(ip, &s->local_ip) && s->route_port == s->local_port) {
-		session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
-				     "Proxying loops to itself");
+		session_login_failed(s, PROXY_LOGIN_ERROR, FRONT_AUTH_TEMPFAIL,
+				     SESSION_TEMPFAIL_TEXT, "Proxying loops to itself");
 		return;
 	}
+	if (host != NULL)
+		host->stats->connections++;
+	else
+		proxy_count_backend(s->proxy, ip, false);
 	session_log(s, LOG_LEVEL_DEBUG, "routed to %s:%u", ipaddr_to_str(ip, text),
 		    s->route_port);
 	struct back_params bp = {
@@ -165,6 +178,7 @@ static void session_backend_begin(struct session *s, const struct ipaddr *ip,
 		.back_params = &bp,
 	};
 	session_set_state(s, SESSION_BACKEND_LOGIN);
+	s->backend_start_us = clock_monotonic_us();
 	s->backend_login = backend_login_start(&set, &s->backend, session_backend_done, s);
 }
 
@@ -181,7 +195,7 @@ void session_route_director(struct session *s)
 			       time(NULL), s->reg.id, &h, &s->ticket, &error)) {
 	case DIRECTOR_ROUTE_OK:
 		registry_set_director(&s->reg, s->ticket.hash, s->ticket.tag);
-		session_backend_begin(s, &h->ip, h->hostname);
+		session_backend_begin(s, &h->ip, h->hostname, h);
 		return;
 	case DIRECTOR_ROUTE_WAIT:
 		session_log(s, LOG_LEVEL_DEBUG, "waiting: the user is being moved");
@@ -189,7 +203,8 @@ void session_route_director(struct session *s)
 		session_timer_set(s, s->login_deadline);
 		return;
 	case DIRECTOR_ROUTE_FAIL:
-		session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT, error);
+		session_login_failed(s, PROXY_LOGIN_ERROR, FRONT_AUTH_TEMPFAIL,
+				     SESSION_TEMPFAIL_TEXT, error);
 		return;
 	}
 }
@@ -202,7 +217,8 @@ static void session_route(struct session *s, const struct auth_result *r)
 	registry_set_user(reg, &s->reg, r->user, 0);
 	if (!s->proxy->serving) {
 		/* cut off from its ring: clients go to another director */
-		session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
+		session_login_failed(s, PROXY_LOGIN_ERROR, FRONT_AUTH_TEMPFAIL,
+				     SESSION_TEMPFAIL_TEXT,
 				     "this director is fenced (cut off from its ring)");
 		return;
 	}
@@ -216,13 +232,14 @@ static void session_route(struct session *s, const struct auth_result *r)
 		/* Dovecot's refusal text, naming Dovecot's setting */
 		snprintf(text, sizeof(text), "Maximum number of connections from user+IP "
 			 "exceeded (mail_max_userip_connections=%u)", limit);
-		session_login_failed(s, FRONT_AUTH_LIMIT, text,
+		session_login_failed(s, PROXY_LOGIN_LIMIT, FRONT_AUTH_LIMIT, text,
 				     "too many sessions from this user and address");
 		return;
 	}
 	/* §10.5: a TTL that reached the floor means proxies loop */
 	if (s->front->forward.ttl <= 1) {
-		session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
+		session_login_failed(s, PROXY_LOGIN_ERROR, FRONT_AUTH_TEMPFAIL,
+				     SESSION_TEMPFAIL_TEXT,
 				     "TTL reached zero - proxies appear to be looping?");
 		return;
 	}
@@ -231,7 +248,8 @@ static void session_route(struct session *s, const struct auth_result *r)
 	if (r->host != NULL) {
 		struct ipaddr ip;
 		if (ipaddr_parse(r->host, &ip) < 0) {
-			session_login_failed(s, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
+			session_login_failed(s, PROXY_LOGIN_ERROR, FRONT_AUTH_TEMPFAIL,
+					     SESSION_TEMPFAIL_TEXT,
 					     "passdb host is not an IP address");
 			return;
 		}
@@ -239,7 +257,7 @@ static void session_route(struct session *s, const struct auth_result *r)
 		registry_set_director(&s->reg,
 				      director_user_hash(s->proxy->director, s->login_user),
 				      REGISTRY_TAG_NONE);
-		session_backend_begin(s, &ip, r->host);
+		session_backend_begin(s, &ip, r->host, NULL);
 		return;
 	}
 	/* Dovecot hashes destuser when the passdb gives one (§4.7) */
@@ -266,10 +284,11 @@ static void session_auth_done(void *ctx, uint64_t id, const struct auth_result *
 		break;
 	case AUTH_STATUS_FAILED:
 		session_penalise(s);
-		session_login_failed(s, FRONT_AUTH_FAILED, NULL, r->error);
+		session_login_failed(s, PROXY_LOGIN_AUTH_FAILED, FRONT_AUTH_FAILED, NULL,
+				     r->error);
 		break;
 	case AUTH_STATUS_NOLOGIN:
-		session_login_failed(s, FRONT_AUTH_FAILED_REASON,
+		session_login_failed(s, PROXY_LOGIN_AUTH_FAILED, FRONT_AUTH_FAILED_REASON,
 				     r->reason != NULL ? r->reason : "Login disabled.",
 				     "nologin");
 		break;
@@ -278,7 +297,8 @@ static void session_auth_done(void *ctx, uint64_t id, const struct auth_result *
 		if (!r->busy)
 			session_log(s, LOG_LEVEL_ERROR, "auth failed: %s", r->error);
 		/* the client gets the generic text; the reason is logged */
-		session_login_failed(s, FRONT_AUTH_TEMPFAIL, NULL, r->error);
+		session_login_failed(s, r->busy ? PROXY_LOGIN_LIMIT : PROXY_LOGIN_ERROR,
+				     FRONT_AUTH_TEMPFAIL, NULL, r->error);
 		break;
 	}
 	session_settle(s);
@@ -301,7 +321,7 @@ void session_start_auth(struct session *s)
 	const struct sasl_credentials *c = &f->login.creds;
 
 	if (c->authzid[0] != '\0' && strcmp(c->authzid, c->authcid) != 0) {
-		session_login_failed(s, FRONT_AUTH_FAILED, NULL,
+		session_login_failed(s, PROXY_LOGIN_AUTH_FAILED, FRONT_AUTH_FAILED, NULL,
 				     "logging in as another user (SASL authzid) is not supported");
 		return;
 	}

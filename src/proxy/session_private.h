@@ -45,6 +45,8 @@ enum session_state {
 	SESSION_PROXYING,
 	SESSION_CLOSING,	/* sending the last output, then close */
 };
+_Static_assert(SESSION_CLOSING + 1 == PROXY_SESSION_STATES,
+	       "proxy_session_state_names has a name per state");
 
 struct backend_login;
 struct auth_request;
@@ -77,6 +79,8 @@ struct session {
 	uint64_t auth_start;		/* monotonic ms: penalty delay ends */
 	bool use_sasl;
 	uint64_t start_mono;
+	uint64_t start_us;		/* monotonic: the login latency's start */
+	uint64_t backend_start_us;	/* the backend login's start */
 	uint64_t login_deadline;	/* monotonic ms */
 	bool starttls_pending;		/* TLS starts once `out` is sent */
 	bool greet_after_tls;		/* implicit TLS: greet after handshake */
@@ -116,6 +120,8 @@ void session_end_after_flush(struct session *s, const char *reason);
 void session_release_prelogin(struct session *s);
 /* The end of every entry point: close if ended, else set the interest. */
 void session_settle(struct session *s);
+/* Counts how a login ended (loft_logins_total). */
+void session_count_login(struct session *s, enum proxy_login_result result);
 
 /* session_login.c */
 /* The front has credentials: penalty wait, then the passdb. */

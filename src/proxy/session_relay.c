@@ -94,6 +94,9 @@ void session_logged_in(struct session *s)
 	session_release_prelogin(s);
 	session_set_state(s, SESSION_PROXYING);
 	s->reg.state = REGISTRY_STATE_PROXYING;
+	session_count_login(s, PROXY_LOGIN_OK);
+	histogram_observe(&s->proxy->stats.login_latency,
+			  clock_monotonic_us() - s->start_us);
 	s->idle_ms = proxy_protocol_idle_ms(s->listener->protocol, s->cfg);
 	s->last_traffic = clock_monotonic_ms();
 	session_relay_timer(s);

@@ -81,6 +81,18 @@ struct registry_backend *registry_backend_find(const struct registry *reg,
 	return NULL;
 }
 
+void registry_foreach_backend(const struct registry *reg,
+			      void (*cb)(const struct ipaddr *ip, size_t sessions, void *ctx),
+			      void *ctx)
+{
+	struct hmap_node *n;
+	HMAP_FOR_EACH(n, &reg->backends) {
+		const struct registry_backend *b =
+			CONTAINER_OF(n, struct registry_backend, node);
+		cb(&b->ip, b->sessions.count, ctx);
+	}
+}
+
 static void registry_unindex_user(struct registry *reg, struct registry_entry *e)
 {
 	struct registry_user *u = e->user_idx;

@@ -149,6 +149,11 @@ struct registry_backend {
 	struct ipaddr ip;
 };
 
+/* Every backend address with sessions routed to it, and how many. */
+void registry_foreach_backend(const struct registry *reg,
+			      void (*cb)(const struct ipaddr *ip, size_t sessions, void *ctx),
+			      void *ctx);
+
 struct registry_user *registry_user_find(const struct registry *reg,
 					 const char *name);
 struct registry_backend *registry_backend_find(const struct registry *reg,

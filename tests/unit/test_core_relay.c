@@ -180,6 +180,11 @@ static void run_relay(bool tls_like_copy, bool watched)
 	free(data);
 	assert_int_equal(t.client.bytes_in, len);
 	assert_int_equal(t.backend.bytes_out, len + 16);
+	/* the pools count what was delivered each way, leftovers included */
+	uint64_t delivered_up, delivered_down;
+	relay_pools_bytes(t.pools, &delivered_up, &delivered_down);
+	assert_int_equal(delivered_up, len + 16);
+	assert_int_equal(delivered_down, len + 16);
 	/* a watched direction copies while the client is not streaming:
 	 * the watch saw the reads that came up short, never more than all */
 	if (watched)
