@@ -79,7 +79,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 # Every library module; daemon/ and cli/ hold the two programs.
-LIB_DIRS := common conf core proto auth director registry proxy admin ring
+LIB_DIRS := common conf core proto auth director registry proxy admin ring metrics
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c))
 DAEMON_SRCS := $(wildcard src/daemon/*.c)
 CLI_MAIN := src/cli/main.c

@@ -14,8 +14,9 @@ core: common conf core
 proxy: common conf core proto auth director registry proxy
 admin: common conf core registry director ring admin
 ring: common core conf director ring
+metrics: common conf core director registry proxy ring metrics
 cli: common conf admin cli
-daemon: common conf core proto auth director registry proxy admin ring daemon"
+daemon: common conf core proto auth director registry proxy admin ring metrics daemon"
 rc=0
 # one pass over every file: "src/<module>/file.c:#include "<inc>/...""
 find src -name '*.[ch]' | sort | xargs grep -H '^#include "[a-z_]*/' |

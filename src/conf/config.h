@@ -182,6 +182,13 @@ struct config {
 		unsigned int max_clients;
 	} admin;
 
+	/* the Prometheus endpoint (doc/loftd.8.scd, METRICS) */
+	struct {
+		char *address;
+		unsigned int port;	/* 0: none */
+		uint64_t timeout_ms;
+	} metrics;
+
 	/* the director ring (doc/ring.md); no etcd endpoints: a ring of one */
 	struct {
 		struct conf_strlist etcd;
@@ -252,8 +259,8 @@ void config_print_keys(FILE *out);
 /* A reload (SIGHUP): `fresh`, loaded and not yet shared, takes from
  * `running` the value of every key only a restart can apply (bound
  * listeners, directories, the user, worker threads, passdbs, the
- * director's ring, TLS towards backends, the admin sockets), so that it
- * describes what runs; `running` is not changed. cb hears of every key
+ * director's ring, TLS towards backends, the admin sockets, the metrics
+ * endpoint), so that it describes what runs; `running` is not changed. cb hears of every key
  * whose value differs and whether the new value applies. Returns how
  * many keys apply. */
 typedef void config_change_cb(const char *key, bool applied, void *ctx);

@@ -278,6 +278,16 @@ static const struct conf_key admin_keys[] = {
 	END
 };
 
+static const struct conf_key metrics_keys[] = {
+	KEY("address", CONF_TYPE_STRING, metrics.address, "127.0.0.1",
+	    "IP address the Prometheus endpoint (GET /metrics) listens on"),
+	KEY("port", CONF_TYPE_PORT, metrics.port, "0",
+	    "its TCP port; 0: no metrics endpoint"),
+	KEY_RANGE("timeout", CONF_TYPE_DURATION, metrics.timeout_ms, "10s", SEC(1), SEC(3600),
+		  "a metrics connection idle, or not reading its answer, this long is closed"),
+	END
+};
+
 static const char *const ring_partition_names[] = { "fence", "serve", NULL };
 
 static const struct conf_key ring_keys[] = {
@@ -330,6 +340,7 @@ const struct conf_key config_root_keys[] = {
 	GROUP("limits", limits_keys, "bounds on connections, buffers and idle time"),
 	GROUP("shutdown", shutdown_keys, "stopping on SIGTERM"),
 	GROUP("admin", admin_keys, "the admin and ipc sockets"),
+	GROUP("metrics", metrics_keys, "the Prometheus metrics endpoint"),
 	GROUP("ring", ring_keys, "the director ring: several loftd sharing one routing state in etcd"),
 	END
 };

@@ -15,13 +15,13 @@
 /* What a running loftd cannot change: sockets it bound, directories and
  * the user it switched to, threads it started, passdbs it built, the
  * director's ring (changed at run time with loftadm director ...), the
- * TLS context towards backends, the admin sockets, where the log goes
- * (worker threads log too). A prefix covers a group. */
+ * TLS context towards backends, the admin sockets, the metrics endpoint,
+ * where the log goes (worker threads log too). A prefix covers a group. */
 static const char *const config_restart_keys[] = {
 	"base_dir", "state_dir", "user", "group", "allow_root", "listeners",
 	"passdb", "auth.workers", "auth.username_format", "director",
 	"backend.ssl", "backend.ssl_verify", "backend.ssl_ca_file",
-	"backend.ssl_ciphers", "admin", "ring", "log.target",
+	"backend.ssl_ciphers", "admin", "metrics", "ring", "log.target",
 };
 
 bool config_key_reloadable(const char *key)

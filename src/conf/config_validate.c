@@ -116,6 +116,10 @@ char *config_validate(const struct config *cfg)
 		return config_fail(config_source(cfg, "auth.username_format"),
 				   "auth.username_format", "'%s': %s",
 				   cfg->auth.username_format, error);
+	struct ipaddr ip;
+	if (cfg->metrics.port != 0 && ipaddr_parse(cfg->metrics.address, &ip) < 0)
+		return config_fail(config_source(cfg, "metrics.address"), "metrics.address",
+				   "'%s' is not an IP address", cfg->metrics.address);
 	if (cfg->base_dir[0] != '/')
 		return config_fail(config_source(cfg, "base_dir"), "base_dir",
 				   "must be an absolute path");

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "conf/config.h"
 #include "daemon/privileges.h"
@@ -22,6 +23,8 @@ struct loftd {
 	struct ipc *ipc;
 	struct health *health;
 	struct ring *ring;		/* NULL: a ring of one */
+	struct metrics_server *metrics;	/* NULL: metrics.port is 0 */
+	time_t start_time;
 	SSL_CTX *client_tls;
 	SSL_CTX *backend_tls;
 	struct proxy_listener *plisteners;

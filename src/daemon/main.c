@@ -29,6 +29,8 @@
 #include "daemon/service.h"
 #include "director/director.h"
 #include "director/state.h"
+#include "metrics/metrics.h"
+#include "metrics/server.h"
 #include "proxy/health.h"
 #include "ring/ring.h"
 #include "proxy/proxy.h"
@@ -403,6 +405,40 @@ static int loftd_setup_admin(struct loftd *d)
 	return 0;
 }
 
+/* A scrape: what the modules counted, read now. */
+static void loftd_metrics_render(void *ctx, struct sbuf *out)
+{
+	struct loftd *d = ctx;
+	const struct metrics_sources src = {
+		.proxy = d->proxy, .director = d->director, .health = d->health,
+		.ring = d->ring, .start_time = d->start_time,
+	};
+	metrics_render(&src, out);
+}
+
+/* metrics.port 0: no endpoint. Bound before the privilege switch, like
+ * the listeners. */
+static int loftd_setup_metrics(struct loftd *d)
+{
+	const struct config *cfg = d->cfg;
+	char *error;
+	if (cfg->metrics.port == 0)
+		return 0;
+	const struct metrics_server_settings set = {
+		.address = cfg->metrics.address, .port = (uint16_t)cfg->metrics.port,
+		.timeout_ms = cfg->metrics.timeout_ms,
+		.render = loftd_metrics_render, .ctx = d,
+	};
+	d->metrics = metrics_server_new(d->base, &set, &error);
+	if (d->metrics == NULL) {
+		log_error("%s: metrics: %s", config_source(cfg, "metrics.port"), error);
+		free(error);
+		return -1;
+	}
+	log_info("metrics on http://%s:%u/metrics", cfg->metrics.address, cfg->metrics.port);
+	return 0;
+}
+
 /* Last step of start-up: everything that needs root is done. */
 static int loftd_drop_privileges(struct loftd *d)
 {
@@ -440,6 +476,7 @@ static void loftd_setup_signals(struct loftd *d)
 static void loftd_free(struct loftd *d)
 {
 	service_free(&d->service);
+	metrics_server_free(&d->metrics);
 	admin_free(&d->admin);
 	ipc_free(&d->ipc);
 	health_free(&d->health);
@@ -502,6 +539,7 @@ int main(int argc, char **argv)
 	int c, ret = EXIT_FAILURE;
 
 	log_init("loftd");
+	d.start_time = time(NULL);
 	while ((c = getopt(argc, argv, "c:o:nkDh")) != -1) {
 		switch (c) {
 		case 'c':
@@ -604,7 +642,7 @@ int main(int argc, char **argv)
 	if (d.health != NULL)
 		director_health_enable(d.director);
 	if (loftd_setup_listeners(&d) < 0 || loftd_setup_admin(&d) < 0 ||
-	    loftd_drop_privileges(&d) < 0)
+	    loftd_setup_metrics(&d) < 0 || loftd_drop_privileges(&d) < 0)
 		goto out;
 	loftd_setup_signals(&d);
 	if (service_start(&d) < 0 || loftd_setup_ring(&d) < 0)
