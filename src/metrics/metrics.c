@@ -56,16 +56,14 @@ static void metrics_labelled2(struct sbuf *out, const char *name, const char *la
 
 /* ---- sessions and logins (struct proxy_stats) ------------------------- */
 
-static void metrics_write_connections(const struct metrics_sources *src,
-				      const char *name, struct sbuf *out)
+/* A protocol's row of a table of counts: {protocol, label=names[i]}. */
+static void metrics_protocol_row(struct sbuf *out, const char *name, size_t protocol,
+				 const char *label, const char *const *names,
+				 const uint64_t *values, size_t count)
 {
-	const struct proxy_stats *st = &src->proxy->stats;
-	for (size_t p = 0; p < CONF_PROTOCOLS; p++) {
-		for (size_t r = 0; r < PROXY_CONN_RESULTS; r++)
-			metrics_labelled2(out, name, "protocol", conf_protocol_names[p],
-					  "result", proxy_conn_result_names[r],
-					  st->connections[p][r]);
-	}
+	for (size_t i = 0; i < count; i++)
+		metrics_labelled2(out, name, "protocol", conf_protocol_names[protocol],
+				  label, names[i], values[i]);
 }
 
 /* LMTP has deliveries, not logins */
@@ -74,17 +72,23 @@ static bool metrics_protocol_logs_in(size_t protocol)
 	return protocol != CONF_PROTOCOL_LMTP;
 }
 
+static void metrics_write_connections(const struct metrics_sources *src,
+				      const char *name, struct sbuf *out)
+{
+	const struct proxy_stats *st = &src->proxy->stats;
+	for (size_t p = 0; p < CONF_PROTOCOLS; p++)
+		metrics_protocol_row(out, name, p, "result", proxy_conn_result_names,
+				     st->connections[p], PROXY_CONN_RESULTS);
+}
+
 static void metrics_write_logins(const struct metrics_sources *src, const char *name,
 				 struct sbuf *out)
 {
 	const struct proxy_stats *st = &src->proxy->stats;
 	for (size_t p = 0; p < CONF_PROTOCOLS; p++) {
-		if (!metrics_protocol_logs_in(p))
-			continue;
-		for (size_t r = 0; r < PROXY_LOGIN_RESULTS; r++)
-			metrics_labelled2(out, name, "protocol", conf_protocol_names[p],
-					  "result", proxy_login_result_names[r],
-					  st->logins[p][r]);
+		if (metrics_protocol_logs_in(p))
+			metrics_protocol_row(out, name, p, "result", proxy_login_result_names,
+					     st->logins[p], PROXY_LOGIN_RESULTS);
 	}
 }
 
@@ -93,16 +97,12 @@ static void metrics_write_sessions(const struct metrics_sources *src, const char
 {
 	const struct proxy_stats *st = &src->proxy->stats;
 	for (size_t p = 0; p < CONF_PROTOCOLS; p++) {
-		if (!metrics_protocol_logs_in(p))
-			continue;
-		for (size_t s = 0; s < PROXY_SESSION_STATES; s++)
-			metrics_labelled2(out, name, "protocol", conf_protocol_names[p],
-					  "state", proxy_session_state_names[s],
-					  st->sessions[p][s]);
+		if (metrics_protocol_logs_in(p))
+			metrics_protocol_row(out, name, p, "state", proxy_session_state_names,
+					     st->sessions[p], PROXY_SESSION_STATES);
 	}
-	for (size_t s = 0; s < PROXY_LMTP_STATES; s++)
-		metrics_labelled2(out, name, "protocol", conf_protocol_names[CONF_PROTOCOL_LMTP],
-				  "state", proxy_lmtp_state_names[s], st->lmtp_sessions[s]);
+	metrics_protocol_row(out, name, CONF_PROTOCOL_LMTP, "state", proxy_lmtp_state_names,
+			     st->lmtp_sessions, PROXY_LMTP_STATES);
 }
 
 static void metrics_write_kicks(const struct metrics_sources *src, const char *name,

@@ -307,6 +307,18 @@ LOFT_SUBMISSION_OFFSET = -9000   # 11143 -> 2143
 LOFT_LMTP_OFFSET = -8500         # 11143 -> 2643 (clear of every other offset)
 
 
+def terminate(proc, timeout=30):
+    """SIGTERM, SIGKILL after timeout seconds; returns the exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class Loftd:
     """A loftd process with its own config, base_dir and log."""
 
@@ -384,15 +396,8 @@ class Loftd:
         """SIGTERM; returns the exit status. Sanitizer reports fail here."""
         if self.proc is None:
             return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        rc = terminate(self.proc)
         self.logf.close()
-        rc = self.proc.returncode
         self.proc = None
         return rc
 

@@ -342,15 +342,8 @@ class Prometheus:
             return f.read()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        rc = loftlib.terminate(self.proc)
         self.log.close()
-        rc = self.proc.returncode
         shutil.rmtree(self.dir, ignore_errors=True)
         return rc
 
