@@ -1,7 +1,8 @@
 """A/B of two loftd builds on the login and relay paths, in one run:
 
   python3 bench/ab.py --a <build dir> --b <build dir> [--rounds 3]
-        [--clients 32] [--seconds 5] [--bulk-seconds 5]      (as root)
+        [--clients 32] [--seconds 5] [--bulk-seconds 5]
+        [--b-scrape-ms MS]                                   (as root)
 
 Each round runs A then B (then B then A, alternating), each a fresh loftd
 in front of the same bench backend (bench/harness): `loadgen cycle` (logins
@@ -9,13 +10,17 @@ per second, loftd's CPU per login from /proc) and `loadgen bulk` (MB/s,
 loftd's CPU per GB). Prints every round and the medians with B's ratio to
 A. The machines are shared and noisy: compare ratios of one run, never
 figures of different runs. The load generator and the backend come from
---tools (default: B's build)."""
+--tools (default: B's build). --b-scrape-ms gives B's loftd a metrics
+endpoint and scrapes it every MS milliseconds while B is measured (A may
+be the same build: the A/B of the scrape alone)."""
 import argparse
 import os
 import statistics
 import sys
 import tempfile
+import threading
 import shutil
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -23,13 +28,45 @@ import compare  # noqa: E402
 from harness.systems import Backend, Loft  # noqa: E402
 
 
-def one(build, tools, base, p):
+METRICS_PORT = 19101
+
+
+class Scraper(threading.Thread):
+    """GETs loftd's /metrics every interval until stopped; counts them."""
+
+    def __init__(self, ip, interval_ms):
+        super().__init__(daemon=True)
+        self.url = "http://%s:%d/metrics" % (ip, METRICS_PORT)
+        self.interval = interval_ms / 1000.0
+        self.halt = threading.Event()
+        self.scrapes = 0
+        self.bytes = 0
+
+    def run(self):
+        while not self.halt.wait(self.interval):
+            with urllib.request.urlopen(self.url, timeout=5) as r:
+                self.bytes += len(r.read())
+            self.scrapes += 1
+
+
+def one(build, tools, base, p, scrape_ms=None):
     system = Loft(build, os.path.join(base, os.path.basename(os.path.normpath(build))))
+    if scrape_ms:
+        system.extra_conf = 'metrics = { address = "%s"; port = %d; };\n' % (
+            system.ip, METRICS_PORT)
     system.start()
+    scraper = Scraper(system.ip, scrape_ms) if scrape_ms else None
     try:
+        if scraper:
+            scraper.start()
         logins = compare.bench_logins(tools, system, p)
         bulk = compare.bench_bulk(tools, system, p)
     finally:
+        if scraper:
+            scraper.halt.set()
+            scraper.join()
+            print("  (%d scrapes of %d bytes)" % (scraper.scrapes,
+                  scraper.bytes // max(scraper.scrapes, 1)), flush=True)
         system.stop()
     return {"logins/s": logins["cycles"] / p["seconds"],
             "cpu ms/login": logins["cpu_ms_per_login"],
@@ -47,6 +84,8 @@ def main():
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--bulk-seconds", type=float, default=5.0)
+    ap.add_argument("--b-scrape-ms", type=float,
+                    help="B serves metrics, scraped this often while measured")
     args = ap.parse_args()
     tools = os.path.abspath(args.tools or args.b)
     builds = {"A": os.path.abspath(args.a), "B": os.path.abspath(args.b)}
@@ -60,7 +99,8 @@ def main():
         for r in range(args.rounds):
             order = ["A", "B"] if r % 2 == 0 else ["B", "A"]
             for name in order:
-                res = one(builds[name], tools, os.path.join(base, "%s%d" % (name, r)), p)
+                res = one(builds[name], tools, os.path.join(base, "%s%d" % (name, r)), p,
+                          args.b_scrape_ms if name == "B" else None)
                 results[name].append(res)
                 print("round %d %s: %s" % (r + 1, name, ", ".join(
                     "%s %.3f" % (k, v) for k, v in res.items() if v is not None)),

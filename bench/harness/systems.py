@@ -133,6 +133,7 @@ class Loft(System):
     tls = True
     kick = True
     proc = None
+    extra_conf = ""     # appended to the configuration (bench/ab.py)
 
     def start(self):
         certs = loftlib.make_certs(self.dir, [self.ip])
@@ -141,7 +142,7 @@ class Loft(System):
             f.write(LOFT_CONF.format(
                 dir=self.dir, ip=self.ip, port=IMAP_PORT, tls_port=IMAPS_PORT,
                 cert=certs["cert"], key=certs["key"], backend_port=BACKEND_PORT,
-                servers=", ".join('"%s"' % ip for ip in BACKEND_IPS)))
+                servers=", ".join('"%s"' % ip for ip in BACKEND_IPS)) + self.extra_conf)
         self.log = open(os.path.join(self.dir, "loftd.log"), "ab")
         self.proc = subprocess.Popen([os.path.join(self.build, "loftd"), "-c", self.conf],
                                      stdin=subprocess.DEVNULL, stdout=self.log,
