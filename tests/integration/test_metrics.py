@@ -156,6 +156,29 @@ def test_logins_kicks_and_bytes(mloft):
     assert value(end, "loft_backend_sessions", backend=be) == 0
 
 
+def test_limits_counted(loft_factory):
+    loft = loft_factory(penalty="false", max_userip=1, extra_conf=metrics_conf() +
+                        "\nlimits = { max_prelogin_per_ip = 1; };")
+    before = parse(scrape())
+    first = IMAP(LOFT_IP, loft.port)        # holds the address's pre-login slot
+    with socket.create_connection((LOFT_IP, loft.port), 5) as s:
+        assert s.recv(200).startswith(b"* BYE [UNAVAILABLE] Too many connections")
+    first.login("user6", "pass")            # the slot is free again
+    second = IMAP(LOFT_IP, loft.port)
+    with pytest.raises(IMAP.error, match="Maximum number of connections"):
+        second.login("user6", "pass")
+    after = parse(scrape())
+
+    def delta(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+    assert delta("loft_connections_total", protocol="imap", result="limit") == 1
+    assert delta("loft_connections_total", protocol="imap", result="accepted") == 2
+    assert delta("loft_logins_total", protocol="imap", result="ok") == 1
+    assert delta("loft_logins_total", protocol="imap", result="limit") == 1
+    first.logout()
+    second.logout()
+
+
 def test_move_flush_and_a_failing_backend(mloft):
     before = parse(scrape())
     r = loftadm("director", "move", "-a", mloft.admin, "user3", FOURTH)
