@@ -260,9 +260,9 @@ void config_print_keys(FILE *out);
  * `running` the value of every key only a restart can apply (bound
  * listeners, directories, the user, worker threads, passdbs, the
  * director's ring, TLS towards backends, the admin sockets, the metrics
- * endpoint), so that it describes what runs; `running` is not changed. cb hears of every key
- * whose value differs and whether the new value applies. Returns how
- * many keys apply. */
+ * endpoint), so that it describes what runs; `running` is not changed.
+ * cb hears of every key whose value differs and whether the new value
+ * applies. Returns how many keys apply. */
 typedef void config_change_cb(const char *key, bool applied, void *ctx);
 size_t config_reload_merge(const struct config *running, struct config *fresh,
 			   config_change_cb *cb, void *ctx);

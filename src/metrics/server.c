@@ -105,9 +105,9 @@ static void metrics_server_resume(evutil_socket_t fd, short what, void *arg)
 	evconnlistener_enable(srv->listener);
 }
 
-/* accept() failed for want of descriptors or memory (the others are
- * retried by libevent itself): pause rather than spin on a listening
- * socket that stays readable. */
+/* accept() failed, e.g. for want of descriptors (libevent retries the
+ * transient errors itself): pause rather than spin on a listening socket
+ * that stays readable. */
 static void metrics_server_accept_error(struct evconnlistener *listener, void *arg)
 {
 	struct metrics_server *srv = arg;
@@ -144,8 +144,8 @@ struct metrics_server *metrics_server_new(struct event_base *base,
 	srv->http = evhttp_new(base);
 	if (srv->http == NULL || evhttp_bind_listener(srv->http, srv->listener) == NULL)
 		abort();	/* out of memory */
-	evconnlistener_set_error_cb(srv->listener, metrics_server_accept_error);
 	srv->resume = evtimer_new(base, metrics_server_resume, srv);
+	evconnlistener_set_error_cb(srv->listener, metrics_server_accept_error);
 	/* every method reaches the callback, which answers 405 itself
 	 * (evhttp would say 501) */
 	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |

@@ -7,9 +7,9 @@
  * next one only once the answer is written), its unread input is capped
  * (METRICS_SERVER_INPUT_MAX: a client that pipelines without reading
  * stops being read), so it holds at most one answer; request headers
- * are limited, bodies refused, and a connection idle, or not reading
- * its answer, for the timeout is closed. Other paths get 404, other
- * methods than GET and HEAD 405. */
+ * (8 KiB) and bodies (1 KiB) are limited, and a connection idle, or not
+ * reading its answer, for the timeout is closed. Other paths get 404,
+ * other methods than GET and HEAD 405. */
 #ifndef LOFT_METRICS_SERVER_H
 #define LOFT_METRICS_SERVER_H
 
