@@ -6,7 +6,6 @@ Addresses (all loopback): the bench backend listens on BACKEND_IPS (several
 addresses, so a proxy's connections to it never run out of ports), each
 system on its own address, the load generator connects from SOURCES."""
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -41,16 +40,7 @@ def wait_port(ip, port, proc=None, timeout=20):
 
 def stop_process(proc, timeout=30):
     """SIGTERM, then SIGKILL after timeout; returns the exit status."""
-    if proc is None:
-        return 0
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
+    return 0 if proc is None else loftlib.terminate(proc, timeout)
 
 
 class Backend:
