@@ -295,11 +295,16 @@ class Chaos:
                                        "-m", "cgroup", "--path", os.path.basename(n.cgroup),
                                        "-j", "CONNMARK", "--set-mark", n.mark])
 
-    def cut(self, n, shun=True):
-        """Drops the node's etcd traffic both ways. With shun the load
-        keeps away from the node until the cut heals."""
-        self.etcd._add_rule("filter", ["-p", "tcp", "-m", "connmark", "--mark", n.mark,
-                                       "-j", "DROP"])
+    def cut(self, n, hear=False, shun=True):
+        """Drops the node's etcd traffic both ways; with hear, only what
+        the node sends that is more than a bare TCP ACK: it can hear etcd
+        (its watch goes on) but not reach it. With shun the load keeps
+        away from the node until the cut heals."""
+        spec = ["-p", "tcp", "-m", "connmark", "--mark", n.mark]
+        if hear:
+            spec += ["--dport", str(etcdlib.CLIENT_PORT), "-m", "length", "--length",
+                     "100:65535"]
+        self.etcd._add_rule("filter", spec + ["-j", "DROP"])
         if shun:
             self.shunned.add(n)
 
@@ -755,8 +760,9 @@ def test_cut_off_from_etcd_fence_mode(chaos):
 
     The load's users are first logged in through another node, so that
     the change pins them and none of them moves, and the load keeps away
-    from the node while it is cut off: this test is not about how soon the
-    node fences once etcd has let its lease go."""
+    from the node while it is cut off: how soon the node fences once etcd
+    has let its lease go is the subject of
+    test_a_node_that_hears_etcd_but_cannot_reach_it_routes_nothing_after_its_lease."""
     a, b, x = chaos.ring("/loft-chaos-fence/", cgroup_last=True)
     assert not [u for u, ip in chaos.visit(a, SHARED).items() if ip.startswith("failed")]
     load = chaos.load()
@@ -789,6 +795,43 @@ def test_cut_off_from_etcd_fence_mode(chaos):
     during = [s for s in mine if fenced < s.start < unfenced]
     assert not during, "logins through x while it was fenced (%s-%s): %s" % (
         backendlog.fmt_time(fenced), backendlog.fmt_time(unfenced), during)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "loftd bugs: the fence deadline is checked only on the lease tick (lease_ttl/3; "
+    "libevent's coarse clock makes the tick due at the deadline fire a few ms early), "
+    "so a node routes up to lease_ttl/3 after etcd let its lease go; and a login held "
+    "in director-wait when a node fences is not refused then, and is routed when it "
+    "resumes (session_route_director does not look at proxy->serving)"))
+def test_a_node_that_hears_etcd_but_cannot_reach_it_routes_nothing_after_its_lease(chaos):
+    """A node that hears etcd (its watch goes on) but cannot reach it sees
+    a host change and holds a login of a user the change moves (doc/ring.md
+    §4); it cannot acknowledge, and fences. The others commit once etcd
+    let its lease go. The held login must be refused with [UNAVAILABLE]:
+    the backends' logs must show no login through the node that began
+    after its lease was gone."""
+    a, b, x = chaos.ring("/loft-chaos-hear/", cgroup_last=True)
+    user = SPARE[0]
+    old = user_current(a, user)
+    watch = MemberWatch(chaos, x)
+    chaos.cut(x, hear=True)
+    change = doveadm_bg(a, "director", "update", old, "0")
+    loftlib.wait_for(lambda: in_flight(x, chaos.cluster), 10, "x to see the change")
+    waiting = Raw(LOFT_IP, x.port, timeout=60)
+    waiting.send("l1 LOGIN %s pass\r\n" % user)
+    out, err = change.communicate(timeout=60)
+    assert change.returncode == 0, err
+    reply = waiting.until("l1 ")[-1]
+    waiting.close()
+    gone = watch.gone()
+    chaos.heal()
+    loftlib.wait_for(lambda: log_times(x, UNFENCED), 30, "x to serve again")
+    sessions = chaos.verdict()
+    after = [s for s in sessions if s.port == x.port and s.start > gone]
+    assert not after, "logins through x after etcd let its lease go at %s (x fenced at " \
+        "%s): %s" % (backendlog.fmt_time(gone), backendlog.fmt_time(log_times(x, FENCED)[0]),
+                     after)
+    assert reply.startswith("l1 NO [UNAVAILABLE]"), reply
 
 
 def test_cut_off_from_etcd_serve_mode(chaos):
