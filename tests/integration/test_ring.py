@@ -56,6 +56,12 @@ def ring_status(loft):
     return [line.split("\t") for line in r.stdout.splitlines()[1:]]
 
 
+def live_members(loft):
+    """How many directors ring status lists as live (not "down": a node
+    that stopped or lost its lease stays listed until `ring remove`)."""
+    return len([r for r in ring_status(loft) if r[4] != "down"])
+
+
 def test_nodes_join_and_list_each_other(loft_factory, etcd_whole):
     prefix = "/loft-join/"
     nodes = [node(loft_factory, etcd_whole, i, prefix) for i in range(3)]

@@ -35,7 +35,7 @@ import test_ring
 from conftest import LOFT_IP, NET
 from imaputil import IMAP, Raw
 from test_ring import (closed, director_status, doveadm, etcd, IMAPserves,  # noqa: F401
-                       node, ring_status, user_row)
+                       live_members, node, ring_status, user_row)
 
 LEASE_S = 3.0                   # test_ring.LEASE, the shortest ring.lease_ttl
 KICK_DELAY_S = 0.5
@@ -224,7 +224,7 @@ class Chaos:
             self.factory.started.append(n)
             self.nodes.append(n)
         for n in self.nodes:
-            loftlib.wait_for(lambda: len(ring_status(n)) == count, 15,
+            loftlib.wait_for(lambda: live_members(n) == count, 15,
                              "%d members seen by :%d" % (count, n.port))
         return self.nodes
 
@@ -578,7 +578,7 @@ def test_kill_9_during_a_host_change(chaos):
         assert all(went[u] != where[u] for u in moved), went
     assert host_vhosts(b)[target] == 0
     chaos.restart(x)
-    loftlib.wait_for(lambda: len(ring_status(a)) == 3, 15, "x back in the ring")
+    loftlib.wait_for(lambda: live_members(a) == 3, 15, "x back in the ring")
     assert host_vhosts(x)[target] == 0
     load.wait_ok(10, since=time.time(), port=x.port, what="logins through x again")
     chaos.verdict(moved)
@@ -617,7 +617,7 @@ def test_kill_9_during_a_move(chaos):
         assert user_current(n, user) == new
         assert chaos.visit(n, [user]) == {user: new}
     chaos.restart(x)
-    loftlib.wait_for(lambda: len(ring_status(a)) == 3, 15, "x back in the ring")
+    loftlib.wait_for(lambda: live_members(a) == 3, 15, "x back in the ring")
     assert user_current(x, user) == new
     assert chaos.visit(x, [user]) == {user: new}
     load.wait_ok(10, since=time.time(), port=x.port, what="logins through x again")
@@ -715,7 +715,7 @@ def test_a_node_stopped_past_its_lease_relays_nothing_it_received_meanwhile(chao
     finally:
         stop.set()
     held.send(b"q1 STATUS INBOX (UIDNEXT)\r\n")
-    loftlib.wait_for(lambda: len(ring_status(a)) == 1, 15, "x's lease to end")
+    loftlib.wait_for(lambda: live_members(a) == 1, 15, "x's lease to end")
     chaos.resume(x)
     t.join(5)
     loftlib.wait_for(lambda: log_times(x, UNFENCED), 30, "x to serve again")
@@ -848,14 +848,14 @@ def test_cut_off_from_etcd_serve_mode(chaos):
                      "the serve-mode warning")
     warned = time.time()
     # the others stop listing it once its lease is gone; it keeps routing
-    loftlib.wait_for(lambda: len(ring_status(a)) == 2, 15, "x's lease to end")
+    loftlib.wait_for(lambda: live_members(a) == 2, 15, "x's lease to end")
     load.wait_ok(5, since=warned, port=x.port, what="logins through the cut-off x")
     assert not load.failures(since=warned, port=x.port)
     for m in chaos.held:
         assert m.noop()[0] == "OK"
     assert FENCED not in x.log_text()
     chaos.heal()
-    loftlib.wait_for(lambda: len(ring_status(a)) == 3, 30, "x back in the ring")
+    loftlib.wait_for(lambda: live_members(a) == 3, 30, "x back in the ring")
     load.wait_ok(5, since=time.time(), port=x.port, what="logins through x after the cut")
     sessions = chaos.verdict()
     mine = [s for s in sessions if s.port == x.port and s.user in where]
