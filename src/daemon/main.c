@@ -186,6 +186,12 @@ static void loftd_ring_serving(void *ctx, bool serving)
 	proxy_set_serving(d->proxy, serving);
 }
 
+static void loftd_ring_deadline(void *ctx, uint64_t fence_at_ms)
+{
+	struct loftd *d = ctx;
+	d->proxy->relay_until_ms = fence_at_ms;
+}
+
 static void loftd_ring_failed(void *ctx, const char *error)
 {
 	struct loftd *d = ctx;
@@ -207,6 +213,7 @@ static int loftd_setup_ring(struct loftd *d)
 	static const struct ring_callbacks ring_cb = {
 		.ready = loftd_serve,
 		.serving = loftd_ring_serving,
+		.deadline = loftd_ring_deadline,
 		.failed = loftd_ring_failed,
 		.report = loftd_report,
 	};

@@ -194,7 +194,7 @@ void proxy_set_serving(struct proxy *p, bool serving)
 	if (serving)
 		return;
 	struct registry_filter f = { .proxied = true };
-	struct proxy_kick_ctx k = { "Director is cut off from its ring, please reconnect.", 0 };
+	struct proxy_kick_ctx k = { PROXY_FENCED_TEXT, 0 };
 	registry_match(&p->registry, &f, proxy_kick_one, &k);
 }
 

@@ -81,6 +81,9 @@ struct proxy {
 	struct registry registry;
 	struct relay_pools *relay_pools;	/* this loop's idle pipes, buffers */
 	bool serving;			/* false: fenced, logins are refused */
+	/* a ring in fence mode: past this monotonic ms nothing is relayed
+	 * (the fence is due; 0: no limit), see session_relay_pump() */
+	uint64_t relay_until_ms;
 	SSL_CTX *client_tls;	/* NULL without tls.cert */
 	SSL_CTX *backend_tls;	/* NULL when backend.ssl = no */
 	struct front_params front_params;
@@ -152,6 +155,7 @@ void proxy_expire(struct proxy *proxy, time_t now);
  * are closed with a goodbye, so clients go to another director; serving
  * again takes new logins. */
 void proxy_set_serving(struct proxy *proxy, bool serving);
+#define PROXY_FENCED_TEXT "Director is cut off from its ring, please reconnect."
 
 /* limits.keepalive and limits.tcp_user_timeout for a socket. */
 void proxy_keepalive(const struct config *cfg, struct net_keepalive *ka_r);

@@ -184,6 +184,16 @@ static void session_backend_begin(struct session *s, const struct ipaddr *ip,
 
 /* ---- routing ------------------------------------------------------------- */
 
+/* Cut off from its ring: clients go to another director. */
+static bool session_refused_fenced(struct session *s)
+{
+	if (s->proxy->serving)
+		return false;
+	session_login_failed(s, PROXY_LOGIN_ERROR, FRONT_AUTH_TEMPFAIL, SESSION_TEMPFAIL_TEXT,
+			     "this director is fenced (cut off from its ring)");
+	return true;
+}
+
 /* Asks the director; a user being moved waits for the move (§2.6). */
 void session_route_director(struct session *s)
 {
@@ -191,6 +201,10 @@ void session_route_director(struct session *s)
 	const char *error;
 
 	s->route_again = false;
+	/* also after a wait (a move, a host change): fenced meanwhile, the
+	 * ring may have moved on */
+	if (session_refused_fenced(s))
+		return;
 	switch (director_route(s->proxy->director, s->login_user, s->route_tag,
 			       time(NULL), s->reg.id, &h, &s->ticket, &error)) {
 	case DIRECTOR_ROUTE_OK:
@@ -215,13 +229,8 @@ static void session_route(struct session *s, const struct auth_result *r)
 	struct registry *reg = &s->proxy->registry;
 
 	registry_set_user(reg, &s->reg, r->user, 0);
-	if (!s->proxy->serving) {
-		/* cut off from its ring: clients go to another director */
-		session_login_failed(s, PROXY_LOGIN_ERROR, FRONT_AUTH_TEMPFAIL,
-				     SESSION_TEMPFAIL_TEXT,
-				     "this director is fenced (cut off from its ring)");
+	if (session_refused_fenced(s))
 		return;
-	}
 	for (size_t i = 0; i < r->alt_count; i++)
 		registry_add_alt(&s->reg, r->alt[i].field, r->alt[i].value);
 	s->login_user = xstrdup(r->destuser != NULL ? r->destuser : r->user);

@@ -27,6 +27,16 @@ void session_relay(struct session *s)
 {
 	const char *reason;
 	enum relay_end end;
+	uint64_t until = s->proxy->relay_until_ms;
+	if (until != 0 && clock_monotonic_ms() >= until) {
+		/* past the ring's fence deadline: what the client sent must
+		 * not reach a backend the ring may have given its user's
+		 * successor. Fenced: the session goes; not yet (the loop
+		 * stalled): the fence is due first in the next loop pass. */
+		if (!s->proxy->serving)
+			session_goodbye(s, PROXY_FENCED_TEXT, "kicked");
+		return;
+	}
 	int r = relay_pump(&s->relay, &end, &reason);
 	uint64_t bytes = s->client.bytes_in + s->client.bytes_out;
 	if (s->idle_ms > 0 && bytes != s->traffic_bytes) {

@@ -526,6 +526,9 @@ void ring_stop(struct ring *r, void (*done)(void *ctx), void *ctx)
 	evtimer_del(r->retry_timer);
 	ring_lease_deinit(r);
 	r->phase = RING_STOPPING;
+	/* sessions drain on after the lease is revoked */
+	if (r->cb.deadline != NULL)
+		r->cb.deadline(r->ctx, 0);
 	r->stop_done = done;
 	r->stop_ctx = ctx;
 	if (r->lease == 0) {

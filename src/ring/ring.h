@@ -33,6 +33,11 @@ struct ring_callbacks {
 	/* fenced (false): cut off from etcd past its lease; serving again
 	 * (true) once etcd answers and the state is read again */
 	void (*serving)(void *ctx, bool serving);
+	/* fence mode: the node must relay nothing from this moment on its
+	 * monotonic clock (ms) unless renewed first; 0: no such moment.
+	 * The fence itself comes from a timer due then, but a loop that
+	 * stalled may run socket callbacks first. */
+	void (*deadline)(void *ctx, uint64_t fence_at_ms);
 	/* the node cannot be part of this ring (its settings differ from
 	 * the ring's): it must stop */
 	void (*failed)(void *ctx, const char *error);

@@ -18,6 +18,9 @@
 #include "ring/ring_private.h"
 
 #define RING_WARN_EVERY_MS 60000
+/* fenced this much before the deadline: libevent's coarse clock may fire
+ * a timer a few ms early, and closing the sessions takes a moment */
+#define RING_FENCE_MARGIN_MS 50
 /* etcd's "lease not found" */
 #define RING_GRPC_NOT_FOUND 5
 
@@ -36,6 +39,8 @@ static bool ring_cut_off(const struct ring *r)
 void ring_lease_withhold(struct ring *r)
 {
 	r->fenced = true;
+	/* the relay deadline stays where it was, in the past: a client's
+	 * bytes that arrive before its session's goodbye reach no backend */
 	if (!r->withheld) {
 		r->withheld = true;
 		r->cb.serving(r->ctx, false);
@@ -78,6 +83,33 @@ void ring_lease_check(struct ring *r)
 	}
 }
 
+/* The fence is checked at the deadline itself, not only on the next
+ * renewal tick (up to lease_ttl/3 later, while etcd may have let the
+ * lease go and the others routed the node's users elsewhere). */
+static void ring_fence_arm(struct ring *r)
+{
+	if (r->fence_timer == NULL)
+		return;		/* stopping */
+	uint64_t now = clock_monotonic_ms();
+	uint64_t ms = r->fence_at_ms > now ? r->fence_at_ms - now : 0;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	evtimer_add(r->fence_timer, &tv);
+}
+
+static void ring_fence_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct ring *r = arg;
+	(void)fd;
+	(void)what;
+	if (r->phase == RING_STOPPING || r->lease == 0 || !r->ever_served)
+		return;
+	if (clock_monotonic_ms() < r->fence_at_ms) {
+		ring_fence_arm(r);	/* fired early (coarse clock) */
+		return;
+	}
+	ring_lease_check(r);
+}
+
 void ring_lease_set(struct ring *r, int64_t id, uint64_t sent_ms, int64_t ttl_s)
 {
 	r->lease = id;
@@ -85,7 +117,11 @@ void ring_lease_set(struct ring *r, int64_t id, uint64_t sent_ms, int64_t ttl_s)
 	/* never later than the TTL asked for, whatever etcd says is left */
 	if (ttl_ms > r->ttl_ms)
 		ttl_ms = r->ttl_ms;
-	r->fence_at_ms = sent_ms + ttl_ms;
+	r->fence_at_ms = sent_ms + ttl_ms - (ttl_ms > 2 * RING_FENCE_MARGIN_MS ?
+					    RING_FENCE_MARGIN_MS : 0);
+	ring_fence_arm(r);
+	if (!r->serve_cut_off && r->cb.deadline != NULL)
+		r->cb.deadline(r->ctx, r->fence_at_ms);
 }
 
 static void ring_keepalive_done(const struct etcd_result *res, void *ctx)
@@ -136,6 +172,8 @@ void ring_lease_init(struct ring *r)
 	 * the ring may have given the user's successor (a SIGSTOP alone is
 	 * safe anyway: epoll_wait() returns EINTR after SIGCONT) */
 	(void)event_priority_set(r->lease_timer, 0);
+	r->fence_timer = evtimer_new(r->base, ring_fence_due, r);
+	(void)event_priority_set(r->fence_timer, 0);
 	ring_lease_arm(r);
 }
 
@@ -144,6 +182,10 @@ void ring_lease_deinit(struct ring *r)
 	if (r->lease_timer != NULL) {
 		event_free(r->lease_timer);
 		r->lease_timer = NULL;
+	}
+	if (r->fence_timer != NULL) {
+		event_free(r->fence_timer);
+		r->fence_timer = NULL;
 	}
 	etcd_request_cancel(&r->keepalive);
 }

@@ -121,6 +121,7 @@ struct ring {
 	uint64_t fence_at_ms;		/* no renewal by then: fenced */
 	unsigned int ping_ms;		/* the last renewal's round trip */
 	struct event *lease_timer;
+	struct event *fence_timer;	/* due at fence_at_ms */
 	struct etcd_request *keepalive;
 	bool fenced;
 	bool withheld;			/* the daemon was told to stop serving */
