@@ -1,0 +1,197 @@
+#!/bin/sh
+# Checks the director ring's protocol model (ring.pml) with spin: each
+# configuration below is built into a verifier (pan, gcc) and run, and its
+# outcome compared with the one expected. One line per check; exit status
+# non-zero if any outcome is not the expected one. doc/ring.md §11 says
+# what the model covers and what each check shows.
+#
+#   tests/model/check.sh [-v] [-a] [-j jobs] [name...]
+#
+# -v prints the trail of every failing run in words (trail.py), expected
+# or not; without it only unexpected failures get theirs. Names select
+# checks; by default all but the slow ones (a minute or more each, and
+# gigabytes), which -a adds. Needs spin and gcc (scripts/deps.sh installs
+# spin). Work is done in a temporary directory, removed at the end.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+verbose=${LOFT_MODEL_VERBOSE:-0}
+slow=0
+jobs=2
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--one) break ;;
+	-v) verbose=1; shift ;;
+	-a) slow=1; shift ;;
+	-j) jobs=$2; shift 2 ;;
+	-*) echo "usage: $0 [-v] [-a] [-j jobs] [name...]" >&2; exit 2 ;;
+	*) break ;;
+	esac
+done
+for tool in spin gcc; do
+	command -v "$tool" >/dev/null 2>&1 ||
+		{ echo "check-model: $tool not found (scripts/deps.sh installs it)" >&2; exit 1; }
+done
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+
+# The protocol with the fixes the findings propose (doc/ring.md §11);
+# BUT_x: the same without fix x.
+FIXED="-DFIX_RELEASE -DFIX_TAKE -DFIX_HCPIN -DFIX_REJOIN -DFIX_OWNREC -DFIX_REAPPLY -DFIX_MOVEID"
+but() { echo "$FIXED" | sed "s/-D$1//"; }
+
+# name | nodes | -D flags | what: safety or an LTL claim | expected: pass,
+# or fail:sessions (two backends), fail:pins (§3's claim), fail:cycle
+# (liveness) | what it shows
+checks() {
+cat <<EOF
+fixed|2|$FIXED|safety|pass|a host change and a move
+fixed-crash|2|$FIXED -DMAXCRASH=1|safety|pass|... and a node crash and restart
+fixed-cut|2|$FIXED -DMAXCUT=1|safety|pass|... and a partition from etcd (fence)
+fixed-late-hc|2|$FIXED -DMAXGHOST=1 -DMAXMOVE=0|safety|pass|a host change, a request running late
+fixed-late-move|2|$FIXED -DMAXGHOST=1 -DMAXHC=0|safety|pass|a move, a request running late
+fixed-2moves|2|$FIXED -DMAXHC=0 -DMAXMOVE=2|safety|pass|two moves
+fixed-3-hc|3|$FIXED -DK=1 -DMAXMOVE=0|safety|pass|3 nodes, a host change
+fixed-3-move|3|$FIXED -DK=1 -DMAXHC=0|safety|pass|3 nodes, a move
+live-move|2|$FIXED|move_finishes|pass|a move finishes
+live-hc|2|$FIXED|hostchange_commits|pass|a host change commits
+live-move-crash|2|$FIXED -DMAXHC=0 -DMAXCRASH=1|move_finishes|pass|... with a node that may crash for good
+live-move-cut|2|$FIXED -DMAXHC=0 -DMAXCUT=1|move_finishes|pass|... or stay cut off
+live-hc-crash|2|$FIXED -DMAXMOVE=0 -DMAXCRASH=1|hostchange_commits|pass|... with a node that may crash for good
+live-hc-cut|2|$FIXED -DMAXMOVE=0 -DMAXCUT=1|hostchange_commits|pass|... or stay cut off
+live-2moves|2|$FIXED -DMAXHC=0 -DMAXMOVE=2|move_finishes|pass|two moves finish
+broken-early-ack|2|$FIXED -DBUG_EARLY_ACK|safety|fail:sessions|a node acks a move before its sessions end
+limit-serve|2|$FIXED -DSERVE -DMAXCUT=1|safety|fail:sessions|ring.partition = serve
+limit-pause|2|$FIXED -DPAUSE -DMAXPAUSE=1|safety|fail:sessions|a node stopped (SIGSTOP) past its lease
+code-P1|2||safety|fail:sessions|the code as it is, P1: a node forgets its pin before etcd does
+code-P2|2|$(but FIX_TAKE)|safety|fail:sessions|P2: a login goes elsewhere than the pin it took
+code-P3|2|$(but FIX_HCPIN) -DMAXGHOST=1 -DMAXMOVE=0|safety|fail:sessions|P3: a host-change pin counted before it is written
+code-P4|2|$(but FIX_OWNREC) -DMAXGHOST=1 -DMAXMOVE=0|safety|fail:sessions|P4: a late pin of its own is not a pin here
+code-R1|2|$(but FIX_REJOIN) -DMAXCUT=1|safety|fail:sessions|R1: a node back with a new lease keeps its records
+code-M1|2|$(but FIX_MOVEID) -DMAXHC=0 -DMAXMOVE=2|move_finishes|fail:cycle|M1: a full read keeps a finished move
+slow-code-P5|2|$(but FIX_REAPPLY) -DMAXCRASH=1 -DK=1|hostchange_commits|fail:cycle|P5: a pin key written again is not seen
+slow-fixed-late|2|$FIXED -DMAXGHOST=1|safety|pass|a host change and a move, a request late
+slow-fixed-crash-cut|2|$FIXED -DMAXCRASH=1 -DMAXCUT=1|safety|pass|... a crash and a partition
+slow-fixed-3|3|$FIXED|safety|pass|3 nodes, a host change and a move
+EOF
+}
+
+# One check in its own directory; writes its result line to out.
+run_one() {
+	name=$1 nodes=$2 flags=$3 what=$4 expect=$5 note=$6
+	d="$tmp/$name"
+	mkdir -p "$d" && cp "$here/ring.pml" "$d/" && cd "$d" || return 1
+	start=$(date +%s)
+	# megabytes the verifier may take (-O0: gcc builds it in seconds, -O2
+	# in a minute, for a verifier at most twice as fast)
+	# (and the hash table's and the search stack's sizes: -w, -m)
+	case $name in
+	slow-*) memlim=6144 sizes="-w25 -m200000" ;;
+	*) memlim=1024 sizes="-w21 -m50000" ;;
+	esac
+	if [ "$what" = safety ]; then
+		spin_flags="" cc_flags="-DSAFETY -DNOCLAIM" pan_flags=""
+	else
+		spin_flags="-DLIVENESS -DCLAIM_$what" cc_flags="-DNFAIR=3" pan_flags="-a -f"
+	fi
+	# shellcheck disable=SC2086
+	if ! spin -a -DN="$nodes" $spin_flags $flags ring.pml >spin.log 2>&1 ||
+	   ! gcc -O0 -w $cc_flags -DCOLLAPSE -DMEMLIM=$memlim -o pan pan.c >cc.log 2>&1; then
+		echo "FAIL $name: could not build the verifier" >out
+		cat spin.log cc.log >>out
+		return 0
+	fi
+	# shellcheck disable=SC2086
+	./pan $sizes $pan_flags >pan.log 2>&1
+	secs=$(( $(date +%s) - start ))
+	states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' pan.log)
+	if grep -q 'max search depth too small\|out of memory\|memory limit' pan.log; then
+		got=incomplete
+	elif grep -q 'errors: 0' pan.log; then
+		got=pass
+	elif grep -q 'acceptance cycle' pan.log; then
+		got=fail:cycle
+	elif grep -q 'assertion violated ((sess' pan.log; then
+		got=fail:sessions
+	elif grep -q 'assertion violated' pan.log; then
+		got=fail:pins
+	else
+		got=unknown
+	fi
+	if [ "$got" = "$expect" ]; then
+		verdict=ok
+	else
+		verdict=FAIL
+	fi
+	case $expect in
+	pass) shows="holds" ;;
+	*) shows="fails as expected ($got)" ;;
+	esac
+	[ "$verdict" = ok ] || shows="expected $expect, got $got"
+	printf '%-4s %-17s %-19s %-44s %s states, %ss\n' "$verdict" "$name" "$what" \
+		"$note: $shows" "${states:-?}" "$secs" >out
+	if [ -f ring.pml.trail ] && { [ "$verdict" = FAIL ] || [ "$verbose" = 1 ]; }; then
+		if [ "$what" = safety ]; then
+			# the shortest trail, by a breadth-first search (if it fits)
+			mv ring.pml.trail dfs.trail
+			# shellcheck disable=SC2086
+			gcc -O0 -w $cc_flags -DBFS -DMEMLIM=$memlim -o pan-bfs pan.c >>cc.log 2>&1 &&
+				./pan-bfs >bfs.log 2>&1
+			[ -f ring.pml.trail ] || mv dfs.trail ring.pml.trail
+			# shellcheck disable=SC2086
+			spin -t -DN="$nodes" $flags ring.pml 2>&1 | "$PY" "$here/trail.py" "$nodes" |
+				sed 's/^/    /' >>out
+		else
+			# shellcheck disable=SC2086
+			spin -t -DN="$nodes" $spin_flags $flags ring.pml 2>&1 |
+				"$PY" "$here/trail.py" "$nodes" | sed 's/^/    /' >>out
+		fi
+	fi
+	[ "$verdict" = ok ] || { echo "    (pan.log:)"; sed 's/^/    /' pan.log | head -20; } >>out
+	return 0
+}
+
+# --one NAME: run one check of the table (as xargs does below)
+if [ "${1:-}" = --one ]; then
+	tmp=$LOFT_MODEL_TMP
+	line=$(grep "^$2|" "$tmp/table")
+	IFS='|' read -r name nodes flags what expect note <<-EOF2
+	$line
+	EOF2
+	run_one "$name" "$nodes" "$flags" "$what" "$expect" "$note" >/dev/null 2>&1
+	exit 0
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/loft-model.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+# the selected checks, $jobs at a time (this script again, with --one),
+# printed in the table's order
+checks >"$tmp/table"
+: >"$tmp/names"
+while IFS='|' read -r name _; do
+	if [ $# -gt 0 ]; then
+		sel=0
+		for a in "$@"; do [ "$a" = "$name" ] && sel=1; done
+		[ $sel = 1 ] || continue
+	elif [ $slow = 0 ]; then
+		case $name in slow-*) continue ;; esac
+	fi
+	echo "$name" >>"$tmp/names"
+done <"$tmp/table"
+export LOFT_MODEL_TMP="$tmp" LOFT_MODEL_VERBOSE="$verbose"
+xargs -P "$jobs" -n 1 sh "$0" --one <"$tmp/names"
+status=0
+n=0
+while read -r name; do
+	n=$((n + 1))
+	if [ -f "$tmp/$name/out" ]; then
+		cat "$tmp/$name/out"
+		head -c 2 "$tmp/$name/out" | grep -q ok || status=1
+	else
+		echo "FAIL $name: no result"
+		status=1
+	fi
+done <"$tmp/names"
+[ "$n" -gt 0 ] || { echo "check-model: no such check: $*" >&2; exit 2; }
+exit $status
