@@ -1,10 +1,13 @@
 # loft — GNU make build.
 #
 #   make              build/loftd and build/loftadm
-#   make check        the layering check, unit tests (normal and ASan+UBSan),
-#                     integration tests under ASan+UBSan, bench-quick, and
-#                     every fuzz harness: the README's ./scripts/test
+#   make check        the layering check, the ring's protocol model (spin),
+#                     unit tests (normal and ASan+UBSan), integration tests
+#                     under ASan+UBSan, bench-quick, and every fuzz harness:
+#                     the README's ./scripts/test
 #   make check-unit   unit tests only (BUILD=build-san SAN=1 for sanitizers)
+#   make check-model  the director ring's protocol model, checked by spin
+#                     (tests/model/check.sh; MODEL_ARGS: e.g. -v, -a)
 #   make check-integration  the integration tests against this BUILD, in
 #                     PYTEST_JOBS (default 2) pytest-xdist workers; with test
 #                     files in PYTEST_ARGS, only those
@@ -35,7 +38,7 @@
 # Variables: BUILD (output dir), SAN=1 (ASan+UBSan), FUZZ=1 (libFuzzer
 # instrumentation, with CC=clang-14), CC, CFLAGS, CPPFLAGS, LDFLAGS, PYTEST,
 # PYTEST_ARGS, PYTEST_JOBS, PYTHON (Debian's, for bench/compare.py),
-# CHECK_FUZZ_SECONDS; for install: PREFIX, DESTDIR, BINDIR, SBINDIR, MANDIR,
+# CHECK_FUZZ_SECONDS, MODEL_ARGS; for install: PREFIX, DESTDIR, BINDIR, SBINDIR, MANDIR,
 # SYSCONFDIR, UNITDIR.
 
 BUILD ?= build
@@ -98,7 +101,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MAN_SRCS := $(wildcard doc/*.scd)
 MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 
-.PHONY: all check check-unit check-integration check-layers check-san san \
+.PHONY: all check check-unit check-integration check-layers check-model check-san san \
 	install uninstall deb \
 	check-san-integration-and-builds check-san-integration builds-niced \
 	unit doc clean bench bench-quick bench-registry bench-director bench-tools \
@@ -266,6 +269,11 @@ check-unit: $(UNIT_BINS)
 check-layers:
 	@sh tests/check_layers.sh
 
+# the ring's protocol in Promela (doc/ring.md §11): about a minute on 2 cores
+MODEL_ARGS ?=
+check-model:
+	@sh tests/model/check.sh $(MODEL_ARGS)
+
 # -n only where pytest-xdist is installed (scripts/deps.sh installs it)
 XDIST = $(shell $(PYTHON) -c 'import xdist' 2>/dev/null && echo yes)
 PYTEST_N = $(if $(and $(XDIST),$(filter-out 0 1,$(PYTEST_JOBS))),-n $(PYTEST_JOBS))
@@ -287,7 +295,7 @@ check-san:
 # check at every loftd exit), bench-quick only with the normal build. The
 # normal and fuzzing builds run beside the integration tests
 # (check-san-integration-and-builds).
-check: check-layers
+check: check-layers check-model
 	$(MAKE) -j$(NPROC) BUILD=build-san SAN=1 all unit
 	$(MAKE) BUILD=build-san SAN=1 check-unit
 	$(MAKE) -j2 check-san-integration-and-builds
