@@ -28,10 +28,8 @@
 #include "ring/etcd.h"
 #include "ring/ring_private.h"
 
-#define RING_SYNC_TIMEOUT_MS 30000
 #define RING_TXN_MAX_OPS 128
 #define RING_BUSY_TEXT "host is already being updated - try again later"
-#define RING_TIMEOUT_TEXT "Ring sync timed out"
 
 /* ---- admin requests --------------------------------------------------- */
 

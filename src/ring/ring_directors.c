@@ -25,8 +25,6 @@
 #include "ring/etcd.h"
 #include "ring/ring_private.h"
 
-#define RING_DIRECTOR_TIMEOUT_MS 30000
-#define RING_DIRECTOR_TIMEOUT_TEXT "Ring sync timed out"
 
 /* A director of P/directors/, with when this node saw it go down. */
 struct ring_director {
@@ -208,7 +206,7 @@ static void ring_director_op_timer(evutil_socket_t fd, short what, void *arg)
 	struct ring_director_op *op = arg;
 	(void)fd;
 	(void)what;
-	ring_director_op_answer(op, op->answer != NULL ? op->answer : RING_DIRECTOR_TIMEOUT_TEXT);
+	ring_director_op_answer(op, op->answer != NULL ? op->answer : RING_TIMEOUT_TEXT);
 }
 
 static struct ring_director_op *ring_director_op_new(struct ring *r, ring_director_reply_cb *reply,
@@ -219,7 +217,7 @@ static struct ring_director_op *ring_director_op_new(struct ring *r, ring_direct
 	op->reply = reply;
 	op->ctx = ctx;
 	op->timer = evtimer_new(r->base, ring_director_op_timer, op);
-	struct timeval tv = { RING_DIRECTOR_TIMEOUT_MS / 1000, 0 };
+	struct timeval tv = { RING_SYNC_TIMEOUT_MS / 1000, 0 };
 	evtimer_add(op->timer, &tv);
 	op->next = r->director_ops;
 	r->director_ops = op;
@@ -242,7 +240,7 @@ static void ring_director_committed(const struct etcd_result *res, void *ctx)
 		ring_report(op->ring, LOG_LEVEL_WARNING, "ring: director ring add/remove: "
 			    "etcd %s: %s", res->endpoint != NULL ? res->endpoint : "-",
 			    res->error != NULL ? res->error : "no answer");
-		ring_director_op_answer(op, RING_DIRECTOR_TIMEOUT_TEXT);
+		ring_director_op_answer(op, RING_TIMEOUT_TEXT);
 		return;
 	}
 	op->committed = true;
@@ -445,7 +443,7 @@ void ring_members_foreach(struct ring *r,
 void ring_directors_free(struct ring *r)
 {
 	while (r->director_ops != NULL)
-		ring_director_op_answer(r->director_ops, RING_DIRECTOR_TIMEOUT_TEXT);
+		ring_director_op_answer(r->director_ops, RING_TIMEOUT_TEXT);
 	while (r->probes != NULL) {
 		struct ring_probe *p = r->probes;
 		r->probes = p->next;

@@ -105,15 +105,6 @@ static void ring_own_put_done(const struct etcd_result *res, void *ctx)
 	o->req = NULL;
 }
 
-static bool ring_hosts_have(const struct ring_hosts *h, const struct ipaddr *ip)
-{
-	for (size_t i = 0; i < h->count; i++) {
-		if (ipaddr_equal(&h->hosts[i].ip, ip))
-			return true;
-	}
-	return false;
-}
-
 /* Puts (or deletes, for a host no longer in the list) this node's
  * verdicts where etcd does not hold them yet. */
 static void ring_health_publish(struct ring *r)
@@ -124,7 +115,7 @@ static void ring_health_publish(struct ring *r)
 	for (struct ring_own_verdict **p = &r->own_verdicts; *p != NULL;) {
 		struct ring_own_verdict *o = *p;
 		const struct ring_verdict *held = ring_verdict_find(r, &o->ip, r->name, name_len);
-		bool gone = r->hosts_known && !ring_hosts_have(&r->hosts, &o->ip);
+		bool gone = r->hosts_known && ring_hosts_find(&r->hosts, &o->ip) == NULL;
 		char ipstr[IPADDR_STRLEN];
 		if (o->req != NULL || (!gone && held != NULL && held->health == o->verdict)) {
 			p = &o->next;

@@ -50,8 +50,8 @@ static struct director_host_spec *ring_hosts_add(struct ring_hosts *h,
 	return s;
 }
 
-static struct director_host_spec *ring_hosts_find(struct ring_hosts *h,
-						  const struct ipaddr *ip)
+struct director_host_spec *ring_hosts_find(const struct ring_hosts *h,
+					   const struct ipaddr *ip)
 {
 	for (size_t i = 0; i < h->count; i++) {
 		if (ipaddr_equal(&h->hosts[i].ip, ip))

@@ -162,6 +162,11 @@ struct ring {
 	void *stop_ctx;
 };
 
+/* An admin command that waits for the ring answers this after 30 s, as
+ * Dovecot's sync wait (reference §4.3). */
+#define RING_SYNC_TIMEOUT_MS 30000
+#define RING_TIMEOUT_TEXT "Ring sync timed out"
+
 void ring_report(struct ring *r, enum log_level level, const char *fmt, ...)
 	ATTR_FORMAT(3, 4);
 /* An etcd callback for requests whose answer the watch tells anyway. */
@@ -198,6 +203,9 @@ void ring_hosts_free(struct ring_hosts *h);
 void ring_hosts_copy(struct ring_hosts *dst, const struct ring_hosts *src);
 void ring_hosts_from_director(struct ring_hosts *h, const struct director_host_list *list);
 char *ring_hosts_to_json(const struct ring_hosts *h);
+/* The host with the address, or NULL. */
+struct director_host_spec *ring_hosts_find(const struct ring_hosts *h,
+					   const struct ipaddr *ip);
 int ring_hosts_from_json(struct ring_hosts *h, const void *data, size_t len,
 			 char **error_r);
 /* An admin's change applied to a copy of the list; OK, NOTFOUND, INVALID
