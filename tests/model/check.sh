@@ -82,9 +82,9 @@ run_one() {
 	d="$tmp/$name"
 	mkdir -p "$d" && cp "$here/ring.pml" "$d/" && cd "$d" || return 1
 	start=$(date +%s)
-	# megabytes the verifier may take (-O0: gcc builds it in seconds, -O2
-	# in a minute, for a verifier at most twice as fast)
-	# (and the hash table's and the search stack's sizes: -w, -m)
+	# the verifier's memory (MEMLIM, megabytes), hash table (-w) and
+	# search depth (-m); it is built with -O0: in seconds, where -O2 takes
+	# a minute for a verifier at most twice as fast
 	case $name in
 	slow-*) memlim=6144 sizes="-w25 -m200000" ;;
 	*) memlim=1024 sizes="-w21 -m50000" ;;

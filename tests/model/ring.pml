@@ -228,9 +228,9 @@ bit forever;    /* the node that crashed or was cut off never comes back */
 #endif
 
 /* scratch: zero between steps */
-int om, nm, xm;
+int om, nm;
 int op, np, xp;
-byte h, v, t, rp;
+byte h, v, t;
 bit ok, to, dm, chg, ld, gx;
 short g;
 
@@ -257,7 +257,7 @@ inline reset()
 {
 	printf("ST etcd %d %d\n", SM, SP);
 	FORN(SHOWN);
-	om = 0; nm = 0; xm = 0; op = 0; np = 0; xp = 0; h = 0; v = 0; t = 0; rp = 0;
+	om = 0; nm = 0; op = 0; np = 0; xp = 0; h = 0; v = 0; t = 0;
 	ok = 0; to = 0; dm = 0; chg = 0; ld = 0; gx = 0; g = 0
 }
 
@@ -289,7 +289,7 @@ inline tidy()
 #define T_PREP   1  /* a: pin value, b: with a pin, c: the change's id */
 #define T_MVACK  2  /* c: the move's id */
 #define T_TAKE   3  /* its own pin, against another */
-#define T_PINDEL 4  /* its own pin's key */
+#define T_PINDEL 4  /* its own pin's key; a, b: the version it knows (FIX_RELEASE) */
 #define T_COMMIT 5  /* c: the change's id */
 #define T_FINISH 6  /* a: target, c: the move's id */
 #define LEASED(tt) ((tt) <= T_TAKE)
@@ -452,7 +452,6 @@ inline absorb(n)
 }
 
 /* ---- requests -------------------------------------------------------------- */
-
 
 /* node n's pin put on its current (or older) lease */
 #ifdef PINVER
