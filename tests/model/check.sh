@@ -36,7 +36,7 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
 # The protocol with the fixes the findings propose (doc/ring.md §11);
-# BUT_x: the same without fix x.
+# "but FIX_x": the same without fix x.
 FIXED="-DFIX_RELEASE -DFIX_TAKE -DFIX_HCPIN -DFIX_REJOIN -DFIX_OWNREC -DFIX_REAPPLY -DFIX_MOVEID"
 but() { echo "$FIXED" | sed "s/-D$1//"; }
 
@@ -82,6 +82,7 @@ run_one() {
 	d="$tmp/$name"
 	mkdir -p "$d" && cp "$here/ring.pml" "$d/" && cd "$d" || return 1
 	start=$(date +%s)
+	k=$(echo "$flags" | sed -n 's/.*-DK=\([0-9]\).*/\1/p')
 	# the verifier's memory (MEMLIM, megabytes), hash table (-w) and
 	# search depth (-m); it is built with -O0: in seconds, where -O2 takes
 	# a minute for a verifier at most twice as fast
@@ -139,12 +140,12 @@ run_one() {
 				./pan-bfs >bfs.log 2>&1
 			[ -f ring.pml.trail ] || mv dfs.trail ring.pml.trail
 			# shellcheck disable=SC2086
-			spin -t -DN="$nodes" $flags ring.pml 2>&1 | "$PY" "$here/trail.py" "$nodes" |
-				sed 's/^/    /' >>out
+			spin -t -DN="$nodes" $flags ring.pml 2>&1 |
+				"$PY" "$here/trail.py" "$nodes" "${k:-2}" | sed 's/^/    /' >>out
 		else
 			# shellcheck disable=SC2086
 			spin -t -DN="$nodes" $spin_flags $flags ring.pml 2>&1 |
-				"$PY" "$here/trail.py" "$nodes" | sed 's/^/    /' >>out
+				"$PY" "$here/trail.py" "$nodes" "${k:-2}" | sed 's/^/    /' >>out
 		fi
 	fi
 	[ "$verdict" = ok ] || { echo "    (pan.log:)"; sed 's/^/    /' pan.log | head -20; } >>out

@@ -2,11 +2,14 @@
 """Renders a spin trail of ring.pml in words: each step's MSC line, then
 what changed in etcd and in the nodes (from the model's "ST" lines).
 
-    spin -t [-D...] ring.pml | trail.py N
+    spin -t [-D...] ring.pml | trail.py N [K]
+
+N: the nodes, K: the watch's lag before it is compacted (-DN, -DK).
 """
 import sys
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+K = int(sys.argv[2]) if len(sys.argv) > 2 else 2
 MOVE = N
 B_HOSTS, B_HC, B_HCID, B_MV, B_MVID, B_MVT, B_MEM = 0, 1, 2, 3, 4, 5, 6
 B_HCACK, B_HCAV, B_MVACK, B_MVAV = 6 + N, 6 + 2 * N, 6 + 3 * N, 6 + 4 * N
@@ -56,7 +59,7 @@ def node(f):
         st = "paused" if paused else "fenced" if fenced else "cut" if cut else "up"
     s = ["n%d %s" % (k, st)]
     if alive:
-        s.append("lag %d" % lag if lag <= 3 else "watch compacted")
+        s.append("lag %d" % lag if lag <= K else "watch compacted")
         s.append("record b%d%s%s" % (rhost, " own-pin" if own else "",
                                     " (deleting its pin)" if rel else "") if rec else "no record")
         if dprep:
@@ -77,12 +80,12 @@ def node(f):
 
 def main():
     last = {}
-    event = None
+    events = []
     cur = {}
     for line in sys.stdin:
         line = line.strip()
         if "MSC: " in line:
-            event = line.split("MSC: ", 1)[1]
+            events.append(line.split("MSC: ", 1)[1])
         elif line.startswith("ST etcd"):
             cur = {"etcd": etcd(*[int(x) for x in line.split()[2:4]])}
         elif line.startswith("ST node"):
@@ -90,21 +93,21 @@ def main():
             cur["n%d" % f[0]] = node(f)
             if f[0] == N - 1:
                 changed = [v for k, v in cur.items() if last.get(k) != v]
-                if event is not None or changed:
-                    print("- %s" % (event or "(a step)"))
+                if events or changed:
+                    print("- %s" % ("; ".join(events) or "(a step)"))
                     for c in changed:
                         print("      %s" % c)
                 last = dict(cur)
-                event = None
+                events = []
         elif "Error: assertion violated" in line:
-            if event is not None:
-                print("- %s" % event)
-                event = None
+            if events:
+                print("- %s" % "; ".join(events))
+                events = []
             print("!! " + line)
         elif "<<<<<START OF CYCLE>>>>>" in line:
             print("== the cycle starts here (it repeats forever)")
-    if event is not None:
-        print("- %s" % event)
+    if events:
+        print("- %s" % "; ".join(events))
 
 
 main()
