@@ -234,6 +234,10 @@ struct etcd_compare {
 	int64_t number;		/* VERSION, CREATE, MOD, LEASE */
 	const void *value;	/* VALUE */
 	size_t value_len;
+	/* every key that starts with key must pass (etcd 3.3+'s range_end);
+	 * none there: CREATE, MOD, VERSION, LEASE compare as 0, and VALUE
+	 * fails */
+	bool prefix;
 };
 
 struct etcd_op {

@@ -203,7 +203,7 @@ static const char *const etcd_compare_results[] = {
 static json_t *enc_compare(const struct etcd_compare *c)
 {
 	json_t *o = enc_object();
-	enc_bytes(o, "key", c->key, c->key_len);
+	enc_key_range(o, c->key, c->key_len, NULL, 0, c->prefix);
 	enc_set(o, "target", json_string(etcd_targets[c->target].name));
 	enc_set(o, "result", json_string(etcd_compare_results[c->result]));
 	/* always sent, zero included: without it the compare's target

@@ -104,10 +104,10 @@ static void test_encode_txn(void **state)
 
 	/* every target with its field, every result, every op */
 	struct etcd_compare cmps[] = {
-		{ "K", 1, ETCD_TARGET_MOD, ETCD_CMP_EQUAL, 12, NULL, 0 },
-		{ "K", 1, ETCD_TARGET_VERSION, ETCD_CMP_GREATER, 3, NULL, 0 },
-		{ "K", 1, ETCD_TARGET_VALUE, ETCD_CMP_NOT_EQUAL, 0, "x", 1 },
-		{ "K", 1, ETCD_TARGET_LEASE, ETCD_CMP_LESS, 9, NULL, 0 },
+		{ "K", 1, ETCD_TARGET_MOD, ETCD_CMP_EQUAL, 12, NULL, 0, false },
+		{ "K", 1, ETCD_TARGET_VERSION, ETCD_CMP_GREATER, 3, NULL, 0, false },
+		{ "K", 1, ETCD_TARGET_VALUE, ETCD_CMP_NOT_EQUAL, 0, "x", 1, false },
+		{ "K", 1, ETCD_TARGET_LEASE, ETCD_CMP_LESS, 9, NULL, 0, false },
 	};
 	struct etcd_op ops[] = {
 		{ .type = ETCD_OP_DELETE, .u.del = { .key = "K", .key_len = 1,
@@ -125,6 +125,15 @@ static void test_encode_txn(void **state)
 		    "\"success\":[{\"request_delete_range\":{\"key\":\"Sw==\",\"prev_kv\":true}},"
 		    "{\"request_range\":{\"key\":\"L3Av\",\"range_end\":\"L3Aw\"}}],"
 		    "\"failure\":[]}");
+
+	/* a compare over every key under a prefix */
+	struct etcd_compare over = { .key = "/p/", .key_len = 3, .target = ETCD_TARGET_VALUE,
+				     .result = ETCD_CMP_EQUAL, .value = "v", .value_len = 1,
+				     .prefix = true };
+	struct etcd_txn_params t3 = { &over, 1, NULL, 0, NULL, 0 };
+	expect_json(etcd_json_encode_txn(&t3),
+		    "{\"compare\":[{\"key\":\"L3Av\",\"range_end\":\"L3Aw\",\"target\":\"VALUE\","
+		    "\"result\":\"EQUAL\",\"value\":\"dg==\"}],\"success\":[],\"failure\":[]}");
 }
 
 static void test_encode_lease_misc(void **state)
