@@ -102,13 +102,15 @@ void director_rings_foreach_moving(struct director *d,
 		HMAP_FOR_EACH(n, &t->users.users) {
 			struct director_user *u = CONTAINER_OF(n, struct director_user, node);
 			const struct director_host *next = chash_lookup(&t->next_ring, u->hash);
+			const struct director_host *hashed = chash_lookup(&t->ring, u->hash);
 			/* a user being moved gets the move's pin when it ends */
-			if (next == chash_lookup(&t->ring, u->hash) ||
-			    director_user_moving(d, (uint16_t)i, u->hash))
+			if (next == hashed || director_user_moving(d, (uint16_t)i, u->hash))
 				continue;
 			struct director_moving_user mu = {
 				.hash = u->hash, .tag = t->name, .username = u->username,
-				.current = u->host, .next = next, .sessions = u->sessions,
+				.current = u->host, .hashed = hashed, .next = next,
+				.sessions = u->sessions,
+				.ring_pinned = u->own_pin || u->remote_pins > 0,
 			};
 			cb(&mu, ctx);
 		}
@@ -351,11 +353,17 @@ enum director_route_result director_route(struct director *d, const char *userna
 		return DIRECTOR_ROUTE_WAIT;
 	}
 	struct director_user *u = user_directory_lookup(&t->users, hash);
-	if (u != NULL && u->host->unhealthy && u->sessions == 0 && u->remote_pins == 0) {
+	if (u != NULL && u->host->unhealthy && u->sessions == 0 && u->remote_pins == 0 &&
+	    !u->releasing) {
 		/* failing health checks and nobody on it here: routing the
-		 * user afresh cannot put it on two backends */
-		user_directory_remove(&t->users, u);
-		u = NULL;
+		 * user afresh cannot put it on two backends; a ring's pin of
+		 * its own goes first, as when the record expires */
+		if (u->own_pin && t->users.release != NULL) {
+			user_directory_release(&t->users, u);
+		} else {
+			user_directory_remove(&t->users, u);
+			u = NULL;
+		}
 	}
 	/* a ring: a host change being prepared, a pin to take first */
 	enum director_route_result waits = director_pins_route(d, idx, hash, u, waiter);

@@ -290,8 +290,10 @@ struct director_moving_user {
 	const char *tag;
 	const char *username;
 	const struct director_host *current;	/* the assigned host */
+	const struct director_host *hashed;	/* the current rings' */
 	const struct director_host *next;	/* NULL: no host in the tag */
 	uint32_t sessions;
+	bool ring_pinned;		/* a ring's pin (any node's) holds it */
 };
 void director_rings_foreach_moving(struct director *d,
 				   void (*cb)(const struct director_moving_user *u,
@@ -309,9 +311,14 @@ struct director_pin_callbacks {
 	 * with director_user_own_pin()) */
 	void (*needed)(void *ctx, const char *tag, uint32_t hash,
 		       const struct director_host *host, const char *username);
-	/* this node's record of a user it held a pin for is gone: let the
-	 * pin go */
+	/* this node's record of a user it held a pin for is gone (its host
+	 * removed, flush -F): let the pin go */
 	void (*forgotten)(void *ctx, const char *tag, uint32_t hash);
+	/* a user it holds a pin for expired here (or its backend fails):
+	 * the record stays and its logins wait until the pin is gone from
+	 * etcd and from this node's view of it (doc/ring.md §3, P1); answer
+	 * with director_user_released() */
+	void (*release)(void *ctx, const char *tag, uint32_t hash);
 	/* a ring's move (director_user_move_hold): this node's sessions of
 	 * the user are gone, or the move timeout passed */
 	void (*move_ready)(void *ctx, const char *tag, uint32_t hash);
@@ -326,10 +333,23 @@ void director_set_pin_callbacks(struct director *d,
 enum director_result director_user_remote_pin(struct director *d, const char *tag,
 					      uint32_t hash, const struct ipaddr *ip,
 					      bool add, time_t now);
-/* This node's own pin of the user is written (held) or could not be
- * (the pin it routed by was gone meanwhile): held logins go on. */
+/* This node's own pin of the user is in its view of etcd (held) or gone
+ * from it; held logins go on. A pin of its own for a user it has no
+ * record of (a write that ran late) makes the record, on the host at ip
+ * (doc/ring.md §3, P4; NULL: makes none). */
 void director_user_own_pin(struct director *d, const char *tag, uint32_t hash,
-			   bool held, time_t now);
+			   bool held, const struct ipaddr *ip, time_t now);
+/* The pin needed for a login could not be taken: its logins route again. */
+void director_user_pin_failed(struct director *d, const char *tag, uint32_t hash);
+/* The release asked for is over: held, a newer pin of this node's own is
+ * there (it holds the user again), else the record goes unless other
+ * pins, sessions or a move hold it. Held logins go on. */
+void director_user_released(struct director *d, const char *tag, uint32_t hash,
+			    bool held, time_t now);
+/* A ring node back with a new lease (its sessions closed by the fence):
+ * forgets every record and every pin count, keeping only users being
+ * moved (doc/ring.md §6, R1); held logins route again. */
+void director_forget_ring_users(struct director *d);
 /* A ring's move of a user to the host at ip (doc/ring.md §5): its
  * record (made if missing) names the host, its logins wait and its
  * sessions are closed; pin_cb.move_ready says when they are gone. The

@@ -8,15 +8,22 @@
  * its own is forgotten at once, so the user follows the hash again here
  * exactly when it does everywhere.
  *
- * Two kinds of login wait here, as a move's do:
+ * A record whose own pin exists is not forgotten when it expires: the
+ * ring deletes the pin and the record goes only once this node's view of
+ * etcd shows the deletion (director_user_released), and the user's
+ * logins wait meanwhile: until then another node may hold a pin that
+ * this node has not seen, taken against its own (doc/ring.md §11, P1).
+ *
+ * Three kinds of login wait here, as a move's do:
  *   - a user that only other nodes pin: this node first writes its own
  *     pin (the ring does, asked through pin_cb.needed), so that the pin
  *     outlives the others while this node has sessions of the user;
  *   - while a host change is prepared (director_rings_prepare), a user
  *     without a record whose hash differs between the current and the
  *     next rings: it waits for the commit, since nodes switch at
- *     different moments and must not answer differently meanwhile.
- * Both resume through the completion queue. */
+ *     different moments and must not answer differently meanwhile;
+ *   - a user whose own pin is being released.
+ * All resume through the completion queue. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,13 +31,13 @@
 #include "director/director_private.h"
 
 static void director_pins_forgotten(void *ctx, const struct director_user *u);
+static void director_pins_release(void *ctx, struct director_user *u);
 
 void director_pins_attach(struct director *d, struct user_directory *dir)
 {
-	if (d->pin_cb.forgotten == NULL)
-		return;
-	dir->forgotten = director_pins_forgotten;
-	dir->forgotten_ctx = d;
+	dir->forgotten = d->pin_cb.forgotten != NULL ? director_pins_forgotten : NULL;
+	dir->release = d->pin_cb.release != NULL ? director_pins_release : NULL;
+	dir->pins_ctx = d;
 }
 
 void director_set_pin_callbacks(struct director *d,
@@ -42,19 +49,30 @@ void director_set_pin_callbacks(struct director *d,
 		director_pins_attach(d, &d->tags[i].users);
 }
 
-/* The user directory of a forgotten user tells which tag it was in. */
+/* The tag whose directory holds the record. */
+static const char *director_pins_tag_of(struct director *d, const struct director_user *u)
+{
+	for (size_t i = 0; i < d->tags_count; i++) {
+		if (user_directory_lookup(&d->tags[i].users, u->hash) == u)
+			return d->tags[i].name;
+	}
+	return NULL;
+}
+
 static void director_pins_forgotten(void *ctx, const struct director_user *u)
 {
 	struct director *d = ctx;
-	if (d->pin_cb.forgotten == NULL)
-		return;		/* the ring is gone */
-	for (size_t i = 0; i < d->tags_count; i++) {
-		struct director_user *found = user_directory_lookup(&d->tags[i].users, u->hash);
-		if (found == u) {
-			d->pin_cb.forgotten(d->pin_ctx, d->tags[i].name, u->hash);
-			return;
-		}
-	}
+	const char *tag = director_pins_tag_of(d, u);
+	if (d->pin_cb.forgotten != NULL && tag != NULL)
+		d->pin_cb.forgotten(d->pin_ctx, tag, u->hash);
+}
+
+static void director_pins_release(void *ctx, struct director_user *u)
+{
+	struct director *d = ctx;
+	const char *tag = director_pins_tag_of(d, u);
+	if (d->pin_cb.release != NULL && tag != NULL)
+		d->pin_cb.release(d->pin_ctx, tag, u->hash);
 }
 
 static void director_pin_wait_add(struct director *d, uint16_t tag, uint32_t hash,
@@ -100,6 +118,10 @@ enum director_route_result director_pins_route(struct director *d, uint16_t tag,
 		}
 		return DIRECTOR_ROUTE_OK;
 	}
+	if (u->releasing) {
+		director_pin_wait_add(d, tag, hash, waiter);
+		return DIRECTOR_ROUTE_WAIT;
+	}
 	if (u->remote_pins == 0 || u->own_pin || d->pin_cb.needed == NULL)
 		return DIRECTOR_ROUTE_OK;
 	/* only other nodes pin it: ask for a pin of this node's own, once */
@@ -136,7 +158,7 @@ enum director_result director_user_remote_pin(struct director *d, const char *ta
 		/* the last pin gone: follow the hash, as every node does now,
 		 * unless this node has sessions there (it pins them itself) */
 		if (u->remote_pins == 0 && u->sessions == 0 && !u->own_pin &&
-		    u->pinned == 0)
+		    u->pinned == 0 && !u->releasing)
 			user_directory_remove(&t->users, u);
 		return DIRECTOR_OK;
 	}
@@ -153,17 +175,69 @@ enum director_result director_user_remote_pin(struct director *d, const char *ta
 }
 
 void director_user_own_pin(struct director *d, const char *tag, uint32_t hash,
-			   bool held, time_t now)
+			   bool held, const struct ipaddr *ip, time_t now)
+{
+	struct director_host *host = held && ip != NULL ?
+		director_host_list_find(&d->hosts, ip) : NULL;
+	uint16_t idx;
+	struct director_tag *t = director_tag_get(d, tag, host != NULL, &idx);
+	if (t == NULL)
+		return;
+	struct director_user *u = user_directory_lookup(&t->users, hash);
+	if (u == NULL && host != NULL) {
+		/* a write of its own that ran late (after the record
+		 * expired): other nodes route by it, so must this one */
+		u = user_directory_add(&t->users, hash, host, "", now, d->next_gen++);
+	}
+	/* while it is released, the release's end decides */
+	if (u != NULL && !u->releasing)
+		u->own_pin = held;
+	director_pin_waits_resume(d, idx, hash);
+}
+
+void director_user_pin_failed(struct director *d, const char *tag, uint32_t hash)
+{
+	uint16_t idx;
+	if (director_tag_get(d, tag, false, &idx) != NULL)
+		director_pin_waits_resume(d, idx, hash);
+}
+
+void director_user_released(struct director *d, const char *tag, uint32_t hash,
+			    bool held, time_t now)
 {
 	uint16_t idx;
 	struct director_tag *t = director_tag_get(d, tag, false, &idx);
-	(void)now;
 	if (t == NULL)
 		return;
 	struct director_user *u = user_directory_lookup(&t->users, hash);
 	if (u != NULL)
-		u->own_pin = held;
+		(void)user_directory_released(&t->users, u, held, now);
 	director_pin_waits_resume(d, idx, hash);
+}
+
+void director_forget_ring_users(struct director *d)
+{
+	for (size_t i = 0; i < d->tags_count; i++) {
+		struct user_directory *dir = &d->tags[i].users;
+		struct hmap_node *n, *next;
+		HMAP_FOR_EACH_SAFE(n, next, &dir->users) {
+			struct director_user *u = CONTAINER_OF(n, struct director_user, node);
+			/* the ring's pins are read again; the ring's view of
+			 * them starts empty too */
+			u->own_pin = 0;
+			u->releasing = 0;
+			if (u->pinned == 0) {
+				user_directory_remove(dir, u);
+			} else {
+				/* being moved (never idle): the move, read
+				 * again, holds it */
+				u->remote_pins = 0;
+			}
+		}
+	}
+	for (size_t i = 0; i < d->pin_waits_count; i++)
+		director_defer_resume(d, d->pin_waits[i].waiter);
+	d->pin_waits_count = 0;
 }
 
 void director_pins_free(struct director *d)

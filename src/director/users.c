@@ -36,7 +36,8 @@ static struct director_user *user_of_idle(struct list_node *n)
  * and no other node of a ring pins it. */
 static bool user_is_idle(const struct director_user *u)
 {
-	return u->sessions == 0 && u->pinned == 0 && u->remote_pins == 0;
+	return u->sessions == 0 && u->pinned == 0 && u->remote_pins == 0 &&
+		u->releasing == 0;
 }
 
 static void user_idle_unlink(struct user_directory *dir, struct director_user *u)
@@ -95,6 +96,7 @@ struct director_user *user_directory_refresh(struct user_directory *dir,
 		nu->sessions = u->sessions;
 		nu->pinned = u->pinned;
 		nu->own_pin = u->own_pin;
+		nu->releasing = u->releasing;
 		nu->remote_pins = u->remote_pins;
 		nu->gen = u->gen;
 		bool idle = user_is_idle(u);
@@ -178,12 +180,38 @@ void user_directory_set_host(struct director_user *u, struct director_host *host
 void user_directory_remove(struct user_directory *dir, struct director_user *u)
 {
 	if (u->own_pin && dir->forgotten != NULL)
-		dir->forgotten(dir->forgotten_ctx, u);
+		dir->forgotten(dir->pins_ctx, u);
 	if (user_is_idle(u))
 		user_idle_unlink(dir, u);
 	hmap_remove(&dir->users, &u->node);
 	u->host->user_count--;
 	free(u);
+}
+
+void user_directory_release(struct user_directory *dir, struct director_user *u)
+{
+	if (user_is_idle(u))
+		user_idle_unlink(dir, u);
+	u->releasing = 1;
+	dir->release(dir->pins_ctx, u);
+}
+
+bool user_directory_released(struct user_directory *dir, struct director_user *u,
+			     bool held, time_t now)
+{
+	if (u->releasing == 0)
+		return false;
+	u->releasing = 0;
+	u->own_pin = held;
+	if (!user_is_idle(u))
+		return false;
+	if (!held) {
+		user_directory_remove(dir, u);
+		return true;
+	}
+	u->timestamp = now;
+	user_idle_append(dir, u);
+	return false;
 }
 
 unsigned int user_directory_expire(struct user_directory *dir, time_t now)
@@ -192,7 +220,13 @@ unsigned int user_directory_expire(struct user_directory *dir, time_t now)
 	struct director_user *u;
 	while ((u = user_of_idle(dir->idle.head)) != NULL &&
 	       u->timestamp + dir->expire_secs <= now) {
-		user_directory_remove(dir, u);
+		if (u->own_pin && dir->release != NULL) {
+			/* a ring: the record outlives its pin in etcd (doc/
+			 * ring.md §3, P1) */
+			user_directory_release(dir, u);
+		} else {
+			user_directory_remove(dir, u);
+		}
 		n++;
 	}
 	return n;

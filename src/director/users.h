@@ -8,6 +8,7 @@
 #ifndef LOFT_DIRECTOR_USERS_H
 #define LOFT_DIRECTOR_USERS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -27,6 +28,9 @@ struct director_user {
 					 * must not release this one */
 	uint8_t pinned;			/* being moved: never expires meanwhile */
 	uint8_t own_pin;		/* a ring: this node holds a pin for it */
+	uint8_t releasing;		/* a ring: its own pin is being let go; the
+					 * record stays (no expiry, logins wait)
+					 * until the ring says it is gone */
 	uint16_t remote_pins;		/* a ring: pins other nodes hold; it never
 					 * expires while there are any */
 	char username[];		/* the most recent name with this hash ("" if
@@ -41,7 +45,11 @@ struct user_directory {
 	/* told when a user with own_pin set is forgotten (may be NULL); it
 	 * may only take note: it runs inside the directory's walks */
 	void (*forgotten)(void *ctx, const struct director_user *user);
-	void *forgotten_ctx;
+	/* with it, an expiring user with own_pin set is not forgotten but
+	 * marked releasing (out of the idle list) and handed to it; it may
+	 * only take note. user_directory_released() ends that. */
+	void (*release)(void *ctx, struct director_user *user);
+	void *pins_ctx;			/* both hooks' */
 };
 
 void user_directory_init(struct user_directory *dir, time_t expire_secs);
@@ -72,7 +80,15 @@ void user_directory_unpin(struct user_directory *dir, struct director_user *user
  * are any the record never expires. */
 void user_directory_remote_pin(struct user_directory *dir, struct director_user *user,
 			       int delta, time_t now);
-/* Forgets idle users whose timestamp + expire <= now; returns how many. */
+/* Hands the user with own_pin set to release (which must be set). */
+void user_directory_release(struct user_directory *dir, struct director_user *user);
+/* The ring let the user's own pin go (held: a newer one of its own is
+ * there after all, it holds the user again). The record is forgotten if
+ * nothing else holds it; returns true then. */
+bool user_directory_released(struct user_directory *dir, struct director_user *user,
+			     bool held, time_t now);
+/* Forgets idle users whose timestamp + expire <= now (or hands them to
+ * release, see above); returns how many. */
 unsigned int user_directory_expire(struct user_directory *dir, time_t now);
 /* When the next idle user expires, or 0 when none is idle. */
 time_t user_directory_next_expiry(const struct user_directory *dir);

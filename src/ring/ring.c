@@ -303,7 +303,10 @@ static void ring_watch_update(const struct etcd_watch_update *u, void *ctx)
 	case ETCD_WATCH_LOST:
 		return;
 	case ETCD_WATCH_PROGRESS:
+		/* every event up to it has come: pin requests waiting for
+		 * this node's view to reach a revision may end */
 		r->revision = u->revision > r->revision ? u->revision : r->revision;
+		ring_pins_settle(r);
 		return;
 	case ETCD_WATCH_EVENTS:
 		for (size_t i = 0; i < u->event_count; i++) {
@@ -343,8 +346,8 @@ static void ring_loaded(const struct etcd_result *res, void *ctx)
 		ring_retry(r, res);
 		return;
 	}
+	r->revision = res->header.revision;	/* (ring_pins_load_end's) */
 	ring_state_load(r, res->op.kvs, res->op.kv_count);
-	r->revision = res->header.revision;
 	r->applied_sent = 0;
 	ring_watch_start(r, r->revision + 1);
 	r->retry_logged = -1;
@@ -379,6 +382,13 @@ void ring_rejoin(struct ring *r, bool new_lease)
 	if (r->phase == RING_STOPPING || r->req != NULL)
 		return;
 	etcd_watch_free(&r->watch);
+	/* the ring went on without this node: its records are not the
+	 * ring's (a user it had may be on another backend now), and the
+	 * fence closed their sessions; it learns them again from etcd
+	 * (doc/ring.md §11, R1). In serve mode its sessions still run on
+	 * them: kept. */
+	if (new_lease && !r->serve_cut_off)
+		ring_pins_forget(r);
 	if (new_lease)
 		ring_lease_grant_start(r);
 	else

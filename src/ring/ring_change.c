@@ -6,6 +6,7 @@
  *   prepare   every node, seeing it: the director takes the new list with
  *             its rings deferred, prepares them, and the node pins its
  *             users whose host would change; then P/hostchange-ack/<node>
+ *             (ring_prepare.c)
  *   commit    once every live node acknowledged, any node: P/hosts = the
  *             new list, the change and its acks deleted, in one
  *             transaction that compares the change's revision
@@ -28,7 +29,6 @@
 #include "ring/etcd.h"
 #include "ring/ring_private.h"
 
-#define RING_TXN_MAX_OPS 128
 #define RING_BUSY_TEXT "host is already being updated - try again later"
 
 /* ---- admin requests --------------------------------------------------- */
@@ -228,53 +228,6 @@ void ring_change_propose_hosts(struct ring *r, const struct ring_hosts *next,
 	free(change_key);
 }
 
-/* ---- prepare ----------------------------------------------------------------- */
-
-static void ring_acked(const struct etcd_result *res, void *ctx)
-{
-	struct ring *r = ctx;
-	r->ack = NULL;
-	if (res->outcome != ETCD_OK) {
-		/* the change waits for this node: try again in a second */
-		r->change.prepared = false;
-		ring_report(r, LOG_LEVEL_WARNING, "ring: acknowledging host change %s: %s",
-			    r->change.id, res->error != NULL ? res->error : "no answer");
-		struct timeval tv = { 1, 0 };
-		evtimer_add(r->retry_timer, &tv);
-	}
-}
-
-/* Pins this node's users who would move, and acknowledges, in one
- * transaction (or several, the ack in the last, when there are many). */
-static void ring_change_prepare(struct ring *r)
-{
-	struct ring_hostchange *ch = &r->change;
-	if (ch->prepared || r->ack != NULL || r->lease == 0)
-		return;
-	director_set_deferred_rings(r->director, true);
-	director_hosts_replace(r->director, ch->hosts.hosts, ch->hosts.count);
-	director_rings_prepare(r->director);
-	struct ring_ops ops = { 0 };
-	ring_pins_for_change(r, &ops);
-	ring_ops_put(&ops, ring_key(r, "hostchange-ack/%s", r->name), xstrdup(ch->id),
-		     r->lease);
-	/* pins beyond one transaction's room go first, the ack with the rest */
-	size_t start = 0;
-	while (ops.count - start > RING_TXN_MAX_OPS) {
-		struct etcd_txn_params batch = {
-			.success = ops.ops + start, .success_count = RING_TXN_MAX_OPS,
-		};
-		(void)etcd_kv_txn(r->etcd, &batch, ring_ignore_result, NULL);
-		start += RING_TXN_MAX_OPS;
-	}
-	struct etcd_txn_params last = {
-		.success = ops.ops + start, .success_count = ops.count - start,
-	};
-	ch->prepared = true;
-	r->ack = etcd_kv_txn(r->etcd, &last, ring_acked, r);
-	ring_ops_free(&ops);
-}
-
 /* ---- the keys ----------------------------------------------------------------- */
 
 void ring_change_proposed(struct ring *r, const struct etcd_kv *kv, bool deleted)
@@ -286,7 +239,7 @@ void ring_change_proposed(struct ring *r, const struct etcd_kv *kv, bool deleted
 	ring_hosts_free(&ch->hosts);
 	ch->present = false;
 	ch->prepared = false;
-	etcd_request_cancel(&r->ack);
+	ring_prepare_cancel(r);
 	for (size_t i = 0; i < r->members_count; i++)
 		r->members[i].acked = false;
 	if (was_prepared && r->hosts_known) {
@@ -466,7 +419,7 @@ void ring_change_settle(struct ring *r)
 		return;
 	struct ring_hostchange *ch = &r->change;
 	if (ch->present) {
-		ring_change_prepare(r);
+		ring_prepare_start(r);
 		bool all = true;
 		for (size_t i = 0; i < r->members_count && all; i++)
 			all = r->members[i].acked;
@@ -477,6 +430,7 @@ void ring_change_settle(struct ring *r)
 		r->applied_sent = r->hosts_revision;
 		ring_applied_put(r);
 	}
+	ring_pins_settle(r);
 	ring_moves_settle(r);
 	ring_kicks_settle(r);
 	ring_health_settle(r);
@@ -510,7 +464,7 @@ void ring_change_free(struct ring *r)
 	while (r->requests != NULL)
 		ring_request_answer(&r->requests, DIRECTOR_INVALID, RING_TIMEOUT_TEXT);
 	etcd_request_cancel(&r->commit);
-	etcd_request_cancel(&r->ack);
+	ring_prepare_cancel(r);
 	free(r->change.id);
 	ring_hosts_free(&r->change.hosts);
 	ring_hosts_free(&r->hosts);

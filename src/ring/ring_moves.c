@@ -226,17 +226,26 @@ void ring_moves_apply(struct ring *r, const char *rest, size_t len,
 			ring_move_end(m);
 		return;
 	}
-	if (m != NULL) {
-		m->seen = true;
-		m->revision = kv->mod_revision;
-		return;
-	}
-	uint32_t hash;
-	struct sbuf tag = SBUF_INIT;
 	json_error_t jerr;
 	json_t *o = json_loadb((const char *)kv->value, kv->value_len, 0, &jerr);
 	const char *id = json_string_value(json_object_get(o, "id"));
 	const char *host = json_string_value(json_object_get(o, "host"));
+	if (m != NULL && id != NULL && strcmp(m->id, id) != 0) {
+		/* another move of the user under the same key: a full read
+		 * after the one this node knew finished and a new one began
+		 * (doc/ring.md §11, M1). Holding on to the old one would ack
+		 * with its id, and nobody would ever finish the new one. */
+		ring_move_end(m);
+		m = NULL;
+	}
+	if (m != NULL) {
+		m->seen = true;
+		m->revision = kv->mod_revision;
+		json_decref(o);
+		return;
+	}
+	uint32_t hash;
+	struct sbuf tag = SBUF_INIT;
 	struct ipaddr ip;
 	if (ring_user_key_parse(rest, len, &hash, &tag, NULL, NULL) < 0 || id == NULL ||
 	    host == NULL || ipaddr_parse(host, &ip) < 0) {
@@ -339,9 +348,7 @@ static void ring_move_lease_granted(const struct etcd_result *res, void *ctx)
 	char *pin_next = xstrndup(pin, pin_len + 1);	/* pin + "\0" */
 	char *pins_end = xstrdup(pins);
 	pins_end[pins_len - 1]++;			/* '/' + 1 */
-	json_t *o = json_pack("{s:s}", "host", m->host);
-	char *value = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
+	char *value = ring_pin_value(m->host);
 	struct etcd_compare cmp = {
 		.key = key, .key_len = strlen(key), .target = ETCD_TARGET_MOD,
 		.result = ETCD_CMP_EQUAL, .number = m->revision,

@@ -1,10 +1,12 @@
 /* Pins in etcd (doc/ring.md §3): P/pins/<hash>/<tag>/<node> = {"host":ip}
  * on the node's lease. Other nodes' pins go to the director as remote
  * pins; this node writes its own for its users who would move with a
- * host change (in the change's acknowledgement), for a login of a user
- * only others pin (only while one of their pins still exists: a compare
- * in the transaction), and lets them go when its record of the user is
- * forgotten. The tag is escaped ('%' and '/' as %25, %2F). */
+ * host change (ring_prepare.c), for a login of a user only others pin
+ * (only while one of their pins naming the login's host still exists: a
+ * compare in the transaction), and lets them go when its record of the
+ * user expires: the record stays until this node's view shows the pin
+ * gone (doc/ring.md §3). The tag is escaped ('%' and '/' as %25, %2F). */
+#include <event2/event.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +44,9 @@ char *ring_user_key(const struct ring *r, const char *kind, uint32_t hash,
 	return key;
 }
 
-static char *ring_pin_value(const struct director_host *host)
+char *ring_pin_value(const char *ip)
 {
-	json_t *o = json_pack("{s:s}", "host", host->ip_str);
+	json_t *o = json_pack("{s:s}", "host", ip);
 	char *text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return text;
@@ -81,12 +83,18 @@ int ring_user_key_parse(const char *rest, size_t len, uint32_t *hash_r,
 	return 0;
 }
 
-/* A pin key this node applied to its director: the director counts
- * pins, so each key is applied once and taken back once. */
+/* ---- the pin map: what this node applied to its director --------------- */
+
+/* A pin key as applied: the director counts pins, so each key is applied
+ * once and taken back once; a key written again with another host, or
+ * on another lease, is taken back and applied again (doc/ring.md §11,
+ * P5). */
 struct ring_pin_seen {
 	struct hmap_node node;
 	bool own;			/* this node's, on its current lease */
 	bool seen;			/* read again by the current full read */
+	struct ipaddr host;
+	int64_t mod_revision;		/* of the newest write applied */
 	size_t len;
 	char key[];			/* "<hash>/<tag>/<node>" */
 };
@@ -103,6 +111,17 @@ static struct ring_pin_seen *ring_pin_seen_find(struct ring *r, const char *rest
 	return NULL;
 }
 
+/* This node's own pin key of the user, as the map has it (or NULL). */
+static struct ring_pin_seen *ring_pin_own_find(struct ring *r, const char *tag,
+					       uint32_t hash)
+{
+	char *key = ring_user_key(r, "pins", hash, tag, r->name);
+	size_t plen = strlen(r->prefix);
+	struct ring_pin_seen *p = ring_pin_seen_find(r, key + plen, strlen(key) - plen);
+	free(key);
+	return p != NULL && p->own ? p : NULL;
+}
+
 /* Takes the pin back from the director and forgets the key. */
 static void ring_pin_seen_drop(struct ring *r, struct ring_pin_seen *p)
 {
@@ -113,7 +132,8 @@ static void ring_pin_seen_drop(struct ring *r, struct ring_pin_seen *p)
 	if (ring_user_key_parse(p->key, p->len, &hash, &tag, &node, &node_len) == 0) {
 		time_t now = time(NULL);
 		if (p->own) {
-			director_user_own_pin(r->director, sbuf_cstr(&tag), hash, false, now);
+			director_user_own_pin(r->director, sbuf_cstr(&tag), hash, false, NULL,
+					      now);
 		} else {
 			struct ipaddr none = { 0 };
 			(void)director_user_remote_pin(r->director, sbuf_cstr(&tag), hash,
@@ -125,19 +145,20 @@ static void ring_pin_seen_drop(struct ring *r, struct ring_pin_seen *p)
 	free(p);
 }
 
-void ring_pins_apply(struct ring *r, const char *rest, size_t len,
-		     const struct etcd_kv *kv, bool deleted)
+/* Applies the pin key rest (a write at mod_revision) to the director and
+ * the map, unless the map has it already as it is. */
+static void ring_pin_set(struct ring *r, const char *rest, size_t len, bool own,
+			 const struct ipaddr *host, int64_t mod_revision)
 {
 	struct ring_pin_seen *p = ring_pin_seen_find(r, rest, len);
-	if (deleted) {
-		if (p != NULL)
-			ring_pin_seen_drop(r, p);
-		return;
-	}
 	if (p != NULL) {
-		/* a key written again is still the one pin */
 		p->seen = true;
-		return;
+		if (p->own == own && ipaddr_equal(&p->host, host)) {
+			if (mod_revision > p->mod_revision)
+				p->mod_revision = mod_revision;
+			return;
+		}
+		ring_pin_seen_drop(r, p);
 	}
 	uint32_t hash;
 	const char *node;
@@ -148,37 +169,77 @@ void ring_pins_apply(struct ring *r, const char *rest, size_t len,
 		return;
 	}
 	time_t now = time(NULL);
-	/* a key of this node's name on another lease is a former run's: it
-	 * pins like another node's until it expires */
-	bool own = node_len == strlen(r->name) && memcmp(node, r->name, node_len) == 0 &&
-		kv->lease == r->lease;
 	bool applied = true;
-	if (own) {
-		director_user_own_pin(r->director, sbuf_cstr(&tag), hash, true, now);
-	} else {
-		json_error_t jerr;
-		json_t *o = json_loadb((const char *)kv->value, kv->value_len, 0, &jerr);
-		struct ipaddr ip;
-		const char *host = json_string_value(json_object_get(o, "host"));
-		applied = host != NULL && ipaddr_parse(host, &ip) == 0 &&
-			director_user_remote_pin(r->director, sbuf_cstr(&tag), hash, &ip, true,
-						 now) == DIRECTOR_OK;
-		if (!applied)
-			ring_report(r, LOG_LEVEL_WARNING, "ring: the pin %.*s names host %s, "
-				    "which this node does not know: ignored", (int)len, rest,
-				    host != NULL ? host : "(none)");
-		json_decref(o);
-	}
+	if (own)
+		director_user_own_pin(r->director, sbuf_cstr(&tag), hash, true, host, now);
+	else
+		applied = director_user_remote_pin(r->director, sbuf_cstr(&tag), hash, host,
+						   true, now) == DIRECTOR_OK;
 	sbuf_free(&tag);
-	if (!applied)
+	if (!applied) {
+		char ip[IPADDR_STRLEN];
+		ring_report(r, LOG_LEVEL_WARNING, "ring: the pin %.*s names host %s, "
+			    "which this node does not know: ignored", (int)len, rest,
+			    ipaddr_to_str(host, ip));
 		return;
+	}
 	p = xmalloc(sizeof(*p) + len + 1);
 	p->own = own;
 	p->seen = true;
+	p->host = *host;
+	p->mod_revision = mod_revision;
 	p->len = len;
 	memcpy(p->key, rest, len);
 	p->key[len] = '\0';
 	hmap_insert(&r->pins, &p->node, hash_bytes(rest, len));
+}
+
+void ring_pins_apply(struct ring *r, const char *rest, size_t len,
+		     const struct etcd_kv *kv, bool deleted)
+{
+	struct ring_pin_seen *p = ring_pin_seen_find(r, rest, len);
+	if (p != NULL && kv->mod_revision < p->mod_revision) {
+		/* older than what a transaction's answer already told */
+		p->seen = true;
+		return;
+	}
+	if (deleted) {
+		if (p != NULL)
+			ring_pin_seen_drop(r, p);
+		return;
+	}
+	json_error_t jerr;
+	json_t *o = json_loadb((const char *)kv->value, kv->value_len, 0, &jerr);
+	const char *host = json_string_value(json_object_get(o, "host"));
+	struct ipaddr ip;
+	if (host == NULL || ipaddr_parse(host, &ip) < 0) {
+		ring_report(r, LOG_LEVEL_WARNING, "ring: the pin %.*s names no host: ignored",
+			    (int)len, rest);
+		json_decref(o);
+		return;
+	}
+	json_decref(o);
+	/* a key of this node's name on another lease is a former run's: it
+	 * pins like another node's until it expires */
+	const char *slash = memrchr(rest, '/', len);
+	size_t name_len = strlen(r->name);
+	bool own = slash != NULL && (size_t)(rest + len - slash - 1) == name_len &&
+		memcmp(slash + 1, r->name, name_len) == 0 && kv->lease == r->lease;
+	ring_pin_set(r, rest, len, own, &ip, kv->mod_revision);
+}
+
+void ring_pins_note_own(struct ring *r, const char *tag, uint32_t hash,
+			const struct ipaddr *host, int64_t revision)
+{
+	char *key = ring_user_key(r, "pins", hash, tag, r->name);
+	size_t plen = strlen(r->prefix);
+	ring_pin_set(r, key + plen, strlen(key) - plen, true, host, revision);
+	free(key);
+}
+
+bool ring_pins_own(struct ring *r, const char *tag, uint32_t hash)
+{
+	return ring_pin_own_find(r, tag, hash) != NULL;
 }
 
 void ring_pins_load_begin(struct ring *r)
@@ -193,133 +254,211 @@ void ring_pins_load_end(struct ring *r)
 	struct hmap_node *n, *next;
 	HMAP_FOR_EACH_SAFE(n, next, &r->pins) {
 		struct ring_pin_seen *p = CONTAINER_OF(n, struct ring_pin_seen, node);
-		if (!p->seen)
+		/* (a write a transaction's answer told of after the read's
+		 * revision: the watch, from there, brings it) */
+		if (!p->seen && p->mod_revision <= r->revision)
 			ring_pin_seen_drop(r, p);
 	}
 }
 
-/* ---- pins for a host change --------------------------------------------- */
+/* ---- taking a pin for a login, letting one go ------------------------- */
 
-static void ring_pins_collect_one(const struct director_moving_user *u, void *ctx)
-{
-	struct ring_ops *ops = ctx;
-	struct ring *r = ops->ring;
-	/* a backend the ring found failing keeps only users with sessions
-	 * (their logins fail fast); idle ones are routed afresh at once,
-	 * as a single node's checks do (doc/ring.md §7) */
-	if (u->current->unhealthy && u->sessions == 0)
-		return;
-	/* already where the new list sends it: nothing to keep */
-	if (u->next == u->current)
-		return;
-	char *key = ring_user_key(r, "pins", u->hash, u->tag, r->name);
-	size_t plen = strlen(r->prefix);
-	const struct ring_pin_seen *held = ring_pin_seen_find(r, key + plen, strlen(key) - plen);
-	if (held != NULL && held->own) {
-		/* etcd has this node's pin of it (the watch showed it): a pin
-		 * always names the user's host, so it is the same; writing it
-		 * again on every host change cost a put per pinned user */
-		free(key);
-		return;
-	}
-	ring_ops_put(ops, key, ring_pin_value(u->current), r->lease);
-	director_user_own_pin(r->director, u->tag, u->hash, true, time(NULL));
-}
-
-void ring_pins_for_change(struct ring *r, struct ring_ops *ops)
-{
-	ops->ring = r;
-	director_rings_foreach_moving(r->director, ring_pins_collect_one, ops);
-}
-
-/* ---- this node's own pin for a login ----------------------------------- */
-
-struct ring_pin_take {
-	struct ring_pin_take *next;	/* in ring->takes */
-	struct etcd_request *req;
-	struct ring *ring;
-	char *tag;
-	uint32_t hash;
-	unsigned int tries;
+enum ring_pin_op_kind {
+	RING_PIN_TAKE,		/* a login of a user only others pin */
+	RING_PIN_RELEASE,	/* the record of a user it pins expired */
 };
 
-static void ring_pin_take_read(struct ring_pin_take *t);
+/* One user's pin request; once etcd answered, it may wait for this
+ * node's view of etcd to reach the answer's revision. */
+struct ring_pin_op {
+	struct ring_pin_op *next;	/* in ring->pin_ops */
+	struct ring *ring;
+	enum ring_pin_op_kind kind;
+	char *tag;
+	uint32_t hash;
+	struct ipaddr host;		/* TAKE: where the login goes */
+	unsigned int tries;
+	struct etcd_request *req;
+	struct event *later;		/* no answer: again (or done) a bit later */
+	int64_t wait_revision;		/* answered: done once the view is there */
+};
 
-static void ring_pin_take_free(struct ring_pin_take *t)
+static void ring_pin_op_free(struct ring_pin_op *op)
 {
-	for (struct ring_pin_take **p = &t->ring->takes; *p != NULL; p = &(*p)->next) {
-		if (*p == t) {
-			*p = t->next;
+	for (struct ring_pin_op **p = &op->ring->pin_ops; *p != NULL; p = &(*p)->next) {
+		if (*p == op) {
+			*p = op->next;
 			break;
 		}
 	}
-	free(t->tag);
-	free(t);
+	etcd_request_cancel(&op->req);
+	event_free(op->later);
+	free(op->tag);
+	free(op);
 }
 
-static void ring_pin_take_end(struct ring_pin_take *t, bool held)
+static void ring_pin_op_later(evutil_socket_t fd, short what, void *arg);
+
+static struct ring_pin_op *ring_pin_op_new(struct ring *r, enum ring_pin_op_kind kind,
+					   const char *tag, uint32_t hash)
 {
-	director_user_own_pin(t->ring->director, t->tag, t->hash, held, time(NULL));
-	ring_pin_take_free(t);
+	struct ring_pin_op *op = xcalloc(1, sizeof(*op));
+	op->later = evtimer_new(r->base, ring_pin_op_later, op);
+	op->ring = r;
+	op->kind = kind;
+	op->tag = xstrdup(tag);
+	op->hash = hash;
+	op->next = r->pin_ops;
+	r->pin_ops = op;
+	return op;
 }
+
+/* The view has reached what etcd answered: the logins route again with
+ * it, or the release is over. */
+static void ring_pin_op_done(struct ring_pin_op *op)
+{
+	struct ring *r = op->ring;
+	if (op->kind == RING_PIN_TAKE)
+		director_user_pin_failed(r->director, op->tag, op->hash);
+	else
+		/* a newer pin of its own there (a write that ran late): it
+		 * holds the user again */
+		director_user_released(r->director, op->tag, op->hash,
+				       ring_pins_own(r, op->tag, op->hash), time(NULL));
+	ring_pin_op_free(op);
+}
+
+static void ring_pin_op_wait(struct ring_pin_op *op, int64_t revision)
+{
+	op->wait_revision = revision > 0 ? revision : 1;
+	if (op->ring->revision >= op->wait_revision)
+		ring_pin_op_done(op);
+}
+
+/* Done after a while, never at once: no answer (etcd refusing at once
+ * must not make logins spin), or called inside the director's walks. */
+static void ring_pin_op_wait_later(struct ring_pin_op *op, int64_t revision,
+				   unsigned int secs)
+{
+	op->wait_revision = revision > 0 ? revision : 1;
+	struct timeval tv = { secs, 0 };
+	evtimer_add(op->later, &tv);
+}
+
+static void ring_pin_release_send(struct ring_pin_op *op);
+
+static void ring_pin_op_later(evutil_socket_t fd, short what, void *arg)
+{
+	struct ring_pin_op *op = arg;
+	(void)fd;
+	(void)what;
+	if (op->wait_revision != 0)
+		ring_pin_op_wait(op, op->wait_revision);
+	else
+		ring_pin_release_send(op);
+}
+
+void ring_pins_settle(struct ring *r)
+{
+	for (struct ring_pin_op *op = r->pin_ops, *next; op != NULL; op = next) {
+		next = op->next;
+		if (op->wait_revision != 0 && r->revision >= op->wait_revision)
+			ring_pin_op_done(op);
+	}
+}
+
+static void ring_pin_take_read(struct ring_pin_op *op);
 
 static void ring_pin_taken(const struct etcd_result *res, void *ctx)
 {
-	struct ring_pin_take *t = ctx;
-	t->req = NULL;
+	struct ring_pin_op *op = ctx;
+	op->req = NULL;
 	if (res->outcome == ETCD_OK && res->succeeded) {
-		ring_pin_take_end(t, true);
+		/* held: the map and the director have it, the logins go on */
+		ring_pins_note_own(op->ring, op->tag, op->hash, &op->host,
+				   res->header.revision);
+		ring_pin_op_free(op);
 		return;
 	}
 	/* the pin it was taken against went meanwhile: look again */
-	if (res->outcome == ETCD_OK && ++t->tries < 3) {
-		ring_pin_take_read(t);
+	if (res->outcome == ETCD_OK && ++op->tries < 3) {
+		ring_pin_take_read(op);
 		return;
 	}
-	ring_pin_take_end(t, false);
+	/* still no luck: the logins route again; no answer (the put may
+	 * still land: its watch event makes the record, P4): a second later */
+	if (res->outcome == ETCD_OK)
+		ring_pin_op_wait(op, res->header.revision);
+	else
+		ring_pin_op_wait_later(op, op->ring->revision, 1);
+}
+
+/* Another node's pin that names the host the login goes to (§3: the
+ * login holds the pin it routed by; doc/ring.md §11, P2), or NULL. */
+static const struct etcd_kv *ring_pin_other(struct ring_pin_op *op,
+					    const struct etcd_result *res)
+{
+	struct ring *r = op->ring;
+	size_t mine_len = strlen(r->name);
+	for (size_t i = 0; i < res->op.kv_count; i++) {
+		const struct etcd_kv *kv = &res->op.kvs[i];
+		bool mine = kv->key_len >= mine_len && kv->lease == r->lease &&
+			memcmp(kv->key + kv->key_len - mine_len, r->name, mine_len) == 0;
+		if (mine)
+			continue;
+		json_error_t jerr;
+		json_t *o = json_loadb((const char *)kv->value, kv->value_len, 0, &jerr);
+		const char *host = json_string_value(json_object_get(o, "host"));
+		struct ipaddr ip;
+		bool same = host != NULL && ipaddr_parse(host, &ip) == 0 &&
+			ipaddr_equal(&ip, &op->host);
+		json_decref(o);
+		if (same)
+			return kv;
+	}
+	return NULL;
 }
 
 static void ring_pin_read(const struct etcd_result *res, void *ctx)
 {
-	struct ring_pin_take *t = ctx;
-	struct ring *r = t->ring;
-	const struct etcd_kv *other = NULL;
-	t->req = NULL;
-	size_t mine_len = strlen(r->name);
-	for (size_t i = 0; res->outcome == ETCD_OK && i < res->op.kv_count; i++) {
-		const struct etcd_kv *kv = &res->op.kvs[i];
-		bool mine = kv->key_len >= mine_len && kv->lease == r->lease &&
-			memcmp(kv->key + kv->key_len - mine_len, r->name, mine_len) == 0;
-		if (!mine)
-			other = kv;
-	}
+	struct ring_pin_op *op = ctx;
+	struct ring *r = op->ring;
+	op->req = NULL;
+	const struct etcd_kv *other = res->outcome == ETCD_OK ? ring_pin_other(op, res) : NULL;
 	if (other == NULL) {
-		/* no pin left: the user follows the hash (the events say so) */
-		ring_pin_take_end(t, false);
+		/* no such pin (any more): once this node's view has caught
+		 * up, the logins route again by what it says */
+		if (res->outcome == ETCD_OK)
+			ring_pin_op_wait(op, res->header.revision);
+		else
+			ring_pin_op_wait_later(op, r->revision, 1);
 		return;
 	}
-	char *key = ring_user_key(r, "pins", t->hash, t->tag, r->name);
+	char *key = ring_user_key(r, "pins", op->hash, op->tag, r->name);
+	char ip[IPADDR_STRLEN];
+	char *value = ring_pin_value(ipaddr_to_str(&op->host, ip));
 	struct etcd_compare cmp = {
 		.key = other->key, .key_len = other->key_len, .target = ETCD_TARGET_MOD,
 		.result = ETCD_CMP_EQUAL, .number = other->mod_revision,
 	};
 	struct etcd_op put = { .type = ETCD_OP_PUT, .u.put = {
-		.key = key, .key_len = strlen(key), .value = other->value,
-		.value_len = other->value_len, .lease = r->lease } };
+		.key = key, .key_len = strlen(key), .value = value,
+		.value_len = strlen(value), .lease = r->lease } };
 	struct etcd_txn_params txn = {
 		.compares = &cmp, .compare_count = 1, .success = &put, .success_count = 1,
 	};
-	t->req = etcd_kv_txn(r->etcd, &txn, ring_pin_taken, t);
+	op->req = etcd_kv_txn(r->etcd, &txn, ring_pin_taken, op);
+	free(value);
 	free(key);
 }
 
-static void ring_pin_take_read(struct ring_pin_take *t)
+static void ring_pin_take_read(struct ring_pin_op *op)
 {
-	char *prefix = ring_user_key(t->ring, "pins", t->hash, t->tag, "");
+	char *prefix = ring_user_key(op->ring, "pins", op->hash, op->tag, "");
 	struct etcd_range_params p = {
 		.key = prefix, .key_len = strlen(prefix), .prefix = true,
 	};
-	t->req = etcd_kv_range(t->ring->etcd, &p, ring_pin_read, t);
+	op->req = etcd_kv_range(op->ring->etcd, &p, ring_pin_read, op);
 	free(prefix);
 }
 
@@ -327,25 +466,76 @@ static void ring_pin_needed(void *ctx, const char *tag, uint32_t hash,
 			    const struct director_host *host, const char *username)
 {
 	struct ring *r = ctx;
-	(void)host;
 	(void)username;
-	struct ring_pin_take *t = xcalloc(1, sizeof(*t));
-	t->ring = r;
-	t->tag = xstrdup(tag);
-	t->hash = hash;
-	t->next = r->takes;
-	r->takes = t;
-	ring_pin_take_read(t);
+	struct ring_pin_op *op = ring_pin_op_new(r, RING_PIN_TAKE, tag, hash);
+	op->host = host->ip;
+	ring_pin_take_read(op);
 }
 
+static void ring_pin_deleted(const struct etcd_result *res, void *ctx)
+{
+	struct ring_pin_op *op = ctx;
+	op->req = NULL;
+	if (res->outcome != ETCD_OK) {
+		/* unknown: it may have run or not; only an answer says */
+		struct timeval tv = { 1, 0 };
+		evtimer_add(op->later, &tv);
+		return;
+	}
+	/* deleted, or a newer write of it is there (compare failed): the
+	 * view shows which once it reaches this revision */
+	ring_pin_op_wait(op, res->header.revision);
+}
+
+/* Deletes this node's own pin of the user if it is still the write the
+ * view has (p): a newer one (a request that ran late) is not deleted
+ * blindly but seen, and holds the user. */
+static struct etcd_request *ring_pin_delete(struct ring *r, const char *tag, uint32_t hash,
+					    const struct ring_pin_seen *p,
+					    etcd_result_cb *cb, void *ctx)
+{
+	char *key = ring_user_key(r, "pins", hash, tag, r->name);
+	struct etcd_compare cmp = {
+		.key = key, .key_len = strlen(key), .target = ETCD_TARGET_MOD,
+		.result = ETCD_CMP_EQUAL, .number = p->mod_revision,
+	};
+	struct etcd_op del = { .type = ETCD_OP_DELETE, .u.del = {
+		.key = key, .key_len = strlen(key) } };
+	struct etcd_txn_params txn = {
+		.compares = &cmp, .compare_count = 1, .success = &del, .success_count = 1,
+	};
+	struct etcd_request *req = etcd_kv_txn(r->etcd, &txn, cb, ctx);
+	free(key);
+	return req;
+}
+
+static void ring_pin_release_send(struct ring_pin_op *op)
+{
+	struct ring *r = op->ring;
+	struct ring_pin_seen *p = ring_pin_own_find(r, op->tag, op->hash);
+	if (p == NULL)
+		ring_pin_op_wait_later(op, r->revision, 0);	/* gone already */
+	else
+		op->req = ring_pin_delete(r, op->tag, op->hash, p, ring_pin_deleted, op);
+}
+
+static void ring_pin_release(void *ctx, const char *tag, uint32_t hash)
+{
+	struct ring *r = ctx;
+	ring_pin_release_send(ring_pin_op_new(r, RING_PIN_RELEASE, tag, hash));
+}
+
+/* A record gone at once (its host removed, flush -F): its pin goes, if
+ * it is still the one this node knows. */
 static void ring_pin_forgotten(void *ctx, const char *tag, uint32_t hash)
 {
 	struct ring *r = ctx;
-	char *key = ring_user_key(r, "pins", hash, tag, r->name);
-	struct etcd_delete_params del = { .key = key, .key_len = strlen(key) };
-	(void)etcd_kv_delete(r->etcd, &del, ring_ignore_result, NULL);
-	free(key);
+	struct ring_pin_seen *p = ring_pin_own_find(r, tag, hash);
+	if (p != NULL)
+		(void)ring_pin_delete(r, tag, hash, p, ring_ignore_result, NULL);
 }
+
+/* ---- set up, forget, free ------------------------------------------------ */
 
 void ring_pins_init(struct ring *r)
 {
@@ -353,23 +543,33 @@ void ring_pins_init(struct ring *r)
 	static const struct director_pin_callbacks cb = {
 		.needed = ring_pin_needed,
 		.forgotten = ring_pin_forgotten,
+		.release = ring_pin_release,
 		.move_ready = ring_move_ready,
 	};
 	director_set_pin_callbacks(r->director, &cb, r);
+}
+
+static void ring_pins_clear(struct ring *r)
+{
+	while (r->pin_ops != NULL)
+		ring_pin_op_free(r->pin_ops);
+	struct hmap_node *n, *next;
+	HMAP_FOR_EACH_SAFE(n, next, &r->pins) {
+		hmap_remove(&r->pins, n);
+		free(CONTAINER_OF(n, struct ring_pin_seen, node));
+	}
+}
+
+void ring_pins_forget(struct ring *r)
+{
+	ring_pins_clear(r);
+	director_forget_ring_users(r->director);
 }
 
 void ring_pins_free(struct ring *r)
 {
 	static const struct director_pin_callbacks none = { 0 };
 	director_set_pin_callbacks(r->director, &none, NULL);
-	while (r->takes != NULL) {
-		etcd_request_cancel(&r->takes->req);
-		ring_pin_take_free(r->takes);
-	}
-	struct hmap_node *n, *next;
-	HMAP_FOR_EACH_SAFE(n, next, &r->pins) {
-		hmap_remove(&r->pins, n);
-		free(CONTAINER_OF(n, struct ring_pin_seen, node));
-	}
+	ring_pins_clear(r);
 	hmap_destroy(&r->pins);
 }

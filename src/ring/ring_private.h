@@ -20,7 +20,8 @@ struct etcd_txn_params;
 struct etcd_result;
 struct event;
 struct ring_proposal;
-struct ring_pin_take;
+struct ring_pin_op;
+struct ring_prepare;
 struct ring_move;
 struct ring_flush;
 struct ring_kick;
@@ -136,10 +137,10 @@ struct ring {
 	bool hosts_known;
 	struct ring_hostchange change;
 	struct etcd_request *commit;	/* this node's try to commit a change */
-	struct etcd_request *ack;	/* this node's pins and ack */
+	struct ring_prepare *prepare;	/* this node's pins and ack */
 	struct ring_request *requests;	/* admin changes in flight */
 	struct ring_proposal *proposals;	/* host changes being proposed */
-	struct ring_pin_take *takes;	/* own pins being taken for logins */
+	struct ring_pin_op *pin_ops;	/* own pins being taken or let go */
 	struct hmap pins;		/* pin keys applied (ring_pins.c) */
 	struct ring_move *moves;	/* moves in flight (ring_moves.c) */
 	struct ring_flush *flushes;	/* this node's admins' flushes */
@@ -259,17 +260,33 @@ char *ring_user_key(const struct ring *r, const char *kind, uint32_t hash,
  * the parts, the tag unescaped into tag. */
 int ring_user_key_parse(const char *rest, size_t len, uint32_t *hash_r,
 			struct sbuf *tag, const char **node_r, size_t *node_len_r);
+/* A pin's value, {"host":ip}: pins of one host are equal byte for byte
+ * (a host change's compares rely on it). Allocated. */
+char *ring_pin_value(const char *ip);
 void ring_pins_init(struct ring *r);
 /* A pin key as read or watched. */
 void ring_pins_apply(struct ring *r, const char *rest, size_t len,
 		     const struct etcd_kv *kv, bool deleted);
-/* Puts that pin this node's users who would move with the prepared
- * rings. */
-void ring_pins_for_change(struct ring *r, struct ring_ops *ops);
+/* This node's own pin was written at revision (a transaction's answer):
+ * counted now, before the watch shows it. */
+void ring_pins_note_own(struct ring *r, const char *tag, uint32_t hash,
+			const struct ipaddr *host, int64_t revision);
+/* Whether this node's view has a pin of its own for the user. */
+bool ring_pins_own(struct ring *r, const char *tag, uint32_t hash);
 /* Around a full read: pins not read again are gone. */
 void ring_pins_load_begin(struct ring *r);
 void ring_pins_load_end(struct ring *r);
+/* The view reached a new revision: pin requests waiting for it end. */
+void ring_pins_settle(struct ring *r);
+/* Back with a new lease after a fence: every record and pin forgotten. */
+void ring_pins_forget(struct ring *r);
 void ring_pins_free(struct ring *r);
+
+/* ring_prepare.c: this node's part of a host change (doc/ring.md §4) */
+/* Pins the users who would move, then acknowledges the change. */
+void ring_prepare_start(struct ring *r);
+/* The change is gone or another: what is in flight no longer counts. */
+void ring_prepare_cancel(struct ring *r);
 
 /* ring_moves.c: moves (doc/ring.md §5) */
 void ring_move_request(struct ring *r, const struct director_change *c,

@@ -31,6 +31,8 @@ BACKEND_PORT = 20143
 BACKEND_TLS_PORT = 20993
 USERS = {"user%d" % i: "pass" for i in range(1, 41)}
 USERS.update({"jane": "Sécret pw", "bob": "bobpw"})
+# more users than one etcd transaction can pin (tests/integration/test_ring.py)
+USERS.update({"bulk%d" % i: "pass" for i in range(1, 301)})
 
 
 def pytest_configure(config):

@@ -7,6 +7,7 @@ on a clean stop. Host changes made on any node reach every node before
 they are answered, and move nobody who has a session (pins). A move
 closes the user's sessions on every node and holds its logins until every
 node is done; a flush is such moves."""
+import base64
 import os
 import re
 import signal
@@ -17,7 +18,7 @@ import pytest
 import etcdlib
 import loftlib
 from conftest import LOFT_IP, NET
-from imaputil import IMAP, dovecot_host
+from imaputil import IMAP, dovecot_host, user_hash
 
 LEASE = "3s"
 
@@ -299,6 +300,18 @@ def test_a_user_with_a_session_keeps_its_backend(loft_factory, etcd_whole, clust
     mine = [r for r in rows if u in r]
     assert len(mine) == 1 and before[u] in mine[0], rows
     m.logout()
+    # a second change while they are pinned: the nodes that only know
+    # others' pins pin them too, in transactions that compare that every
+    # pin of the user names that host (doc/ring.md §4)
+    doveadm(nodes[1], "director", "add", "%s.16" % NET, "1000")
+    for u in moved:
+        for n in nodes:
+            assert user_row(n, u)["Current"] == before[u], (n.port, u)
+    status, r = etcd_whole.members[0].post("/v3/kv/range", {
+        "key": etcdlib.b64(prefix + "pins/"), "range_end": etcdlib.b64(prefix + "pins0")})
+    holders = {base64.b64decode(kv["key"]).decode().rsplit("/", 1)[1]
+               for kv in r.get("kvs", [])}
+    assert len(holders) == 3, holders
     for s in sessions:
         s.logout()
 
@@ -680,3 +693,149 @@ def test_a_change_a_live_node_never_acknowledges_is_given_up(loft_factory, etcd_
     loftlib.wait_for(lambda: len(ring_status(n)) == 1, 10, "the ghost gone")
     doveadm(n, "director", "add", new)
     assert new in director_status(n)
+
+
+# ---- pins: regressions of the faults the protocol model found (doc/ring.md §11)
+
+def pin_put(etcd, prefix, user, node, host, lease):
+    """Writes P/pins/<hash>//<node> = {"host": host} on lease, as a node
+    of the ring would (the default tag is empty)."""
+    key = "%spins/%d//%s" % (prefix, user_hash(user), node)
+    value = '{"host":"%s"}' % host
+    status, _ = etcd.members[0].post("/v3/kv/put", {"key": etcdlib.b64(key),
+                                                   "value": etcdlib.b64(value),
+                                                   "lease": lease})
+    assert status == 200
+
+
+def lease_grant(etcd, ttl=120):
+    status, lease = etcd.members[0].post("/v3/lease/grant", {"TTL": ttl})
+    assert status == 200, lease
+    return lease["ID"]
+
+
+def other_backend(cluster, ip):
+    return [b.ip for b in cluster.backends if b.ip != ip][0]
+
+
+def test_a_pin_written_again_with_another_host_is_applied_again(loft_factory, etcd_whole,
+                                                                cluster):
+    """P5: a node applied each pin key once; a key written again with
+    another host kept the first host in its record, and the node routed
+    there while the ring's pin said otherwise."""
+    prefix = "/loft-repin/"
+    n = node(loft_factory, etcd_whole, 0, prefix)
+    loftlib.wait_for(lambda: live_members(n) == 1, 10, "the node in the ring")
+    user = "user21"
+    hashed = user_row(n, user)["Hashed"]
+    first = other_backend(cluster, hashed)
+    second = [b.ip for b in cluster.backends if b.ip not in (hashed, first)][0]
+    lease = lease_grant(etcd_whole)
+    try:
+        pin_put(etcd_whole, prefix, user, "ghost", first, lease)
+        loftlib.wait_for(lambda: user_row(n, user)["Current"] == first, 10,
+                         "the pin applied")
+        pin_put(etcd_whole, prefix, user, "ghost", second, lease)
+        loftlib.wait_for(lambda: user_row(n, user)["Current"] == second, 10,
+                         "the pin written again applied again")
+    finally:
+        etcd_whole.members[0].post("/v3/lease/revoke", {"ID": lease})
+    # no record (n/a): the user follows its hash again
+    loftlib.wait_for(lambda: user_row(n, user)["Current"] in ("n/a", hashed), 10,
+                     "the user back on its hash once the pin is gone")
+
+
+def members_lease(etcd, prefix):
+    """{member name: its lease} from P/members/."""
+    status, r = etcd.members[0].post("/v3/kv/range", {
+        "key": etcdlib.b64(prefix + "members/"),
+        "range_end": etcdlib.b64(prefix + "members0")})
+    assert status == 200, r
+    plen = len(prefix + "members/")
+    return {base64.b64decode(kv["key"]).decode()[plen:]: kv["lease"]
+            for kv in r.get("kvs", [])}
+
+
+def test_a_late_pin_of_its_own_makes_a_record(loft_factory, etcd_whole, cluster):
+    """P4: a node's own pin that lands after its record of the user went
+    (a write that timed out and ran late) is a pin the other nodes route
+    by; the node itself routed by the hash, because a pin of its own for
+    a user without a record did nothing."""
+    prefix = "/loft-ownpin/"
+    n = node(loft_factory, etcd_whole, 0, prefix)
+    loftlib.wait_for(lambda: live_members(n) == 1, 10, "the node in the ring")
+    [(name, lease)] = members_lease(etcd_whole, prefix).items()
+    user = "user22"
+    hashed = user_row(n, user)["Hashed"]
+    pinned = other_backend(cluster, hashed)
+    pin_put(etcd_whole, prefix, user, name, pinned, lease)
+    loftlib.wait_for(lambda: user_row(n, user)["Current"] == pinned, 10,
+                     "the node to route by its own pin")
+    m = IMAP(LOFT_IP, n.port)
+    m.login(user, "pass")
+    r = subprocess.run(["doveadm", "-f", "tab", "proxy", "list", "-a",
+                        os.path.join(n.base_dir, "ipc")],
+                       capture_output=True, text=True, timeout=40)
+    assert [row for row in r.stdout.splitlines() if user in row and pinned in row], r.stdout
+    m.logout()
+
+
+def test_a_node_back_with_a_new_lease_forgets_its_records(loft_factory, etcd_whole):
+    """R1: a node stopped past its lease kept its records; the ring went
+    on without it (a host change moved users' hashes, nobody pinned them
+    for it), and once back it routed those users to their old backends.
+    Now it forgets them (the fence closed their sessions) and follows the
+    ring."""
+    prefix = "/loft-rejoin/"
+    nodes = [node(loft_factory, etcd_whole, i, prefix) for i in range(2)]
+    for n in nodes:
+        loftlib.wait_for(lambda: live_members(n) == 2, 10, "two members")
+    users = ["user%d" % i for i in range(23, 35)]
+    for u in users:
+        m = IMAP(LOFT_IP, nodes[0].port)
+        m.login(u, "pass")
+        m.logout()
+    before = {u: user_row(nodes[0], u)["Current"] for u in users}
+    pid = nodes[0].proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        loftlib.wait_for(lambda: live_members(nodes[1]) == 1, 15, "node 0's lease to end")
+        new = "%s.15" % NET
+        doveadm(nodes[1], "director", "add", new, "1000")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    moved = [u for u in users if user_row(nodes[1], u)["Hashed"] == new]
+    assert moved, "no user's hash moved to the new host"
+    loftlib.wait_for(lambda: "lease is gone" in nodes[0].log_text(), 15,
+                     "node 0 to find its lease gone")
+    loftlib.wait_for(lambda: live_members(nodes[1]) == 2, 15, "node 0 back in the ring")
+    for u in moved:
+        assert before[u] != new
+        # no record (n/a): by the hash, the new host, as node 1 does
+        loftlib.wait_for(lambda: user_row(nodes[0], u)["Current"] in ("n/a", new), 10,
+                         "node 0 to route %s by the ring" % u)
+        assert user_row(nodes[0], u)["Hashed"] == new
+
+
+def test_a_host_change_pins_more_users_than_one_transaction_holds(loft_factory,
+                                                                 etcd_whole):
+    """B1: pins beyond one etcd transaction (126 here) went in transactions
+    whose answers were ignored, the ack with the last: one that failed let
+    the change commit with those users unpinned. Now each is answered, and
+    the ack goes once all succeeded: every user keeps its backend."""
+    prefix = "/loft-manypins/"
+    nodes = [node(loft_factory, etcd_whole, i, prefix) for i in range(2)]
+    for n in nodes:
+        loftlib.wait_for(lambda: live_members(n) == 2, 10, "two members")
+    users = ["bulk%d" % i for i in range(1, 301)]
+    for u in users:
+        m = IMAP(LOFT_IP, nodes[0].port)
+        m.login(u, "pass")
+        m.logout()
+    before = {u: user_row(nodes[0], u)["Current"] for u in users}
+    new = "%s.15" % NET
+    doveadm(nodes[1], "director", "add", new, "1000")
+    moved = [u for u in users if user_row(nodes[1], u)["Hashed"] == new]
+    assert len(moved) > 126, len(moved)
+    for u in moved:
+        assert user_row(nodes[1], u)["Current"] == before[u], u

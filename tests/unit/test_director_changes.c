@@ -493,6 +493,8 @@ struct pins_rec {
 	uint32_t needed_hash;
 	int forgotten;
 	uint32_t forgotten_hash;
+	int released;
+	uint32_t released_hash;
 };
 
 static void pins_needed(void *ctx, const char *tag, uint32_t hash,
@@ -514,6 +516,14 @@ static void pins_forgotten(void *ctx, const char *tag, uint32_t hash)
 	p->forgotten_hash = hash;
 }
 
+static void pins_release(void *ctx, const char *tag, uint32_t hash)
+{
+	struct pins_rec *p = ctx;
+	(void)tag;
+	p->released++;
+	p->released_hash = hash;
+}
+
 static void test_pins(void **state)
 {
 	(void)state;
@@ -523,7 +533,7 @@ static void test_pins(void **state)
 	struct director *d = make_director(servers, 2, &cfg, &rec);
 	struct pins_rec p = { 0 };
 	static const struct director_pin_callbacks cb = {
-		.needed = pins_needed, .forgotten = pins_forgotten,
+		.needed = pins_needed, .forgotten = pins_forgotten, .release = pins_release,
 	};
 	director_set_pin_callbacks(d, &cb, &p);
 	uint32_t h = director_user_hash(d, "u");
@@ -541,7 +551,7 @@ static void test_pins(void **state)
 			 DIRECTOR_ROUTE_WAIT);
 	assert_int_equal(p.needed, 1);		/* asked once for both */
 	assert_int_equal(p.needed_hash, h);
-	director_user_own_pin(d, "", h, true, 12);
+	director_user_own_pin(d, "", h, true, NULL, 12);
 	director_dispatch(d);
 	assert_int_equal(rec.nresumed, 2);
 	assert_int_equal(director_route(d, "u", "", 13, 5, &to, &t, &err), DIRECTOR_ROUTE_OK);
@@ -551,11 +561,35 @@ static void test_pins(void **state)
 	struct director_lookup lk;
 	director_user_lookup(d, h, "", 15, &lk);
 	assert_true(lk.assigned && ipaddr_equal(&lk.current, &other));
-	/* when the record expires, the ring is told to let its pin go */
+	/* when the record expires, the ring is asked to let its pin go; the
+	 * record stays and logins wait until the ring says the pin is gone
+	 * from its view too (doc/ring.md §11, P1) */
 	director_release(d, &t, 16);
 	assert_int_equal(director_expire(d, 16 + 900), 1);
-	assert_int_equal(p.forgotten, 1);
-	assert_int_equal(p.forgotten_hash, h);
+	assert_int_equal(p.released, 1);
+	assert_int_equal(p.released_hash, h);
+	assert_int_equal(p.forgotten, 0);
+	assert_int_equal(director_route(d, "u", "", 917, 7, &to, &t, &err),
+			 DIRECTOR_ROUTE_WAIT);
+	assert_int_equal(p.needed, 1);		/* waits, asks nothing */
+	director_user_lookup(d, h, "", 917, &lk);
+	assert_true(lk.assigned && ipaddr_equal(&lk.current, &other));
+	assert_int_equal(director_expire(d, 16 + 5000), 0);
+	/* a newer pin of its own is there after all: it holds u again */
+	director_user_released(d, "", h, true, 918);
+	director_dispatch(d);
+	assert_int_equal(rec.nresumed, 3);
+	assert_int_equal(director_route(d, "u", "", 919, 7, &to, &t, &err), DIRECTOR_ROUTE_OK);
+	assert_true(ipaddr_equal(&to->ip, &other));
+	director_release(d, &t, 919);
+	assert_int_equal(director_expire(d, 919 + 900), 1);
+	assert_int_equal(p.released, 2);
+	/* gone from etcd and from the view: the record goes, u follows the
+	 * hash */
+	director_user_released(d, "", h, false, 1820);
+	director_user_lookup(d, h, "", 1820, &lk);
+	assert_false(lk.assigned);
+	assert_int_equal(p.forgotten, 0);
 	/* a user only others pin, and this node has no session: when their
 	 * pin goes it follows the hash again at once */
 	uint32_t h2 = director_user_hash(d, "w");
@@ -568,11 +602,21 @@ static void test_pins(void **state)
 	assert_int_equal(director_user_remote_pin(d, "", h2, &other2, false, 22), DIRECTOR_OK);
 	director_user_lookup(d, h2, "", 23, &lk);
 	assert_false(lk.assigned);
-	assert_int_equal(p.forgotten, 1);	/* it held no pin of its own */
+	assert_int_equal(p.forgotten + p.released, 2);	/* it held no pin of its own */
 	/* a pin to a host this node does not know is ignored */
 	struct ipaddr nowhere = ip_of("10.9.9.9");
 	assert_int_equal(director_user_remote_pin(d, "", 7, &nowhere, true, 24),
 			 DIRECTOR_NOTFOUND);
+	/* a pin of its own for a user it has no record of (a write that ran
+	 * late): the record is made on its host (P4) */
+	director_user_own_pin(d, "", h2, true, &other2, 25);
+	director_user_lookup(d, h2, "", 25, &lk);
+	assert_true(lk.assigned && ipaddr_equal(&lk.current, &other2));
+	/* back with a new lease: every record goes (R1) */
+	director_forget_ring_users(d);
+	director_user_lookup(d, h2, "", 26, &lk);
+	assert_false(lk.assigned);
+	assert_int_equal(p.forgotten + p.released, 2);
 	director_free(&d);
 	config_free(&cfg);
 }
