@@ -35,8 +35,9 @@ done
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
-# The protocol with the fixes the findings propose (doc/ring.md §11);
-# "but FIX_x": the same without fix x.
+# The protocol as the code implements it: with every fix the model's
+# findings proposed (doc/ring.md §11); but x: the same without fix x,
+# which must fail (each fix is needed).
 FIXED="-DFIX_RELEASE -DFIX_TAKE -DFIX_HCPIN -DFIX_REJOIN -DFIX_OWNREC -DFIX_REAPPLY -DFIX_MOVEID"
 but() { echo "$FIXED" | sed "s/-D$1//"; }
 
@@ -63,13 +64,13 @@ live-2moves|2|$FIXED -DMAXHC=0 -DMAXMOVE=2|move_finishes|pass|two moves finish
 broken-early-ack|2|$FIXED -DBUG_EARLY_ACK|safety|fail:sessions|a node acks a move before its sessions end
 limit-serve|2|$FIXED -DSERVE -DMAXCUT=1|safety|fail:sessions|ring.partition = serve
 limit-pause|2|$FIXED -DPAUSE -DMAXPAUSE=1|safety|fail:sessions|a node stopped (SIGSTOP) past its lease
-code-P1|2||safety|fail:sessions|the code as it is, P1: a node forgets its pin before etcd does
-code-P2|2|$(but FIX_TAKE)|safety|fail:sessions|P2: a login goes elsewhere than the pin it took
-code-P3|2|$(but FIX_HCPIN) -DMAXGHOST=1 -DMAXMOVE=0|safety|fail:sessions|P3: a host-change pin counted before it is written
-code-P4|2|$(but FIX_OWNREC) -DMAXGHOST=1 -DMAXMOVE=0|safety|fail:sessions|P4: a late pin of its own is not a pin here
-code-R1|2|$(but FIX_REJOIN) -DMAXCUT=1|safety|fail:sessions|R1: a node back with a new lease keeps its records
-code-M1|2|$(but FIX_MOVEID) -DMAXHC=0 -DMAXMOVE=2|move_finishes|fail:cycle|M1: a full read keeps a finished move
-slow-code-P5|2|$(but FIX_REAPPLY) -DMAXCRASH=1 -DK=1|hostchange_commits|fail:cycle|P5: a pin key written again is not seen
+without-P1|2|$(but FIX_RELEASE)|safety|fail:sessions|without P1's fix: a node forgets its pin before etcd does
+without-P2|2|$(but FIX_TAKE)|safety|fail:sessions|without P2's: a login goes elsewhere than the pin it took
+without-P3|2|$(but FIX_HCPIN) -DMAXGHOST=1 -DMAXMOVE=0|safety|fail:sessions|without P3's: a host-change pin counted before it is written
+without-P4|2|$(but FIX_OWNREC) -DMAXGHOST=1 -DMAXMOVE=0|safety|fail:sessions|without P4's: a late pin of its own is not a pin here
+without-R1|2|$(but FIX_REJOIN) -DMAXCUT=1|safety|fail:sessions|without R1's: a node back with a new lease keeps its records
+without-M1|2|$(but FIX_MOVEID) -DMAXHC=0 -DMAXMOVE=2|move_finishes|fail:cycle|without M1's: a full read keeps a finished move
+slow-without-P5|2|$(but FIX_REAPPLY) -DMAXCRASH=1 -DK=1|hostchange_commits|fail:cycle|without P5's: a pin key written again is not seen
 slow-fixed-late|2|$FIXED -DMAXGHOST=1|safety|pass|a host change and a move, a request late
 slow-fixed-crash-cut|2|$FIXED -DMAXCRASH=1 -DMAXCUT=1|safety|pass|... a crash and a partition
 slow-fixed-3|3|$FIXED|safety|pass|3 nodes, a host change and a move

@@ -40,9 +40,11 @@
  *   LIVENESS             the state liveness needs (tried, forever)
  *   CLAIM_<name>         the one LTL claim to build
  *
- * Without FIX_ flags this is the code as it is, and safety fails (doc/
- * ring.md §11 has the trails).  Each FIX_ flag is the change a finding
- * proposes; with all of them the model passes:
+ * Without FIX_ flags this is the code as it was when the model was
+ * written, and safety fails (doc/ring.md §11 has the trails).  Each FIX_
+ * flag is the change a finding proposed; the code makes all of them now
+ * (check.sh checks the model with all, and without each one to show it
+ * is needed):
  *   FIX_RELEASE   P1: a node deletes its own pin (retrying, comparing the
  *                 pin's version) and forgets the user only once its watch
  *                 shows the deletion; logins of the user wait till then
