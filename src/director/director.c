@@ -109,7 +109,7 @@ void director_rings_foreach_moving(struct director *d,
 			struct director_moving_user mu = {
 				.hash = u->hash, .tag = t->name, .username = u->username,
 				.current = u->host, .hashed = hashed, .next = next,
-				.sessions = u->sessions,
+				.sessions = u->sessions, .local = u->local != 0,
 				.ring_pinned = u->own_pin || u->remote_pins > 0,
 			};
 			cb(&mu, ctx);
@@ -384,6 +384,7 @@ enum director_route_result director_route(struct director *d, const char *userna
 		*error_r = "the user's backend is failing its health checks";
 		return DIRECTOR_ROUTE_FAIL;
 	}
+	u->local = 1;
 	user_directory_session_ref(&t->users, u);
 	ticket_r->hash = hash;
 	ticket_r->gen = u->gen;

@@ -294,6 +294,7 @@ struct director_moving_user {
 	const struct director_host *next;	/* NULL: no host in the tag */
 	uint32_t sessions;
 	bool ring_pinned;		/* a ring's pin (any node's) holds it */
+	bool local;			/* a login here routed by the record */
 };
 void director_rings_foreach_moving(struct director *d,
 				   void (*cb)(const struct director_moving_user *u,

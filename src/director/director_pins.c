@@ -225,13 +225,13 @@ void director_forget_ring_users(struct director *d)
 			/* the ring's pins are read again; the ring's view of
 			 * them starts empty too */
 			u->own_pin = 0;
-			u->releasing = 0;
 			if (u->pinned == 0) {
 				user_directory_remove(dir, u);
 			} else {
-				/* being moved (never idle): the move, read
-				 * again, holds it */
+				/* being moved (never idle, in no list): the
+				 * move, read again, holds it */
 				u->remote_pins = 0;
+				u->releasing = 0;
 			}
 		}
 	}

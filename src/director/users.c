@@ -97,6 +97,7 @@ struct director_user *user_directory_refresh(struct user_directory *dir,
 		nu->pinned = u->pinned;
 		nu->own_pin = u->own_pin;
 		nu->releasing = u->releasing;
+		nu->local = u->local;
 		nu->remote_pins = u->remote_pins;
 		nu->gen = u->gen;
 		bool idle = user_is_idle(u);
@@ -201,16 +202,18 @@ bool user_directory_released(struct user_directory *dir, struct director_user *u
 {
 	if (u->releasing == 0)
 		return false;
-	u->releasing = 0;
 	u->own_pin = held;
-	if (!user_is_idle(u))
-		return false;
-	if (!held) {
+	if (!held && u->sessions == 0 && u->pinned == 0 && u->remote_pins == 0) {
+		/* still marked releasing, so not taken for a member of the
+		 * idle list, which it left when the release began */
 		user_directory_remove(dir, u);
 		return true;
 	}
-	u->timestamp = now;
-	user_idle_append(dir, u);
+	u->releasing = 0;
+	if (user_is_idle(u)) {
+		u->timestamp = now;
+		user_idle_append(dir, u);
+	}
 	return false;
 }
 

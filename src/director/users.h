@@ -28,6 +28,8 @@ struct director_user {
 					 * must not release this one */
 	uint8_t pinned;			/* being moved: never expires meanwhile */
 	uint8_t own_pin;		/* a ring: this node holds a pin for it */
+	uint8_t local;			/* a login on this node routed by it (not
+					 * only another node's pin) */
 	uint8_t releasing;		/* a ring: its own pin is being let go; the
 					 * record stays (no expiry, logins wait)
 					 * until the ring says it is gone */

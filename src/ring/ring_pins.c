@@ -111,13 +111,23 @@ static struct ring_pin_seen *ring_pin_seen_find(struct ring *r, const char *rest
 	return NULL;
 }
 
+/* This node's own pin key of the user; *rest_r: where the part the map
+ * is keyed by starts ("<hash>/<tag>/<node>", as ring_state_apply hands
+ * pin keys over: after P/pins/). */
+static char *ring_pin_own_key(const struct ring *r, const char *tag, uint32_t hash,
+			      size_t *rest_r)
+{
+	*rest_r = strlen(r->prefix) + strlen("pins/");
+	return ring_user_key(r, "pins", hash, tag, r->name);
+}
+
 /* This node's own pin key of the user, as the map has it (or NULL). */
 static struct ring_pin_seen *ring_pin_own_find(struct ring *r, const char *tag,
 					       uint32_t hash)
 {
-	char *key = ring_user_key(r, "pins", hash, tag, r->name);
-	size_t plen = strlen(r->prefix);
-	struct ring_pin_seen *p = ring_pin_seen_find(r, key + plen, strlen(key) - plen);
+	size_t rest;
+	char *key = ring_pin_own_key(r, tag, hash, &rest);
+	struct ring_pin_seen *p = ring_pin_seen_find(r, key + rest, strlen(key) - rest);
 	free(key);
 	return p != NULL && p->own ? p : NULL;
 }
@@ -231,9 +241,9 @@ void ring_pins_apply(struct ring *r, const char *rest, size_t len,
 void ring_pins_note_own(struct ring *r, const char *tag, uint32_t hash,
 			const struct ipaddr *host, int64_t revision)
 {
-	char *key = ring_user_key(r, "pins", hash, tag, r->name);
-	size_t plen = strlen(r->prefix);
-	ring_pin_set(r, key + plen, strlen(key) - plen, true, host, revision);
+	size_t rest;
+	char *key = ring_pin_own_key(r, tag, hash, &rest);
+	ring_pin_set(r, key + rest, strlen(key) - rest, true, host, revision);
 	free(key);
 }
 
@@ -318,13 +328,17 @@ static struct ring_pin_op *ring_pin_op_new(struct ring *r, enum ring_pin_op_kind
 static void ring_pin_op_done(struct ring_pin_op *op)
 {
 	struct ring *r = op->ring;
-	if (op->kind == RING_PIN_TAKE)
+	if (op->kind == RING_PIN_TAKE) {
 		director_user_pin_failed(r->director, op->tag, op->hash);
-	else
+	} else {
 		/* a newer pin of its own there (a write that ran late): it
 		 * holds the user again */
-		director_user_released(r->director, op->tag, op->hash,
-				       ring_pins_own(r, op->tag, op->hash), time(NULL));
+		bool held = ring_pins_own(r, op->tag, op->hash);
+		ring_report(r, LOG_LEVEL_DEBUG, "ring: pin of %u released at revision %lld%s",
+			    op->hash, (long long)r->revision,
+			    held ? ": a newer one holds the user" : "");
+		director_user_released(r->director, op->tag, op->hash, held, time(NULL));
+	}
 	ring_pin_op_free(op);
 }
 
@@ -513,6 +527,8 @@ static void ring_pin_release_send(struct ring_pin_op *op)
 {
 	struct ring *r = op->ring;
 	struct ring_pin_seen *p = ring_pin_own_find(r, op->tag, op->hash);
+	ring_report(r, LOG_LEVEL_DEBUG, "ring: releasing the pin of %u (revision %lld)",
+		    op->hash, p != NULL ? (long long)p->mod_revision : 0LL);
 	if (p == NULL)
 		ring_pin_op_wait_later(op, r->revision, 0);	/* gone already */
 	else

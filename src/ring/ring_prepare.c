@@ -83,6 +83,12 @@ static void ring_prepare_collect(const struct director_moving_user *u, void *ctx
 	/* already where the new list sends it: nothing to keep */
 	if (u->next == u->current)
 		return;
+	/* a record only another node's pin made: that pin keeps the user
+	 * there, and this node has nothing of its own to keep. (Pinning it
+	 * too would keep both pins alive for ever, each node's record
+	 * held by the other's pin.) */
+	if (!u->local)
+		return;
 	/* etcd has this node's pin of it (a pin always names the user's
 	 * host): writing it again on every host change cost a put per
 	 * pinned user */

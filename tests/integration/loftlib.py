@@ -289,7 +289,7 @@ login = {{ trusted_networks = [ {trusted} ]; disable_plaintext_auth = {dpa}; tim
           max_userip_connections = {max_userip}; }};
 auth = {{ penalty = {penalty}; username_format = "{username_format}"; }};
 passdb = ( {passdb} );
-director = {{ mail_servers = [ {servers} ]; user_expire = "15m"; username_hash = "%Lu";
+director = {{ mail_servers = [ {servers} ]; user_expire = "{user_expire}"; username_hash = "%Lu";
              {director_extra} }};
 backend = {{ imap_port = {backend_port}; pop3_port = {backend_pop3_port};
             managesieve_port = {backend_sieve_port};
@@ -363,7 +363,7 @@ class Loftd:
             "servers": ", ".join('"%s"' % b.ip for b in cluster.backends),
             "backend_port": cluster.backends[0].port, "backend_ssl": "no",
             "connect_timeout": "10s", "log_level": "info",
-            "max_userip": 10, "penalty": "true", "director_extra": "",
+            "max_userip": 10, "penalty": "true", "director_extra": "", "user_expire": "15m",
             "extra_listeners": "",
             # test_privileges.py runs loftd as nobody
             "privileges": "allow_root = true;", "extra_conf": "",

@@ -300,18 +300,15 @@ def test_a_user_with_a_session_keeps_its_backend(loft_factory, etcd_whole, clust
     mine = [r for r in rows if u in r]
     assert len(mine) == 1 and before[u] in mine[0], rows
     m.logout()
-    # a second change while they are pinned: the nodes that only know
-    # others' pins pin them too, in transactions that compare that every
-    # pin of the user names that host (doc/ring.md §4)
+    # a second change while they are pinned: node 0's pins keep them; a
+    # node whose records are only others' pins pins nothing (else each
+    # node's pin would keep the other's record, and so its pin, for ever)
     doveadm(nodes[1], "director", "add", "%s.16" % NET, "1000")
     for u in moved:
         for n in nodes:
             assert user_row(n, u)["Current"] == before[u], (n.port, u)
-    status, r = etcd_whole.members[0].post("/v3/kv/range", {
-        "key": etcdlib.b64(prefix + "pins/"), "range_end": etcdlib.b64(prefix + "pins0")})
-    holders = {base64.b64decode(kv["key"]).decode().rsplit("/", 1)[1]
-               for kv in r.get("kvs", [])}
-    assert len(holders) == 3, holders
+    holders = {h for u in moved for h in pins_of(etcd_whole, prefix, u)}
+    assert len(holders) == 2, holders     # node 0, and node 2 for its login
     for s in sessions:
         s.logout()
 
@@ -745,15 +742,20 @@ def test_a_pin_written_again_with_another_host_is_applied_again(loft_factory, et
                      "the user back on its hash once the pin is gone")
 
 
+def etcd_range(etcd, key):
+    """The key-values under key (a prefix ending in "/"), as etcd's
+    gateway gives them (base64 keys and values)."""
+    status, r = etcd.members[0].post("/v3/kv/range", {
+        "key": etcdlib.b64(key), "range_end": etcdlib.b64(key[:-1] + "0")})
+    assert status == 200, r
+    return r.get("kvs", [])
+
+
 def members_lease(etcd, prefix):
     """{member name: its lease} from P/members/."""
-    status, r = etcd.members[0].post("/v3/kv/range", {
-        "key": etcdlib.b64(prefix + "members/"),
-        "range_end": etcdlib.b64(prefix + "members0")})
-    assert status == 200, r
     plen = len(prefix + "members/")
     return {base64.b64decode(kv["key"]).decode()[plen:]: kv["lease"]
-            for kv in r.get("kvs", [])}
+            for kv in etcd_range(etcd, prefix + "members/")}
 
 
 def test_a_late_pin_of_its_own_makes_a_record(loft_factory, etcd_whole, cluster):
@@ -839,3 +841,52 @@ def test_a_host_change_pins_more_users_than_one_transaction_holds(loft_factory,
     assert len(moved) > 126, len(moved)
     for u in moved:
         assert user_row(nodes[1], u)["Current"] == before[u], u
+
+
+def pins_of(etcd, prefix, user):
+    """{holder: host} of the user's pins in etcd."""
+    key = "%spins/%d//" % (prefix, user_hash(user))
+    return {base64.b64decode(kv["key"]).decode()[len(key):]:
+            base64.b64decode(kv["value"]).decode() for kv in etcd_range(etcd, key)}
+
+
+def test_an_expired_record_lets_its_pin_go_before_it_is_forgotten(loft_factory,
+                                                                  etcd_whole):
+    """P1: when a node's record of a user it pins expires, the node deletes
+    its pin and forgets the record only once its view of etcd shows the
+    pin gone. (A regression of this fix looked the pin up under the wrong
+    key: the record went at once and the pin stayed in etcd for the whole
+    life of the node's lease, pinning the user everywhere else.) The next
+    host change writes no pin a node already holds."""
+    prefix = "/loft-release/"
+    nodes = [node(loft_factory, etcd_whole, i, prefix, user_expire="10s")
+             for i in range(2)]
+    for n in nodes:
+        loftlib.wait_for(lambda: live_members(n) == 2, 10, "two members")
+    users = ["user%d" % i for i in range(1, 13)]
+    for u in users:
+        m = IMAP(LOFT_IP, nodes[0].port)
+        m.login(u, "pass")
+        m.logout()
+    new = "%s.15" % NET
+    doveadm(nodes[1], "director", "add", new, "1000")
+    moved = [u for u in users if user_row(nodes[1], u)["Hashed"] == new]
+    assert moved, "no user's hash moved to the new host"
+    name = [h for h in pins_of(etcd_whole, prefix, moved[0])][0]
+    for u in moved:
+        assert list(pins_of(etcd_whole, prefix, u)) == [name], u
+    # a second change that moves them again writes none of them anew
+    revisions = {kv["key"]: kv["mod_revision"]
+                 for kv in etcd_range(etcd_whole, prefix + "pins/")}
+    doveadm(nodes[1], "director", "add", "%s.16" % NET, "1000")
+    assert all(revisions.get(kv["key"]) in (None, kv["mod_revision"])
+               for kv in etcd_range(etcd_whole, prefix + "pins/"))
+    # user_expire after the logouts, node 0's records expire: its pins go
+    # from etcd, and then from both nodes' routing
+    for u in moved:
+        loftlib.wait_for(lambda: not pins_of(etcd_whole, prefix, u), 30,
+                         "%s's pin to go" % u)
+        for n in nodes:
+            loftlib.wait_for(lambda: user_row(n, u)["Current"] in
+                             ("n/a", user_row(n, u)["Hashed"]), 10,
+                             "%s to follow its hash on node %d" % (u, n.port))

@@ -621,6 +621,75 @@ static void test_pins(void **state)
 	config_free(&cfg);
 }
 
+/* Releases end while other users wait in the idle list: it must stay
+ * whole (a released record was once unlinked twice, which emptied the
+ * list: nobody after it ever expired). */
+static void test_releases_keep_the_idle_list(void **state)
+{
+	(void)state;
+	static const char *const servers[] = { "10.0.0.1", "10.0.0.2" };
+	struct config *cfg;
+	struct recorder rec;
+	struct director *d = make_director(servers, 2, &cfg, &rec);
+	struct pins_rec p = { 0 };
+	static const struct director_pin_callbacks cb = {
+		.needed = pins_needed, .forgotten = pins_forgotten, .release = pins_release,
+	};
+	director_set_pin_callbacks(d, &cb, &p);
+	static const char *const names[] = { "a", "b", "c", "d" };
+	uint32_t h[4];
+	for (int i = 0; i < 4; i++) {
+		const struct director_host *to;
+		struct director_ticket t;
+		const char *err;
+		h[i] = director_user_hash(d, names[i]);
+		assert_int_equal(director_route(d, names[i], "", 10 + i, 1, &to, &t, &err),
+				 DIRECTOR_ROUTE_OK);
+		director_release(d, &t, 10 + i);
+		/* a, b and c hold pins of this node's own; d does not */
+		if (i < 3)
+			director_user_own_pin(d, "", h[i], true, NULL, 10 + i);
+	}
+	assert_int_equal(director_expire(d, 11 + 900), 2);	/* a, b */
+	assert_int_equal(p.released, 2);
+	director_user_released(d, "", h[0], false, 912);
+	director_user_released(d, "", h[1], true, 912);		/* held again */
+	struct director_lookup lk;
+	director_user_lookup(d, h[0], "", 912, &lk);
+	assert_false(lk.assigned);
+	/* c and d expire in their turn, then b again */
+	assert_int_equal(director_expire(d, 13 + 900), 2);
+	assert_int_equal(p.released, 3);
+	director_user_lookup(d, h[3], "", 913, &lk);
+	assert_false(lk.assigned);
+	director_user_released(d, "", h[2], false, 913);
+	assert_int_equal(director_expire(d, 912 + 900), 1);
+	assert_int_equal(p.released, 4);
+	director_user_released(d, "", h[1], false, 1812);
+	for (int i = 0; i < 4; i++) {
+		director_user_lookup(d, h[i], "", 1812, &lk);
+		assert_false(lk.assigned);
+	}
+	/* back with a new lease while one is released: forgotten cleanly */
+	const struct director_host *to;
+	struct director_ticket t;
+	const char *err;
+	assert_int_equal(director_route(d, "a", "", 2000, 1, &to, &t, &err), DIRECTOR_ROUTE_OK);
+	director_release(d, &t, 2000);
+	assert_int_equal(director_route(d, "b", "", 2001, 1, &to, &t, &err), DIRECTOR_ROUTE_OK);
+	director_release(d, &t, 2001);
+	director_user_own_pin(d, "", h[0], true, NULL, 2000);
+	assert_int_equal(director_expire(d, 2000 + 900), 1);
+	director_forget_ring_users(d);
+	director_user_lookup(d, h[1], "", 2900, &lk);
+	assert_false(lk.assigned);
+	assert_int_equal(director_route(d, "c", "", 3000, 1, &to, &t, &err), DIRECTOR_ROUTE_OK);
+	director_release(d, &t, 3000);
+	assert_int_equal(director_expire(d, 3000 + 900), 1);
+	director_free(&d);
+	config_free(&cfg);
+}
+
 static void test_logins_wait_for_a_prepared_host_change(void **state)
 {
 	(void)state;
@@ -806,6 +875,7 @@ int main(void)
 		cmocka_unit_test(test_change_handler),
 		cmocka_unit_test(test_rings_in_phases),
 		cmocka_unit_test(test_pins),
+		cmocka_unit_test(test_releases_keep_the_idle_list),
 		cmocka_unit_test(test_ring_move_hold),
 		cmocka_unit_test(test_logins_wait_for_a_prepared_host_change),
 		cmocka_unit_test(test_hosts_replace),
