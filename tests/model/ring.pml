@@ -183,6 +183,9 @@ int vm[N];      /* the state it applied (main word) */
 int vp[N];      /* ... and the pins it applied (its pin map) */
 byte lag[N];
 bit rec[N];     /* director: a record of the user */
+bit loc[N];     /* ... that a login here routed by: only such a record is
+                 * pinned at a host change (ring_prepare_collect: one that
+                 * only another node's pin made is kept by that pin) */
 bit rhost[N];   /*   its host (u->host) */
 bit own[N];     /*   u->own_pin */
 bit pown[N];    /* ring_pins.c: its own-name pin key was applied as its own */
@@ -344,7 +347,7 @@ inline pin_drop(n, hh)
 		 * sessions, its own pin or a move of the user */
 		if
 		:: rec[n] && RPINS(n, xp) == 0 && sess[n] == 0 && !own[n] && !dm && !rel[n] ->
-			rec[n] = 0
+			rec[n] = 0; loc[n] = 0
 		:: else -> skip
 		fi
 	fi
@@ -613,14 +616,14 @@ inline exec(n, gg)
 inline prepare(n)
 {
 	printf("MSC: node %d: prepares the host change (pins the user: %d), acks\n", n,
-	       rec[n] && !DMOVE(n));
+	       rec[n] && loc[n] && !DMOVE(n));
 	dprep[n] = 1;
 	v = 0;
 #ifdef FIX_HCPIN
-	if :: rec[n] && !DMOVE(n) -> v = 1 :: else -> skip fi;
+	if :: rec[n] && loc[n] && !DMOVE(n) -> v = 1 :: else -> skip fi;
 #else
 	/* ring_pins_collect_one: its own pin is counted at once */
-	if :: rec[n] && !DMOVE(n) -> v = 1; own[n] = 1 :: else -> skip fi;
+	if :: rec[n] && loc[n] && !DMOVE(n) -> v = 1; own[n] = 1 :: else -> skip fi;
 #endif
 	g = G(T_PREP, rhost[n], v, BIT(vm[n], B_HCID));
 	dsend(n, X_PREP);
@@ -654,7 +657,7 @@ inline release_end(n)
 			/* a newer write of its pin (one that timed out) is there:
 			 * it holds the user again */
 			own[n] = 1; myver[n] = PV(vp[n], n)
-		:: !pown[n] && RPINS(n, vp[n]) == 0 && sess[n] == 0 && !DMOVE(n) -> rec[n] = 0
+		:: !pown[n] && RPINS(n, vp[n]) == 0 && sess[n] == 0 && !DMOVE(n) -> rec[n] = 0; loc[n] = 0
 		:: else -> skip
 		fi
 	:: else -> skip
@@ -664,7 +667,7 @@ inline release_end(n)
 /* a session of the user opens on node n, on backend v */
 inline open(n)
 {
-	sess[n] = sess[n] | (1 << v);
+	sess[n] = sess[n] | (1 << v); loc[n] = 1;
 	printf("MSC: node %d: session on backend %d\n", n, v);
 	assert(ALLSESS != 3)    /* never on two backends */
 }
@@ -856,7 +859,7 @@ end:
 		    RPINS(n, vp[n]) == 0 ->
 		printf("MSC: node %d: its record of the user expires\n", n);
 #ifndef FIX_RELEASE
-		rec[n] = 0;
+		rec[n] = 0; loc[n] = 0;
 #endif
 		if
 		:: own[n] ->
@@ -870,7 +873,7 @@ end:
 			:: else -> skip         /* etcd unreachable: lost */
 			fi
 #endif
-		:: else -> rec[n] = 0
+		:: else -> rec[n] = 0; loc[n] = 0
 		fi;
 		reset() }
 
@@ -881,7 +884,7 @@ end:
 		ncrash++;
 		MAYBE_FOREVER;
 		alive[n] = 0; cut[n] = 0; fenced[n] = 0; paused[n] = 0; ldreq[n] = 0;
-		rec[n] = 0; rhost[n] = 0; own[n] = 0; pown[n] = 0; rel[n] = 0; reldone[n] = 0; relat[n] = 0; myver[n] = 0; dprep[n] = 0; cprep[n] = 0;
+		rec[n] = 0; loc[n] = 0; rhost[n] = 0; own[n] = 0; pown[n] = 0; rel[n] = 0; reldone[n] = 0; relat[n] = 0; myver[n] = 0; dprep[n] = 0; cprep[n] = 0;
 		mid[n] = 0; mtg[n] = 0; sess[n] = 0; CLEAR_TRIED(n);
 		lag[n] = 0; vm[n] = 0; vp[n] = 0;
 		tidy(); reset() }
@@ -917,7 +920,7 @@ end:
 #ifdef FIX_REJOIN
 			/* R1's fix: the ring went on without it; what it
 			 * remembers of users is not the ring's */
-			rec[n] = 0; own[n] = 0; rel[n] = 0; reldone[n] = 0; relat[n] = 0; myver[n] = 0; pown[n] = 0; vp[n] = 0;
+			rec[n] = 0; loc[n] = 0; own[n] = 0; rel[n] = 0; reldone[n] = 0; relat[n] = 0; myver[n] = 0; pown[n] = 0; vp[n] = 0;
 #endif
 			fenced[n] = 1; ldreq[n] = 1
 		fi;
@@ -932,7 +935,7 @@ end:
 		new_lease(n);
 		commit_ns();
 #ifdef FIX_REJOIN
-		rec[n] = 0; own[n] = 0; rel[n] = 0; reldone[n] = 0; relat[n] = 0; myver[n] = 0; pown[n] = 0; vp[n] = 0;
+		rec[n] = 0; loc[n] = 0; own[n] = 0; rel[n] = 0; reldone[n] = 0; relat[n] = 0; myver[n] = 0; pown[n] = 0; vp[n] = 0;
 #endif
 		fenced[n] = 1; ldreq[n] = 1;
 		reset() }
