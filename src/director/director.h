@@ -320,6 +320,10 @@ struct director_pin_callbacks {
 	 * etcd and from this node's view of it (doc/ring.md §3, P1); answer
 	 * with director_user_released() */
 	void (*release)(void *ctx, const char *tag, uint32_t hash);
+	/* while pins are being read (director_set_pins_loading): whether
+	 * this node's view has every pin of the user; if not, the login
+	 * waits until director_user_route_again() */
+	bool (*known)(void *ctx, const char *tag, uint32_t hash);
 	/* a ring's move (director_user_move_hold): this node's sessions of
 	 * the user are gone, or the move timeout passed */
 	void (*move_ready)(void *ctx, const char *tag, uint32_t hash);
@@ -340,8 +344,12 @@ enum director_result director_user_remote_pin(struct director *d, const char *ta
  * (doc/ring.md §3, P4; NULL: makes none). */
 void director_user_own_pin(struct director *d, const char *tag, uint32_t hash,
 			   bool held, const struct ipaddr *ip, time_t now);
-/* The pin needed for a login could not be taken: its logins route again. */
-void director_user_pin_failed(struct director *d, const char *tag, uint32_t hash);
+/* The user's logins that wait route again: the pin needed for a login
+ * could not be taken, or the ring has read the user's pins. */
+void director_user_route_again(struct director *d, const char *tag, uint32_t hash);
+/* While a ring reads its pins (after it started serving), every login
+ * asks pin_cb.known first. */
+void director_set_pins_loading(struct director *d, bool loading);
 /* The release asked for is over: held, a newer pin of this node's own is
  * there (it holds the user again), else the record goes unless other
  * pins, sessions or a move hold it. Held logins go on. */

@@ -107,6 +107,11 @@ enum director_route_result director_pins_route(struct director *d, uint16_t tag,
 					       uint64_t waiter)
 {
 	struct director_tag *t = &d->tags[tag];
+	if (d->pins_loading && d->pin_cb.known != NULL &&
+	    !d->pin_cb.known(d->pin_ctx, t->name, hash)) {
+		director_pin_wait_add(d, tag, hash, waiter);
+		return DIRECTOR_ROUTE_WAIT;
+	}
 	if (u == NULL) {
 		if (d->rings_prepared &&
 		    chash_lookup(&t->ring, hash) != chash_lookup(&t->next_ring, hash)) {
@@ -195,11 +200,23 @@ void director_user_own_pin(struct director *d, const char *tag, uint32_t hash,
 	director_pin_waits_resume(d, idx, hash);
 }
 
-void director_user_pin_failed(struct director *d, const char *tag, uint32_t hash)
+void director_user_route_again(struct director *d, const char *tag, uint32_t hash)
 {
 	uint16_t idx;
 	if (director_tag_get(d, tag, false, &idx) != NULL)
 		director_pin_waits_resume(d, idx, hash);
+}
+
+void director_set_pins_loading(struct director *d, bool loading)
+{
+	d->pins_loading = loading;
+	if (loading)
+		return;
+	/* the logins that waited to know a user's pins route again (any
+	 * other pin wait resumed with them waits again) */
+	for (size_t i = 0; i < d->pin_waits_count; i++)
+		director_defer_resume(d, d->pin_waits[i].waiter);
+	d->pin_waits_count = 0;
 }
 
 void director_user_released(struct director *d, const char *tag, uint32_t hash,

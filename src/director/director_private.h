@@ -49,6 +49,7 @@ struct director {
 	struct event *dispatch_ev;	/* NULL without a loop */
 	struct director_pin_callbacks pin_cb;	/* a ring's; zero: none */
 	void *pin_ctx;
+	bool pins_loading;			/* ask pin_cb.known first */
 	/* logins waiting for the prepared rings' commit (their user hashes
 	 * differently in them), and for this node's own pin of a user */
 	uint64_t *prepare_waiters;

@@ -260,6 +260,12 @@ struct etcd_txn_params {
 	size_t failure_count;
 };
 
+/* The end of the range of every key that starts with prefix (etcd's
+ * GetPrefixRangeEnd): the prefix with its last byte below 0xff incremented
+ * and what follows cut; "\0" (to the end of the keyspace) when there is
+ * none. out holds at least max(len, 1) bytes. Returns the length. */
+size_t etcd_prefix_end(const void *prefix, size_t len, unsigned char *out);
+
 struct etcd_request *etcd_kv_range(struct etcd_client *client,
 				   const struct etcd_range_params *params,
 				   etcd_result_cb *cb, void *ctx);

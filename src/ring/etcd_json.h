@@ -68,11 +68,6 @@ char *etcd_json_encode_authenticate(const char *user, const char *password);
 char *etcd_json_encode_watch(const struct etcd_watch_params *p,
 			     int64_t start_revision);
 
-/* The end of the range of every key that starts with prefix (etcd's
- * GetPrefixRangeEnd): the prefix with its last byte below 0xff incremented
- * and what follows cut; "\0" (to the end of the keyspace) when there is
- * none. out holds at least max(len, 1) bytes. Returns the length. */
-size_t etcd_prefix_end(const void *prefix, size_t len, unsigned char *out);
 
 enum etcd_decode {
 	ETCD_DECODE_OK,

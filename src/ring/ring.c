@@ -347,7 +347,15 @@ static void ring_loaded(const struct etcd_result *res, void *ctx)
 		return;
 	}
 	r->revision = res->header.revision;	/* (ring_pins_load_end's) */
-	ring_state_load(r, res->op.kvs, res->op.kv_count);
+	/* one range of everything, or a txn of the ranges around the pins
+	 * and the first pins: all of them, or too many to wait for */
+	bool light = res->response_count == 3 && res->responses[2].more;
+	if (res->response_count == 3)
+		ring_state_load(r, res->responses, light ? 2 : 3, !light);
+	else
+		ring_state_load(r, &res->op, 1, true);
+	/* a full read has every pin; else logins ask until they are read */
+	ring_pins_partial(r, light);
 	r->applied_sent = 0;
 	ring_watch_start(r, r->revision + 1);
 	r->retry_logged = -1;
@@ -362,17 +370,51 @@ static void ring_loaded(const struct etcd_result *res, void *ctx)
 	ring_directors_loaded(r);
 	if (r->phase == RING_REMOVED)
 		return;
+	if (light)
+		ring_pins_loader_start(r);
 	ring_lease_check(r);
 	ring_change_settle(r);
 }
 
+/* Pins a node that knows none reads with the rest of the state; beyond
+ * them it reads them while it serves. */
+#define RING_PINS_AT_ONCE 10000
+
+/* The whole state in one read; or, when this node knows no pin yet (it
+ * joins, or forgot them), everything but the pins and the first
+ * RING_PINS_AT_ONCE of them: if there are more, it serves at once and
+ * reads them afterwards (ring_pins_load.c): a ring of a million pins
+ * takes etcd tens of seconds to send. */
 static void ring_load_start(struct ring *r)
 {
-	struct etcd_range_params p = {
-		.key = r->prefix, .key_len = strlen(r->prefix), .prefix = true,
-	};
 	r->phase = RING_LOAD;
-	r->req = etcd_kv_range(r->etcd_load, &p, ring_loaded, r);
+	ring_pins_loader_free(r);
+	if (hmap_count(&r->pins) > 0) {
+		struct etcd_range_params p = {
+			.key = r->prefix, .key_len = strlen(r->prefix), .prefix = true,
+		};
+		r->req = etcd_kv_range(r->etcd_load, &p, ring_loaded, r);
+		return;
+	}
+	char *pins = ring_key(r, "pins/"), *after = ring_key(r, "pins0");
+	struct etcd_op ops[3] = {
+		{ .type = ETCD_OP_RANGE, .u.range = { .key = r->prefix,
+		  .key_len = strlen(r->prefix), .range_end = pins, .range_end_len = strlen(pins) } },
+		{ .type = ETCD_OP_RANGE, .u.range = { .key = after, .key_len = strlen(after) } },
+		{ .type = ETCD_OP_RANGE, .u.range = { .key = pins, .key_len = strlen(pins),
+		  .range_end = after, .range_end_len = strlen(after),
+		  .limit = RING_PINS_AT_ONCE } },
+	};
+	/* the second range runs to the prefix's end */
+	unsigned char *end = xmalloc(strlen(r->prefix));
+	size_t end_len = etcd_prefix_end(r->prefix, strlen(r->prefix), end);
+	ops[1].u.range.range_end = end;
+	ops[1].u.range.range_end_len = end_len;
+	struct etcd_txn_params txn = { .success = ops, .success_count = 3 };
+	r->req = etcd_kv_txn(r->etcd_load, &txn, ring_loaded, r);
+	free(end);
+	free(pins);
+	free(after);
 }
 
 /* The lease is gone (expired while cut off, or revoked by an admin):

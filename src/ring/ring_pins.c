@@ -214,6 +214,7 @@ void ring_pins_apply(struct ring *r, const char *rest, size_t len,
 		return;
 	}
 	if (deleted) {
+		ring_pins_loader_deleted(r, rest, len, kv->mod_revision);
 		if (p != NULL)
 			ring_pin_seen_drop(r, p);
 		return;
@@ -329,7 +330,7 @@ static void ring_pin_op_done(struct ring_pin_op *op)
 {
 	struct ring *r = op->ring;
 	if (op->kind == RING_PIN_TAKE) {
-		director_user_pin_failed(r->director, op->tag, op->hash);
+		director_user_route_again(r->director, op->tag, op->hash);
 	} else {
 		/* a newer pin of its own there (a write that ran late): it
 		 * holds the user again */
@@ -374,6 +375,7 @@ static void ring_pin_op_later(evutil_socket_t fd, short what, void *arg)
 
 void ring_pins_settle(struct ring *r)
 {
+	ring_pins_loader_settle(r);
 	for (struct ring_pin_op *op = r->pin_ops, *next; op != NULL; op = next) {
 		next = op->next;
 		if (op->wait_revision != 0 && r->revision >= op->wait_revision)
@@ -560,6 +562,7 @@ void ring_pins_init(struct ring *r)
 		.needed = ring_pin_needed,
 		.forgotten = ring_pin_forgotten,
 		.release = ring_pin_release,
+		.known = ring_pins_known,
 		.move_ready = ring_move_ready,
 	};
 	director_set_pin_callbacks(r->director, &cb, r);
@@ -586,6 +589,7 @@ void ring_pins_free(struct ring *r)
 {
 	static const struct director_pin_callbacks none = { 0 };
 	director_set_pin_callbacks(r->director, &none, NULL);
+	ring_pins_loader_free(r);
 	ring_pins_clear(r);
 	hmap_destroy(&r->pins);
 }

@@ -15,6 +15,7 @@ struct etcd_client;
 struct etcd_request;
 struct etcd_watch;
 struct etcd_kv;
+struct etcd_op_result;
 struct etcd_op;
 struct etcd_txn_params;
 struct etcd_result;
@@ -22,6 +23,7 @@ struct event;
 struct ring_proposal;
 struct ring_pin_op;
 struct ring_prepare;
+struct ring_pins_loader;
 struct ring_move;
 struct ring_flush;
 struct ring_kick;
@@ -142,6 +144,8 @@ struct ring {
 	struct ring_proposal *proposals;	/* host changes being proposed */
 	struct ring_pin_op *pin_ops;	/* own pins being taken or let go */
 	struct hmap pins;		/* pin keys applied (ring_pins.c) */
+	struct ring_pins_loader *loader;	/* pins being read (ring_pins_load.c) */
+	bool pins_partial;		/* the view lacks pins: logins ask first */
 	struct ring_move *moves;	/* moves in flight (ring_moves.c) */
 	struct ring_flush *flushes;	/* this node's admins' flushes */
 	struct ring_kick *kicks;	/* kicks applied or waited for */
@@ -282,6 +286,21 @@ void ring_pins_settle(struct ring *r);
 void ring_pins_forget(struct ring *r);
 void ring_pins_free(struct ring *r);
 
+/* ring_pins_load.c: the pins read while serving */
+/* Reads every pin, range by range, after a read of the rest. */
+void ring_pins_loader_start(struct ring *r);
+/* Stops reading (the state is read again); the view stays partial. */
+void ring_pins_loader_free(struct ring *r);
+/* Whether the view lacks pins (logins wait to know their user's). */
+void ring_pins_partial(struct ring *r, bool partial);
+/* The director's pin_cb.known. */
+bool ring_pins_known(void *ctx, const char *tag, uint32_t hash);
+/* A pin key deleted (a watch event) while pins are read. */
+void ring_pins_loader_deleted(struct ring *r, const char *rest, size_t len,
+			      int64_t revision);
+/* The view reached a new revision: users and the whole read known. */
+void ring_pins_loader_settle(struct ring *r);
+
 /* ring_prepare.c: this node's part of a host change (doc/ring.md §4) */
 /* Pins the users who would move, then acknowledges the change. */
 void ring_prepare_start(struct ring *r);
@@ -352,8 +371,11 @@ void ring_directors_free(struct ring *r);
 struct ring_member *ring_member_get(struct ring *r, const char *name);
 /* One key of the ring as read or watched (deleted: a DELETE event). */
 void ring_state_apply(struct ring *r, const struct etcd_kv *kv, bool deleted);
-/* A full read: the state is what it says (keys not in it are gone). */
-void ring_state_load(struct ring *r, const struct etcd_kv *kvs, size_t count);
+/* A full read, in parts (ranges read at one revision): the state is what
+ * it says (keys not in it are gone); the pins too unless !with_pins (they
+ * are read apart: ring_pins_load.c). */
+void ring_state_load(struct ring *r, const struct etcd_op_result *parts, size_t nparts,
+		     bool with_pins);
 void ring_state_free(struct ring *r);
 
 #endif

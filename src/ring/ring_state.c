@@ -150,13 +150,15 @@ void ring_state_apply(struct ring *r, const struct etcd_kv *kv, bool deleted)
 	}
 }
 
-void ring_state_load(struct ring *r, const struct etcd_kv *kvs, size_t count)
+void ring_state_load(struct ring *r, const struct etcd_op_result *parts, size_t nparts,
+		     bool with_pins)
 {
 	for (size_t i = 0; i < r->members_count; i++)
 		ring_member_clear(&r->members[i]);
 	r->members_count = 0;
 	ring_change_proposed(r, NULL, true);
-	ring_pins_load_begin(r);
+	if (with_pins)
+		ring_pins_load_begin(r);
 	ring_moves_load_begin(r);
 	ring_kicks_load_begin(r);
 	ring_health_load_begin(r);
@@ -166,20 +168,24 @@ void ring_state_load(struct ring *r, const struct etcd_kv *kvs, size_t count)
 	static const char *const first[] = { "members/", "moves/", "kicks/" };
 	size_t plen = strlen(r->prefix);
 	for (size_t pass = 0; pass <= ARRAY_SIZE(first); pass++) {
-		for (size_t i = 0; i < count; i++) {
-			const struct etcd_kv *kv = &kvs[i];
-			size_t kind = 0;
-			while (kind < ARRAY_SIZE(first) &&
-			       !(kv->key_len > plen + strlen(first[kind]) &&
-				 memcmp(kv->key + plen, first[kind], strlen(first[kind])) == 0))
-				kind++;
-			if (kind == pass)
-				ring_state_apply(r, kv, false);
+		for (size_t part = 0; part < nparts; part++) {
+			for (size_t i = 0; i < parts[part].kv_count; i++) {
+				const struct etcd_kv *kv = &parts[part].kvs[i];
+				size_t kind = 0;
+				while (kind < ARRAY_SIZE(first) &&
+				       !(kv->key_len > plen + strlen(first[kind]) &&
+					 memcmp(kv->key + plen, first[kind],
+						strlen(first[kind])) == 0))
+					kind++;
+				if (kind == pass)
+					ring_state_apply(r, kv, false);
+			}
 		}
 	}
 	ring_moves_load_end(r);
 	ring_kicks_load_end(r);
-	ring_pins_load_end(r);
+	if (with_pins)
+		ring_pins_load_end(r);
 }
 
 void ring_state_free(struct ring *r)

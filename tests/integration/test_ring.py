@@ -890,3 +890,50 @@ def test_an_expired_record_lets_its_pin_go_before_it_is_forgotten(loft_factory,
             loftlib.wait_for(lambda: user_row(n, u)["Current"] in
                              ("n/a", user_row(n, u)["Hashed"]), 10,
                              "%s to follow its hash on node %d" % (u, n.port))
+
+
+def test_a_node_joining_many_pins_serves_while_it_reads_them(loft_factory, etcd_whole,
+                                                            cluster):
+    """A node that joins a ring of more pins than it reads with the rest
+    (10,000) serves at once and reads them afterwards, range by range; a
+    login of a pinned user meanwhile reads that user's pins first and
+    lands on the pinned backend. Every pin is read exactly once (the
+    ranges cover every key, short hashes included)."""
+    prefix = "/loft-manyjoin/"
+    first = node(loft_factory, etcd_whole, 0, prefix)
+    loftlib.wait_for(lambda: live_members(first) == 1, 10, "the first node")
+    user = "user30"
+    hashed = user_row(first, user)["Hashed"]
+    pinned = other_backend(cluster, hashed)
+    lease = lease_grant(etcd_whole, 300)
+    value = etcdlib.b64('{"host":"%s"}' % pinned)
+    hashes = [7, 42, 99, 100, 4294967295] + list(range(1000000, 1012000))
+    hashes = [h for h in hashes if h != user_hash(user)]
+    try:
+        for i in range(0, len(hashes), 128):
+            ops = [{"request_put": {"key": etcdlib.b64("%spins/%d//ghost" % (prefix, h)),
+                                    "value": value, "lease": lease}}
+                   for h in hashes[i:i + 128]]
+            status, r = etcd_whole.members[0].post("/v3/kv/txn", {"success": ops},
+                                                   timeout=10)
+            assert status == 200, r
+        pin_put(etcd_whole, prefix, user, "ghost", pinned, lease)
+        late = node(loft_factory, etcd_whole, 1, prefix)
+        loftlib.wait_for(lambda: "joined as" in late.log_text(), 10, "the node to join")
+        m = IMAP(LOFT_IP, late.port)
+        m.login(user, "pass")
+        r = subprocess.run(["doveadm", "-f", "tab", "proxy", "list", "-a",
+                            os.path.join(late.base_dir, "ipc")],
+                           capture_output=True, text=True, timeout=40)
+        assert [row for row in r.stdout.splitlines() if user in row and pinned in row], \
+            r.stdout
+        m.logout()
+        found = loftlib.wait_for(lambda: re.search(r"ring: (\d+) pins read in \S+ s while "
+                                                   r"serving", late.log_text()), 60,
+                                 "every pin read")
+        # the ghost's pins, and the login's own pin of the user if it was
+        # taken before that user's range was read
+        assert int(found.group(1)) in (len(hashes) + 1, len(hashes) + 2), found.group(0)
+        assert user_row(late, user)["Current"] == pinned
+    finally:
+        etcd_whole.members[0].post("/v3/lease/revoke", {"ID": lease})
