@@ -101,6 +101,12 @@ struct ring_proposal {
 	struct etcd_request *req;
 	struct ring *ring;
 	char *id;
+	char *key, *value;		/* the one put; the value names the id */
+	struct etcd_compare cmps[RING_PROPOSAL_COMPARES];
+	char *cmp_keys[RING_PROPOSAL_COMPARES];	/* theirs */
+	size_t cmp_count;
+	struct event *retry;
+	uint64_t deadline_ms;		/* retries stop (monotonic) */
 	director_change_done_cb *done;
 	void *done_ctx;
 };
@@ -113,8 +119,38 @@ static void ring_proposal_free(struct ring_proposal *p)
 			break;
 		}
 	}
+	etcd_request_cancel(&p->req);
+	event_free(p->retry);
+	for (size_t i = 0; i < p->cmp_count; i++)
+		free(p->cmp_keys[i]);
+	free(p->key);
+	free(p->value);
 	free(p->id);
 	free(p);
+}
+
+/* A compare failed: if the key holds this proposal (an earlier try whose
+ * answer never came did get there), it is in flight after all. */
+static bool ring_proposal_there(const struct ring_proposal *p, const struct etcd_result *res)
+{
+	if (res->response_count < 1 || res->responses[0].kv_count < 1)
+		return false;
+	const struct etcd_kv *kv = &res->responses[0].kvs[0];
+	json_error_t jerr;
+	json_t *o = json_loadb((const char *)kv->value, kv->value_len, 0, &jerr);
+	const char *id = json_string_value(json_object_get(o, "id"));
+	bool ours = id != NULL && strcmp(id, p->id) == 0;
+	json_decref(o);
+	return ours;
+}
+
+static void ring_proposal_send(struct ring_proposal *p);
+
+static void ring_proposal_again(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ring_proposal_send(arg);
 }
 
 static void ring_proposed(const struct etcd_result *res, void *ctx)
@@ -122,7 +158,7 @@ static void ring_proposed(const struct etcd_result *res, void *ctx)
 	struct ring_proposal *p = ctx;
 	struct ring *r = p->ring;
 	p->req = NULL;
-	if (res->outcome == ETCD_OK && res->succeeded) {
+	if (res->outcome == ETCD_OK && (res->succeeded || ring_proposal_there(p, res))) {
 		/* answered when every node applied it */
 		(void)ring_request_add(r, p->id, p->done, p->done_ctx);
 		ring_change_settle(r);
@@ -131,14 +167,36 @@ static void ring_proposed(const struct etcd_result *res, void *ctx)
 		director_change_answer(r->director, p->done, p->done_ctx, DIRECTOR_TRYAGAIN,
 				       RING_BUSY_TEXT);
 	} else {
-		/* unknown: it may still be applied; the admin may look */
-		ring_report(r, LOG_LEVEL_WARNING, "ring: change %s: etcd %s: %s",
+		/* unknown: it may have been applied, or not yet, or never;
+		 * the same transaction again tells (etcd's leader may be
+		 * changing), until the admin's deadline */
+		ring_report(r, LOG_LEVEL_WARNING, "ring: change %s: etcd %s: %s%s",
 			    p->id, res->endpoint != NULL ? res->endpoint : "-",
-			    res->error != NULL ? res->error : "no answer");
+			    res->error != NULL ? res->error : "no answer",
+			    clock_monotonic_ms() < p->deadline_ms ? "; trying again" : "");
+		if (clock_monotonic_ms() < p->deadline_ms) {
+			struct timeval tv = { 0, 500 * 1000 };
+			evtimer_add(p->retry, &tv);
+			return;
+		}
 		director_change_answer(r->director, p->done, p->done_ctx, DIRECTOR_INVALID,
 				       RING_TIMEOUT_TEXT);
 	}
 	ring_proposal_free(p);
+}
+
+static void ring_proposal_send(struct ring_proposal *p)
+{
+	struct etcd_op put = { .type = ETCD_OP_PUT, .u.put = {
+		.key = p->key, .key_len = strlen(p->key),
+		.value = p->value, .value_len = strlen(p->value) } };
+	struct etcd_op get = { .type = ETCD_OP_RANGE, .u.range = {
+		.key = p->key, .key_len = strlen(p->key) } };
+	struct etcd_txn_params txn = {
+		.compares = p->cmps, .compare_count = p->cmp_count,
+		.success = &put, .success_count = 1, .failure = &get, .failure_count = 1,
+	};
+	p->req = etcd_kv_txn(p->ring->etcd, &txn, ring_proposed, p);
 }
 
 char *ring_change_id(struct ring *r)
@@ -146,17 +204,29 @@ char *ring_change_id(struct ring *r)
 	return xasprintf("%s-%lld-%u", r->name, (long long)r->started, ++r->change_seq);
 }
 
-void ring_propose(struct ring *r, char *id, const struct etcd_txn_params *txn,
+void ring_propose(struct ring *r, char *id, const struct etcd_compare *cmps,
+		  size_t cmp_count, const char *key, const char *value,
 		  director_change_done_cb *done, void *done_ctx)
 {
 	struct ring_proposal *p = xcalloc(1, sizeof(*p));
 	p->ring = r;
 	p->id = id;
+	p->key = xstrdup(key);
+	p->value = xstrdup(value);
+	for (size_t i = 0; i < cmp_count && i < RING_PROPOSAL_COMPARES; i++) {
+		p->cmps[i] = cmps[i];
+		p->cmp_keys[i] = xstrndup(cmps[i].key, cmps[i].key_len);
+		p->cmps[i].key = p->cmp_keys[i];
+	}
+	p->cmp_count = cmp_count < RING_PROPOSAL_COMPARES ? cmp_count : RING_PROPOSAL_COMPARES;
+	/* the answer's deadline less a few seconds for the commit */
+	p->deadline_ms = clock_monotonic_ms() + RING_SYNC_TIMEOUT_MS - 5000;
+	p->retry = evtimer_new(r->base, ring_proposal_again, p);
 	p->done = done;
 	p->done_ctx = done_ctx;
 	p->next = r->proposals;
 	r->proposals = p;
-	p->req = etcd_kv_txn(r->etcd, txn, ring_proposed, p);
+	ring_proposal_send(p);
 }
 
 static char *ring_change_json(const char *id, const struct ring_hosts *h)
@@ -216,13 +286,7 @@ void ring_change_propose_hosts(struct ring *r, const struct ring_hosts *next,
 		{ .key = change_key, .key_len = strlen(change_key),
 		  .target = ETCD_TARGET_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 },
 	};
-	struct etcd_op put = { .type = ETCD_OP_PUT, .u.put = {
-		.key = change_key, .key_len = strlen(change_key),
-		.value = value, .value_len = strlen(value) } };
-	struct etcd_txn_params txn = {
-		.compares = cmp, .compare_count = 2, .success = &put, .success_count = 1,
-	};
-	ring_propose(r, id, &txn, done, done_ctx);
+	ring_propose(r, id, cmp, 2, change_key, value, done, done_ctx);
 	free(value);
 	free(hosts_key);
 	free(change_key);
@@ -456,7 +520,6 @@ void ring_change_free(struct ring *r)
 {
 	while (r->proposals != NULL) {
 		struct ring_proposal *p = r->proposals;
-		etcd_request_cancel(&p->req);
 		director_change_answer(r->director, p->done, p->done_ctx, DIRECTOR_INVALID,
 				       RING_TIMEOUT_TEXT);
 		ring_proposal_free(p);

@@ -167,13 +167,7 @@ void ring_move_request(struct ring *r, const struct director_change *c,
 		{ .key = change_key, .key_len = strlen(change_key),
 		  .target = ETCD_TARGET_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 },
 	};
-	struct etcd_op put = { .type = ETCD_OP_PUT, .u.put = {
-		.key = key, .key_len = strlen(key), .value = value,
-		.value_len = strlen(value) } };
-	struct etcd_txn_params txn = {
-		.compares = cmp, .compare_count = 2, .success = &put, .success_count = 1,
-	};
-	ring_propose(r, id, &txn, done, done_ctx);
+	ring_propose(r, id, cmp, 2, key, value, done, done_ctx);
 	free(value);
 	free(key);
 	free(change_key);

@@ -16,6 +16,7 @@ struct etcd_request;
 struct etcd_watch;
 struct etcd_kv;
 struct etcd_op_result;
+struct etcd_compare;
 struct etcd_op;
 struct etcd_txn_params;
 struct etcd_result;
@@ -229,10 +230,14 @@ char *ring_change_id(struct ring *r);
  * change, answered as ring_propose() says. */
 void ring_change_propose_hosts(struct ring *r, const struct ring_hosts *next,
 			       director_change_done_cb *done, void *done_ctx);
-/* Sends a proposal (txn); its success adds an admin request for id
- * (taken over), its failure answers TRYAGAIN, no answer "Ring sync timed
- * out". */
-void ring_propose(struct ring *r, char *id, const struct etcd_txn_params *txn,
+/* Proposes a change: puts key = value (a JSON object with "id": id) if
+ * the compares hold. Success adds an admin request for id (taken over); a
+ * failed compare answers TRYAGAIN, unless the key holds this proposal (an
+ * earlier try got there); no answer: tried again until near the admin's
+ * deadline, then "Ring sync timed out". */
+#define RING_PROPOSAL_COMPARES 2
+void ring_propose(struct ring *r, char *id, const struct etcd_compare *cmps,
+		  size_t cmp_count, const char *key, const char *value,
 		  director_change_done_cb *done, void *done_ctx);
 struct ring_request *ring_request_add(struct ring *r, const char *id,
 				      director_change_done_cb *done, void *ctx);
