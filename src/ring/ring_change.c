@@ -30,6 +30,11 @@
 #include "ring/ring_private.h"
 
 #define RING_BUSY_TEXT "host is already being updated - try again later"
+#define RING_NO_ETCD_TEXT "etcd cannot take the change now (no leader): try again later"
+/* A proposal etcd did not answer is sent again for this long: an
+ * election takes etcd a second or two; a quorum lost, for ever, and the
+ * admin should hear so soon. */
+#define RING_PROPOSAL_RETRY_MS 6000
 
 /* ---- admin requests --------------------------------------------------- */
 
@@ -107,6 +112,7 @@ struct ring_proposal {
 	size_t cmp_count;
 	struct event *retry;
 	uint64_t deadline_ms;		/* retries stop (monotonic) */
+	bool unknown;			/* a try got no answer */
 	director_change_done_cb *done;
 	void *done_ctx;
 };
@@ -167,20 +173,24 @@ static void ring_proposed(const struct etcd_result *res, void *ctx)
 		director_change_answer(r->director, p->done, p->done_ctx, DIRECTOR_TRYAGAIN,
 				       RING_BUSY_TEXT);
 	} else {
-		/* unknown: it may have been applied, or not yet, or never;
-		 * the same transaction again tells (etcd's leader may be
-		 * changing), until the admin's deadline */
+		/* no answer (it may have been applied), or none possible (no
+		 * leader): etcd's leader may be changing, which takes a second
+		 * or two; the same transaction again tells */
+		bool again = clock_monotonic_ms() < p->deadline_ms;
+		p->unknown = p->unknown || res->outcome == ETCD_UNKNOWN;
 		ring_report(r, LOG_LEVEL_WARNING, "ring: change %s: etcd %s: %s%s",
 			    p->id, res->endpoint != NULL ? res->endpoint : "-",
 			    res->error != NULL ? res->error : "no answer",
-			    clock_monotonic_ms() < p->deadline_ms ? "; trying again" : "");
-		if (clock_monotonic_ms() < p->deadline_ms) {
+			    again ? "; trying again" : "");
+		if (again) {
 			struct timeval tv = { 0, 500 * 1000 };
 			evtimer_add(p->retry, &tv);
 			return;
 		}
+		/* a try that got no answer may still be applied: the admin
+		 * looks; else etcd said why nothing was */
 		director_change_answer(r->director, p->done, p->done_ctx, DIRECTOR_INVALID,
-				       RING_TIMEOUT_TEXT);
+				       p->unknown ? RING_TIMEOUT_TEXT : RING_NO_ETCD_TEXT);
 	}
 	ring_proposal_free(p);
 }
@@ -219,8 +229,7 @@ void ring_propose(struct ring *r, char *id, const struct etcd_compare *cmps,
 		p->cmps[i].key = p->cmp_keys[i];
 	}
 	p->cmp_count = cmp_count < RING_PROPOSAL_COMPARES ? cmp_count : RING_PROPOSAL_COMPARES;
-	/* the answer's deadline less a few seconds for the commit */
-	p->deadline_ms = clock_monotonic_ms() + RING_SYNC_TIMEOUT_MS - 5000;
+	p->deadline_ms = clock_monotonic_ms() + RING_PROPOSAL_RETRY_MS;
 	p->retry = evtimer_new(r->base, ring_proposal_again, p);
 	p->done = done;
 	p->done_ctx = done_ctx;

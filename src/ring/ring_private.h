@@ -233,8 +233,8 @@ void ring_change_propose_hosts(struct ring *r, const struct ring_hosts *next,
 /* Proposes a change: puts key = value (a JSON object with "id": id) if
  * the compares hold. Success adds an admin request for id (taken over); a
  * failed compare answers TRYAGAIN, unless the key holds this proposal (an
- * earlier try got there); no answer: tried again until near the admin's
- * deadline, then "Ring sync timed out". */
+ * earlier try got there); no answer: tried again for a few seconds (an
+ * election), then "Ring sync timed out", or etcd's reason. */
 #define RING_PROPOSAL_COMPARES 2
 void ring_propose(struct ring *r, char *id, const struct etcd_compare *cmps,
 		  size_t cmp_count, const char *key, const char *value,
