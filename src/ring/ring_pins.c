@@ -282,7 +282,7 @@ enum ring_pin_op_kind {
 /* One user's pin request; once etcd answered, it may wait for this
  * node's view of etcd to reach the answer's revision. */
 struct ring_pin_op {
-	struct ring_pin_op *next;	/* in ring->pin_ops */
+	struct list_node node;		/* in ring->pin_ops */
 	struct ring *ring;
 	enum ring_pin_op_kind kind;
 	char *tag;
@@ -296,12 +296,7 @@ struct ring_pin_op {
 
 static void ring_pin_op_free(struct ring_pin_op *op)
 {
-	for (struct ring_pin_op **p = &op->ring->pin_ops; *p != NULL; p = &(*p)->next) {
-		if (*p == op) {
-			*p = op->next;
-			break;
-		}
-	}
+	list_unlink(&op->ring->pin_ops, &op->node);
 	etcd_request_cancel(&op->req);
 	event_free(op->later);
 	free(op->tag);
@@ -319,8 +314,7 @@ static struct ring_pin_op *ring_pin_op_new(struct ring *r, enum ring_pin_op_kind
 	op->kind = kind;
 	op->tag = xstrdup(tag);
 	op->hash = hash;
-	op->next = r->pin_ops;
-	r->pin_ops = op;
+	list_append(&r->pin_ops, &op->node);
 	return op;
 }
 
@@ -376,8 +370,10 @@ static void ring_pin_op_later(evutil_socket_t fd, short what, void *arg)
 void ring_pins_settle(struct ring *r)
 {
 	ring_pins_loader_settle(r);
-	for (struct ring_pin_op *op = r->pin_ops, *next; op != NULL; op = next) {
-		next = op->next;
+	struct list_node *n = r->pin_ops.head;
+	while (n != NULL) {
+		struct ring_pin_op *op = CONTAINER_OF(n, struct ring_pin_op, node);
+		n = n->next;
 		if (op->wait_revision != 0 && r->revision >= op->wait_revision)
 			ring_pin_op_done(op);
 	}
@@ -558,6 +554,7 @@ static void ring_pin_forgotten(void *ctx, const char *tag, uint32_t hash)
 void ring_pins_init(struct ring *r)
 {
 	hmap_init(&r->pins);
+	list_init(&r->pin_ops);
 	static const struct director_pin_callbacks cb = {
 		.needed = ring_pin_needed,
 		.forgotten = ring_pin_forgotten,
@@ -570,8 +567,8 @@ void ring_pins_init(struct ring *r)
 
 static void ring_pins_clear(struct ring *r)
 {
-	while (r->pin_ops != NULL)
-		ring_pin_op_free(r->pin_ops);
+	while (r->pin_ops.head != NULL)
+		ring_pin_op_free(CONTAINER_OF(r->pin_ops.head, struct ring_pin_op, node));
 	struct hmap_node *n, *next;
 	HMAP_FOR_EACH_SAFE(n, next, &r->pins) {
 		hmap_remove(&r->pins, n);

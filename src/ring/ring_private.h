@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/hmap.h"
+#include "common/list.h"
 #include "director/director.h"
 #include "ring/ring.h"
 
@@ -143,7 +144,7 @@ struct ring {
 	struct ring_prepare *prepare;	/* this node's pins and ack */
 	struct ring_request *requests;	/* admin changes in flight */
 	struct ring_proposal *proposals;	/* host changes being proposed */
-	struct ring_pin_op *pin_ops;	/* own pins being taken or let go */
+	struct list pin_ops;		/* own pins being taken or let go */
 	struct hmap pins;		/* pin keys applied (ring_pins.c) */
 	struct ring_pins_loader *loader;	/* pins being read (ring_pins_load.c) */
 	bool pins_partial;		/* the view lacks pins: logins ask first */
