@@ -203,6 +203,7 @@ struct config {
 		char *etcd_ca_file;
 		char *etcd_cert;
 		char *etcd_key;
+		char *etcd_source_address;	/* "": the kernel's choice */
 	} ring;
 
 	/* "file:line" of each key set in the file, for later error messages */

@@ -311,6 +311,8 @@ static const struct conf_key ring_keys[] = {
 	KEY("etcd_cert", CONF_TYPE_STRING, ring.etcd_cert, "",
 	    "client certificate for etcd (--client-cert-auth)"),
 	KEY("etcd_key", CONF_TYPE_STRING, ring.etcd_key, "", "its key"),
+	KEY("etcd_source_address", CONF_TYPE_STRING, ring.etcd_source_address, "",
+	    "local address connections to etcd come from; \"\": the kernel's choice"),
 	END
 };
 

@@ -509,6 +509,8 @@ struct ring *ring_new(struct event_base *base, const struct config *cfg,
 		.tls_ca_file = cfg->ring.etcd_ca_file[0] != '\0' ? cfg->ring.etcd_ca_file : NULL,
 		.tls_cert_file = cfg->ring.etcd_cert[0] != '\0' ? cfg->ring.etcd_cert : NULL,
 		.tls_key_file = cfg->ring.etcd_key[0] != '\0' ? cfg->ring.etcd_key : NULL,
+		.source_address = cfg->ring.etcd_source_address[0] != '\0' ?
+			cfg->ring.etcd_source_address : NULL,
 	};
 	char *error;
 	struct etcd_client *etcd = etcd_client_new(base, &set, &error);

@@ -937,3 +937,31 @@ def test_a_node_joining_many_pins_serves_while_it_reads_them(loft_factory, etcd_
         assert user_row(late, user)["Current"] == pinned
     finally:
         etcd_whole.members[0].post("/v3/lease/revoke", {"ID": lease})
+
+
+def etcd_sources(n):
+    """The local addresses of loftd n's connections to etcd's client port."""
+    r = subprocess.run(["ss", "-Htnp", "state", "established", "( dport = :2379 )"],
+                       capture_output=True, text=True, timeout=10)
+    pid = "pid=%d," % n.proc.pid
+    return {line.split()[2].rsplit(":", 1)[0] for line in r.stdout.splitlines() if pid in line}
+
+
+def test_connections_to_etcd_come_from_the_source_address(loft_factory, etcd_whole):
+    """ring.etcd_source_address: every connection to etcd comes from it
+    (a multi-homed director whose etcd admits one address); without it,
+    the kernel's choice; not an IP address, loftd refuses to start."""
+    prefix = "/loft-source/"
+    plain = node(loft_factory, etcd_whole, 0, prefix)
+    bound = node(loft_factory, etcd_whole, 1, prefix,
+                 extra='etcd_source_address = "%s";' % LOFT_IP)
+    for n in (plain, bound):
+        loftlib.wait_for(lambda: live_members(n) == 2, 10, "two members")
+    assert loftlib.wait_for(lambda: etcd_sources(bound), 10, "connections") == {LOFT_IP}
+    assert LOFT_IP not in etcd_sources(plain)
+    bad = node(loft_factory, etcd_whole, 2, prefix, start=False,
+               extra='etcd_source_address = "etcd.example";')
+    r = subprocess.run([bad.binary(), "-c", bad.conf], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "etcd source address etcd.example: not an IP address" \
+        in r.stdout + r.stderr, r.stdout + r.stderr
