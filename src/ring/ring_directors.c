@@ -397,7 +397,8 @@ static const char *ring_self_status(const struct ring *r)
 		return "removed";
 	if (r->fenced)
 		return "fenced";
-	return r->phase == RING_SERVING ? "ring synced" : "syncing";
+	/* (it serves while it reads the pins, but its view is not whole) */
+	return r->phase == RING_SERVING && !r->pins_partial ? "ring synced" : "syncing";
 }
 
 void ring_members_foreach(struct ring *r,

@@ -935,6 +935,8 @@ def test_a_node_joining_many_pins_serves_while_it_reads_them(loft_factory, etcd_
         # taken before that user's range was read
         assert int(found.group(1)) in (len(hashes) + 1, len(hashes) + 2), found.group(0)
         assert user_row(late, user)["Current"] == pinned
+        # "syncing" while it read them, "ring synced" now
+        assert [row[4] for row in ring_status(late) if row[2] == "self"] == ["ring synced"]
     finally:
         etcd_whole.members[0].post("/v3/lease/revoke", {"ID": lease})
 
