@@ -82,6 +82,8 @@ struct config {
 		char *key;
 		unsigned int min_protocol;	/* index into tls protocol names */
 		char *ciphers;			/* TLS 1.2 cipher list */
+		char *ticket_key_file;		/* "": a random secret per process */
+		uint64_t ticket_lifetime_ms;
 	} tls;
 
 	struct {

@@ -81,6 +81,10 @@ static const struct conf_key tls_keys[] = {
 		 conf_tls_protocol_names, "oldest TLS version accepted from clients"),
 	KEY("ciphers", CONF_TYPE_STRING, tls.ciphers, TLS_CIPHERS,
 	    "OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's, all AEAD)"),
+	KEY("ticket_key_file", CONF_TYPE_STRING, tls.ticket_key_file, "",
+	    "secret session ticket keys derive from (the same on every node); \"\": random"),
+	KEY_RANGE("ticket_lifetime", CONF_TYPE_DURATION, tls.ticket_lifetime_ms, "1h",
+		  SEC(60), SEC(86400 * 7), "a ticket key is used this long, accepted as long again"),
 	END
 };
 

@@ -23,6 +23,7 @@
 #include "conf/config.h"
 #include "core/listener.h"
 #include "core/tls.h"
+#include "core/tls_tickets.h"
 #include "daemon/loftd.h"
 #include "daemon/privileges.h"
 #include "daemon/reload.h"
@@ -235,7 +236,18 @@ int loftd_client_tls(const struct config *cfg, SSL_CTX **ctx_r, char **error_r)
 		return 0;
 	*ctx_r = tls_server_ctx_new(cfg->tls.cert, cfg->tls.key, cfg->tls.min_protocol,
 				    cfg->tls.ciphers, error_r);
-	return *ctx_r == NULL ? -1 : 0;
+	if (*ctx_r == NULL)
+		return -1;
+	char *error;
+	if (tls_tickets_attach(*ctx_r, cfg->tls.ticket_key_file,
+			       (unsigned int)(cfg->tls.ticket_lifetime_ms / 1000), &error) < 0) {
+		*error_r = xasprintf("tls.ticket_key_file %s", error);
+		free(error);
+		SSL_CTX_free(*ctx_r);
+		*ctx_r = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 static int loftd_setup_tls(struct loftd *d)

@@ -283,7 +283,7 @@ listeners = (
   {{ protocol = "submission"; address = "{ip}"; port = {submission_port}; }},
   {{ protocol = "lmtp"; address = "{ip}"; port = {lmtp_port}; }}{extra_listeners}
 );
-tls = {{ cert = "{cert}"; key = "{key}"; }};
+tls = {{ cert = "{cert}"; key = "{key}"; {tls_extra} }};
 login = {{ trusted_networks = [ {trusted} ]; disable_plaintext_auth = {dpa}; timeout = "{timeout}";
           max_line_length = "{max_line}"; max_literal_size = "{max_literal}";
           max_userip_connections = {max_userip}; }};
@@ -364,7 +364,7 @@ class Loftd:
             "backend_port": cluster.backends[0].port, "backend_ssl": "no",
             "connect_timeout": "10s", "log_level": "info",
             "max_userip": 10, "penalty": "true", "director_extra": "", "user_expire": "15m",
-            "extra_listeners": "",
+            "extra_listeners": "", "tls_extra": "",
             # test_privileges.py runs loftd as nobody
             "privileges": "allow_root = true;", "extra_conf": "",
         }

@@ -1,0 +1,78 @@
+"""TLS session resumption (loft.conf(5) tls.ticket_key_file,
+tls.ticket_lifetime): loftd issues session tickets whose keys derive from
+one secret and the clock, so a client resumes its TLS session after a
+reload, and on another node with the same key file; never with a node of
+another secret. Real clients: Python's ssl (OpenSSL) over implicit TLS."""
+import os
+import signal
+import socket
+import ssl
+import subprocess
+
+import loftlib
+from conftest import LOFT_IP
+
+
+def client():
+    c = ssl.create_default_context()
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    return c
+
+
+def visit(loft, context, session=None):
+    """An IMAP greeting over TLS; the connection's session and whether it
+    resumed. (TLS 1.3 tickets come after the handshake: read the greeting
+    and log out, so the client has them.)"""
+    with socket.create_connection((LOFT_IP, loft.tls_port), timeout=10) as raw:
+        with context.wrap_socket(raw, session=session) as s:
+            assert s.recv(4096).startswith(b"* OK")
+            s.sendall(b"a LOGOUT\r\n")
+            while b"a OK" not in s.recv(4096):
+                pass
+            return s.session, s.session_reused
+
+
+def test_a_session_resumes_on_the_same_node_and_after_a_reload(loft_factory):
+    loft = loft_factory()
+    c = client()
+    session, reused = visit(loft, c)
+    assert not reused and session is not None and session.has_ticket
+    _, reused = visit(loft, c, session)
+    assert reused
+    # a reload builds a new TLS context: the process keeps its secret
+    before = loft.log_text().count("reload done: ")
+    loft.proc.send_signal(signal.SIGHUP)
+    loftlib.wait_for(lambda: loft.log_text().count("reload done: ") > before, 10,
+                     "the reload")
+    _, reused = visit(loft, c, session)
+    assert reused
+
+
+def test_nodes_with_one_key_file_resume_each_others_sessions(loft_factory, tmp_path):
+    shared = tmp_path / "ticket.key"
+    shared.write_bytes(os.urandom(48))
+    other = tmp_path / "other.key"
+    other.write_bytes(os.urandom(48))
+    a = loft_factory(tls_extra='ticket_key_file = "%s";' % shared)
+    b = loft_factory(tls_extra='ticket_key_file = "%s";' % shared)
+    c_node = loft_factory(tls_extra='ticket_key_file = "%s";' % other)
+    c = client()
+    session, _ = visit(a, c)
+    _, reused = visit(b, c, session)
+    assert reused
+    _, reused = visit(c_node, c, session)
+    assert not reused       # another secret: a full handshake, no error
+
+
+def test_a_short_or_missing_key_file_is_refused(loft_factory, tmp_path):
+    short = tmp_path / "short.key"
+    short.write_bytes(b"too short")
+    for path, says in ((short, "9 bytes, at least 32 needed"),
+                       (tmp_path / "missing.key", "No such file or directory")):
+        loft = loft_factory(start=False, tls_extra='ticket_key_file = "%s";' % path)
+        r = subprocess.run([loft.binary(), "-c", loft.conf], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0, r.stderr
+        assert "tls.ticket_key_file %s: %s" % (path, says) in r.stdout + r.stderr, \
+            r.stdout + r.stderr
