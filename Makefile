@@ -269,7 +269,7 @@ check-unit: $(UNIT_BINS)
 check-layers:
 	@sh tests/check_layers.sh
 
-# the ring's protocol in Promela (doc/ring.md §11): about a minute on 2 cores
+# the ring's protocol in Promela (doc/ring.md §11): about two minutes on 2 cores
 MODEL_ARGS ?=
 check-model:
 	@sh tests/model/check.sh $(MODEL_ARGS)
