@@ -52,7 +52,6 @@
  *   BIND_WRITES            bound nodes may ack and commit (not apply)
  *   BIND_READS             bound nodes may apply etcd's state (not write)
  *   ANY_CONFIRMS           a peer confirms even while it reaches etcd
- *   LIVENESS               the claim: etcd back for all, all serve again
  */
 
 #ifndef N
