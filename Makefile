@@ -6,8 +6,8 @@
 #                     under ASan+UBSan, bench-quick, and every fuzz harness:
 #                     the README's ./scripts/test
 #   make check-unit   unit tests only (BUILD=build-san SAN=1 for sanitizers)
-#   make check-model  the director ring's protocol model, checked by spin
-#                     (tests/model/check.sh; MODEL_ARGS: e.g. -v, -a)
+#   make check-model  the director ring's protocol models, checked by spin
+#                     (tests/model/check.sh, check-failsafe.sh; MODEL_ARGS: -v, -a)
 #   make check-integration  the integration tests against this BUILD, in
 #                     PYTEST_JOBS (default 2) pytest-xdist workers; with test
 #                     files in PYTEST_ARGS, only those
@@ -269,10 +269,12 @@ check-unit: $(UNIT_BINS)
 check-layers:
 	@sh tests/check_layers.sh
 
-# the ring's protocol in Promela (doc/ring.md §11): about two minutes on 2 cores
+# the ring's protocol in Promela (doc/ring.md §11), and the planned failsafe
+# mode's (§13): about three minutes on 2 cores
 MODEL_ARGS ?=
 check-model:
 	@sh tests/model/check.sh $(MODEL_ARGS)
+	@sh tests/model/check-failsafe.sh $(MODEL_ARGS)
 
 # -n only where pytest-xdist is installed (scripts/deps.sh installs it)
 XDIST = $(shell $(PYTHON) -c 'import xdist' 2>/dev/null && echo yes)
