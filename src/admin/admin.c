@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/tabescape.h"
 #include "common/xmalloc.h"
+#include "ring/ring.h"
 
 #define ADMIN_MAX_ARGS 64
 
@@ -42,13 +43,15 @@ struct admin_pending *admin_request_defer(struct admin_request *req)
 	return p;
 }
 
-void admin_pending_reply(struct admin_pending **pp, const char *line)
+struct sbuf *admin_pending_output(struct admin_pending *p)
+{
+	return p->client != NULL ? line_client_output(p->client) : NULL;
+}
+
+void admin_pending_finish(struct admin_pending **pp)
 {
 	struct admin_pending *p = *pp;
 	if (p->client != NULL) {
-		struct sbuf *out = line_client_output(p->client);
-		sbuf_appends(out, line);
-		sbuf_appendc(out, '\n');
 		p->conn->pending = NULL;
 		line_client_resume(p->client);
 	}
@@ -56,9 +59,20 @@ void admin_pending_reply(struct admin_pending **pp, const char *line)
 	*pp = NULL;
 }
 
+void admin_pending_reply(struct admin_pending **pp, const char *line)
+{
+	struct sbuf *out = admin_pending_output(*pp);
+	if (out != NULL) {
+		sbuf_appends(out, line);
+		sbuf_appendc(out, '\n');
+	}
+	admin_pending_finish(pp);
+}
+
 static const struct admin_cmd *const admin_cmd_tables[] = {
 	admin_director_cmds,
 	admin_session_cmds,
+	admin_ring_cmds,
 };
 
 void admin_reply_error(struct sbuf *out, const char *fmt, ...)
@@ -162,6 +176,8 @@ struct admin *admin_new(struct event_base *base, const char *path,
 void admin_set_ring(struct admin *a, struct ring *ring)
 {
 	a->ctx.ring = ring;
+	if (ring != NULL)
+		ring_set_peer_commands(ring, admin_peer_command, &a->ctx);
 }
 
 void admin_free(struct admin **ap)
@@ -169,6 +185,8 @@ void admin_free(struct admin **ap)
 	struct admin *a = *ap;
 	if (a == NULL)
 		return;
+	if (a->ctx.ring != NULL)
+		ring_set_peer_commands(a->ctx.ring, NULL, NULL);
 	line_server_free(&a->server);
 	free(a->ctx.self_ip);
 	free(a);

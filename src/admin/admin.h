@@ -16,7 +16,8 @@ struct admin;
 
 /* self_ip: what DIRECTOR-LIST calls this director in its ring of one. */
 struct ring;
-/* The director ring this node is part of (DIRECTOR-LIST lists it). */
+/* The director ring this node is part of (DIRECTOR-LIST lists it); the
+ * other nodes' session commands are answered from then on. */
 void admin_set_ring(struct admin *admin, struct ring *ring);
 struct admin *admin_new(struct event_base *base, const char *path,
 			struct registry *registry, struct director *director,

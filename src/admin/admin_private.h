@@ -32,6 +32,10 @@ struct admin_request {
 struct admin_pending;
 struct admin_pending *admin_request_defer(struct admin_request *req);
 void admin_pending_reply(struct admin_pending **pending, const char *line);
+/* For a reply of many lines: where they go (NULL once the client left),
+ * then finish to send them and go on with the client's next line. */
+struct sbuf *admin_pending_output(struct admin_pending *pending);
+void admin_pending_finish(struct admin_pending **pending);
 
 struct admin_cmd {
 	const char *name;
@@ -42,6 +46,11 @@ struct admin_cmd {
 /* NULL-terminated tables, one per command family. */
 extern const struct admin_cmd admin_session_cmds[];
 extern const struct admin_cmd admin_director_cmds[];
+extern const struct admin_cmd admin_ring_cmds[];
+
+/* A session command another node of the ring sent (ring_peer_command_cb,
+ * ctx: the struct admin_ctx): answered as on the admin socket. */
+void admin_peer_command(void *ctx, char **args, int nargs, struct sbuf *out);
 
 /* "ERROR\t<text>\n": loft answers every bad line instead of hanging up. */
 void admin_reply_error(struct sbuf *out, const char *fmt, ...) ATTR_FORMAT(2, 3);

@@ -20,6 +20,15 @@
  * logged-in, proxied. */
 #define ADMIN_CMD_SESSION_KICK "SESSION-KICK"
 
+/* RING-ALL\t<command>[\t<arg>...]: SESSION-LIST or SESSION-KICK run on
+ * every node of the ring (doc/ring.md §14): one block per node, this
+ * node's first,
+ *   NODE\t<name>\t<why it has no answer, or "">
+ * followed, when it answered, by its reply as that command gives it
+ * (ending in an empty line); after the last block an empty line. A
+ * lone loftd answers one block named "". */
+#define ADMIN_CMD_RING_ALL "RING-ALL"
+
 /* USER-HASH\t<user>: the user's hash under loftd's director.username_hash
  * (so that loftadm never hashes differently from the daemon, unlike
  * doveadm, reference §4.6). */

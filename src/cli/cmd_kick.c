@@ -10,7 +10,9 @@
  *   kicked connections from the following users:
  *   user23 user24
  *
- * or "no users kicked" and exit 68. */
+ * or "no users kicked" and exit 68. In a ring, the sessions of every node
+ * (doc/ring.md §14) unless --local; -v adds each node's count. A node that
+ * does not answer is named on stderr and the exit code is 75. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +27,10 @@ int cmd_kick(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	bool have_net, have_host = false;
 	size_t nmasks;
 	int c, ret = 0;
+	bool local = cli_take_local(&argc, argv);
 
 	cli_request_init(&req, ADMIN_CMD_SESSION_KICK);
+	req.local = local;
 	cli_request_add(&req, "logged-in", NULL);
 	while ((c = getopt(argc, argv, "a:f:h:")) != -1 && ret == 0) {
 		switch (c) {
@@ -55,31 +59,30 @@ int cmd_kick(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	struct printer *p = ret != 0 ? NULL : cli_printer(cli, "formatted", "%{result} ");
 	if (p == NULL && ret == 0)
 		ret = EX_TEMPFAIL;
-	struct cli_kicked *users = NULL;
-	size_t nusers = 0, total = 0;
+	struct cli_kicked k = { 0 };
 	if (ret == 0)
-		ret = cli_sessions_kick(cli, socket_arg, &req, &users, &nusers);
+		ret = cli_sessions_kick(cli, socket_arg, &req, &k);
 	if (ret == 0) {
 		/* the prose belongs to the default output; other formatters
 		 * print only the names */
 		bool prose = strcmp(print_formatter_name(p), "formatted") == 0;
-		if (nusers == 0 && prose)
+		if (k.count == 0 && prose)
 			printf("no users kicked\n");
 		else if (prose)
 			printf("kicked connections from the following users:\n");
 		print_header(p, "result", "result", 0);
-		for (size_t i = 0; i < nusers; i++) {
-			print_value(p, users[i].user);
-			total += users[i].count;
-		}
+		for (size_t i = 0; i < k.count; i++)
+			print_value(p, k.users[i].user);
 		print_flush(p);
-		if (nusers > 0 && prose)
+		if (k.count > 0 && prose)
 			printf("\n");
 		if (cli->verbose)
-			printf("%zu connections kicked\n", total);
-		ret = nusers == 0 ? EX_NOHOST : 0;
+			cli_kicked_print_nodes(&k);
+		ret = cli_nodes_report(&k.nodes);
+		if (ret == 0 && k.count == 0)
+			ret = EX_NOHOST;
 	}
-	cli_kicked_free(users, nusers);
+	cli_kicked_free(&k);
 	cli_request_free(&req);
 	print_free(&p);
 	return ret;

@@ -6,7 +6,10 @@
  *                -> "<N> connections kicked", the true total
  *
  * Unlike doveadm: one title row however loftd is run, wildcards work, the
- * count is the total, and an unreachable socket exits 75. */
+ * count is the total, and an unreachable socket exits 75. In a ring, the
+ * sessions of every node (doc/ring.md §14) unless --local, with a
+ * director column naming the node; a node that does not answer is named
+ * on stderr and the exit code is 75. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@
 int cmd_proxy_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
 	const char *socket_arg;
+	bool local = cli_take_local(&argc, argv);
 	int ret = cli_getopt_socket(cmd, argc, argv, &socket_arg);
 	if (ret != 0)
 		return ret;
@@ -28,11 +32,13 @@ int cmd_proxy_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
 		return EX_TEMPFAIL;
 	struct cli_request req;
 	cli_request_init(&req, ADMIN_CMD_SESSION_LIST);
+	req.local = local;
 	cli_request_add(&req, "logged-in", NULL);
 	cli_request_add(&req, "proxied", NULL);
-	struct cli_session *list = NULL;
-	size_t n = 0;
-	ret = cli_sessions_list(cli, socket_arg, &req, &list, &n);
+	struct cli_sessions s;
+	ret = cli_sessions_list(cli, socket_arg, &req, &s);
+	struct cli_session *list = s.list;
+	size_t n = s.count;
 	if (ret == 0) {
 		/* every user_* field seen becomes a column after username */
 		size_t nalt;
@@ -44,6 +50,8 @@ int cmd_proxy_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
 		print_header(p, "src-ip", "src ip", 0);
 		print_header(p, "dest-ip", "dest ip", 0);
 		print_header(p, "dest-port", "port", 0);
+		if (s.nodes.named)
+			print_header(p, "director", "director", 0);
 		for (size_t i = 0; i < n; i++) {
 			char *const *f = list[i].fields;
 			print_value(p, f[ADMIN_SESSION_USER]);
@@ -55,11 +63,14 @@ int cmd_proxy_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
 			print_value(p, f[ADMIN_SESSION_CLIENT_IP]);
 			print_value(p, f[ADMIN_SESSION_BACKEND_IP]);
 			print_value(p, f[ADMIN_SESSION_BACKEND_PORT]);
+			if (s.nodes.named)
+				print_value(p, list[i].node);
 		}
 		print_flush(p);
 		cli_alt_fields_free(alt, nalt);
+		ret = cli_nodes_report(&s.nodes);
 	}
-	cli_sessions_free(list, n);
+	cli_sessions_free(&s);
 	cli_request_free(&req);
 	print_free(&p);
 	return ret;
@@ -70,6 +81,7 @@ int cmd_proxy_kick(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
 	const char *socket_arg = NULL, *alt_field = NULL;
 	bool hosts = false;
 	int c, ret = 0;
+	bool local = cli_take_local(&argc, argv);
 
 	while ((c = getopt(argc, argv, "a:f:h")) != -1) {
 		switch (c) {
@@ -90,6 +102,7 @@ int cmd_proxy_kick(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
 		return cli_usage(cmd);
 	struct cli_request req;
 	cli_request_init(&req, ADMIN_CMD_SESSION_KICK);
+	req.local = local;
 	cli_request_add(&req, "logged-in", NULL);
 	cli_request_add(&req, "proxied", NULL);
 	/* doveadm: with -h every argument is a host, else a user */
@@ -105,20 +118,18 @@ int cmd_proxy_kick(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
 		cli_printer(cli, "formatted", "%{count} connections kicked\n");
 	if (p == NULL && ret == 0)
 		ret = EX_TEMPFAIL;
-	struct cli_kicked *users = NULL;
-	size_t nusers = 0, total = 0;
+	struct cli_kicked k = { 0 };
 	if (ret == 0)
-		ret = cli_sessions_kick(cli, socket_arg, &req, &users, &nusers);
+		ret = cli_sessions_kick(cli, socket_arg, &req, &k);
 	if (ret == 0) {
-		for (size_t i = 0; i < nusers; i++)
-			total += users[i].count;
 		char count[32];
-		snprintf(count, sizeof(count), "%zu", total);
+		snprintf(count, sizeof(count), "%zu", k.total);
 		print_header(p, "count", "count", 0);
 		print_value(p, count);
 		print_flush(p);
+		ret = cli_nodes_report(&k.nodes);
 	}
-	cli_kicked_free(users, nusers);
+	cli_kicked_free(&k);
 	cli_request_free(&req);
 	print_free(&p);
 	return ret;

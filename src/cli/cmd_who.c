@@ -3,7 +3,11 @@
  *
  * Grouped columns: username # service (pids) (ips)
  * -1 columns: username service pid ip dest_ip [user_* ...], then loft's
- * own: dest_port session since. */
+ * own: dest_port session since, and in a ring director (the node).
+ *
+ * In a ring, the sessions of every node (doc/ring.md §14) unless --local;
+ * a node that does not answer is named on stderr and the exit code is
+ * 75 (EX_TEMPFAIL) after what the others answered is printed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +15,12 @@
 #include <unistd.h>
 
 #include "cli/sessions.h"
+#include "common/hmap.h"
 #include "common/sbuf.h"
 #include "common/xmalloc.h"
 
 struct who_group {
+	struct hmap_node node;		/* by user and service */
 	const char *user;
 	const char *service;
 	unsigned int count;
@@ -38,55 +44,72 @@ static void who_list_add(struct sbuf *list, const char *item)
 	sbuf_appends(list, item);
 }
 
+/* The group of the session's user and service, made on first sight. */
+static struct who_group *who_group_get(struct hmap *index, struct who_group ***groups,
+				       size_t *ngroups, size_t *cap, const char *user,
+				       const char *service)
+{
+	uint64_t hash = hash_string(user) * 31 + hash_string(service);
+	struct hmap_node *n;
+	HMAP_FOR_EACH_WITH_HASH(n, hash, index) {
+		struct who_group *g = CONTAINER_OF(n, struct who_group, node);
+		if (strcmp(g->user, user) == 0 && strcmp(g->service, service) == 0)
+			return g;
+	}
+	struct who_group *g = xcalloc(1, sizeof(*g));
+	g->user = user;
+	g->service = service;
+	hmap_insert(index, &g->node, hash);
+	*groups = xgrow(*groups, cap, *ngroups + 1, sizeof(**groups));
+	(*groups)[(*ngroups)++] = g;
+	return g;
+}
+
+/* Counts over the whole ring: one row per user and service, in the order
+ * they first appear. */
 static void who_print_grouped(struct printer *p, struct cli_session *list, size_t n)
 {
-	struct who_group *groups = NULL;
+	struct who_group **groups = NULL;
 	size_t ngroups = 0, cap = 0;
+	struct hmap index;
 
+	hmap_init(&index);
 	for (size_t i = 0; i < n; i++) {
-		const char *user = list[i].fields[ADMIN_SESSION_USER];
-		const char *service = list[i].fields[ADMIN_SESSION_SERVICE];
-		struct who_group *g = NULL;
-		for (size_t j = 0; j < ngroups && g == NULL; j++) {
-			if (strcmp(groups[j].user, user) == 0 &&
-			    strcmp(groups[j].service, service) == 0)
-				g = &groups[j];
-		}
-		if (g == NULL) {
-			groups = xgrow(groups, &cap, ngroups + 1, sizeof(*groups));
-			g = &groups[ngroups++];
-			memset(g, 0, sizeof(*g));
-			g->user = user;
-			g->service = service;
-		}
+		struct who_group *g = who_group_get(&index, &groups, &ngroups, &cap,
+						    list[i].fields[ADMIN_SESSION_USER],
+						    list[i].fields[ADMIN_SESSION_SERVICE]);
 		g->count++;
 		who_list_add(&g->pids, list[i].fields[ADMIN_SESSION_PID]);
 		who_list_add(&g->ips, list[i].fields[ADMIN_SESSION_CLIENT_IP]);
 	}
+	hmap_destroy(&index);
 	print_header(p, "username", "username", 0);
 	print_header(p, "connections", "#", PRINT_RIGHT);
 	print_header(p, "service", "service", 0);
 	print_header(p, "pids", "(pids)", 0);
 	print_header(p, "ips", "(ips)", 0);
 	for (size_t i = 0; i < ngroups; i++) {
+		struct who_group *g = groups[i];
 		char count[16];
-		snprintf(count, sizeof(count), "%u", groups[i].count);
-		char *pids = xasprintf("(%s)", sbuf_cstr(&groups[i].pids));
-		char *ips = xasprintf("(%s)", sbuf_cstr(&groups[i].ips));
-		print_value(p, groups[i].user);
+		snprintf(count, sizeof(count), "%u", g->count);
+		char *pids = xasprintf("(%s)", sbuf_cstr(&g->pids));
+		char *ips = xasprintf("(%s)", sbuf_cstr(&g->ips));
+		print_value(p, g->user);
 		print_value(p, count);
-		print_value(p, groups[i].service);
+		print_value(p, g->service);
 		print_value(p, pids);
 		print_value(p, ips);
 		free(pids);
 		free(ips);
-		sbuf_free(&groups[i].pids);
-		sbuf_free(&groups[i].ips);
+		sbuf_free(&g->pids);
+		sbuf_free(&g->ips);
+		free(g);
 	}
 	free(groups);
 }
 
-static void who_print_each(struct printer *p, struct cli_session *list, size_t n)
+static void who_print_each(struct printer *p, struct cli_session *list, size_t n,
+			   bool named)
 {
 	size_t nalt;
 	char **alt = cli_alt_fields(list, n, &nalt);
@@ -101,6 +124,8 @@ static void who_print_each(struct printer *p, struct cli_session *list, size_t n
 	print_header(p, "dest_port", "dest_port", 0);
 	print_header(p, "session", "session", 0);
 	print_header(p, "since", "since", 0);
+	if (named)
+		print_header(p, "director", "director", 0);
 	for (size_t i = 0; i < n; i++) {
 		char *const *f = list[i].fields;
 		print_value(p, f[ADMIN_SESSION_USER]);
@@ -117,6 +142,8 @@ static void who_print_each(struct printer *p, struct cli_session *list, size_t n
 		char since[CLI_DATE_LEN];
 		time_t t = (time_t)strtoll(f[ADMIN_SESSION_START], NULL, 10);
 		print_value(p, cli_unixdate(t, since));
+		if (named)
+			print_value(p, list[i].node);
 	}
 	cli_alt_fields_free(alt, nalt);
 }
@@ -127,6 +154,7 @@ int cmd_who(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	bool one_per_line = false, have_net;
 	size_t nmasks;
 	int c, ret;
+	bool local = cli_take_local(&argc, argv);
 
 	while ((c = getopt(argc, argv, "a:1f:")) != -1) {
 		switch (c) {
@@ -145,24 +173,25 @@ int cmd_who(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	struct cli_request req;
 	cli_request_init(&req, ADMIN_CMD_SESSION_LIST);
+	req.local = local;
 	cli_request_add(&req, "logged-in", NULL);
 	ret = cli_request_add_masks(&req, cmd, argc - optind, argv + optind, alt_field,
 				    &nmasks, &have_net);
 	struct printer *p = ret != 0 ? NULL : cli_printer(cli, "table", NULL);
-	struct cli_session *list = NULL;
-	size_t n = 0;
+	struct cli_sessions s = { 0 };
 	if (p == NULL && ret == 0)
 		ret = EX_TEMPFAIL;
 	if (ret == 0)
-		ret = cli_sessions_list(cli, socket_arg, &req, &list, &n);
+		ret = cli_sessions_list(cli, socket_arg, &req, &s);
 	if (ret == 0) {
 		if (one_per_line)
-			who_print_each(p, list, n);
+			who_print_each(p, s.list, s.count, s.nodes.named);
 		else
-			who_print_grouped(p, list, n);
+			who_print_grouped(p, s.list, s.count);
 		print_flush(p);
+		ret = cli_nodes_report(&s.nodes);
 	}
-	cli_sessions_free(list, n);
+	cli_sessions_free(&s);
 	cli_request_free(&req);
 	print_free(&p);
 	return ret;

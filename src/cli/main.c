@@ -15,12 +15,12 @@
 #define DIRECTOR_SOCKET "[-a <director socket path>] "
 
 static const struct cli_cmd cli_cmds[] = {
-	{ "who", "[-a <socket>] [-1] [-f <passdb field>] [<user mask>...] [<ip/bits>]",
+	{ "who", "[--local] [-a <socket>] [-1] [-f <passdb field>] [<user mask>...] [<ip/bits>]",
 	  cmd_who },
-	{ "kick", "[-a <socket>] [-f <passdb field>] [-h <dest host>]... "
+	{ "kick", "[--local] [-a <socket>] [-f <passdb field>] [-h <dest host>]... "
 	  "<user mask>[...]|<ip/bits>", cmd_kick },
-	{ "proxy list", "[-a <socket>]", cmd_proxy_list },
-	{ "proxy kick", "[-a <socket>] [-f <passdb field>] [-h <host> [...] | <user> [...]]",
+	{ "proxy list", "[--local] [-a <socket>]", cmd_proxy_list },
+	{ "proxy kick", "[--local] [-a <socket>] [-f <passdb field>] [-h <host> [...] | <user> [...]]",
 	  cmd_proxy_kick },
 	{ "director status", DIRECTOR_SOCKET "[<user>] [<tag>]", cmd_director_status },
 	{ "director map", DIRECTOR_SOCKET "[-f <users file>] [-h | -u] [<host>]",

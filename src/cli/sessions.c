@@ -91,6 +91,24 @@ int cli_request_add_host(struct cli_request *r, const char *host, bool must_reso
 	return 0;
 }
 
+bool cli_take_local(int *argc, char **argv)
+{
+	bool local = false, options = true;
+	int out = 0;
+	for (int i = 0; i < *argc; i++) {
+		if (options && strcmp(argv[i], "--local") == 0) {
+			local = true;
+			continue;
+		}
+		if (strcmp(argv[i], "--") == 0)
+			options = false;	/* a user named --local */
+		argv[out++] = argv[i];
+	}
+	*argc = out;
+	argv[out] = NULL;
+	return local;
+}
+
 /* Connects and sends the request; NULL after printing why. */
 static struct admin_client *cli_request_send(struct cli *cli, const char *socket_arg,
 					     const struct cli_request *req)
@@ -100,18 +118,26 @@ static struct admin_client *cli_request_send(struct cli *cli, const char *socket
 		return NULL;
 	struct admin_client *c = admin_client_connect(path, &error);
 	free(path);
-	if (c == NULL || admin_client_send(c, (const char *const *)req->fields,
-					   req->count, &error) < 0) {
+	const char **fields = xcalloc(req->count + 1, sizeof(*fields));
+	size_t n = 0;
+	if (!req->local)
+		fields[n++] = ADMIN_CMD_RING_ALL;
+	for (size_t i = 0; i < req->count; i++)
+		fields[n++] = req->fields[i];
+	if (c == NULL || admin_client_send(c, fields, n, &error) < 0) {
 		cli_error("%s", error);
 		free(error);
 		admin_client_close(&c);
-		return NULL;
 	}
+	free(fields);
 	return c;
 }
 
+/* Each line of one node's reply, up to its empty line. */
+typedef int cli_got_line_cb(char *line, const char *node, void *ctx);
+
 /* Reads lines until the empty one; calls got() for each. 0 or an exit code. */
-static int cli_read_list(struct admin_client *c, int (*got)(char *line, void *ctx),
+static int cli_read_list(struct admin_client *c, const char *node, cli_got_line_cb *got,
 			 void *ctx)
 {
 	char *error;
@@ -128,21 +154,94 @@ static int cli_read_list(struct admin_client *c, int (*got)(char *line, void *ct
 			cli_error("%s", line + 6);
 			return EX_TEMPFAIL;
 		}
-		int ret = got(line, ctx);
+		int ret = got(line, node, ctx);
 		if (ret != 0)
 			return ret;
 	}
 }
 
-struct cli_list_ctx {
-	struct cli_session *list;
-	size_t count, cap;
-};
-
-static int cli_got_session(char *line, void *ctx)
+/* A RING-ALL reply: "NODE <name> <why missing>" blocks up to an empty
+ * line (admin_wire.h). */
+static int cli_read_nodes(struct admin_client *c, struct cli_nodes *nodes,
+			  cli_got_line_cb *got, void *ctx)
 {
-	struct cli_list_ctx *l = ctx;
-	struct cli_session s = { .line = xstrdup(line) };
+	char *error, *f[4];
+	for (;;) {
+		char *line = admin_client_read_line(c, &error);
+		if (line == NULL) {
+			cli_error("%s", error);
+			free(error);
+			return EX_TEMPFAIL;
+		}
+		if (line[0] == '\0')
+			return 0;
+		if (strncmp(line, "ERROR\t", 6) == 0) {
+			cli_error("%s", line + 6);
+			return EX_TEMPFAIL;
+		}
+		if (tabsplit_inplace(line, f, 4) != 3 || strcmp(f[0], "NODE") != 0) {
+			cli_error("Invalid %s reply: %s", ADMIN_CMD_RING_ALL, line);
+			return EX_PROTOCOL;
+		}
+		if (f[1][0] != '\0')
+			nodes->named = true;
+		if (f[2][0] != '\0') {
+			nodes->missing = xgrow(nodes->missing, &nodes->missing_cap,
+					       nodes->missing_count + 1, sizeof(*nodes->missing));
+			nodes->missing[nodes->missing_count++] = xasprintf("%s %s", f[1], f[2]);
+			continue;
+		}
+		nodes->names = xgrow(nodes->names, &nodes->cap, nodes->count + 1,
+				     sizeof(*nodes->names));
+		const char *node = nodes->names[nodes->count++] = xstrdup(f[1]);
+		int ret = cli_read_list(c, node, got, ctx);
+		if (ret != 0)
+			return ret;
+	}
+}
+
+/* Sends the request and reads its reply, from one node or from all. */
+static int cli_request_run(struct cli *cli, const char *socket_arg,
+			   const struct cli_request *req, struct cli_nodes *nodes,
+			   cli_got_line_cb *got, void *ctx)
+{
+	struct admin_client *c = cli_request_send(cli, socket_arg, req);
+	int ret;
+	if (c == NULL) {
+		ret = EX_TEMPFAIL;
+	} else if (req->local) {
+		nodes->names = xgrow(nodes->names, &nodes->cap, 1, sizeof(*nodes->names));
+		nodes->names[nodes->count++] = xstrdup("");
+		ret = cli_read_list(c, nodes->names[0], got, ctx);
+	} else {
+		ret = cli_read_nodes(c, nodes, got, ctx);
+	}
+	admin_client_close(&c);
+	return ret;
+}
+
+int cli_nodes_report(const struct cli_nodes *nodes)
+{
+	for (size_t i = 0; i < nodes->missing_count; i++)
+		cli_warning("director %s: its sessions are not included", nodes->missing[i]);
+	return nodes->missing_count > 0 ? EX_TEMPFAIL : 0;
+}
+
+void cli_nodes_free(struct cli_nodes *nodes)
+{
+	for (size_t i = 0; i < nodes->count; i++)
+		free(nodes->names[i]);
+	free(nodes->names);
+	for (size_t i = 0; i < nodes->missing_count; i++)
+		free(nodes->missing[i]);
+	free(nodes->missing);
+	memset(nodes, 0, sizeof(*nodes));
+}
+
+static int cli_got_session(char *line, const char *node, void *ctx)
+{
+	struct cli_sessions *l = ctx;
+	struct cli_session s = { .line = xstrdup(line), .node = node };
 	s.nfields = tabsplit_inplace(s.line, s.fields, CLI_SESSION_MAX_FIELDS);
 	if (s.nfields < ADMIN_SESSION_FIXED_FIELDS) {
 		cli_error("Invalid SESSION-LIST reply: %s", line);
@@ -155,23 +254,20 @@ static int cli_got_session(char *line, void *ctx)
 }
 
 int cli_sessions_list(struct cli *cli, const char *socket_arg,
-		      const struct cli_request *req, struct cli_session **list_r,
-		      size_t *count_r)
+		      const struct cli_request *req, struct cli_sessions *sessions)
 {
-	struct cli_list_ctx l = { 0 };
-	struct admin_client *c = cli_request_send(cli, socket_arg, req);
-	int ret = c == NULL ? EX_TEMPFAIL : cli_read_list(c, cli_got_session, &l);
-	admin_client_close(&c);
-	*list_r = l.list;
-	*count_r = l.count;
-	return ret;
+	memset(sessions, 0, sizeof(*sessions));
+	return cli_request_run(cli, socket_arg, req, &sessions->nodes, cli_got_session,
+			       sessions);
 }
 
-void cli_sessions_free(struct cli_session *list, size_t count)
+void cli_sessions_free(struct cli_sessions *sessions)
 {
-	for (size_t i = 0; i < count; i++)
-		free(list[i].line);
-	free(list);
+	for (size_t i = 0; i < sessions->count; i++)
+		free(sessions->list[i].line);
+	free(sessions->list);
+	cli_nodes_free(&sessions->nodes);
+	memset(sessions, 0, sizeof(*sessions));
 }
 
 const char *cli_session_alt(const struct cli_session *s, const char *field)
@@ -212,16 +308,20 @@ void cli_alt_fields_free(char **fields, size_t count)
 	free(fields);
 }
 
-struct cli_kick_ctx {
-	struct cli_kicked *users;
-	size_t count, cap;
-};
-
-static int cli_got_kicked(char *line, void *ctx)
+/* A total, zero so far, for each node that answered. */
+static void cli_kicked_fit_totals(struct cli_kicked *k)
 {
-	struct cli_kick_ctx *k = ctx;
+	k->node_totals = xrealloc(k->node_totals, (k->nodes.count + 1) * sizeof(*k->node_totals));
+	for (; k->totals_count < k->nodes.count; k->totals_count++)
+		k->node_totals[k->totals_count] = 0;
+}
+
+static int cli_got_kicked(char *line, const char *node, void *ctx)
+{
+	struct cli_kicked *k = ctx;
 	char *f[3];
 	char *end;
+	(void)node;
 	if (tabsplit_inplace(line, f, 3) != 2) {
 		cli_error("Invalid SESSION-KICK reply");
 		return EX_PROTOCOL;
@@ -231,6 +331,10 @@ static int cli_got_kicked(char *line, void *ctx)
 		cli_error("Invalid SESSION-KICK reply");
 		return EX_PROTOCOL;
 	}
+	/* the nodes answer in turn: the node is the newest */
+	cli_kicked_fit_totals(k);
+	k->node_totals[k->nodes.count - 1] += n;
+	k->total += n;
 	k->users = xgrow(k->users, &k->cap, k->count + 1, sizeof(*k->users));
 	k->users[k->count].user = xstrdup(f[0]);
 	k->users[k->count].count = n;
@@ -238,22 +342,53 @@ static int cli_got_kicked(char *line, void *ctx)
 	return 0;
 }
 
-int cli_sessions_kick(struct cli *cli, const char *socket_arg,
-		      const struct cli_request *req, struct cli_kicked **users_r,
-		      size_t *count_r)
+static int cli_kicked_cmp(const void *a, const void *b)
 {
-	struct cli_kick_ctx k = { 0 };
-	struct admin_client *c = cli_request_send(cli, socket_arg, req);
-	int ret = c == NULL ? EX_TEMPFAIL : cli_read_list(c, cli_got_kicked, &k);
-	admin_client_close(&c);
-	*users_r = k.users;
-	*count_r = k.count;
+	const struct cli_kicked_user *ua = a, *ub = b;
+	return strcmp(ua->user, ub->user);
+}
+
+/* Each node's users come sorted; over the ring each user once. */
+static void cli_kicked_merge(struct cli_kicked *k)
+{
+	size_t out = 0;
+	if (k->count > 1)
+		qsort(k->users, k->count, sizeof(*k->users), cli_kicked_cmp);
+	for (size_t i = 0; i < k->count; i++) {
+		if (out > 0 && strcmp(k->users[out - 1].user, k->users[i].user) == 0) {
+			k->users[out - 1].count += k->users[i].count;
+			free(k->users[i].user);
+		} else {
+			k->users[out++] = k->users[i];
+		}
+	}
+	k->count = out;
+}
+
+int cli_sessions_kick(struct cli *cli, const char *socket_arg,
+		      const struct cli_request *req, struct cli_kicked *kicked)
+{
+	memset(kicked, 0, sizeof(*kicked));
+	int ret = cli_request_run(cli, socket_arg, req, &kicked->nodes, cli_got_kicked,
+				  kicked);
+	cli_kicked_fit_totals(kicked);	/* nodes that kicked nobody too */
+	cli_kicked_merge(kicked);
 	return ret;
 }
 
-void cli_kicked_free(struct cli_kicked *users, size_t count)
+void cli_kicked_free(struct cli_kicked *kicked)
 {
-	for (size_t i = 0; i < count; i++)
-		free(users[i].user);
-	free(users);
+	for (size_t i = 0; i < kicked->count; i++)
+		free(kicked->users[i].user);
+	free(kicked->users);
+	free(kicked->node_totals);
+	cli_nodes_free(&kicked->nodes);
+	memset(kicked, 0, sizeof(*kicked));
+}
+
+void cli_kicked_print_nodes(const struct cli_kicked *k)
+{
+	for (size_t i = 0; k->nodes.named && i < k->nodes.count; i++)
+		printf("%s: %zu connections kicked\n", k->nodes.names[i], k->node_totals[i]);
+	printf("%zu connections kicked\n", k->total);
 }

@@ -12,11 +12,17 @@
 
 #define CLI_SESSION_MAX_FIELDS 64
 
-/* The request being built: command name, then filter fields. */
+/* The request being built: command name, then filter fields. Sent to
+ * every node of the ring (RING-ALL) unless local. */
 struct cli_request {
 	char **fields;
 	size_t count, cap;
+	bool local;
 };
+
+/* Takes loft's --local out of argv (before getopt sees it): true when it
+ * was there. Only this node's sessions are then asked for. */
+bool cli_take_local(int *argc, char **argv);
 
 void cli_request_init(struct cli_request *r, const char *command);
 void cli_request_add(struct cli_request *r, const char *key, const char *value);
@@ -33,31 +39,60 @@ int cli_request_add_masks(struct cli_request *r, const struct cli_cmd *cmd,
  * after an error when the name does not resolve and must. */
 int cli_request_add_host(struct cli_request *r, const char *host, bool must_resolve);
 
+/* The nodes that answered a request, and those that did not. */
+struct cli_nodes {
+	char **names;		/* every node that answered, in order */
+	size_t count, cap;
+	char **missing;		/* "<name> <why>" */
+	size_t missing_count, missing_cap;
+	bool named;		/* a ring: the output names the nodes */
+};
+/* Warns of each node missing from the answer; EX_TEMPFAIL if any, else 0. */
+int cli_nodes_report(const struct cli_nodes *nodes);
+void cli_nodes_free(struct cli_nodes *nodes);
+
 struct cli_session {
 	char *fields[CLI_SESSION_MAX_FIELDS];
 	int nfields;
 	char *line;	/* owns what fields point into */
+	const char *node;	/* which node it is on ("" on a lone loftd) */
+};
+
+struct cli_sessions {
+	struct cli_session *list;
+	size_t count, cap;
+	struct cli_nodes nodes;
 };
 
 /* Runs SESSION-LIST; returns 0 or an exit code after printing why. */
 int cli_sessions_list(struct cli *cli, const char *socket_arg,
-		      const struct cli_request *req, struct cli_session **list_r,
-		      size_t *count_r);
-void cli_sessions_free(struct cli_session *list, size_t count);
+		      const struct cli_request *req, struct cli_sessions *sessions);
+void cli_sessions_free(struct cli_sessions *sessions);
 const char *cli_session_alt(const struct cli_session *s, const char *field);
 /* The distinct user_* field names of the sessions, in order of
  * appearance: one column each. Free with cli_alt_fields_free(). */
 char **cli_alt_fields(const struct cli_session *list, size_t n, size_t *count_r);
 void cli_alt_fields_free(char **fields, size_t count);
 
-struct cli_kicked {
+struct cli_kicked_user {
 	char *user;
 	size_t count;
 };
-/* Runs SESSION-KICK; the kicked users come sorted. */
+
+struct cli_kicked {
+	struct cli_kicked_user *users;	/* sorted, each user once */
+	size_t count, cap;
+	size_t *node_totals;		/* sessions kicked on nodes.names[i] */
+	size_t totals_count;
+	size_t total;
+	struct cli_nodes nodes;
+};
+/* Runs SESSION-KICK. */
 int cli_sessions_kick(struct cli *cli, const char *socket_arg,
-		      const struct cli_request *req, struct cli_kicked **users_r,
-		      size_t *count_r);
-void cli_kicked_free(struct cli_kicked *users, size_t count);
+		      const struct cli_request *req, struct cli_kicked *kicked);
+void cli_kicked_free(struct cli_kicked *kicked);
+/* -v: "<node>: N connections kicked" for each node of a ring, then
+ * "N connections kicked". */
+void cli_kicked_print_nodes(const struct cli_kicked *kicked);
 
 #endif

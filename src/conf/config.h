@@ -206,6 +206,14 @@ struct config {
 		char *etcd_cert;
 		char *etcd_key;
 		char *etcd_source_address;	/* "": the kernel's choice */
+		/* the links between nodes (doc/ring.md §14): a shared secret,
+		 * certificates both ways, or both; neither: no links */
+		char *secret;
+		char *tls_cert;
+		char *tls_key;
+		char *tls_ca_file;
+		uint64_t peer_timeout_ms;
+		unsigned int peer_max_connections;
 	} ring;
 
 	/* "file:line" of each key set in the file, for later error messages */

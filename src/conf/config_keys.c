@@ -317,6 +317,18 @@ static const struct conf_key ring_keys[] = {
 	KEY("etcd_key", CONF_TYPE_STRING, ring.etcd_key, "", "its key"),
 	KEY("etcd_source_address", CONF_TYPE_STRING, ring.etcd_source_address, "",
 	    "local address connections to etcd come from; \"\": the kernel's choice"),
+	KEY_SECRET("secret", ring.secret,
+		   "shared secret the nodes prove to each other (at least 16 characters); "
+		   "\"\": none"),
+	KEY("tls_cert", CONF_TYPE_STRING, ring.tls_cert, "",
+	    "this node's certificate towards the other nodes (both ways)"),
+	KEY("tls_key", CONF_TYPE_STRING, ring.tls_key, "", "its key"),
+	KEY("tls_ca_file", CONF_TYPE_STRING, ring.tls_ca_file, "",
+	    "CA that signed every node's certificate (and nothing else's)"),
+	KEY_RANGE("peer_timeout", CONF_TYPE_DURATION, ring.peer_timeout_ms, "5s", 100, SEC(300),
+		  "a node that has not answered a ring-wide command this long is reported missing"),
+	KEY_RANGE("peer_max_connections", CONF_TYPE_UINT, ring.peer_max_connections, "64",
+		  1, 10000, "connections from other nodes served at once (more are closed)"),
 	END
 };
 

@@ -93,6 +93,20 @@ static char *config_validate_passdbs(const struct config *cfg)
 	return NULL;
 }
 
+/* The links between the nodes of a ring (doc/ring.md §14). */
+static char *config_validate_ring_links(const struct config *cfg)
+{
+	const char *cert = cfg->ring.tls_cert, *key = cfg->ring.tls_key;
+	const char *ca = cfg->ring.tls_ca_file;
+	if (cfg->ring.secret[0] != '\0' && strlen(cfg->ring.secret) < 16)
+		return config_fail(config_source(cfg, "ring.secret"), "ring.secret",
+				   "too short: at least 16 characters");
+	if ((cert[0] == '\0') != (key[0] == '\0') || (cert[0] == '\0') != (ca[0] == '\0'))
+		return config_fail(config_source(cfg, "ring.tls_cert"), "ring",
+				   "tls_cert, tls_key and tls_ca_file must be set together");
+	return NULL;
+}
+
 char *config_validate(const struct config *cfg)
 {
 	const char *error;
@@ -120,6 +134,8 @@ char *config_validate(const struct config *cfg)
 	if (cfg->metrics.port != 0 && ipaddr_parse(cfg->metrics.address, &ip) < 0)
 		return config_fail(config_source(cfg, "metrics.address"), "metrics.address",
 				   "'%s' is not an IP address", cfg->metrics.address);
+	if ((r = config_validate_ring_links(cfg)) != NULL)
+		return r;
 	if (cfg->base_dir[0] != '/')
 		return config_fail(config_source(cfg, "base_dir"), "base_dir",
 				   "must be an absolute path");

@@ -552,6 +552,10 @@ struct ring *ring_new(struct event_base *base, const struct config *cfg,
 	r->retry_timer = evtimer_new(base, ring_retry_timer, r);
 	ring_lease_init(r);
 	ring_pins_init(r);
+	if (ring_peers_init(r, cfg, error_r) < 0) {
+		ring_free(&r);
+		return NULL;
+	}
 	director_set_change_handler(director, ring_director_change, r);
 	ring_settings_start(r);
 	return r;
@@ -599,6 +603,7 @@ void ring_free(struct ring **rp)
 	if (r == NULL)
 		return;
 	director_set_change_handler(r->director, NULL, NULL);
+	ring_peers_deinit(r);
 	ring_flushes_free(r);
 	ring_kicks_free(r);
 	ring_health_free(r);

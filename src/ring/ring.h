@@ -87,6 +87,28 @@ void ring_director_add(struct ring *ring, const struct ipaddr *ip, unsigned int 
 void ring_director_remove(struct ring *ring, const struct ipaddr *ip, unsigned int port,
 			  ring_director_reply_cb *reply, void *ctx);
 
+/* ---- the links between nodes (doc/ring.md §14) ---- */
+struct sbuf;
+/* A command another node sent, other than the ring's own: the answer
+ * (the admin protocol's lines) goes to out. */
+typedef void ring_peer_command_cb(void *ctx, char **args, int nargs, struct sbuf *out);
+void ring_set_peer_commands(struct ring *ring, ring_peer_command_cb *cb, void *ctx);
+/* This node's name in the ring. */
+const char *ring_self_name(const struct ring *ring);
+
+/* A node's answer to ring_call_all(): its payload (len bytes) when
+ * error is NULL, else why it has none. */
+typedef void ring_call_answer_cb(void *ctx, const char *node, const char *error,
+				 const char *payload, size_t len);
+typedef void ring_call_done_cb(void *ctx);
+/* Sends a command (fields) to every other node: answer() once per live
+ * member as it answers, or with an error when it has not within
+ * ring.peer_timeout, and at once for each director that is down; then
+ * done(). Nothing runs before ring_call_all() returns; at ring_free()
+ * every call still going ends the same way. ctx must live until done. */
+void ring_call_all(struct ring *ring, const char *const *fields, size_t count,
+		   ring_call_answer_cb *answer, ring_call_done_cb *done, void *ctx);
+
 void ring_members_foreach(struct ring *ring,
 			  void (*cb)(const struct ring_member_info *m, void *ctx),
 			  void *ctx);

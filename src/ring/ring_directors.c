@@ -82,6 +82,18 @@ static struct ring_member *ring_member_at(struct ring *r, const char *address,
 	return NULL;
 }
 
+bool ring_director_down(struct ring *r, size_t i, char *buf, size_t size)
+{
+	for (size_t k = 0; k < r->directors_count; k++) {
+		const struct ring_director *d = &r->directors[k];
+		if (ring_member_at(r, d->address, d->port) != NULL || i-- > 0)
+			continue;
+		snprintf(buf, size, "%s:%u", d->address, d->port);
+		return true;
+	}
+	return false;
+}
+
 /* ---- the keys ---------------------------------------------------------- */
 
 static void ring_removed(struct ring *r)

@@ -34,6 +34,7 @@ struct ring_own_verdict;
 struct ring_director;
 struct ring_director_op;
 struct ring_probe;
+struct ring_peers;
 struct sbuf;
 
 enum ring_phase {
@@ -159,6 +160,7 @@ struct ring {
 	size_t directors_count, directors_cap;
 	struct ring_director_op *director_ops;	/* ring add|remove in flight */
 	struct ring_probe *probes;	/* other nodes' lease ages being read */
+	struct ring_peers *peers;	/* links to the other nodes (ring_peer.h) */
 	unsigned int max_parallel_moves; /* director.max_parallel_moves */
 	uint64_t kick_delay_ms;		/* director.user_kick_delay */
 	int64_t user_expire_s;		/* director.user_expire: a move's pin */
@@ -372,6 +374,13 @@ void ring_directors_settle(struct ring *r);
 /* Reads the other nodes' lease ages (every lease renewal). */
 void ring_directors_probe(struct ring *r);
 void ring_directors_free(struct ring *r);
+/* The i-th director without a live member, as "address:port" into buf;
+ * false past the last. */
+bool ring_director_down(struct ring *r, size_t i, char *buf, size_t size);
+
+/* ring_peer.c: the links between nodes (ring_peer.h) */
+int ring_peers_init(struct ring *r, const struct config *cfg, char **error_r);
+void ring_peers_deinit(struct ring *r);
 
 /* ring_state.c */
 struct ring_member *ring_member_get(struct ring *r, const char *name);

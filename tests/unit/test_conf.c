@@ -171,6 +171,12 @@ static void test_errors(void **state)
 		     "director.username_hash: '%x': unknown variable");
 	expect_error(MINIMAL "base_dir = 5;\n", "base_dir: expected a string");
 	expect_error(MINIMAL "log = { level = true; };\n", "log.level: expected a string");
+	/* the links between a ring's nodes (doc/ring.md §14) */
+	expect_error(MINIMAL "ring = { secret = \"short\"; };\n",
+		     "ring.secret: too short: at least 16 characters");
+	expect_error(MINIMAL "ring = { tls_cert = \"/c.pem\"; tls_key = \"/k.pem\"; };\n",
+		     "ring: tls_cert, tls_key and tls_ca_file must be set together");
+	expect_error(MINIMAL "ring = { peer_timeout = \"10ms\"; };\n", "ring.peer_timeout");
 	char *error = NULL;
 	assert_null(config_load("/nonexistent/loft.conf", NULL, 0, &error));
 	assert_string_equal(error, "/nonexistent/loft.conf: cannot read the file");
