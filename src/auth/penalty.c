@@ -30,6 +30,8 @@ struct penalty_rec {
 struct penalty {
 	struct hmap recs;
 	struct list lru;	/* oldest last_update first */
+	penalty_raised_cb *raised;
+	void *raised_ctx;
 };
 
 /* IPv6 clients count per /48 so one client cannot fill the table. */
@@ -94,6 +96,12 @@ void penalty_free(struct penalty **pp)
 	*pp = NULL;
 }
 
+void penalty_set_raised_hook(struct penalty *p, penalty_raised_cb *cb, void *ctx)
+{
+	p->raised = cb;
+	p->raised_ctx = ctx;
+}
+
 unsigned int penalty_delay_ms(struct penalty *p, const struct ipaddr *ip, time_t now)
 {
 	unsigned int pen = penalty_effective(penalty_find(p, ip), now);
@@ -103,17 +111,40 @@ unsigned int penalty_delay_ms(struct penalty *p, const struct ipaddr *ip, time_t
 	return (secs > PENALTY_MAX_DELAY_SECS ? PENALTY_MAX_DELAY_SECS : secs) * 1000;
 }
 
-void penalty_failure(struct penalty *p, const struct ipaddr *ip, const char *user,
-		     const char *password, time_t now)
+static struct penalty_rec *penalty_get(struct penalty *p, const struct ipaddr *ip)
 {
 	struct penalty_rec *r = penalty_find(p, ip);
-	unsigned int pen = penalty_effective(r, now);
 	if (r == NULL) {
 		r = xcalloc(1, sizeof(*r));
 		r->ip = penalty_key(ip);
 		hmap_insert(&p->recs, &r->node, ipaddr_hash(&r->ip));
 		list_append(&p->lru, &r->lru);
 	}
+	return r;
+}
+
+static void penalty_raise(struct penalty *p, struct penalty_rec *r, unsigned int pen,
+			  time_t now)
+{
+	r->penalty = pen + 1 > PENALTY_MAX ? PENALTY_MAX : pen + 1;
+	r->last_penalty = now;
+	penalty_touch(p, r, now);
+}
+
+void penalty_failure_remote(struct penalty *p, const struct ipaddr *ip,
+			    unsigned int count, time_t now)
+{
+	struct penalty_rec *r = penalty_get(p, ip);
+	for (unsigned int i = 0; i < count && i < PENALTY_MAX; i++)
+		penalty_raise(p, r, penalty_effective(r, now), now);
+}
+
+bool penalty_failure(struct penalty *p, const struct ipaddr *ip, const char *user,
+		     const char *password, time_t now)
+{
+	struct penalty_rec *r = penalty_find(p, ip);
+	unsigned int pen = penalty_effective(r, now);
+	r = penalty_get(p, ip);
 	/* the password and the user, hashed together: not stored in clear */
 	size_t plen = strlen(password), ulen = strlen(user);
 	char *buf = xmalloc(plen + ulen + 1);
@@ -125,14 +156,15 @@ void penalty_failure(struct penalty *p, const struct ipaddr *ip, const char *use
 	for (unsigned int i = 0; i < r->nchecksums; i++) {
 		if (r->checksums[i] == sum) {
 			r->penalty = pen; /* the same mistake again: no escalation */
-			return;
+			return false;
 		}
 	}
 	if (r->nchecksums < PENALTY_CHECKSUMS)
 		r->checksums[r->nchecksums++] = sum;
-	r->penalty = pen + 1 > PENALTY_MAX ? PENALTY_MAX : pen + 1;
-	r->last_penalty = now;
-	penalty_touch(p, r, now);
+	penalty_raise(p, r, pen, now);
+	if (p->raised != NULL)
+		p->raised(p->raised_ctx, ip);
+	return true;
 }
 
 void penalty_success(struct penalty *p, const struct ipaddr *ip, time_t now)

@@ -15,6 +15,7 @@
 #ifndef LOFT_AUTH_PENALTY_H
 #define LOFT_AUTH_PENALTY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -25,10 +26,21 @@ struct penalty;
 struct penalty *penalty_new(void);
 void penalty_free(struct penalty **p);
 
+/* Called when a local failure raised ip's penalty (penalty_failure()
+ * returned true): a director ring tells the other nodes (doc/ring.md
+ * §15). NULL: nobody. */
+typedef void penalty_raised_cb(void *ctx, const struct ipaddr *ip);
+void penalty_set_raised_hook(struct penalty *p, penalty_raised_cb *cb, void *ctx);
+
 /* How long to hold back an authentication from ip now, in ms (0: none). */
 unsigned int penalty_delay_ms(struct penalty *p, const struct ipaddr *ip, time_t now);
-void penalty_failure(struct penalty *p, const struct ipaddr *ip, const char *user,
+/* true when the penalty rose (not the same mistake again). */
+bool penalty_failure(struct penalty *p, const struct ipaddr *ip, const char *user,
 		     const char *password, time_t now);
+/* count failures that other nodes of a ring saw from ip (doc/ring.md
+ * §15): each raises the penalty as a new mistake would. */
+void penalty_failure_remote(struct penalty *p, const struct ipaddr *ip,
+			    unsigned int count, time_t now);
 void penalty_success(struct penalty *p, const struct ipaddr *ip, time_t now);
 /* Forgets records unchanged for 29 s; returns how many remain. */
 size_t penalty_expire(struct penalty *p, time_t now);

@@ -214,6 +214,7 @@ struct config {
 		char *tls_ca_file;
 		uint64_t peer_timeout_ms;
 		unsigned int peer_max_connections;
+		uint64_t limits_interval_ms;	/* shared limits' period */
 	} ring;
 
 	/* "file:line" of each key set in the file, for later error messages */

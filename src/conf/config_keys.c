@@ -329,6 +329,8 @@ static const struct conf_key ring_keys[] = {
 		  "a node that has not answered a ring-wide command this long is reported missing"),
 	KEY_RANGE("peer_max_connections", CONF_TYPE_UINT, ring.peer_max_connections, "64",
 		  1, 10000, "connections from other nodes served at once (more are closed)"),
+	KEY_RANGE("limits_interval", CONF_TYPE_DURATION, ring.limits_interval_ms, "1s", 100,
+		  SEC(60), "how often the nodes share the counts of ring-wide limits"),
 	END
 };
 

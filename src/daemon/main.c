@@ -28,6 +28,7 @@
 #include "daemon/privileges.h"
 #include "daemon/reload.h"
 #include "daemon/service.h"
+#include "daemon/shared_limits.h"
 #include "director/director.h"
 #include "director/state.h"
 #include "metrics/metrics.h"
@@ -225,6 +226,7 @@ static int loftd_setup_ring(struct loftd *d)
 		return -1;
 	}
 	admin_set_ring(d->admin, d->ring);
+	loftd_share_limits(d);
 	log_info("ring: joining through %s", d->cfg->ring.etcd.items[0]);
 	return 0;
 }
@@ -499,6 +501,8 @@ static void loftd_free(struct loftd *d)
 	admin_free(&d->admin);
 	ipc_free(&d->ipc);
 	health_free(&d->health);
+	if (d->ring != NULL)
+		loftd_unshare_limits(d);
 	ring_free(&d->ring);
 	/* Sessions go first: auth_free() still delivers the verdicts of
 	 * jobs in flight, to the proxy (auth.h: the context outlives auth),

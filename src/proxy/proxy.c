@@ -55,14 +55,28 @@ static void proxy_apply_config(struct proxy *p)
 	/* room for a LOGIN with two literals and its line segments */
 	p->input_limit = 2 * cfg->login.max_line_length +
 		2 * cfg->login.max_literal_size;
-	if (cfg->auth.penalty && p->penalty == NULL)
+	if (cfg->auth.penalty && p->penalty == NULL) {
 		p->penalty = penalty_new();
-	else if (!cfg->auth.penalty)
+		penalty_set_raised_hook(p->penalty, p->shared.failure, p->shared.ctx);
+	} else if (!cfg->auth.penalty)
 		penalty_free(&p->penalty);
 	/* the failures of logins whose client left count there too */
 	if (p->auth != NULL)
 		auth_set_penalty(p->auth, p->penalty);
 	p->prelogin.max = cfg->limits.max_prelogin_per_ip;
+}
+
+void proxy_set_shared_limits(struct proxy *p, const struct proxy_shared_limits *shared)
+{
+	p->shared = *shared;
+	if (p->penalty != NULL)
+		penalty_set_raised_hook(p->penalty, shared->failure, shared->ctx);
+}
+
+void proxy_remote_failures(struct proxy *p, const struct ipaddr *ip, unsigned int count)
+{
+	if (p->penalty != NULL)
+		penalty_failure_remote(p->penalty, ip, count, time(NULL));
 }
 
 struct proxy *proxy_new(struct event_base *base, struct config *cfg,

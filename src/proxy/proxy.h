@@ -71,6 +71,17 @@ struct proxy_stats {
 	uint64_t other_backend_failures;
 };
 
+/* What other nodes of a director ring count (doc/ring.md §15): the
+ * daemon wires them to the ring; without one, all NULL. */
+struct proxy_shared_limits {
+	/* sessions of (user, ip) on the other nodes, as they last said */
+	unsigned int (*user_ip_sessions)(void *ctx, const char *user,
+					 const struct ipaddr *ip);
+	/* a failure here raised ip's penalty: the others are told */
+	void (*failure)(void *ctx, const struct ipaddr *ip);
+	void *ctx;
+};
+
 struct proxy {
 	struct event_base *base;
 	struct config *cfg;	/* the current one (a reference): what new
@@ -88,6 +99,7 @@ struct proxy {
 	SSL_CTX *backend_tls;	/* NULL when backend.ssl = no */
 	struct front_params front_params;
 	struct penalty *penalty;	/* NULL when auth.penalty is off */
+	struct proxy_shared_limits shared;
 	uint64_t next_id;
 	size_t input_limit;	/* client bytes buffered before login */
 	struct list header_waits;	/* PROXY protocol headers still to come */
@@ -129,6 +141,11 @@ void proxy_prelogin_release(struct proxy *proxy, const struct ipaddr *ip);
 void proxy_entry_init(struct proxy *proxy, struct registry_entry *reg,
 		      char id_str[PROXY_ID_STRLEN], const char *service,
 		      const struct listener_accept *acc);
+
+/* The ring's counts take part in the limits from now on. */
+void proxy_set_shared_limits(struct proxy *proxy, const struct proxy_shared_limits *shared);
+/* count auth failures from ip that another node saw: the penalty rises. */
+void proxy_remote_failures(struct proxy *proxy, const struct ipaddr *ip, unsigned int count);
 
 /* Takes a reference to cfg. */
 struct proxy *proxy_new(struct event_base *base, struct config *cfg,

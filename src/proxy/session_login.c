@@ -236,7 +236,10 @@ static void session_route(struct session *s, const struct auth_result *r)
 	s->login_user = xstrdup(r->destuser != NULL ? r->destuser : r->user);
 
 	unsigned int limit = cfg->login.max_userip_connections;
-	if (limit > 0 && registry_user_ip_count(reg, r->user, &s->reg.client_ip) > limit) {
+	const struct proxy_shared_limits *shared = &s->proxy->shared;
+	if (limit > 0 && registry_user_ip_count(reg, r->user, &s->reg.client_ip) +
+	    (shared->user_ip_sessions == NULL ? 0 :
+	     shared->user_ip_sessions(shared->ctx, r->user, &s->reg.client_ip)) > limit) {
 		char text[160];
 		/* Dovecot's refusal text, naming Dovecot's setting */
 		snprintf(text, sizeof(text), "Maximum number of connections from user+IP "

@@ -21,6 +21,9 @@ void registry_init(struct registry *reg)
 	list_init(&reg->entries);
 	hmap_init(&reg->users);
 	hmap_init(&reg->backends);
+	reg->walk = 0;
+	reg->user_ip_changed = NULL;
+	reg->changed_ctx = NULL;
 }
 
 void registry_deinit(struct registry *reg)
@@ -100,6 +103,8 @@ static void registry_unindex_user(struct registry *reg, struct registry_entry *e
 		return;
 	list_unlink(&u->sessions, &e->user_node);
 	e->user_idx = NULL;
+	if (reg->user_ip_changed != NULL)
+		reg->user_ip_changed(reg->changed_ctx, u->name, &e->client_ip);
 	if (list_is_empty(&u->sessions)) {
 		hmap_remove(&reg->users, &u->node);
 		free(u);
@@ -136,6 +141,8 @@ void registry_set_user(struct registry *reg, struct registry_entry *e,
 	}
 	list_append(&u->sessions, &e->user_node);
 	e->user_idx = u;
+	if (reg->user_ip_changed != NULL)
+		reg->user_ip_changed(reg->changed_ctx, u->name, &e->client_ip);
 }
 
 void registry_add_alt(struct registry_entry *e, const char *field, const char *value)

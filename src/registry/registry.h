@@ -77,6 +77,10 @@ struct registry {
 	struct hmap users;		/* struct registry_user by name */
 	struct hmap backends;		/* struct registry_backend by address */
 	uint64_t walk;			/* numbers index walks (filter.c) */
+	/* optional: the sessions of (user, client address) changed in
+	 * number (a director ring shares the counts, doc/ring.md §15) */
+	void (*user_ip_changed)(void *ctx, const char *user, const struct ipaddr *ip);
+	void *changed_ctx;
 };
 
 void registry_init(struct registry *reg);

@@ -552,6 +552,7 @@ struct ring *ring_new(struct event_base *base, const struct config *cfg,
 	r->retry_timer = evtimer_new(base, ring_retry_timer, r);
 	ring_lease_init(r);
 	ring_pins_init(r);
+	ring_limits_init(r, cfg->ring.limits_interval_ms);
 	if (ring_peers_init(r, cfg, error_r) < 0) {
 		ring_free(&r);
 		return NULL;
@@ -604,6 +605,7 @@ void ring_free(struct ring **rp)
 		return;
 	director_set_change_handler(r->director, NULL, NULL);
 	ring_peers_deinit(r);
+	ring_limits_deinit(r);
 	ring_flushes_free(r);
 	ring_kicks_free(r);
 	ring_health_free(r);

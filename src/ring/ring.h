@@ -109,6 +109,30 @@ typedef void ring_call_done_cb(void *ctx);
 void ring_call_all(struct ring *ring, const char *const *fields, size_t count,
 		   ring_call_answer_cb *answer, ring_call_done_cb *done, void *ctx);
 
+/* ---- limits counted over the ring (doc/ring.md §15) ---- */
+/* What this node counts, asked when the ring sends. */
+struct ring_limits_source {
+	/* sessions of (user, ip) here now */
+	unsigned int (*count)(void *ctx, const char *user, const struct ipaddr *ip);
+	/* every (user, ip) with sessions here, for a full snapshot */
+	void (*foreach_user_ip)(void *ctx, void (*cb)(void *cb_ctx, const char *user,
+						      const struct ipaddr *ip,
+						      unsigned int count),
+				void *cb_ctx);
+	/* count failures another node saw from ip raised its penalty */
+	void (*remote_failures)(void *ctx, const struct ipaddr *ip, unsigned int count);
+};
+void ring_limits_set_source(struct ring *ring, const struct ring_limits_source *src,
+			    void *ctx);
+/* The sessions of (user, ip) here changed in number: the others hear
+ * the new count within ring.limits_interval. */
+void ring_limits_changed(struct ring *ring, const char *user, const struct ipaddr *ip);
+/* An auth failure here raised ip's penalty: the others raise theirs. */
+void ring_limits_failure(struct ring *ring, const struct ipaddr *ip);
+/* Sessions of (user, ip) on the other nodes, as they last said. */
+unsigned int ring_limits_remote_user_ip(struct ring *ring, const char *user,
+					const struct ipaddr *ip);
+
 void ring_members_foreach(struct ring *ring,
 			  void (*cb)(const struct ring_member_info *m, void *ctx),
 			  void *ctx);

@@ -60,11 +60,39 @@ char *ring_peer_read_line(struct bufferevent *bev, bool *too_long);
 /* Why a link's connection failed: its TLS error, else errno's text. */
 const char *ring_peer_bev_error(struct bufferevent *bev, char *buf, size_t size);
 
+/* ring_limits.c: the peer commands of the shared limits (doc/ring.md
+ * §15), from the node `peer`: quiet lines, then END (answered). */
+#define RING_LIMITS_BEGIN "LIMITS"
+#define RING_LIMITS_USER_IP "U"
+#define RING_LIMITS_FAILURES "F"
+#define RING_LIMITS_END "LIMITS-END"
+struct sbuf;
+void ring_limits_cmd_begin(struct ring *r, const char *peer, char **args, int nargs,
+			   struct sbuf *out);
+void ring_limits_cmd_user_ip(struct ring *r, const char *peer, char **args, int nargs,
+			     struct sbuf *out);
+void ring_limits_cmd_failures(struct ring *r, const char *peer, char **args, int nargs,
+			      struct sbuf *out);
+void ring_limits_cmd_end(struct ring *r, const char *peer, char **args, int nargs,
+			 struct sbuf *out);
+
 /* ring_peer_server.c */
 int ring_peer_server_start(struct ring *r, char **error_r);
 void ring_peer_server_stop(struct ring *r);
 
-/* ring_peer_call.c: every call ends now, its nodes missing. */
+/* ring_peer_call.c */
+/* A call of ring_call_all()'s kind to chosen nodes: made, given its
+ * nodes (port 0: known down) and its text (LF-terminated lines; the
+ * last one's answer is the node's answer, the lines before it must be
+ * quiet ones), then sent. */
+struct ring_call;
+struct ring_call *ring_call_new(struct ring *r, ring_call_answer_cb *answer,
+				ring_call_done_cb *done, void *ctx);
+void ring_call_add_node(struct ring_call *call, const char *name, const char *address,
+			unsigned int port);
+struct sbuf *ring_call_text(struct ring_call *call);
+void ring_call_go(struct ring_call *call);
+/* Every call ends now, its nodes missing. */
 void ring_peer_calls_stop(struct ring *r);
 
 #endif

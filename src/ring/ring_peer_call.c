@@ -52,7 +52,7 @@ struct ring_call {
 	struct ring *ring;
 	struct sbuf command;		/* the line, LF included */
 	struct ring_call_node *nodes;
-	size_t count, pending;
+	size_t count, cap, pending;
 	struct event *timer;		/* the start, then the deadline */
 	ring_call_answer_cb *answer;
 	ring_call_done_cb *done;
@@ -75,7 +75,8 @@ static void ring_call_free(struct ring_call *call)
 		free(call->nodes[i].address);
 	}
 	free(call->nodes);
-	event_free(call->timer);
+	if (call->timer != NULL)
+		event_free(call->timer);
 	sbuf_free(&call->command);
 	free(call);
 }
@@ -295,18 +296,6 @@ static void ring_call_timer(evutil_socket_t fd, short what, void *ctx)
 	ring_call_free(call);
 }
 
-static struct ring_call_node *ring_call_add(struct ring_call *call, const char *name,
-					    const char *address, unsigned int port)
-{
-	struct ring_call_node *n = &call->nodes[call->count++];
-	n->call = call;
-	n->name = xstrdup(name);
-	n->address = xstrdup(address);
-	n->port = port;
-	call->pending++;
-	return n;
-}
-
 /* The call's first turn: the nodes known down answer, the others are
  * asked. */
 static void ring_call_start(evutil_socket_t fd, short what, void *ctx)
@@ -335,34 +324,66 @@ static void ring_call_start(evutil_socket_t fd, short what, void *ctx)
 	}
 }
 
-void ring_call_all(struct ring *r, const char *const *fields, size_t count,
-		   ring_call_answer_cb *answer, ring_call_done_cb *done, void *ctx)
+struct ring_call *ring_call_new(struct ring *r, ring_call_answer_cb *answer,
+				ring_call_done_cb *done, void *ctx)
 {
 	struct ring_call *call = xcalloc(1, sizeof(*call));
 	call->ring = r;
 	call->answer = answer;
 	call->done = done;
 	call->ctx = ctx;
+	list_append(&r->peers->calls, &call->node);
+	return call;
+}
+
+void ring_call_add_node(struct ring_call *call, const char *name, const char *address,
+			unsigned int port)
+{
+	call->nodes = xgrow(call->nodes, &call->cap, call->count + 1, sizeof(*call->nodes));
+	struct ring_call_node *n = &call->nodes[call->count++];
+	memset(n, 0, sizeof(*n));
+	n->call = call;
+	n->name = xstrdup(name);
+	n->address = xstrdup(address);
+	n->port = port;
+	call->pending++;
+}
+
+struct sbuf *ring_call_text(struct ring_call *call)
+{
+	return &call->command;
+}
+
+void ring_call_go(struct ring_call *call)
+{
+	/* the nodes' back pointers are final now that the array is */
+	for (size_t i = 0; i < call->count; i++)
+		call->nodes[i].call = call;
+	call->timer = evtimer_new(call->ring->base, ring_call_start, call);
+	struct timeval now = { 0, 0 };
+	evtimer_add(call->timer, &now);
+}
+
+void ring_call_all(struct ring *r, const char *const *fields, size_t count,
+		   ring_call_answer_cb *answer, ring_call_done_cb *done, void *ctx)
+{
+	struct ring_call *call = ring_call_new(r, answer, done, ctx);
 	for (size_t i = 0; i < count; i++) {
 		if (i > 0)
 			sbuf_appendc(&call->command, '\t');
 		tabescape_append(&call->command, fields[i]);
 	}
 	sbuf_appendc(&call->command, '\n');
-	list_append(&r->peers->calls, &call->node);
-	call->nodes = xcalloc(r->members_count + r->directors_count + 1, sizeof(*call->nodes));
 	/* the live members, then the directors that have none (port 0) */
 	for (size_t i = 0; i < r->members_count; i++) {
 		const struct ring_member *m = &r->members[i];
 		if (strcmp(m->name, r->name) != 0)
-			ring_call_add(call, m->name, m->address, m->port);
+			ring_call_add_node(call, m->name, m->address, m->port);
 	}
 	char name[256];
 	for (size_t i = 0; ring_director_down(r, i, name, sizeof(name)); i++)
-		ring_call_add(call, name, "", 0);
-	call->timer = evtimer_new(r->base, ring_call_start, call);
-	struct timeval now = { 0, 0 };
-	evtimer_add(call->timer, &now);
+		ring_call_add_node(call, name, "", 0);
+	ring_call_go(call);
 }
 
 void ring_peer_calls_stop(struct ring *r)

@@ -36,22 +36,32 @@ struct ring_peer_conn {
 	char *name;			/* once proved */
 };
 
-/* A command of the ring's own (none of the admin's). */
+/* A command of the ring's own (none of the admin's): from the node
+ * `peer`. A quiet one gets no answer (a line of a longer message). */
 struct ring_peer_cmd {
 	const char *name;
-	void (*run)(struct ring *r, char **args, int nargs, struct sbuf *out);
+	bool quiet;
+	void (*run)(struct ring *r, const char *peer, char **args, int nargs,
+		    struct sbuf *out);
 };
 
-static void ring_peer_cmd_ping(struct ring *r, char **args, int nargs, struct sbuf *out)
+static void ring_peer_cmd_ping(struct ring *r, const char *peer, char **args, int nargs,
+			       struct sbuf *out)
 {
 	(void)r;
+	(void)peer;
 	(void)args;
 	(void)nargs;
 	(void)out;
 }
 
 static const struct ring_peer_cmd ring_peer_cmds[] = {
-	{ "PING", ring_peer_cmd_ping },
+	{ "PING", false, ring_peer_cmd_ping },
+	/* the limits' counts (ring_limits.c) */
+	{ RING_LIMITS_BEGIN, true, ring_limits_cmd_begin },
+	{ RING_LIMITS_USER_IP, true, ring_limits_cmd_user_ip },
+	{ RING_LIMITS_FAILURES, true, ring_limits_cmd_failures },
+	{ RING_LIMITS_END, false, ring_limits_cmd_end },
 };
 
 static void ring_peer_conn_free(struct ring_peer_conn *c)
@@ -107,7 +117,9 @@ static void ring_peer_conn_command(struct ring_peer_conn *c, char **f, int n)
 	bool done = false;
 	for (size_t i = 0; i < ARRAY_SIZE(ring_peer_cmds) && !done; i++) {
 		if (strcmp(f[0], ring_peer_cmds[i].name) == 0) {
-			ring_peer_cmds[i].run(r, f + 1, n - 1, &out);
+			ring_peer_cmds[i].run(r, c->name, f + 1, n - 1, &out);
+			if (ring_peer_cmds[i].quiet)
+				return;
 			done = true;
 		}
 	}
@@ -120,11 +132,7 @@ static void ring_peer_conn_command(struct ring_peer_conn *c, char **f, int n)
 		evbuffer_add_printf(o, "OK\t%zu\n", sbuf_len(&out));
 		evbuffer_add(o, sbuf_data(&out), sbuf_len(&out));
 	} else {
-		sbuf_reset(&out);
-		sbuf_appends(&out, "ERROR\t");
-		tabescape_append(&out, "unknown command");
-		sbuf_appendc(&out, '\n');
-		evbuffer_add(o, sbuf_data(&out), sbuf_len(&out));
+		evbuffer_add_printf(o, "ERROR\tunknown command\n");
 	}
 	sbuf_free(&out);
 }

@@ -35,6 +35,7 @@ struct ring_director;
 struct ring_director_op;
 struct ring_probe;
 struct ring_peers;
+struct ring_limits;
 struct sbuf;
 
 enum ring_phase {
@@ -161,6 +162,7 @@ struct ring {
 	struct ring_director_op *director_ops;	/* ring add|remove in flight */
 	struct ring_probe *probes;	/* other nodes' lease ages being read */
 	struct ring_peers *peers;	/* links to the other nodes (ring_peer.h) */
+	struct ring_limits *limits;	/* counts shared with them (ring_limits.c) */
 	unsigned int max_parallel_moves; /* director.max_parallel_moves */
 	uint64_t kick_delay_ms;		/* director.user_kick_delay */
 	int64_t user_expire_s;		/* director.user_expire: a move's pin */
@@ -381,6 +383,9 @@ bool ring_director_down(struct ring *r, size_t i, char *buf, size_t size);
 /* ring_peer.c: the links between nodes (ring_peer.h) */
 int ring_peers_init(struct ring *r, const struct config *cfg, char **error_r);
 void ring_peers_deinit(struct ring *r);
+/* ring_limits.c (after the peers: their calls end first) */
+void ring_limits_init(struct ring *r, uint64_t interval_ms);
+void ring_limits_deinit(struct ring *r);
 
 /* ring_state.c */
 struct ring_member *ring_member_get(struct ring *r, const char *name);

@@ -24,9 +24,11 @@ RING_PORT = 9190
 SRC = ["%s.%d" % (NET, i) for i in (220, 221, 222)]
 
 
-def ring_node(loft_factory, etcd, i, prefix, secret=SECRET, extra="", **opts):
-    links = ('secret = "%s"; peer_timeout = "1500ms";' % secret) if secret else ""
-    return loft_factory(penalty="false",
+def ring_node(loft_factory, etcd, i, prefix, secret=SECRET, extra="", penalty="false",
+              **opts):
+    links = ('secret = "%s"; peer_timeout = "1500ms"; limits_interval = "200ms";'
+             % secret) if secret else ""
+    return loft_factory(penalty=penalty,
                         extra_conf=ring_conf(etcd, RING_PORT + i, prefix, links + extra),
                         **opts)
 
@@ -309,3 +311,58 @@ def test_without_links_every_other_node_is_named(loft_factory, etcd_whole):
     r = who(nodes[0], "--local")
     assert r.returncode == 0 and "bulk251" in r.stdout, r
     held.logout()
+
+
+def test_user_ip_connections_are_limited_over_the_ring(loft_factory, etcd_whole):
+    """login.max_userip_connections counts the sessions of every node
+    (doc/ring.md §15), as they were one ring.limits_interval ago."""
+    nodes = [ring_node(loft_factory, etcd_whole, i, "/loft-userip/", max_userip=2)
+             for i in range(2)]
+    for n in nodes:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 2, 10, "two members")
+    held = [login(nodes[0], "bulk253", SRC[0]) for _ in range(2)]
+
+    def refused_on_second():
+        m = IMAP(LOFT_IP, nodes[1].port, source=SRC[0])
+        try:
+            m.login("bulk253", "pass")
+        except IMAP.error as e:
+            assert "Maximum number of connections from user+IP exceeded" in str(e), e
+            return True
+        m.logout()
+        return False
+    loftlib.wait_for(refused_on_second, 5, "node 2 to count node 1's sessions")
+    # another address, another user: not limited
+    login(nodes[1], "bulk253", SRC[1]).logout()
+    login(nodes[1], "bulk254", SRC[0]).logout()
+    # one session ends on node 1: node 2 admits one again
+    held.pop().logout()
+    loftlib.wait_for(lambda: not refused_on_second(), 5, "node 2 to see the logout")
+    for m in held:
+        m.logout()
+
+
+def test_the_auth_penalty_follows_a_client_across_nodes(loft_factory, etcd_whole):
+    """A failure on one node raises the client address's penalty on the
+    others (reference §6.3: 4 s after the first failure)."""
+    nodes = [ring_node(loft_factory, etcd_whole, i, "/loft-penalty/", penalty="true",
+                       log_level="debug")
+             for i in range(2)]
+    for n in nodes:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 2, 10, "two members")
+    m = IMAP(LOFT_IP, nodes[0].port, source=SRC[2])
+    with pytest.raises(IMAP.error):
+        m.login("bulk255", "wrong")
+    m.logout()
+
+    # (a login that succeeds meanwhile would reset the penalty there, as
+    # Dovecot's does: the test waits for the news instead of polling)
+    loftlib.wait_for(lambda: "saw 1 auth failures from %s" % SRC[2] in nodes[1].log_text(),
+                     5, "node 2 to hear of the failure")
+    start = time.monotonic()
+    login(nodes[1], "bulk255", SRC[2]).logout()
+    assert time.monotonic() - start >= 3.5
+    # another address is not held back
+    start = time.monotonic()
+    login(nodes[1], "bulk255", SRC[1]).logout()
+    assert time.monotonic() - start < 2

@@ -543,6 +543,37 @@ static void test_penalty(void **state)
 	assert_null(p);
 }
 
+static unsigned int raised_count;
+static void count_raised(void *ctx, const struct ipaddr *ip)
+{
+	(void)ctx;
+	(void)ip;
+	raised_count++;
+}
+
+/* Across a ring (doc/ring.md §15): only a raise is told, and what other
+ * nodes tell raises the penalty here. */
+static void test_penalty_shared(void **state)
+{
+	(void)state;
+	struct penalty *p = penalty_new();
+	struct ipaddr a;
+	ipaddr_parse("192.0.2.1", &a);
+	penalty_set_raised_hook(p, count_raised, NULL);
+	raised_count = 0;
+	assert_true(penalty_failure(p, &a, "jane", "x1", 100));
+	assert_false(penalty_failure(p, &a, "jane", "x1", 101));	/* the same again */
+	assert_int_equal(raised_count, 1);
+	penalty_failure_remote(p, &a, 2, 102);
+	assert_int_equal(penalty_delay_ms(p, &a, 102), 15000);	/* 1 + 2: 16 s, capped */
+	assert_int_equal(raised_count, 1);	/* not told back */
+	struct ipaddr b;
+	ipaddr_parse("192.0.2.2", &b);
+	penalty_failure_remote(p, &b, 1, 200);
+	assert_int_equal(penalty_delay_ms(p, &b, 200), 4000);
+	penalty_free(&p);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -568,6 +599,7 @@ int main(void)
 		cmocka_unit_test(test_worker_cancel),
 		cmocka_unit_test(test_auth_queue),
 		cmocka_unit_test(test_auth_chain),
+		cmocka_unit_test(test_penalty_shared),
 		cmocka_unit_test(test_penalty),
 	};
 	return cmocka_run_group_tests_name("auth", tests, setup, teardown);
