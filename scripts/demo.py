@@ -72,8 +72,9 @@ HEALTH = """
 # health checks are not ring-wide yet (doc/ring.md §7): a ring's nodes
 # run without them
 RING = """\
-# the director ring: the nodes share the host list, pins and host changes in etcd
-ring = {{ etcd = [ {endpoints} ]; port = {ring_port}; }};
+# the director ring: the nodes share the host list, pins and host changes in
+# etcd, and answer each other's who/kick over links that prove the secret
+ring = {{ etcd = [ {endpoints} ]; port = {ring_port}; secret = "{secret}"; }};
 """
 
 
@@ -291,6 +292,7 @@ def start_ring():
         cluster = start_backends(RING_BASE, RING_IPS)
         members = start_ring_etcd()
         endpoints = ", ".join('"%s"' % m.client_url for m in members)
+        secret = os.urandom(24).hex()   # the same for the three nodes
         nodes = []
         for i, (ip, d) in enumerate(zip(RING_IPS, ring_nodes())):
             os.makedirs(d)
@@ -299,7 +301,8 @@ def start_ring():
                 f.write(loft_conf("node %d of a director ring of three (scripts/demo ring)"
                                   % (i + 1), d, ip, cluster,
                                   ring=RING.format(endpoints=endpoints,
-                                                   ring_port=RING_PORT)))
+                                                   ring_port=RING_PORT,
+                                                   secret=secret)))
             proc = spawn([os.path.join(BUILD, "loftd"), "-c", conf],
                          os.path.join(d, "loftd.log"), os.path.join(d, "loftd.pid"))
             nodes.append((ip, d, proc, os.path.join(d, "run", "admin")))
@@ -337,6 +340,8 @@ password "pass".
 
   Every node sends a user to the same backend (three times "x-backend" "be1"):
       for ip in {ips}; do curl -s imap://$ip:{port}/ --user user1:pass -X 'ID NIL'; done
+  Any node lists (and kicks) the sessions of all three, naming the node:
+      {build}/loftadm -a {n2} who -1
   Every node lists the three members of the ring, synced:
       doveadm director ring status -a {n1}
       {build}/loftadm -a {n2} director ring status

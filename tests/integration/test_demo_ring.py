@@ -8,6 +8,7 @@ The commands the demo prints are run as printed: a login through each
 node lands on the same backend, every node lists the three members
 synced, a host change made on one node is listed by the others; then
 `demo.py stop` leaves no process of the demo behind."""
+import imaplib
 import os
 import re
 import shutil
@@ -80,6 +81,20 @@ def test_demo_ring_starts_works_as_printed_and_stops_clean():
         assert len(logins) == 1 and " ".join(ips) in logins[0], lines
         backends = re.findall(r'"x-backend" "(be\d)"', run_printed(logins[0]))
         assert len(backends) == 3 and len(set(backends)) == 1, backends
+
+        # the printed who on node 2 lists sessions held on nodes 1 and 3
+        port = int(re.search(r"curl -s imap://\$ip:(\d+)/", logins[0]).group(1))
+        held = [imaplib.IMAP4(ip, port) for ip in (ips[0], ips[2])]
+        for m in held:
+            m.login("user2", "pass")
+        whos = [line for line in lines if line.endswith(" who -1")]
+        assert len(whos) == 1 and admins[1] in whos[0], lines
+        text = run_printed(whos[0])
+        rows = [line.split() for line in text.splitlines()[1:]]
+        assert sorted(row[-1] for row in rows) == ["%s:9090" % ips[0], "%s:9090" % ips[2]], \
+            text
+        for m in held:
+            m.logout()
 
         # each printed ring status lists the three nodes, synced; so does
         # every node's
