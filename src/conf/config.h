@@ -215,6 +215,8 @@ struct config {
 		uint64_t peer_timeout_ms;
 		unsigned int peer_max_connections;
 		uint64_t limits_interval_ms;	/* shared limits' period */
+		uint64_t failsafe_confirm_ms;	/* 0: lease_ttl / 2 */
+		uint64_t failsafe_bind_ms;	/* 0: lease_ttl */
 	} ring;
 
 	/* "file:line" of each key set in the file, for later error messages */
@@ -234,6 +236,8 @@ enum conf_log_target {
 enum conf_ring_partition {
 	CONF_RING_PARTITION_FENCE,	/* cut off from etcd: stop serving */
 	CONF_RING_PARTITION_SERVE,	/* keep routing on the last state */
+	CONF_RING_PARTITION_FAILSAFE,	/* serve while every peer confirms
+					 * etcd is down for it too */
 };
 
 struct config_source {
@@ -284,5 +288,18 @@ bool config_key_reloadable(const char *key);
 extern const char *const conf_protocol_names[];
 extern const char *const conf_tls_protocol_names[];
 unsigned int config_listener_port(const struct config_listener *l);
+
+/* ring.failsafe_confirm and _bind with their defaults applied. */
+static inline uint64_t config_failsafe_confirm_ms(const struct config *cfg)
+{
+	return cfg->ring.failsafe_confirm_ms != 0 ? cfg->ring.failsafe_confirm_ms :
+		cfg->ring.lease_ttl_ms / 2;
+}
+
+static inline uint64_t config_failsafe_bind_ms(const struct config *cfg)
+{
+	return cfg->ring.failsafe_bind_ms != 0 ? cfg->ring.failsafe_bind_ms :
+		cfg->ring.lease_ttl_ms;
+}
 
 #endif

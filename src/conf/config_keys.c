@@ -292,7 +292,7 @@ static const struct conf_key metrics_keys[] = {
 	END
 };
 
-static const char *const ring_partition_names[] = { "fence", "serve", NULL };
+static const char *const ring_partition_names[] = { "fence", "serve", "failsafe", NULL };
 
 static const struct conf_key ring_keys[] = {
 	KEY("etcd", CONF_TYPE_STRLIST, ring.etcd, "",
@@ -307,7 +307,8 @@ static const struct conf_key ring_keys[] = {
 	KEY_RANGE("lease_ttl", CONF_TYPE_DURATION, ring.lease_ttl_ms, "10s", SEC(3), SEC(600),
 		  "a node that cannot renew its etcd lease this long is out of the ring"),
 	KEY_ENUM("partition", ring.partition, "fence", ring_partition_names,
-		 "cut off from etcd: \"fence\" stops serving, \"serve\" routes on the last state"),
+		 "cut off from etcd: \"fence\" stops serving, \"serve\" routes on the last state, "
+		 "\"failsafe\" routes on it while every other director confirms etcd is down"),
 	KEY("etcd_user", CONF_TYPE_STRING, ring.etcd_user, "", "etcd user, when etcd authenticates"),
 	KEY_SECRET("etcd_password", ring.etcd_password, "its password"),
 	KEY("etcd_ca_file", CONF_TYPE_STRING, ring.etcd_ca_file, "",
@@ -329,6 +330,10 @@ static const struct conf_key ring_keys[] = {
 		  "a node that has not answered a ring-wide command this long is reported missing"),
 	KEY_RANGE("peer_max_connections", CONF_TYPE_UINT, ring.peer_max_connections, "64",
 		  1, 10000, "connections from other nodes served at once (more are closed)"),
+	KEY_RANGE("failsafe_confirm", CONF_TYPE_DURATION, ring.failsafe_confirm_ms, "0", 0,
+		  SEC(600), "failsafe: how long a peer's confirmation counts; 0: lease_ttl/2"),
+	KEY_RANGE("failsafe_bind", CONF_TYPE_DURATION, ring.failsafe_bind_ms, "0", 0, SEC(1200),
+		  "failsafe: how long giving one binds a node; 0: lease_ttl"),
 	KEY_RANGE("limits_interval", CONF_TYPE_DURATION, ring.limits_interval_ms, "1s", 100,
 		  SEC(60), "how often the nodes share the counts of ring-wide limits"),
 	END

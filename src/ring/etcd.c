@@ -267,6 +267,7 @@ static void etcd_client_destroy(struct etcd_client *client)
 		etcd_endpoint_clear(&client->endpoints[i]);
 	free(client->endpoints);
 	free(client->source_address);
+	free(client->frozen);
 	free(client->user);
 	xfree_secret(&client->password);
 	xfree_secret(&client->token);
@@ -697,8 +698,17 @@ static struct etcd_request *etcd_request_start(struct etcd_client *client,
 					       etcd_result_cb *cb, void *ctx)
 {
 	struct etcd_request *req = etcd_request_new(client, call, body, cb, ctx);
-	etcd_request_attempt(req);
+	if (client->frozen != NULL && call != ETCD_CALL_LEASE_KEEPALIVE)
+		etcd_request_finish(req, ETCD_FAILED, 0, 14 /* unavailable */, client->frozen);
+	else
+		etcd_request_attempt(req);
 	return req;
+}
+
+void etcd_client_set_frozen(struct etcd_client *client, const char *reason)
+{
+	free(client->frozen);
+	client->frozen = reason != NULL ? xstrdup(reason) : NULL;
 }
 
 struct etcd_request *etcd_kv_range(struct etcd_client *client,

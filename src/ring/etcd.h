@@ -85,6 +85,10 @@ struct etcd_client *etcd_client_new(struct event_base *base,
 void etcd_client_free(struct etcd_client **client);
 /* The endpoint the next request goes to. */
 const char *etcd_client_get_endpoint(const struct etcd_client *client);
+/* Frozen (reason set): every request but a lease renewal fails at once
+ * with the reason, on a later turn, nothing sent (a failsafe binding,
+ * doc/ring.md §13); NULL: thawed. Watches are the caller's to stop. */
+void etcd_client_set_frozen(struct etcd_client *client, const char *reason);
 
 /* ---- results ---- */
 

@@ -26,6 +26,8 @@ struct etcd_endpoint {
 
 struct etcd_client {
 	struct event_base *base;
+	char *frozen;			/* set: every request but a lease
+					 * renewal fails at once, with this */
 	struct evdns_base *dns;		/* only when an endpoint is a name */
 	SSL_CTX *ssl_ctx;		/* only with https endpoints */
 	struct etcd_endpoint *endpoints;

@@ -356,6 +356,7 @@ static void ring_loaded(const struct etcd_result *res, void *ctx)
 		ring_state_load(r, &res->op, 1, true);
 	/* a full read has every pin; else logins ask until they are read */
 	ring_pins_partial(r, light);
+	ring_failsafe_loaded(r);
 	r->applied_sent = 0;
 	ring_watch_start(r, r->revision + 1);
 	r->retry_logged = -1;
@@ -553,6 +554,7 @@ struct ring *ring_new(struct event_base *base, const struct config *cfg,
 	ring_lease_init(r);
 	ring_pins_init(r);
 	ring_limits_init(r, cfg->ring.limits_interval_ms);
+	ring_failsafe_init(r, cfg);
 	if (ring_peers_init(r, cfg, error_r) < 0) {
 		ring_free(&r);
 		return NULL;
@@ -606,6 +608,7 @@ void ring_free(struct ring **rp)
 	director_set_change_handler(r->director, NULL, NULL);
 	ring_peers_deinit(r);
 	ring_limits_deinit(r);
+	ring_failsafe_deinit(r);
 	ring_flushes_free(r);
 	ring_kicks_free(r);
 	ring_health_free(r);

@@ -94,6 +94,36 @@ bool ring_director_down(struct ring *r, size_t i, char *buf, size_t size)
 	return false;
 }
 
+bool ring_director_peer(struct ring *r, size_t i, char *name, size_t size,
+			const char **address_r, unsigned int *port_r)
+{
+	for (size_t k = 0; k < r->directors_count; k++) {
+		const struct ring_director *d = &r->directors[k];
+		if (ring_is_self(r, d->address, d->port) || i-- > 0)
+			continue;
+		const struct ring_member *m = ring_member_at(r, d->address, d->port);
+		if (m != NULL)
+			snprintf(name, size, "%s", m->name);
+		else
+			snprintf(name, size, "%s:%u", d->address, d->port);
+		*address_r = d->address;
+		*port_r = d->port;
+		return true;
+	}
+	return false;
+}
+
+bool ring_director_named(struct ring *r, const char *name)
+{
+	char buf[300];
+	for (size_t k = 0; k < r->directors_count; k++) {
+		snprintf(buf, sizeof(buf), "%s:%u", r->directors[k].address, r->directors[k].port);
+		if (strcmp(buf, name) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* ---- the keys ---------------------------------------------------------- */
 
 static void ring_removed(struct ring *r)
@@ -409,6 +439,10 @@ static const char *ring_self_status(const struct ring *r)
 		return "removed";
 	if (r->fenced)
 		return "fenced";
+	if (ring_failsafe_active(r))
+		return "failsafe";
+	if (ring_failsafe_frozen(r))
+		return "frozen";
 	/* (it serves while it reads the pins, but its view is not whole) */
 	return r->phase == RING_SERVING && !r->pins_partial ? "ring synced" : "syncing";
 }

@@ -53,7 +53,9 @@ void ring_lease_check(struct ring *r)
 		return;	/* out until an admin adds it back */
 	bool cut_off = ring_cut_off(r);
 	uint64_t now = clock_monotonic_ms();
-	if (cut_off && !r->fenced) {
+	if (cut_off && !r->fenced && !ring_failsafe_active(r)) {
+		if (ring_failsafe_at_deadline(r))
+			return;		/* every peer confirmed: serving on */
 		r->fenced = true;
 		r->warned_ms = now;
 		if (r->serve_cut_off) {
@@ -113,6 +115,7 @@ static void ring_fence_due(evutil_socket_t fd, short what, void *arg)
 void ring_lease_set(struct ring *r, int64_t id, uint64_t sent_ms, int64_t ttl_s)
 {
 	r->lease = id;
+	r->renewed_sent_ms = sent_ms;
 	uint64_t ttl_ms = ttl_s > 0 ? (uint64_t)ttl_s * 1000 : r->ttl_ms;
 	/* never later than the TTL asked for, whatever etcd says is left */
 	if (ttl_ms > r->ttl_ms)
@@ -131,14 +134,16 @@ static void ring_keepalive_done(const struct etcd_result *res, void *ctx)
 	if (res->outcome == ETCD_OK && res->lease.ttl > 0) {
 		r->ping_ms = (unsigned int)(clock_monotonic_ms() - r->keepalive_sent_ms);
 		ring_lease_set(r, r->lease, r->keepalive_sent_ms, res->lease.ttl);
-		if (r->fenced)
-			ring_rejoin(r, false);	/* what was missed: read it all */
+		/* what was missed (fenced, or served failsafe): read it all */
+		if (ring_failsafe_renewed(r) || r->fenced)
+			ring_rejoin(r, false);
 		return;
 	}
 	if (res->outcome == ETCD_FAILED && res->grpc_code == RING_GRPC_NOT_FOUND) {
 		ring_report(r, LOG_LEVEL_WARNING, "ring: this node's lease is gone: "
 			    "joining again");
 		r->lease = 0;
+		ring_failsafe_lease_gone(r);
 		ring_lease_check(r);
 		ring_rejoin(r, true);
 	}

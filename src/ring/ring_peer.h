@@ -76,6 +76,13 @@ void ring_limits_cmd_failures(struct ring *r, const char *peer, char **args, int
 void ring_limits_cmd_end(struct ring *r, const char *peer, char **args, int nargs,
 			 struct sbuf *out);
 
+/* ring_failsafe.c: CONFIRM? <seq> (answered YES or NO) and INTOUCH
+ * <seq>, from the node `peer` (doc/ring.md §13). */
+void ring_failsafe_cmd_confirm(struct ring *r, const char *peer, char **args, int nargs,
+			       struct sbuf *out);
+void ring_failsafe_cmd_intouch(struct ring *r, const char *peer, char **args, int nargs,
+			       struct sbuf *out);
+
 /* ring_peer_server.c */
 int ring_peer_server_start(struct ring *r, char **error_r);
 void ring_peer_server_stop(struct ring *r);

@@ -57,6 +57,9 @@ static void ring_peer_cmd_ping(struct ring *r, const char *peer, char **args, in
 
 static const struct ring_peer_cmd ring_peer_cmds[] = {
 	{ "PING", false, ring_peer_cmd_ping },
+	/* failsafe mode's confirmations (ring_failsafe.c) */
+	{ "CONFIRM?", false, ring_failsafe_cmd_confirm },
+	{ "INTOUCH", false, ring_failsafe_cmd_intouch },
 	/* the limits' counts (ring_limits.c) */
 	{ RING_LIMITS_BEGIN, true, ring_limits_cmd_begin },
 	{ RING_LIMITS_USER_IP, true, ring_limits_cmd_user_ip },
@@ -89,7 +92,12 @@ static const char *ring_peer_conn_hello(struct ring_peer_conn *c, char **f, int 
 	if (p->secret != NULL &&
 	    !peer_auth_mac_ok(p->secret, PEER_ROLE_CLIENT, c->nonce, f[2], f[1], f[3]))
 		return "wrong ring.secret";
-	if (strcmp(f[1], r->name) == 0 || ring_member_get(r, f[1]) == NULL)
+	/* a member, or a director (one that starts again, or a failsafe
+	 * peer whose member key is gone); a node that has not read the ring
+	 * yet knows neither, and hears those that prove the secret */
+	if (strcmp(f[1], r->name) == 0 ||
+	    (ring_member_get(r, f[1]) == NULL && !ring_director_named(r, f[1]) &&
+	     r->ever_served))
 		return "not a member of the ring";
 	c->name = xstrdup(f[1]);
 	struct sbuf out = SBUF_INIT;

@@ -36,6 +36,7 @@ struct ring_director_op;
 struct ring_probe;
 struct ring_peers;
 struct ring_limits;
+struct ring_failsafe;
 struct sbuf;
 
 enum ring_phase {
@@ -126,6 +127,7 @@ struct ring {
 	uint64_t lease_sent_ms;		/* when the grant in flight was sent */
 	uint64_t keepalive_sent_ms;	/* when the renewal in flight was sent */
 	uint64_t fence_at_ms;		/* no renewal by then: fenced */
+	uint64_t renewed_sent_ms;	/* when the last renewal that worked was sent */
 	unsigned int ping_ms;		/* the last renewal's round trip */
 	struct event *lease_timer;
 	struct event *fence_timer;	/* due at fence_at_ms */
@@ -163,6 +165,7 @@ struct ring {
 	struct ring_probe *probes;	/* other nodes' lease ages being read */
 	struct ring_peers *peers;	/* links to the other nodes (ring_peer.h) */
 	struct ring_limits *limits;	/* counts shared with them (ring_limits.c) */
+	struct ring_failsafe *failsafe;	/* ring.partition = failsafe; else NULL */
 	unsigned int max_parallel_moves; /* director.max_parallel_moves */
 	uint64_t kick_delay_ms;		/* director.user_kick_delay */
 	int64_t user_expire_s;		/* director.user_expire: a move's pin */
@@ -379,10 +382,33 @@ void ring_directors_free(struct ring *r);
 /* The i-th director without a live member, as "address:port" into buf;
  * false past the last. */
 bool ring_director_down(struct ring *r, size_t i, char *buf, size_t size);
+/* The i-th director other than this node (a failsafe peer, doc/ring.md
+ * §13): its member's name (else "address:port") into name, where it
+ * listens; false past the last. */
+bool ring_director_peer(struct ring *r, size_t i, char *name, size_t size,
+			const char **address_r, unsigned int *port_r);
+/* Whether name is a director's "address:port". */
+bool ring_director_named(struct ring *r, const char *name);
 
 /* ring_peer.c: the links between nodes (ring_peer.h) */
 int ring_peers_init(struct ring *r, const struct config *cfg, char **error_r);
 void ring_peers_deinit(struct ring *r);
+/* ring_failsafe.c (doc/ring.md §13) */
+void ring_failsafe_init(struct ring *r, const struct config *cfg);
+void ring_failsafe_deinit(struct ring *r);
+/* At the fence deadline: true when every peer's confirmation holds and
+ * the node serves on in failsafe mode; false: fence (never failsafe
+ * again until the ring is read anew). */
+bool ring_failsafe_at_deadline(struct ring *r);
+bool ring_failsafe_active(const struct ring *r);
+bool ring_failsafe_frozen(const struct ring *r);
+/* A renewal worked: true when the node was serving failsafe (its view
+ * must be read again); its peers hear INTOUCH. */
+bool ring_failsafe_renewed(struct ring *r);
+/* etcd says the lease is gone: no failsafe any more. */
+void ring_failsafe_lease_gone(struct ring *r);
+/* A full read of the ring's state ended. */
+void ring_failsafe_loaded(struct ring *r);
 /* ring_limits.c (after the peers: their calls end first) */
 void ring_limits_init(struct ring *r, uint64_t interval_ms);
 void ring_limits_deinit(struct ring *r);

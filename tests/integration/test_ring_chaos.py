@@ -44,6 +44,7 @@ VICTIM_ONLY = USERS[:8]         # served by the chaos's victim node only
 SHARED = USERS[8:36]            # the background load's users
 SPARE = USERS[36:]              # moved by the tests, never by the load
 FENCED = "fenced, no logins are served"
+FAILSAFE_SECRET = "chaos-ring-secret-0123456789"
 UNFENCED = "in touch with etcd again: serving"
 SPLICE = {"x86_64": "275", "aarch64": "76"}.get(os.uname().machine)   # /proc/<pid>/syscall
 
@@ -210,8 +211,10 @@ class Chaos:
         if lease is not None:
             self.monkeypatch.setattr(test_ring, "LEASE", lease)
         for i in range(count):
+            # failsafe confirmations travel over the links (§13, §14)
+            links = ' secret = "%s";' % FAILSAFE_SECRET if partition == "failsafe" else ""
             n = node(self.factory, self.etcd, i, prefix, start=False,
-                     extra='partition = "%s";' % partition,
+                     extra='partition = "%s";%s' % (partition, links),
                      director_extra='user_kick_delay = "%dms";' % (KICK_DELAY_S * 1000),
                      log_level="debug" if os.environ.get("CHAOS_DEBUG") else "info")
             n.ring_port = 9090 + i
@@ -307,6 +310,19 @@ class Chaos:
         self.etcd._add_rule("filter", spec + ["-j", "DROP"])
         if shun:
             self.shunned.add(n)
+
+    def cut_from_peers(self, n):
+        """Drops the node's links to the other nodes both ways (its
+        connections to their ring ports, marked by its cgroup, and every
+        connection to its own ring port)."""
+        ports = "%d:%d" % (9090, 9090 + len(self.nodes) - 1)
+        self.etcd._add_rule("mangle", ["-p", "tcp", "-m", "multiport", "--dports", ports,
+                                       "-m", "cgroup", "--path", os.path.basename(n.cgroup),
+                                       "-j", "CONNMARK", "--set-mark", n.mark])
+        self.etcd._add_rule("filter", ["-p", "tcp", "-m", "connmark", "--mark", n.mark,
+                                       "-j", "DROP"])
+        self.etcd._add_rule("filter", ["-p", "tcp", "-d", LOFT_IP, "--dport",
+                                       str(n.ring_port), "-j", "DROP"])
 
     def heal(self):
         self.etcd.heal()

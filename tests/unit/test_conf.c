@@ -177,6 +177,12 @@ static void test_errors(void **state)
 	expect_error(MINIMAL "ring = { tls_cert = \"/c.pem\"; tls_key = \"/k.pem\"; };\n",
 		     "ring: tls_cert, tls_key and tls_ca_file must be set together");
 	expect_error(MINIMAL "ring = { peer_timeout = \"10ms\"; };\n", "ring.peer_timeout");
+	/* failsafe mode (doc/ring.md §13) */
+	expect_error(MINIMAL "ring = { partition = \"failsafe\"; };\n",
+		     "ring.partition: \"failsafe\" needs links between the nodes");
+	expect_error(MINIMAL "ring = { partition = \"failsafe\"; secret = \"0123456789abcdef\";"
+		     " failsafe_confirm = \"5s\"; failsafe_bind = \"5s\"; };\n",
+		     "ring.failsafe_bind: must exceed failsafe_confirm");
 	char *error = NULL;
 	assert_null(config_load("/nonexistent/loft.conf", NULL, 0, &error));
 	assert_string_equal(error, "/nonexistent/loft.conf: cannot read the file");
