@@ -24,6 +24,13 @@ struct conf_strlist {
 	size_t count;
 };
 
+/* Names and their string values, in the file's order ("fields = { user =
+ * "uid"; host = "mailHost"; };"): names[i] maps to values[i]. */
+struct conf_strmap {
+	struct conf_strlist names;
+	struct conf_strlist values;
+};
+
 struct conf_cidrlist {
 	struct cidr *items;
 	size_t count;
