@@ -267,10 +267,12 @@ void passdb_lookup_done(struct passdb_lookup *lookup, enum passdb_result res,
 		auth_request_step(req);
 		return;
 	case PASSDB_ERROR:
+	case PASSDB_BUSY:
 		free(stored);
 		snprintf(req->error, sizeof(req->error), "passdb %s: %s",
 			 lookup->db->driver->name, error);
 		auth_request_fail(req, AUTH_STATUS_TEMPFAIL, req->error);
+		req->result.busy = res == PASSDB_BUSY;
 		auth_request_defer(req);
 		return;
 	case PASSDB_FOUND:
@@ -411,6 +413,7 @@ struct auth *auth_new(struct config *cfg, struct event_base *base,
 		db->set = &cfg->passdbs[i];
 		db->auth = auth;
 		db->pool = auth->pool;
+		db->base = base;
 		if (db->driver->init(db, &error) < 0) {
 			*error_r = xasprintf("%s: passdb %s: %s", cfg->passdbs[i].source,
 					     db->driver->name, error);

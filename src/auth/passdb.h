@@ -20,8 +20,10 @@ enum passdb_result {
 	 * (ldap's auth_bind): the next passdb is asked, as for a mismatch */
 	PASSDB_MISMATCH,
 	PASSDB_ERROR,		/* the passdb could not answer: a temporary failure */
+	PASSDB_BUSY,		/* its queue is full (auth.max_queue): the same, `busy` */
 };
 
+struct event_base;
 struct worker_pool;
 
 struct passdb {
@@ -30,6 +32,7 @@ struct passdb {
 	void *ctx;
 	struct auth *auth;		/* for auth_notice() */
 	struct worker_pool *pool;	/* for work off the loop */
+	struct event_base *base;	/* for a driver's own threads or events */
 };
 
 /* One lookup, owned by auth; valid until the driver answered it or
