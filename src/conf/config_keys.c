@@ -124,8 +124,9 @@ static const struct conf_key auth_keys[] = {
 	KEY_RANGE("workers", CONF_TYPE_UINT, auth.workers, "2", 1, 64,
 		  "threads that verify password hashes off the event loop"),
 	KEY_RANGE("max_queue", CONF_TYPE_UINT, auth.max_queue, "0", 0, 1000000,
-		  "logins waiting for or holding a worker, at most; more get a "
-		  "temporary failure (0: 16 per auth.workers thread)"),
+		  "logins waiting for or holding a worker, at most (and per LDAP "
+		  "passdb, its threads); more get a temporary failure (0: 16 per "
+		  "auth.workers thread)"),
 	KEY("username_format", CONF_TYPE_STRING, auth.username_format, "%Lu",
 	    "how the login name is normalised before lookup (%u, %Lu, %n, %d)"),
 	KEY("penalty", CONF_TYPE_BOOL, auth.penalty, "true",

@@ -20,6 +20,7 @@ import time
 import pytest
 
 import loftlib
+from loftlib import loftadm
 from conftest import BACKEND_IPS, LOFT_IP, NET
 from imaputil import IMAP, dovecot_host
 
@@ -224,6 +225,20 @@ def test_fields_host_and_nologin(slapd, loft_factory, cluster):
     # a wrong password hears nothing of the account's state
     typ, text, _ = login(loft, "user24", "wrong")
     assert typ == "NO" and "moved" not in text
+    # user_email = "mail": an alternative username a kick can match
+    held = IMAP(LOFT_IP, loft.port)
+    assert held.login("user22", "pass")[0] == "OK"
+    r = loftadm("kick", "-a", loft.admin, "-f", "user_email", "user22@example.*")
+    assert r.stdout == "kicked connections from the following users:\nuser22 \n", r.stdout
+    loftlib.wait_for(lambda: fails(held.noop), 10, "the kicked session to close")
+
+
+def fails(call):
+    try:
+        call()
+        return False
+    except (imaplib.IMAP4.abort, OSError):
+        return True
 
 
 def test_auth_bind(slapd, loft_factory, cluster):
