@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/macros.h"
 #include "common/sbuf.h"
 #include "common/varexpand.h"
 #include "common/xmalloc.h"
@@ -74,6 +75,21 @@ static char *config_validate_listeners(const struct config *cfg)
 	return NULL;
 }
 
+/* The passdb fields an LDAP attribute may become (passdb.c gives them
+ * their meaning); "proxy" is Dovecot's and always true here. */
+static bool config_ldap_field_is_known(const char *name)
+{
+	static const char *const names[] = {
+		"user", "password", "nopassword", "nologin", "reason", "host",
+		"hostip", "port", "destuser", "director_tag", "proxy",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	}
+	return strncmp(name, "user_", 5) == 0 && name[5] != '\0';
+}
+
 static char *config_validate_ldap(const struct config_passdb *p)
 {
 	const char *error;
@@ -85,6 +101,11 @@ static char *config_validate_ldap(const struct config_passdb *p)
 	if (varexpand_user_validate(p->base, &error) < 0)
 		return config_fail(p->source, "base", "'%s': %s", p->base, error);
 	for (size_t i = 0; i < p->fields.names.count; i++) {
+		if (!config_ldap_field_is_known(p->fields.names.items[i]))
+			return config_fail(p->source, "fields", "'%s': not a passdb field "
+					   "(user, password, host, hostip, port, destuser, "
+					   "director_tag, nologin, reason, nopassword, user_*)",
+					   p->fields.names.items[i]);
 		if (p->fields.values.items[i][0] == '\0')
 			return config_fail(p->source, "fields", "%s: an empty attribute name",
 					   p->fields.names.items[i]);
