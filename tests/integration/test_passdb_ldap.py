@@ -1,8 +1,10 @@
 """The LDAP passdb (loft.conf(5) LDAP) against a real OpenLDAP slapd,
 started on loopback in a temporary directory with a small tree, and real
 Dovecot backends behind loftd: passwords read ({SSHA}, {CRYPT}) or
-checked by binding as the user, the mailHost field routing, nologin,
-injection attempts in user names, and the directory going away: stopped
+checked by binding as the user, the mailHost field routing, nologin, an
+alternative username, STARTTLS and ldaps:// (and a certificate from the
+wrong CA refused), the user's DN in the base, injection attempts in user
+names, and the directory going away: stopped
 (SIGSTOP), LDAP logins wait and a passwd-file user of the passdb before it
 logs in at once; killed, LDAP logins fail temporarily; started again,
 they work without restarting loftd."""
@@ -26,6 +28,7 @@ from imaputil import IMAP, dovecot_host
 
 SLAPD_IP = "%s.250" % NET
 SLAPD_PORT = 3890
+SLAPD_TLS_PORT = 6360
 SUFFIX = "dc=example,dc=org"
 PEOPLE = "ou=people," + SUFFIX
 READER = "cn=reader," + SUFFIX
@@ -38,6 +41,9 @@ include /etc/ldap/schema/nis.schema
 include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/misc.schema
 pidfile {dir}/slapd.pid
+TLSCACertificateFile {ca}
+TLSCertificateFile {cert}
+TLSCertificateKeyFile {key}
 modulepath /usr/lib/ldap
 moduleload back_mdb
 database mdb
@@ -109,8 +115,9 @@ class Slapd:
         self.dir = base
         self.conf = os.path.join(base, "slapd.conf")
         os.makedirs(os.path.join(base, "db"))
+        self.certs = loftlib.make_certs(base, [SLAPD_IP])
         with open(self.conf, "w") as f:
-            f.write(SLAPD_CONF.format(dir=base, suffix=SUFFIX, reader=READER))
+            f.write(SLAPD_CONF.format(dir=base, suffix=SUFFIX, reader=READER, **self.certs))
         ldif = os.path.join(base, "tree.ldif")
         with open(ldif, "w") as f:
             f.write(tree())
@@ -121,7 +128,8 @@ class Slapd:
     def start(self):
         self.log = open(os.path.join(self.dir, "slapd.log"), "ab")
         self.proc = subprocess.Popen(
-            ["slapd", "-d", "0", "-f", self.conf, "-h", "ldap://%s:%d/" % (SLAPD_IP, SLAPD_PORT)],
+            ["slapd", "-d", "0", "-f", self.conf, "-h", "ldap://%s:%d/ ldaps://%s:%d/"
+             % (SLAPD_IP, SLAPD_PORT, SLAPD_IP, SLAPD_TLS_PORT)],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         loftlib.wait_for(lambda: self.proc.poll() is not None or self.answers(), 20,
                          "slapd to answer")
@@ -268,6 +276,34 @@ def test_injection_finds_nobody(slapd, loft_factory, cluster, auth_bind):
         assert typ == "NO" and "AUTHENTICATIONFAILED" in text, (name, text)
     assert "matched more than one" not in loft.log_text()
     assert login(loft, "user21", "pass")[0] == "OK"
+
+
+def test_tls(slapd, loft_factory, cluster):
+    """STARTTLS and ldaps:// with the directory's CA; a certificate from
+    another CA is refused (a temporary failure, never a plain search)."""
+    ca = '"%s"' % slapd.certs["ca"]
+    loft = make_loft(loft_factory, cluster, starttls="true", tls_ca_file=ca)
+    assert login(loft, "user21", "pass")[0] == "OK", loft.log_text()[-2000:]
+    loft = make_loft(loft_factory, cluster, tls_ca_file=ca,
+                     uris='[ "ldaps://%s:%d" ]' % (SLAPD_IP, SLAPD_TLS_PORT))
+    assert login(loft, "user22", "pass")[0] == "OK", loft.log_text()[-2000:]
+    for opts in ({"starttls": "true"},
+                 {"uris": '[ "ldaps://%s:%d" ]' % (SLAPD_IP, SLAPD_TLS_PORT)}):
+        loft = make_loft(loft_factory, cluster, tls_ca_file='"%s"' % cluster.certs["ca"],
+                         **opts)
+        typ, text, _ = login(loft, "user21", "pass")
+        assert typ == "NO" and "[UNAVAILABLE]" in text, (opts, text)
+
+
+def test_user_in_the_base(slapd, loft_factory, cluster):
+    """The user's DN from the base itself (scope base, %n DN-escaped)."""
+    loft = make_loft(loft_factory, cluster, scope='"base"',
+                     base='"uid=%%n,%s"' % PEOPLE, filter='"(objectClass=posixAccount)"')
+    assert login(loft, "user21", "pass")[0] == "OK"
+    assert login(loft, "user21@example.org", "pass")[0] == "OK"
+    for name in ("user99", "user21,ou=people", "*", "user21+cn=user21"):
+        typ, text, _ = login(loft, name, "pass")
+        assert typ == "NO" and "AUTHENTICATIONFAILED" in text, (name, text)
 
 
 def timed_login(loft, user, out):
