@@ -14,13 +14,18 @@
  * connection that fails is closed and opened again by the next lookup
  * (once at once, if it was an old one the server may have dropped), so
  * the passdb recovers when the server does, without a restart. */
+#include <errno.h>
+#include <fcntl.h>
 #include <ldap.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "auth/ldap_escape.h"
 #include "auth/passdb.h"
@@ -44,6 +49,7 @@ struct ldapdb_ctx {
 	int nologin_idx;
 	pthread_mutex_t lock;
 	struct ldapdb_conn *conns;	/* pool_size: one is free for each thread */
+	struct ldap_conncb conncb;	/* sets socket timeouts (set is its arg) */
 };
 
 struct ldapdb_job {
@@ -139,12 +145,146 @@ static int ldapdb_simple_bind(LDAP *ld, const char *dn, const char *password)
 	return ldap_sasl_bind_s(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 }
 
+static struct timeval ldapdb_timeval(uint64_t ms)
+{
+	return (struct timeval){
+		.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000,
+	};
+}
+
+/* libldap (2.5.13) bounds connects and requests with its timeouts, but
+ * not a TLS handshake (ldaps://, STARTTLS): it spins on reads that would
+ * block, for ever, so a server that accepts and never answers would hold
+ * the thread (and loftd's shutdown) and burn a CPU until it dies. This
+ * I/O layer, between libldap's TLS and TCP layers, makes such reads wait
+ * in poll() and fail (ETIMEDOUT) once the connection has had `timeout`
+ * to open; a blocking read or write that its socket's own timeout
+ * (SO_RCVTIMEO/SO_SNDTIMEO, also `timeout`) ended fails the same way
+ * instead of being tried again. */
+struct ldapdb_sb {
+	struct timespec deadline;	/* to connect, STARTTLS and handshake */
+};
+
+static int64_t ldapdb_ms_until(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(t->tv_sec - now.tv_sec) * 1000 +
+		(t->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* After EAGAIN: 0 when the socket is ready again, -1 (ETIMEDOUT) when
+ * the time is up. */
+static int ldapdb_sbio_wait(Sockbuf_IO_Desc *sbiod, short events)
+{
+	const struct ldapdb_sb *state = sbiod->sbiod_pvt;
+	ber_socket_t fd;
+	int flags;
+
+	if (ber_sockbuf_ctrl(sbiod->sbiod_sb, LBER_SB_OPT_GET_FD, &fd) != 1 ||
+	    (flags = fcntl(fd, F_GETFL)) < 0 || (flags & O_NONBLOCK) == 0) {
+		errno = ETIMEDOUT;	/* a blocking call: its socket timeout */
+		return -1;
+	}
+	int64_t ms = ldapdb_ms_until(&state->deadline);
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int ret = ms <= 0 ? 0 : poll(&pfd, 1, (int)ms);
+	if (ret == 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return 0;	/* ready, or interrupted: try again */
+}
+
+static ber_slen_t ldapdb_sbio_read(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
+{
+	for (;;) {
+		ber_slen_t n = LBER_SBIOD_READ_NEXT(sbiod, buf, len);
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
+		    ldapdb_sbio_wait(sbiod, POLLIN) < 0)
+			return n;
+	}
+}
+
+static ber_slen_t ldapdb_sbio_write(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
+{
+	for (;;) {
+		ber_slen_t n = LBER_SBIOD_WRITE_NEXT(sbiod, buf, len);
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
+		    ldapdb_sbio_wait(sbiod, POLLOUT) < 0)
+			return n;
+	}
+}
+
+static int ldapdb_sbio_setup(Sockbuf_IO_Desc *sbiod, void *arg)
+{
+	sbiod->sbiod_pvt = arg;
+	return 0;
+}
+
+static int ldapdb_sbio_remove(Sockbuf_IO_Desc *sbiod)
+{
+	free(sbiod->sbiod_pvt);
+	sbiod->sbiod_pvt = NULL;
+	return 0;
+}
+
+static int ldapdb_sbio_ctrl(Sockbuf_IO_Desc *sbiod, int opt, void *arg)
+{
+	return LBER_SBIOD_CTRL_NEXT(sbiod, opt, arg);
+}
+
+static Sockbuf_IO ldapdb_sbio = {
+	.sbi_setup = ldapdb_sbio_setup,
+	.sbi_remove = ldapdb_sbio_remove,
+	.sbi_ctrl = ldapdb_sbio_ctrl,
+	.sbi_read = ldapdb_sbio_read,
+	.sbi_write = ldapdb_sbio_write,
+};
+
+/* Called by libldap once a connection is made, before any TLS. */
+static int ldapdb_conn_added(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv,
+			     struct sockaddr *addr, struct ldap_conncb *cb)
+{
+	const struct config_passdb *set = cb->lc_arg;
+	struct timeval tv = ldapdb_timeval(set->timeout_ms);
+	ber_socket_t fd;
+	(void)ld;
+	(void)srv;
+	(void)addr;
+	if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) != 1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -1;
+	struct ldapdb_sb *state = xcalloc(1, sizeof(*state));
+	clock_gettime(CLOCK_MONOTONIC, &state->deadline);
+	state->deadline.tv_sec += (time_t)(set->timeout_ms / 1000);
+	state->deadline.tv_nsec += (long)(set->timeout_ms % 1000) * 1000000;
+	if (state->deadline.tv_nsec >= 1000000000) {
+		state->deadline.tv_sec++;
+		state->deadline.tv_nsec -= 1000000000;
+	}
+	/* above the TCP layer libldap adds next, below TLS */
+	if (ber_sockbuf_add_io(sb, &ldapdb_sbio, LBER_SBIOD_LEVEL_PROVIDER + 1, state) < 0) {
+		free(state);
+		return -1;
+	}
+	return 0;
+}
+
+static void ldapdb_conn_deleted(LDAP *ld, Sockbuf *sb, struct ldap_conncb *cb)
+{
+	(void)ld;
+	(void)sb;
+	(void)cb;
+}
+
 /* Opens the connection if closed, and binds it as bind_dn (anonymously
  * without one) unless it is. */
 static int ldapdb_conn_ready(struct ldapdb_job *job, struct ldapdb_conn *conn)
 {
 	const struct config_passdb *set = job->db->set;
-	const struct ldapdb_ctx *ctx = job->db->ctx;
+	struct ldapdb_ctx *ctx = job->db->ctx;
 	int ret;
 
 	if (conn->ld == NULL) {
@@ -157,11 +297,9 @@ static int ldapdb_conn_ready(struct ldapdb_job *job, struct ldapdb_conn *conn)
 			return -1;
 		}
 		int version = LDAP_VERSION3, zero = 0;
-		struct timeval tv = {
-			.tv_sec = (time_t)(set->timeout_ms / 1000),
-			.tv_usec = (suseconds_t)(set->timeout_ms % 1000) * 1000,
-		};
+		struct timeval tv = ldapdb_timeval(set->timeout_ms);
 		ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
+		ldap_set_option(ld, LDAP_OPT_CONNECT_CB, &ctx->conncb);
 		ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
 		ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
 		ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
@@ -275,16 +413,13 @@ static int ldapdb_job_search(struct ldapdb_job *job, struct ldapdb_conn *conn)
 		return -1;
 	ldap_escape_template(&base, set->base, job->user, ldap_escape_dn);
 	ldap_escape_template(&filter, set->filter, job->user, ldap_escape_filter);
-	struct timeval tv = {
-		.tv_sec = (time_t)(set->timeout_ms / 1000),
-		.tv_usec = (suseconds_t)(set->timeout_ms % 1000) * 1000,
-	};
+	struct timeval tv = ldapdb_timeval(set->timeout_ms);
 	/* a size limit of 2 tells one entry from several */
 	int ret = ldap_search_ext_s(conn->ld, sbuf_cstr(&base), scopes[set->scope],
 				    sbuf_cstr(&filter), ctx->attrs, 0, NULL, NULL,
 				    &tv, 2, &msg);
 	int entries = msg == NULL ? 0 : ldap_count_entries(conn->ld, msg);
-	if (ret == LDAP_NO_SUCH_OBJECT || (ret == LDAP_SUCCESS && entries == 0)) {
+	if (ret == LDAP_NO_SUCH_OBJECT || (ret == LDAP_SUCCESS && entries <= 0)) {
 		job->res = PASSDB_NOT_FOUND;
 	} else if ((ret == LDAP_SUCCESS || ret == LDAP_SIZELIMIT_EXCEEDED) &&
 		   entries > 1) {
@@ -460,6 +595,10 @@ static int ldapdb_init(struct passdb *db, char **error_r)
 	ctx->nologin_idx = ldapdb_field_index(set, "nologin");
 	pthread_mutex_init(&ctx->lock, NULL);
 	ctx->conns = xcalloc(set->pool_size, sizeof(*ctx->conns));
+	ctx->conncb = (struct ldap_conncb){
+		.lc_add = ldapdb_conn_added, .lc_del = ldapdb_conn_deleted,
+		.lc_arg = (void *)(uintptr_t)set,
+	};
 	db->ctx = ctx;
 	ctx->pool = worker_pool_new(db->base, set->pool_size);
 	return 0;

@@ -183,7 +183,8 @@ static int listen_silent(unsigned int *port_r)
 	return fd;
 }
 
-static struct auth *ldap_auth(unsigned int port, const char *auth_extra)
+static struct auth *ldap_auth_scheme(const char *scheme, unsigned int port,
+				      const char *auth_extra)
 {
 	char path[128], text[1024];
 	snprintf(path, sizeof(path), "%s/users", tmpdir);
@@ -194,10 +195,10 @@ static struct auth *ldap_auth(unsigned int port, const char *auth_extra)
 		 "listeners = ( { protocol = \"imap\"; } );\n"
 		 "auth = { workers = 1; %s };\n"
 		 "passdb = ( { driver = \"passwd-file\"; path = \"%s\"; },\n"
-		 "  { driver = \"ldap\"; uris = [ \"ldap://127.0.0.1:%u\" ];\n"
+		 "  { driver = \"ldap\"; uris = [ \"%s://127.0.0.1:%u\" ];\n"
 		 "    base = \"dc=example,dc=org\"; timeout = \"300ms\"; pool_size = 1; } );\n"
 		 "director = { mail_servers = [ \"10.0.0.1\" ]; };\n",
-		 auth_extra, path, port);
+		 auth_extra, path, scheme, port);
 	snprintf(path, sizeof(path), "%s/loft.conf", tmpdir);
 	f = fopen(path, "w");
 	fputs(text, f);
@@ -211,6 +212,30 @@ static struct auth *ldap_auth(unsigned int port, const char *auth_extra)
 		fail_msg("%s", error);
 	config_unref(&cfg);
 	return a;
+}
+
+static struct auth *ldap_auth(unsigned int port, const char *auth_extra)
+{
+	return ldap_auth_scheme("ldap", port, auth_extra);
+}
+
+/* ldaps:// to a server that never answers: the TLS handshake is bounded
+ * by the timeout too. */
+static void test_ldaps_stalled(void **state)
+{
+	(void)state;
+	unsigned int port;
+	int fd = listen_silent(&port);
+	struct auth *a = ldap_auth_scheme("ldaps", port, "");
+
+	results_seen = 0;
+	double start = now_s();
+	auth_lookup(a, "ldapuser", "pw", on_result, &results_seen, 1);
+	wait_results(1);
+	assert_int_equal(last.status, AUTH_STATUS_TEMPFAIL);
+	assert_true(now_s() - start < 2);
+	auth_free(&a);
+	close(fd);
 }
 
 static void test_ldap_stalled(void **state)
@@ -327,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_escape_template),
 		cmocka_unit_test(test_ldap_stalled),
 		cmocka_unit_test(test_ldap_queue),
+		cmocka_unit_test(test_ldaps_stalled),
 		cmocka_unit_test(test_ldap_refused),
 	};
 	return cmocka_run_group_tests_name("auth_ldap", tests, setup, teardown);
