@@ -49,7 +49,7 @@ struct ldapdb_ctx {
 	int nologin_idx;
 	pthread_mutex_t lock;
 	struct ldapdb_conn *conns;	/* pool_size: one is free for each thread */
-	struct ldap_conncb conncb;	/* sets socket timeouts (set is its arg) */
+	struct ldap_conncb conncb;	/* adds the timeout layer (arg: the set) */
 };
 
 struct ldapdb_job {
