@@ -1,4 +1,4 @@
-/* LDAP filter and DN escaping, one table lookup per byte. */
+/* LDAP filter and DN escaping: one check per byte, plain runs copied whole. */
 #include "auth/ldap_escape.h"
 
 #include <stdbool.h>
