@@ -37,6 +37,8 @@ struct auth_request {
 	auth_callback *callback;
 	void *ctx;
 	size_t passdb_idx;
+	struct passdb_lookup lookup;
+	bool looking_up;	/* a passdb's answer is due */
 	bool aborted;		/* the caller went away: no callback */
 	bool has_client_ip;	/* a failure after an abort counts there */
 	struct ipaddr client_ip;
@@ -62,6 +64,7 @@ struct auth {
 	void *notice_ctx;
 	struct penalty *penalty;	/* for failures after an abort; NULL: none */
 	unsigned int max_queue;		/* jobs waiting or being verified */
+	bool closing;		/* auth_free(): no new lookups or jobs */
 };
 
 /* auth.max_queue's default: per worker thread */
@@ -209,58 +212,98 @@ static void auth_request_verified(struct worker_job *wjob)
 	auth_request_step(req);
 }
 
-/* Asks passdbs from req->passdb_idx on; ends in a deferred completion or
- * a worker job. */
+/* Asks the passdb at req->passdb_idx; its answer comes through
+ * passdb_lookup_done(), at once or later. */
 static void auth_request_step(struct auth_request *req)
 {
 	struct auth *auth = req->auth;
 
-	for (; req->passdb_idx < auth->passdbs_count; req->passdb_idx++) {
-		struct passdb *db = &auth->passdbs[req->passdb_idx];
-		const char *error = NULL;
-		char *stored = NULL;
-		auth_request_reset_result(req);
-		switch (db->driver->lookup(db, req->result.user, &req->result,
-					   &stored, &error)) {
-		case PASSDB_NOT_FOUND:
-			continue;
-		case PASSDB_ERROR:
-			auth_request_fail(req, AUTH_STATUS_TEMPFAIL, error);
-			auth_request_defer(req);
-			return;
-		case PASSDB_FOUND:
-			break;
-		}
-		if (stored == NULL || req->password == NULL) {
-			/* nothing to verify, or a lookup that checks none */
-			free(stored);
-			auth_request_defer(req);
-			return;
-		}
-		if (req->aborted) {
-			/* a later passdb after an abort: nobody waits for it */
-			free(stored);
-			auth_request_free(req);
-			return;
-		}
-		if (worker_pool_pending(auth->pool) >= auth->max_queue) {
-			free(stored);
-			snprintf(req->error, sizeof(req->error),
-				 "auth queue full (auth.max_queue = %u)", auth->max_queue);
-			auth_request_fail(req, AUTH_STATUS_TEMPFAIL, req->error);
-			req->result.busy = true;
-			auth_request_defer(req);
-			return;
-		}
-		req->stored = stored;
-		req->scheme = db->set->scheme;
-		req->base.work = auth_request_work;
-		req->base.done = auth_request_verified;
-		worker_pool_submit(auth->pool, &req->base);
+	if (req->passdb_idx >= auth->passdbs_count) {
+		auth_request_fail(req, AUTH_STATUS_FAILED,
+				  "unknown user or wrong password");
+		auth_request_defer(req);
 		return;
 	}
-	auth_request_fail(req, AUTH_STATUS_FAILED, "unknown user or wrong password");
-	auth_request_defer(req);
+	if (auth->closing) {
+		auth_request_fail(req, AUTH_STATUS_TEMPFAIL, "shutting down");
+		auth_request_defer(req);
+		return;
+	}
+	struct passdb *db = &auth->passdbs[req->passdb_idx];
+	auth_request_reset_result(req);
+	req->lookup = (struct passdb_lookup){
+		.db = db, .user = req->result.user, .password = req->password,
+		.result = &req->result,
+	};
+	req->looking_up = true;
+	db->driver->lookup(&req->lookup);
+}
+
+/* A passdb's answer: the next passdb, a verdict, or a worker job. */
+void passdb_lookup_done(struct passdb_lookup *lookup, enum passdb_result res,
+			char *stored, const char *error)
+{
+	struct auth_request *req = CONTAINER_OF(lookup, struct auth_request, lookup);
+	struct auth *auth = req->auth;
+
+	req->looking_up = false;
+	if (req->aborted) {
+		/* nobody waits: no later passdb, no verification; a password
+		 * the driver found wrong still counts (the penalty) */
+		free(stored);
+		if (res == PASSDB_MISMATCH) {
+			auth_request_fail(req, AUTH_STATUS_FAILED, "wrong password");
+			auth_request_finish(req);
+		} else {
+			auth_request_free(req);
+		}
+		return;
+	}
+	switch (res) {
+	case PASSDB_NOT_FOUND:
+	case PASSDB_MISMATCH:
+		free(stored);
+		req->passdb_idx++;
+		auth_request_step(req);
+		return;
+	case PASSDB_ERROR:
+	case PASSDB_BUSY:
+		free(stored);
+		snprintf(req->error, sizeof(req->error), "passdb %s: %s",
+			 lookup->db->driver->name, error);
+		auth_request_fail(req, AUTH_STATUS_TEMPFAIL, req->error);
+		req->result.busy = res == PASSDB_BUSY;
+		auth_request_defer(req);
+		return;
+	case PASSDB_FOUND:
+		break;
+	}
+	if (stored == NULL || req->password == NULL) {
+		/* nothing to verify, or a lookup that checks none */
+		free(stored);
+		auth_request_defer(req);
+		return;
+	}
+	if (auth->closing) {
+		free(stored);
+		auth_request_fail(req, AUTH_STATUS_TEMPFAIL, "shutting down");
+		auth_request_defer(req);
+		return;
+	}
+	if (worker_pool_pending(auth->pool) >= auth->max_queue) {
+		free(stored);
+		snprintf(req->error, sizeof(req->error),
+			 "auth queue full (auth.max_queue = %u)", auth->max_queue);
+		auth_request_fail(req, AUTH_STATUS_TEMPFAIL, req->error);
+		req->result.busy = true;
+		auth_request_defer(req);
+		return;
+	}
+	req->stored = stored;
+	req->scheme = lookup->db->set->scheme;
+	req->base.work = auth_request_work;
+	req->base.done = auth_request_verified;
+	worker_pool_submit(auth->pool, &req->base);
 }
 
 struct auth_request *auth_request_start(struct auth *auth,
@@ -292,6 +335,18 @@ void auth_request_abort(struct auth *auth, struct auth_request **reqp)
 	if (req == NULL)
 		return;
 	*reqp = NULL;
+	if (req->looking_up) {
+		const struct passdb_driver *driver = req->lookup.db->driver;
+		if (driver->cancel != NULL && driver->cancel(&req->lookup)) {
+			auth_notice(auth, LOG_LEVEL_DEBUG, "auth: %s: passdb lookup "
+				    "cancelled, the client left", req->result.user);
+			auth_request_free(req);
+			return;
+		}
+		/* its answer comes and finds the request aborted */
+		req->aborted = true;
+		return;
+	}
 	if (worker_pool_cancel(auth->pool, &req->base)) {
 		/* no thread started it: no verdict, no cost */
 		auth_notice(auth, LOG_LEVEL_DEBUG, "auth: %s: verification cancelled, "
@@ -324,6 +379,11 @@ void auth_set_penalty(struct auth *auth, struct penalty *penalty)
 	auth->penalty = penalty;
 }
 
+unsigned int auth_max_queue(const struct auth *auth)
+{
+	return auth->max_queue;
+}
+
 void auth_apply_config(struct auth *auth, const struct config *cfg)
 {
 	auth->max_queue = cfg->auth.max_queue != 0 ? cfg->auth.max_queue :
@@ -353,6 +413,7 @@ struct auth *auth_new(struct config *cfg, struct event_base *base,
 		db->set = &cfg->passdbs[i];
 		db->auth = auth;
 		db->pool = auth->pool;
+		db->base = base;
 		if (db->driver->init(db, &error) < 0) {
 			*error_r = xasprintf("%s: passdb %s: %s", cfg->passdbs[i].source,
 					     db->driver->name, error);
@@ -371,13 +432,17 @@ void auth_free(struct auth **authp)
 	struct auth *auth = *authp;
 	if (auth == NULL)
 		return;
+	/* verifications first (passwd-file reloads run in the same pool and
+	 * must be over before its deinit), then the passdbs, whose lookups
+	 * still in flight are answered and go no further */
+	auth->closing = true;
 	worker_pool_free(&auth->pool);
+	for (size_t i = 0; i < auth->passdbs_count; i++)
+		auth->passdbs[i].driver->deinit(&auth->passdbs[i]);
 	if (auth->deferred_ev != NULL) {
 		auth_deferred_run(-1, 0, auth);
 		event_free(auth->deferred_ev);
 	}
-	for (size_t i = 0; i < auth->passdbs_count; i++)
-		auth->passdbs[i].driver->deinit(&auth->passdbs[i]);
 	free(auth->passdbs);
 	free(auth->username_format);
 	config_unref(&auth->cfg);

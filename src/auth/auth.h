@@ -85,15 +85,18 @@ struct auth_request_params {
 
 /* Starts a lookup. The handle is the caller's until its callback has
  * returned or it called auth_request_abort(), whichever comes first.
- * When auth.max_queue jobs already wait for or hold a worker, a request
- * that needs one fails at once with AUTH_STATUS_TEMPFAIL and `busy`. */
+ * When auth.max_queue jobs already wait for or hold a worker (or an
+ * LDAP passdb's thread), a request that needs one fails at once with
+ * AUTH_STATUS_TEMPFAIL and `busy`. */
 struct auth_request *auth_request_start(struct auth *auth,
 					const struct auth_request_params *params);
 /* The caller goes away (Dovecot's auth_request_abort): its callback will
- * not run. A request still waiting for a worker leaves the queue
- * unverified; one being verified runs to its end and its verdict is
- * dropped, except that a wrong password still raises the client
- * address's penalty: leaving before the verdict does not dodge it.
+ * not run. A request still waiting for a worker (or for a passdb's
+ * thread) leaves the queue unverified; one whose passdb lookup is under
+ * way asks no further passdb; one being verified runs to its end and
+ * its verdict is dropped, except that a wrong password (or a failed
+ * LDAP auth_bind) still raises the client address's penalty: leaving
+ * before the verdict does not dodge it.
  * NULLs *req; a NULL request is fine. */
 void auth_request_abort(struct auth *auth, struct auth_request **req);
 

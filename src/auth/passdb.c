@@ -9,10 +9,12 @@
 
 extern const struct passdb_driver passdb_passwd_file;
 extern const struct passdb_driver passdb_backend;
+extern const struct passdb_driver passdb_ldap;
 
 static const struct passdb_driver *const passdb_drivers[] = {
 	[CONF_PASSDB_PASSWD_FILE] = &passdb_passwd_file,
 	[CONF_PASSDB_BACKEND] = &passdb_backend,
+	[CONF_PASSDB_LDAP] = &passdb_ldap,
 };
 
 const struct passdb_driver *passdb_driver_get(unsigned int driver)

@@ -14,16 +14,10 @@ static void backend_deinit(struct passdb *db)
 	(void)db;
 }
 
-static enum passdb_result backend_lookup(struct passdb *db, const char *user,
-					 struct auth_result *result, char **stored_r,
-					 const char **error_r)
+static void backend_lookup(struct passdb_lookup *lookup)
 {
-	(void)db;
-	(void)user;
-	(void)error_r;
-	result->password_unchecked = true;
-	*stored_r = NULL;
-	return PASSDB_FOUND;
+	lookup->result->password_unchecked = true;
+	passdb_lookup_done(lookup, PASSDB_FOUND, NULL, NULL);
 }
 
 const struct passdb_driver passdb_backend = {

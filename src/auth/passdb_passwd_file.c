@@ -168,23 +168,25 @@ static void passwd_file_refresh(struct passdb *db)
 	worker_pool_submit(db->pool, &r->base);
 }
 
-static enum passdb_result passwd_file_lookup(struct passdb *db, const char *user,
-					     struct auth_result *result,
-					     char **stored_r, const char **error_r)
+/* In memory: answers at once. */
+static void passwd_file_lookup(struct passdb_lookup *lookup)
 {
+	struct passdb *db = lookup->db;
 	struct passwd_file_ctx *ctx = db->ctx;
-	(void)error_r;
+	struct auth_result *result = lookup->result;
 
 	passwd_file_refresh(db);
-	const struct passwd_entry *e = passwd_table_lookup(&ctx->table, user);
-	if (e == NULL)
-		return PASSDB_NOT_FOUND;
+	const struct passwd_entry *e = passwd_table_lookup(&ctx->table, lookup->user);
+	if (e == NULL) {
+		passdb_lookup_done(lookup, PASSDB_NOT_FOUND, NULL, NULL);
+		return;
+	}
 	for (size_t i = 0; i < e->fields_count; i++)
 		passdb_apply_field(result, e->fields[i].key, e->fields[i].value);
 	if (passwd_entry_field(e, "nologin") != NULL)
 		result->status = AUTH_STATUS_NOLOGIN;
-	*stored_r = result->password_unchecked ? NULL : xstrdup(e->password);
-	return PASSDB_FOUND;
+	passdb_lookup_done(lookup, PASSDB_FOUND, result->password_unchecked ? NULL :
+			   xstrdup(e->password), NULL);
 }
 
 const struct passdb_driver passdb_passwd_file = {

@@ -24,6 +24,13 @@ struct conf_strlist {
 	size_t count;
 };
 
+/* Names and their string values, in the file's order ("fields = { user =
+ * "uid"; host = "mailHost"; };"): names[i] maps to values[i]. */
+struct conf_strmap {
+	struct conf_strlist names;
+	struct conf_strlist values;
+};
+
 struct conf_cidrlist {
 	struct cidr *items;
 	size_t count;
@@ -48,6 +55,13 @@ enum conf_backend_ssl {
 enum conf_passdb_driver {
 	CONF_PASSDB_PASSWD_FILE,
 	CONF_PASSDB_BACKEND,
+	CONF_PASSDB_LDAP,
+};
+
+enum conf_ldap_scope {
+	CONF_LDAP_SCOPE_BASE,
+	CONF_LDAP_SCOPE_ONELEVEL,
+	CONF_LDAP_SCOPE_SUBTREE,
 };
 
 struct config_listener {
@@ -63,6 +77,19 @@ struct config_passdb {
 	unsigned int driver;		/* enum conf_passdb_driver */
 	char *path;
 	char *scheme;
+	/* ldap */
+	struct conf_strlist uris;
+	bool starttls;
+	char *tls_ca_file;
+	char *base;
+	unsigned int scope;		/* enum conf_ldap_scope */
+	char *filter;
+	char *bind_dn;
+	char *bind_password;
+	bool auth_bind;
+	struct conf_strmap fields;	/* passdb field -> LDAP attribute */
+	uint64_t timeout_ms;
+	unsigned int pool_size;
 	char *source;
 };
 

@@ -31,6 +31,12 @@
 #define ELEM_ENUM(st, name_, field_, def_, values_, doc_) \
 	{ .name = name_, .type = CONF_TYPE_ENUM, .offset = offsetof(st, field_), \
 	  .def = def_, .doc = doc_, .values = values_ }
+#define ELEM_RANGE(st, name_, type_, field_, def_, min_, max_, doc_) \
+	{ .name = name_, .type = type_, .offset = offsetof(st, field_), \
+	  .def = def_, .doc = doc_, .min = min_, .max = max_ }
+#define ELEM_SECRET(st, name_, field_, doc_) \
+	{ .name = name_, .type = CONF_TYPE_STRING, .offset = offsetof(st, field_), \
+	  .def = "", .doc = doc_, .secret = true }
 #define GROUP(name_, sub_, doc_) \
 	{ .name = name_, .type = CONF_TYPE_GROUP, .offset = 0, .doc = doc_, \
 	  .sub = sub_ }
@@ -52,8 +58,9 @@ const char *const conf_protocol_names[] = {
 const char *const conf_tls_protocol_names[] = { "TLSv1.2", "TLSv1.3", NULL };
 static const char *const backend_ssl_names[] = { "no", "yes", "starttls", NULL };
 static const char *const passdb_driver_names[] = {
-	"passwd-file", "backend", NULL
+	"passwd-file", "backend", "ldap", NULL
 };
+static const char *const ldap_scope_names[] = { "base", "onelevel", "subtree", NULL };
 static const char *const log_level_names[] = {
 	"debug", "info", "warning", "error", NULL
 };
@@ -117,8 +124,9 @@ static const struct conf_key auth_keys[] = {
 	KEY_RANGE("workers", CONF_TYPE_UINT, auth.workers, "2", 1, 64,
 		  "threads that verify password hashes off the event loop"),
 	KEY_RANGE("max_queue", CONF_TYPE_UINT, auth.max_queue, "0", 0, 1000000,
-		  "logins waiting for or holding a worker, at most; more get a "
-		  "temporary failure (0: 16 per auth.workers thread)"),
+		  "logins waiting for or holding a worker, at most (and per LDAP "
+		  "passdb, its threads); more get a temporary failure (0: 16 per "
+		  "auth.workers thread)"),
 	KEY("username_format", CONF_TYPE_STRING, auth.username_format, "%Lu",
 	    "how the login name is normalised before lookup (%u, %Lu, %n, %d)"),
 	KEY("penalty", CONF_TYPE_BOOL, auth.penalty, "true",
@@ -128,11 +136,36 @@ static const struct conf_key auth_keys[] = {
 
 static const struct conf_key passdb_keys[] = {
 	ELEM_ENUM(struct config_passdb, "driver", driver, NULL,
-		  passdb_driver_names, "passwd-file or backend (required)"),
+		  passdb_driver_names, "passwd-file, backend or ldap (required)"),
 	ELEM(struct config_passdb, "path", CONF_TYPE_STRING, path, NULL,
 	     "passwd-file: the file, in Dovecot's passwd-file format"),
 	ELEM(struct config_passdb, "scheme", CONF_TYPE_STRING, scheme, "CRYPT",
-	     "passwd-file: scheme of passwords without a {SCHEME} prefix"),
+	     "passwd-file, ldap: scheme of passwords without a {SCHEME} prefix"),
+	ELEM(struct config_passdb, "uris", CONF_TYPE_STRLIST, uris, "",
+	     "ldap: servers, tried in order (\"ldap://host:port\", \"ldaps://...\", \"ldapi://...\")"),
+	ELEM(struct config_passdb, "starttls", CONF_TYPE_BOOL, starttls, "false",
+	     "ldap: STARTTLS on ldap:// connections, required to succeed"),
+	ELEM(struct config_passdb, "tls_ca_file", CONF_TYPE_STRING, tls_ca_file, "",
+	     "ldap: CA bundle for the servers' certificates; \"\": libldap's default"),
+	ELEM(struct config_passdb, "base", CONF_TYPE_STRING, base, "",
+	     "ldap: where users are searched (%u %n %d, DN-escaped)"),
+	ELEM_ENUM(struct config_passdb, "scope", scope, "subtree", ldap_scope_names,
+		  "ldap: search scope: base, onelevel or subtree"),
+	ELEM(struct config_passdb, "filter", CONF_TYPE_STRING, filter,
+	     "(&(objectClass=posixAccount)(uid=%u))",
+	     "ldap: search filter (%u %n %d, filter-escaped); one entry must match"),
+	ELEM(struct config_passdb, "bind_dn", CONF_TYPE_STRING, bind_dn, "",
+	     "ldap: DN loft binds as to search; \"\": anonymous"),
+	ELEM_SECRET(struct config_passdb, "bind_password", bind_password,
+		    "ldap: the password of bind_dn"),
+	ELEM(struct config_passdb, "auth_bind", CONF_TYPE_BOOL, auth_bind, "false",
+	     "ldap: check the password by binding as the user's DN, not by reading it"),
+	ELEM(struct config_passdb, "fields", CONF_TYPE_STRMAP, fields, NULL,
+	     "ldap: passdb field = LDAP attribute; empty: { user = \"uid\"; password = \"userPassword\"; }"),
+	ELEM_RANGE(struct config_passdb, "timeout", CONF_TYPE_DURATION, timeout_ms, "5s",
+		   MS(100), SEC(300), "ldap: time for a connect or one request; then a temporary failure"),
+	ELEM_RANGE(struct config_passdb, "pool_size", CONF_TYPE_UINT, pool_size, "4",
+		   1, 64, "ldap: connections, each with its own thread (lookups at once)"),
 	END
 };
 

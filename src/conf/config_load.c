@@ -137,6 +137,28 @@ static void conf_load_group(struct conf_loader *ld, const struct conf_key *keys,
 			    const char *prefix, const config_setting_t *group,
 			    void *base);
 
+/* A group of any names, each with a string value. */
+static void conf_load_strmap(struct conf_loader *ld, const struct conf_key *key,
+			     const char *path, const config_setting_t *s, void *base)
+{
+	struct conf_strmap *m = (void *)((char *)base + key->offset);
+
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+		conf_error(ld, s, path, "expected a group { name = \"value\"; ... }");
+		return;
+	}
+	conf_free_key(key, base);
+	for (int i = 0; i < config_setting_length(s); i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			conf_error(ld, e, path, "%s: expected a string",
+				   config_setting_name(e));
+			return;
+		}
+		conf_strmap_add(m, config_setting_name(e), config_setting_get_string(e));
+	}
+}
+
 static void conf_load_list(struct conf_loader *ld, const struct conf_key *key,
 			   const char *path, const config_setting_t *s, void *base)
 {
@@ -198,6 +220,9 @@ static void conf_load_setting(struct conf_loader *ld, const struct conf_key *k,
 	case CONF_TYPE_LIST:
 		conf_load_list(ld, k, path, s, base);
 		return;
+	case CONF_TYPE_STRMAP:
+		conf_load_strmap(ld, k, path, s, base);
+		break;
 	case CONF_TYPE_STRLIST:
 	case CONF_TYPE_CIDRLIST:
 		conf_load_list_values(ld, k, path, s, field);
@@ -253,7 +278,8 @@ static void conf_apply_override(struct conf_loader *ld,
 		keys = k->type == CONF_TYPE_GROUP ? k->sub : NULL;
 	}
 	free(name);
-	if (k == NULL || k->type == CONF_TYPE_GROUP || k->type == CONF_TYPE_LIST) {
+	if (k == NULL || k->type == CONF_TYPE_GROUP || k->type == CONF_TYPE_LIST ||
+	    k->type == CONF_TYPE_STRMAP) {
 		ld->error = xasprintf("-o %s: unknown or non-scalar setting", o->key);
 		return;
 	}

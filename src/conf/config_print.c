@@ -70,6 +70,17 @@ void conf_print_value(FILE *out, const struct conf_key *k, const void *field)
 		fputs(l->count > 0 ? " ]" : "]", out);
 		break;
 	}
+	case CONF_TYPE_STRMAP: {
+		const struct conf_strmap *m = field;
+		fputs("{", out);
+		for (size_t i = 0; i < m->names.count; i++) {
+			fprintf(out, " %s = ", m->names.items[i]);
+			conf_print_string(out, m->values.items[i]);
+			fputs(";", out);
+		}
+		fputs(" }", out);
+		break;
+	}
 	case CONF_TYPE_GROUP:
 	case CONF_TYPE_LIST:
 		break;

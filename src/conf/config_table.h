@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#include "conf/config.h"
+
 enum conf_type {
 	CONF_TYPE_STRING,	/* char * */
 	CONF_TYPE_BOOL,		/* bool */
@@ -18,6 +20,7 @@ enum conf_type {
 	CONF_TYPE_ENUM,		/* unsigned int index into values */
 	CONF_TYPE_STRLIST,	/* struct conf_strlist */
 	CONF_TYPE_CIDRLIST,	/* struct conf_cidrlist */
+	CONF_TYPE_STRMAP,	/* struct conf_strmap: a group of any names */
 	CONF_TYPE_GROUP,	/* sub-keys; offsets relative to the parent */
 	CONF_TYPE_LIST,		/* a list of groups: pointer + count */
 };
@@ -47,6 +50,8 @@ int conf_parse_scalar(const struct conf_key *key, const char *text,
 /* Parses one list item (STRLIST / CIDRLIST) and appends it. */
 int conf_parse_list_item(const struct conf_key *key, const char *text,
 			 void *dst, const char **error_r);
+/* Appends name = value to a map. */
+void conf_strmap_add(struct conf_strmap *map, const char *name, const char *value);
 /* Writes a scalar or list value in config syntax (not GROUP or LIST). */
 void conf_print_value(FILE *out, const struct conf_key *k, const void *field);
 /* Frees what a key owns inside the struct at base. */

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "common/macros.h"
 #include "common/sbuf.h"
 #include "common/varexpand.h"
 #include "common/xmalloc.h"
@@ -73,9 +75,55 @@ static char *config_validate_listeners(const struct config *cfg)
 	return NULL;
 }
 
+/* The passdb fields an LDAP attribute may become (passdb.c gives them
+ * their meaning); "proxy" is Dovecot's and always true here. */
+static bool config_ldap_field_is_known(const char *name)
+{
+	static const char *const names[] = {
+		"user", "password", "nopassword", "nologin", "reason", "host",
+		"hostip", "port", "destuser", "director_tag", "proxy",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	}
+	return strncmp(name, "user_", 5) == 0 && name[5] != '\0';
+}
+
+static char *config_validate_ldap(const struct config_passdb *p)
+{
+	const char *error;
+
+	if (p->uris.count == 0)
+		return config_fail(p->source, "uris", "the ldap driver needs a server");
+	if (varexpand_user_validate(p->filter, &error) < 0)
+		return config_fail(p->source, "filter", "'%s': %s", p->filter, error);
+	if (varexpand_user_validate(p->base, &error) < 0)
+		return config_fail(p->source, "base", "'%s': %s", p->base, error);
+	for (size_t i = 0; i < p->fields.names.count; i++) {
+		if (!config_ldap_field_is_known(p->fields.names.items[i]))
+			return config_fail(p->source, "fields", "'%s': not a passdb field "
+					   "(user, password, host, hostip, port, destuser, "
+					   "director_tag, nologin, reason, nopassword, user_*)",
+					   p->fields.names.items[i]);
+		if (p->fields.values.items[i][0] == '\0')
+			return config_fail(p->source, "fields", "%s: an empty attribute name",
+					   p->fields.names.items[i]);
+	}
+	if (p->starttls) {
+		for (size_t i = 0; i < p->uris.count; i++) {
+			if (strncasecmp(p->uris.items[i], "ldap://", 7) != 0)
+				return config_fail(p->source, "starttls", "'%s': STARTTLS "
+						   "is for ldap:// servers only", p->uris.items[i]);
+		}
+	}
+	return NULL;
+}
+
 static char *config_validate_passdbs(const struct config *cfg)
 {
 	char key[64];
+	char *r;
 
 	if (cfg->passdbs_count == 0)
 		return config_fail(cfg->path, "passdb", "at least one passdb is needed");
@@ -84,11 +132,13 @@ static char *config_validate_passdbs(const struct config *cfg)
 		snprintf(key, sizeof(key), "passdb[%zu].driver", i);
 		if (!config_key_set(cfg, key))
 			return config_fail(p->source, key,
-					   "missing (passwd-file or backend)");
+					   "missing (passwd-file, backend or ldap)");
 		if (p->driver == CONF_PASSDB_PASSWD_FILE &&
 		    (p->path == NULL || p->path[0] == '\0'))
 			return config_fail(p->source, "path",
 					   "the passwd-file driver needs a path");
+		if (p->driver == CONF_PASSDB_LDAP && (r = config_validate_ldap(p)) != NULL)
+			return r;
 	}
 	return NULL;
 }

@@ -124,6 +124,7 @@ int conf_parse_scalar(const struct conf_key *key, const char *text,
 		free(copy);
 		return ret;
 	}
+	case CONF_TYPE_STRMAP:
 	case CONF_TYPE_GROUP:
 	case CONF_TYPE_LIST:
 		break;
@@ -132,13 +133,40 @@ int conf_parse_scalar(const struct conf_key *key, const char *text,
 	return -1;
 }
 
+static void conf_strlist_free(struct conf_strlist *l)
+{
+	for (size_t i = 0; i < l->count; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->count = 0;
+}
+
+static void conf_strlist_copy(struct conf_strlist *dst, const struct conf_strlist *src)
+{
+	dst->items = xcalloc(src->count + 1, sizeof(*dst->items));
+	for (size_t i = 0; i < src->count; i++)
+		dst->items[i] = xstrdup(src->items[i]);
+	dst->count = src->count;
+}
+
+static void conf_strlist_append(struct conf_strlist *l, const char *text)
+{
+	l->items = xrealloc(l->items, (l->count + 1) * sizeof(*l->items));
+	l->items[l->count++] = xstrdup(text);
+}
+
+void conf_strmap_add(struct conf_strmap *map, const char *name, const char *value)
+{
+	conf_strlist_append(&map->names, name);
+	conf_strlist_append(&map->values, value);
+}
+
 int conf_parse_list_item(const struct conf_key *key, const char *text,
 			 void *dst, const char **error_r)
 {
 	if (key->type == CONF_TYPE_STRLIST) {
-		struct conf_strlist *l = dst;
-		l->items = xrealloc(l->items, (l->count + 1) * sizeof(*l->items));
-		l->items[l->count++] = xstrdup(text);
+		conf_strlist_append(dst, text);
 		return 0;
 	}
 	struct conf_cidrlist *l = dst;
@@ -161,13 +189,13 @@ void conf_free_key(const struct conf_key *key, void *base)
 		free(*(char **)field);
 		*(char **)field = NULL;
 		break;
-	case CONF_TYPE_STRLIST: {
-		struct conf_strlist *l = field;
-		for (size_t i = 0; i < l->count; i++)
-			free(l->items[i]);
-		free(l->items);
-		l->items = NULL;
-		l->count = 0;
+	case CONF_TYPE_STRLIST:
+		conf_strlist_free(field);
+		break;
+	case CONF_TYPE_STRMAP: {
+		struct conf_strmap *m = field;
+		conf_strlist_free(&m->names);
+		conf_strlist_free(&m->values);
 		break;
 	}
 	case CONF_TYPE_CIDRLIST: {
@@ -217,6 +245,7 @@ static size_t conf_field_size(enum conf_type type)
 		[CONF_TYPE_ENUM] = sizeof(unsigned int),
 		[CONF_TYPE_STRLIST] = sizeof(struct conf_strlist),
 		[CONF_TYPE_CIDRLIST] = sizeof(struct conf_cidrlist),
+		[CONF_TYPE_STRMAP] = sizeof(struct conf_strmap),
 	};
 	return sizes[type];
 }
@@ -236,13 +265,14 @@ void conf_copy_key(const struct conf_key *key, void *dst, const void *src)
 	case CONF_TYPE_STRING:
 		*(char **)to = conf_strdup_or_null(*(char *const *)from);
 		break;
-	case CONF_TYPE_STRLIST: {
-		const struct conf_strlist *a = from;
-		struct conf_strlist *b = to;
-		b->items = xcalloc(a->count + 1, sizeof(*b->items));
-		for (size_t i = 0; i < a->count; i++)
-			b->items[i] = xstrdup(a->items[i]);
-		b->count = a->count;
+	case CONF_TYPE_STRLIST:
+		conf_strlist_copy(to, from);
+		break;
+	case CONF_TYPE_STRMAP: {
+		const struct conf_strmap *a = from;
+		struct conf_strmap *b = to;
+		conf_strlist_copy(&b->names, &a->names);
+		conf_strlist_copy(&b->values, &a->values);
 		break;
 	}
 	case CONF_TYPE_CIDRLIST: {

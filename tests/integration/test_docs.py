@@ -73,8 +73,13 @@ def test_config_paths():
         {"a", "g", "g.b", "g.h", "g.h.d", "l", "l.e", "l.f"}
 
 
+def with_examples(text):
+    """The sample with its commented-out examples ("#: " lines) enabled."""
+    return re.sub(r"(?m)^#: ", "", text)
+
+
 def test_every_key_in_the_sample_config():
-    shown = config_paths(read("etc", "loft.conf"))
+    shown = config_paths(with_examples(read("etc", "loft.conf")))
     missing = [k for k in keys() if k not in shown]
     assert not missing, "not shown in etc/loft.conf: %s" % missing
 
@@ -85,6 +90,20 @@ def test_sample_config_loads():
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert 'mail_servers = [ "127.0.0.11", "127.0.0.12", "127.0.0.13@tag1" ];' in r.stdout
+    assert 'driver = "ldap"' not in r.stdout
+
+
+def test_sample_config_examples_load(tmp_path):
+    """The commented-out examples are valid settings once enabled."""
+    path = tmp_path / "loft.conf"
+    path.write_text(with_examples(read("etc", "loft.conf")))
+    r = subprocess.run([os.path.join(loftlib.build_dir(), "loftd"), "-c", str(path), "-n"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert 'driver = "ldap"' in r.stdout
+    assert 'fields = { user = "uid"; password = "userPassword"; host = "mailHost";' in r.stdout
+    assert "s3cr3t-example" not in r.stdout
+    assert "# bind_password = (hidden);" in r.stdout
 
 
 def test_man_pages_build():

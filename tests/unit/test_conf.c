@@ -347,6 +347,81 @@ static void test_reload_merge(void **state)
 	config_unref(&fresh);
 }
 
+/* The LDAP passdb's keys: the fields map keeps its order, prints as a
+ * group that loads back, and is checked. */
+static void test_ldap_passdb(void **state)
+{
+	(void)state;
+	char *error = NULL;
+	struct config *cfg = config_load(write_conf("ldap.conf",
+		"listeners = ( { protocol = \"imap\"; } );\n"
+		"passdb = ( { driver = \"ldap\"; uris = [ \"ldap://a\", \"ldaps://b:636\" ];\n"
+		"  base = \"ou=people,dc=%d\"; bind_password = \"pw1\"; auth_bind = true;\n"
+		"  fields = { user = \"uid\"; host = \"mailHost\"; user_email = \"mail\"; }; } );\n"
+		"director = { mail_servers = [ \"10.0.0.1\" ]; };\n"), NULL, 0, &error);
+	if (cfg == NULL)
+		fail_msg("%s", error);
+	const struct config_passdb *p = &cfg->passdbs[0];
+	assert_int_equal(p->driver, CONF_PASSDB_LDAP);
+	assert_int_equal(p->uris.count, 2);
+	assert_true(p->auth_bind);
+	assert_false(p->starttls);
+	assert_int_equal(p->scope, CONF_LDAP_SCOPE_SUBTREE);
+	assert_string_equal(p->filter, "(&(objectClass=posixAccount)(uid=%u))");
+	assert_int_equal(p->timeout_ms, 5000);
+	assert_int_equal(p->pool_size, 4);
+	assert_int_equal(p->fields.names.count, 3);
+	assert_string_equal(p->fields.names.items[2], "user_email");
+	assert_string_equal(p->fields.values.items[2], "mail");
+	char *text = print_to_string(cfg);
+	assert_non_null(strstr(text, "fields = { user = \"uid\"; host = \"mailHost\"; "
+			       "user_email = \"mail\"; };"));
+	assert_null(strstr(text, "pw1"));
+	struct config *cfg2 = config_load(write_conf("ldap2.conf", text), NULL, 0, &error);
+	if (cfg2 == NULL)
+		fail_msg("reload failed: %s\n%s", error, text);
+	assert_int_equal(cfg2->passdbs[0].fields.names.count, 3);
+	free(text);
+	config_free(&cfg2);
+
+	/* a reload keeps the running passdb, its map copied whole */
+	cfg2 = config_load(write_conf("ldap3.conf",
+		"listeners = ( { protocol = \"imap\"; } );\n"
+		"passdb = ( { driver = \"ldap\"; uris = \"ldap://c\"; fields = { user = \"cn\"; }; } );\n"
+		"director = { mail_servers = [ \"10.0.0.1\" ]; };\n"), NULL, 0, &error);
+	if (cfg2 == NULL)
+		fail_msg("%s", error);
+	struct reload_log log = { "", "" };
+	assert_int_equal(config_reload_merge(cfg, cfg2, reload_log_key, &log), 0);
+	assert_string_equal(log.kept, "passdb ");
+	assert_int_equal(cfg2->passdbs[0].fields.names.count, 3);
+	assert_string_equal(cfg2->passdbs[0].fields.values.items[1], "mailHost");
+	assert_ptr_not_equal(cfg2->passdbs[0].fields.values.items,
+			     cfg->passdbs[0].fields.values.items);
+	config_free(&cfg);
+	config_free(&cfg2);
+
+#define LDAP_CONF(settings) "listeners = ( { protocol = \"imap\"; } );\n" \
+	"passdb = ( { driver = \"ldap\"; " settings " } );\n" \
+	"director = { mail_servers = [ \"10.0.0.1\" ]; };\n"
+	expect_error(LDAP_CONF(""), "bad.conf:2: uris: the ldap driver needs a server");
+	expect_error(LDAP_CONF("uris = \"ldap://a\"; fields = { pasword = \"userPassword\"; };"),
+		     "bad.conf:2: fields: 'pasword': not a passdb field");
+	expect_error(LDAP_CONF("uris = \"ldap://a\"; fields = { host = 5; };"),
+		     "passdb[0].fields: host: expected a string");
+	expect_error(LDAP_CONF("uris = \"ldap://a\"; fields = [ \"uid\" ];"),
+		     "passdb[0].fields: expected a group");
+	expect_error(LDAP_CONF("uris = \"ldap://a\"; fields = { host = \"\"; };"),
+		     "fields: host: an empty attribute name");
+	expect_error(LDAP_CONF("uris = \"ldaps://a\"; starttls = true;"),
+		     "starttls: 'ldaps://a': STARTTLS is for ldap:// servers only");
+	expect_error(LDAP_CONF("uris = \"ldap://a\"; filter = \"(uid=%x)\";"),
+		     "filter: '(uid=%x)': unknown variable");
+	expect_error(LDAP_CONF("uris = \"ldap://a\"; scope = \"tree\";"),
+		     "scope: 'tree': not one of the allowed values");
+#undef LDAP_CONF
+}
+
 /* The last reference frees the configuration (LeakSanitizer and ASan
  * check the two ends). */
 static void test_refcount(void **state)
@@ -386,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_issue_shape),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_ldap_passdb),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_print_round_trip),
 		cmocka_unit_test(test_reload_merge),

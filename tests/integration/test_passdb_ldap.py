@@ -1,0 +1,350 @@
+"""The LDAP passdb (loft.conf(5) LDAP) against a real OpenLDAP slapd,
+started on loopback in a temporary directory with a small tree, and real
+Dovecot backends behind loftd: passwords read ({SSHA}, {CRYPT}) or
+checked by binding as the user, the mailHost field routing, nologin, an
+alternative username, STARTTLS and ldaps:// (and a certificate from the
+wrong CA refused), the user's DN in the base, injection attempts in user
+names, and the directory going away: stopped
+(SIGSTOP), LDAP logins wait and a passwd-file user of the passdb before it
+logs in at once; killed, LDAP logins fail temporarily; started again,
+they work without restarting loftd."""
+import base64
+import hashlib
+import imaplib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+import loftlib
+from loftlib import loftadm
+from conftest import BACKEND_IPS, LOFT_IP, NET
+from imaputil import IMAP, dovecot_host
+
+SLAPD_IP = "%s.250" % NET
+SLAPD_PORT = 3890
+SLAPD_TLS_PORT = 6360
+SUFFIX = "dc=example,dc=org"
+PEOPLE = "ou=people," + SUFFIX
+READER = "cn=reader," + SUFFIX
+READER_PW = "readerpw"
+
+SLAPD_CONF = """\
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/nis.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/misc.schema
+pidfile {dir}/slapd.pid
+TLSCACertificateFile {ca}
+TLSCertificateFile {cert}
+TLSCertificateKeyFile {key}
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+suffix "{suffix}"
+rootdn "cn=admin,{suffix}"
+rootpw adminpw
+directory {dir}/db
+maxsize 10485760
+access to attrs=userPassword by dn.exact="{reader}" read by anonymous auth by * none
+access to * by * read
+"""
+
+# the backends know user1..user40 with the password "pass"
+USERS = {
+    "user21": {},                                  # {SSHA}
+    "user22": {"crypt": True},                     # {CRYPT}$6$...
+    "user23": {"mailHost": True},                  # routed by its mailHost
+    "user24": {"employeeType": "disabled",         # nologin, with a reason
+               "description": "Account moved away."},
+    "user25": {"password": "other"},               # not the backend's password
+}
+PASSWD_USER = "user30"     # in the passwd-file passdb before the LDAP one
+
+
+def ssha(password):
+    salt = os.urandom(8)
+    digest = hashlib.sha1(password.encode() + salt).digest()
+    return "{SSHA}" + base64.b64encode(digest + salt).decode()
+
+
+def sha512_crypt(password):
+    out = subprocess.run(["doveadm", "pw", "-s", "SHA512-CRYPT", "-p", password],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return "{CRYPT}" + out[len("{SHA512-CRYPT}"):]
+
+
+def routed_elsewhere(user):
+    """A backend that is not the one the director would choose for user."""
+    return next(ip for ip in BACKEND_IPS if ip != dovecot_host(BACKEND_IPS, user))
+
+
+def tree():
+    out = ["dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: example\n"
+           "o: example\n" % SUFFIX,
+           "dn: %s\nobjectClass: organizationalUnit\nou: people\n" % PEOPLE,
+           "dn: %s\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n"
+           "cn: reader\nuserPassword: %s\n" % (READER, ssha(READER_PW))]
+    for i, (user, opts) in enumerate(sorted(USERS.items())):
+        pw = opts.get("password", "pass")
+        entry = ["dn: uid=%s,%s" % (user, PEOPLE), "objectClass: inetOrgPerson",
+                 "objectClass: posixAccount", "objectClass: inetLocalMailRecipient",
+                 "uid: " + user, "cn: " + user, "sn: " + user,
+                 "uidNumber: %d" % (2000 + i), "gidNumber: 2000",
+                 "homeDirectory: /nonexistent", "mail: %s@example.org" % user,
+                 "userPassword: " + (sha512_crypt(pw) if opts.get("crypt") else ssha(pw))]
+        if opts.get("mailHost"):
+            entry.append("mailHost: " + routed_elsewhere(user))
+        for attr in ("employeeType", "description"):
+            if attr in opts:
+                entry.append("%s: %s" % (attr, opts[attr]))
+        out.append("\n".join(entry) + "\n")
+    return "\n".join(out)
+
+
+class Slapd:
+    """A private slapd in the foreground on SLAPD_IP:SLAPD_PORT."""
+
+    def __init__(self, base):
+        self.dir = base
+        self.conf = os.path.join(base, "slapd.conf")
+        os.makedirs(os.path.join(base, "db"))
+        self.certs = loftlib.make_certs(base, [SLAPD_IP])
+        with open(self.conf, "w") as f:
+            f.write(SLAPD_CONF.format(dir=base, suffix=SUFFIX, reader=READER, **self.certs))
+        ldif = os.path.join(base, "tree.ldif")
+        with open(ldif, "w") as f:
+            f.write(tree())
+        subprocess.run(["slapadd", "-q", "-f", self.conf, "-l", ldif], check=True,
+                       capture_output=True)
+        self.proc = None
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, "slapd.log"), "ab")
+        self.proc = subprocess.Popen(
+            ["slapd", "-d", "0", "-f", self.conf, "-h", "ldap://%s:%d/ ldaps://%s:%d/"
+             % (SLAPD_IP, SLAPD_PORT, SLAPD_IP, SLAPD_TLS_PORT)],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        loftlib.wait_for(lambda: self.proc.poll() is not None or self.answers(), 20,
+                         "slapd to answer")
+        assert self.proc.poll() is None, open(os.path.join(self.dir, "slapd.log")).read()
+
+    def answers(self):
+        r = subprocess.run(["ldapsearch", "-x", "-LLL", "-o", "nettimeout=2", "-H",
+                            "ldap://%s:%d" % (SLAPD_IP, SLAPD_PORT), "-b", SUFFIX,
+                            "-s", "base", "dn"], capture_output=True, text=True)
+        return r.returncode == 0
+
+    def kill(self):
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            self.log.close()
+
+
+@pytest.fixture(scope="module")
+def slapd():
+    base = tempfile.mkdtemp(prefix="loft-slapd-", dir="/tmp")
+    s = Slapd(base)
+    s.start()
+    try:
+        yield s
+    finally:
+        s.kill()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def ldap_passdb(**opts):
+    settings = {
+        "driver": '"ldap"',
+        "uris": '[ "ldap://%s:%d" ]' % (SLAPD_IP, SLAPD_PORT),
+        "base": '"%s"' % PEOPLE,
+        "filter": '"(&(objectClass=posixAccount)(uid=%n))"',
+        "bind_dn": '"%s"' % READER,
+        "bind_password": '"%s"' % READER_PW,
+        "fields": '{ user = "uid"; password = "userPassword"; host = "mailHost"; '
+                  'nologin = "employeeType"; reason = "description"; user_email = "mail"; }',
+        "timeout": '"2s"',
+        "pool_size": "2",
+    }
+    settings.update(opts)
+    return "{ %s }" % " ".join("%s = %s;" % kv for kv in settings.items())
+
+
+def make_loft(loft_factory, cluster, log_level="info", **opts):
+    """A loftd with a passwd-file passdb (PASSWD_USER), then the LDAP one."""
+    path = os.path.join(cluster.base, "ldap-first-%d.passwd" % os.getpid())
+    with open(path, "w") as f:
+        f.write("%s:{PLAIN}pass::::::\n" % PASSWD_USER)
+    return loft_factory(passdb='{ driver = "passwd-file"; path = "%s"; }, %s'
+                        % (path, ldap_passdb(**opts)), penalty="false",
+                        log_level=log_level)
+
+
+def login(loft, user, password):
+    """(typ, text) of LOGIN; the backend's name when it worked."""
+    m = IMAP(LOFT_IP, loft.port)
+    try:
+        # imaplib sends the user name as it is: quote it, "*" and all
+        typ, data = m.login('"%s"' % user.replace("\\", "\\\\").replace('"', '\\"'),
+                            password)
+    except imaplib.IMAP4.error as e:
+        return "NO", str(e), None
+    backend = m.backend_name()
+    m.logout()
+    return typ, data[0].decode(), backend
+
+
+def backend_of(cluster, ip):
+    return cluster.by_ip(ip).name
+
+
+def test_password_read_from_ldap(slapd, loft_factory, cluster):
+    loft = make_loft(loft_factory, cluster)
+    for user in ("user21", "user22"):
+        typ, text, backend = login(loft, user, "pass")
+        assert typ == "OK", (user, text, loft.log_text()[-2000:])
+        assert backend == backend_of(cluster, dovecot_host(BACKEND_IPS, user))
+        typ, text, _ = login(loft, user, "wrong")
+        assert typ == "NO" and "[AUTHENTICATIONFAILED]" in text, text
+    # the backend's password is not LDAP's: LDAP says no first
+    assert login(loft, "user25", "pass")[0] == "NO"
+    # unknown to both passdbs
+    assert login(loft, "user39", "pass")[0] == "NO"
+    # the passwd-file before LDAP still answers its own users
+    assert login(loft, PASSWD_USER, "pass")[0] == "OK"
+
+
+def test_fields_host_and_nologin(slapd, loft_factory, cluster):
+    loft = make_loft(loft_factory, cluster)
+    typ, text, backend = login(loft, "user23", "pass")
+    assert typ == "OK", text
+    assert backend == backend_of(cluster, routed_elsewhere("user23"))
+    typ, text, _ = login(loft, "user24", "pass")
+    assert typ == "NO" and "Account moved away." in text, text
+    # a wrong password hears nothing of the account's state
+    typ, text, _ = login(loft, "user24", "wrong")
+    assert typ == "NO" and "moved" not in text
+    # user_email = "mail": an alternative username a kick can match
+    held = IMAP(LOFT_IP, loft.port)
+    assert held.login("user22", "pass")[0] == "OK"
+    r = loftadm("kick", "-a", loft.admin, "-f", "user_email", "user22@example.*")
+    assert r.stdout == "kicked connections from the following users:\nuser22 \n", r.stdout
+    loftlib.wait_for(lambda: fails(held.noop), 10, "the kicked session to close")
+
+
+def fails(call):
+    try:
+        call()
+        return False
+    except (imaplib.IMAP4.abort, OSError):
+        return True
+
+
+def test_auth_bind(slapd, loft_factory, cluster):
+    """auth_bind: slapd checks the password; nothing is read but fields."""
+    loft = make_loft(loft_factory, cluster, auth_bind="true",
+                     fields='{ user = "uid"; host = "mailHost"; }')
+    assert login(loft, "user21", "pass")[0] == "OK"
+    assert login(loft, "user22", "pass")[0] == "OK"
+    typ, text, backend = login(loft, "user23", "pass")
+    assert typ == "OK" and backend == backend_of(cluster, routed_elsewhere("user23"))
+    assert login(loft, "user21", "wrong")[0] == "NO"
+    # an empty password would be an unauthenticated bind, which succeeds
+    assert login(loft, "user21", "")[0] == "NO"
+    # the bind as a user does not stick: the next search binds as reader
+    assert login(loft, "user22", "pass")[0] == "OK"
+
+
+@pytest.mark.parametrize("auth_bind", ["false", "true"])
+def test_injection_finds_nobody(slapd, loft_factory, cluster, auth_bind):
+    """Names that would widen the filter find nobody: the login fails as
+    an unknown user (not a temporary failure, which several entries
+    matching would be), for every password."""
+    loft = make_loft(loft_factory, cluster, auth_bind=auth_bind)
+    for name in ("*", "user2*", "*)(uid=*", "user21)(uid=*", "user21)(|(uid=*",
+                 "*)(|(objectClass=*", "user21\\", "user21)"):
+        typ, text, _ = login(loft, name, "pass")
+        assert typ == "NO" and "AUTHENTICATIONFAILED" in text, (name, text)
+    assert "matched more than one" not in loft.log_text()
+    assert login(loft, "user21", "pass")[0] == "OK"
+
+
+def test_tls(slapd, loft_factory, cluster):
+    """STARTTLS and ldaps:// with the directory's CA; a certificate from
+    another CA is refused (a temporary failure, never a plain search)."""
+    ca = '"%s"' % slapd.certs["ca"]
+    loft = make_loft(loft_factory, cluster, starttls="true", tls_ca_file=ca)
+    assert login(loft, "user21", "pass")[0] == "OK", loft.log_text()[-2000:]
+    loft = make_loft(loft_factory, cluster, tls_ca_file=ca,
+                     uris='[ "ldaps://%s:%d" ]' % (SLAPD_IP, SLAPD_TLS_PORT))
+    assert login(loft, "user22", "pass")[0] == "OK", loft.log_text()[-2000:]
+    for opts in ({"starttls": "true"},
+                 {"uris": '[ "ldaps://%s:%d" ]' % (SLAPD_IP, SLAPD_TLS_PORT)}):
+        loft = make_loft(loft_factory, cluster, tls_ca_file='"%s"' % cluster.certs["ca"],
+                         **opts)
+        typ, text, _ = login(loft, "user21", "pass")
+        assert typ == "NO" and "[UNAVAILABLE]" in text, (opts, text)
+
+
+def test_user_in_the_base(slapd, loft_factory, cluster):
+    """The user's DN from the base itself (scope base, %n DN-escaped)."""
+    loft = make_loft(loft_factory, cluster, scope='"base"',
+                     base='"uid=%%n,%s"' % PEOPLE, filter='"(objectClass=posixAccount)"')
+    assert login(loft, "user21", "pass")[0] == "OK"
+    assert login(loft, "user21@example.org", "pass")[0] == "OK"
+    for name in ("user99", "user21,ou=people", "*", "user21+cn=user21"):
+        typ, text, _ = login(loft, name, "pass")
+        assert typ == "NO" and "AUTHENTICATIONFAILED" in text, (name, text)
+
+
+def timed_login(loft, user, out):
+    start = time.monotonic()
+    out.append(login(loft, user, "pass")[:2] + (time.monotonic() - start,))
+
+
+def test_directory_stopped_killed_restarted(slapd, loft_factory, cluster):
+    loft = make_loft(loft_factory, cluster, log_level="debug", timeout='"3s"')
+    assert login(loft, "user21", "pass")[0] == "OK"
+
+    # stopped: an LDAP login waits for the timeout; a passwd-file user's
+    # login meanwhile is not held up
+    slapd.proc.send_signal(signal.SIGSTOP)
+    try:
+        waiting = []
+        t = threading.Thread(target=timed_login, args=(loft, "user22", waiting))
+        t.start()
+        loftlib.wait_for(lambda: "state pre-login -> auth" in loft.log_text(), 5,
+                         "the LDAP login to start")
+        start = time.monotonic()
+        assert login(loft, PASSWD_USER, "pass")[0] == "OK"
+        assert time.monotonic() - start < 1.5
+        assert t.is_alive()     # still waiting for LDAP
+        t.join(15)
+        typ, text, took = waiting[0]
+        assert typ == "NO" and "[UNAVAILABLE]" in text, text
+        assert took >= 2.5
+    finally:
+        slapd.proc.send_signal(signal.SIGCONT)
+
+    # killed: a temporary failure at once, no penalty
+    slapd.kill()
+    start = time.monotonic()
+    typ, text, _ = login(loft, "user21", "pass")
+    assert typ == "NO" and "[UNAVAILABLE]" in text, text
+    assert time.monotonic() - start < 2
+    assert login(loft, PASSWD_USER, "pass")[0] == "OK"
+
+    # started again: logins work, the same loftd
+    slapd.start()
+    assert login(loft, "user21", "pass")[0] == "OK"
+    assert login(loft, "user23", "pass")[0] == "OK"
+    assert loft.log_text().count("loftd started") == 1
