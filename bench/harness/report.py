@@ -165,17 +165,23 @@ def render_tls(command, date, machine, p, systems, results, median, modes,
 
 def write_section(path, section, text):
     """Puts text between section's markers, replacing the last run's; the
-    first time, after the file's introduction (its first paragraph)."""
+    first time, after the other generated section if there is one, else
+    after the file's introduction (its first paragraph)."""
     begin, end = section
     with open(path) as f:
         doc = f.read()
     block = "%s\n\n%s\n%s\n" % (begin, text, end)
+    others = [e for _, e in (PLAIN, TLS) if e != end and e in doc]
     if begin in doc and end in doc:
         head, rest = doc.split(begin, 1)
         doc = head + block + rest.split(end, 1)[1].lstrip("\n")
     else:
-        at = doc.index("\n## ") + 1 if "\n## " in doc else len(doc)
-        doc = doc[:at] + block + "\n" + doc[at:]
+        if others:
+            at = doc.index(others[0]) + len(others[0]) + 1
+            block = "\n" + block
+        else:
+            at = doc.index("\n## ") + 1 if "\n## " in doc else len(doc)
+        doc = doc[:at] + block + "\n" + doc[at:].lstrip("\n")
     with open(path + ".tmp", "w") as f:
         f.write(doc)
     os.replace(path + ".tmp", path)
