@@ -46,6 +46,8 @@ from harness import procstat, report  # noqa: E402
 from harness.peers import PEERS  # noqa: E402
 from harness.systems import SOURCES, SYSTEMS, Backend  # noqa: E402
 
+KNOWN = dict(SYSTEMS, **PEERS)	# every system, by name
+
 # The TLS login cycles: label -> (loadgen options, certificate key type).
 # -T implicit TLS (port 993's role), -s STARTTLS; -V the one version
 # offered; -R offer the session the previous connection ended with; -N no
@@ -182,8 +184,7 @@ class Started:
     with block; stopped at its end even if they only half started."""
 
     def __init__(self, build, base, names, key_type=RSA):
-        known = dict(SYSTEMS, **PEERS)
-        self.systems = [known[name](build, base) for name in names]
+        self.systems = [KNOWN[name](build, base) for name in names]
         for s in self.systems:
             s.key_type = key_type
         self.started = []
@@ -235,8 +236,7 @@ def run_plain(build, base, p, results):
 def run_tls(build, base, p, results):
     """The TLS login cycles, every system started once per certificate
     key type; the idle TLS sessions with the ECDSA certificate."""
-    known = dict(SYSTEMS, **PEERS)
-    names = [n for n in p["systems"] if known[n].tls]
+    names = [n for n in p["systems"] if KNOWN[n].tls]
     for key_type in (ECDSA, RSA):
         modes = [m for m in p["tls_modes"] if TLS_MODES[m][1] == key_type]
         if not modes and key_type != ECDSA:
@@ -263,8 +263,7 @@ def run(args):
     p["idle"] = idle_sizes(p["idle"])
     base = tempfile.mkdtemp(prefix="loft-bench-")
     backend = Backend(build, base, p["message"])
-    known = dict(SYSTEMS, **PEERS)
-    systems = [known[name] for name in p["systems"]]
+    systems = [KNOWN[name] for name in p["systems"]]
     results = {s.name: {"logins": [], "bulk": [], "idle": {}, "tls": {}, "tls_idle": {}}
                for s in systems}
     try:
