@@ -19,7 +19,7 @@
 #   make deb          the Debian package (dpkg-buildpackage, debian/) from a
 #                     copy of the sources in build/deb/, checked by lintian
 #   make bench        loft side by side with its peers -> docs/BENCHMARKS.md
-#   make bench-tls    only its TLS logins part (issue 17), about 6 minutes
+#   make bench-tls    only its TLS logins part (issue 17), about 7 minutes
 #   make bench-quick  the same harness, loft and direct, a few seconds
 #   make bench-registry  kick 100k of 200k synthetic sessions, timed
 #   make bench-director  route logins over 1M assignments, and their memory
