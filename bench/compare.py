@@ -2,15 +2,20 @@
 front of the same bench backend (bench/backend), loaded by bench/loadgen.
 
   make bench         python3 bench/compare.py            (as root)
+  make bench-tls     python3 bench/compare.py --tls-only
   make bench-quick   python3 bench/compare.py --quick
 
 Figures, for every system in the same run (rounds interleaved, medians):
-logins/s at fixed concurrency and the proxy's CPU per 1000 logins; memory
-per idle logged-in session (PSS growth of the proxy's processes / sessions)
-plain and TLS; relay MB/s and CPU per GB; kicking every session by mask.
-The full run writes its section of docs/BENCHMARKS.md; --quick runs loft
-and direct with small numbers for a few seconds and only checks that the
-harness works (never a speed), for `make check`."""
+logins/s at fixed concurrency, latency p50/p99/p99.9 and the proxy's CPU
+per 1000 logins; memory per idle logged-in session (PSS growth of the
+proxy's processes / sessions); relay MB/s and CPU per GB; kicking every
+session by mask. The TLS part (issue 17) does the login cycles again over
+implicit TLS and STARTTLS, full and resumed handshakes, TLS 1.3 and 1.2,
+with an ECDSA P-256 and an RSA-2048 certificate made for the run, counts
+the handshakes that resumed, and holds idle TLS sessions. The full run
+writes its sections of docs/BENCHMARKS.md; --quick runs loft and direct
+with small numbers for a few seconds and only checks that the harness
+works (never a speed), for `make check`."""
 import argparse
 import datetime
 import json
@@ -41,13 +46,44 @@ from harness import procstat, report  # noqa: E402
 from harness.peers import PEERS  # noqa: E402
 from harness.systems import SOURCES, SYSTEMS, Backend  # noqa: E402
 
+KNOWN = dict(SYSTEMS, **PEERS)	# every system, by name
+
+# The TLS login cycles: label -> (loadgen options, certificate key type).
+# -T implicit TLS (port 993's role), -s STARTTLS; -V the one version
+# offered; -R offer the session the previous connection ended with; -N no
+# tickets, so TLS 1.2 resumes by session id. The certificate's key only
+# works in a full handshake: resumed cycles run with the ECDSA one.
+ECDSA, RSA = "ec", "rsa:2048"
+TLS_MODES = {
+    "993 TLS 1.3 full ECDSA": (["-T", "-V", "1.3"], ECDSA),
+    "993 TLS 1.3 full RSA": (["-T", "-V", "1.3"], RSA),
+    "993 TLS 1.3 resumed (ticket)": (["-T", "-V", "1.3", "-R"], ECDSA),
+    "993 TLS 1.2 full ECDSA, no tickets": (["-T", "-V", "1.2", "-N"], ECDSA),
+    "993 TLS 1.2 resumed (session id)": (["-T", "-V", "1.2", "-N", "-R"], ECDSA),
+    "993 TLS 1.2 resumed (ticket)": (["-T", "-V", "1.2", "-R"], ECDSA),
+    "STARTTLS TLS 1.3 full ECDSA": (["-s", "-V", "1.3"], ECDSA),
+    "STARTTLS TLS 1.3 full RSA": (["-s", "-V", "1.3"], RSA),
+    "STARTTLS TLS 1.3 resumed (ticket)": (["-s", "-V", "1.3", "-R"], ECDSA),
+    "STARTTLS TLS 1.2 resumed (session id)": (["-s", "-V", "1.2", "-N", "-R"], ECDSA),
+}
+# resumed cycles and the full ones their CPU is compared with
+TLS_RESUMED = [("993 TLS 1.3 resumed (ticket)", "993 TLS 1.3 full ECDSA"),
+               ("993 TLS 1.3 resumed (ticket)", "993 TLS 1.3 full RSA"),
+               ("993 TLS 1.2 resumed (session id)", "993 TLS 1.2 full ECDSA, no tickets"),
+               ("993 TLS 1.2 resumed (ticket)", "993 TLS 1.2 full ECDSA, no tickets"),
+               ("STARTTLS TLS 1.3 resumed (ticket)", "STARTTLS TLS 1.3 full ECDSA")]
+
 PROFILES = {
     "quick": {"systems": ["direct", "loft"], "rounds": 1, "clients": 8, "seconds": 1.0,
-              "users": 100, "idle": [200], "bulk_seconds": 1.0, "message": 1 << 20},
+              "users": 100, "idle": [200], "bulk_seconds": 1.0, "message": 1 << 20,
+              "tls_modes": ["993 TLS 1.2 full ECDSA, no tickets",
+                            "STARTTLS TLS 1.3 resumed (ticket)"],
+              "tls_rounds": 1, "tls_seconds": 1.0},
     "full": {"systems": ["direct", "loft", "haproxy", "nginx", "dovecot", "perdition"],
              "rounds": 3, "clients": 32, "seconds": 10.0,
              "users": 1000, "idle": [10000, 100000], "bulk_seconds": 10.0,
-             "message": 10 << 20},
+             "message": 10 << 20,
+             "tls_modes": list(TLS_MODES), "tls_rounds": 2, "tls_seconds": 4.0},
 }
 
 
@@ -71,13 +107,20 @@ def measured(system, fn):
     return result, procstat.cpu_seconds(system.roots()) - before
 
 
-def bench_logins(build, system, p):
+def bench_logins(build, system, p, tls_args=(), seconds=None):
+    """Login cycles for seconds (default p's); tls_args: loadgen's TLS
+    options (TLS_MODES)."""
+    seconds = seconds or p["seconds"]
     out, cpu = measured(system, lambda: loadgen(build, [
-        "cycle", "-t", system.target(), "-c", str(p["clients"]), "-d", str(p["seconds"]),
-        "-u", str(p["users"]), "-S", SOURCES], p["seconds"] + 60))
+        "cycle", "-t", system.target("-T" in tls_args), "-c", str(p["clients"]),
+        "-d", str(seconds), "-u", str(p["users"]), "-S", SOURCES] + list(tls_args),
+        seconds + 60))
     if out["errors"] or out["cycles"] == 0:
-        raise Failure("%s: login cycles failed: %s" % (system.name, out))
+        raise Failure("%s: login cycles %s failed: %s" % (system.name, " ".join(tls_args),
+                                                          out))
     out["cpu_ms_per_login"] = cpu * 1000.0 / out["cycles"] if system.roots() else None
+    if out["handshakes"]:
+        out["resumed_pct"] = 100.0 * out["resumed"] / out["handshakes"]
     return out
 
 
@@ -136,6 +179,82 @@ def idle_sizes(wanted):
     return sizes
 
 
+class Started:
+    """The named systems, started with key_type certificates, for a
+    with block; stopped at its end even if they only half started."""
+
+    def __init__(self, build, base, names, key_type=RSA):
+        self.systems = [KNOWN[name](build, base) for name in names]
+        for s in self.systems:
+            s.key_type = key_type
+        self.started = []
+
+    def __enter__(self):
+        try:
+            for s in self.systems:
+                self.started.append(s)
+                s.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self.systems
+
+    def __exit__(self, *exc):
+        for s in reversed(self.started):
+            s.stop()
+        self.started = []
+
+
+def hold_idle(build, s, p, results, tls):
+    """Memory per idle session at each of p's sizes; the largest plain
+    one is also kicked by mask where the system can."""
+    for n in p["idle"]:
+        if n > getattr(s, "max_idle", n):
+            continue
+        kick = s.kick and not tls and n == max(p["idle"])
+        per, kicked, _ = hold_sessions(build, s, n, tls, s.kick_all if kick else lambda: None)
+        results[s.name]["tls_idle" if tls else "idle"][n] = per
+        if kicked is not None:
+            if kicked[0] != n:
+                raise Failure("%s: kicked %d of %d" % (s.name, kicked[0], n))
+            results[s.name]["kick"] = {"sessions": n, "seconds": kicked[1]}
+
+
+def run_plain(build, base, p, results):
+    with Started(build, base, p["systems"]) as systems:
+        for _ in range(p["rounds"]):
+            for s in systems:
+                results[s.name]["logins"].append(bench_logins(build, s, p))
+        for _ in range(p["rounds"]):
+            for s in systems:
+                results[s.name]["bulk"].append(bench_bulk(build, s, p))
+        for s in systems:
+            if s.roots():
+                hold_idle(build, s, p, results, False)
+
+
+def run_tls(build, base, p, results):
+    """The TLS login cycles, every system started once per certificate
+    key type; the idle TLS sessions with the ECDSA certificate."""
+    names = [n for n in p["systems"] if KNOWN[n].tls]
+    for key_type in (ECDSA, RSA):
+        modes = [m for m in p["tls_modes"] if TLS_MODES[m][1] == key_type]
+        if not modes and key_type != ECDSA:
+            continue
+        with Started(build, base, names, key_type) as systems:
+            for _ in range(p["tls_rounds"]):
+                for mode in modes:
+                    args = TLS_MODES[mode][0]
+                    for s in systems:
+                        if "-s" in args and not s.starttls:
+                            continue
+                        results[s.name]["tls"].setdefault(mode, []).append(
+                            bench_logins(build, s, p, args, p["tls_seconds"]))
+            if key_type == ECDSA:
+                for s in systems:
+                    hold_idle(build, s, p, results, True)
+
+
 def run(args):
     p = dict(PROFILES["quick" if args.quick else "full"])
     if args.systems:
@@ -144,40 +263,16 @@ def run(args):
     p["idle"] = idle_sizes(p["idle"])
     base = tempfile.mkdtemp(prefix="loft-bench-")
     backend = Backend(build, base, p["message"])
-    known = dict(SYSTEMS, **PEERS)
-    systems = [known[name](build, base) for name in p["systems"]]
-    results = {s.name: {"logins": [], "bulk": [], "idle": {}} for s in systems}
-    started = []
+    systems = [KNOWN[name] for name in p["systems"]]
+    results = {s.name: {"logins": [], "bulk": [], "idle": {}, "tls": {}, "tls_idle": {}}
+               for s in systems}
     try:
         backend.start()
-        for s in systems:
-            started.append(s)	# stopped even if it only half started
-            s.start()
-        for _ in range(p["rounds"]):
-            for s in systems:
-                results[s.name]["logins"].append(bench_logins(build, s, p))
-        for _ in range(p["rounds"]):
-            for s in systems:
-                results[s.name]["bulk"].append(bench_bulk(build, s, p))
-        for s in systems:
-            if not s.roots():
-                continue
-            for n in p["idle"]:
-                if n > getattr(s, "max_idle", n):
-                    continue
-                for tls in (False, True) if s.tls else (False,):
-                    kick = s.kick and not tls and n == max(p["idle"])
-                    per, kicked, login_s = hold_sessions(
-                        build, s, n, tls, s.kick_all if kick else lambda: None)
-                    key = "%d%s" % (n, " TLS" if tls else "")
-                    results[s.name]["idle"][key] = per
-                    if kicked is not None:
-                        if kicked[0] != n:
-                            raise Failure("%s: kicked %d of %d" % (s.name, kicked[0], n))
-                        results[s.name]["kick"] = {"sessions": n, "seconds": kicked[1]}
+        if not args.tls_only:
+            run_plain(build, base, p, results)
+        if not args.no_tls:
+            run_tls(build, base, p, results)
     finally:
-        for s in reversed(started):
-            s.stop()
         backend.stop()
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
@@ -198,6 +293,9 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    part = ap.add_mutually_exclusive_group()
+    part.add_argument("--tls-only", action="store_true", help="only the TLS part")
+    part.add_argument("--no-tls", action="store_true", help="without the TLS part")
     args = ap.parse_args()
     t0 = time.monotonic()
     try:
@@ -206,12 +304,21 @@ def main():
         print("bench: %s" % e, file=sys.stderr)
         return 1
     command = "python3 bench/compare.py" + (" --quick" if args.quick else "") + \
-        (" --systems " + args.systems if args.systems else "")
-    text = report.render(command, datetime.date.today().isoformat(), machine(), p,
-                         systems, results, statistics.median)
-    print(text)
-    if not args.quick:
-        report.write_section(args.out, text)
+        (" --systems " + args.systems if args.systems else "") + \
+        (" --tls-only" if args.tls_only else "") + (" --no-tls" if args.no_tls else "")
+    date = datetime.date.today().isoformat()
+    parts = []
+    if not args.tls_only:
+        parts.append((report.PLAIN, report.render(command, date, machine(), p, systems,
+                                                  results, statistics.median)))
+    if not args.no_tls:
+        parts.append((report.TLS, report.render_tls(
+            command, date, machine(), p, [s for s in systems if s.tls], results,
+            statistics.median, list(TLS_MODES), TLS_RESUMED)))
+    for section, text in parts:
+        print(text)
+        if not args.quick:
+            report.write_section(args.out, section, text)
     print("bench: done in %.0f s" % (time.monotonic() - t0), file=sys.stderr)
     return 0
 

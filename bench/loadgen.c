@@ -14,8 +14,17 @@
  *
  * Options: -S first-last source addresses (IPv4, e.g. 127.0.1.1-127.0.1.40),
  * -u users (cycle: random user1..userN, default 1000), -p password,
- * -P logins in progress at most (idle, default 200), -T implicit TLS,
- * -d seconds. The result is one JSON line on stdout. */
+ * -P logins in progress at most (idle, default 200), -d seconds.
+ *
+ * TLS: -T implicit TLS, -s STARTTLS after the greeting; -V 1.2 or 1.3 the
+ * only TLS version offered (default: both); -R resume sessions: a
+ * connection that ended well leaves its session (the last ticket the
+ * server sent, or its session id) in a pool, and the next connection
+ * offers one from it, each once, as a mail client reconnecting would;
+ * -N no session tickets (TLS 1.2 then resumes by session id). The result
+ * counts the handshakes and those that resumed (SSL_session_reused).
+ *
+ * The result is one JSON line on stdout. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -45,6 +54,7 @@ enum lg_state {
 	LG_CONNECTING,
 	LG_HANDSHAKE,		/* TLS */
 	LG_GREETING,
+	LG_STARTTLS,		/* "s STARTTLS" sent */
 	LG_LOGIN,		/* "a LOGIN" sent */
 	LG_SELECT,		/* "s SELECT" sent (bulk) */
 	LG_FETCH,		/* "f FETCH" sent (bulk) */
@@ -74,7 +84,11 @@ static struct {
 	const char *password;
 	double duration;
 	SSL_CTX *tls;
+	bool starttls, resume;
 	int epfd;
+	/* -R: sessions to offer, a ring of at most 2 * concurrency */
+	SSL_SESSION **sessions;
+	size_t sessions_cap, sessions_head, sessions_count;
 	/* running */
 	double start, end;
 	bool stopping;		/* no new cycles / release the held sessions */
@@ -82,6 +96,7 @@ static struct {
 	struct list held_list;
 	/* results */
 	size_t cycles, errors, fetches;
+	size_t handshakes, resumed;
 	unsigned long long bytes;
 	double *lat;
 	size_t nlat, lat_cap;
@@ -110,6 +125,39 @@ static void lg_interest(struct lg_conn *c)
 
 static void lg_start(size_t index);
 
+/* ---- sessions to resume (-R) ------------------------------------------- */
+
+/* Keeps the session c ended with, if the server let it be resumed: the
+ * oldest kept one goes when the ring is full. */
+static void lg_session_keep(struct lg_conn *c)
+{
+	SSL_SESSION *sess = SSL_get1_session(c->ssl);
+	if (sess == NULL)
+		return;
+	if (!SSL_SESSION_is_resumable(sess)) {
+		SSL_SESSION_free(sess);
+		return;
+	}
+	if (lg.sessions_count == lg.sessions_cap) {
+		SSL_SESSION_free(lg.sessions[lg.sessions_head]);
+		lg.sessions_head = (lg.sessions_head + 1) % lg.sessions_cap;
+		lg.sessions_count--;
+	}
+	lg.sessions[(lg.sessions_head + lg.sessions_count++) % lg.sessions_cap] = sess;
+	/* the server closed after LOGOUT: mark the end as clean, or SSL_free
+	 * would make the session unresumable */
+	SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+}
+
+/* The newest kept session, offered once; NULL: a full handshake. */
+static SSL_SESSION *lg_session_take(void)
+{
+	if (lg.sessions_count == 0)
+		return NULL;
+	lg.sessions_count--;
+	return lg.sessions[(lg.sessions_head + lg.sessions_count) % lg.sessions_cap];
+}
+
 static void lg_free(struct lg_conn *c)
 {
 	if (c->state == LG_HOLD)
@@ -134,6 +182,8 @@ static void lg_close(struct lg_conn *c, bool ok)
 	}
 	if (lg.mode == LG_IDLE && c->state < LG_SELECT)
 		lg.pending--;	/* it never got to be held */
+	if (ok && lg.resume && c->ssl != NULL)
+		lg_session_keep(c);
 	bool again = lg.mode != LG_IDLE && !lg.stopping;
 	lg_free(c);
 	if (again)
@@ -257,6 +307,20 @@ static void lg_record_latency(double seconds)
 	lg.lat[lg.nlat++] = seconds * 1000.0;
 }
 
+/* The TLS handshake comes next, offering a kept session with -R. */
+static void lg_tls_start(struct lg_conn *c)
+{
+	c->ssl = SSL_new(lg.tls);
+	SSL_set_fd(c->ssl, c->fd);
+	SSL_set_connect_state(c->ssl);
+	SSL_SESSION *sess = lg.resume ? lg_session_take() : NULL;
+	if (sess != NULL) {
+		SSL_set_session(c->ssl, sess);
+		SSL_SESSION_free(sess);
+	}
+	c->state = LG_HANDSHAKE;
+}
+
 /* One response line; false: close the connection (ok in *ok_r). */
 static bool lg_line(struct lg_conn *c, const char *line, size_t len, bool *ok_r)
 {
@@ -266,7 +330,19 @@ static bool lg_line(struct lg_conn *c, const char *line, size_t len, bool *ok_r)
 	case LG_GREETING:
 		if (len < 4 || memcmp(line, "* OK", 4) != 0)
 			return false;
-		lg_login(c);
+		if (lg.starttls && c->ssl == NULL) {
+			lg_send(c, "s STARTTLS\r\n");
+			c->state = LG_STARTTLS;
+		} else {
+			lg_login(c);
+		}
+		return true;
+	case LG_STARTTLS:
+		if (line[0] != 's')
+			return true;
+		if (!tagged_ok)
+			return false;
+		lg_tls_start(c);
 		return true;
 	case LG_LOGIN:
 		if (line[0] != 'a')
@@ -360,14 +436,10 @@ static bool lg_connected(struct lg_conn *c)
 	socklen_t elen = sizeof(err);
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err != 0)
 		return false;
-	if (lg.tls == NULL) {
+	if (lg.tls == NULL || lg.starttls)
 		c->state = LG_GREETING;
-		return true;
-	}
-	c->ssl = SSL_new(lg.tls);
-	SSL_set_fd(c->ssl, c->fd);
-	SSL_set_connect_state(c->ssl);
-	c->state = LG_HANDSHAKE;
+	else
+		lg_tls_start(c);
 	return true;
 }
 
@@ -376,7 +448,14 @@ static bool lg_handshake(struct lg_conn *c)
 	int r = SSL_do_handshake(c->ssl);
 	c->want_write = false;
 	if (r == 1) {
-		c->state = LG_GREETING;
+		lg.handshakes++;
+		if (SSL_session_reused(c->ssl))
+			lg.resumed++;
+		/* after STARTTLS the client goes on without a new greeting */
+		if (lg.starttls)
+			lg_login(c);
+		else
+			c->state = LG_GREETING;
 		return true;
 	}
 	int err = SSL_get_error(c->ssl, r);
@@ -390,15 +469,16 @@ static void lg_event(struct lg_conn *c)
 	bool ok = false;
 	if (c->state == LG_CONNECTING && !lg_connected(c))
 		goto close;
-	if (c->state == LG_HANDSHAKE) {
-		if (!lg_handshake(c))
-			goto close;
-		if (c->state == LG_HANDSHAKE) {
-			lg_interest(c);
-			return;
-		}
-	}
 	for (;;) {
+		/* first, or once the STARTTLS answer came */
+		if (c->state == LG_HANDSHAKE) {
+			if (!lg_handshake(c))
+				goto close;
+			if (c->state == LG_HANDSHAKE) {
+				lg_interest(c);
+				return;
+			}
+		}
 		size_t have = sbuf_len(&c->in);
 		memcpy(buf, sbuf_data(&c->in), have);
 		ssize_t n = lg_read(c, buf + have, sizeof(buf) - have);
@@ -500,8 +580,9 @@ static void lg_run_idle(void)
 			lg_interest(c);
 	}
 	lg_drain(60);
-	printf("{\"mode\":\"idle\",\"sessions\":%zu,\"errors\":%zu,\"login_seconds\":%.3f}\n",
-	       held, lg.errors, login_s);
+	printf("{\"mode\":\"idle\",\"sessions\":%zu,\"errors\":%zu,\"login_seconds\":%.3f,"
+	       "\"handshakes\":%zu,\"resumed\":%zu}\n", held, lg.errors, login_s,
+	       lg.handshakes, lg.resumed);
 }
 
 static void lg_run_timed(void)
@@ -519,9 +600,11 @@ static void lg_run_timed(void)
 		qsort(lg.lat, lg.nlat, sizeof(*lg.lat), lg_cmp_double);
 		printf("{\"mode\":\"cycle\",\"clients\":%zu,\"cycles\":%zu,\"errors\":%zu,"
 		       "\"seconds\":%.3f,\"cycles_per_s\":%.1f,\"p50_ms\":%.3f,"
-		       "\"p95_ms\":%.3f,\"p99_ms\":%.3f}\n", lg.concurrency, lg.cycles,
+		       "\"p95_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
+		       "\"handshakes\":%zu,\"resumed\":%zu}\n", lg.concurrency, lg.cycles,
 		       lg.errors, seconds, (double)lg.cycles / seconds, lg_percentile(50),
-		       lg_percentile(95), lg_percentile(99));
+		       lg_percentile(95), lg_percentile(99), lg_percentile(99.9),
+		       lg.handshakes, lg.resumed);
 	} else {
 		printf("{\"mode\":\"bulk\",\"connections\":%zu,\"fetches\":%zu,\"bytes\":%llu,"
 		       "\"errors\":%zu,\"seconds\":%.3f,\"mb_per_s\":%.1f}\n", lg.concurrency,
@@ -534,7 +617,8 @@ static void lg_run_timed(void)
 static void lg_usage(void)
 {
 	fprintf(stderr, "usage: loadgen cycle|idle|bulk -t ip:port[,ip:port...] [-c n] "
-		"[-d seconds] [-S first-last] [-u users] [-p password] [-P pending] [-T]\n");
+		"[-d seconds] [-S first-last] [-u users] [-p password] [-P pending]\n"
+		"       [-T | -s] [-V 1.2|1.3] [-R] [-N]\n");
 	exit(2);
 }
 
@@ -579,9 +663,10 @@ static void lg_options(int argc, char **argv)
 	lg.mode = (enum lg_mode)m;
 	lg.concurrency = lg.mode == LG_BULK ? 1 : 10;
 	lg.duration = lg.mode == LG_IDLE ? 0 : 5;
-	int opt;
+	int opt, version = 0;
+	bool implicit = false, no_tickets = false;
 	optind = 2;
-	while ((opt = getopt(argc, argv, "t:c:d:S:u:p:P:T")) != -1) {
+	while ((opt = getopt(argc, argv, "t:c:d:S:u:p:P:TsV:RN")) != -1) {
 		switch (opt) {
 		case 't': lg_parse_targets(optarg); break;
 		case 'c': lg.concurrency = strtoul(optarg, NULL, 10); break;
@@ -590,17 +675,35 @@ static void lg_options(int argc, char **argv)
 		case 'u': lg.users = strtoul(optarg, NULL, 10); break;
 		case 'p': lg.password = optarg; break;
 		case 'P': lg.max_pending = strtoul(optarg, NULL, 10); break;
-		case 'T':
-			lg.tls = SSL_CTX_new(TLS_client_method());
-			SSL_CTX_set_min_proto_version(lg.tls, TLS1_2_VERSION);
-			SSL_CTX_set_verify(lg.tls, SSL_VERIFY_NONE, NULL);
+		case 'T': implicit = true; break;
+		case 's': lg.starttls = true; break;
+		case 'V':
+			version = strcmp(optarg, "1.2") == 0 ? TLS1_2_VERSION :
+				strcmp(optarg, "1.3") == 0 ? TLS1_3_VERSION : -1;
 			break;
+		case 'R': lg.resume = true; break;
+		case 'N': no_tickets = true; break;
 		default: lg_usage();
 		}
 	}
 	if (lg.ntargets == 0 || lg.concurrency == 0 || lg.users == 0 || lg.max_pending == 0 ||
-	    (lg.mode != LG_IDLE && lg.duration <= 0))
+	    (lg.mode != LG_IDLE && lg.duration <= 0) || (implicit && lg.starttls) ||
+	    version < 0 || ((version != 0 || lg.resume || no_tickets) &&
+			    !implicit && !lg.starttls))
 		lg_usage();
+	if (!implicit && !lg.starttls)
+		return;
+	lg.tls = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_min_proto_version(lg.tls, version != 0 ? version : TLS1_2_VERSION);
+	if (version != 0)
+		SSL_CTX_set_max_proto_version(lg.tls, version);
+	SSL_CTX_set_verify(lg.tls, SSL_VERIFY_NONE, NULL);
+	if (no_tickets)
+		SSL_CTX_set_options(lg.tls, SSL_OP_NO_TICKET);
+	if (lg.resume) {
+		lg.sessions_cap = 2 * lg.concurrency;
+		lg.sessions = xcalloc(lg.sessions_cap, sizeof(*lg.sessions));
+	}
 }
 
 int main(int argc, char **argv)

@@ -38,12 +38,10 @@ def read_pid(path):
 
 class Peer(System):
     tls = True
+    starttls = True
     pid = None
     proc = None
     conf = None
-
-    def certs(self):
-        return loftlib.make_certs(self.dir, [self.ip])
 
     def roots(self):
         return [self.pid]
@@ -63,8 +61,10 @@ class Peer(System):
 
 class Haproxy(Peer):
     name = "haproxy"
-    description = "HAProxy, TCP mode (no login parsing), round robin"
+    description = ("HAProxy, TCP mode (no login parsing), round robin; TLS on 993 only "
+                   "(it cannot speak IMAP STARTTLS)")
     ip = "%s.2" % NET
+    starttls = False
 
     def start(self):
         certs = self.certs()
@@ -83,7 +83,8 @@ class Haproxy(Peer):
 
 class Nginx(Peer):
     name = "nginx"
-    description = "nginx mail proxy, auth_http served by the same nginx, proxy_buffer 64k"
+    description = ("nginx mail proxy, auth_http served by the same nginx, proxy_buffer 64k, "
+                   "a shared TLS session cache")
     ip = "%s.3" % NET
 
     def start(self):
@@ -120,6 +121,7 @@ class Perdition(Peer):
     ip = "%s.4" % NET
     tls = False
     max_idle = 1000		# a process per session: 9000 would take minutes
+    starttls = False
 
     def start(self):
         with open(os.path.join(self.dir, "popmap.re"), "w") as f:

@@ -66,7 +66,9 @@ class System:
     name = "?"
     description = ""
     tls = False			# has an implicit-TLS IMAP listener
+    starttls = False		# offers STARTTLS on its plain IMAP listener
     kick = False		# can kick sessions by user mask
+    key_type = "rsa:2048"	# of its certificate (loftlib.make_certs)
 
     def __init__(self, build, base):
         self.build, self.base = build, base
@@ -75,6 +77,10 @@ class System:
 
     def target(self, tls=False):
         return "%s:%d" % (self.ip, IMAPS_PORT if tls else IMAP_PORT)
+
+    def certs(self):
+        """A fresh certificate of key_type for its address."""
+        return loftlib.make_certs(self.dir, [self.ip], self.key_type)
 
     def roots(self):
         return []
@@ -121,12 +127,13 @@ class Loft(System):
     description = "build/loftd, log level warning"
     ip = "%s.1" % NET
     tls = True
+    starttls = True
     kick = True
     proc = None
     extra_conf = ""     # appended to the configuration (bench/ab.py)
 
     def start(self):
-        certs = loftlib.make_certs(self.dir, [self.ip])
+        certs = self.certs()
         self.conf = os.path.join(self.dir, "loft.conf")
         with open(self.conf, "w") as f:
             f.write(LOFT_CONF.format(

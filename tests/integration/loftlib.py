@@ -97,20 +97,25 @@ def ensure_mailuser():
     return pwd.getpwnam(MAILUSER)
 
 
-def make_certs(base, ips):
-    """A CA and one server certificate valid for the given IP addresses."""
+def make_certs(base, ips, key_type="rsa:2048"):
+    """A CA and one server certificate valid for the given IP addresses;
+    key_type is openssl req's -newkey for both, e.g. "rsa:2048" or "ec"
+    (P-256)."""
     d = os.path.join(base, "certs")
+    newkey = ["-newkey", key_type]
+    if key_type == "ec":
+        newkey += ["-pkeyopt", "ec_paramgen_curve:P-256"]
     os.makedirs(d, exist_ok=True)
     ca_key, ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
     key, csr, cert = (os.path.join(d, n) for n in ("server.key", "server.csr", "server.pem"))
     ext = os.path.join(d, "ext.cnf")
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+    subprocess.run(["openssl", "req", "-x509"] + newkey + ["-nodes",
                     "-keyout", ca_key, "-out", ca, "-days", "2", "-subj",
                     "/CN=loft test CA"], check=True, **quiet)
     with open(ext, "w") as f:
         f.write("subjectAltName=" + ",".join("IP:" + ip for ip in ips) + "\n")
-    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+    subprocess.run(["openssl", "req"] + newkey + ["-nodes", "-keyout", key,
                     "-out", csr, "-subj", "/CN=loft test server"], check=True, **quiet)
     subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
                     "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext],
