@@ -47,6 +47,12 @@ void conn_close(struct conn *c)
 		event_del(&c->ev);
 	c->registered = 0;
 	if (c->ssl != NULL) {
+		/* OpenSSL drops from its cache the session of a connection
+		 * freed without a close_notify sent, so TLS 1.2 session ids
+		 * would never resume; a session that ended in a fatal error
+		 * was dropped when the alert went */
+		if (SSL_is_init_finished(c->ssl))
+			SSL_set_shutdown(c->ssl, SSL_get_shutdown(c->ssl) | SSL_SENT_SHUTDOWN);
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}

@@ -76,3 +76,18 @@ def test_a_short_or_missing_key_file_is_refused(loft_factory, tmp_path):
         assert r.returncode != 0, r.stderr
         assert "tls.ticket_key_file %s: %s" % (path, says) in r.stdout + r.stderr, \
             r.stdout + r.stderr
+
+
+def test_a_tls12_session_id_resumes(loft_factory):
+    """Regression: a TLS 1.2 client without tickets resumes by session id
+    (loftd closed every connection without marking the session good, and
+    OpenSSL then dropped it from the cache: nobody ever resumed)."""
+    loft = loft_factory()
+    c = client()
+    c.maximum_version = ssl.TLSVersion.TLSv1_2
+    c.options |= ssl.OP_NO_TICKET
+    session, reused = visit(loft, c)
+    assert not reused and session is not None and not session.has_ticket
+    for _ in range(3):
+        _, reused = visit(loft, c, session)
+        assert reused
