@@ -73,8 +73,10 @@ HEALTH = """
 # run without them
 RING = """\
 # the director ring: the nodes share the host list, pins and host changes in
-# etcd, and answer each other's who/kick over links that prove the secret
-ring = {{ etcd = [ {endpoints} ]; port = {ring_port}; secret = "{secret}"; }};
+# etcd, answer each other's who/kick over links that prove the secret, and
+# serve on while the whole of etcd is down (failsafe, doc/ring.md §13)
+ring = {{ etcd = [ {endpoints} ]; port = {ring_port}; secret = "{secret}";
+         partition = "failsafe"; }};
 """
 
 
