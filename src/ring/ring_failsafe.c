@@ -105,34 +105,43 @@ static bool ring_failsafe_out_of_touch(const struct ring *r, uint64_t now)
 
 /* ---- frozen (rule 5) --------------------------------------------------- */
 
-/* Frozen while a binding lasts: etcd is asked nothing but renewals, and
- * its watch is not followed; thawed, the node reads the ring again. */
+/* Frozen while a binding lasts, or while serving failsafe (rule 4: it
+ * takes no pin, acks and commits nothing, even once etcd answers before
+ * its lease renewal does): etcd is asked nothing but renewals, and its
+ * watch is not followed; thawed, the node reads the ring again. */
 static void ring_failsafe_update_frozen(struct ring *r, uint64_t now)
 {
 	struct ring_failsafe *f = r->failsafe;
-	bool frozen = f->start_bound_until > now;
+	bool bound = f->start_bound_until > now;
 	for (size_t i = 0; i < f->given.count; i++)
-		frozen |= f->given.items[i].until > now;
+		bound |= f->given.items[i].until > now;
+	bool frozen = bound || f->active;
+	if (frozen && !f->frozen && bound)
+		ring_report(r, LOG_LEVEL_WARNING, "ring: bound by a failsafe confirmation: "
+			    "routing on the state as it is, acting on no change of it");
+	const char *why = bound ? RING_FAILSAFE_FROZEN_TEXT :
+		"this director serves in failsafe mode (etcd is down)";
+	etcd_client_set_frozen(r->etcd, frozen ? why : NULL);
+	etcd_client_set_frozen(r->etcd_load, frozen ? why : NULL);
 	if (frozen == f->frozen)
 		return;
 	f->frozen = frozen;
-	etcd_client_set_frozen(r->etcd, frozen ? RING_FAILSAFE_FROZEN_TEXT : NULL);
-	etcd_client_set_frozen(r->etcd_load, frozen ? RING_FAILSAFE_FROZEN_TEXT : NULL);
 	if (frozen) {
-		ring_report(r, LOG_LEVEL_WARNING, "ring: bound by a failsafe confirmation: "
-			    "routing on the state as it is, acting on no change of it");
 		etcd_watch_free(&r->watch);
 		return;
 	}
 	ring_report(r, LOG_LEVEL_INFO, "ring: no failsafe confirmation binds this "
 		    "node any more: reading the ring's state again");
-	if (r->phase == RING_SERVING)
+	/* a read that failed while frozen waits for its retry: now */
+	if (r->phase == RING_LOAD && r->req == NULL)
+		evtimer_del(r->retry_timer);
+	if (r->phase == RING_SERVING || (r->phase == RING_LOAD && r->req == NULL))
 		ring_rejoin(r, false);
 }
 
 bool ring_failsafe_frozen(const struct ring *r)
 {
-	return r->failsafe != NULL && r->failsafe->frozen;
+	return r->failsafe != NULL && r->failsafe->frozen && !r->failsafe->active;
 }
 
 /* Rule 8: the bindings a run gave outlive it, in a file under base_dir:
@@ -219,6 +228,7 @@ bool ring_failsafe_at_deadline(struct ring *r)
 	ring_report(r, LOG_LEVEL_WARNING, "ring: cut off from etcd past the lease, and "
 		    "every other director confirms it cannot reach etcd either: serving "
 		    "in failsafe mode on the last state");
+	ring_failsafe_update_frozen(r, now);
 	ring_failsafe_arm_expiry(r, until, now);
 	return true;
 }
@@ -243,6 +253,7 @@ static void ring_failsafe_expired(evutil_socket_t fd, short what, void *arg)
 	ring_report(r, LOG_LEVEL_ERROR, "ring: a director no longer confirms that etcd is "
 		    "down for it too: fenced, no logins are served until etcd answers again");
 	ring_lease_withhold(r);
+	ring_failsafe_update_frozen(r, now);
 }
 
 bool ring_failsafe_active(const struct ring *r)
@@ -318,6 +329,7 @@ bool ring_failsafe_renewed(struct ring *r)
 		evtimer_del(f->expiry);
 		ring_report(r, LOG_LEVEL_INFO, "ring: in touch with etcd again: failsafe "
 			    "mode ends");
+		ring_failsafe_update_frozen(r, clock_monotonic_ms());
 	}
 	/* the peers it asked are bound by it no longer (rule 6) */
 	if (f->asked) {
@@ -337,6 +349,7 @@ void ring_failsafe_lease_gone(struct ring *r)
 	f->active = false;
 	f->spent = true;
 	evtimer_del(f->expiry);
+	ring_failsafe_update_frozen(r, clock_monotonic_ms());
 }
 
 void ring_failsafe_loaded(struct ring *r)
