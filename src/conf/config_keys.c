@@ -339,7 +339,7 @@ static const struct conf_key ring_keys[] = {
 	KEY("port", CONF_TYPE_PORT, ring.port, "9090", "this director's port in ring status"),
 	KEY_RANGE("lease_ttl", CONF_TYPE_DURATION, ring.lease_ttl_ms, "10s", SEC(3), SEC(600),
 		  "a node that cannot renew its etcd lease this long is out of the ring"),
-	KEY_ENUM("partition", ring.partition, "fence", ring_partition_names,
+	KEY_ENUM("partition", ring.partition, "failsafe", ring_partition_names,
 		 "cut off from etcd: \"fence\" stops serving, \"serve\" routes on the last state, "
 		 "\"failsafe\" routes on it while every other director confirms etcd is down"),
 	KEY("etcd_user", CONF_TYPE_STRING, ring.etcd_user, "", "etcd user, when etcd authenticates"),

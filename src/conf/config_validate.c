@@ -156,12 +156,9 @@ static char *config_validate_ring_links(const struct config *cfg)
 				   "tls_cert, tls_key and tls_ca_file must be set together");
 	if (cfg->ring.partition != CONF_RING_PARTITION_FAILSAFE)
 		return NULL;
-	/* doc/ring.md §13: the nodes confirm to each other over the links,
-	 * and a binding must outlast its holder's copy */
-	if (cfg->ring.secret[0] == '\0' && cert[0] == '\0')
-		return config_fail(config_source(cfg, "ring.partition"), "ring.partition",
-				   "\"failsafe\" needs links between the nodes "
-				   "(ring.secret or ring.tls_cert)");
+	/* doc/ring.md §13: a binding must outlast its holder's copy (the
+	 * nodes confirm over the links; without them the node fences
+	 * instead, and says so: ring_failsafe_init) */
 	uint64_t confirm = config_failsafe_confirm_ms(cfg), bind = config_failsafe_bind_ms(cfg);
 	if (bind < confirm + confirm / 50 + 100)
 		return config_fail(config_source(cfg, "ring.failsafe_bind"), "ring.failsafe_bind",

@@ -430,6 +430,13 @@ void ring_failsafe_init(struct ring *r, const struct config *cfg)
 {
 	if (cfg->ring.partition != CONF_RING_PARTITION_FAILSAFE)
 		return;
+	if (cfg->ring.secret[0] == '\0' && cfg->ring.tls_cert[0] == '\0') {
+		/* the default, in a ring configured before the links */
+		ring_report(r, LOG_LEVEL_WARNING, "ring: failsafe mode needs links between "
+			    "the nodes (ring.secret or ring.tls_cert): a node cut off from "
+			    "etcd fences instead");
+		return;
+	}
 	struct ring_failsafe *f = xcalloc(1, sizeof(*f));
 	r->failsafe = f;
 	f->confirm_ms = config_failsafe_confirm_ms(cfg);

@@ -311,6 +311,8 @@ def test_without_links_every_other_node_is_named(loft_factory, etcd_whole):
     r = who(nodes[0], "--local")
     assert r.returncode == 0 and "bulk251" in r.stdout, r
     held.logout()
+    # and failsafe, the default partition, falls back to fencing, saying so
+    assert "failsafe mode needs links between the nodes" in nodes[0].log_text()
 
 
 def test_user_ip_connections_are_limited_over_the_ring(loft_factory, etcd_whole):
