@@ -368,3 +368,32 @@ def test_the_auth_penalty_follows_a_client_across_nodes(loft_factory, etcd_whole
     start = time.monotonic()
     login(nodes[1], "bulk255", SRC[1]).logout()
     assert time.monotonic() - start < 2
+
+
+def test_the_links_limits(loft_factory, etcd_whole):
+    """ring.peer_max_connections: more connections are closed at once; a
+    line longer than 64 KiB closes its connection; the node serves on."""
+    n = ring_node(loft_factory, etcd_whole, 0, "/loft-peerlimits/",
+                  extra="peer_max_connections = 1;")
+    loftlib.wait_for(lambda: len(ring_status(n)) == 1, 10, "the member")
+    first, _, _ = peer_greeting(RING_PORT)
+    second = socket.create_connection((LOFT_IP, RING_PORT), timeout=5)
+    assert second.recv(100) == b""
+    second.close()
+    assert "ring.peer_max_connections (1) reached" in n.log_text()
+    first.close()
+
+    def greeted():
+        try:
+            return peer_greeting(RING_PORT)
+        except (AssertionError, OSError):   # closed: the slot is not free yet
+            return None
+    s, f, _ = loftlib.wait_for(greeted, 5, "a slot again")
+    s.sendall(b"x" * 70000)
+    try:
+        assert f.readline() == b""
+    except ConnectionResetError:
+        pass    # closed with the rest unread: a reset
+    s.close()
+    loftlib.wait_for(lambda: "refused: line too long" in n.log_text(), 5, "the log line")
+    login(n, "bulk256").logout()
