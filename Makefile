@@ -35,7 +35,8 @@
 #                     each, with clang-14, in build-fuzz/; make check runs
 #                     them for CHECK_FUZZ_SECONDS (default 5)
 #
-# Variables: BUILD (output dir), SAN=1 (ASan+UBSan), FUZZ=1 (libFuzzer
+# Variables: BUILD (output dir), SAN=1 (ASan+UBSan), BENCH_HOOKS=1 (the
+# bench-only admin commands, in a build dir of their own), FUZZ=1 (libFuzzer
 # instrumentation, with CC=clang-14), CC, CFLAGS, CPPFLAGS, LDFLAGS, PYTEST,
 # PYTEST_ARGS, PYTEST_JOBS, PYTHON (Debian's, for bench/compare.py),
 # CHECK_FUZZ_SECONDS, MODEL_ARGS; for install: PREFIX, DESTDIR, BINDIR, SBINDIR, MANDIR,
@@ -72,6 +73,12 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 ALL_CFLAGS += $(SAN_FLAGS) -O1 -DLOFT_SANITIZER
 LDFLAGS += $(SAN_FLAGS)
+endif
+
+# the bench hooks (src/admin/cmd_bench.c): only in a build of their own,
+# e.g. make BUILD=build-bench BENCH_HOOKS=1; a normal loftd has none
+ifeq ($(BENCH_HOOKS),1)
+ALL_CFLAGS += -DLOFT_BENCH_HOOKS
 endif
 
 ifeq ($(FUZZ),1)
