@@ -31,6 +31,13 @@
 #                     per login, etcd requests per login, host changes,
 #                     moves, a node joining N pins (on $LOFT_TEST_NET if set;
 #                     BENCH_ARGS: e.g. --million)
+#   make bench-ring-sessions  issue 14's scale figure: ring-wide loftadm who,
+#                     who -1, proxy list and kicks of 100k over 200k synthetic
+#                     sessions on 3 ring nodes, timed from node 1; builds
+#                     BENCH_BUILD (default build-bench) with BENCH_HOOKS=1,
+#                     whose loftd alone has BENCH-FAKE-SESSIONS
+#                     (src/admin/cmd_bench.c), and checks that BUILD's has
+#                     not (BENCH_ARGS: e.g. --session-rounds 9 --net 127.a.b)
 #   make fuzz         every libFuzzer harness for FUZZ_SECONDS (default 60)
 #                     each, with clang-14, in build-fuzz/; make check runs
 #                     them for CHECK_FUZZ_SECONDS (default 5)
@@ -49,6 +56,7 @@ PYTEST ?= pytest-3
 PYTHON ?= /usr/bin/python3
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+BENCH_BUILD ?= build-bench
 # the integration tests wait on sockets far more than they compute: two
 # workers, each with its own backends and loopback net, halve the time
 PYTEST_JOBS ?= 2
@@ -112,7 +120,7 @@ MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 	install uninstall deb \
 	check-san-integration-and-builds check-san-integration builds-niced \
 	unit doc clean bench bench-quick bench-registry bench-director bench-tools \
-	bench-passwd-reload bench-auth bench-etcd bench-ring \
+	bench-passwd-reload bench-auth bench-etcd bench-ring bench-ring-sessions \
 	fuzz fuzzers
 all: $(BUILD)/loftd $(BUILD)/loftadm
 
@@ -262,6 +270,12 @@ bench-etcd: $(ETCD_DRIVE)
 # etcd (as root); the figures go into docs/BENCHMARKS.md by hand
 bench-ring: all $(BENCH_TOOLS)
 	$(PYTHON) bench/ring.py --build $(abspath $(BUILD)) $(BENCH_ARGS)
+
+# issue 14's scale figure, in a build with the bench hooks (as root)
+bench-ring-sessions: all
+	$(MAKE) BUILD=$(BENCH_BUILD) BENCH_HOOKS=1 all bench-tools
+	$(PYTHON) bench/ring.py --build $(abspath $(BENCH_BUILD)) \
+		--normal-build $(abspath $(BUILD)) --figures sessions $(BENCH_ARGS)
 
 $(BUILD)/doc/%: doc/%.scd
 	@mkdir -p $(dir $@)
