@@ -241,13 +241,16 @@ void cli_nodes_free(struct cli_nodes *nodes)
 static int cli_got_session(char *line, const char *node, void *ctx)
 {
 	struct cli_sessions *l = ctx;
-	struct cli_session s = { .line = xstrdup(line), .node = node };
-	s.nfields = tabsplit_inplace(s.line, s.fields, CLI_SESSION_MAX_FIELDS);
-	if (s.nfields < ADMIN_SESSION_FIXED_FIELDS) {
+	size_t len = strlen(line), n = 1;
+	for (const char *t = line; (t = memchr(t, '\t', len - (size_t)(t - line))) != NULL; t++)
+		n++;
+	if (n < ADMIN_SESSION_FIXED_FIELDS || n > CLI_SESSION_MAX_FIELDS) {
 		cli_error("Invalid SESSION-LIST reply: %s", line);
-		free(s.line);
 		return EX_PROTOCOL;
 	}
+	struct cli_session s = { .fields = xmalloc(n * sizeof(char *) + len + 1), .node = node };
+	char *copy = memcpy(s.fields + n, line, len + 1);
+	s.nfields = tabsplit_inplace(copy, s.fields, (int)n);
 	l->list = xgrow(l->list, &l->cap, l->count + 1, sizeof(*l->list));
 	l->list[l->count++] = s;
 	return 0;
@@ -264,7 +267,7 @@ int cli_sessions_list(struct cli *cli, const char *socket_arg,
 void cli_sessions_free(struct cli_sessions *sessions)
 {
 	for (size_t i = 0; i < sessions->count; i++)
-		free(sessions->list[i].line);
+		free(sessions->list[i].fields);
 	free(sessions->list);
 	cli_nodes_free(&sessions->nodes);
 	memset(sessions, 0, sizeof(*sessions));
