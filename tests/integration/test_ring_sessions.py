@@ -309,3 +309,22 @@ def test_without_links_every_other_node_is_named(loft_factory, etcd_whole):
     r = who(nodes[0], "--local")
     assert r.returncode == 0 and "bulk251" in r.stdout, r
     held.logout()
+
+
+def test_an_answer_of_many_reads_arrives_whole(loft_factory, etcd_whole):
+    """A node's answer larger than one read (the asking node reads a plain
+    link's payload itself, in large reads: ring_peer_call.c) is listed
+    whole, every session once."""
+    nodes = [ring_node(loft_factory, etcd_whole, i, "/loft-big/") for i in range(2)]
+    for n in nodes:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 2, 10, "two members")
+    users = ["bulk%d" % i for i in range(171, 301)]
+    held = [login(nodes[1], u) for u in users]
+    r = loftlib.loftadm("-f", "tab", "who", "-1", "-a", nodes[0].admin)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout) > 3 * 4096, len(r.stdout)	# several 4 KB reads
+    rows = tab_rows(r.stdout)
+    assert sorted(row["username"] for row in rows) == sorted(users)
+    assert {row["director"] for row in rows} == {name(1)}
+    for m in held:
+        m.logout()
