@@ -44,7 +44,9 @@ front of the same backend. Figures:
             and the others' meanwhile: loftadm who (grouped), who -1,
             -f tab proxy list, and kicks of half the sessions by -h
             10.255.0.1 and by the mask *a-* (the sessions refilled between
-            kicks) (goals: who < 1 s, kick < 200 ms)
+            kicks) (goals: who < 1 s, kick < 200 ms); and, loftadm apart,
+            RING-ALL SESSION-LIST on node 1's admin socket read at once
+            (when each node's block arrives) and node 2's own SESSION-LIST
 
 Every load is bounded (seconds or counts) and every wait has a deadline.
 The machine is shared and has 2 cores: compare the ratios of one run. Each
@@ -1107,6 +1109,36 @@ def count_lines(path):
         return f.read().count(b"\n")
 
 
+def raw_list(node, ring_all):
+    """SESSION-LIST (logged-in) on node's admin socket, read as fast as it
+    comes: (seconds to the first byte, to each node's block, to the end,
+    bytes). What the nodes and the link cost, loftadm apart."""
+    ad = Admin(node.admin)
+    try:
+        line = ("RING-ALL\t" if ring_all else "") + "SESSION-LIST\tlogged-in\n"
+        end = b"\n\n\n" if ring_all else b"\n\n"
+        t0 = now()
+        ad.sock.sendall(line.encode())
+        first, blocks, total, tail = None, [], 0, b"\n"
+        ad.sock.settimeout(60)
+        while True:
+            data = ad.sock.recv(1 << 20)
+            if not data:
+                raise Failure("%s closed the admin connection" % node.name)
+            t = now() - t0
+            first = t if first is None else first
+            # a block starts after an empty line, or at the start (tail's
+            # first value)
+            seen = tail + data
+            blocks += [t] * seen.count(b"\nNODE\t")
+            total += len(data)
+            tail = seen[-5:]	# shorter than "\nNODE\t": none counted twice
+            if tail.endswith(end) and (not ring_all or len(blocks) == 3):
+                return first, blocks, now() - t0, total
+    finally:
+        ad.close()
+
+
 def fig_sessions(ctx):
     a = ctx["args"]
     nodes = ctx["nodes"]
@@ -1174,6 +1206,18 @@ def fig_sessions(ctx):
                   "%.1f ms, the others %.1f ms; %d bytes out)"
                   % (r + 1, " ".join(args), res["wall"] * 1000, res["cli"] * 1000,
                      res["asker"] * 1000, res["others"] * 1000, res["bytes"]), flush=True)
+    # the same lists without loftadm: what the nodes and the links cost
+    raw = [raw_list(asker, True) for _ in range(a.session_rounds)]
+    alone = [raw_list(others[0], False) for _ in range(a.session_rounds)]
+    med = statistics.median
+    print("sessions: RING-ALL SESSION-LIST on node 1's admin socket, read at once "
+          "(medians of %d): first byte %.1f ms, node 1's block from %.1f ms, the others' "
+          "from %.1f and %.1f ms, the end %.1f ms (max %.1f), %d bytes; SESSION-LIST on "
+          "node 2 alone: first byte %.1f ms, end %.1f ms"
+          % (len(raw), med(r[0] for r in raw) * 1000, med(r[1][0] for r in raw) * 1000,
+             med(r[1][1] for r in raw) * 1000, med(r[1][2] for r in raw) * 1000,
+             med(r[2] for r in raw) * 1000, max(r[2] for r in raw) * 1000, raw[0][3],
+             med(r[0] for r in alone) * 1000, med(r[2] for r in alone) * 1000), flush=True)
     rows = []
     for name, args, lines, kick in cases:
         rs = results[name]
