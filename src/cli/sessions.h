@@ -69,6 +69,13 @@ struct cli_sessions {
 int cli_sessions_list(struct cli *cli, const char *socket_arg,
 		      const struct cli_request *req, struct cli_sessions *sessions);
 void cli_sessions_free(struct cli_sessions *sessions);
+/* Runs SESSION-LIST and hands over each session as it is read, keeping
+ * none: its fields are valid only during the call. Returns 0, cb's
+ * non-zero return, or an exit code after printing why. */
+typedef int cli_session_cb(const struct cli_session *s, void *ctx);
+int cli_sessions_each(struct cli *cli, const char *socket_arg,
+		      const struct cli_request *req, struct cli_nodes *nodes,
+		      cli_session_cb *cb, void *ctx);
 const char *cli_session_alt(const struct cli_session *s, const char *field);
 /* The distinct user_* field names of the sessions, in order of
  * appearance: one column each. Free with cli_alt_fields_free(). */
