@@ -1,6 +1,7 @@
 """The director ring's costs against issue 13's goals, on loopback
 (doc/ring.md; the figures, and what explains them, are in
-docs/BENCHMARKS.md under "Director ring"):
+docs/BENCHMARKS.md under "Director ring"), and ring-wide who and kick
+at scale against issue 14's (under "ring-wide who and kick"):
 
   make bench-ring [BENCH_ARGS="..."]          (as root)
   python3 bench/ring.py [--build DIR] [--net 127.a.b]
