@@ -23,7 +23,6 @@
 #include "ring/ring_private.h"
 
 #define RING_CALL_MAX_FIELDS 8
-#define RING_CALL_MAX_READ (1024 * 1024)	/* one recv() of a payload */
 
 enum ring_call_state {
 	RING_CALL_CONNECTING,
@@ -47,6 +46,8 @@ struct ring_call_node {
 	char nonce[PEER_NONCE_HEX + 1];
 	char server_nonce[PEER_NONCE_HEX + 1];
 	size_t payload_len;
+	char *payload;		/* a plain link's payload, as it is read */
+	size_t payload_have;
 };
 
 struct ring_call {
@@ -66,6 +67,8 @@ static void ring_call_node_close(struct ring_call_node *n)
 	if (n->bev != NULL)
 		bufferevent_free(n->bev);
 	n->bev = NULL;
+	free(n->payload);
+	n->payload = NULL;
 }
 
 static void ring_call_free(struct ring_call *call)
@@ -187,32 +190,30 @@ static void ring_call_node_header(struct ring_call_node *n, char **f, int nf)
 	bufferevent_setwatermark(n->bev, EV_READ, 0, 0);
 }
 
-/* Reads what a plain link holds of the payload straight into the input.
- * A bufferevent reads at most 4 KB a loop turn (libevent 2.1's
- * EVBUFFER_MAX_READ), and a ring's who brings some 6 MB from each node
- * (issue 14): 1,500 turns each. The bufferevent's own next read finds
- * the socket empty (EAGAIN, nothing lost) or sees its end or error.
- * A TLS link is left to its bufferevent, which owns the decryption. */
-static void ring_call_node_drain(struct ring_call_node *n, struct evbuffer *in)
+/* A plain link's payload goes into a buffer of its own, read straight
+ * from the socket as far as it holds. A bufferevent reads at most 4 KB a
+ * loop turn (libevent 2.1's EVBUFFER_MAX_READ) and a ring's who brings
+ * some 6 MB from each node (issue 14): 1,500 turns each, and a copy to
+ * make it contiguous. What the bufferevent has read is taken first; its
+ * own next read finds the socket empty (EAGAIN, nothing lost) or sees
+ * its end or error. True once the payload is whole. */
+static bool ring_call_node_read_payload(struct ring_call_node *n, struct evbuffer *in)
 {
-	if (bufferevent_openssl_get_ssl(n->bev) != NULL)
-		return;
+	if (n->payload == NULL)
+		n->payload = xmalloc(n->payload_len + 1);
+	int took = evbuffer_remove(in, n->payload + n->payload_have,
+				  n->payload_len - n->payload_have);
+	if (took > 0)
+		n->payload_have += (size_t)took;
 	evutil_socket_t fd = bufferevent_getfd(n->bev);
-	size_t have;
-	/* the bufferevent keeps its input's end frozen but while it reads */
-	evbuffer_unfreeze(in, 0);
-	while ((have = evbuffer_get_length(in)) < n->payload_len) {
-		size_t want = MIN(n->payload_len - have, RING_CALL_MAX_READ);
-		struct evbuffer_iovec v;
-		if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) != 1)
-			break;
-		ssize_t got = recv(fd, v.iov_base, MIN(want, v.iov_len), MSG_DONTWAIT);
-		v.iov_len = got > 0 ? (size_t)got : 0;
-		evbuffer_commit_space(in, &v, 1);
+	while (n->payload_have < n->payload_len) {
+		ssize_t got = recv(fd, n->payload + n->payload_have,
+				   n->payload_len - n->payload_have, MSG_DONTWAIT);
 		if (got <= 0)
 			break;
+		n->payload_have += (size_t)got;
 	}
-	evbuffer_freeze(in, 0);
+	return n->payload_have == n->payload_len;
 }
 
 static void ring_call_node_read(struct bufferevent *bev, void *ctx)
@@ -220,8 +221,14 @@ static void ring_call_node_read(struct bufferevent *bev, void *ctx)
 	struct ring_call_node *n = ctx;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	while (n->state != RING_CALL_DONE) {
+		if (n->state == RING_CALL_PAYLOAD &&
+		    bufferevent_openssl_get_ssl(bev) == NULL) {
+			/* plain: read here; TLS: the bufferevent decrypts */
+			if (ring_call_node_read_payload(n, in))
+				ring_call_node_answer(n, NULL, n->payload, n->payload_len);
+			return;
+		}
 		if (n->state == RING_CALL_PAYLOAD) {
-			ring_call_node_drain(n, in);
 			if (evbuffer_get_length(in) < n->payload_len)
 				return;
 			const char *data = (const char *)evbuffer_pullup(in, (ssize_t)n->payload_len);
