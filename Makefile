@@ -32,11 +32,19 @@
 #                     per login, etcd requests per login, host changes,
 #                     moves, a node joining N pins (on $LOFT_TEST_NET if set;
 #                     BENCH_ARGS: e.g. --million)
+#   make bench-ring-sessions  issue 14's scale figure: ring-wide loftadm who,
+#                     who -1, proxy list and kicks of 100k over 200k synthetic
+#                     sessions on 3 ring nodes, timed from node 1; builds
+#                     BENCH_BUILD (default build-bench) with BENCH_HOOKS=1,
+#                     whose loftd alone has BENCH-FAKE-SESSIONS
+#                     (src/admin/cmd_bench.c), and checks that BUILD's has
+#                     not (BENCH_ARGS: e.g. --session-rounds 9 --net 127.a.b)
 #   make fuzz         every libFuzzer harness for FUZZ_SECONDS (default 60)
 #                     each, with clang-14, in build-fuzz/; make check runs
 #                     them for CHECK_FUZZ_SECONDS (default 5)
 #
-# Variables: BUILD (output dir), SAN=1 (ASan+UBSan), FUZZ=1 (libFuzzer
+# Variables: BUILD (output dir), SAN=1 (ASan+UBSan), BENCH_HOOKS=1 (the
+# bench-only admin commands, in a build dir of their own), FUZZ=1 (libFuzzer
 # instrumentation, with CC=clang-14), CC, CFLAGS, CPPFLAGS, LDFLAGS, PYTEST,
 # PYTEST_ARGS, PYTEST_JOBS, PYTHON (Debian's, for bench/compare.py),
 # CHECK_FUZZ_SECONDS, MODEL_ARGS; for install: PREFIX, DESTDIR, BINDIR, SBINDIR, MANDIR,
@@ -49,6 +57,7 @@ PYTEST ?= pytest-3
 PYTHON ?= /usr/bin/python3
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+BENCH_BUILD ?= build-bench
 # the integration tests wait on sockets far more than they compute: two
 # workers, each with its own backends and loopback net, halve the time
 PYTEST_JOBS ?= 2
@@ -73,6 +82,12 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 ALL_CFLAGS += $(SAN_FLAGS) -O1 -DLOFT_SANITIZER
 LDFLAGS += $(SAN_FLAGS)
+endif
+
+# the bench hooks (src/admin/cmd_bench.c): only in a build of their own,
+# e.g. make BUILD=build-bench BENCH_HOOKS=1; a normal loftd has none
+ifeq ($(BENCH_HOOKS),1)
+ALL_CFLAGS += -DLOFT_BENCH_HOOKS
 endif
 
 ifeq ($(FUZZ),1)
@@ -106,7 +121,7 @@ MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 	install uninstall deb \
 	check-san-integration-and-builds check-san-integration builds-niced \
 	unit doc clean bench bench-tls bench-quick bench-registry bench-director bench-tools \
-	bench-passwd-reload bench-auth bench-etcd bench-ring \
+	bench-passwd-reload bench-auth bench-etcd bench-ring bench-ring-sessions \
 	fuzz fuzzers
 all: $(BUILD)/loftd $(BUILD)/loftadm
 
@@ -261,6 +276,12 @@ bench-etcd: $(ETCD_DRIVE)
 # etcd (as root); the figures go into docs/BENCHMARKS.md by hand
 bench-ring: all $(BENCH_TOOLS)
 	$(PYTHON) bench/ring.py --build $(abspath $(BUILD)) $(BENCH_ARGS)
+
+# issue 14's scale figure, in a build with the bench hooks (as root)
+bench-ring-sessions: all
+	$(MAKE) BUILD=$(BENCH_BUILD) BENCH_HOOKS=1 all bench-tools
+	$(PYTHON) bench/ring.py --build $(abspath $(BENCH_BUILD)) \
+		--normal-build $(abspath $(BUILD)) --figures sessions $(BENCH_ARGS)
 
 $(BUILD)/doc/%: doc/%.scd
 	@mkdir -p $(dir $@)

@@ -1,12 +1,16 @@
 """The director ring's costs against issue 13's goals, on loopback
 (doc/ring.md; the figures, and what explains them, are in
-docs/BENCHMARKS.md under "Director ring"):
+docs/BENCHMARKS.md under "Director ring"), and ring-wide who and kick
+at scale against issue 14's (under "ring-wide who and kick"):
 
   make bench-ring [BENCH_ARGS="..."]          (as root)
   python3 bench/ring.py [--build DIR] [--net 127.a.b]
         [--figures cpu,requests,changes,move,join] [--rounds 5] [--seconds 5]
         [--clients 32] [--count-seconds 10] [--changes 100] [--moves 100]
         [--pins 100000 | --million] [--join-rounds 3]
+  make bench-ring-sessions [BENCH_ARGS="..."]  (issue 14's scale figure)
+  python3 bench/ring.py --build build-bench [--normal-build build]
+        --figures sessions [--sessions 200000] [--session-rounds 5]
 
 The net is --net, else $LOFT_TEST_NET, else a random free one; the load
 comes from the next net in the second byte (127.a+1.b.1-60). A private
@@ -31,6 +35,19 @@ front of the same backend. Figures:
   join      N pins written into etcd, then a fourth node started: from its
             exec to a login answered (goal: < 2 s at 1,000,000, --million),
             and the bytes each pin costs etcd
+  sessions  (not by default: it needs a bench build, make BUILD=build-bench
+            BENCH_HOOKS=1, whose admin socket has BENCH-FAKE-SESSIONS,
+            src/admin/cmd_bench.c) the ring with ring.secret, --sessions
+            synthetic sessions spread evenly over its nodes (users
+            n<node>-a-<i> on backend 10.255.0.1 and n<node>-b-<i> on
+            10.255.0.2, two sessions each), then from node 1, timed from
+            loftadm's exec to its exit, with node 1's CPU (the asking node)
+            and the others' meanwhile: loftadm who (grouped), who -1,
+            -f tab proxy list, and kicks of half the sessions by -h
+            10.255.0.1 and by the mask *a-* (the sessions refilled between
+            kicks) (goals: who < 1 s, kick < 200 ms); and, loftadm apart,
+            RING-ALL SESSION-LIST on node 1's admin socket read at once
+            (when each node's block arrives) and node 2's own SESSION-LIST
 
 Every load is bounded (seconds or counts) and every wait has a deadline.
 The machine is shared and has 2 cores: compare the ratios of one run. Each
@@ -60,6 +77,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import loftlib  # noqa: E402
 
 FIGURES = ("cpu", "requests", "changes", "move", "join")
+EXTRA_FIGURES = ("sessions",)	# asked for by name only
+RING_SECRET = "bench-ring-secret-0123456789"
+FAKE_BACKENDS = ("10.255.0.1", "10.255.0.2")	# cmd_bench.c's defaults
 PREFIX = "/loft-bench/"
 LEASE_TTL_S = 10		# ring.lease_ttl's default: keepalives every 3.3 s
 PIN_HOLDER = "bench-pins"	# the pins' holder: no node of the ring
@@ -89,14 +109,21 @@ def parse_args():
     ap.add_argument("--join-timeout", type=float, default=120.0)
     ap.add_argument("--writers", type=int, default=3,
                     help="join: threads writing the pins, one connection each")
+    ap.add_argument("--sessions", type=int, default=200000,
+                    help="sessions: synthetic sessions over the 3 nodes")
+    ap.add_argument("--session-rounds", type=int, default=5,
+                    help="sessions: timed runs of each command")
+    ap.add_argument("--normal-build", help="sessions: a normal build whose loftd must "
+                    "not have the bench hooks (checked)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     if args.million:
         args.pins = 1000000
     args.figures = [f for f in args.figures.split(",") if f]
-    bad = [f for f in args.figures if f not in FIGURES]
+    bad = [f for f in args.figures if f not in FIGURES + EXTRA_FIGURES]
     if bad:
-        ap.error("unknown figure %s (known: %s)" % (",".join(bad), ",".join(FIGURES)))
+        ap.error("unknown figure %s (known: %s)" % (",".join(bad),
+                                                     ",".join(FIGURES + EXTRA_FIGURES)))
     return args
 
 
@@ -144,10 +171,10 @@ class RingNode(Loft):
     plus a ring block; it listens at once and serves once it has read the
     ring's state."""
 
-    def __init__(self, build, base, index, etcd, log_level="warning"):
+    def __init__(self, build, base, index, etcd, log_level="warning", ring_extra=""):
         self.name = "ring%d" % (index + 1)
         self.ip = "%s.%d" % (NET, 2 + index)
-        self.etcd, self.log_level = etcd, log_level
+        self.etcd, self.log_level, self.ring_extra = etcd, log_level, ring_extra
         super().__init__(build, base)
         self.admin = os.path.join(self.dir, "run", "admin")
         self.log_path = os.path.join(self.dir, "loftd.log")
@@ -163,7 +190,8 @@ class RingNode(Loft):
         conf = conf.replace("director = {", 'director = { user_kick_delay = "0";')
         endpoints = ", ".join('"%s"' % e for e in self.etcd.endpoints())
         conf += ('ring = { etcd = [ %s ]; prefix = "%s"; port = 9090; '
-                 'lease_ttl = "%ds"; };\n' % (endpoints, PREFIX, LEASE_TTL_S))
+                 'lease_ttl = "%ds"; %s };\n' % (endpoints, PREFIX, LEASE_TTL_S,
+                                                 self.ring_extra))
         self.conf = os.path.join(self.dir, "loft.conf")
         with open(self.conf, "w") as f:
             f.write(conf)
@@ -1017,6 +1045,199 @@ def fig_join(ctx):
              % (w["key_len"], w["value_len"]), "%.0f" % db, "—", "—")]
 
 
+# ---- sessions: ring-wide who and kick over synthetic sessions (issue 14) ---------------
+
+HOOK = b"BENCH-FAKE-SESSIONS"
+
+
+def check_builds(a):
+    """The nodes' loftd has the bench hook; a normal build's has not."""
+    with open(os.path.join(a.build, "loftd"), "rb") as f:
+        if HOOK not in f.read():
+            raise Failure("%s/loftd has no bench hooks: build it with make BUILD=build-bench "
+                          "BENCH_HOOKS=1" % a.build)
+    if a.normal_build:
+        with open(os.path.join(a.normal_build, "loftd"), "rb") as f:
+            if HOOK in f.read():
+                raise Failure("%s/loftd, a normal build, has the bench hooks"
+                              % a.normal_build)
+
+
+def fake_sessions(node, count, prefix):
+    """Registers count synthetic sessions on node; how many it has then."""
+    ad = Admin(node.admin)
+    try:
+        reply = ad.cmd("BENCH-FAKE-SESSIONS\t%d\t%s" % (count, prefix), timeout=120)
+    finally:
+        ad.close()
+    if not reply.startswith("OK\t"):
+        raise Failure("%s: BENCH-FAKE-SESSIONS answered %r" % (node.name, reply))
+    return int(reply.split("\t")[1])
+
+
+def thread_cpu_ns(pid):
+    """CPU time of every thread of pid, in ns (/proc/<pid>/task/*/schedstat)."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass
+    return total
+
+
+def timed_loftadm(a, args, out_path, asker, others):
+    """Runs loftadm; (seconds from its exec to its exit, its CPU seconds,
+    the asking node's, the other nodes', exit code)."""
+    cmd = [os.path.join(a.build, "loftadm")] + args
+    c0 = thread_cpu_ns(asker.proc.pid)
+    o0 = [thread_cpu_ns(n.proc.pid) for n in others]
+    with open(out_path, "wb") as out, open(out_path + ".err", "wb") as err:
+        t0 = now()
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = now() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+    return {"wall": wall, "cli": usage.ru_utime + usage.ru_stime,
+            "asker": (thread_cpu_ns(asker.proc.pid) - c0) / 1e9,
+            "others": sum(thread_cpu_ns(n.proc.pid) - c for n, c in zip(others, o0)) / 1e9,
+            "rc": p.returncode}
+
+
+def count_lines(path):
+    with open(path, "rb") as f:
+        return f.read().count(b"\n")
+
+
+def raw_list(node, ring_all):
+    """SESSION-LIST (logged-in) on node's admin socket, read as fast as it
+    comes: (seconds to the first byte, to each node's block, to the end,
+    bytes). What the nodes and the link cost, loftadm apart."""
+    ad = Admin(node.admin)
+    try:
+        line = ("RING-ALL\t" if ring_all else "") + "SESSION-LIST\tlogged-in\n"
+        end = b"\n\n\n" if ring_all else b"\n\n"
+        t0 = now()
+        ad.sock.sendall(line.encode())
+        first, blocks, total, tail = None, [], 0, b"\n"
+        ad.sock.settimeout(60)
+        while True:
+            data = ad.sock.recv(1 << 20)
+            if not data:
+                raise Failure("%s closed the admin connection" % node.name)
+            t = now() - t0
+            first = t if first is None else first
+            # a block starts after an empty line, or at the start (tail's
+            # first value)
+            seen = tail + data
+            blocks += [t] * seen.count(b"\nNODE\t")
+            total += len(data)
+            tail = seen[-5:]	# shorter than "\nNODE\t": none counted twice
+            if tail.endswith(end) and (not ring_all or len(blocks) == 3):
+                return first, blocks, now() - t0, total
+    finally:
+        ad.close()
+
+
+def fig_sessions(ctx):
+    a = ctx["args"]
+    nodes = ctx["nodes"]
+    asker, others = nodes[0], nodes[1:]
+    check_builds(a)
+    per_node = [a.sessions // 3 + (1 if i < a.sessions % 3 else 0) for i in range(3)]
+    total = sum(per_node)
+    # session i is an "a" session when (i/2)%2 == 0
+    half = sum(sum(1 for i in range(c) if (i // 2) % 2 == 0) for c in per_node)
+    out = os.path.join(ctx["base"], "loftadm.out")
+    sock = ["-a", asker.admin]
+
+    def fill():
+        """Every node back to its share of synthetic sessions: what a
+        kick left is kicked first, untimed, on that node alone."""
+        for i, n in enumerate(nodes):
+            have = fake_sessions(n, 0, "")
+            if have:
+                r = subprocess.run([os.path.join(a.build, "loftadm"), "kick", "--local",
+                                    "-a", n.admin, "*"], capture_output=True, timeout=300)
+                if r.returncode != 0:
+                    raise Failure("%s: clearing %d sessions: exit %d %s"
+                                  % (n.name, have, r.returncode, r.stderr[-300:]))
+            have = fake_sessions(n, per_node[i], "n%d-" % (i + 1))
+            if have != per_node[i]:
+                raise Failure("%s holds %d sessions, not %d" % (n.name, have, per_node[i]))
+
+    # (name, loftadm arguments, output lines expected, kick?)
+    cases = [
+        ("who (grouped)", ["who"] + sock, None, False),
+        ("who -1", ["who", "-1"] + sock, total + 1, False),
+        ("-f tab proxy list", ["-f", "tab", "proxy", "list"] + sock, total + 1, False),
+        ("kick -h %s" % FAKE_BACKENDS[0], ["-v", "kick", "-h", FAKE_BACKENDS[0]] + sock,
+         None, True),
+        ("kick '*a-*'", ["-v", "kick"] + sock + ["*a-*"], None, True),
+    ]
+    fill()
+    results = {c[0]: [] for c in cases}
+    for r in range(a.session_rounds):
+        for name, args, lines, kick in cases:
+            res = timed_loftadm(a, args, out, asker, others)
+            if res["rc"] != 0:
+                with open(out + ".err", errors="replace") as f:
+                    raise Failure("loftadm %s: exit %d: %s" % (" ".join(args), res["rc"],
+                                                                f.read()[-500:]))
+            if lines is not None and count_lines(out) != lines:
+                raise Failure("loftadm %s printed %d lines, not %d"
+                              % (" ".join(args), count_lines(out), lines))
+            if kick:
+                with open(out, errors="replace") as f:
+                    last = f.read().splitlines()[-1]
+                if last != "%d connections kicked" % half:
+                    raise Failure("loftadm %s: %r, not %d kicked" % (" ".join(args), last,
+                                                                      half))
+                fill()
+            elif name == "who (grouped)":
+                # a row per user (two sessions each) and the header
+                want = sum((c + 1) // 2 for c in per_node) + 1
+                if count_lines(out) != want:
+                    raise Failure("loftadm who printed %d lines, not %d"
+                                  % (count_lines(out), want))
+            res["bytes"] = os.path.getsize(out)
+            results[name].append(res)
+            print("sessions round %d: loftadm %s: %.1f ms (loftadm CPU %.1f ms, node 1 "
+                  "%.1f ms, the others %.1f ms; %d bytes out)"
+                  % (r + 1, " ".join(args), res["wall"] * 1000, res["cli"] * 1000,
+                     res["asker"] * 1000, res["others"] * 1000, res["bytes"]), flush=True)
+    # the same lists without loftadm: what the nodes and the links cost
+    raw = [raw_list(asker, True) for _ in range(a.session_rounds)]
+    alone = [raw_list(others[0], False) for _ in range(a.session_rounds)]
+    med = statistics.median
+    print("sessions: RING-ALL SESSION-LIST on node 1's admin socket, read at once "
+          "(medians of %d): first byte %.1f ms, node 1's block from %.1f ms, the others' "
+          "from %.1f and %.1f ms, the end %.1f ms (max %.1f), %d bytes; SESSION-LIST on "
+          "node 2 alone: first byte %.1f ms, end %.1f ms"
+          % (len(raw), med(r[0] for r in raw) * 1000, med(r[1][0] for r in raw) * 1000,
+             med(r[1][1] for r in raw) * 1000, med(r[1][2] for r in raw) * 1000,
+             med(r[2] for r in raw) * 1000, max(r[2] for r in raw) * 1000, raw[0][3],
+             med(r[0] for r in alone) * 1000, med(r[2] for r in alone) * 1000), flush=True)
+    rows = []
+    for name, args, lines, kick in cases:
+        rs = results[name]
+        wall = [x["wall"] for x in rs]
+        goal = 0.2 if kick else 1.0
+        what = ("kick of %d of %d sessions (%s)" % (half, total, name) if kick else
+                "%s of %d sessions" % (name, total))
+        rows.append(("loftadm %s from node 1, exec to exit (%d rounds; loftadm CPU, node "
+                     "1's, the other two nodes' together: medians)" % (what, len(rs)),
+                     "%.0f / %.0f ms (CPU %.0f, %.0f, %.0f ms)"
+                     % (statistics.median(wall) * 1000, max(wall) * 1000,
+                        statistics.median(x["cli"] for x in rs) * 1000,
+                        statistics.median(x["asker"] for x in rs) * 1000,
+                        statistics.median(x["others"] for x in rs) * 1000),
+                     "median < %d ms" % (goal * 1000),
+                     "met" if statistics.median(wall) < goal else "**missed**"))
+    return rows
+
+
 # ---- main ------------------------------------------------------------------------------
 
 def run(a):
@@ -1034,7 +1255,9 @@ def run(a):
         started.append(single)
         single.start()
         ctx["single"] = single
-        nodes = [RingNode(a.build, base, i, cluster) for i in range(3)]
+        # the links between the nodes (ring-wide who and kick) need a secret
+        links = 'secret = "%s";' % RING_SECRET if "sessions" in a.figures else ""
+        nodes = [RingNode(a.build, base, i, cluster, ring_extra=links) for i in range(3)]
         for n in nodes:
             started.append(n)
             n.start()
@@ -1058,6 +1281,8 @@ def run(a):
             goals += fig_move(ctx)
         if "join" in a.figures:
             goals += fig_join(ctx)
+        if "sessions" in a.figures:
+            goals += fig_sessions(ctx)
     finally:
         for s in reversed(started):
             try:
@@ -1086,7 +1311,7 @@ def main():
         print("bench: %s" % e, file=sys.stderr)
         return 1
     print("\nload average %s at the start, %s at the end\n\n"
-          "| figure | measured | goal (issue 13) | verdict |\n| --- | --- | --- | --- |"
+          "| figure | measured | goal (issues 13, 14) | verdict |\n| --- | --- | --- | --- |"
           % (load0, loadavg()))
     for row in goals:
         print("| %s |" % " | ".join(row))

@@ -73,6 +73,9 @@ static const struct admin_cmd *const admin_cmd_tables[] = {
 	admin_director_cmds,
 	admin_session_cmds,
 	admin_ring_cmds,
+#ifdef LOFT_BENCH_HOOKS
+	admin_bench_cmds,
+#endif
 };
 
 void admin_reply_error(struct sbuf *out, const char *fmt, ...)
@@ -160,6 +163,7 @@ struct admin *admin_new(struct event_base *base, const char *path,
 			char **error_r)
 {
 	struct admin *a = xcalloc(1, sizeof(*a));
+	a->ctx.base = base;
 	a->ctx.registry = registry;
 	a->ctx.director = director;
 	a->ctx.self_ip = xstrdup(self_ip);
@@ -188,6 +192,9 @@ void admin_free(struct admin **ap)
 	if (a->ctx.ring != NULL)
 		ring_set_peer_commands(a->ctx.ring, NULL, NULL);
 	line_server_free(&a->server);
+#ifdef LOFT_BENCH_HOOKS
+	admin_bench_free(&a->ctx);
+#endif
 	free(a->ctx.self_ip);
 	free(a);
 	*ap = NULL;

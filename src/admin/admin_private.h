@@ -6,16 +6,24 @@
 #include "common/sbuf.h"
 #include "registry/filter.h"
 
+struct event_base;
 struct registry;
 struct director;
+#ifdef LOFT_BENCH_HOOKS
+struct admin_bench;
+#endif
 struct ring;
 struct line_client;
 
 struct admin_ctx {
+	struct event_base *base;
 	struct registry *registry;
 	struct director *director;
 	struct ring *ring;		/* NULL: a ring of one */
 	char *self_ip;			/* what DIRECTOR-LIST calls this director */
+#ifdef LOFT_BENCH_HOOKS
+	struct admin_bench *bench;	/* cmd_bench.c's sessions, or NULL */
+#endif
 };
 
 /* One command being answered. */
@@ -47,6 +55,12 @@ struct admin_cmd {
 extern const struct admin_cmd admin_session_cmds[];
 extern const struct admin_cmd admin_director_cmds[];
 extern const struct admin_cmd admin_ring_cmds[];
+#ifdef LOFT_BENCH_HOOKS
+/* Only in a bench build (make BENCH_HOOKS=1): cmd_bench.c. */
+extern const struct admin_cmd admin_bench_cmds[];
+/* Removes the synthetic sessions left and frees what they need. */
+void admin_bench_free(struct admin_ctx *ctx);
+#endif
 
 /* A session command another node of the ring sent (ring_peer_command_cb,
  * ctx: the struct admin_ctx): answered as on the admin socket. */

@@ -98,19 +98,25 @@ static void admin_ring_all_done(void *ctx)
 static void cmd_ring_all(struct admin_request *req, char **args, int nargs)
 {
 	struct admin_ctx *ctx = req->ctx;
-	struct sbuf local = SBUF_INIT;
-	/* a command or filter this node refuses, every node refuses */
-	if (!admin_peer_run(ctx, args, nargs, &local) ||
-	    strncmp(sbuf_cstr(&local), "ERROR\t", 6) == 0) {
-		sbuf_append(req->out, sbuf_data(&local), sbuf_len(&local));
-		sbuf_free(&local);
+	struct sbuf *out = req->out;
+	/* this node's block goes straight into the reply, not through a
+	 * copy (a ring's who is some 6 MB a node, issue 14) */
+	size_t mark = sbuf_len(out);
+	admin_node_block(out, ctx->ring != NULL ? ring_self_name(ctx->ring) : "", NULL);
+	size_t body = sbuf_len(out);
+	bool ran = admin_peer_run(ctx, args, nargs, out);
+	/* a command or filter this node refuses, every node refuses: the
+	 * error alone is the reply */
+	if (!ran || (sbuf_len(out) - body >= 6 &&
+		     memcmp(sbuf_data(out) + body, "ERROR\t", 6) == 0)) {
+		char *error = xstrndup(sbuf_data(out) + body, sbuf_len(out) - body);
+		sbuf_truncate(out, mark);
+		sbuf_appends(out, error);
+		free(error);
 		return;
 	}
-	admin_node_block(req->out, ctx->ring != NULL ? ring_self_name(ctx->ring) : "", NULL);
-	sbuf_append(req->out, sbuf_data(&local), sbuf_len(&local));
-	sbuf_free(&local);
 	if (ctx->ring == NULL) {
-		sbuf_appendc(req->out, '\n');
+		sbuf_appendc(out, '\n');
 		return;
 	}
 	struct admin_ring_all *ra = xcalloc(1, sizeof(*ra));

@@ -21,11 +21,19 @@
 
 struct who_group {
 	struct hmap_node node;		/* by user and service */
-	const char *user;
+	const char *user;		/* both in the group's own block */
 	const char *service;
 	unsigned int count;
 	struct sbuf pids;
 	struct sbuf ips;
+};
+
+/* The groups so far, in the order they first appear: sessions are
+ * grouped as they are read and not kept (a ring's who reads 200,000). */
+struct who_groups {
+	struct hmap index;
+	struct who_group **list;
+	size_t count, cap;
 };
 
 /* Appends item to a space-separated list unless it is already there. */
@@ -45,51 +53,49 @@ static void who_list_add(struct sbuf *list, const char *item)
 }
 
 /* The group of the session's user and service, made on first sight. */
-static struct who_group *who_group_get(struct hmap *index, struct who_group ***groups,
-				       size_t *ngroups, size_t *cap, const char *user,
+static struct who_group *who_group_get(struct who_groups *gs, const char *user,
 				       const char *service)
 {
 	uint64_t hash = hash_string(user) * 31 + hash_string(service);
 	struct hmap_node *n;
-	HMAP_FOR_EACH_WITH_HASH(n, hash, index) {
+	HMAP_FOR_EACH_WITH_HASH(n, hash, &gs->index) {
 		struct who_group *g = CONTAINER_OF(n, struct who_group, node);
 		if (strcmp(g->user, user) == 0 && strcmp(g->service, service) == 0)
 			return g;
 	}
-	struct who_group *g = xcalloc(1, sizeof(*g));
-	g->user = user;
-	g->service = service;
-	hmap_insert(index, &g->node, hash);
-	*groups = xgrow(*groups, cap, *ngroups + 1, sizeof(**groups));
-	(*groups)[(*ngroups)++] = g;
+	size_t ulen = strlen(user), slen = strlen(service);
+	struct who_group *g = xcalloc(1, sizeof(*g) + ulen + slen + 2);
+	char *names = (char *)(g + 1);
+	g->user = memcpy(names, user, ulen + 1);
+	g->service = memcpy(names + ulen + 1, service, slen + 1);
+	hmap_insert(&gs->index, &g->node, hash);
+	gs->list = xgrow(gs->list, &gs->cap, gs->count + 1, sizeof(*gs->list));
+	gs->list[gs->count++] = g;
 	return g;
+}
+
+static int who_group_session(const struct cli_session *s, void *ctx)
+{
+	struct who_groups *gs = ctx;
+	struct who_group *g = who_group_get(gs, s->fields[ADMIN_SESSION_USER],
+					    s->fields[ADMIN_SESSION_SERVICE]);
+	g->count++;
+	who_list_add(&g->pids, s->fields[ADMIN_SESSION_PID]);
+	who_list_add(&g->ips, s->fields[ADMIN_SESSION_CLIENT_IP]);
+	return 0;
 }
 
 /* Counts over the whole ring: one row per user and service, in the order
  * they first appear. */
-static void who_print_grouped(struct printer *p, struct cli_session *list, size_t n)
+static void who_print_grouped(struct printer *p, const struct who_groups *gs)
 {
-	struct who_group **groups = NULL;
-	size_t ngroups = 0, cap = 0;
-	struct hmap index;
-
-	hmap_init(&index);
-	for (size_t i = 0; i < n; i++) {
-		struct who_group *g = who_group_get(&index, &groups, &ngroups, &cap,
-						    list[i].fields[ADMIN_SESSION_USER],
-						    list[i].fields[ADMIN_SESSION_SERVICE]);
-		g->count++;
-		who_list_add(&g->pids, list[i].fields[ADMIN_SESSION_PID]);
-		who_list_add(&g->ips, list[i].fields[ADMIN_SESSION_CLIENT_IP]);
-	}
-	hmap_destroy(&index);
 	print_header(p, "username", "username", 0);
 	print_header(p, "connections", "#", PRINT_RIGHT);
 	print_header(p, "service", "service", 0);
 	print_header(p, "pids", "(pids)", 0);
 	print_header(p, "ips", "(ips)", 0);
-	for (size_t i = 0; i < ngroups; i++) {
-		struct who_group *g = groups[i];
+	for (size_t i = 0; i < gs->count; i++) {
+		struct who_group *g = gs->list[i];
 		char count[16];
 		snprintf(count, sizeof(count), "%u", g->count);
 		char *pids = xasprintf("(%s)", sbuf_cstr(&g->pids));
@@ -101,11 +107,18 @@ static void who_print_grouped(struct printer *p, struct cli_session *list, size_
 		print_value(p, ips);
 		free(pids);
 		free(ips);
-		sbuf_free(&g->pids);
-		sbuf_free(&g->ips);
-		free(g);
 	}
-	free(groups);
+}
+
+static void who_groups_free(struct who_groups *gs)
+{
+	for (size_t i = 0; i < gs->count; i++) {
+		sbuf_free(&gs->list[i]->pids);
+		sbuf_free(&gs->list[i]->ips);
+		free(gs->list[i]);
+	}
+	free(gs->list);
+	hmap_destroy(&gs->index);
 }
 
 static void who_print_each(struct printer *p, struct cli_session *list, size_t n,
@@ -179,18 +192,24 @@ int cmd_who(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 				    &nmasks, &have_net);
 	struct printer *p = ret != 0 ? NULL : cli_printer(cli, "table", NULL);
 	struct cli_sessions s = { 0 };
+	struct who_groups groups = { 0 };
+	hmap_init(&groups.index);
 	if (p == NULL && ret == 0)
 		ret = EX_TEMPFAIL;
-	if (ret == 0)
+	if (ret == 0 && one_per_line)
 		ret = cli_sessions_list(cli, socket_arg, &req, &s);
+	else if (ret == 0)
+		ret = cli_sessions_each(cli, socket_arg, &req, &s.nodes, who_group_session,
+					&groups);
 	if (ret == 0) {
 		if (one_per_line)
 			who_print_each(p, s.list, s.count, s.nodes.named);
 		else
-			who_print_grouped(p, s.list, s.count);
+			who_print_grouped(p, &groups);
 		print_flush(p);
 		ret = cli_nodes_report(&s.nodes);
 	}
+	who_groups_free(&groups);
 	cli_sessions_free(&s);
 	cli_request_free(&req);
 	print_free(&p);

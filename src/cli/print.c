@@ -54,15 +54,28 @@ size_t print_text_width(const char *s)
 	return n;
 }
 
+/* fwrite of a run of spaces, not fprintf("%*s"): a table of 200,000
+ * rows pads two million cells (issue 14). */
+static void print_spaces(FILE *out, size_t n)
+{
+	static const char spaces[] = "                                "
+		"                                ";
+	while (n > 0) {
+		size_t k = MIN(n, sizeof(spaces) - 1);
+		fwrite(spaces, 1, k, out);
+		n -= k;
+	}
+}
+
 static void print_padded(struct printer *p, const char *s, size_t width, bool right)
 {
 	size_t w = print_text_width(s);
 	size_t pad = w < width ? width - w : 0;
 	if (right)
-		fprintf(p->out, "%*s", (int)pad, "");
+		print_spaces(p->out, pad);
 	fputs(s, p->out);
 	if (!right)
-		fprintf(p->out, "%*s", (int)pad, "");
+		print_spaces(p->out, pad);
 }
 
 static bool print_title_hidden(const struct print_col *col)

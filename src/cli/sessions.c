@@ -238,16 +238,29 @@ void cli_nodes_free(struct cli_nodes *nodes)
 	memset(nodes, 0, sizeof(*nodes));
 }
 
+/* How many fields a SESSION-LIST line has, or 0 after saying it is not
+ * one. */
+static size_t cli_session_count_fields(const char *line, size_t len)
+{
+	size_t n = 1;
+	for (const char *t = line; (t = memchr(t, '\t', len - (size_t)(t - line))) != NULL; t++)
+		n++;
+	if (n < ADMIN_SESSION_FIXED_FIELDS || n > CLI_SESSION_MAX_FIELDS) {
+		cli_error("Invalid SESSION-LIST reply: %s", line);
+		return 0;
+	}
+	return n;
+}
+
 static int cli_got_session(char *line, const char *node, void *ctx)
 {
 	struct cli_sessions *l = ctx;
-	struct cli_session s = { .line = xstrdup(line), .node = node };
-	s.nfields = tabsplit_inplace(s.line, s.fields, CLI_SESSION_MAX_FIELDS);
-	if (s.nfields < ADMIN_SESSION_FIXED_FIELDS) {
-		cli_error("Invalid SESSION-LIST reply: %s", line);
-		free(s.line);
+	size_t len = strlen(line), n = cli_session_count_fields(line, len);
+	if (n == 0)
 		return EX_PROTOCOL;
-	}
+	struct cli_session s = { .fields = xmalloc(n * sizeof(char *) + len + 1), .node = node };
+	char *copy = memcpy(s.fields + n, line, len + 1);
+	s.nfields = tabsplit_inplace(copy, s.fields, (int)n);
 	l->list = xgrow(l->list, &l->cap, l->count + 1, sizeof(*l->list));
 	l->list[l->count++] = s;
 	return 0;
@@ -261,10 +274,36 @@ int cli_sessions_list(struct cli *cli, const char *socket_arg,
 			       sessions);
 }
 
+struct cli_sessions_each {
+	cli_session_cb *cb;
+	void *ctx;
+};
+
+static int cli_got_session_each(char *line, const char *node, void *ctx)
+{
+	struct cli_sessions_each *each = ctx;
+	char *fields[CLI_SESSION_MAX_FIELDS];
+	size_t n = cli_session_count_fields(line, strlen(line));
+	if (n == 0)
+		return EX_PROTOCOL;
+	struct cli_session s = { .fields = fields, .node = node };
+	s.nfields = tabsplit_inplace(line, fields, (int)n);
+	return each->cb(&s, each->ctx);
+}
+
+int cli_sessions_each(struct cli *cli, const char *socket_arg,
+		      const struct cli_request *req, struct cli_nodes *nodes,
+		      cli_session_cb *cb, void *ctx)
+{
+	struct cli_sessions_each each = { cb, ctx };
+	memset(nodes, 0, sizeof(*nodes));
+	return cli_request_run(cli, socket_arg, req, nodes, cli_got_session_each, &each);
+}
+
 void cli_sessions_free(struct cli_sessions *sessions)
 {
 	for (size_t i = 0; i < sessions->count; i++)
-		free(sessions->list[i].line);
+		free(sessions->list[i].fields);
 	free(sessions->list);
 	cli_nodes_free(&sessions->nodes);
 	memset(sessions, 0, sizeof(*sessions));

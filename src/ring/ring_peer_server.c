@@ -20,6 +20,7 @@
 
 #define RING_PEER_BACKLOG 64
 #define RING_PEER_MAX_ARGS 64
+#define RING_PEER_MAX_WRITE (4 * 1024 * 1024)
 
 enum ring_peer_conn_state {
 	RING_PEER_CONN_HELLO,		/* waits for the other node's proof */
@@ -240,6 +241,9 @@ static void ring_peer_accept(struct evconnlistener *l, evutil_socket_t fd,
 			      (suseconds_t)(p->timeout_ms % 1000) * 1000 };
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setwatermark(bev, EV_READ, 0, RING_PEER_MAX_LINE + 2);
+	/* an answer of a ring's who is some 6 MB (issue 14): in writes as
+	 * large as the socket takes, not libevent's 16 KB a loop turn */
+	bufferevent_set_max_single_write(bev, RING_PEER_MAX_WRITE);
 	bufferevent_setcb(bev, ring_peer_conn_read, ring_peer_conn_written,
 			  ring_peer_conn_event, c);
 	evbuffer_add_printf(bufferevent_get_output(bev), RING_PEER_GREETING "%s\n", c->nonce);

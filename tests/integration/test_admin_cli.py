@@ -163,6 +163,17 @@ def test_admin_protocol_errors_keep_the_connection(loft):
     assert lines[4].startswith(BACKEND_IPS[0] + "\t100\t")
 
 
+def test_the_bench_hooks_are_not_in_a_normal_build(loft):
+    """BENCH-FAKE-SESSIONS (src/admin/cmd_bench.c) exists only in a
+    build made with BENCH_HOOKS=1: the loftd under test has neither the
+    command nor its name."""
+    out = admin_raw(loft.admin, ["BENCH-FAKE-SESSIONS\t10\tfake-"],
+                    lambda d: d.count("\n") >= 2)
+    assert out.split("\n")[1] == "ERROR\tunknown command: BENCH-FAKE-SESSIONS", out
+    with open(os.path.join(loftlib.build_dir(), "loftd"), "rb") as f:
+        assert b"BENCH-FAKE-SESSIONS" not in f.read()
+
+
 def test_admin_socket_mode_and_single_instance(loft):
     assert oct(os.stat(loft.admin).st_mode & 0o777) == "0o600"
     other = loftlib.Loftd(loft.cluster.base, LOFT_IP, 12301, 12302, loft.cluster)

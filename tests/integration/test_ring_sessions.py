@@ -397,3 +397,22 @@ def test_the_links_limits(loft_factory, etcd_whole):
     s.close()
     loftlib.wait_for(lambda: "refused: line too long" in n.log_text(), 5, "the log line")
     login(n, "bulk256").logout()
+
+
+def test_an_answer_of_many_reads_arrives_whole(loft_factory, etcd_whole):
+    """A node's answer larger than one read (the asking node reads a plain
+    link's payload itself, in large reads: ring_peer_call.c) is listed
+    whole, every session once."""
+    nodes = [ring_node(loft_factory, etcd_whole, i, "/loft-big/") for i in range(2)]
+    for n in nodes:
+        loftlib.wait_for(lambda: len(ring_status(n)) == 2, 10, "two members")
+    users = ["bulk%d" % i for i in range(171, 301)]
+    held = [login(nodes[1], u) for u in users]
+    r = loftlib.loftadm("-f", "tab", "who", "-1", "-a", nodes[0].admin)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout) > 3 * 4096, len(r.stdout)	# several 4 KB reads
+    rows = tab_rows(r.stdout)
+    assert sorted(row["username"] for row in rows) == sorted(users)
+    assert {row["director"] for row in rows} == {name(1)}
+    for m in held:
+        m.logout()
