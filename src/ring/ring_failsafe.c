@@ -201,7 +201,8 @@ static uint64_t ring_failsafe_all_confirmed(struct ring *r, uint64_t now)
 		if (e->until < first)
 			first = e->until;
 	}
-	return first;
+	/* the only director: nobody else routes; looked at again later */
+	return first != UINT64_MAX ? first : now + f->confirm_ms;
 }
 
 static void ring_failsafe_arm_expiry(struct ring *r, uint64_t until, uint64_t now)

@@ -126,3 +126,24 @@ def test_cut_off_from_etcd_only_the_node_fences_the_others_carry_on(chaos):
     loftlib.wait_for(lambda: log_times(x, UNFENCED), 30, "x to serve again")
     loftlib.wait_for(lambda: IMAPserves(x), 10, "x to serve logins")
     chaos.verdict()
+
+
+def test_the_only_director_serves_on_while_etcd_is_down(chaos):
+    """A ring of one director: nobody else could route its users, so with
+    etcd down it goes failsafe on no confirmation (every other director
+    confirmed: there is none), and looks again every failsafe_confirm."""
+    (n,) = chaos.ring("/loft-fs-one/", count=1, partition="failsafe")
+    load = chaos.load()
+    load.wait_ok(10, what="logins before the chaos")
+    for m in chaos.etcd.members:
+        m.kill()
+    loftlib.wait_for(lambda: log_times(n, FAILSAFE), LEASE_S + 5, "failsafe")
+    lost = time.time()
+    loftlib.wait_for(lambda: time.time() > lost + 2 * LEASE_S, 3 * LEASE_S, "two leases")
+    assert not log_times(n, FENCED)
+    load.wait_ok(10, since=time.time(), port=n.port, what="logins during the outage")
+    for m in chaos.etcd.members:
+        m.start()
+    loftlib.wait_for(lambda: log_times(n, FAILSAFE_ENDS), 30, "back")
+    loftlib.wait_for(lambda: self_status(n) == "ring synced", 30, "synced again")
+    chaos.verdict()
