@@ -48,6 +48,25 @@ def cpu_seconds(roots):
     return ticks / CLK_TCK
 
 
+def private_dirty_kib(roots):
+    """Memory the processes of the trees wrote and share with no other
+    process (Private_Dirty: heap, stacks, buffers), in KiB. Unlike the
+    PSS or all private pages, it does not fall when another process (the
+    load generator) maps the same libraries."""
+    total = 0
+    for root in roots:
+        for pid in tree(root):
+            try:
+                with open("/proc/%d/smaps_rollup" % pid) as f:
+                    for line in f:
+                        if line.startswith("Private_Dirty:"):
+                            total += int(line.split()[1])
+                            break
+            except OSError:
+                continue
+    return total
+
+
 def pss_kib(roots):
     """Proportional set size of every process in the trees, in KiB: the
     resident memory with shared pages divided among their sharers, so a
@@ -63,4 +82,20 @@ def pss_kib(roots):
                             break
             except OSError:
                 continue
+    return total
+
+
+def unread_bytes(ip, port):
+    """Bytes received and not yet read on the established TCP sockets
+    whose local address is ip:port (IPv4): what a proxy listening there
+    has still to read from its clients."""
+    want = "%08X:%04X" % (int.from_bytes(bytes(int(x) for x in ip.split(".")), "little"),
+                          port)
+    total = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[1] == want and fields[3] == "01":	# ESTABLISHED
+                total += int(fields[4].split(":")[1], 16)
     return total
