@@ -224,8 +224,9 @@ def render_lmtp(command, date, machine, p, systems, results, median, label):
 
 def write_section(path, section, text):
     """Puts text between section's markers, replacing the last run's; the
-    first time, after the last generated section before it in the file's
-    order that is there, else after the file's introduction (its first
+    first time, after the last generated section before it in SECTIONS'
+    order that is there and the hand-written notes under it (up to the
+    next "## " heading), else after the file's introduction (its first
     paragraph)."""
     begin, end = section
     with open(path) as f:
@@ -237,12 +238,9 @@ def write_section(path, section, text):
         head, rest = doc.split(begin, 1)
         doc = head + block + rest.split(end, 1)[1].lstrip("\n")
     else:
-        if others:
-            at = doc.index(others[0]) + len(others[0]) + 1
-            block = "\n" + block
-        else:
-            at = doc.index("\n## ") + 1 if "\n## " in doc else len(doc)
-        doc = doc[:at] + block + "\n" + doc[at:].lstrip("\n")
+        at = doc.index(others[0]) + len(others[0]) if others else 0
+        at = doc.index("\n## ", at) + 1 if "\n## " in doc[at:] else len(doc)
+        doc = doc[:at].rstrip("\n") + "\n\n" + block + "\n" + doc[at:].lstrip("\n")
     with open(path + ".tmp", "w") as f:
         f.write(doc)
     os.replace(path + ".tmp", path)
