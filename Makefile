@@ -21,7 +21,7 @@
 #   make bench        loft side by side with its peers -> docs/BENCHMARKS.md
 #   make bench-tls    only its TLS logins part (issue 17), about 7 minutes
 #   make bench-lmtp   LMTP deliveries: loft, Dovecot's LMTP proxy and direct
-#                     (issue 17), about 4 minutes; not in make bench (time)
+#                     (issue 17), about 3 minutes; not in make bench (time)
 #   make bench-quick  the same harness, loft and direct, a few seconds
 #   make bench-registry  kick 100k of 200k synthetic sessions, timed
 #   make bench-director  route logins over 1M assignments, and their memory

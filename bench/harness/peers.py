@@ -209,8 +209,8 @@ class DovecotLmtp(Dovecot):
         wait_port(self.ip, LMTP_PORT)
         self.pid = read_pid(os.path.join(self.dir, "run", "master.pid"))
         # the processes started in advance, before anything is measured
-        loftlib.wait_for(lambda: len(procstat.tree(self.pid)) > self.min_avail, 20,
-                         "dovecot's lmtp processes")
+        loftlib.wait_for(lambda: len(procstat.named([self.pid], "lmtp")) >= self.min_avail,
+                         20, "dovecot's lmtp processes")
 
 
 PEERS = {cls.name: cls for cls in (Haproxy, Nginx, Perdition, DovecotDirector)}

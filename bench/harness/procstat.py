@@ -48,41 +48,49 @@ def cpu_seconds(roots):
     return ticks / CLK_TCK
 
 
-def private_dirty_kib(roots):
-    """Memory the processes of the trees wrote and share with no other
-    process (Private_Dirty: heap, stacks, buffers), in KiB. Unlike the
-    PSS or all private pages, it does not fall when another process (the
-    load generator) maps the same libraries."""
+def _smaps_kib(roots, field):
+    """The sum of an smaps_rollup field over every process in the trees."""
     total = 0
     for root in roots:
         for pid in tree(root):
             try:
                 with open("/proc/%d/smaps_rollup" % pid) as f:
                     for line in f:
-                        if line.startswith("Private_Dirty:"):
+                        if line.startswith(field):
                             total += int(line.split()[1])
                             break
             except OSError:
                 continue
     return total
+
+
+def private_dirty_kib(roots):
+    """Memory the processes of the trees wrote and share with no other
+    process (Private_Dirty: heap, stacks, buffers), in KiB. Unlike the
+    PSS or all private pages, it does not fall when another process (the
+    load generator) maps the same libraries."""
+    return _smaps_kib(roots, "Private_Dirty:")
 
 
 def pss_kib(roots):
     """Proportional set size of every process in the trees, in KiB: the
     resident memory with shared pages divided among their sharers, so a
     process per session is not counted as many copies of one binary."""
-    total = 0
+    return _smaps_kib(roots, "Pss:")
+
+
+def named(roots, name):
+    """The processes of the trees whose command name is name."""
+    out = []
     for root in roots:
         for pid in tree(root):
             try:
-                with open("/proc/%d/smaps_rollup" % pid) as f:
-                    for line in f:
-                        if line.startswith("Pss:"):
-                            total += int(line.split()[1])
-                            break
+                with open("/proc/%d/comm" % pid) as f:
+                    if f.read().strip() == name:
+                        out.append(pid)
             except OSError:
                 continue
-    return total
+    return out
 
 
 def unread_bytes(ip, port):
