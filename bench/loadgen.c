@@ -326,13 +326,18 @@ static void lg_fetch(struct lg_conn *c)
 	c->state = LG_FETCH;
 }
 
-/* Held: in lg.held_list, no longer pending. */
+static void lg_logout(struct lg_conn *c);
+
+/* Held: in lg.held_list, no longer pending; released at once if the
+ * holding is already over. */
 static void lg_hold(struct lg_conn *c)
 {
 	c->pending = false;
 	lg.pending--;
 	c->state = LG_HOLD;
 	list_append(&lg.held_list, &c->held);
+	if (lg.stopping)
+		lg_logout(c);
 }
 
 static void lg_logout(struct lg_conn *c)
@@ -536,10 +541,6 @@ static bool lg_line(struct lg_conn *c, const char *line, size_t len, bool *ok_r)
 		} else if (lg.mode == LG_BULK) {
 			lg_send(c, "s SELECT INBOX\r\n");
 			c->state = LG_SELECT;
-		} else if (lg.stopping) {
-			c->pending = false;
-			lg.pending--;
-			lg_logout(c);
 		} else {
 			lg_hold(c);
 		}
