@@ -20,6 +20,8 @@
 #                     copy of the sources in build/deb/, checked by lintian
 #   make bench        loft side by side with its peers -> docs/BENCHMARKS.md
 #   make bench-tls    only its TLS logins part (issue 17), about 7 minutes
+#   make bench-lmtp   LMTP deliveries: loft, Dovecot's LMTP proxy and direct
+#                     (issue 17), about 3 minutes; not in make bench (time)
 #   make bench-quick  the same harness, loft and direct, a few seconds
 #   make bench-registry  kick 100k of 200k synthetic sessions, timed
 #   make bench-director  route logins over 1M assignments, and their memory
@@ -120,8 +122,8 @@ MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 .PHONY: all check check-unit check-integration check-layers check-model check-san san \
 	install uninstall deb \
 	check-san-integration-and-builds check-san-integration builds-niced \
-	unit doc clean bench bench-tls bench-quick bench-registry bench-director bench-tools \
-	bench-passwd-reload bench-auth bench-etcd bench-ring bench-ring-sessions \
+	unit doc clean bench bench-tls bench-lmtp bench-quick bench-registry bench-director \
+	bench-tools bench-passwd-reload bench-auth bench-etcd bench-ring bench-ring-sessions \
 	fuzz fuzzers
 all: $(BUILD)/loftd $(BUILD)/loftadm
 
@@ -248,6 +250,12 @@ bench: all $(BENCH_TOOLS)
 bench-tls: all $(BENCH_TOOLS)
 	sh scripts/deps.sh bench
 	$(PYTHON) bench/compare.py --tls-only --build $(abspath $(BUILD))
+
+# the LMTP comparison, its own section; not part of make bench, which
+# would then take more than 15 minutes
+bench-lmtp: all $(BENCH_TOOLS)
+	sh scripts/deps.sh bench
+	$(PYTHON) bench/compare.py --lmtp-only --build $(abspath $(BUILD))
 
 # the same harness, small and short: proves it works, asserts no speed
 bench-quick: all $(BENCH_TOOLS)

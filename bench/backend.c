@@ -1,14 +1,23 @@
-/* A small, fast IMAP server for the benchmarks only, so that the proxy and
- * not the backend is what is measured at scale. Every proxy under test
- * (and "direct") uses it; the functional tests keep real Dovecot.
+/* A small, fast IMAP and LMTP server for the benchmarks only, so that the
+ * proxy and not the backend is what is measured at scale. Every proxy
+ * under test (and "direct") uses it; the functional tests keep real
+ * Dovecot.
  *
- *   backend [-s message_size] -l ip:port [-l ip:port ...]
+ *   backend [-s message_size] -l ip:port [-l ip:port ...] [-m ip:port ...]
  *
  * It speaks just enough IMAP for a login proxy and the load generator:
  * greeting with CAPABILITY (ID, LITERAL+, SASL-IR, AUTH=PLAIN), ID,
  * CAPABILITY, LOGIN and AUTHENTICATE PLAIN with any password (literals
  * included), NOOP, SELECT/EXAMINE (one message), FETCH (that message,
  * message_size bytes, default 1 MiB), LOGOUT; anything else is BAD.
+ *
+ * -m listeners speak LMTP instead (RFC 2033), just enough for an LMTP
+ * proxy and the load generator: LHLO (PIPELINING, 8BITMIME,
+ * ENHANCEDSTATUSCODES), MAIL, RCPT (any address is accepted), DATA (the
+ * body is dot-unstuffed, counted and discarded; one 250 per recipient),
+ * RSET, NOOP, QUIT. At exit (SIGTERM) it prints the messages and body
+ * bytes it took on stderr.
+ *
  * One thread, epoll; an idle connection holds only its struct. */
 #include <errno.h>
 #include <signal.h>
@@ -34,6 +43,10 @@ struct bconn {
 	bool closing;		/* LOGOUT answered: close once flushed */
 	bool auth_wait;		/* AUTHENTICATE PLAIN waits for its response */
 	bool cmd_open;		/* a command continues after a literal */
+	bool lmtp;		/* an LMTP connection (-m) */
+	bool in_data;		/* LMTP: reading a message */
+	bool at_bol;		/* LMTP, in_data: at the start of a line */
+	unsigned int rcpts;	/* LMTP: recipients of the transaction */
 	size_t lit_skip;	/* literal bytes still to skip */
 	size_t body_left;	/* message bytes of a FETCH still to send */
 	struct sbuf in;		/* an incomplete line, if any */
@@ -45,6 +58,9 @@ struct bconn {
 static int epfd;
 static char *message;
 static size_t message_size = 1048576;
+static volatile sig_atomic_t backend_stop;
+/* LMTP: what was delivered, for the exit line */
+static unsigned long long lmtp_messages, lmtp_deliveries, lmtp_body_bytes;
 
 /* The synthetic message: a header, then lines of 76 letters. */
 static void backend_make_message(void)
@@ -197,6 +213,126 @@ static void backend_line(struct bconn *c, char *line, size_t len)
 	backend_dispatch(c, line);
 }
 
+/* ---- LMTP ------------------------------------------------------------ */
+
+static void lmtp_reply_line(struct bconn *c, const char *text)
+{
+	sbuf_appendf(&c->out, "%s\r\n", text);
+}
+
+static void lmtp_lhlo(struct bconn *c, const char *args)
+{
+	(void)args;
+	c->rcpts = 0;
+	sbuf_appends(&c->out, "250-bench\r\n250-PIPELINING\r\n250-8BITMIME\r\n"
+		     "250 ENHANCEDSTATUSCODES\r\n");
+}
+
+static void lmtp_mail(struct bconn *c, const char *args)
+{
+	(void)args;
+	c->rcpts = 0;
+	lmtp_reply_line(c, "250 2.1.0 OK");
+}
+
+static void lmtp_rcpt(struct bconn *c, const char *args)
+{
+	(void)args;
+	c->rcpts++;
+	lmtp_reply_line(c, "250 2.1.5 OK");
+}
+
+static void lmtp_data(struct bconn *c, const char *args)
+{
+	(void)args;
+	if (c->rcpts == 0) {
+		lmtp_reply_line(c, "503 5.5.1 No valid recipients");
+		return;
+	}
+	c->in_data = true;
+	c->at_bol = true;
+	lmtp_reply_line(c, "354 OK");
+}
+
+static void lmtp_ok(struct bconn *c, const char *args)
+{
+	(void)args;
+	lmtp_reply_line(c, "250 2.0.0 OK");
+}
+
+static void lmtp_rset(struct bconn *c, const char *args)
+{
+	c->rcpts = 0;
+	lmtp_ok(c, args);
+}
+
+static void lmtp_quit(struct bconn *c, const char *args)
+{
+	(void)args;
+	lmtp_reply_line(c, "221 2.0.0 Bye");
+	c->closing = true;
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(struct bconn *c, const char *args);
+} lmtp_cmds[] = {
+	{ "LHLO", lmtp_lhlo }, { "MAIL", lmtp_mail }, { "RCPT", lmtp_rcpt },
+	{ "DATA", lmtp_data }, { "RSET", lmtp_rset }, { "NOOP", lmtp_ok },
+	{ "QUIT", lmtp_quit },
+};
+
+static void lmtp_line(struct bconn *c, const char *line, size_t len)
+{
+	size_t clen = 0;
+	while (clen < len && line[clen] != ' ')
+		clen++;
+	for (size_t i = 0; i < ARRAY_SIZE(lmtp_cmds); i++) {
+		if (clen == strlen(lmtp_cmds[i].name) &&
+		    strncasecmp(line, lmtp_cmds[i].name, clen) == 0) {
+			lmtp_cmds[i].fn(c, line + clen);
+			return;
+		}
+	}
+	lmtp_reply_line(c, "500 5.5.2 Unknown command");
+}
+
+/* The end of a message: one verdict per recipient. */
+static void lmtp_delivered(struct bconn *c)
+{
+	for (unsigned int i = 0; i < c->rcpts; i++)
+		sbuf_appendf(&c->out, "250 2.0.0 <%u> Saved\r\n", i + 1);
+	lmtp_messages++;
+	lmtp_deliveries += c->rcpts;
+	c->rcpts = 0;
+	c->in_data = false;
+}
+
+/* Message bytes of buf (dot-stuffed, CRLF lines); returns the bytes
+ * used: all but a line start too short to tell a dot's meaning. */
+static size_t lmtp_body(struct bconn *c, const char *buf, size_t len)
+{
+	size_t off = 0;
+	while (off < len && c->in_data) {
+		if (c->at_bol && buf[off] == '.') {
+			if (len - off < 3)
+				break;	/* ".", ".\r": the end, or a stuffed dot? */
+			if (buf[off + 1] == '\r' && buf[off + 2] == '\n') {
+				lmtp_delivered(c);
+				off += 3;
+				break;
+			}
+			off++;	/* the stuffed dot */
+		}
+		const char *lf = memchr(buf + off, '\n', len - off);
+		size_t n = lf != NULL ? (size_t)(lf - (buf + off)) + 1 : len - off;
+		lmtp_body_bytes += n;
+		c->at_bol = lf != NULL;
+		off += n;
+	}
+	return off;
+}
+
 static void backend_close(struct bconn *c)
 {
 	close(c->fd);
@@ -212,6 +348,13 @@ static size_t backend_input(struct bconn *c, char *buf, size_t len)
 {
 	size_t off = 0;
 	while (off < len && c->body_left == 0 && !c->closing) {
+		if (c->in_data) {
+			size_t n = lmtp_body(c, buf + off, len - off);
+			if (n == 0)
+				break;
+			off += n;
+			continue;
+		}
 		if (c->lit_skip > 0) {
 			size_t n = len - off < c->lit_skip ? len - off : c->lit_skip;
 			c->lit_skip -= n;
@@ -225,7 +368,10 @@ static size_t backend_input(struct bconn *c, char *buf, size_t len)
 		if (n > 0 && buf[off + n - 1] == '\r')
 			n--;
 		buf[off + n] = '\0';
-		backend_line(c, buf + off, n);
+		if (c->lmtp)
+			lmtp_line(c, buf + off, n);
+		else
+			backend_line(c, buf + off, n);
 		off = (size_t)(lf - buf) + 1;
 	}
 	return off;
@@ -305,7 +451,7 @@ static void backend_event(struct bconn *c)
 	backend_close(c);
 }
 
-static void backend_accept(int lfd)
+static void backend_accept(int lfd, bool lmtp)
 {
 	for (;;) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -316,8 +462,13 @@ static void backend_accept(int lfd)
 		}
 		struct bconn *c = xcalloc(1, sizeof(*c));
 		c->fd = fd;
+		c->lmtp = lmtp;
 		snprintf(c->tag, sizeof(c->tag), "*");
-		sbuf_appends(&c->out, "* OK [CAPABILITY " BACKEND_CAPS "] loft bench backend ready.\r\n");
+		if (lmtp)
+			sbuf_appends(&c->out, "220 bench LMTP ready\r\n");
+		else
+			sbuf_appends(&c->out, "* OK [CAPABILITY " BACKEND_CAPS "] "
+				     "loft bench backend ready.\r\n");
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			backend_close(c);
@@ -327,23 +478,34 @@ static void backend_accept(int lfd)
 	}
 }
 
+static void backend_on_signal(int sig)
+{
+	(void)sig;
+	backend_stop = 1;
+}
+
 int main(int argc, char **argv)
 {
 	static int listeners[64];
+	static bool lmtp_listener[64];
 	size_t nlisteners = 0;
 	int opt;
 
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, backend_on_signal);
+	signal(SIGINT, backend_on_signal);
 	bench_raise_nofile();
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	while ((opt = getopt(argc, argv, "l:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "l:m:s:")) != -1) {
 		struct bench_addr addr;
 		switch (opt) {
 		case 'l':
+		case 'm':
 			if (bench_addr_parse(optarg, &addr) < 0 || nlisteners == ARRAY_SIZE(listeners)) {
 				fprintf(stderr, "backend: bad listen address %s\n", optarg);
 				return 2;
 			}
+			lmtp_listener[nlisteners] = opt == 'm';
 			listeners[nlisteners] = bench_listen(&addr);
 			struct epoll_event ev = { .events = EPOLLIN,
 						  .data.ptr = &listeners[nlisteners] };
@@ -354,24 +516,29 @@ int main(int argc, char **argv)
 			message_size = strtoul(optarg, NULL, 10);
 			break;
 		default:
-			fprintf(stderr, "usage: backend [-s message_size] -l ip:port ...\n");
+			fprintf(stderr, "usage: backend [-s message_size] -l ip:port ... "
+				"[-m ip:port ...]\n");
 			return 2;
 		}
 	}
 	if (nlisteners == 0 || message_size == 0) {
-		fprintf(stderr, "usage: backend [-s message_size] -l ip:port ...\n");
+		fprintf(stderr, "usage: backend [-s message_size] -l ip:port ... "
+			"[-m ip:port ...]\n");
 		return 2;
 	}
 	backend_make_message();
-	for (;;) {
+	while (!backend_stop) {
 		struct epoll_event evs[256];
 		int n = epoll_wait(epfd, evs, (int)ARRAY_SIZE(evs), -1);
 		for (int i = 0; i < n; i++) {
-			void *p = evs[i].data.ptr;
-			if (p >= (void *)listeners && p < (void *)(listeners + nlisteners))
-				backend_accept(*(int *)p);
+			int *p = evs[i].data.ptr;
+			if (p >= listeners && p < listeners + nlisteners)
+				backend_accept(*p, lmtp_listener[p - listeners]);
 			else
-				backend_event(p);
+				backend_event(evs[i].data.ptr);
 		}
 	}
+	fprintf(stderr, "backend: lmtp messages=%llu deliveries=%llu body_bytes=%llu\n",
+		lmtp_messages, lmtp_deliveries, lmtp_body_bytes);
+	return 0;
 }

@@ -3,6 +3,7 @@ front of the same bench backend (bench/backend), loaded by bench/loadgen.
 
   make bench         python3 bench/compare.py            (as root)
   make bench-tls     python3 bench/compare.py --tls-only
+  make bench-lmtp    python3 bench/compare.py --lmtp-only
   make bench-quick   python3 bench/compare.py --quick
 
 Figures, for every system in the same run (rounds interleaved, medians):
@@ -12,10 +13,15 @@ proxy's processes / sessions); relay MB/s and CPU per GB; kicking every
 session by mask. The TLS part (issue 17) does the login cycles again over
 implicit TLS and STARTTLS, full and resumed handshakes, TLS 1.3 and 1.2,
 with an ECDSA P-256 and an RSA-2048 certificate made for the run, counts
-the handshakes that resumed, and holds idle TLS sessions. The full run
-writes its sections of docs/BENCHMARKS.md; --quick runs loft and direct
-with small numbers for a few seconds and only checks that the harness
-works (never a speed), for `make check`."""
+the handshakes that resumed, and holds idle TLS sessions. The LMTP part
+(issue 17, its own run: --lmtp-only) delivers through loft and through
+Dovecot's LMTP proxy against direct delivery to the backend, with 1 and
+10 recipients and 4 KiB and 100 KiB messages: deliveries/s, transaction
+latency, CPU per recipient, and the memory of connections held after
+LHLO and mid-DATA. The full run writes its sections of
+docs/BENCHMARKS.md; --quick runs loft and direct with small numbers for a
+few seconds and only checks that the harness works (never a speed), for
+`make check`."""
 import argparse
 import datetime
 import json
@@ -43,10 +49,10 @@ if "--quick" in sys.argv[1:] and not os.environ.get("LOFT_BENCH_NET"):
     os.environ["LOFT_BENCH_SOURCE_NET"] = loftlib.shifted_net(os.environ["LOFT_BENCH_NET"], 1)
 
 from harness import procstat, report  # noqa: E402
-from harness.peers import PEERS  # noqa: E402
+from harness.peers import LMTP_PEERS, PEERS  # noqa: E402
 from harness.systems import SOURCES, SYSTEMS, Backend  # noqa: E402
 
-KNOWN = dict(SYSTEMS, **PEERS)	# every system, by name
+KNOWN = dict(SYSTEMS, **PEERS, **LMTP_PEERS)	# every system, by name
 
 # The TLS login cycles: label -> (loadgen options, certificate key type).
 # -T implicit TLS (port 993's role), -s STARTTLS; -V the one version
@@ -73,17 +79,29 @@ TLS_RESUMED = [("993 TLS 1.3 resumed (ticket)", "993 TLS 1.3 full ECDSA"),
                ("993 TLS 1.2 resumed (ticket)", "993 TLS 1.2 full ECDSA, no tickets"),
                ("STARTTLS TLS 1.3 resumed (ticket)", "STARTTLS TLS 1.3 full ECDSA")]
 
+# The LMTP transactions: (recipients, message bytes). The recipients of
+# one are distinct random users of p["users"], so they spread over the
+# backends.
+LMTP_MODES = [(1, 4 << 10), (10, 4 << 10), (1, 100 << 10), (10, 100 << 10)]
+
 PROFILES = {
     "quick": {"systems": ["direct", "loft"], "rounds": 1, "clients": 8, "seconds": 1.0,
               "users": 100, "idle": [200], "bulk_seconds": 1.0, "message": 1 << 20,
               "tls_modes": ["993 TLS 1.2 full ECDSA, no tickets",
                             "STARTTLS TLS 1.3 resumed (ticket)"],
-              "tls_rounds": 1, "tls_seconds": 1.0},
+              "tls_rounds": 1, "tls_seconds": 1.0,
+              "lmtp_systems": ["direct", "loft"], "lmtp_modes": [(10, 4 << 10)],
+              "lmtp_clients": 4, "lmtp_per_conn": 5, "lmtp_rounds": 1, "lmtp_seconds": 1.0,
+              "lmtp_hold": 20, "lmtp_hold_size": 100 << 10, "lmtp_hold_rcpts": [1]},
     "full": {"systems": ["direct", "loft", "haproxy", "nginx", "dovecot", "perdition"],
              "rounds": 3, "clients": 32, "seconds": 10.0,
              "users": 1000, "idle": [10000, 100000], "bulk_seconds": 10.0,
              "message": 10 << 20,
-             "tls_modes": list(TLS_MODES), "tls_rounds": 2, "tls_seconds": 4.0},
+             "tls_modes": list(TLS_MODES), "tls_rounds": 2, "tls_seconds": 4.0,
+             # 20 connections: Postfix's default_destination_concurrency_limit
+             "lmtp_systems": ["direct", "loft", "dovecot-lmtp"], "lmtp_modes": LMTP_MODES,
+             "lmtp_clients": 20, "lmtp_per_conn": 10, "lmtp_rounds": 3, "lmtp_seconds": 4.0,
+             "lmtp_hold": 100, "lmtp_hold_size": 100 << 10, "lmtp_hold_rcpts": [1, 10]},
 }
 
 
@@ -131,6 +149,54 @@ def bench_bulk(build, system, p):
         raise Failure("%s: bulk fetch failed: %s" % (system.name, out))
     out["cpu_s_per_gb"] = cpu / (out["bytes"] / 1e9) if system.roots() else None
     return out
+
+
+def lmtp_label(rcpts, size):
+    return "%d rcpt%s, %d KiB" % (rcpts, "" if rcpts == 1 else "s", size >> 10)
+
+
+def bench_lmtp(build, system, p, rcpts, size):
+    """LMTP transactions of rcpts recipients and size-byte messages for
+    p's lmtp_seconds."""
+    seconds = p["lmtp_seconds"]
+    out, cpu = measured(system, lambda: loadgen(build, [
+        "lmtp", "-t", system.lmtp_target(), "-c", str(p["lmtp_clients"]), "-d", str(seconds),
+        "-r", str(rcpts), "-m", str(size), "-x", str(p["lmtp_per_conn"]),
+        "-u", str(p["users"]), "-S", SOURCES], seconds + 60))
+    if out["errors"] or out["deliveries"] == 0:
+        raise Failure("%s: LMTP %s failed: %s" % (system.name, lmtp_label(rcpts, size), out))
+    out["cpu_ms_per_rcpt"] = cpu * 1000.0 / out["deliveries"] if system.roots() else None
+    return out
+
+
+def hold_lmtp(build, system, n, stage, rcpts, size):
+    """The growth of the system's private dirty memory (KiB) with n LMTP
+    connections held at stage: "lhlo" after LHLO, "data" with all of a
+    size-byte message to rcpts recipients sent but its final dot, once the
+    system has read everything they sent. The messages are then
+    delivered."""
+    before = procstat.private_dirty_kib(system.roots())
+    proc = subprocess.Popen([os.path.join(build, "bench", "loadgen"), "lmtp", "-H", stage,
+                             "-t", system.lmtp_target(), "-c", str(n), "-r", str(rcpts),
+                             "-m", str(size), "-S", SOURCES],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = proc.stdout.readline().split()
+        if len(ready) != 3 or ready[0] != "READY" or ready[1] != str(n):
+            raise Failure("%s: %d LMTP connections not held at %s: %s"
+                          % (system.name, n, stage, ready))
+        ip, port = system.lmtp_target().split(":")
+        loftlib.wait_for(lambda: procstat.unread_bytes(ip, int(port)) == 0, 30,
+                         "%s to read what its LMTP clients sent" % system.name)
+        grown = procstat.private_dirty_kib(system.roots()) - before
+    finally:
+        proc.stdin.close()
+        tail = proc.stdout.read()
+        proc.wait(300)
+    summary = json.loads(tail.strip().splitlines()[-1])
+    if summary["errors"]:
+        raise Failure("%s: held LMTP connections failed: %s" % (system.name, summary))
+    return grown
 
 
 def hold_sessions(build, system, n, tls, then):
@@ -255,28 +321,57 @@ def run_tls(build, base, p, results):
                     hold_idle(build, s, p, results, True)
 
 
+def run_lmtp(build, base, p, results):
+    """The LMTP transactions, rounds interleaved over the systems; then the
+    memory held, each figure on freshly started systems (so that no
+    figure reuses memory the one before freed)."""
+    names = p["lmtp_systems"]
+    with Started(build, base, names) as systems:
+        for _ in range(p["lmtp_rounds"]):
+            for rcpts, size in p["lmtp_modes"]:
+                for s in systems:
+                    results[s.name]["lmtp"].setdefault(lmtp_label(rcpts, size), []).append(
+                        bench_lmtp(build, s, p, rcpts, size))
+    held = [("lhlo", 1)] + [("data", r) for r in p["lmtp_hold_rcpts"]]
+    n = p["lmtp_hold"]
+    proxies = [m for m in names if m != "direct"]	# direct has no process of its own
+    for stage, rcpts in held:
+        with Started(build, base, proxies) as systems:
+            for s in systems:
+                kib = hold_lmtp(build, s, n, stage, rcpts, p["lmtp_hold_size"])
+                results[s.name]["lmtp_mem"][(stage, rcpts)] = kib / n
+
+
 def run(args):
+    """Runs the parts args asks for; returns the profile, the systems of
+    the login parts, those of the LMTP part, and every system's results."""
     p = dict(PROFILES["quick" if args.quick else "full"])
     if args.systems:
-        p["systems"] = args.systems.split(",")
+        wanted = args.systems.split(",")
+        p["systems"] = [n for n in wanted if not KNOWN[n].lmtp_only]
+        p["lmtp_systems"] = [n for n in wanted if KNOWN[n].lmtp]
     build = os.path.abspath(args.build)
     p["idle"] = idle_sizes(p["idle"])
     base = tempfile.mkdtemp(prefix="loft-bench-")
-    backend = Backend(build, base, p["message"])
+    lmtp = args.lmtp_only or args.quick
+    backend = Backend(build, base, p["message"], lmtp=lmtp)
     systems = [KNOWN[name] for name in p["systems"]]
-    results = {s.name: {"logins": [], "bulk": [], "idle": {}, "tls": {}, "tls_idle": {}}
-               for s in systems}
+    lmtp_systems = [KNOWN[name] for name in p["lmtp_systems"]]
+    results = {s.name: {"logins": [], "bulk": [], "idle": {}, "tls": {}, "tls_idle": {},
+                        "lmtp": {}, "lmtp_mem": {}} for s in systems + lmtp_systems}
     try:
         backend.start()
-        if not args.tls_only:
+        if not args.tls_only and not args.lmtp_only:
             run_plain(build, base, p, results)
-        if not args.no_tls:
+        if not args.no_tls and not args.lmtp_only:
             run_tls(build, base, p, results)
+        if lmtp:
+            run_lmtp(build, base, p, results)
     finally:
         backend.stop()
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
-    return p, systems, results
+    return p, systems, lmtp_systems, results
 
 
 def machine():
@@ -296,25 +391,32 @@ def main():
     part = ap.add_mutually_exclusive_group()
     part.add_argument("--tls-only", action="store_true", help="only the TLS part")
     part.add_argument("--no-tls", action="store_true", help="without the TLS part")
+    part.add_argument("--lmtp-only", action="store_true",
+                      help="only the LMTP part (not in the default run, for time)")
     args = ap.parse_args()
     t0 = time.monotonic()
     try:
-        p, systems, results = run(args)
+        p, systems, lmtp_systems, results = run(args)
     except Failure as e:
         print("bench: %s" % e, file=sys.stderr)
         return 1
     command = "python3 bench/compare.py" + (" --quick" if args.quick else "") + \
         (" --systems " + args.systems if args.systems else "") + \
-        (" --tls-only" if args.tls_only else "") + (" --no-tls" if args.no_tls else "")
+        (" --tls-only" if args.tls_only else "") + (" --no-tls" if args.no_tls else "") + \
+        (" --lmtp-only" if args.lmtp_only else "")
     date = datetime.date.today().isoformat()
     parts = []
-    if not args.tls_only:
+    if not args.tls_only and not args.lmtp_only:
         parts.append((report.PLAIN, report.render(command, date, machine(), p, systems,
                                                   results, statistics.median)))
-    if not args.no_tls:
+    if not args.no_tls and not args.lmtp_only:
         parts.append((report.TLS, report.render_tls(
             command, date, machine(), p, [s for s in systems if s.tls], results,
             statistics.median, list(TLS_MODES), TLS_RESUMED)))
+    if args.lmtp_only or args.quick:
+        parts.append((report.LMTP, report.render_lmtp(
+            command, date, machine(), p, lmtp_systems, results, statistics.median,
+            lmtp_label)))
     for section, text in parts:
         print(text)
         if not args.quick:

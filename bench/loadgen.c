@@ -1,7 +1,7 @@
-/* The benchmark's IMAP load generator: event-driven, one thread, so that
- * two cores can load a C proxy (Python clients could not).
+/* The benchmark's IMAP and LMTP load generator: event-driven, one
+ * thread, so that two cores can load a C proxy (Python clients could not).
  *
- *   loadgen cycle|idle|bulk -t ip:port[,ip:port...] [options]
+ *   loadgen cycle|idle|bulk|lmtp -t ip:port[,ip:port...] [options]
  *
  *   cycle  -c clients each loop: connect, greeting, LOGIN, LOGOUT, close,
  *          for -d seconds; cycles/s and latency p50/p95/p99
@@ -11,6 +11,17 @@
  *          stdin closes, SIGTERM or -d seconds, then logs them out
  *   bulk   -c connections log in, SELECT INBOX and FETCH 1 BODY.PEEK[]
  *          in a loop for -d seconds; MB/s of message bytes
+ *   lmtp   -c connections each: greeting, LHLO, then -x transactions and
+ *          QUIT, over again for -d seconds. A transaction pipelines MAIL,
+ *          -r RCPTs (distinct random user1..userN@bench.test, -u N) and
+ *          DATA as an MTA does, then sends a -m byte message (dot-stuffed:
+ *          some lines start with a dot) and reads one reply per recipient.
+ *          Deliveries (recipients delivered) per second and the latency
+ *          p50/p99 of a transaction, from MAIL to the last reply.
+ *          -H lhlo|data: hold instead, like idle: each connection stops
+ *          after LHLO, or in its first transaction with all of the message
+ *          sent but the final dot; "READY <held> <errors>" once all are
+ *          there, until stdin closes; then the messages end and QUIT.
  *
  * Options: -S first-last source addresses (IPv4, e.g. 127.0.1.1-127.0.1.40),
  * -u users (cycle: random user1..userN, default 1000), -p password,
@@ -48,7 +59,7 @@
 #define LOADGEN_READ 262144
 #define LOADGEN_MAX_LINE 65536
 
-enum lg_mode { LG_CYCLE, LG_IDLE, LG_BULK };
+enum lg_mode { LG_CYCLE, LG_IDLE, LG_BULK, LG_LMTP };
 
 enum lg_state {
 	LG_CONNECTING,
@@ -58,8 +69,12 @@ enum lg_state {
 	LG_LOGIN,		/* "a LOGIN" sent */
 	LG_SELECT,		/* "s SELECT" sent (bulk) */
 	LG_FETCH,		/* "f FETCH" sent (bulk) */
-	LG_HOLD,		/* logged in, held (idle) */
-	LG_LOGOUT,		/* "b LOGOUT" sent */
+	LG_HOLD,		/* logged in, held (idle; lmtp -H) */
+	LG_LOGOUT,		/* "b LOGOUT" sent (lmtp: QUIT) */
+	LG_LHLO,		/* lmtp: LHLO sent */
+	LG_TXN,			/* lmtp: MAIL, RCPTs, DATA sent */
+	LG_DOT,			/* lmtp: the message sent, its verdicts due */
+	LG_HOLD_SENDING,	/* lmtp -H data: the message (no dot) going out */
 };
 
 struct lg_conn {
@@ -70,6 +85,10 @@ struct lg_conn {
 	size_t index;		/* idle: the session's number */
 	double started;
 	size_t lit_left;	/* literal bytes still to come */
+	bool pending;		/* idle, lmtp -H: not held yet */
+	size_t replies;		/* lmtp: final replies still due */
+	size_t txns;		/* lmtp: transactions done on it */
+	double txn_started;
 	struct sbuf in, out;
 	struct list_node held;	/* in lg.held_list while LG_HOLD */
 };
@@ -81,6 +100,11 @@ static struct {
 	struct ipaddr src_first;
 	size_t nsources, next_source;
 	size_t concurrency, users, max_pending;
+	/* lmtp */
+	size_t rcpts, per_conn;
+	enum { LG_HOLD_NONE, LG_HOLD_LHLO, LG_HOLD_DATA } hold;
+	char *body;		/* the message, dot-stuffed, with its final dot */
+	size_t body_len;
 	const char *password;
 	double duration;
 	SSL_CTX *tls;
@@ -95,13 +119,14 @@ static struct {
 	size_t open, pending, failed_idle;
 	struct list held_list;
 	/* results */
-	size_t cycles, errors, fetches;
+	size_t cycles, errors, fetches, deliveries;
 	size_t handshakes, resumed;
 	unsigned long long bytes;
 	double *lat;
 	size_t nlat, lat_cap;
 } lg = {
 	.users = 1000, .max_pending = 200, .password = "pass",
+	.rcpts = 1, .per_conn = 10, .body_len = 4096,
 };
 
 static volatile sig_atomic_t lg_signalled;
@@ -124,6 +149,12 @@ static void lg_interest(struct lg_conn *c)
 }
 
 static void lg_start(size_t index);
+
+/* idle and lmtp -H hold their connections; the others loop */
+static bool lg_holding(void)
+{
+	return lg.mode == LG_IDLE || lg.hold != LG_HOLD_NONE;
+}
 
 /* ---- sessions to resume (-R) ------------------------------------------- */
 
@@ -177,14 +208,14 @@ static void lg_close(struct lg_conn *c, bool ok)
 {
 	if (!ok) {
 		lg.errors++;
-		if (lg.mode == LG_IDLE && c->state != LG_HOLD && c->state != LG_LOGOUT)
+		if (c->pending)
 			lg.failed_idle++;
 	}
-	if (lg.mode == LG_IDLE && c->state < LG_SELECT)
+	if (c->pending)
 		lg.pending--;	/* it never got to be held */
 	if (ok && lg.resume && c->ssl != NULL)
 		lg_session_keep(c);
-	bool again = lg.mode != LG_IDLE && !lg.stopping;
+	bool again = !lg_holding() && !lg.stopping;
 	lg_free(c);
 	if (again)
 		lg_start(0);
@@ -213,7 +244,7 @@ static void lg_start(size_t index)
 	int fd = bench_connect(dest, srcp);
 	if (fd < 0) {
 		lg.errors++;
-		if (lg.mode == LG_IDLE)
+		if (lg_holding())
 			lg.failed_idle++;
 		return;
 	}
@@ -223,8 +254,10 @@ static void lg_start(size_t index)
 	c->started = bench_now();
 	c->state = LG_CONNECTING;
 	lg.open++;
-	if (lg.mode == LG_IDLE)
+	if (lg_holding()) {
+		c->pending = true;
 		lg.pending++;
+	}
 	struct epoll_event e = { .events = EPOLLIN | EPOLLOUT, .data.ptr = c };
 	if (epoll_ctl(lg.epfd, EPOLL_CTL_ADD, fd, &e) < 0)
 		lg_close(c, false);
@@ -293,11 +326,34 @@ static void lg_fetch(struct lg_conn *c)
 	c->state = LG_FETCH;
 }
 
+static void lg_logout(struct lg_conn *c);
+
+/* Held: in lg.held_list, no longer pending; released at once if the
+ * holding is already over. */
+static void lg_hold(struct lg_conn *c)
+{
+	c->pending = false;
+	lg.pending--;
+	c->state = LG_HOLD;
+	list_append(&lg.held_list, &c->held);
+	if (lg.stopping)
+		lg_logout(c);
+}
+
 static void lg_logout(struct lg_conn *c)
 {
+	bool mid_data = c->state == LG_HOLD && lg.hold == LG_HOLD_DATA;
 	if (c->state == LG_HOLD)
 		list_unlink(&lg.held_list, &c->held);
-	lg_send(c, "b LOGOUT\r\n");
+	if (lg.mode != LG_LMTP) {
+		lg_send(c, "b LOGOUT\r\n");
+	} else if (mid_data) {
+		lg_send(c, ".\r\n");	/* the held message ends */
+		c->state = LG_DOT;
+		return;
+	} else {
+		lg_send(c, "QUIT\r\n");
+	}
 	c->state = LG_LOGOUT;
 }
 
@@ -305,6 +361,135 @@ static void lg_record_latency(double seconds)
 {
 	lg.lat = xgrow(lg.lat, &lg.lat_cap, lg.nlat + 1, sizeof(*lg.lat));
 	lg.lat[lg.nlat++] = seconds * 1000.0;
+}
+
+/* ---- LMTP ---------------------------------------------------------------- */
+
+/* The message: a header, then lines of 76 letters, every 16th starting
+ * with a dot (sent doubled), CRLF-terminated, then the final dot. */
+static void lg_lmtp_make_body(void)
+{
+	size_t size = lg.body_len;
+	struct sbuf b = SBUF_INIT;
+	sbuf_appends(&b, "From: <bench@loft.test>\r\nSubject: bench\r\n\r\n");
+	size_t plain = sbuf_len(&b);	/* bytes of the message, unstuffed */
+	for (unsigned int line = 0; plain < size; line++) {
+		size_t n = size - plain < 78 ? size - plain : 78;
+		if (n < 3)
+			n = 3;	/* a line is at least a letter and CRLF */
+		if (line % 16 == 0)
+			sbuf_appends(&b, "..");
+		else
+			sbuf_appends(&b, "a");
+		for (size_t i = 1; i + 2 < n; i++)
+			sbuf_append(&b, &"abcdefghijklmnopqrstuvwxyz"[i % 26], 1);
+		sbuf_appends(&b, "\r\n");
+		plain += n;
+	}
+	sbuf_appends(&b, ".\r\n");
+	lg.body_len = sbuf_len(&b);
+	lg.body = xmalloc(lg.body_len);
+	memcpy(lg.body, sbuf_data(&b), lg.body_len);
+	sbuf_free(&b);
+}
+
+/* MAIL, the RCPTs and DATA in one write, as a pipelining MTA sends them;
+ * the recipients are distinct users. */
+static void lg_lmtp_transaction(struct lg_conn *c)
+{
+	size_t users[64];
+	lg_send(c, "MAIL FROM:<bench@loft.test>\r\n");
+	for (size_t i = 0; i < lg.rcpts; i++) {
+		size_t u, j;
+		do {
+			u = (size_t)(random() % (long)lg.users) + 1;
+			for (j = 0; j < i && users[j] != u; j++)
+				;
+		} while (j < i);
+		users[i] = u;
+		lg_send(c, "RCPT TO:<user%zu@bench.test>\r\n", u);
+	}
+	lg_send(c, "DATA\r\n");
+	c->replies = lg.rcpts + 2;
+	c->txn_started = bench_now();
+	c->state = LG_TXN;
+}
+
+/* The message after 354: whole, or without its final dot to be held. */
+static void lg_lmtp_body(struct lg_conn *c)
+{
+	bool hold = lg.hold == LG_HOLD_DATA && c->txns == 0;
+	sbuf_append(&c->out, lg.body, lg.body_len - (hold ? 3 : 0));
+	c->replies = lg.rcpts;
+	c->state = hold ? LG_HOLD_SENDING : LG_DOT;
+}
+
+/* A transaction's verdicts are in: the next one, or QUIT. */
+static void lg_lmtp_done(struct lg_conn *c)
+{
+	double now = bench_now();
+	c->txns++;
+	if (lg.hold == LG_HOLD_NONE && now < lg.end) {
+		lg.cycles++;
+		lg.deliveries += lg.rcpts;
+		lg_record_latency(now - c->txn_started);
+	}
+	if (lg.stopping || lg_holding() || c->txns >= lg.per_conn) {
+		lg_send(c, "QUIT\r\n");
+		c->state = LG_LOGOUT;
+	} else {
+		lg_lmtp_transaction(c);
+	}
+}
+
+/* One reply line; false: close the connection (ok in *ok_r). */
+static bool lg_lmtp_line(struct lg_conn *c, const char *line, size_t len, bool *ok_r)
+{
+	*ok_r = false;
+	if (len < 3 || (len > 3 && line[3] == '-'))
+		return len >= 3;	/* a continued reply: its last line counts */
+	char cls = line[0];
+	switch (c->state) {
+	case LG_GREETING:
+		if (cls != '2')
+			return false;
+		lg_send(c, "LHLO loadgen\r\n");
+		c->state = LG_LHLO;
+		return true;
+	case LG_LHLO:
+		if (cls != '2')
+			return false;
+		if (lg.hold == LG_HOLD_LHLO)
+			lg_hold(c);
+		else
+			lg_lmtp_transaction(c);
+		return true;
+	case LG_TXN:
+		/* MAIL and RCPTs 2xx, DATA 354 */
+		if (cls != (c->replies == 1 ? '3' : '2'))
+			return false;
+		if (--c->replies == 0)
+			lg_lmtp_body(c);
+		return true;
+	case LG_DOT:
+		if (cls != '2')
+			return false;
+		if (--c->replies == 0)
+			lg_lmtp_done(c);
+		return true;
+	case LG_LOGOUT:
+		*ok_r = cls == '2';
+		return false;
+	default:
+		return false;	/* nothing is due while held */
+	}
+}
+
+/* lmtp -H data: held once the message but its dot is out. */
+static void lg_lmtp_check_held(struct lg_conn *c)
+{
+	if (c->state == LG_HOLD_SENDING && sbuf_is_empty(&c->out))
+		lg_hold(c);
 }
 
 /* The TLS handshake comes next, offering a kept session with -R. */
@@ -325,6 +510,8 @@ static void lg_tls_start(struct lg_conn *c)
 static bool lg_line(struct lg_conn *c, const char *line, size_t len, bool *ok_r)
 {
 	*ok_r = false;
+	if (lg.mode == LG_LMTP)
+		return lg_lmtp_line(c, line, len, ok_r);
 	bool tagged_ok = len >= 5 && line[1] == ' ' && memcmp(line + 2, "OK", 2) == 0;
 	switch (c->state) {
 	case LG_GREETING:
@@ -355,13 +542,7 @@ static bool lg_line(struct lg_conn *c, const char *line, size_t len, bool *ok_r)
 			lg_send(c, "s SELECT INBOX\r\n");
 			c->state = LG_SELECT;
 		} else {
-			lg.pending--;
-			if (lg.stopping) {
-				lg_logout(c);
-			} else {
-				c->state = LG_HOLD;
-				list_append(&lg.held_list, &c->held);
-			}
+			lg_hold(c);
 		}
 		return true;
 	case LG_SELECT:
@@ -421,7 +602,7 @@ static ssize_t lg_input(struct lg_conn *c, const char *buf, size_t len, bool *ok
 		size_t n = (size_t)(lf - (buf + off));
 		if (n > 0 && buf[off + n - 1] == '\r')
 			n--;
-		c->lit_left = lg_literal(buf + off, n);
+		c->lit_left = lg.mode == LG_LMTP ? 0 : lg_literal(buf + off, n);
 		if (!lg_line(c, buf + off, n, ok_r))
 			return -1;
 		off = (size_t)(lf - buf) + 1;
@@ -499,6 +680,7 @@ static void lg_event(struct lg_conn *c)
 	sbuf_release_if_empty(&c->in);
 	if (lg_flush(c) < 0)
 		goto close;
+	lg_lmtp_check_held(c);
 	lg_interest(c);
 	return;
 close:
@@ -596,7 +778,16 @@ static void lg_run_timed(void)
 	double seconds = bench_now() - lg.start;
 	lg.stopping = true;
 	lg_drain(10);
-	if (lg.mode == LG_CYCLE) {
+	if (lg.mode == LG_LMTP) {
+		qsort(lg.lat, lg.nlat, sizeof(*lg.lat), lg_cmp_double);
+		printf("{\"mode\":\"lmtp\",\"connections\":%zu,\"rcpts\":%zu,"
+		       "\"wire_bytes\":%zu,\"transactions\":%zu,\"deliveries\":%zu,"
+		       "\"errors\":%zu,\"seconds\":%.3f,\"deliveries_per_s\":%.1f,"
+		       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f}\n", lg.concurrency,
+		       lg.rcpts, lg.body_len, lg.cycles, lg.deliveries, lg.errors, seconds,
+		       (double)lg.deliveries / seconds, lg_percentile(50), lg_percentile(99),
+		       lg_percentile(99.9));
+	} else if (lg.mode == LG_CYCLE) {
 		qsort(lg.lat, lg.nlat, sizeof(*lg.lat), lg_cmp_double);
 		printf("{\"mode\":\"cycle\",\"clients\":%zu,\"cycles\":%zu,\"errors\":%zu,"
 		       "\"seconds\":%.3f,\"cycles_per_s\":%.1f,\"p50_ms\":%.3f,"
@@ -616,9 +807,11 @@ static void lg_run_timed(void)
 
 static void lg_usage(void)
 {
-	fprintf(stderr, "usage: loadgen cycle|idle|bulk -t ip:port[,ip:port...] [-c n] "
+	fprintf(stderr, "usage: loadgen cycle|idle|bulk|lmtp -t ip:port[,ip:port...] [-c n] "
 		"[-d seconds] [-S first-last] [-u users] [-p password] [-P pending]\n"
-		"       [-T | -s] [-V 1.2|1.3] [-R] [-N]\n");
+		"       [-T | -s] [-V 1.2|1.3] [-R] [-N]\n"
+		"       lmtp: [-r recipients] [-m message_bytes] [-x per_connection] "
+		"[-H lhlo|data]\n");
 	exit(2);
 }
 
@@ -652,7 +845,7 @@ static void lg_parse_sources(char *arg)
 
 static void lg_options(int argc, char **argv)
 {
-	static const char *const modes[] = { "cycle", "idle", "bulk" };
+	static const char *const modes[] = { "cycle", "idle", "bulk", "lmtp" };
 	size_t m = 0;
 	if (argc < 2)
 		lg_usage();
@@ -662,11 +855,11 @@ static void lg_options(int argc, char **argv)
 		lg_usage();
 	lg.mode = (enum lg_mode)m;
 	lg.concurrency = lg.mode == LG_BULK ? 1 : 10;
-	lg.duration = lg.mode == LG_IDLE ? 0 : 5;
+	lg.duration = -1;	/* unset: below */
 	int opt, version = 0;
 	bool implicit = false, no_tickets = false;
 	optind = 2;
-	while ((opt = getopt(argc, argv, "t:c:d:S:u:p:P:TsV:RN")) != -1) {
+	while ((opt = getopt(argc, argv, "t:c:d:S:u:p:P:TsV:RNr:m:x:H:")) != -1) {
 		switch (opt) {
 		case 't': lg_parse_targets(optarg); break;
 		case 'c': lg.concurrency = strtoul(optarg, NULL, 10); break;
@@ -683,11 +876,23 @@ static void lg_options(int argc, char **argv)
 			break;
 		case 'R': lg.resume = true; break;
 		case 'N': no_tickets = true; break;
+		case 'r': lg.rcpts = strtoul(optarg, NULL, 10); break;
+		case 'm': lg.body_len = strtoul(optarg, NULL, 10); break;
+		case 'x': lg.per_conn = strtoul(optarg, NULL, 10); break;
+		case 'H':
+			lg.hold = strcmp(optarg, "lhlo") == 0 ? LG_HOLD_LHLO :
+				strcmp(optarg, "data") == 0 ? LG_HOLD_DATA : -1;
+			break;
 		default: lg_usage();
 		}
 	}
+	if (lg.duration < 0)	/* held until stdin closes, or 5 s of load */
+		lg.duration = lg_holding() ? 0 : 5;
 	if (lg.ntargets == 0 || lg.concurrency == 0 || lg.users == 0 || lg.max_pending == 0 ||
-	    (lg.mode != LG_IDLE && lg.duration <= 0) || (implicit && lg.starttls) ||
+	    (!lg_holding() && lg.duration <= 0) || (implicit && lg.starttls) ||
+	    (int)lg.hold < 0 || (lg.hold != LG_HOLD_NONE && lg.mode != LG_LMTP) ||
+	    lg.rcpts == 0 || lg.rcpts > 64 || lg.rcpts > lg.users || lg.per_conn == 0 ||
+	    lg.body_len == 0 || (lg.mode == LG_LMTP && (implicit || lg.starttls)) ||
 	    version < 0 || ((version != 0 || lg.resume || no_tickets) &&
 			    !implicit && !lg.starttls))
 		lg_usage();
@@ -721,7 +926,9 @@ int main(int argc, char **argv)
 	}
 	lg.epfd = epoll_create1(EPOLL_CLOEXEC);
 	list_init(&lg.held_list);
-	if (lg.mode == LG_IDLE)
+	if (lg.mode == LG_LMTP)
+		lg_lmtp_make_body();
+	if (lg_holding())
 		lg_run_idle();
 	else
 		lg_run_timed();

@@ -137,8 +137,9 @@ os.environ.setdefault("LOFT_BENCH_SOURCE_NET",
 import etcdlib  # noqa: E402
 from compare import Failure, loadgen, machine  # noqa: E402
 from harness import procstat  # noqa: E402
-from harness.systems import (BACKEND_IPS, BACKEND_PORT, IMAP_PORT, IMAPS_PORT,  # noqa: E402
-                             LOFT_CONF, NET, SOURCES, Backend, Loft)
+from harness.systems import (BACKEND_IPS, BACKEND_LMTP_PORT, BACKEND_PORT, IMAP_PORT,  # noqa: E402
+                             IMAPS_PORT, LMTP_PORT, LOFT_CONF, NET, SOURCES, Backend,
+                             Loft)
 
 b64 = etcdlib.b64
 
@@ -184,7 +185,7 @@ class RingNode(Loft):
         conf = LOFT_CONF.format(
             dir=self.dir, ip=self.ip, port=IMAP_PORT, tls_port=IMAPS_PORT,
             cert=certs["cert"], key=certs["key"], backend_port=BACKEND_PORT,
-            servers=", ".join('"%s"' % ip for ip in BACKEND_IPS))
+            lmtp_port=LMTP_PORT, backend_lmtp_port=BACKEND_LMTP_PORT, servers=", ".join('"%s"' % ip for ip in BACKEND_IPS))
         conf = conf.replace('level = "warning"', 'level = "%s"' % self.log_level)
         # the move figure excludes the kick delay by setting it to 0
         conf = conf.replace("director = {", 'director = { user_kick_delay = "0";')

@@ -8,8 +8,9 @@ import resource
 import shutil
 import subprocess
 
-from harness.systems import (BACKEND_IPS, BACKEND_PORT, IMAP_PORT, IMAPS_PORT, NET, System,
-                             stop_process, wait_port)
+from harness.systems import (BACKEND_IPS, BACKEND_LMTP_PORT, BACKEND_PORT, IMAP_PORT,
+                             IMAPS_PORT, LMTP_PORT, NET, System, stop_process, wait_port)
+from harness import procstat
 import loftlib
 
 PEERS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -141,7 +142,20 @@ class Perdition(Peer):
         self.spawn(["perdition.imap4", "-f", conf], "stderr.log", low_nofile)
 
 
-class DovecotDirector(Peer):
+class Dovecot(Peer):
+    """A Dovecot instance of its own configuration (self.conf)."""
+
+    def stop(self):
+        if self.conf is None:
+            return
+        subprocess.run(["dovecot", "-c", self.conf, "stop"], check=False)
+        if self.pid is None:
+            return
+        loftlib.wait_for(lambda: not os.path.exists("/proc/%d" % self.pid), 30,
+                         "dovecot to stop")
+
+
+class DovecotDirector(Dovecot):
     name = "dovecot"
     description = "Dovecot 2.3 director + login proxy, service_count = 0"
     ip = "%s.5" % NET
@@ -163,20 +177,48 @@ class DovecotDirector(Peer):
         wait_port(self.ip, IMAP_PORT)
         self.pid = read_pid(os.path.join(self.dir, "run", "master.pid"))
 
-    def stop(self):
-        if self.conf is None:
-            return
-        subprocess.run(["dovecot", "-c", self.conf, "stop"], check=False)
-        if self.pid is None:
-            return
-        loftlib.wait_for(lambda: not os.path.exists("/proc/%d" % self.pid), 30,
-                         "dovecot to stop")
+
+class DovecotLmtp(Dovecot):
+    """Dovecot's LMTP proxy; only in the LMTP comparison. userN's mail
+    goes to BACKEND_IPS[N % 8]: recipients spread over the backends as
+    loft's director spreads them."""
+    name = "dovecot-lmtp"
+    description = ("Dovecot 2.3 lmtp, lmtp_proxy = yes, passwd-file passdb with proxy=y "
+                   "and a host per user, a process per connection (client_limit = 1)")
+    ip = "%s.6" % NET
+    tls = starttls = False
+    lmtp = lmtp_only = True
+    users = 1000		# userN for N up to this
+    min_avail = 20		# lmtp processes started in advance
+    process_limit = 1000
+
+    def start(self):
+        # its auth process reads the users file as user dovecot
+        os.chmod(self.base, 0o711)
+        os.chmod(self.dir, 0o755)
+        with open(os.path.join(self.dir, "users"), "w") as f:
+            for n in range(1, self.users + 1):
+                f.write("user%d:::::::proxy=y host=%s port=%d\n"
+                        % (n, BACKEND_IPS[n % len(BACKEND_IPS)], BACKEND_LMTP_PORT))
+        self.conf = render("dovecot-lmtp.conf.in", os.path.join(self.dir, "dovecot.conf"),
+                           dir=self.dir, ip=self.ip, port=LMTP_PORT,
+                           min_avail=self.min_avail, process_limit=self.process_limit)
+        with open(os.path.join(self.dir, "master.log"), "ab") as log:
+            subprocess.run(["dovecot", "-c", self.conf], check=True, stdin=subprocess.DEVNULL,
+                           stdout=log, stderr=subprocess.STDOUT)
+        wait_port(self.ip, LMTP_PORT)
+        self.pid = read_pid(os.path.join(self.dir, "run", "master.pid"))
+        # the processes started in advance, before anything is measured
+        loftlib.wait_for(lambda: len(procstat.named([self.pid], "lmtp")) >= self.min_avail,
+                         20, "dovecot's lmtp processes")
 
 
 PEERS = {cls.name: cls for cls in (Haproxy, Nginx, Perdition, DovecotDirector)}
+# peers only in the LMTP comparison
+LMTP_PEERS = {cls.name: cls for cls in (DovecotLmtp,)}
 
 
 def available(name):
     exe = {"haproxy": "haproxy", "nginx": "nginx", "perdition": "perdition.imap4",
-           "dovecot": "dovecot"}[name]
+           "dovecot": "dovecot", "dovecot-lmtp": "dovecot"}[name]
     return shutil.which(exe) is not None

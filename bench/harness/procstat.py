@@ -48,19 +48,62 @@ def cpu_seconds(roots):
     return ticks / CLK_TCK
 
 
-def pss_kib(roots):
-    """Proportional set size of every process in the trees, in KiB: the
-    resident memory with shared pages divided among their sharers, so a
-    process per session is not counted as many copies of one binary."""
+def _smaps_kib(roots, field):
+    """The sum of an smaps_rollup field over every process in the trees."""
     total = 0
     for root in roots:
         for pid in tree(root):
             try:
                 with open("/proc/%d/smaps_rollup" % pid) as f:
                     for line in f:
-                        if line.startswith("Pss:"):
+                        if line.startswith(field):
                             total += int(line.split()[1])
                             break
             except OSError:
                 continue
+    return total
+
+
+def private_dirty_kib(roots):
+    """Memory the processes of the trees wrote and share with no other
+    process (Private_Dirty: heap, stacks, buffers), in KiB. Unlike the
+    PSS or all private pages, it does not fall when another process (the
+    load generator) maps the same libraries."""
+    return _smaps_kib(roots, "Private_Dirty:")
+
+
+def pss_kib(roots):
+    """Proportional set size of every process in the trees, in KiB: the
+    resident memory with shared pages divided among their sharers, so a
+    process per session is not counted as many copies of one binary."""
+    return _smaps_kib(roots, "Pss:")
+
+
+def named(roots, name):
+    """The processes of the trees whose command name is name."""
+    out = []
+    for root in roots:
+        for pid in tree(root):
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    if f.read().strip() == name:
+                        out.append(pid)
+            except OSError:
+                continue
+    return out
+
+
+def unread_bytes(ip, port):
+    """Bytes received and not yet read on the established TCP sockets
+    whose local address is ip:port (IPv4): what a proxy listening there
+    has still to read from its clients."""
+    want = "%08X:%04X" % (int.from_bytes(bytes(int(x) for x in ip.split(".")), "little"),
+                          port)
+    total = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[1] == want and fields[3] == "01":	# ESTABLISHED
+                total += int(fields[4].split(":")[1], 16)
     return total

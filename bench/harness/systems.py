@@ -4,7 +4,9 @@ processes whose CPU and memory count, stop() ends it.
 
 Addresses (all loopback): the bench backend listens on BACKEND_IPS (several
 addresses, so a proxy's connections to it never run out of ports), each
-system on its own address, the load generator connects from SOURCES."""
+system on its own address, the load generator connects from SOURCES. The
+backend also speaks LMTP on BACKEND_LMTP_PORT of the same addresses, and
+a system with an LMTP listener has it on LMTP_PORT."""
 import os
 import socket
 import subprocess
@@ -23,6 +25,7 @@ BACKEND_PORT = 1143
 SOURCE_NET = os.environ.get("LOFT_BENCH_SOURCE_NET", "127.0.7")
 SOURCES = "%s.1-%s.60" % (SOURCE_NET, SOURCE_NET)
 IMAP_PORT, IMAPS_PORT = 1143, 1993
+BACKEND_LMTP_PORT = LMTP_PORT = 1024
 
 
 def wait_port(ip, port, proc=None, timeout=20):
@@ -44,19 +47,25 @@ def stop_process(proc, timeout=30):
 
 
 class Backend:
-    """bench/backend on every BACKEND_IPS address."""
+    """bench/backend on every BACKEND_IPS address: IMAP, and LMTP if asked
+    (a backend built before it spoke LMTP refuses -m)."""
 
-    def __init__(self, build, base, message_size):
+    def __init__(self, build, base, message_size, lmtp=False):
         self.build, self.base, self.message_size = build, base, message_size
+        self.lmtp = lmtp
         self.proc = None
 
     def start(self):
         args = [os.path.join(self.build, "bench", "backend"), "-s", str(self.message_size)]
         for ip in BACKEND_IPS:
             args += ["-l", "%s:%d" % (ip, BACKEND_PORT)]
+            if self.lmtp:
+                args += ["-m", "%s:%d" % (ip, BACKEND_LMTP_PORT)]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         for ip in BACKEND_IPS:
             wait_port(ip, BACKEND_PORT, self.proc)
+            if self.lmtp:
+                wait_port(ip, BACKEND_LMTP_PORT, self.proc)
 
     def stop(self):
         stop_process(self.proc)
@@ -68,6 +77,8 @@ class System:
     tls = False			# has an implicit-TLS IMAP listener
     starttls = False		# offers STARTTLS on its plain IMAP listener
     kick = False		# can kick sessions by user mask
+    lmtp = False		# has an LMTP listener (LMTP_PORT)
+    lmtp_only = False		# only in the LMTP comparison
     key_type = "rsa:2048"	# of its certificate (loftlib.make_certs)
 
     def __init__(self, build, base):
@@ -77,6 +88,9 @@ class System:
 
     def target(self, tls=False):
         return "%s:%d" % (self.ip, IMAPS_PORT if tls else IMAP_PORT)
+
+    def lmtp_target(self):
+        return "%s:%d" % (self.ip, LMTP_PORT)
 
     def certs(self):
         """A fresh certificate of key_type for its address."""
@@ -98,8 +112,13 @@ class Direct(System):
     name = "direct"
     description = "no proxy, straight to the backend"
 
+    lmtp = True
+
     def target(self, tls=False):
         return ",".join("%s:%d" % (ip, BACKEND_PORT) for ip in BACKEND_IPS)
+
+    def lmtp_target(self):
+        return ",".join("%s:%d" % (ip, BACKEND_LMTP_PORT) for ip in BACKEND_IPS)
 
 
 LOFT_CONF = """\
@@ -108,27 +127,30 @@ state_dir = "{dir}/state";
 allow_root = true;
 listeners = (
   {{ protocol = "imap"; address = "{ip}"; port = {port}; }},
-  {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }}
+  {{ protocol = "imap"; address = "{ip}"; port = {tls_port}; tls = true; }},
+  {{ protocol = "lmtp"; address = "{ip}"; port = {lmtp_port}; }}
 );
 tls = {{ cert = "{cert}"; key = "{key}"; }};
 login = {{ disable_plaintext_auth = false; max_userip_connections = 0; }};
-auth = {{ penalty = false; }};
+auth = {{ penalty = false; username_format = "%Ln"; }};
 passdb = ( {{ driver = "backend"; }} );
 director = {{ mail_servers = [ {servers} ]; }};
-backend = {{ imap_port = {backend_port}; ssl = "no"; }};
+backend = {{ imap_port = {backend_port}; lmtp_port = {backend_lmtp_port}; ssl = "no"; }};
 log = {{ level = "warning"; }};
 """
 
 
 class Loft(System):
     """loftd: director routing over the backend addresses, the backend
-    checks the password (passdb "backend"), as a real deployment would."""
+    checks the password (passdb "backend"), as a real deployment would.
+    LMTP recipients "userN@bench.test" are routed as user userN."""
     name = "loft"
     description = "build/loftd, log level warning"
     ip = "%s.1" % NET
     tls = True
     starttls = True
     kick = True
+    lmtp = True
     proc = None
     extra_conf = ""     # appended to the configuration (bench/ab.py)
 
@@ -139,6 +161,7 @@ class Loft(System):
             f.write(LOFT_CONF.format(
                 dir=self.dir, ip=self.ip, port=IMAP_PORT, tls_port=IMAPS_PORT,
                 cert=certs["cert"], key=certs["key"], backend_port=BACKEND_PORT,
+                lmtp_port=LMTP_PORT, backend_lmtp_port=BACKEND_LMTP_PORT,
                 servers=", ".join('"%s"' % ip for ip in BACKEND_IPS)) + self.extra_conf)
         self.log = open(os.path.join(self.dir, "loftd.log"), "ab")
         self.proc = subprocess.Popen([os.path.join(self.build, "loftd"), "-c", self.conf],
@@ -146,6 +169,7 @@ class Loft(System):
                                      stderr=subprocess.STDOUT)
         wait_port(self.ip, IMAP_PORT, self.proc)
         wait_port(self.ip, IMAPS_PORT, self.proc)
+        wait_port(self.ip, LMTP_PORT, self.proc)
 
     def roots(self):
         return [self.proc.pid]
