@@ -683,7 +683,8 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	unsigned int max_connections = loftd_setup_nofile(d.cfg);
-	if (loftd_setup_state(&d) < 0 || loftd_setup_tls(&d) < 0)
+	if (loftd_setup_state(&d) < 0 || upgrade_take_users(&d) < 0 ||
+	    loftd_setup_tls(&d) < 0)
 		goto out;
 	d.auth = auth_new(d.cfg, d.base, &error);
 	if (d.auth == NULL) {

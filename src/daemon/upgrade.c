@@ -23,11 +23,14 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/macros.h"
+#include "common/net.h"
 #include "common/sbuf.h"
+#include "common/tabescape.h"
 #include "common/xmalloc.h"
 #include "core/listener.h"
 #include "daemon/loftd.h"
 #include "daemon/service.h"
+#include "director/director.h"
 #include "metrics/server.h"
 #include "proxy/proxy.h"
 #include "registry/registry.h"
@@ -38,6 +41,7 @@
 #define UPGRADE_READY "READY\n"
 #define UPGRADE_DRAIN_TICK_MS 100
 #define UPGRADE_MAX_FDS 256
+#define UPGRADE_READ_SIZE 65536
 
 extern char **environ;
 
@@ -111,6 +115,72 @@ void upgrade_close_unused(struct upgrade *u)
 	if (u->lock_fd >= 0)
 		close(u->lock_fd);
 	u->lock_fd = -1;
+}
+
+/* One "USER" line; NULL, or what is wrong with it. */
+static const char *upgrade_take_user(struct loftd *d, char *line, time_t now,
+				     size_t *restored)
+{
+	char *f[6], *end;
+	struct ipaddr ip;
+	if (tabsplit_inplace(line, f, 6) != 5 || strcmp(f[0], "USER") != 0)
+		return "not a USER line";
+	errno = 0;
+	unsigned long hash = strtoul(f[1], &end, 10);
+	if (*f[1] == '\0' || *end != '\0' || errno != 0 || hash > UINT32_MAX)
+		return "invalid user hash";
+	if (ipaddr_parse(f[2], &ip) < 0)
+		return "invalid host address";
+	if (director_user_restore(d->director, f[3], (uint32_t)hash, &ip, f[4], now))
+		(*restored)++;
+	return NULL;
+}
+
+int upgrade_take_users(struct loftd *d)
+{
+	struct upgrade *u = &d->upgrade;
+	if (u->parent_fd < 0)
+		return 0;
+	uint64_t ms = d->cfg->shutdown.upgrade_timeout_ms;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	setsockopt(u->parent_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	struct sbuf in = SBUF_INIT;
+	size_t restored = 0, lines = 0;
+	const char *error = NULL;
+	time_t now = time(NULL);
+	bool ended = false;
+	while (!ended && error == NULL) {
+		char *p = sbuf_reserve(&in, UPGRADE_READ_SIZE);
+		ssize_t n = read(u->parent_fd, p, UPGRADE_READ_SIZE);
+		if (n <= 0) {
+			error = n == 0 ? "the old loftd closed the connection" :
+				errno == EAGAIN ? "the old loftd sent nothing within "
+				"shutdown.upgrade_timeout" : strerror(errno);
+			break;
+		}
+		sbuf_commit(&in, (size_t)n);
+		/* every complete line, then one move of the rest */
+		char *start = sbuf_mdata(&in), *stop = start + sbuf_len(&in), *lf;
+		while (error == NULL && !ended &&
+		       (lf = memchr(start, '\n', (size_t)(stop - start))) != NULL) {
+			*lf = '\0';
+			if (strcmp(start, "END") == 0)
+				ended = true;
+			else
+				error = upgrade_take_user(d, start, now, &restored);
+			lines++;
+			start = lf + 1;
+		}
+		sbuf_consume(&in, (size_t)(start - sbuf_mdata(&in)));
+	}
+	sbuf_free(&in);
+	if (error != NULL) {
+		log_error("upgrade: user assignments from the old loftd, line %zu: %s",
+			  lines, error);
+		return -1;
+	}
+	log_info("upgrade: %zu user assignments taken over from the old loftd", restored);
+	return 0;
 }
 
 void upgrade_serving(struct loftd *d)
@@ -216,6 +286,10 @@ static void upgrade_env_free(char **envp)
 
 static void upgrade_child_done(struct upgrade *u)
 {
+	if (u->users_ev != NULL)
+		event_free(u->users_ev);
+	u->users_ev = NULL;
+	sbuf_free(&u->users);
 	if (u->child_ev != NULL)
 		event_free(u->child_ev);
 	if (u->timeout_ev != NULL)
@@ -339,6 +413,47 @@ static void upgrade_child_timeout(evutil_socket_t fd, short what, void *arg)
 	upgrade_failed(arg, "did not serve within shutdown.upgrade_timeout (killed)");
 }
 
+static void upgrade_user_line(const struct director_user_info *info, void *ctx)
+{
+	struct sbuf *out = ctx;
+	sbuf_appendf(out, "USER\t%u\t%s\t", info->hash, info->host->ip_str);
+	tabescape_append(out, info->tag);
+	sbuf_appendc(out, '\t');
+	tabescape_append(out, info->username);
+	sbuf_appendc(out, '\n');
+}
+
+/* The assignments go out as the socketpair takes them: the loop never
+ * waits for the new loftd to read. */
+static void upgrade_users_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct upgrade *u = arg;
+	(void)what;
+	ssize_t n = write(fd, sbuf_data(&u->users), sbuf_len(&u->users));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0)
+		sbuf_consume(&u->users, (size_t)n);
+	/* a write error: the new loftd is gone, which the read side reports */
+	if (n < 0 || sbuf_is_empty(&u->users)) {
+		event_del(u->users_ev);
+		sbuf_free(&u->users);
+	}
+}
+
+/* A snapshot of the director's assignments for the new loftd; a user
+ * assigned after it (a first login meanwhile) is assigned by the same
+ * hash over the same hosts there. */
+static void upgrade_send_users(struct loftd *d)
+{
+	struct upgrade *u = &d->upgrade;
+	director_users_foreach(d->director, NULL, time(NULL), upgrade_user_line, &u->users);
+	sbuf_appends(&u->users, "END\n");
+	u->users_ev = event_new(d->base, u->child_fd, EV_WRITE | EV_PERSIST,
+				upgrade_users_write, u);
+	event_add(u->users_ev, NULL);
+}
+
 /* Why no upgrade can start now; NULL when one can. */
 static const char *upgrade_refusal(const struct loftd *d)
 {
@@ -413,6 +528,7 @@ void upgrade_start(struct loftd *d)
 	evutil_make_socket_nonblocking(sp[0]);
 	u->child_ev = event_new(d->base, sp[0], EV_READ | EV_PERSIST, upgrade_child_read, d);
 	event_add(u->child_ev, NULL);
+	upgrade_send_users(d);
 	uint64_t ms = d->cfg->shutdown.upgrade_timeout_ms;
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 	u->timeout_ev = evtimer_new(d->base, upgrade_child_timeout, d);

@@ -5,8 +5,10 @@
  * The new process inherits the listening sockets, the state_dir lock and
  * one end of a socketpair, named in the environment (LOFTD_UPGRADE_FD,
  * LOFTD_LISTEN_FDS, LOFTD_STATE_LOCK_FD); it makes the admin and ipc
- * sockets anew (the old ones were renamed to <name>.old-<pid>), accepts
- * on the inherited sockets and writes "READY" on the socketpair. Then the
+ * sockets anew (the old ones were renamed to <name>.old-<pid>), takes
+ * the old one's user assignments from the socketpair (one line each,
+ * "USER <hash> <ip> <tag> <username>" tab-separated and -escaped, then
+ * "END"), accepts on the inherited sockets and writes "READY" back. Then the
  * old one stops accepting, tells systemd the new MAINPID, and relays its
  * sessions until they end or shutdown.max_drain passes. A new process that
  * exits or does not serve within shutdown.upgrade_timeout is killed and
@@ -18,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "common/sbuf.h"
 
 struct loftd;
 struct event;
@@ -37,6 +41,8 @@ struct upgrade {
 	struct event *child_ev, *timeout_ev;
 	char reply[64];
 	size_t reply_len;
+	struct sbuf users;		/* the assignments still to send it */
+	struct event *users_ev;
 	/* as the old loftd after the handover */
 	struct event *drain_ev;
 	uint64_t drain_start;		/* monotonic ms */
@@ -47,6 +53,10 @@ struct upgrade {
 void upgrade_init(struct upgrade *u, int argc, char **argv);
 /* True in a loftd started by an upgrade. */
 bool upgrade_is_successor(const struct upgrade *u);
+/* Takes the director's user assignments the old loftd sends (so that
+ * users with sessions there go to the same backend here). -1 after
+ * logging why: the start fails, and the old loftd serves on. */
+int upgrade_take_users(struct loftd *d);
 /* Closes inherited descriptors no listener took (the configuration no
  * longer names them). */
 void upgrade_close_unused(struct upgrade *u);

@@ -15,8 +15,8 @@ import threading
 import pytest
 
 import loftlib
-from conftest import LOFT_IP, NET
-from imaputil import IMAP, Raw
+from conftest import BACKEND_IPS, LOFT_IP, NET
+from imaputil import IMAP, Raw, dovecot_host
 from test_systemd import NOBODY, manager, reachable_base, spawn, uid_of  # noqa: F401
 
 SRC = "%s.246" % NET  # a trusted LMTP client, as an MTA is
@@ -130,6 +130,14 @@ class LoginLoop(threading.Thread):
         self.join(30)
 
 
+def backend_of(loft, user):
+    c = IMAP(LOFT_IP, loft.port)
+    c.login(user, "pass")
+    name = c.backend_name()
+    c.logout()
+    return name
+
+
 def idle(loft, user):
     r = Raw(LOFT_IP, loft.port)
     r.line()
@@ -152,6 +160,13 @@ def test_upgrade_drops_nothing(upgradable):
     make, exe = upgradable
     loft = make()
     old_pid = loft.proc.pid
+    # a user an admin moved off its hash's backend
+    hashed = dovecot_host(BACKEND_IPS, "user29")
+    other = next(ip for ip in BACKEND_IPS if ip != hashed)
+    r = loftlib.loftadm("director", "move", "-a", loft.admin, "user29", other)
+    assert r.returncode == 0, r
+    moved = backend_of(loft, "user29")
+    assert moved == loft.cluster.by_ip(other).name
     held = idle(loft, "user21")
     loop = LoginLoop(loft)
     loop.start()
@@ -166,6 +181,11 @@ def test_upgrade_drops_nothing(upgradable):
     text = loft.log_text()
     assert "upgrade: new loftd started as pid %d" % new_pid in text
     assert alive(old_pid) and loft.proc.poll() is None
+    # the new loftd took the old one's assignments over: the moved user
+    # stays where the admin put it
+    assert backend_of(loft, "user29") == moved
+    taken = re.search(r"upgrade: (\d+) user assignments taken over", text)
+    assert taken and int(taken.group(1)) >= 2, text[-3000:]  # user29, user21, the loop's
     # the IDLE session on the old loftd still hears of new mail, delivered
     # through the new loftd (which routes user21 to the same backend)
     deliver(loft, "user21", "after the upgrade")
