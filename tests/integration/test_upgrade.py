@@ -300,3 +300,18 @@ def test_upgrade_under_systemd(upgradable, manager, reachable_base):  # noqa: F8
     assert not [m for m in later if m.pid == old]
     held.close()
     assert loft.proc.wait(30) == 0
+
+
+def test_a_ring_node_refuses(upgradable):
+    """A successor would register a second ring member of the same name
+    and bind the same peer port: refused, the node serves on."""
+    make, exe = upgradable
+    # an etcd nobody runs: the node waits for it, with its ring set up
+    loft = make(extra_conf='ring = { etcd = [ "http://%s.250:2379" ]; port = 9391; };' % NET)
+    loftlib.wait_for(lambda: "retrying" in loft.log_text(), 10, "loftd to wait for etcd")
+    loft.proc.send_signal(signal.SIGUSR2)
+    loftlib.wait_for(lambda: "SIGUSR2: upgrade refused" in loft.log_text(), 10, "the refusal")
+    assert "SIGUSR2: upgrade refused: a ring's node (ring.etcd set) cannot be upgraded " \
+        "in place yet" in loft.log_text()
+    assert "new loftd started" not in loft.log_text()
+    assert loft.proc.poll() is None
