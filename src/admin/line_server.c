@@ -259,11 +259,6 @@ int line_server_move(struct line_server *s, const char *path, char **error_r)
 	return 0;
 }
 
-const char *line_server_path(const struct line_server *s)
-{
-	return s->path;
-}
-
 void line_server_free(struct line_server **sp)
 {
 	struct line_server *s = *sp;

@@ -47,7 +47,6 @@ void line_server_free(struct line_server **server);
  * and line_server_free() unlinks that one): an upgraded loftd makes the
  * old name anew. -1 with the reason (caller frees). */
 int line_server_move(struct line_server *s, const char *path, char **error_r);
-const char *line_server_path(const struct line_server *s);
 
 struct sbuf *line_client_output(struct line_client *c);
 /* The reply to the current line comes later: no further line is handed
