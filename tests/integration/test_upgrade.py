@@ -34,8 +34,9 @@ def install(path, source):
 
 @pytest.fixture
 def upgradable(loft_factory):
-    """A loftd started from a copy of build/loftd; yields (loft, path of
-    the copy). Every loftd the test left (old and new) is stopped after."""
+    """Yields (make, exe): make(**opts) starts a loftd from exe, a copy of
+    build/loftd the test may replace. Every loftd the test left (old and
+    new) is stopped after, and none may have sanitizer reports."""
     d = tempfile.mkdtemp(prefix="loft-upgrade-", dir="/tmp")
     os.chmod(d, 0o755)  # a loftd running as nobody starts its successor
     exe = os.path.join(d, "loftd")
@@ -85,7 +86,7 @@ def stop_pid(pid):
         loftlib.wait_for(lambda: not alive(pid), 30, "loftd %d to exit" % pid)
 
 
-def upgrade(loft, count=1):
+def upgrade(loft):
     """SIGUSR2 to the process serving now; returns the new pid."""
     pids = new_pids(loft)
     serving = pids[-1] if pids else loft.proc.pid
