@@ -11,6 +11,7 @@ import signal
 import smtplib
 import tempfile
 import threading
+import urllib.request
 
 import pytest
 
@@ -20,6 +21,15 @@ from imaputil import IMAP, Raw, dovecot_host
 from test_systemd import NOBODY, manager, reachable_base, spawn, uid_of  # noqa: F401
 
 SRC = "%s.246" % NET  # a trusted LMTP client, as an MTA is
+METRICS_PORT = 9392
+METRICS = 'metrics = { address = "%s"; port = %d; };' % (LOFT_IP, METRICS_PORT)
+
+
+def scrape():
+    url = "http://%s:%d/metrics" % (LOFT_IP, METRICS_PORT)
+    with urllib.request.urlopen(url, timeout=5) as r:
+        assert r.status == 200
+        return r.read().decode()
 SERVES = "upgrade: pid (\\d+) serves now"
 
 
@@ -217,7 +227,7 @@ def install_script(exe, text):
 
 def test_failed_upgrade_keeps_serving(upgradable):
     make, exe = upgradable
-    loft = make()
+    loft = make(extra_conf=METRICS)
     held = idle(loft, "user23")
     install_script(exe, "exit 1")  # a binary that cannot start
     loft.proc.send_signal(signal.SIGUSR2)
@@ -229,6 +239,8 @@ def test_failed_upgrade_keeps_serving(upgradable):
     who = loftlib.loftadm("-a", loft.admin, "who", "user23")
     assert who.returncode == 0 and "user23" in who.stdout, who
     assert [n for n in os.listdir(loft.base_dir) if ".old-" in n] == []
+    # the metrics port the new one would have bound is served again
+    scrape()
     # a good binary in its place: the next SIGUSR2 upgrades
     install(exe, os.path.join(loftlib.build_dir(), "loftd"))
     upgrade(loft)
@@ -262,8 +274,9 @@ def test_upgrade_timeout_and_stop_kill_a_slow_successor(upgradable):
 
 def test_max_drain_ends_the_old_sessions(upgradable):
     make, exe = upgradable
-    loft = make(extra_conf='shutdown = { max_drain = "1s"; };')
+    loft = make(extra_conf='shutdown = { max_drain = "1s"; }; ' + METRICS)
     held = idle(loft, "user25")
+    scrape()
     upgrade(loft)
     held.sock.settimeout(20)
     loftlib.wait_for(held.closed, 20, "the old session to close")
@@ -271,6 +284,8 @@ def test_max_drain_ends_the_old_sessions(upgradable):
     assert loft.proc.wait(30) == 0
     assert "shutdown.max_drain passed with 1 sessions left" in loft.log_text()
     assert login_ok(loft, "user26")
+    # the old one is gone: the new one binds the metrics port
+    assert "loft_" in scrape()
 
 
 def test_upgrade_under_systemd(upgradable, manager, reachable_base):  # noqa: F811
