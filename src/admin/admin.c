@@ -184,6 +184,11 @@ void admin_set_ring(struct admin *a, struct ring *ring)
 		ring_set_peer_commands(ring, admin_peer_command, &a->ctx);
 }
 
+struct line_server *admin_server(struct admin *a)
+{
+	return a->server;
+}
+
 void admin_free(struct admin **ap)
 {
 	struct admin *a = *ap;

@@ -23,6 +23,8 @@ struct admin *admin_new(struct event_base *base, const char *path,
 			struct registry *registry, struct director *director,
 			const char *self_ip, const struct line_server_access *access,
 			char **error_r);
+/* Its socket, for a loftd upgrade to rename (line_server_move()). */
+struct line_server *admin_server(struct admin *a);
 void admin_free(struct admin **admin);
 
 #endif

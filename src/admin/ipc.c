@@ -215,6 +215,11 @@ struct ipc *ipc_new(struct event_base *base, const char *path,
 	return ipc;
 }
 
+struct line_server *ipc_server(struct ipc *ipc)
+{
+	return ipc->server;
+}
+
 void ipc_free(struct ipc **ip)
 {
 	struct ipc *ipc = *ip;

@@ -22,6 +22,8 @@ struct ipc;
 struct ipc *ipc_new(struct event_base *base, const char *path,
 		    struct registry *registry, const struct line_server_access *access,
 		    char **error_r);
+/* Its socket, for a loftd upgrade to rename (line_server_move()). */
+struct line_server *ipc_server(struct ipc *ipc);
 void ipc_free(struct ipc **ipc);
 
 #endif

@@ -247,6 +247,18 @@ struct line_server *line_server_new(struct event_base *base, const char *path,
 	return s;
 }
 
+int line_server_move(struct line_server *s, const char *path, char **error_r)
+{
+	if (rename(s->path, path) < 0) {
+		*error_r = xasprintf("cannot rename %s to %s: %s", s->path, path,
+				     strerror(errno));
+		return -1;
+	}
+	free(s->path);
+	s->path = xstrdup(path);
+	return 0;
+}
+
 void line_server_free(struct line_server **sp)
 {
 	struct line_server *s = *sp;

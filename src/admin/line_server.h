@@ -43,6 +43,10 @@ struct line_server *line_server_new(struct event_base *base, const char *path,
 				    const struct line_server_ops *ops, void *ctx,
 				    char **error_r);
 void line_server_free(struct line_server **server);
+/* Renames the socket file (the socket keeps serving under the new name,
+ * and line_server_free() unlinks that one): an upgraded loftd makes the
+ * old name anew. -1 with the reason (caller frees). */
+int line_server_move(struct line_server *s, const char *path, char **error_r);
 
 struct sbuf *line_client_output(struct line_client *c);
 /* The reply to the current line comes later: no further line is handed

@@ -1,6 +1,7 @@
 /* Session requests to the admin socket. */
 #include "cli/sessions.h"
 
+#include <glob.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,15 +110,17 @@ bool cli_take_local(int *argc, char **argv)
 	return local;
 }
 
-/* Connects and sends the request; NULL after printing why. */
-static struct admin_client *cli_request_send(struct cli *cli, const char *socket_arg,
-					     const struct cli_request *req)
+/* Connects and sends the request; NULL after printing why (a socket
+ * that is gone: silently, when gone_ok). */
+static struct admin_client *cli_request_send(const char *path, const struct cli_request *req,
+					     bool gone_ok)
 {
-	char *path = cli_admin_socket(cli, socket_arg), *error;
-	if (path == NULL)
-		return NULL;
+	char *error;
 	struct admin_client *c = admin_client_connect(path, &error);
-	free(path);
+	if (c == NULL && gone_ok) {
+		free(error);
+		return NULL;
+	}
 	const char **fields = xcalloc(req->count + 1, sizeof(*fields));
 	size_t n = 0;
 	if (!req->local)
@@ -200,23 +203,49 @@ static int cli_read_nodes(struct admin_client *c, struct cli_nodes *nodes,
 	}
 }
 
-/* Sends the request and reads its reply, from one node or from all. */
-static int cli_request_run(struct cli *cli, const char *socket_arg,
-			   const struct cli_request *req, struct cli_nodes *nodes,
-			   cli_got_line_cb *got, void *ctx)
+/* Sends the request to one socket and reads its reply, from one node or
+ * from all. */
+static int cli_request_run_one(const char *path, const struct cli_request *req,
+			       bool gone_ok, struct cli_nodes *nodes, cli_got_line_cb *got,
+			       void *ctx)
 {
-	struct admin_client *c = cli_request_send(cli, socket_arg, req);
+	struct admin_client *c = cli_request_send(path, req, gone_ok);
 	int ret;
 	if (c == NULL) {
-		ret = EX_TEMPFAIL;
+		ret = gone_ok ? 0 : EX_TEMPFAIL;
 	} else if (req->local) {
-		nodes->names = xgrow(nodes->names, &nodes->cap, 1, sizeof(*nodes->names));
-		nodes->names[nodes->count++] = xstrdup("");
-		ret = cli_read_list(c, nodes->names[0], got, ctx);
+		nodes->names = xgrow(nodes->names, &nodes->cap, nodes->count + 1,
+				     sizeof(*nodes->names));
+		const char *node = nodes->names[nodes->count++] = xstrdup("");
+		ret = cli_read_list(c, node, got, ctx);
 	} else {
 		ret = cli_read_nodes(c, nodes, got, ctx);
 	}
 	admin_client_close(&c);
+	return ret;
+}
+
+/* The socket's, then those of loftds an upgrade replaced that still relay
+ * their sessions (<socket>.old-<pid>, loftd(8) SIGNALS): who and kick
+ * see every session of the host. */
+static int cli_request_run(struct cli *cli, const char *socket_arg,
+			   const struct cli_request *req, struct cli_nodes *nodes,
+			   cli_got_line_cb *got, void *ctx)
+{
+	char *path = cli_admin_socket(cli, socket_arg);
+	if (path == NULL)
+		return EX_TEMPFAIL;
+	int ret = cli_request_run_one(path, req, false, nodes, got, ctx);
+	char *pattern = xasprintf("%s.old-*", path);
+	glob_t g;
+	if (ret == 0 && glob(pattern, 0, NULL, &g) == 0) {
+		for (size_t i = 0; i < g.gl_pathc && ret == 0; i++)
+			/* a replaced loftd exits as its last session ends */
+			ret = cli_request_run_one(g.gl_pathv[i], req, true, nodes, got, ctx);
+		globfree(&g);
+	}
+	free(pattern);
+	free(path);
 	return ret;
 }
 

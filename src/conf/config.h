@@ -204,6 +204,8 @@ struct config {
 
 	struct {
 		uint64_t max_disconnect_delay_ms;	/* 0: all at once */
+		uint64_t max_drain_ms;		/* the old loftd after an upgrade */
+		uint64_t upgrade_timeout_ms;	/* for the new loftd to serve */
 	} shutdown;
 
 	struct {

@@ -304,6 +304,12 @@ static const struct conf_key shutdown_keys[] = {
 	KEY_RANGE("max_disconnect_delay", CONF_TYPE_DURATION,
 		  shutdown.max_disconnect_delay_ms, "0", 0, SEC(3600),
 		  "on SIGTERM, close proxied sessions spread over this time; 0: all at once"),
+	KEY_RANGE("max_drain", CONF_TYPE_DURATION, shutdown.max_drain_ms, "1h", 0,
+		  SEC(7 * 86400), "after an upgrade (SIGUSR2), the old loftd relays its "
+		  "sessions this long at most, then stops as on SIGTERM"),
+	KEY_RANGE("upgrade_timeout", CONF_TYPE_DURATION, shutdown.upgrade_timeout_ms,
+		  "30s", SEC(1), SEC(3600), "on SIGUSR2, the new loftd must be serving "
+		  "within this time, or the old one keeps serving"),
 	END
 };
 

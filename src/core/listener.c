@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -85,6 +86,23 @@ static void listener_accept(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Wraps a bound, listening socket (ours or inherited). */
+static struct listener *listener_wrap(struct event_base *base, int fd, const char *address,
+				      uint16_t port, listener_accept_cb *cb, void *ctx,
+				      const struct sockaddr_storage *ss)
+{
+	struct listener *l = xcalloc(1, sizeof(*l));
+	l->fd = fd;
+	l->cb = cb;
+	l->ctx = ctx;
+	ipaddr_from_sockaddr((const struct sockaddr *)ss, &l->local_ip, &l->local_port);
+	l->wildcard = ipaddr_is_wildcard(&l->local_ip);
+	snprintf(l->name, sizeof(l->name), "%s:%u", address, port);
+	l->ev = event_new(base, fd, EV_READ | EV_PERSIST, listener_accept, l);
+	l->pause_ev = evtimer_new(base, listener_resume, l);
+	return l;
+}
+
 struct listener *listener_new(struct event_base *base, const char *address,
 			      uint16_t port, listener_accept_cb *cb, void *ctx,
 			      char **error_r)
@@ -117,16 +135,43 @@ struct listener *listener_new(struct event_base *base, const char *address,
 		close(fd);
 		return NULL;
 	}
-	struct listener *l = xcalloc(1, sizeof(*l));
-	l->fd = fd;
-	l->cb = cb;
-	l->ctx = ctx;
-	ipaddr_from_sockaddr((struct sockaddr *)&ss, &l->local_ip, &l->local_port);
-	l->wildcard = ipaddr_is_wildcard(&l->local_ip);
-	snprintf(l->name, sizeof(l->name), "%s:%u", address, port);
-	l->ev = event_new(base, fd, EV_READ | EV_PERSIST, listener_accept, l);
-	l->pause_ev = evtimer_new(base, listener_resume, l);
-	return l;
+	return listener_wrap(base, fd, address, port, cb, ctx, &ss);
+}
+
+struct listener *listener_adopt(struct event_base *base, int *fds, size_t fds_count,
+				const char *address, uint16_t port,
+				listener_accept_cb *cb, void *ctx)
+{
+	struct ipaddr want;
+	if (ipaddr_parse(address, &want) < 0)
+		return NULL;
+	for (size_t i = 0; i < fds_count; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		struct ipaddr ip;
+		uint16_t p;
+		int listening = 0;
+		socklen_t olen = sizeof(listening);
+		if (fds[i] < 0 || getsockname(fds[i], (struct sockaddr *)&ss, &len) < 0 ||
+		    getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) < 0 ||
+		    !listening)
+			continue;
+		ipaddr_from_sockaddr((struct sockaddr *)&ss, &ip, &p);
+		if (p != port || !ipaddr_equal(&ip, &want))
+			continue;
+		int fd = fds[i];
+		fds[i] = -1;
+		/* the exec cleared it for the handover; no later exec may inherit it */
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		return listener_wrap(base, fd, address, port, cb, ctx, &ss);
+	}
+	return NULL;
+}
+
+int listener_fd(const struct listener *l)
+{
+	return l->fd;
 }
 
 void listener_start(struct listener *l)

@@ -28,6 +28,14 @@ typedef void listener_accept_cb(const struct listener_accept *acc, void *ctx);
 struct listener *listener_new(struct event_base *base, const char *address,
 			      uint16_t port, listener_accept_cb *cb, void *ctx,
 			      char **error_r);
+/* Takes over the listening socket among fds (inherited from the loftd
+ * this one replaces, loftd(8) SIGNALS) that is bound to address:port:
+ * its slot in fds becomes -1. NULL when none is. */
+struct listener *listener_adopt(struct event_base *base, int *fds, size_t fds_count,
+				const char *address, uint16_t port,
+				listener_accept_cb *cb, void *ctx);
+/* The listening socket, to hand to a successor; -1 once stopped. */
+int listener_fd(const struct listener *l);
 void listener_start(struct listener *l);
 void listener_free(struct listener **l);
 /* Keepalive for every connection accepted from now on (inherited from

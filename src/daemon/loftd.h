@@ -12,6 +12,7 @@
 #include "conf/config.h"
 #include "daemon/privileges.h"
 #include "daemon/service.h"
+#include "daemon/upgrade.h"
 
 struct loftd {
 	struct config *cfg;		/* the current one; a reference */
@@ -30,12 +31,14 @@ struct loftd {
 	struct proxy_listener *plisteners;
 	struct listener **listeners;
 	size_t listeners_count;
-	struct event *sigterm, *sigint, *sighup, *expire;
+	struct event *sigterm, *sigint, *sighup, *sigusr2, *expire;
 	struct event *stop_tick;	/* set: a spread shutdown is under way */
 	uint64_t stop_start;		/* monotonic ms */
 	size_t stop_total;		/* proxied sessions when it began */
 	struct privileges priv;
 	struct service service;		/* sd_notify: READY, STATUS, ... */
+	struct upgrade upgrade;		/* SIGUSR2 */
+	int state_lock_fd;		/* the state_dir's lock; -1: none */
 	/* how the configuration was loaded, to load it again */
 	const char *config_path;
 	const struct config_override *overrides;
@@ -51,5 +54,12 @@ int loftd_client_tls(const struct config *cfg, SSL_CTX **ctx_r, char **error_r);
 /* Raises RLIMIT_NOFILE for limits.max_connections; returns how many
  * connections fit (main.c). */
 unsigned int loftd_setup_nofile(const struct config *cfg);
+/* Serves metrics.* (none for port 0); -1 after logging why (main.c). */
+int loftd_setup_metrics(struct loftd *d);
+/* Stops as on SIGTERM: no more accepting, proxied sessions closed over
+ * shutdown.max_disconnect_delay (main.c). */
+void loftd_stop(struct loftd *d);
+/* Leaves the ring, if any, and ends the event loop (main.c). */
+void loftd_exit(struct loftd *d);
 
 #endif

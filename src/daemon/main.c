@@ -68,7 +68,7 @@ static void loftd_left_ring(void *ctx)
 
 /* The last step of a stop: leave the ring (its lease revoked, so the
  * others stop waiting for this node at once), then end the loop. */
-static void loftd_exit(struct loftd *d)
+void loftd_exit(struct loftd *d)
 {
 	if (d->ring != NULL)
 		ring_stop(d->ring, loftd_left_ring, d);
@@ -114,6 +114,10 @@ static void loftd_on_signal(evutil_socket_t sig, short what, void *arg)
 		loftd_reload(d);
 		return;
 	}
+	if (sig == SIGUSR2) {
+		upgrade_start(d);
+		return;
+	}
 	if (d->stop_tick != NULL) {
 		log_info("%s again: closing the remaining %zu sessions now", name,
 			 registry_count(&d->proxy->registry));
@@ -121,6 +125,12 @@ static void loftd_on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("%s: shutting down", name);
+	loftd_stop(d);
+}
+
+void loftd_stop(struct loftd *d)
+{
+	upgrade_cancel(d);
 	service_stopping(d, NULL);
 	for (size_t i = 0; i < d->listeners_count; i++)
 		listener_stop(d->listeners[i]);
@@ -180,6 +190,7 @@ static void loftd_serve(void *ctx)
 	for (size_t i = 0; i < d->listeners_count; i++)
 		listener_start(d->listeners[i]);
 	service_ready(d);
+	upgrade_serving(d);
 }
 
 static void loftd_ring_serving(void *ctx, bool serving)
@@ -286,8 +297,13 @@ static int loftd_setup_listeners(struct loftd *d)
 		unsigned int port = config_listener_port(set);
 		char *error;
 		proxy_listener_init(&d->plisteners[i], d->proxy, set);
-		d->listeners[i] = listener_new(d->base, set->address, (uint16_t)port,
-					       proxy_accept, &d->plisteners[i], &error);
+		/* after an upgrade, the old loftd's socket: no connection lost */
+		d->listeners[i] = listener_adopt(d->base, d->upgrade.fds,
+						 d->upgrade.fds_count, set->address,
+						 (uint16_t)port, proxy_accept, &d->plisteners[i]);
+		if (d->listeners[i] == NULL)
+			d->listeners[i] = listener_new(d->base, set->address, (uint16_t)port,
+						       proxy_accept, &d->plisteners[i], &error);
 		if (d->listeners[i] == NULL) {
 			log_error("%s: %s", set->source, error);
 			free(error);
@@ -357,8 +373,16 @@ static int loftd_setup_state(struct loftd *d)
 			  config_source(d->cfg, "state_dir"), dir);
 		return -1;
 	}
-	struct director_store *store = director_state_store_open(dir, &error);
-	if (store == NULL || director_set_store(d->director, store, &error) < 0) {
+	struct director_store *store = director_state_store_open(dir, d->upgrade.lock_fd,
+								 &error);
+	d->upgrade.lock_fd = -1;
+	if (store == NULL) {
+		log_error("%s", error);
+		free(error);
+		return -1;
+	}
+	d->state_lock_fd = director_state_store_lock_fd(store);
+	if (director_set_store(d->director, store, &error) < 0) {
 		log_error("%s", error);
 		free(error);
 		return -1;
@@ -439,7 +463,7 @@ static void loftd_metrics_render(void *ctx, struct sbuf *out)
 
 /* metrics.port 0: no endpoint. Bound before the privilege switch, like
  * the listeners. */
-static int loftd_setup_metrics(struct loftd *d)
+int loftd_setup_metrics(struct loftd *d)
 {
 	const struct config *cfg = d->cfg;
 	char *error;
@@ -466,8 +490,17 @@ static int loftd_drop_privileges(struct loftd *d)
 	char *error;
 	/* a ring keeps no state file (loftd_setup_state made no state_dir) */
 	const char *state_dir = d->cfg->ring.etcd.count > 0 ? "" : d->cfg->state_dir;
+	char state_file[4096] = "";
+	/* written as root at a first start; a successor started by an upgrade
+	 * (as `user`) reads it */
+	if (state_dir[0] != '\0') {
+		snprintf(state_file, sizeof(state_file), "%s/" DIRECTOR_STATE_FILE, state_dir);
+		if (access(state_file, F_OK) < 0)
+			state_file[0] = '\0';
+	}
 	if (privileges_own_dir(&d->priv, d->cfg->base_dir, &error) < 0 ||
 	    privileges_own_dir(&d->priv, state_dir, &error) < 0 ||
+	    privileges_own_dir(&d->priv, state_file, &error) < 0 ||
 	    privileges_drop(&d->priv, &error) < 0) {
 		log_error("%s", error);
 		free(error);
@@ -485,9 +518,11 @@ static void loftd_setup_signals(struct loftd *d)
 	d->sigterm = evsignal_new(d->base, SIGTERM, loftd_on_signal, d);
 	d->sigint = evsignal_new(d->base, SIGINT, loftd_on_signal, d);
 	d->sighup = evsignal_new(d->base, SIGHUP, loftd_on_signal, d);
+	d->sigusr2 = evsignal_new(d->base, SIGUSR2, loftd_on_signal, d);
 	evsignal_add(d->sigterm, NULL);
 	evsignal_add(d->sigint, NULL);
 	evsignal_add(d->sighup, NULL);
+	evsignal_add(d->sigusr2, NULL);
 	struct timeval tv = { LOFTD_EXPIRE_INTERVAL_S, 0 };
 	d->expire = event_new(d->base, -1, EV_PERSIST, loftd_expire, d);
 	event_add(d->expire, &tv);
@@ -516,7 +551,8 @@ static void loftd_free(struct loftd *d)
 	free(d->listeners);
 	free(d->plisteners);
 	director_free(&d->director);
-	struct event *evs[] = { d->sigterm, d->sigint, d->sighup, d->expire, d->stop_tick };
+	struct event *evs[] = { d->sigterm, d->sigint, d->sighup, d->sigusr2, d->expire,
+				d->stop_tick };
 	for (size_t i = 0; i < ARRAY_SIZE(evs); i++) {
 		if (evs[i] != NULL)
 			event_free(evs[i]);
@@ -527,6 +563,7 @@ static void loftd_free(struct loftd *d)
 	SSL_CTX_free(d->backend_tls);
 	privileges_free(&d->priv);
 	config_unref(&d->cfg);
+	upgrade_free(&d->upgrade);
 }
 
 /* The changelist folds the several interest changes a connection goes
@@ -563,6 +600,8 @@ int main(int argc, char **argv)
 
 	log_init("loftd");
 	d.start_time = time(NULL);
+	d.state_lock_fd = -1;
+	upgrade_init(&d.upgrade, argc, argv);
 	while ((c = getopt(argc, argv, "c:o:nkDh")) != -1) {
 		switch (c) {
 		case 'c':
@@ -572,7 +611,7 @@ int main(int argc, char **argv)
 			char *eq = strchr(optarg, '=');
 			if (eq == NULL || noverrides == LOFTD_MAX_OVERRIDES) {
 				fprintf(stderr, "loftd: -o needs key=value\n");
-				return EXIT_FAILURE;
+				goto out_args;
 			}
 			*eq = '\0';
 			overrides[noverrides++] = (struct config_override){ optarg, eq + 1 };
@@ -586,18 +625,20 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			config_print_keys(stdout);
-			return EXIT_SUCCESS;
+			ret = EXIT_SUCCESS;
+			goto out_args;
 		case 'h':
 			loftd_usage(stdout);
-			return EXIT_SUCCESS;
+			ret = EXIT_SUCCESS;
+			goto out_args;
 		default:
 			loftd_usage(stderr);
-			return EXIT_FAILURE;
+			goto out_args;
 		}
 	}
 	if (optind != argc) {
 		loftd_usage(stderr);
-		return EXIT_FAILURE;
+		goto out_args;
 	}
 	d.config_path = config_path;
 	d.overrides = overrides;
@@ -642,7 +683,8 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	unsigned int max_connections = loftd_setup_nofile(d.cfg);
-	if (loftd_setup_state(&d) < 0 || loftd_setup_tls(&d) < 0)
+	if (loftd_setup_state(&d) < 0 || upgrade_take_users(&d) < 0 ||
+	    loftd_setup_tls(&d) < 0)
 		goto out;
 	d.auth = auth_new(d.cfg, d.base, &error);
 	if (d.auth == NULL) {
@@ -664,7 +706,10 @@ int main(int argc, char **argv)
 			      loftd_health_verdict, &d);
 	if (d.health != NULL)
 		director_health_enable(d.director);
-	if (loftd_setup_listeners(&d) < 0 || loftd_setup_admin(&d) < 0 ||
+	if (loftd_setup_listeners(&d) < 0)
+		goto out;
+	upgrade_close_unused(&d.upgrade);
+	if (loftd_setup_admin(&d) < 0 ||
 	    loftd_setup_metrics(&d) < 0 || loftd_drop_privileges(&d) < 0)
 		goto out;
 	loftd_setup_signals(&d);
@@ -677,5 +722,8 @@ int main(int argc, char **argv)
 	ret = d.failed ? EXIT_FAILURE : EXIT_SUCCESS;
 out:
 	loftd_free(&d);
+	return ret;
+out_args:
+	upgrade_free(&d.upgrade);
 	return ret;
 }

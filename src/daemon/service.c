@@ -14,6 +14,7 @@
 #include "common/macros.h"
 #include "daemon/loftd.h"
 #include "daemon/notify.h"
+#include "daemon/upgrade.h"
 #include "proxy/proxy.h"
 #include "registry/registry.h"
 
@@ -93,9 +94,11 @@ int service_start(struct loftd *d)
 {
 	struct service *s = &d->service;
 	char *error;
+	/* a successor's watchdog was asked of the loftd it replaces */
+	pid_t self = upgrade_is_successor(&d->upgrade) ? getppid() : getpid();
 	if (notify_open(getenv("NOTIFY_SOCKET"), &s->notify, &error) < 0 ||
 	    notify_watchdog_usec(getenv("WATCHDOG_USEC"), getenv("WATCHDOG_PID"),
-				 getpid(), &s->watchdog_usec, &error) < 0) {
+				 self, &s->watchdog_usec, &error) < 0) {
 		log_error("%s", error);
 		free(error);
 		return -1;
@@ -121,7 +124,21 @@ void service_ready(struct loftd *d)
 	if (d->service.notify == NULL || d->service.ready)
 		return;
 	d->service.ready = true;
-	service_send_status(d, "READY=1", true);
+	/* a successor is not the main process yet: the loftd it replaces
+	 * says MAINPID= and READY=1 for it (service_handover()) */
+	if (!upgrade_is_successor(&d->upgrade))
+		service_send_status(d, "READY=1", true);
+}
+
+void service_handover(struct loftd *d, pid_t pid)
+{
+	char msg[NOTIFY_MAX_MESSAGE];
+	if (d->service.notify == NULL)
+		return;
+	snprintf(msg, sizeof(msg), "MAINPID=%d\nREADY=1", (int)pid);
+	service_send(&d->service, msg);
+	/* from now on the manager listens to the new main process only */
+	service_free(&d->service);
 }
 
 void service_reloading(struct loftd *d)

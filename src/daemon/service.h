@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct loftd;
 struct notify;
@@ -37,6 +38,9 @@ void service_reloading(struct loftd *d);
 void service_reloaded(struct loftd *d);
 /* why: shown as the STATUS= line, or NULL for the session counts. */
 void service_stopping(struct loftd *d, const char *why);
+/* An upgrade's new loftd (pid) serves: it becomes the main process
+ * ("MAINPID=<pid>", "READY=1") and this one sends nothing more. */
+void service_handover(struct loftd *d, pid_t pid);
 void service_free(struct service *s);
 
 #endif

@@ -477,6 +477,17 @@ void director_user_lookup(struct director *d, uint32_t hash, const char *tag,
 	}
 }
 
+bool director_user_restore(struct director *d, const char *tag, uint32_t hash,
+			   const struct ipaddr *ip, const char *username, time_t now)
+{
+	struct director_tag *t = director_tag_get(d, tag, false, NULL);
+	struct director_host *host = director_host_list_find(&d->hosts, ip);
+	if (t == NULL || host == NULL || user_directory_lookup(&t->users, hash) != NULL)
+		return false;
+	user_directory_add(&t->users, hash, host, username, now, d->next_gen++);
+	return true;
+}
+
 void director_users_foreach(struct director *d, const struct ipaddr *ip, time_t now,
 			    void (*cb)(const struct director_user_info *info, void *ctx),
 			    void *ctx)

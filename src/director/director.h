@@ -400,6 +400,13 @@ struct director_lookup {
 void director_user_lookup(struct director *d, uint32_t hash, const char *tag,
 			  time_t now, struct director_lookup *r);
 
+/* An assignment the loftd this one replaces made (loftd(8) SIGUSR2),
+ * kept as if the user had logged in at `now`: its next logins go to the
+ * same host. false (nothing changes) for a tag or host this director
+ * does not know, or a user it knows already. */
+bool director_user_restore(struct director *d, const char *tag, uint32_t hash,
+			   const struct ipaddr *ip, const char *username, time_t now);
+
 /* Every assignment, optionally only those on one host (USER-LIST). */
 struct director_user_info {
 	uint32_t hash;

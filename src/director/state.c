@@ -221,11 +221,15 @@ static void state_store_free(struct director_store *store)
 	free(st);
 }
 
-struct director_store *director_state_store_open(const char *state_dir, char **error_r)
+struct director_store *director_state_store_open(const char *state_dir, int lock_fd,
+						char **error_r)
 {
 	char *path = xasprintf("%s/" DIRECTOR_STATE_LOCK, state_dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	/* an inherited lock_fd shares the lock of the loftd that passed it */
+	int fd = lock_fd >= 0 ? lock_fd : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (lock_fd >= 0)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	else if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		*error_r = errno == EWOULDBLOCK ?
 			xasprintf("state_dir %s is in use by another loftd (%s is locked)",
 				  state_dir, path) :
@@ -244,4 +248,9 @@ struct director_store *director_state_store_open(const char *state_dir, char **e
 	st->store.free = state_store_free;
 	st->store.name = st->path;
 	return &st->store;
+}
+
+int director_state_store_lock_fd(const struct director_store *store)
+{
+	return ((const struct state_store *)store)->lock_fd;
 }

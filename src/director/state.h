@@ -40,7 +40,11 @@ void director_state_format(const struct director_host_list *hosts,
 
 /* The state file of state_dir as the director's store (director.h),
  * holding DIRECTOR_STATE_LOCK while it lives. NULL with the reason when
- * the lock cannot be had. */
-struct director_store *director_state_store_open(const char *state_dir, char **error_r);
+ * the lock cannot be had. lock_fd >= 0 is that lock already held, as
+ * inherited from the loftd this one replaces (-1: take it). */
+struct director_store *director_state_store_open(const char *state_dir, int lock_fd,
+						char **error_r);
+/* The descriptor holding the lock, to hand to a successor. */
+int director_state_store_lock_fd(const struct director_store *store);
 
 #endif

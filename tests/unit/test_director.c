@@ -271,6 +271,37 @@ static void test_route_sticks(void **state)
 	config_free(&cfg);
 }
 
+/* An upgrade's successor keeps its predecessor's assignments: a user
+ * off its hash's host is routed where the predecessor had it. */
+static void test_restore_user(void **state)
+{
+	(void)state;
+	static const char *const servers[] = { "10.0.0.1", "10.0.0.2", "10.0.0.3" };
+	struct config *cfg = make_config(servers, 3);
+	char *error = NULL;
+	struct director *d = director_new(cfg, NULL, &error);
+	uint32_t hash = director_user_hash(d, "moved");
+	const struct director_host *hashed = director_hashed_host(d, hash, "");
+	struct ipaddr other = ip_of(strcmp(hashed->ip_str, "10.0.0.1") == 0 ?
+				    "10.0.0.2" : "10.0.0.1");
+	struct ipaddr unknown = ip_of("10.9.9.9");
+	assert_false(director_user_restore(d, "", hash, &unknown, "moved", 100));
+	assert_false(director_user_restore(d, "no-such-tag", hash, &other, "moved", 100));
+	assert_true(director_user_restore(d, "", hash, &other, "moved", 100));
+	/* known now: a second restore changes nothing */
+	assert_false(director_user_restore(d, "", hash, &hashed->ip, "moved", 100));
+	struct director_ticket t;
+	const char *err;
+	const struct director_host *h = route(d, "moved", "", 200, &t, &err);
+	assert_true(ipaddr_equal(&h->ip, &other));
+	director_release(d, &t, 300);
+	/* it lives as an assignment made at restore time */
+	assert_int_equal(director_expire(d, 300 + 899), 0);
+	assert_int_equal(director_expire(d, 300 + 900), 1);
+	director_free(&d);
+	config_free(&cfg);
+}
+
 /* The first user%d from `from` on whom the ring puts on `ip`. */
 static const char *user_on(struct director *d, const char *ip, int from, char buf[16])
 {
@@ -555,6 +586,7 @@ int main(void)
 		cmocka_unit_test(test_ranges_and_tags),
 		cmocka_unit_test(test_assignment_lifetime),
 		cmocka_unit_test(test_route_sticks),
+		cmocka_unit_test(test_restore_user),
 		cmocka_unit_test(test_health_routing),
 		cmocka_unit_test(test_host_changes),
 		cmocka_unit_test(test_removed_hosts),

@@ -163,7 +163,7 @@ static void remove_state_dir(char *dir)
 /* What loftd does at start: lock the state_dir, then load and save. */
 static int open_state(struct director *d, const char *dir, char **error_r)
 {
-	struct director_store *store = director_state_store_open(dir, error_r);
+	struct director_store *store = director_state_store_open(dir, -1, error_r);
 	if (store == NULL)
 		return -1;
 	return director_set_store(d, store, error_r);

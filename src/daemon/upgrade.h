@@ -1,0 +1,71 @@
+/* Replacing the running loftd by a new binary without dropping a session
+ * (loftd(8) SIGNALS, SIGUSR2). The old loftd starts the binary it was
+ * started from (its path as /proc/self/exe named it at start, so a package
+ * that replaced the file starts the new one) with the same command line.
+ * The new process inherits the listening sockets, the state_dir lock and
+ * one end of a socketpair, named in the environment (LOFTD_UPGRADE_FD,
+ * LOFTD_LISTEN_FDS, LOFTD_STATE_LOCK_FD); it makes the admin and ipc
+ * sockets anew (the old ones were renamed to <name>.old-<pid>), takes
+ * the old one's user assignments from the socketpair (one line each,
+ * "USER <hash> <ip> <tag> <username>" tab-separated and -escaped, then
+ * "END"), accepts on the inherited sockets and writes "READY" back. Then the
+ * old one stops accepting, tells systemd the new MAINPID, and relays its
+ * sessions until they end or shutdown.max_drain passes. A new process that
+ * exits or does not serve within shutdown.upgrade_timeout is killed and
+ * the old one serves on as before. */
+#ifndef LOFT_DAEMON_UPGRADE_H
+#define LOFT_DAEMON_UPGRADE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/sbuf.h"
+
+struct loftd;
+struct event;
+
+struct upgrade {
+	/* what to start: saved at start, before getopt() touched argv */
+	char *exe;			/* NULL: /proc/self/exe unreadable */
+	char **argv;
+	/* as the new loftd: what the old one handed over (-1: nothing) */
+	int parent_fd;
+	int *fds;
+	size_t fds_count;
+	int lock_fd;
+	/* as the old loftd: the new one starting */
+	pid_t child;
+	int child_fd;
+	struct event *child_ev, *timeout_ev;
+	char reply[64];
+	size_t reply_len;
+	struct sbuf users;		/* the assignments still to send it */
+	struct event *users_ev;
+	/* as the old loftd after the handover */
+	struct event *drain_ev;
+	uint64_t drain_start;		/* monotonic ms */
+};
+
+/* Saves the executable's path and argv, and takes what a replaced loftd
+ * handed over from the environment (removing it from there). */
+void upgrade_init(struct upgrade *u, int argc, char **argv);
+/* True in a loftd started by an upgrade. */
+bool upgrade_is_successor(const struct upgrade *u);
+/* Takes the director's user assignments the old loftd sends (so that
+ * users with sessions there go to the same backend here). -1 after
+ * logging why: the start fails, and the old loftd serves on. */
+int upgrade_take_users(struct loftd *d);
+/* Closes inherited descriptors no listener took (the configuration no
+ * longer names them). */
+void upgrade_close_unused(struct upgrade *u);
+/* The new loftd serves: tells the old one. */
+void upgrade_serving(struct loftd *d);
+/* SIGUSR2: starts the new binary, or logs why not. */
+void upgrade_start(struct loftd *d);
+/* A stop begins: a new loftd not serving yet is killed. */
+void upgrade_cancel(struct loftd *d);
+void upgrade_free(struct upgrade *u);
+
+#endif
