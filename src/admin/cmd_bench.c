@@ -12,7 +12,7 @@
  * state proxying, from 10.<i> spread over a /8, routed to backend a
  * (default 10.255.0.1) or b (10.255.0.2) by its letter: a kick by -h a
  * or by the mask "*a-*" selects half of them. Their ids have the top bit
- * set, out of reach of loftd's own (time << 24), so nothing that finds a
+ * set, out of reach of loftd's own (below 2^62, proxy_id_seed()), so nothing that finds a
  * session by id can take one of these for a real one.
  *
  * A kick marks the session and queues it; the queue is emptied on a later

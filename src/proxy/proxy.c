@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,9 +97,7 @@ struct proxy *proxy_new(struct event_base *base, struct config *cfg,
 	list_init(&p->header_waits);
 	p->max_connections = cfg->limits.max_connections;
 	ip_limit_init(&p->prelogin, cfg->limits.max_prelogin_per_ip);
-	/* ids stay unique across restarts: seconds since the epoch in the
-	 * high bits, a counter below */
-	p->next_id = (uint64_t)time(NULL) << 24;
+	p->next_id = proxy_id_seed();
 	proxy_apply_config(p);
 	return p;
 }
@@ -255,6 +254,18 @@ bool proxy_trusted(const struct config *cfg, const struct ipaddr *ip)
 			return true;
 	}
 	return false;
+}
+
+uint64_t proxy_id_seed(void)
+{
+	uint64_t seed;
+	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+		/* no kernel randomness (not on a kernel loftd runs on): the
+		 * clock's nanoseconds and the pid still part two processes */
+		seed = (uint64_t)clock_wall_ms() << 20 ^ (uint64_t)getpid() << 40 ^
+		       clock_monotonic_us();
+	}
+	return seed & PROXY_ID_SEED_MASK;
 }
 
 void proxy_entry_init(struct proxy *proxy, struct registry_entry *reg,

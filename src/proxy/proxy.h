@@ -134,6 +134,13 @@ void proxy_prelogin_release(struct proxy *proxy, const struct ipaddr *ip);
 
 /* Session ids as 16 hex digits, in logs, who -1 and to backends. */
 #define PROXY_ID_STRLEN 17
+/* The first id of a process: random, so that the nodes of a ring started
+ * in the same second, a restart and an upgrade's successor all count
+ * from their own place (a backend logs the id as its session=, and an
+ * admin greps the ring's logs for it). Below 2^62: a counter never
+ * reaches the bench hooks' ids (top bit set, admin/cmd_bench.c). */
+#define PROXY_ID_SEED_MASK ((UINT64_C(1) << 62) - 1)
+uint64_t proxy_id_seed(void);
 
 /* A new session's registry entry: the next id (also written to id_str),
  * the service, the client's address, pre-login, started now. The owner
