@@ -182,6 +182,28 @@ static void loftd_health_verdict(void *ctx, const struct ipaddr *ip,
 		(void)director_host_set_health(d->director, ip, verdict, error, time(NULL));
 }
 
+/* The director closes sessions here, and in the loftd this one replaced
+ * while that one still relays some (upgrade.h). */
+static size_t loftd_director_kill(void *ctx, uint16_t tag, uint32_t hash)
+{
+	struct loftd *d = ctx;
+	upgrade_forward_kill(d, tag, hash);
+	return proxy_director_kill(d->proxy, tag, hash);
+}
+
+static size_t loftd_director_kick(void *ctx, const char *field, const char *value)
+{
+	struct loftd *d = ctx;
+	upgrade_forward_kick(d, field, value);
+	return proxy_director_kick(d->proxy, field, value);
+}
+
+static void loftd_director_resume(void *ctx, uint64_t waiter)
+{
+	struct loftd *d = ctx;
+	proxy_director_resume(d->proxy, waiter);
+}
+
 /* The director's state is loaded (a ring's too): logins may be routed,
  * and the service manager may say loftd is up. */
 static void loftd_serve(void *ctx)
@@ -539,6 +561,9 @@ static void loftd_free(struct loftd *d)
 	if (d->ring != NULL)
 		loftd_unshare_limits(d);
 	ring_free(&d->ring);
+	/* the upgrade's links and counts of the other loftd's sessions,
+	 * before the sessions' end would tell the other loftd of each */
+	upgrade_free(d);
 	/* Sessions go first: auth_free() still delivers the verdicts of
 	 * jobs in flight, to the proxy (auth.h: the context outlives auth),
 	 * and they must find no session. */
@@ -563,7 +588,6 @@ static void loftd_free(struct loftd *d)
 	SSL_CTX_free(d->backend_tls);
 	privileges_free(&d->priv);
 	config_unref(&d->cfg);
-	upgrade_free(&d->upgrade);
 }
 
 /* The changelist folds the several interest changes a connection goes
@@ -697,11 +721,11 @@ int main(int argc, char **argv)
 			    d.backend_tls);
 	d.proxy->max_connections = max_connections;
 	static const struct director_callbacks director_cb = {
-		.kill = proxy_director_kill,
-		.kick = proxy_director_kick,
-		.resume = proxy_director_resume,
+		.kill = loftd_director_kill,
+		.kick = loftd_director_kick,
+		.resume = loftd_director_resume,
 	};
-	director_set_callbacks(d.director, &director_cb, d.proxy);
+	director_set_callbacks(d.director, &director_cb, &d);
 	d.health = health_new(d.base, d.cfg, d.director, d.backend_tls,
 			      loftd_health_verdict, &d);
 	if (d.health != NULL)
@@ -724,6 +748,6 @@ out:
 	loftd_free(&d);
 	return ret;
 out_args:
-	upgrade_free(&d.upgrade);
+	upgrade_free(&d);
 	return ret;
 }

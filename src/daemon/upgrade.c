@@ -25,11 +25,11 @@
 #include "common/macros.h"
 #include "common/net.h"
 #include "common/sbuf.h"
-#include "common/tabescape.h"
 #include "common/xmalloc.h"
 #include "core/listener.h"
 #include "daemon/loftd.h"
 #include "daemon/service.h"
+#include "daemon/upgrade_private.h"
 #include "director/director.h"
 #include "metrics/server.h"
 #include "proxy/proxy.h"
@@ -41,7 +41,6 @@
 #define UPGRADE_READY "READY\n"
 #define UPGRADE_DRAIN_TICK_MS 100
 #define UPGRADE_MAX_FDS 256
-#define UPGRADE_READ_SIZE 65536
 
 extern char **environ;
 
@@ -69,7 +68,8 @@ void upgrade_init(struct upgrade *u, int argc, char **argv)
 {
 	char path[PATH_MAX];
 	memset(u, 0, sizeof(*u));
-	u->parent_fd = u->lock_fd = u->child_fd = -1;
+	u->parent_fd = u->lock_fd = -1;
+	hmap_init(&u->holds);
 	ssize_t len = readlink("/proc/self/exe", path, sizeof(path) - 1);
 	if (len > 0) {
 		path[len] = '\0';
@@ -117,72 +117,6 @@ void upgrade_close_unused(struct upgrade *u)
 	u->lock_fd = -1;
 }
 
-/* One "USER" line; NULL, or what is wrong with it. */
-static const char *upgrade_take_user(struct loftd *d, char *line, time_t now,
-				     size_t *restored)
-{
-	char *f[6], *end;
-	struct ipaddr ip;
-	if (tabsplit_inplace(line, f, 6) != 5 || strcmp(f[0], "USER") != 0)
-		return "not a USER line";
-	errno = 0;
-	unsigned long hash = strtoul(f[1], &end, 10);
-	if (*f[1] == '\0' || *end != '\0' || errno != 0 || hash > UINT32_MAX)
-		return "invalid user hash";
-	if (ipaddr_parse(f[2], &ip) < 0)
-		return "invalid host address";
-	if (director_user_restore(d->director, f[3], (uint32_t)hash, &ip, f[4], now))
-		(*restored)++;
-	return NULL;
-}
-
-int upgrade_take_users(struct loftd *d)
-{
-	struct upgrade *u = &d->upgrade;
-	if (u->parent_fd < 0)
-		return 0;
-	uint64_t ms = d->cfg->shutdown.upgrade_timeout_ms;
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
-	setsockopt(u->parent_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	struct sbuf in = SBUF_INIT;
-	size_t restored = 0, lines = 0;
-	const char *error = NULL;
-	time_t now = time(NULL);
-	bool ended = false;
-	while (!ended && error == NULL) {
-		char *p = sbuf_reserve(&in, UPGRADE_READ_SIZE);
-		ssize_t n = read(u->parent_fd, p, UPGRADE_READ_SIZE);
-		if (n <= 0) {
-			error = n == 0 ? "the old loftd closed the connection" :
-				errno == EAGAIN ? "the old loftd sent nothing within "
-				"shutdown.upgrade_timeout" : strerror(errno);
-			break;
-		}
-		sbuf_commit(&in, (size_t)n);
-		/* every complete line, then one move of the rest */
-		char *start = sbuf_mdata(&in), *stop = start + sbuf_len(&in), *lf;
-		while (error == NULL && !ended &&
-		       (lf = memchr(start, '\n', (size_t)(stop - start))) != NULL) {
-			*lf = '\0';
-			if (strcmp(start, "END") == 0)
-				ended = true;
-			else
-				error = upgrade_take_user(d, start, now, &restored);
-			lines++;
-			start = lf + 1;
-		}
-		sbuf_consume(&in, (size_t)(start - sbuf_mdata(&in)));
-	}
-	sbuf_free(&in);
-	if (error != NULL) {
-		log_error("upgrade: user assignments from the old loftd, line %zu: %s",
-			  lines, error);
-		return -1;
-	}
-	log_info("upgrade: %zu user assignments taken over from the old loftd", restored);
-	return 0;
-}
-
 void upgrade_serving(struct loftd *d)
 {
 	struct upgrade *u = &d->upgrade;
@@ -191,8 +125,7 @@ void upgrade_serving(struct loftd *d)
 	/* a few bytes into an empty socket buffer: does not block */
 	if (write(u->parent_fd, UPGRADE_READY, strlen(UPGRADE_READY)) < 0)
 		log_error("upgrade: cannot tell the old loftd that this one serves: %m");
-	close(u->parent_fd);
-	u->parent_fd = -1;
+	upgrade_overlap_start_pred(d);
 	log_info("upgrade: serving; the old loftd (pid %d) stops accepting",
 		 (int)getppid());
 }
@@ -284,21 +217,13 @@ static void upgrade_env_free(char **envp)
 	free(envp);
 }
 
+/* The successor is no longer starting: it serves, or it failed. */
 static void upgrade_child_done(struct upgrade *u)
 {
-	if (u->users_ev != NULL)
-		event_free(u->users_ev);
-	u->users_ev = NULL;
-	sbuf_free(&u->users);
-	if (u->child_ev != NULL)
-		event_free(u->child_ev);
 	if (u->timeout_ev != NULL)
 		event_free(u->timeout_ev);
-	u->child_ev = u->timeout_ev = NULL;
-	if (u->child_fd >= 0)
-		close(u->child_fd);
-	u->child_fd = -1;
-	u->reply_len = 0;
+	u->timeout_ev = NULL;
+	u->child = 0;
 }
 
 /* Back to serving as before the upgrade began. */
@@ -318,7 +243,7 @@ static void upgrade_undo(struct loftd *d)
  * the admin sockets get their names back, so it cannot unlink them. A
  * process that is exiting already (its socketpair end closed) keeps its
  * own exit status: SIGKILL does not replace it. */
-static void upgrade_failed(struct loftd *d, const char *why)
+void upgrade_failed(struct loftd *d, const char *why)
 {
 	struct upgrade *u = &d->upgrade;
 	int status = 0;
@@ -332,8 +257,8 @@ static void upgrade_failed(struct loftd *d, const char *why)
 			snprintf(detail, sizeof(detail), ", killed by signal %d",
 				 WTERMSIG(status));
 	}
-	u->child = 0;
 	upgrade_child_done(u);
+	upgrade_overlap_end_succ(d);
 	log_error("upgrade failed: the new loftd %s (pid %d) %s%s; this one serves on",
 		  u->exe, (int)pid, why, detail);
 	upgrade_undo(d);
@@ -359,12 +284,10 @@ static void upgrade_drain_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* The new loftd serves: this one stops accepting and drains. */
-static void upgrade_handover(struct loftd *d)
+void upgrade_handover(struct loftd *d)
 {
 	struct upgrade *u = &d->upgrade;
 	pid_t pid = u->child;
-	u->child = 0;
 	upgrade_child_done(u);
 	for (size_t i = 0; i < d->listeners_count; i++)
 		listener_stop(d->listeners[i]);
@@ -379,79 +302,11 @@ static void upgrade_handover(struct loftd *d)
 	upgrade_drain_tick(-1, 0, d);
 }
 
-static void upgrade_child_read(evutil_socket_t fd, short what, void *arg)
-{
-	struct loftd *d = arg;
-	struct upgrade *u = &d->upgrade;
-	(void)what;
-	ssize_t n = read(fd, u->reply + u->reply_len, sizeof(u->reply) - 1 - u->reply_len);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n > 0) {
-		u->reply_len += (size_t)n;
-		u->reply[u->reply_len] = '\0';
-		if (strstr(u->reply, UPGRADE_READY) != NULL) {
-			upgrade_handover(d);
-			return;
-		}
-		if (u->reply_len < sizeof(u->reply) - 1)
-			return;
-	}
-	char why[96];
-	int err = strncmp(u->reply, "EXEC ", 5) == 0 ? atoi(u->reply + 5) : 0;
-	if (err != 0)
-		snprintf(why, sizeof(why), "could not be executed: %s", strerror(err));
-	else
-		snprintf(why, sizeof(why), "exited before it served");
-	upgrade_failed(d, why);
-}
-
 static void upgrade_child_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	upgrade_failed(arg, "did not serve within shutdown.upgrade_timeout (killed)");
-}
-
-static void upgrade_user_line(const struct director_user_info *info, void *ctx)
-{
-	struct sbuf *out = ctx;
-	sbuf_appendf(out, "USER\t%u\t%s\t", info->hash, info->host->ip_str);
-	tabescape_append(out, info->tag);
-	sbuf_appendc(out, '\t');
-	tabescape_append(out, info->username);
-	sbuf_appendc(out, '\n');
-}
-
-/* The assignments go out as the socketpair takes them: the loop never
- * waits for the new loftd to read. */
-static void upgrade_users_write(evutil_socket_t fd, short what, void *arg)
-{
-	struct upgrade *u = arg;
-	(void)what;
-	ssize_t n = write(fd, sbuf_data(&u->users), sbuf_len(&u->users));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n > 0)
-		sbuf_consume(&u->users, (size_t)n);
-	/* a write error: the new loftd is gone, which the read side reports */
-	if (n < 0 || sbuf_is_empty(&u->users)) {
-		event_del(u->users_ev);
-		sbuf_free(&u->users);
-	}
-}
-
-/* A snapshot of the director's assignments for the new loftd; a user
- * assigned after it (a first login meanwhile) is assigned by the same
- * hash over the same hosts there. */
-static void upgrade_send_users(struct loftd *d)
-{
-	struct upgrade *u = &d->upgrade;
-	director_users_foreach(d->director, NULL, time(NULL), upgrade_user_line, &u->users);
-	sbuf_appends(&u->users, "END\n");
-	u->users_ev = event_new(d->base, u->child_fd, EV_WRITE | EV_PERSIST,
-				upgrade_users_write, u);
-	event_add(u->users_ev, NULL);
 }
 
 /* Why no upgrade can start now; NULL when one can. */
@@ -524,11 +379,7 @@ void upgrade_start(struct loftd *d)
 		return;
 	}
 	u->child = pid;
-	u->child_fd = sp[0];
-	evutil_make_socket_nonblocking(sp[0]);
-	u->child_ev = event_new(d->base, sp[0], EV_READ | EV_PERSIST, upgrade_child_read, d);
-	event_add(u->child_ev, NULL);
-	upgrade_send_users(d);
+	upgrade_overlap_start_succ(d, sp[0]);
 	uint64_t ms = d->cfg->shutdown.upgrade_timeout_ms;
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 	u->timeout_ev = evtimer_new(d->base, upgrade_child_timeout, d);
@@ -542,8 +393,10 @@ void upgrade_cancel(struct loftd *d)
 		upgrade_failed(d, "was stopped: this loftd is shutting down (killed)");
 }
 
-void upgrade_free(struct upgrade *u)
+void upgrade_free(struct loftd *d)
 {
+	struct upgrade *u = &d->upgrade;
+	upgrade_overlap_free(d);
 	upgrade_child_done(u);
 	if (u->drain_ev != NULL)
 		event_free(u->drain_ev);
@@ -559,5 +412,6 @@ void upgrade_free(struct upgrade *u)
 	}
 	free(u->exe);
 	memset(u, 0, sizeof(*u));
-	u->parent_fd = u->lock_fd = u->child_fd = -1;
+	u->parent_fd = u->lock_fd = -1;
+	hmap_init(&u->holds);
 }

@@ -6,13 +6,17 @@
  * one end of a socketpair, named in the environment (LOFTD_UPGRADE_FD,
  * LOFTD_LISTEN_FDS, LOFTD_STATE_LOCK_FD); it makes the admin and ipc
  * sockets anew (the old ones were renamed to <name>.old-<pid>), takes
- * the old one's user assignments from the socketpair (one line each,
- * "USER <hash> <ip> <tag> <username>" tab-separated and -escaped, then
- * "END"), accepts on the inherited sockets and writes "READY" back. Then the
- * old one stops accepting, tells systemd the new MAINPID, and relays its
- * sessions until they end or shutdown.max_drain passes. A new process that
- * exits or does not serve within shutdown.upgrade_timeout is killed and
- * the old one serves on as before. */
+ * the old one's user assignments from the socketpair, accepts on the
+ * inherited sockets and writes "READY" back. Then the old one stops
+ * accepting, tells systemd the new MAINPID, and relays its sessions until
+ * they end or shutdown.max_drain passes. A new process that exits or does
+ * not serve within shutdown.upgrade_timeout is killed and the old one
+ * serves on as before.
+ *
+ * The socketpair stays open while both relay sessions (upgrade_overlap.c
+ * has the protocol): the new loftd counts the old one's sessions in its
+ * director, so a move waits for them as for its own and sends the old one
+ * the kill; so no user is on two backends during the overlap. */
 #ifndef LOFT_DAEMON_UPGRADE_H
 #define LOFT_DAEMON_UPGRADE_H
 
@@ -21,10 +25,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/hmap.h"
 #include "common/sbuf.h"
 
 struct loftd;
 struct event;
+struct upgrade_link;
 
 struct upgrade {
 	/* what to start: saved at start, before getopt() touched argv */
@@ -35,14 +41,16 @@ struct upgrade {
 	int *fds;
 	size_t fds_count;
 	int lock_fd;
-	/* as the old loftd: the new one starting */
+	/* as the new loftd, until the old one's last session ended: its
+	 * sessions, counted (struct upgrade_hold), and the link to it */
+	struct upgrade_link *pred;
+	pid_t pred_pid;
+	struct hmap holds;
+	struct sbuf pending;		/* read beyond its assignments' END */
+	/* as the old loftd: the new one starting, and then serving */
 	pid_t child;
-	int child_fd;
-	struct event *child_ev, *timeout_ev;
-	char reply[64];
-	size_t reply_len;
-	struct sbuf users;		/* the assignments still to send it */
-	struct event *users_ev;
+	struct upgrade_link *succ;
+	struct event *timeout_ev;
 	/* as the old loftd after the handover */
 	struct event *drain_ev;
 	uint64_t drain_start;		/* monotonic ms */
@@ -64,8 +72,14 @@ void upgrade_close_unused(struct upgrade *u);
 void upgrade_serving(struct loftd *d);
 /* SIGUSR2: starts the new binary, or logs why not. */
 void upgrade_start(struct loftd *d);
+/* The director closes a user's sessions (a move) or kicks: the loftd
+ * this one replaced, still relaying sessions, closes its too. */
+void upgrade_forward_kill(struct loftd *d, uint16_t tag, uint32_t hash);
+void upgrade_forward_kick(struct loftd *d, const char *field, const char *value);
 /* A stop begins: a new loftd not serving yet is killed. */
 void upgrade_cancel(struct loftd *d);
-void upgrade_free(struct upgrade *u);
+/* Gives back what the other loftd's sessions held here and closes the
+ * links to it; before the director and the loop are freed. */
+void upgrade_free(struct loftd *d);
 
 #endif

@@ -77,6 +77,11 @@ uint16_t director_tag_index(struct director *d, const char *tag)
 		idx : DIRECTOR_TAG_NONE;
 }
 
+const char *director_tag_name(const struct director *d, uint16_t idx)
+{
+	return idx < d->tags_count ? d->tags[idx].name : NULL;
+}
+
 /* ---- rings ------------------------------------------------------------- */
 
 void director_rings_prepare(struct director *d)
@@ -391,6 +396,8 @@ enum director_route_result director_route(struct director *d, const char *userna
 	ticket_r->tag = idx;
 	ticket_r->held = true;
 	*host_r = u->host;
+	if (d->session_watch != NULL)
+		d->session_watch(d->session_watch_ctx, t->name, hash, u->host, username, true);
 	return DIRECTOR_ROUTE_OK;
 }
 
@@ -403,6 +410,8 @@ void director_release(struct director *d, struct director_ticket *ticket,
 	if (ticket->tag >= d->tags_count)
 		return;
 	struct director_tag *t = &d->tags[ticket->tag];
+	if (d->session_watch != NULL)
+		d->session_watch(d->session_watch_ctx, t->name, ticket->hash, NULL, NULL, false);
 	struct director_user *u = user_directory_lookup(&t->users, ticket->hash);
 	/* the assignment this ticket was taken on may be gone, and a newer
 	 * one (another login since a flush -F) is not this ticket's to count
@@ -477,15 +486,40 @@ void director_user_lookup(struct director *d, uint32_t hash, const char *tag,
 	}
 }
 
-bool director_user_restore(struct director *d, const char *tag, uint32_t hash,
-			   const struct ipaddr *ip, const char *username, time_t now)
+void director_set_session_watch(struct director *d, director_session_watch_fn *fn,
+				void *ctx)
 {
-	struct director_tag *t = director_tag_get(d, tag, false, NULL);
+	d->session_watch = fn;
+	d->session_watch_ctx = ctx;
+}
+
+enum director_hold_result director_user_hold(struct director *d, const char *tag,
+					     uint32_t hash, const struct ipaddr *ip,
+					     const char *username, time_t now,
+					     struct director_ticket *ticket_r)
+{
+	uint16_t idx;
+	struct director_tag *t = director_tag_get(d, tag, false, &idx);
 	struct director_host *host = director_host_list_find(&d->hosts, ip);
-	if (t == NULL || host == NULL || user_directory_lookup(&t->users, hash) != NULL)
-		return false;
-	user_directory_add(&t->users, hash, host, username, now, d->next_gen++);
-	return true;
+	if (ticket_r != NULL)
+		ticket_r->held = false;
+	if (t == NULL || host == NULL)
+		return DIRECTOR_HOLD_UNKNOWN;
+	if (director_user_moving(d, idx, hash))
+		return DIRECTOR_HOLD_ELSEWHERE;
+	struct director_user *u = user_directory_lookup(&t->users, hash);
+	if (u == NULL)
+		u = user_directory_add(&t->users, hash, host, username, now, d->next_gen++);
+	else if (u->host != host)
+		return DIRECTOR_HOLD_ELSEWHERE;
+	if (ticket_r != NULL) {
+		user_directory_session_ref(&t->users, u);
+		ticket_r->hash = hash;
+		ticket_r->gen = u->gen;
+		ticket_r->tag = idx;
+		ticket_r->held = true;
+	}
+	return DIRECTOR_HOLD_OK;
 }
 
 void director_users_foreach(struct director *d, const struct ipaddr *ip, time_t now,
@@ -505,6 +539,7 @@ void director_users_foreach(struct director *d, const struct ipaddr *ip, time_t 
 				.host = u->host,
 				.username = u->username,
 				.tag = d->tags[i].name,
+				.sessions = u->sessions,
 			};
 			cb(&info, ctx);
 		}

@@ -108,6 +108,8 @@ int director_set_store(struct director *d, struct director_store *store,
 uint32_t director_user_hash(struct director *d, const char *username);
 /* The index of a tag (DIRECTOR_TAG_NONE when unknown). */
 uint16_t director_tag_index(struct director *d, const char *tag);
+/* The name of a tag by its index; NULL when there is no such index. */
+const char *director_tag_name(const struct director *d, uint16_t idx);
 
 /* ---- routing -------------------------------------------------------------- */
 
@@ -400,12 +402,36 @@ struct director_lookup {
 void director_user_lookup(struct director *d, uint32_t hash, const char *tag,
 			  time_t now, struct director_lookup *r);
 
-/* An assignment the loftd this one replaces made (loftd(8) SIGUSR2),
- * kept as if the user had logged in at `now`: its next logins go to the
- * same host. false (nothing changes) for a tag or host this director
- * does not know, or a user it knows already. */
-bool director_user_restore(struct director *d, const char *tag, uint32_t hash,
-			   const struct ipaddr *ip, const char *username, time_t now);
+/* ---- an upgrade's overlap (loftd(8) SIGUSR2) ------------------------------ */
+
+/* Every session reference director_route() takes (taken, with the host
+ * and the user name) and director_release() gives back (host and
+ * username NULL): the loftd an upgrade replaced tells its successor, so
+ * that the successor counts the sessions the old process still relays.
+ * NULL (the default): nobody is told. */
+typedef void director_session_watch_fn(void *ctx, const char *tag, uint32_t hash,
+				       const struct director_host *host,
+				       const char *username, bool taken);
+void director_set_session_watch(struct director *d, director_session_watch_fn *fn,
+				void *ctx);
+
+enum director_hold_result {
+	DIRECTOR_HOLD_OK,
+	/* this director routes the user to another host, or is moving it:
+	 * the other process's session must close */
+	DIRECTOR_HOLD_ELSEWHERE,
+	DIRECTOR_HOLD_UNKNOWN,	/* a tag or host this director does not know */
+};
+/* An assignment (and with ticket_r, one session) of the loftd this one
+ * replaces: the user's record goes to ip as if the user had logged in at
+ * `now` (if it has none yet), and ticket_r holds a session reference as
+ * a login's would, for director_release() when that session ends. So a
+ * move waits for the other process's sessions too, and the record does
+ * not expire under them. */
+enum director_hold_result director_user_hold(struct director *d, const char *tag,
+					     uint32_t hash, const struct ipaddr *ip,
+					     const char *username, time_t now,
+					     struct director_ticket *ticket_r);
 
 /* Every assignment, optionally only those on one host (USER-LIST). */
 struct director_user_info {
@@ -414,6 +440,7 @@ struct director_user_info {
 	const struct director_host *host;
 	const char *username;	/* "" when only the hash is known */
 	const char *tag;
+	uint32_t sessions;	/* session references held on it */
 };
 void director_users_foreach(struct director *d, const struct ipaddr *ip, time_t now,
 			    void (*cb)(const struct director_user_info *info, void *ctx),

@@ -36,6 +36,8 @@ struct director {
 	uint32_t next_gen;		/* generation of the next assignment */
 	struct director_callbacks cb;
 	void *cb_ctx;
+	director_session_watch_fn *session_watch;
+	void *session_watch_ctx;
 	director_report_fn *report;
 	void *report_ctx;
 	time_t (*clock)(void *ctx);

@@ -218,6 +218,49 @@ def test_upgrade_drops_nothing(upgradable):
     assert login_ok(loft, "user22")
 
 
+def test_move_during_the_overlap_closes_the_old_sessions(upgradable):
+    """While the old loftd relays sessions, the new one counts them: a move
+    on the new one closes them in the old one and waits for them to end,
+    so the user is never on two backends. That holds for a session logged
+    in before the upgrade (in the assignments handed over) and for one
+    that was finishing its login in the old loftd at the handover (told
+    to the new one as it took its session). A director kick reaches the
+    old one's sessions too."""
+    make, exe = upgradable
+    loft = make()
+    old_pid = loft.proc.pid
+    before = idle(loft, "user21")
+    kicked = idle(loft, "user25")
+    # connected to the old loftd (greeted), logged in only after the handover
+    late = Raw(LOFT_IP, loft.port)
+    late.line()
+    upgrade(loft)
+    late.send("a LOGIN user23 pass\r\n")
+    late.until("a OK")
+    late.send("b SELECT INBOX\r\n")
+    late.until("b OK")
+    for user, held in (("user21", before), ("user23", late)):
+        hashed = dovecot_host(BACKEND_IPS, user)
+        other = next(ip for ip in BACKEND_IPS if ip != hashed)
+        r = loftlib.loftadm("director", "move", "-a", loft.admin, user, other)
+        assert r.returncode == 0, r
+        # the move was answered after the old loftd's session had ended
+        assert held.closed(), held.buf
+        assert "Kicked via director" in held.buf.decode(), held.buf
+        assert backend_of(loft, user) == loft.cluster.by_ip(other).name
+    # a director kick on the new loftd reaches the old one's session too
+    r = loftlib.loftadm("director", "kick", "-a", loft.admin, "user25")
+    assert r.returncode == 0, r
+    assert kicked.closed(), kicked.buf
+    assert "Kicked by admin" in kicked.buf.decode(), kicked.buf
+    # its sessions gone, the old loftd exits; the new one logs that it ended
+    assert loft.proc.wait(30) == 0
+    new = new_pids(loft)[-1]
+    loftlib.wait_for(lambda: "upgrade: the old loftd (pid %d) has ended" % old_pid
+                     in loft.log_text(), 10, "the new loftd to see the old one end")
+    assert alive(new)
+
+
 def install_script(exe, text):
     with open(exe + ".new", "w") as f:
         f.write("#!/bin/sh\n" + text + "\n")

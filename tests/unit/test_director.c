@@ -273,7 +273,7 @@ static void test_route_sticks(void **state)
 
 /* An upgrade's successor keeps its predecessor's assignments: a user
  * off its hash's host is routed where the predecessor had it. */
-static void test_restore_user(void **state)
+static void test_hold_user(void **state)
 {
 	(void)state;
 	static const char *const servers[] = { "10.0.0.1", "10.0.0.2", "10.0.0.3" };
@@ -285,19 +285,98 @@ static void test_restore_user(void **state)
 	struct ipaddr other = ip_of(strcmp(hashed->ip_str, "10.0.0.1") == 0 ?
 				    "10.0.0.2" : "10.0.0.1");
 	struct ipaddr unknown = ip_of("10.9.9.9");
-	assert_false(director_user_restore(d, "", hash, &unknown, "moved", 100));
-	assert_false(director_user_restore(d, "no-such-tag", hash, &other, "moved", 100));
-	assert_true(director_user_restore(d, "", hash, &other, "moved", 100));
-	/* known now: a second restore changes nothing */
-	assert_false(director_user_restore(d, "", hash, &hashed->ip, "moved", 100));
+	assert_int_equal(director_user_hold(d, "", hash, &unknown, "moved", 100, NULL),
+			 DIRECTOR_HOLD_UNKNOWN);
+	assert_int_equal(director_user_hold(d, "no-such-tag", hash, &other, "moved", 100, NULL),
+			 DIRECTOR_HOLD_UNKNOWN);
+	assert_int_equal(director_user_hold(d, "", hash, &other, "moved", 100, NULL),
+			 DIRECTOR_HOLD_OK);
+	/* known now on `other`: the hashed host is elsewhere */
+	assert_int_equal(director_user_hold(d, "", hash, &hashed->ip, "moved", 100, NULL),
+			 DIRECTOR_HOLD_ELSEWHERE);
 	struct director_ticket t;
 	const char *err;
 	const struct director_host *h = route(d, "moved", "", 200, &t, &err);
 	assert_true(ipaddr_equal(&h->ip, &other));
 	director_release(d, &t, 300);
-	/* it lives as an assignment made at restore time */
+	/* it lives as an assignment made at hold time */
 	assert_int_equal(director_expire(d, 300 + 899), 0);
 	assert_int_equal(director_expire(d, 300 + 900), 1);
+	director_free(&d);
+	config_free(&cfg);
+}
+
+struct watched {
+	unsigned int taken, released;
+	uint32_t hash;
+	char username[16];
+};
+
+static void watch_sessions(void *ctx, const char *tag, uint32_t hash,
+			   const struct director_host *host, const char *username, bool taken)
+{
+	struct watched *w = ctx;
+	assert_string_equal(tag, "");
+	w->hash = hash;
+	if (taken) {
+		assert_non_null(host);
+		snprintf(w->username, sizeof(w->username), "%s", username);
+		w->taken++;
+	} else {
+		assert_null(username);
+		w->released++;
+	}
+}
+
+/* The other process's session holds the user: a move waits until it
+ * is given back (as for a session of this process), and the record does
+ * not expire under it. The replaced process's watch sees every session
+ * reference come and go. */
+static void test_hold_session(void **state)
+{
+	(void)state;
+	static const char *const servers[] = { "10.0.0.1", "10.0.0.2" };
+	struct config *cfg;
+	struct recorder rec;
+	struct director *d = make_director(servers, 2, &cfg, &rec);
+	uint32_t hash = director_user_hash(d, "held");
+	const struct director_host *from = director_hashed_host(d, hash, "");
+	struct ipaddr to = ip_of(strcmp(from->ip_str, "10.0.0.1") == 0 ?
+				 "10.0.0.2" : "10.0.0.1");
+	struct director_ticket held, copy, t;
+	assert_int_equal(director_user_hold(d, "", hash, &from->ip, "held", 100, &held),
+			 DIRECTOR_HOLD_OK);
+	assert_true(held.held);
+	/* a second session of it: a copy of the ticket counts once more */
+	assert_int_equal(director_user_hold(d, "", hash, &from->ip, "held", 100, &copy),
+			 DIRECTOR_HOLD_OK);
+	assert_int_equal(director_expire(d, 100 + 10000), 0);
+	assert_int_equal(director_user_move(d, hash, &to, 110), DIRECTOR_OK);
+	/* moving: a session of the other process must close */
+	assert_int_equal(director_user_hold(d, "", hash, &from->ip, "held", 111, NULL),
+			 DIRECTOR_HOLD_ELSEWHERE);
+	const struct director_host *h;
+	const char *err;
+	assert_int_equal(director_route(d, "held", "", 111, 7, &h, &t, &err),
+			 DIRECTOR_ROUTE_WAIT);
+	director_release(d, &held, 112);
+	director_dispatch(d);
+	assert_int_equal(rec.nresumed, 0);	/* one session left */
+	director_release(d, &copy, 113);
+	director_dispatch(d);
+	assert_int_equal(rec.nresumed, 1);
+
+	/* the watch: a route takes, a release gives back */
+	struct watched w = { 0 };
+	director_set_session_watch(d, watch_sessions, &w);
+	h = route(d, "held", "", 120, &t, &err);
+	assert_true(ipaddr_equal(&h->ip, &to));
+	assert_int_equal(w.taken, 1);
+	assert_int_equal(w.hash, hash);
+	assert_string_equal(w.username, "held");
+	director_release(d, &t, 121);
+	director_release(d, &t, 121);	/* not held any more: not seen */
+	assert_int_equal(w.released, 1);
 	director_free(&d);
 	config_free(&cfg);
 }
@@ -586,7 +665,8 @@ int main(void)
 		cmocka_unit_test(test_ranges_and_tags),
 		cmocka_unit_test(test_assignment_lifetime),
 		cmocka_unit_test(test_route_sticks),
-		cmocka_unit_test(test_restore_user),
+		cmocka_unit_test(test_hold_user),
+		cmocka_unit_test(test_hold_session),
 		cmocka_unit_test(test_health_routing),
 		cmocka_unit_test(test_host_changes),
 		cmocka_unit_test(test_removed_hosts),
