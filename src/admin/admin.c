@@ -73,6 +73,7 @@ static const struct admin_cmd *const admin_cmd_tables[] = {
 	admin_director_cmds,
 	admin_session_cmds,
 	admin_ring_cmds,
+	admin_daemon_cmds,
 #ifdef LOFT_BENCH_HOOKS
 	admin_bench_cmds,
 #endif
@@ -182,6 +183,12 @@ void admin_set_ring(struct admin *a, struct ring *ring)
 	a->ctx.ring = ring;
 	if (ring != NULL)
 		ring_set_peer_commands(ring, admin_peer_command, &a->ctx);
+}
+
+void admin_set_daemon_ops(struct admin *a, const struct admin_daemon_ops *ops, void *ctx)
+{
+	a->ctx.daemon = ops;
+	a->ctx.daemon_ctx = ctx;
 }
 
 struct line_server *admin_server(struct admin *a)

@@ -23,6 +23,18 @@ struct admin *admin_new(struct event_base *base, const char *path,
 			struct registry *registry, struct director *director,
 			const char *self_ip, const struct line_server_access *access,
 			char **error_r);
+/* What only the daemon can do, for RELOAD and UPGRADE (loftadm reload):
+ * without them those commands answer an error. */
+typedef void admin_upgrade_done_fn(void *ctx, int pid, const char *error);
+struct admin_daemon_ops {
+	/* the configuration read again: 0, or -1 with why (caller frees) */
+	int (*reload)(void *ctx, char **error_r);
+	/* starts an upgrade; done() follows once, when the new loftd serves
+	 * (pid) or with why it did not */
+	void (*upgrade)(void *ctx, admin_upgrade_done_fn *done, void *done_ctx);
+};
+void admin_set_daemon_ops(struct admin *admin, const struct admin_daemon_ops *ops,
+			  void *ctx);
 /* Its socket, for a loftd upgrade to rename (line_server_move()). */
 struct line_server *admin_server(struct admin *a);
 void admin_free(struct admin **admin);

@@ -6,6 +6,8 @@
 #include "common/sbuf.h"
 #include "registry/filter.h"
 
+struct admin_daemon_ops;
+
 struct event_base;
 struct registry;
 struct director;
@@ -21,6 +23,8 @@ struct admin_ctx {
 	struct director *director;
 	struct ring *ring;		/* NULL: a ring of one */
 	char *self_ip;			/* what DIRECTOR-LIST calls this director */
+	const struct admin_daemon_ops *daemon;	/* NULL: no RELOAD, UPGRADE */
+	void *daemon_ctx;
 #ifdef LOFT_BENCH_HOOKS
 	struct admin_bench *bench;	/* cmd_bench.c's sessions, or NULL */
 #endif
@@ -55,6 +59,7 @@ struct admin_cmd {
 extern const struct admin_cmd admin_session_cmds[];
 extern const struct admin_cmd admin_director_cmds[];
 extern const struct admin_cmd admin_ring_cmds[];
+extern const struct admin_cmd admin_daemon_cmds[];
 #ifdef LOFT_BENCH_HOOKS
 /* Only in a bench build (make BENCH_HOOKS=1): cmd_bench.c. */
 extern const struct admin_cmd admin_bench_cmds[];

@@ -49,6 +49,14 @@
  * then an empty line; without checks only the empty line. */
 #define ADMIN_CMD_HOST_HEALTH "HOST-HEALTH"
 
+/* RELOAD: the configuration read again, as on SIGHUP: "OK", or
+ * "ERROR\t<why>" when the running one stays. */
+#define ADMIN_CMD_RELOAD "RELOAD"
+/* UPGRADE: the binary replaced, as on SIGUSR2 (loftd(8)), answered once
+ * the new loftd serves, "OK\t<its pid>", or with "ERROR\t<why>" when it
+ * was refused or failed (the old one serves on). */
+#define ADMIN_CMD_UPGRADE "UPGRADE"
+
 enum admin_session_field {
 	ADMIN_SESSION_ID,
 	ADMIN_SESSION_SERVICE,

@@ -39,6 +39,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "director ring add", DIRECTOR_SOCKET "<ip> [<port>]", cmd_director_ring_add },
 	{ "director ring remove", DIRECTOR_SOCKET "<ip> [<port>]", cmd_director_ring_remove },
 	{ "director ring status", "[-a <director socket path>]", cmd_director_ring_status },
+	{ "reload", "[-a <socket>] [--upgrade]", cmd_reload },
 };
 
 static void cli_vlog(const char *prefix, const char *fmt, va_list ap)

@@ -111,11 +111,13 @@ static void loftd_on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 
 	if (sig == SIGHUP) {
-		loftd_reload(d);
+		char *error = NULL;
+		(void)loftd_reload(d, "SIGHUP", &error);
+		free(error);
 		return;
 	}
 	if (sig == SIGUSR2) {
-		upgrade_start(d);
+		upgrade_start(d, "SIGUSR2", NULL, NULL);
 		return;
 	}
 	if (d->stop_tick != NULL) {
@@ -438,6 +440,17 @@ static int loftd_admin_uids(const struct config *cfg, uid_t **uids_r)
 	return 0;
 }
 
+
+/* loftadm reload [--upgrade], through the admin socket */
+static int loftd_admin_reload(void *ctx, char **error_r)
+{
+	return loftd_reload(ctx, "loftadm reload", error_r);
+}
+
+static void loftd_admin_upgrade(void *ctx, admin_upgrade_done_fn *done, void *done_ctx)
+{
+	upgrade_start(ctx, "loftadm reload --upgrade", done, done_ctx);
+}
 static int loftd_setup_admin(struct loftd *d)
 {
 	char *error, path[4096];
@@ -469,6 +482,11 @@ static int loftd_setup_admin(struct loftd *d)
 		free(error);
 		return -1;
 	}
+	static const struct admin_daemon_ops daemon_ops = {
+		.reload = loftd_admin_reload,
+		.upgrade = loftd_admin_upgrade,
+	};
+	admin_set_daemon_ops(d->admin, &daemon_ops, d);
 	return 0;
 }
 

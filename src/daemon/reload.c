@@ -7,6 +7,7 @@
 
 #include "auth/auth.h"
 #include "common/log.h"
+#include "common/xmalloc.h"
 #include "daemon/loftd.h"
 #include "daemon/service.h"
 #include "proxy/health.h"
@@ -29,25 +30,29 @@ static void reload_report(const char *key, bool applied, void *ctx)
 	}
 }
 
-static void loftd_reload_config(struct loftd *d)
+/* -1: logged, and *error_r says why (the caller frees). */
+static int loftd_reload_failed(char *error, char **error_r)
+{
+	*error_r = xasprintf("reload failed, the running configuration stays: %s", error);
+	free(error);
+	log_error("%s", *error_r);
+	return -1;
+}
+
+static int loftd_reload_config(struct loftd *d, const char *why, char **error_r)
 {
 	char *error = NULL;
-	log_info("SIGHUP: reloading %s", d->config_path);
+	log_info("%s: reloading %s", why, d->config_path);
 	struct config *fresh = config_load(d->config_path, d->overrides,
 					   d->overrides_count, &error);
-	if (fresh == NULL) {
-		log_error("reload failed, the running configuration stays: %s", error);
-		free(error);
-		return;
-	}
+	if (fresh == NULL)
+		return loftd_reload_failed(error, error_r);
 	/* certificates are read again even when their paths did not change
 	 * (a renewed certificate in the same file) */
 	SSL_CTX *client_tls;
 	if (loftd_client_tls(fresh, &client_tls, &error) < 0) {
-		log_error("reload failed, the running configuration stays: %s", error);
-		free(error);
 		config_free(&fresh);
-		return;
+		return loftd_reload_failed(error, error_r);
 	}
 	struct reload_count count = { 0, 0 };
 	config_reload_merge(d->cfg, fresh, reload_report, &count);
@@ -72,11 +77,13 @@ static void loftd_reload_config(struct loftd *d)
 	config_unref(&old);
 	log_info("reload done: %zu settings changed, %zu need a restart; TLS "
 		 "certificates read again", count.applied, count.restart);
+	return 0;
 }
 
-void loftd_reload(struct loftd *d)
+int loftd_reload(struct loftd *d, const char *why, char **error_r)
 {
 	service_reloading(d);
-	loftd_reload_config(d);
+	int ret = loftd_reload_config(d, why, error_r);
 	service_reloaded(d);
+	return ret;
 }

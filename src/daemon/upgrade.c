@@ -226,6 +226,15 @@ static void upgrade_child_done(struct upgrade *u)
 	u->child = 0;
 }
 
+/* Tells who asked how the upgrade ended (logged already). */
+static void upgrade_report(struct upgrade *u, pid_t pid, const char *error)
+{
+	upgrade_done_fn *done = u->done;
+	u->done = NULL;
+	if (done != NULL)
+		done(u->done_ctx, pid, error);
+}
+
 /* Back to serving as before the upgrade began. */
 static void upgrade_undo(struct loftd *d)
 {
@@ -259,9 +268,12 @@ void upgrade_failed(struct loftd *d, const char *why)
 	}
 	upgrade_child_done(u);
 	upgrade_overlap_end_succ(d);
-	log_error("upgrade failed: the new loftd %s (pid %d) %s%s; this one serves on",
-		  u->exe, (int)pid, why, detail);
+	char text[512];
+	snprintf(text, sizeof(text), "upgrade failed: the new loftd %s (pid %d) %s%s; "
+		 "this one serves on", u->exe, (int)pid, why, detail);
+	log_error("%s", text);
 	upgrade_undo(d);
+	upgrade_report(u, 0, text);
 }
 
 static void upgrade_drain_tick(evutil_socket_t fd, short what, void *arg)
@@ -295,6 +307,7 @@ void upgrade_handover(struct loftd *d)
 	log_info("upgrade: pid %d serves now; this loftd (pid %d) relays its %zu "
 		 "sessions until they end or shutdown.max_drain passes",
 		 (int)pid, (int)getpid(), registry_count(&d->proxy->registry));
+	upgrade_report(u, pid, NULL);
 	u->drain_start = clock_monotonic_ms();
 	struct timeval tv = { 0, UPGRADE_DRAIN_TICK_MS * 1000 };
 	u->drain_ev = event_new(d->base, -1, EV_PERSIST, upgrade_drain_tick, d);
@@ -329,26 +342,41 @@ static const char *upgrade_refusal(const struct loftd *d)
 	return NULL;
 }
 
-void upgrade_start(struct loftd *d)
+/* A failure before the new loftd was started: logged and reported. */
+static void upgrade_not_started(struct upgrade *u, const char *fmt, const char *detail)
+{
+	char why[512];
+	snprintf(why, sizeof(why), fmt, detail);
+	log_error("%s", why);
+	upgrade_report(u, 0, why);
+}
+
+void upgrade_start(struct loftd *d, const char *why, upgrade_done_fn *done, void *ctx)
 {
 	struct upgrade *u = &d->upgrade;
 	const char *refused = upgrade_refusal(d);
 	char *error;
 	int sp[2];
 	if (refused != NULL) {
-		log_error("SIGUSR2: upgrade refused: %s", refused);
+		char text[512];
+		snprintf(text, sizeof(text), "%s: upgrade refused: %s", why, refused);
+		log_error("%s", text);
+		if (done != NULL)
+			done(ctx, 0, text);
 		return;
 	}
-	log_info("SIGUSR2: upgrading: starting %s", u->exe);
+	u->done = done;
+	u->done_ctx = ctx;
+	log_info("%s: upgrading: starting %s", why, u->exe);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-		log_error("upgrade failed: socketpair(): %m");
+		upgrade_not_started(u, "upgrade failed: socketpair(): %s", strerror(errno));
 		return;
 	}
 	service_reloading(d);
 	/* the new loftd binds the metrics port and makes the admin sockets */
 	metrics_server_free(&d->metrics);
 	if (upgrade_move_sockets(d, true, &error) < 0) {
-		log_error("upgrade failed: %s", error);
+		upgrade_not_started(u, "upgrade failed: %s", error);
 		free(error);
 		close(sp[0]);
 		close(sp[1]);
@@ -373,7 +401,7 @@ void upgrade_start(struct loftd *d)
 	free(keep);
 	close(sp[1]);
 	if (pid < 0) {
-		log_error("upgrade failed: fork(): %m");
+		upgrade_not_started(u, "upgrade failed: fork(): %s", strerror(errno));
 		close(sp[0]);
 		upgrade_undo(d);
 		return;

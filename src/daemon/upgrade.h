@@ -32,6 +32,10 @@ struct loftd;
 struct event;
 struct upgrade_link;
 
+/* How an upgrade asked for ended: the new loftd serves (error NULL, pid
+ * its process), or it failed or was refused (error says why). */
+typedef void upgrade_done_fn(void *ctx, pid_t pid, const char *error);
+
 struct upgrade {
 	/* what to start: saved at start, before getopt() touched argv */
 	char *exe;			/* NULL: /proc/self/exe unreadable */
@@ -49,6 +53,8 @@ struct upgrade {
 	struct sbuf pending;		/* read beyond its assignments' END */
 	/* as the old loftd: the new one starting, and then serving */
 	pid_t child;
+	upgrade_done_fn *done;		/* who asked, until it ended */
+	void *done_ctx;
 	struct upgrade_link *succ;
 	struct event *timeout_ev;
 	/* as the old loftd after the handover */
@@ -70,8 +76,9 @@ int upgrade_take_users(struct loftd *d);
 void upgrade_close_unused(struct upgrade *u);
 /* The new loftd serves: tells the old one. */
 void upgrade_serving(struct loftd *d);
-/* SIGUSR2: starts the new binary, or logs why not. */
-void upgrade_start(struct loftd *d);
+/* SIGUSR2 (why "SIGUSR2") or loftadm reload --upgrade: starts the new
+ * binary, or logs why not; done (optional) is called once with the end. */
+void upgrade_start(struct loftd *d, const char *why, upgrade_done_fn *done, void *ctx);
 /* The director closes a user's sessions (a move) or kicks: the loftd
  * this one replaced, still relaying sessions, closes its too. */
 void upgrade_forward_kill(struct loftd *d, uint16_t tag, uint32_t hash);

@@ -117,3 +117,27 @@ def test_broken_file_changes_nothing(loft_factory):
     reload(loft, "reload failed, the running configuration stays: ")
     assert "tls.cert /nonexistent" in loft.log_text()
     assert b"loft ready." in greeting(loft)
+
+
+def test_loftadm_reload(loft_factory):
+    """loftadm reload does SIGHUP's work through the admin socket and says
+    how it went: silent and 0 when it worked, the reason and 78
+    (EX_CONFIG) when the running configuration stays."""
+    loft = loft_factory()
+    edit_conf(loft, "login = { ", 'login = { greeting = "by loftadm."; ')
+    r = loftlib.loftadm("-a", loft.admin, "reload")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), r
+    # answered after the reload: the new greeting is there already
+    assert b"by loftadm." in greeting(loft)
+    assert "loftadm reload: reloading" in loft.log_text()
+    r = loftlib.loftadm("-v", "-a", loft.admin, "reload")
+    assert r.returncode == 0 and r.stderr == "Info: reloaded\n", r
+    edit_conf(loft, "log = {", "log = { oops")
+    r = loftlib.loftadm("-a", loft.admin, "reload")
+    assert r.returncode == 78, r
+    assert r.stderr.startswith("Error: reload failed, the running configuration stays: "), r
+    assert "loft.conf:" in r.stderr
+    assert b"by loftadm." in greeting(loft)
+    # no argument is taken
+    r = loftlib.loftadm("-a", loft.admin, "reload", "now")
+    assert r.returncode == 64 and "usage: loftadm reload" in r.stderr, r

@@ -294,6 +294,35 @@ def test_failed_upgrade_keeps_serving(upgradable):
     assert loft.proc.wait(30) == 0
 
 
+def test_loftadm_reload_upgrade(upgradable):
+    """loftadm reload --upgrade answers once the new loftd serves (0, -v
+    names its pid), or with the reason and 75 (EX_TEMPFAIL) when the
+    upgrade failed or was refused and the running loftd serves on."""
+    make, exe = upgradable
+    loft = make()
+    held = idle(loft, "user30")
+    install_script(exe, "exit 3")
+    r = loftlib.loftadm("-a", loft.admin, "reload", "--upgrade")
+    assert r.returncode == 75, r
+    assert r.stderr.startswith("Error: upgrade failed: the new loftd %s (pid " % exe), r
+    assert "exited before it served, exit status 3; this one serves on" in r.stderr
+    assert login_ok(loft, "user31")
+    install(exe, os.path.join(loftlib.build_dir(), "loftd"))
+    r = loftlib.loftadm("-v", "-a", loft.admin, "reload", "--upgrade")
+    assert r.returncode == 0, r
+    assert "loftadm reload --upgrade: upgrading" in loft.log_text()
+    # answered after the handover: the log says so already
+    new = new_pids(loft)
+    assert r.stderr == "Info: upgraded: pid %d serves now\n" % new[-1], r
+    # the old one, which answered, relays held; asked again it refuses
+    old_admin = os.path.join(loft.base_dir, "admin.old-%d" % loft.proc.pid)
+    r = loftlib.loftadm("-a", old_admin, "reload", "--upgrade")
+    assert r.returncode == 75, r
+    assert "upgrade refused: this loftd was replaced already" in r.stderr, r
+    held.close()
+    assert loft.proc.wait(30) == 0
+
+
 def test_upgrade_timeout_and_stop_kill_a_slow_successor(upgradable):
     make, exe = upgradable
     loft = make(extra_conf='shutdown = { upgrade_timeout = "1s"; };')
