@@ -140,27 +140,37 @@ static struct admin_client *cli_request_send(const char *path, const struct cli_
 typedef int cli_got_line_cb(char *line, const char *node, void *ctx);
 
 /* Reads lines until the empty one; calls got() for each. 0 or an exit code. */
+/* The next line of a list: 0 with *line_r (NULL at the empty line that
+ * ends it), or the exit code after printing why (no answer, ERROR). */
+static int cli_read_next(struct admin_client *c, char **line_r)
+{
+	char *error;
+	char *line = admin_client_read_line(c, &error);
+	*line_r = NULL;
+	if (line == NULL) {
+		cli_error("%s", error);
+		free(error);
+		return EX_TEMPFAIL;
+	}
+	if (strncmp(line, "ERROR\t", 6) == 0) {
+		cli_error("%s", line + 6);
+		return EX_TEMPFAIL;
+	}
+	if (line[0] != '\0')
+		*line_r = line;
+	return 0;
+}
+
 static int cli_read_list(struct admin_client *c, const char *node, cli_got_line_cb *got,
 			 void *ctx)
 {
-	char *error;
-	for (;;) {
-		char *line = admin_client_read_line(c, &error);
-		if (line == NULL) {
-			cli_error("%s", error);
-			free(error);
-			return EX_TEMPFAIL;
-		}
-		if (line[0] == '\0')
-			return 0;
-		if (strncmp(line, "ERROR\t", 6) == 0) {
-			cli_error("%s", line + 6);
-			return EX_TEMPFAIL;
-		}
-		int ret = got(line, node, ctx);
-		if (ret != 0)
+	char *line;
+	int ret;
+	while ((ret = cli_read_next(c, &line)) == 0 && line != NULL) {
+		if ((ret = got(line, node, ctx)) != 0)
 			return ret;
 	}
+	return ret;
 }
 
 /* A RING-ALL reply: "NODE <name> <why missing>" blocks up to an empty
@@ -168,20 +178,9 @@ static int cli_read_list(struct admin_client *c, const char *node, cli_got_line_
 static int cli_read_nodes(struct admin_client *c, struct cli_nodes *nodes,
 			  cli_got_line_cb *got, void *ctx)
 {
-	char *error, *f[4];
-	for (;;) {
-		char *line = admin_client_read_line(c, &error);
-		if (line == NULL) {
-			cli_error("%s", error);
-			free(error);
-			return EX_TEMPFAIL;
-		}
-		if (line[0] == '\0')
-			return 0;
-		if (strncmp(line, "ERROR\t", 6) == 0) {
-			cli_error("%s", line + 6);
-			return EX_TEMPFAIL;
-		}
+	char *line, *f[4];
+	int ret;
+	while ((ret = cli_read_next(c, &line)) == 0 && line != NULL) {
 		if (tabsplit_inplace(line, f, 4) != 3 || strcmp(f[0], "NODE") != 0) {
 			cli_error("Invalid %s reply: %s", ADMIN_CMD_RING_ALL, line);
 			return EX_PROTOCOL;
@@ -197,10 +196,10 @@ static int cli_read_nodes(struct admin_client *c, struct cli_nodes *nodes,
 		nodes->names = xgrow(nodes->names, &nodes->cap, nodes->count + 1,
 				     sizeof(*nodes->names));
 		const char *node = nodes->names[nodes->count++] = xstrdup(f[1]);
-		int ret = cli_read_list(c, node, got, ctx);
-		if (ret != 0)
+		if ((ret = cli_read_list(c, node, got, ctx)) != 0)
 			return ret;
 	}
+	return ret;
 }
 
 /* Sends the request to one socket and reads its reply, from one node or
