@@ -14,24 +14,7 @@
 # spin). Work is done in a temporary directory, removed at the end.
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-verbose=${LOFT_MODEL_VERBOSE:-0}
-slow=0
-jobs=2
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--one) break ;;
-	-v) verbose=1; shift ;;
-	-a) slow=1; shift ;;
-	-j) jobs=$2; shift 2 ;;
-	-*) echo "usage: $0 [-v] [-a] [-j jobs] [name...]" >&2; exit 2 ;;
-	*) break ;;
-	esac
-done
-for tool in spin gcc; do
-	command -v "$tool" >/dev/null 2>&1 ||
-		{ echo "check-model: $tool not found (scripts/deps.sh installs it)" >&2; exit 1; }
-done
+model_name=check-model
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
@@ -107,19 +90,7 @@ run_one() {
 	./pan $sizes $pan_flags >pan.log 2>&1
 	secs=$(( $(date +%s) - start ))
 	states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' pan.log)
-	if grep -q 'max search depth too small\|out of memory\|memory limit' pan.log; then
-		got=incomplete
-	elif grep -q 'errors: 0' pan.log; then
-		got=pass
-	elif grep -q 'acceptance cycle' pan.log; then
-		got=fail:cycle
-	elif grep -q 'assertion violated ((sess' pan.log; then
-		got=fail:sessions
-	elif grep -q 'assertion violated' pan.log; then
-		got=fail:pins
-	else
-		got=unknown
-	fi
+	got=$(model_outcome pan.log)
 	if [ "$got" = "$expect" ]; then
 		verdict=ok
 	else
@@ -153,47 +124,12 @@ run_one() {
 	return 0
 }
 
-# --one NAME: run one check of the table (as xargs does below)
-if [ "${1:-}" = --one ]; then
-	tmp=$LOFT_MODEL_TMP
-	line=$(grep "^$2|" "$tmp/table")
-	IFS='|' read -r name nodes flags what expect note <<-EOF2
-	$line
-	EOF2
-	run_one "$name" "$nodes" "$flags" "$what" "$expect" "$note" >/dev/null 2>&1
-	exit 0
-fi
+# One line of the table.
+run_line() {
+	IFS='|' read -r name nodes flags what expect note <<-EOF_LINE
+	$1
+	EOF_LINE
+	run_one "$name" "$nodes" "$flags" "$what" "$expect" "$note"
+}
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/loft-model.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-# the selected checks, $jobs at a time (this script again, with --one),
-# printed in the table's order
-checks >"$tmp/table"
-: >"$tmp/names"
-while IFS='|' read -r name _; do
-	if [ $# -gt 0 ]; then
-		sel=0
-		for a in "$@"; do [ "$a" = "$name" ] && sel=1; done
-		[ $sel = 1 ] || continue
-	elif [ $slow = 0 ]; then
-		case $name in slow-*) continue ;; esac
-	fi
-	echo "$name" >>"$tmp/names"
-done <"$tmp/table"
-export LOFT_MODEL_TMP="$tmp" LOFT_MODEL_VERBOSE="$verbose"
-xargs -P "$jobs" -n 1 sh "$0" --one <"$tmp/names"
-status=0
-n=0
-while read -r name; do
-	n=$((n + 1))
-	if [ -f "$tmp/$name/out" ]; then
-		cat "$tmp/$name/out"
-		head -c 2 "$tmp/$name/out" | grep -q ok || status=1
-	else
-		echo "FAIL $name: no result"
-		status=1
-	fi
-done <"$tmp/names"
-[ "$n" -gt 0 ] || { echo "check-model: no such check: $*" >&2; exit 2; }
-exit $status
+. "$(dirname "$0")/runner.sh"
