@@ -138,25 +138,23 @@ struct listener *listener_new(struct event_base *base, const char *address,
 	return listener_wrap(base, fd, address, port, cb, ctx, &ss);
 }
 
-struct listener *listener_adopt(struct event_base *base, int *fds, size_t fds_count,
-				const char *address, uint16_t port,
-				listener_accept_cb *cb, void *ctx)
+int listener_take_fd(int *fds, size_t fds_count, const char *address, uint16_t port,
+		     struct sockaddr_storage *ss_r)
 {
 	struct ipaddr want;
 	if (ipaddr_parse(address, &want) < 0)
-		return NULL;
+		return -1;
 	for (size_t i = 0; i < fds_count; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
+		socklen_t len = sizeof(*ss_r);
 		struct ipaddr ip;
 		uint16_t p;
 		int listening = 0;
 		socklen_t olen = sizeof(listening);
-		if (fds[i] < 0 || getsockname(fds[i], (struct sockaddr *)&ss, &len) < 0 ||
+		if (fds[i] < 0 || getsockname(fds[i], (struct sockaddr *)ss_r, &len) < 0 ||
 		    getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) < 0 ||
 		    !listening)
 			continue;
-		ipaddr_from_sockaddr((struct sockaddr *)&ss, &ip, &p);
+		ipaddr_from_sockaddr((struct sockaddr *)ss_r, &ip, &p);
 		if (p != port || !ipaddr_equal(&ip, &want))
 			continue;
 		int fd = fds[i];
@@ -164,9 +162,18 @@ struct listener *listener_adopt(struct event_base *base, int *fds, size_t fds_co
 		/* the exec cleared it for the handover; no later exec may inherit it */
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		return listener_wrap(base, fd, address, port, cb, ctx, &ss);
+		return fd;
 	}
-	return NULL;
+	return -1;
+}
+
+struct listener *listener_adopt(struct event_base *base, int *fds, size_t fds_count,
+				const char *address, uint16_t port,
+				listener_accept_cb *cb, void *ctx)
+{
+	struct sockaddr_storage ss;
+	int fd = listener_take_fd(fds, fds_count, address, port, &ss);
+	return fd < 0 ? NULL : listener_wrap(base, fd, address, port, cb, ctx, &ss);
 }
 
 int listener_fd(const struct listener *l)

@@ -28,9 +28,14 @@ typedef void listener_accept_cb(const struct listener_accept *acc, void *ctx);
 struct listener *listener_new(struct event_base *base, const char *address,
 			      uint16_t port, listener_accept_cb *cb, void *ctx,
 			      char **error_r);
-/* Takes over the listening socket among fds (inherited from the loftd
- * this one replaces, loftd(8) SIGNALS) that is bound to address:port:
- * its slot in fds becomes -1. NULL when none is. */
+/* The listening socket among fds (inherited from the loftd this one
+ * replaces, loftd(8) SIGNALS) that is bound to address:port, made
+ * non-blocking and close-on-exec, with its address in ss_r; its slot in
+ * fds becomes -1. -1 when none is. */
+struct sockaddr_storage;
+int listener_take_fd(int *fds, size_t fds_count, const char *address, uint16_t port,
+		     struct sockaddr_storage *ss_r);
+/* listener_take_fd() made a listener: NULL when no socket is there. */
 struct listener *listener_adopt(struct event_base *base, int *fds, size_t fds_count,
 				const char *address, uint16_t port,
 				listener_accept_cb *cb, void *ctx);

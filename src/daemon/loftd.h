@@ -24,6 +24,7 @@ struct loftd {
 	struct ipc *ipc;
 	struct health *health;
 	struct ring *ring;		/* NULL: a ring of one */
+	int ring_peer_fd;		/* an upgrade's ring.port socket; -1: none */
 	struct metrics_server *metrics;	/* NULL: metrics.port is 0 */
 	time_t start_time;
 	SSL_CTX *client_tls;
@@ -61,5 +62,8 @@ int loftd_setup_metrics(struct loftd *d);
 void loftd_stop(struct loftd *d);
 /* Leaves the ring, if any, and ends the event loop (main.c). */
 void loftd_exit(struct loftd *d);
+/* The successor an upgrade started holds the node's lease now: this
+ * loftd lets go of the ring without revoking it (main.c). */
+void loftd_ring_detach(struct loftd *d);
 
 #endif

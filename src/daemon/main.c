@@ -211,22 +211,27 @@ static void loftd_director_resume(void *ctx, uint64_t waiter)
 static void loftd_serve(void *ctx)
 {
 	struct loftd *d = ctx;
+	upgrade_apply_users(d);
 	for (size_t i = 0; i < d->listeners_count; i++)
 		listener_start(d->listeners[i]);
 	service_ready(d);
 	upgrade_serving(d);
 }
 
+/* The fence (doc/ring.md §6): this loftd's sessions, and those of the
+ * one it replaced while that one relays some (upgrade.h). */
 static void loftd_ring_serving(void *ctx, bool serving)
 {
 	struct loftd *d = ctx;
 	proxy_set_serving(d->proxy, serving);
+	upgrade_forward_fence(d, serving, d->proxy->relay_until_ms);
 }
 
 static void loftd_ring_deadline(void *ctx, uint64_t fence_at_ms)
 {
 	struct loftd *d = ctx;
 	d->proxy->relay_until_ms = fence_at_ms;
+	upgrade_forward_fence(d, d->proxy->serving, fence_at_ms);
 }
 
 static void loftd_ring_failed(void *ctx, const char *error)
@@ -236,6 +241,14 @@ static void loftd_ring_failed(void *ctx, const char *error)
 	service_stopping(d, error);
 	d->failed = true;
 	event_base_loopexit(d->base, NULL);
+}
+
+void loftd_ring_detach(struct loftd *d)
+{
+	loftd_unshare_limits(d);
+	admin_set_ring(d->admin, NULL);
+	ring_free(&d->ring);
+	log_info("ring: left the ring to the new loftd (its lease and links are its now)");
 }
 
 /* A ring of several (ring.etcd set) serves once it has read the ring's
@@ -254,7 +267,12 @@ static int loftd_setup_ring(struct loftd *d)
 		.failed = loftd_ring_failed,
 		.report = loftd_report,
 	};
-	d->ring = ring_new(d->base, d->cfg, d->director, &ring_cb, d, &error);
+	struct ring_handover inherit = {
+		d->upgrade.ring_lease, d->upgrade.ring_started, d->ring_peer_fd,
+	};
+	d->ring_peer_fd = -1;	/* the ring's now */
+	d->ring = ring_new(d->base, d->cfg, d->director, &ring_cb, d,
+			   inherit.lease != 0 || inherit.peer_fd >= 0 ? &inherit : NULL, &error);
 	if (d->ring == NULL) {
 		log_error("%s", error);
 		free(error);
@@ -579,6 +597,8 @@ static void loftd_free(struct loftd *d)
 	if (d->ring != NULL)
 		loftd_unshare_limits(d);
 	ring_free(&d->ring);
+	if (d->ring_peer_fd >= 0)
+		close(d->ring_peer_fd);
 	/* the upgrade's links and counts of the other loftd's sessions,
 	 * before the sessions' end would tell the other loftd of each */
 	upgrade_free(d);
@@ -643,6 +663,7 @@ int main(int argc, char **argv)
 	log_init("loftd");
 	d.start_time = time(NULL);
 	d.state_lock_fd = -1;
+	d.ring_peer_fd = -1;
 	upgrade_init(&d.upgrade, argc, argv);
 	while ((c = getopt(argc, argv, "c:o:nkDh")) != -1) {
 		switch (c) {
@@ -750,6 +771,12 @@ int main(int argc, char **argv)
 		director_health_enable(d.director);
 	if (loftd_setup_listeners(&d) < 0)
 		goto out;
+	if (d.cfg->ring.etcd.count > 0) {
+		struct sockaddr_storage ss;
+		d.ring_peer_fd = listener_take_fd(d.upgrade.fds, d.upgrade.fds_count,
+						  ring_config_address(d.cfg),
+						  (uint16_t)d.cfg->ring.port, &ss);
+	}
 	upgrade_close_unused(&d.upgrade);
 	if (loftd_setup_admin(&d) < 0 ||
 	    loftd_setup_metrics(&d) < 0 || loftd_drop_privileges(&d) < 0)

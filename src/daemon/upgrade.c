@@ -34,10 +34,13 @@
 #include "metrics/server.h"
 #include "proxy/proxy.h"
 #include "registry/registry.h"
+#include "ring/ring.h"
 
 #define UPGRADE_ENV_FD "LOFTD_UPGRADE_FD"
 #define UPGRADE_ENV_LISTEN "LOFTD_LISTEN_FDS"
 #define UPGRADE_ENV_LOCK "LOFTD_STATE_LOCK_FD"
+/* a ring's node: "<lease id>:<join time>" */
+#define UPGRADE_ENV_RING "LOFTD_RING"
 #define UPGRADE_READY "READY\n"
 #define UPGRADE_DRAIN_TICK_MS 100
 #define UPGRADE_MAX_FDS 256
@@ -82,6 +85,7 @@ void upgrade_init(struct upgrade *u, int argc, char **argv)
 	char *fd = upgrade_take_env(UPGRADE_ENV_FD);
 	char *listen = upgrade_take_env(UPGRADE_ENV_LISTEN);
 	char *lock = upgrade_take_env(UPGRADE_ENV_LOCK);
+	char *ring = upgrade_take_env(UPGRADE_ENV_RING);
 	if (fd != NULL)
 		u->parent_fd = upgrade_parse_fd(fd);
 	if (u->parent_fd >= 0 && lock != NULL)
@@ -95,9 +99,16 @@ void upgrade_init(struct upgrade *u, int argc, char **argv)
 	}
 	if (u->parent_fd >= 0)
 		fcntl(u->parent_fd, F_SETFD, FD_CLOEXEC);
+	long long lease, started;
+	if (u->parent_fd >= 0 && ring != NULL &&
+	    sscanf(ring, "%lld:%lld", &lease, &started) == 2 && lease > 0) {
+		u->ring_lease = lease;
+		u->ring_started = (time_t)started;
+	}
 	free(fd);
 	free(listen);
 	free(lock);
+	free(ring);
 }
 
 bool upgrade_is_successor(const struct upgrade *u)
@@ -184,17 +195,18 @@ static void upgrade_exec_child(const struct upgrade *u, const int *keep, size_t 
 /* The environment of the new loftd: this one's, with the handover's
  * descriptors named. */
 static char **upgrade_child_env(const int *fds, size_t fds_count, int child_fd,
-				int lock_fd)
+				int lock_fd, const struct ring *ring)
 {
 	size_t n = 0;
 	while (environ[n] != NULL)
 		n++;
-	char **envp = xcalloc(n + 4, sizeof(*envp));
+	char **envp = xcalloc(n + 5, sizeof(*envp));
 	size_t out = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (strncmp(environ[i], UPGRADE_ENV_FD "=", strlen(UPGRADE_ENV_FD) + 1) != 0 &&
 		    strncmp(environ[i], UPGRADE_ENV_LISTEN "=", strlen(UPGRADE_ENV_LISTEN) + 1) != 0 &&
-		    strncmp(environ[i], UPGRADE_ENV_LOCK "=", strlen(UPGRADE_ENV_LOCK) + 1) != 0)
+		    strncmp(environ[i], UPGRADE_ENV_LOCK "=", strlen(UPGRADE_ENV_LOCK) + 1) != 0 &&
+		    strncmp(environ[i], UPGRADE_ENV_RING "=", strlen(UPGRADE_ENV_RING) + 1) != 0)
 			envp[out++] = xstrdup(environ[i]);
 	}
 	struct sbuf b = SBUF_INIT;
@@ -206,6 +218,12 @@ static char **upgrade_child_env(const int *fds, size_t fds_count, int child_fd,
 	envp[out++] = xasprintf(UPGRADE_ENV_FD "=%d", child_fd);
 	if (lock_fd >= 0)
 		envp[out++] = xasprintf(UPGRADE_ENV_LOCK "=%d", lock_fd);
+	if (ring != NULL) {
+		struct ring_handover h;
+		ring_handover_info(ring, &h);
+		envp[out++] = xasprintf(UPGRADE_ENV_RING "=%lld:%lld", (long long)h.lease,
+					(long long)h.started);
+	}
 	envp[out] = NULL;
 	return envp;
 }
@@ -303,6 +321,12 @@ void upgrade_handover(struct loftd *d)
 	upgrade_child_done(u);
 	for (size_t i = 0; i < d->listeners_count; i++)
 		listener_stop(d->listeners[i]);
+	if (d->ring != NULL) {
+		/* the new loftd renews the node's lease and answers its peers
+		 * from now on; this one follows its fence (upgrade_overlap.c) */
+		loftd_ring_detach(d);
+		u->ring_detached = true;
+	}
 	service_handover(d, pid);
 	log_info("upgrade: pid %d serves now; this loftd (pid %d) relays its %zu "
 		 "sessions until they end or shutdown.max_drain passes",
@@ -328,9 +352,9 @@ static const char *upgrade_refusal(const struct loftd *d)
 	const struct upgrade *u = &d->upgrade;
 	if (u->exe == NULL)
 		return "the path of loftd's binary is unknown (/proc/self/exe was unreadable at start)";
-	if (d->ring != NULL)
-		return "a ring's node (ring.etcd set) cannot be upgraded in place yet: "
-		       "restart it instead (its peers serve its users meanwhile)";
+	if (d->ring != NULL && !ring_is_serving(d->ring))
+		return "this ring's node is not serving (joining, fenced or removed): its "
+		       "lease cannot be handed over; restart it instead";
 	if (u->child != 0)
 		return "an upgrade is under way already";
 	if (u->drain_ev != NULL)
@@ -384,16 +408,23 @@ void upgrade_start(struct loftd *d, const char *why, upgrade_done_fn *done, void
 		return;
 	}
 	size_t keep_count = 0;
-	int *keep = xcalloc(d->listeners_count + 2, sizeof(*keep));
+	int *keep = xcalloc(d->listeners_count + 3, sizeof(*keep));
 	for (size_t i = 0; i < d->listeners_count; i++) {
 		if (listener_fd(d->listeners[i]) >= 0)
 			keep[keep_count++] = listener_fd(d->listeners[i]);
+	}
+	if (d->ring != NULL) {
+		/* the links from the other nodes come to the new loftd */
+		struct ring_handover h;
+		ring_handover_info(d->ring, &h);
+		if (h.peer_fd >= 0)
+			keep[keep_count++] = h.peer_fd;
 	}
 	size_t listen_count = keep_count;
 	keep[keep_count++] = sp[1];
 	if (d->state_lock_fd >= 0)
 		keep[keep_count++] = d->state_lock_fd;
-	char **envp = upgrade_child_env(keep, listen_count, sp[1], d->state_lock_fd);
+	char **envp = upgrade_child_env(keep, listen_count, sp[1], d->state_lock_fd, d->ring);
 	pid_t pid = fork();
 	if (pid == 0)
 		upgrade_exec_child(u, keep, keep_count, sp[1], envp);

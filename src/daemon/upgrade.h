@@ -16,7 +16,9 @@
  * The socketpair stays open while both relay sessions (upgrade_overlap.c
  * has the protocol): the new loftd counts the old one's sessions in its
  * director, so a move waits for them as for its own and sends the old one
- * the kill; so no user is on two backends during the overlap. */
+ * the kill; so no user is on two backends during the overlap. A ring's
+ * node hands over its lease and its ring.port socket too, and the old
+ * process follows the new one's fence (doc/ring.md §16). */
 #ifndef LOFT_DAEMON_UPGRADE_H
 #define LOFT_DAEMON_UPGRADE_H
 
@@ -24,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "common/hmap.h"
 #include "common/sbuf.h"
@@ -50,7 +53,11 @@ struct upgrade {
 	struct upgrade_link *pred;
 	pid_t pred_pid;
 	struct hmap holds;
-	struct sbuf pending;		/* read beyond its assignments' END */
+	struct sbuf pending;		/* its assignments, and what came after */
+	struct sbuf to_pred;		/* for it, until this loftd serves */
+	/* a ring's node: the lease and join time it handed over (0: none) */
+	int64_t ring_lease;
+	time_t ring_started;
 	/* as the old loftd: the new one starting, and then serving */
 	pid_t child;
 	upgrade_done_fn *done;		/* who asked, until it ended */
@@ -58,6 +65,7 @@ struct upgrade {
 	struct upgrade_link *succ;
 	struct event *timeout_ev;
 	/* as the old loftd after the handover */
+	bool ring_detached;		/* it was a ring's node: the new one is */
 	struct event *drain_ev;
 	uint64_t drain_start;		/* monotonic ms */
 };
@@ -67,10 +75,13 @@ struct upgrade {
 void upgrade_init(struct upgrade *u, int argc, char **argv);
 /* True in a loftd started by an upgrade. */
 bool upgrade_is_successor(const struct upgrade *u);
-/* Takes the director's user assignments the old loftd sends (so that
- * users with sessions there go to the same backend here). -1 after
- * logging why: the start fails, and the old loftd serves on. */
+/* Reads the director's user assignments the old loftd sends (so that
+ * users with sessions there go to the same backend here), each checked.
+ * -1 after logging why: the start fails, and the old loftd serves on. */
 int upgrade_take_users(struct loftd *d);
+/* Applies them, and counts the old loftd's sessions: when the director
+ * has its hosts (a ring's too), before this loftd routes anyone. */
+void upgrade_apply_users(struct loftd *d);
 /* Closes inherited descriptors no listener took (the configuration no
  * longer names them). */
 void upgrade_close_unused(struct upgrade *u);
@@ -83,6 +94,10 @@ void upgrade_start(struct loftd *d, const char *why, upgrade_done_fn *done, void
  * this one replaced, still relaying sessions, closes its too. */
 void upgrade_forward_kill(struct loftd *d, uint16_t tag, uint32_t hash);
 void upgrade_forward_kick(struct loftd *d, const char *field, const char *value);
+/* A ring's node: the fence state (serving, and until when it may relay),
+ * which the old loftd's sessions follow once it left the ring to this
+ * one. */
+void upgrade_forward_fence(struct loftd *d, bool serving, uint64_t relay_until_ms);
 /* A stop begins: a new loftd not serving yet is killed. */
 void upgrade_cancel(struct loftd *d);
 /* Gives back what the other loftd's sessions held here and closes the

@@ -33,6 +33,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/tabescape.h"
@@ -84,31 +85,37 @@ static int upgrade_parse_u32(const char *s, uint32_t max, uint32_t *r)
 
 /* ---- the new loftd ------------------------------------------------------- */
 
-/* `sessions` sessions of the old loftd on the user's record. */
+/* Counts one session of the old loftd. */
+static void upgrade_hold_count(struct upgrade *u, const struct director_ticket *t)
+{
+	struct upgrade_hold *h = upgrade_hold_find(u, t->tag, t->hash);
+	if (h == NULL) {
+		h = xcalloc(1, sizeof(*h));
+		h->ticket = *t;
+		hmap_insert(&u->holds, &h->node, upgrade_hold_key(t->tag, t->hash));
+	}
+	h->ticket.gen = t->gen;	/* the newest record's */
+	h->count++;
+}
+
+/* `sessions` sessions of the old loftd on the user's record (0: the
+ * record only). ELSEWHERE: they must close (counted all the same when
+ * the user is being moved: the move waits for their end). */
 static enum director_hold_result upgrade_hold(struct loftd *d, const char *tag,
 					      uint32_t hash, const struct ipaddr *ip,
 					      const char *username, uint32_t sessions)
 {
-	struct upgrade *u = &d->upgrade;
 	time_t now = time(NULL);
 	if (sessions == 0)
 		return director_user_hold(d->director, tag, hash, ip, username, now, NULL);
-	for (uint32_t i = 0; i < sessions; i++) {
+	enum director_hold_result r = DIRECTOR_HOLD_OK;
+	for (uint32_t i = 0; i < sessions && r != DIRECTOR_HOLD_UNKNOWN; i++) {
 		struct director_ticket t;
-		enum director_hold_result r =
-			director_user_hold(d->director, tag, hash, ip, username, now, &t);
-		if (r != DIRECTOR_HOLD_OK)
-			return r;
-		struct upgrade_hold *h = upgrade_hold_find(u, t.tag, hash);
-		if (h == NULL) {
-			h = xcalloc(1, sizeof(*h));
-			h->ticket = t;
-			hmap_insert(&u->holds, &h->node, upgrade_hold_key(t.tag, hash));
-		}
-		h->ticket.gen = t.gen;	/* the newest record's */
-		h->count++;
+		r = director_user_hold(d->director, tag, hash, ip, username, now, &t);
+		if (t.held)
+			upgrade_hold_count(&d->upgrade, &t);
 	}
-	return DIRECTOR_HOLD_OK;
+	return r;
 }
 
 static void upgrade_release(struct loftd *d, uint16_t tag, uint32_t hash)
@@ -141,17 +148,35 @@ static void upgrade_release_all(struct loftd *d)
 	hmap_destroy(&u->holds);
 }
 
-static void upgrade_send_kill(struct upgrade_link *link, const char *tag, uint32_t hash)
+/* Where lines for the old loftd go: the link, or, before this loftd
+ * serves, what the link sends first. NULL: no old loftd relays. */
+static struct sbuf *upgrade_to_pred(struct upgrade *u)
 {
-	struct sbuf *out = upgrade_link_output(link);
+	if (u->pred != NULL)
+		return upgrade_link_output(u->pred);
+	return u->parent_fd >= 0 ? &u->to_pred : NULL;
+}
+
+static void upgrade_to_pred_send(struct upgrade *u)
+{
+	if (u->pred != NULL)
+		upgrade_link_send(u->pred);
+}
+
+static void upgrade_send_kill(struct upgrade *u, const char *tag, uint32_t hash)
+{
+	struct sbuf *out = upgrade_to_pred(u);
+	if (out == NULL)
+		return;
 	sbuf_appendf(out, "KILL\t%u\t", hash);
 	tabescape_append(out, tag);
 	sbuf_appendc(out, '\n');
-	upgrade_link_send(link);
+	upgrade_to_pred_send(u);
 }
 
-/* USER (with or without its sessions field) or HOLD; NULL, or what is
- * wrong with it. */
+/* USER (with or without its sessions field) or HOLD: checked, and with
+ * d, applied (a session the new loftd's view puts elsewhere gets a
+ * KILL). NULL, or what is wrong with it. */
 static const char *upgrade_take_user(struct loftd *d, char **f, int n, bool hold)
 {
 	uint32_t hash, sessions = hold ? 1 : 0;
@@ -164,10 +189,44 @@ static const char *upgrade_take_user(struct loftd *d, char **f, int n, bool hold
 		return "invalid host address";
 	if (n == 6 && upgrade_parse_u32(f[5], UINT32_MAX, &sessions) < 0)
 		return "invalid session count";
-	if (upgrade_hold(d, f[3], hash, &ip, f[4], sessions) == DIRECTOR_HOLD_ELSEWHERE &&
-	    hold)
-		upgrade_send_kill(d->upgrade.pred, f[3], hash);
+	if (d != NULL && sessions > 0 &&
+	    upgrade_hold(d, f[3], hash, &ip, f[4], sessions) == DIRECTOR_HOLD_ELSEWHERE)
+		upgrade_send_kill(&d->upgrade, f[3], hash);
+	else if (d != NULL && sessions == 0)
+		(void)upgrade_hold(d, f[3], hash, &ip, f[4], 0);
 	return NULL;
+}
+
+/* The USER lines of buf up to END, each checked, and with d applied.
+ * -1 with *error_r and the line's number; 0 with *end_r past END; 1 when
+ * END has not come yet. */
+static int upgrade_users_scan(struct loftd *d, char *buf, size_t len, size_t *end_r,
+			      size_t *lines_r, const char **error_r)
+{
+	char *start = buf, *stop = buf + len, *lf;
+	*lines_r = 0;
+	while ((lf = memchr(start, '\n', (size_t)(stop - start))) != NULL) {
+		char *f[UPGRADE_MAX_FIELDS];
+		/* a copy: the lines stay as they came until they are applied */
+		char *line = d == NULL ? xstrndup(start, (size_t)(lf - start)) : start;
+		if (d != NULL)
+			*lf = '\0';
+		int nf = tabsplit_inplace(line, f, UPGRADE_MAX_FIELDS);
+		bool end = nf == 1 && strcmp(f[0], "END") == 0;
+		*error_r = end ? NULL : nf >= 1 && strcmp(f[0], "USER") == 0 ?
+			upgrade_take_user(d, f, nf, false) : "not a USER line";
+		if (d == NULL)
+			free(line);
+		(*lines_r)++;
+		start = lf + 1;
+		if (*error_r != NULL)
+			return -1;
+		if (end) {
+			*end_r = (size_t)(start - buf);
+			return 0;
+		}
+	}
+	return 1;
 }
 
 int upgrade_take_users(struct loftd *d)
@@ -179,10 +238,13 @@ int upgrade_take_users(struct loftd *d)
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 	setsockopt(u->parent_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	struct sbuf *in = &u->pending;
-	size_t lines = 0;
+	size_t lines = 0, end;
 	const char *error = NULL;
-	bool ended = false;
-	while (!ended && error == NULL) {
+	int ret = 1;
+	/* read up to END, each line checked; they are applied when this
+	 * loftd is about to serve (upgrade_apply_users), once a ring has
+	 * given the director its hosts */
+	while (ret == 1) {
 		char *p = sbuf_reserve(in, UPGRADE_READ_SIZE);
 		ssize_t n = read(u->parent_fd, p, UPGRADE_READ_SIZE);
 		if (n <= 0) {
@@ -192,32 +254,30 @@ int upgrade_take_users(struct loftd *d)
 			break;
 		}
 		sbuf_commit(in, (size_t)n);
-		/* every complete line up to END, then one move of the rest,
-		 * which the link to the old loftd takes over */
-		char *start = sbuf_mdata(in), *stop = start + sbuf_len(in), *lf;
-		while (error == NULL && !ended &&
-		       (lf = memchr(start, '\n', (size_t)(stop - start))) != NULL) {
-			char *f[UPGRADE_MAX_FIELDS];
-			*lf = '\0';
-			int nf = tabsplit_inplace(start, f, UPGRADE_MAX_FIELDS);
-			if (nf == 1 && strcmp(f[0], "END") == 0)
-				ended = true;
-			else if (nf >= 1 && strcmp(f[0], "USER") == 0)
-				error = upgrade_take_user(d, f, nf, false);
-			else
-				error = "not a USER line";
-			lines++;
-			start = lf + 1;
-		}
-		sbuf_consume(in, (size_t)(start - sbuf_mdata(in)));
+		ret = upgrade_users_scan(NULL, sbuf_mdata(in), sbuf_len(in), &end, &lines,
+					 &error);
 	}
 	if (error != NULL) {
 		log_error("upgrade: user assignments from the old loftd, line %zu: %s",
 			  lines, error);
 		return -1;
 	}
-	log_info("upgrade: %zu user assignments taken over from the old loftd", lines - 1);
 	return 0;
+}
+
+void upgrade_apply_users(struct loftd *d)
+{
+	struct upgrade *u = &d->upgrade;
+	size_t lines = 0, end = 0;
+	const char *error;
+	if (u->parent_fd < 0)
+		return;
+	/* checked as they came: nothing fails now */
+	if (upgrade_users_scan(d, sbuf_mdata(&u->pending), sbuf_len(&u->pending), &end,
+			       &lines, &error) == 0)
+		sbuf_consume(&u->pending, end);
+	log_info("upgrade: %zu user assignments taken over from the old loftd",
+		 lines > 0 ? lines - 1 : 0);
 }
 
 static void upgrade_pred_line(void *ctx, char *line)
@@ -269,6 +329,10 @@ void upgrade_overlap_start_pred(struct loftd *d)
 				   sbuf_len(&u->pending));
 	u->parent_fd = -1;
 	sbuf_free(&u->pending);
+	/* what the director told the old loftd before this one served */
+	sbuf_append(upgrade_link_output(u->pred), sbuf_data(&u->to_pred), sbuf_len(&u->to_pred));
+	sbuf_free(&u->to_pred);
+	upgrade_link_send(u->pred);
 }
 
 /* ---- the old loftd ------------------------------------------------------- */
@@ -304,6 +368,20 @@ static void upgrade_session_watch(void *ctx, const char *tag, uint32_t hash,
 	upgrade_link_send(d->upgrade.succ);
 }
 
+/* A ring's fence, as the successor that holds the node's lease now has
+ * it: this loftd's sessions relay nothing past its deadline, and close
+ * when it fences (doc/ring.md §6). Before the handover this loftd's own
+ * ring decides. */
+static void upgrade_fence(struct loftd *d, bool serving, uint64_t relay_until_ms)
+{
+	if (!d->upgrade.ring_detached)
+		return;
+	d->proxy->relay_until_ms = relay_until_ms;
+	if (!serving)
+		proxy_set_serving(d->proxy, false);
+	upgrade_forward_fence(d, serving, relay_until_ms);
+}
+
 /* The successor's KILL or KICK: as this loftd's own director would (and
  * on to the loftd this one replaced, if it still relays). */
 static void upgrade_succ_command(struct loftd *d, char **f, int n)
@@ -320,9 +398,11 @@ static void upgrade_succ_command(struct loftd *d, char **f, int n)
 		const char *field = *f[1] == '\0' ? NULL : f[1];
 		proxy_director_kick(d->proxy, field, f[2]);
 		upgrade_forward_kick(d, field, f[2]);
+	} else if (n == 3 && strcmp(f[0], "FENCE") == 0) {
+		upgrade_fence(d, strcmp(f[1], "0") == 0, strtoull(f[2], NULL, 10));
 	} else {
-		log_warning("upgrade: from the new loftd (pid %d): unknown line: %s",
-			    (int)d->upgrade.child, n >= 1 ? f[0] : "");
+		log_warning("upgrade: from the new loftd: unknown line: %s",
+			    n >= 1 ? f[0] : "");
 	}
 }
 
@@ -350,6 +430,15 @@ static void upgrade_succ_closed(void *ctx, const char *why)
 		return;
 	}
 	upgrade_overlap_end_succ(d);
+	if (d->upgrade.ring_detached) {
+		/* nobody may renew the node's lease any more: its sessions
+		 * go before the ring can give their users to another node */
+		log_error("upgrade: the link to the new loftd %s: closing this loftd's %zu "
+			  "sessions (the ring's lease is the new loftd's)", why,
+			  registry_count(&d->proxy->registry));
+		upgrade_fence(d, false, clock_monotonic_ms());
+		return;
+	}
 	log_warning("upgrade: the link to the new loftd %s: this loftd relays its %zu "
 		    "sessions on, and a move made there no longer closes them", why,
 		    registry_count(&d->proxy->registry));
@@ -383,22 +472,31 @@ void upgrade_overlap_end_succ(struct loftd *d)
 void upgrade_forward_kill(struct loftd *d, uint16_t tag, uint32_t hash)
 {
 	const char *name = director_tag_name(d->director, tag);
-	if (d->upgrade.pred != NULL && name != NULL)
-		upgrade_send_kill(d->upgrade.pred, name, hash);
+	if (name != NULL)
+		upgrade_send_kill(&d->upgrade, name, hash);
 }
 
 void upgrade_forward_kick(struct loftd *d, const char *field, const char *value)
 {
-	struct upgrade_link *link = d->upgrade.pred;
-	if (link == NULL)
+	struct sbuf *out = upgrade_to_pred(&d->upgrade);
+	if (out == NULL)
 		return;
-	struct sbuf *out = upgrade_link_output(link);
 	sbuf_appends(out, "KICK\t");
 	tabescape_append(out, field == NULL ? "" : field);
 	sbuf_appendc(out, '\t');
 	tabescape_append(out, value);
 	sbuf_appendc(out, '\n');
-	upgrade_link_send(link);
+	upgrade_to_pred_send(&d->upgrade);
+}
+
+void upgrade_forward_fence(struct loftd *d, bool serving, uint64_t relay_until_ms)
+{
+	struct sbuf *out = upgrade_to_pred(&d->upgrade);
+	if (out == NULL)
+		return;
+	sbuf_appendf(out, "FENCE\t%d\t%llu\n", serving ? 0 : 1,
+		     (unsigned long long)relay_until_ms);
+	upgrade_to_pred_send(&d->upgrade);
 }
 
 void upgrade_overlap_free(struct loftd *d)
@@ -409,4 +507,5 @@ void upgrade_overlap_free(struct loftd *d)
 		upgrade_release_all(d);
 	upgrade_overlap_end_succ(d);
 	sbuf_free(&u->pending);
+	sbuf_free(&u->to_pred);
 }

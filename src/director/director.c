@@ -505,12 +505,14 @@ enum director_hold_result director_user_hold(struct director *d, const char *tag
 		ticket_r->held = false;
 	if (t == NULL || host == NULL)
 		return DIRECTOR_HOLD_UNKNOWN;
-	if (director_user_moving(d, idx, hash))
-		return DIRECTOR_HOLD_ELSEWHERE;
 	struct director_user *u = user_directory_lookup(&t->users, hash);
-	if (u == NULL)
+	/* being moved: the session counts (the move waits for its end) and
+	 * must close; a record of its own (the move made it) is there */
+	enum director_hold_result res = director_user_moving(d, idx, hash) ?
+		DIRECTOR_HOLD_ELSEWHERE : DIRECTOR_HOLD_OK;
+	if (u == NULL && res == DIRECTOR_HOLD_OK)
 		u = user_directory_add(&t->users, hash, host, username, now, d->next_gen++);
-	else if (u->host != host)
+	else if (u == NULL || (u->host != host && res == DIRECTOR_HOLD_OK))
 		return DIRECTOR_HOLD_ELSEWHERE;
 	if (ticket_r != NULL) {
 		user_directory_session_ref(&t->users, u);
@@ -519,7 +521,7 @@ enum director_hold_result director_user_hold(struct director *d, const char *tag
 		ticket_r->tag = idx;
 		ticket_r->held = true;
 	}
-	return DIRECTOR_HOLD_OK;
+	return res;
 }
 
 void director_users_foreach(struct director *d, const struct ipaddr *ip, time_t now,

@@ -417,8 +417,10 @@ void director_set_session_watch(struct director *d, director_session_watch_fn *f
 
 enum director_hold_result {
 	DIRECTOR_HOLD_OK,
-	/* this director routes the user to another host, or is moving it:
-	 * the other process's session must close */
+	/* this director routes the user to another host (no reference is
+	 * taken), or is moving it (ticket_r holds one all the same: the
+	 * move waits for the session's end): the other process's session
+	 * must close */
 	DIRECTOR_HOLD_ELSEWHERE,
 	DIRECTOR_HOLD_UNKNOWN,	/* a tag or host this director does not know */
 };

@@ -26,6 +26,7 @@
 #include "common/xmalloc.h"
 #include "director/director.h"
 #include "ring/etcd.h"
+#include "ring/ring_peer.h"
 #include "ring/ring_private.h"
 
 #define RING_RETRY_MS 1000
@@ -229,9 +230,40 @@ static void ring_lease_granted(const struct etcd_result *res, void *ctx)
 	ring_register(r);
 }
 
+/* An upgrade's lease: renewed at once, so that this loftd and the one it
+ * replaces hold the same membership; if etcd let it go meanwhile, a new
+ * one is taken as on any start. */
+static void ring_lease_adopted(const struct etcd_result *res, void *ctx)
+{
+	struct ring *r = ctx;
+	r->req = NULL;
+	if (res->outcome == ETCD_OK && res->lease.ttl > 0) {
+		ring_lease_set(r, r->adopt_lease, r->lease_sent_ms, res->lease.ttl);
+		ring_report(r, LOG_LEVEL_INFO, "ring: took over lease %llx from the loftd "
+			    "this one replaces", (unsigned long long)r->adopt_lease);
+		r->adopt_lease = 0;
+		ring_register(r);
+		return;
+	}
+	if (res->outcome == ETCD_OK || (res->outcome == ETCD_FAILED &&
+					 res->grpc_code == RING_GRPC_NOT_FOUND)) {
+		ring_report(r, LOG_LEVEL_WARNING, "ring: the lease of the loftd this one "
+			    "replaces is gone: taking a new one");
+		r->adopt_lease = 0;
+		ring_lease_grant_start(r);
+		return;
+	}
+	ring_retry(r, res);
+}
+
 static void ring_lease_grant_start(struct ring *r)
 {
 	r->phase = RING_LEASE;
+	if (r->adopt_lease != 0) {
+		r->lease_sent_ms = clock_monotonic_ms();
+		r->req = etcd_lease_keepalive(r->etcd, r->adopt_lease, ring_lease_adopted, r);
+		return;
+	}
 	r->lease_sent_ms = clock_monotonic_ms();
 	r->req = etcd_lease_grant(r->etcd, (int64_t)(r->ttl_ms / 1000), 0,
 				  ring_lease_granted, r);
@@ -262,9 +294,10 @@ static void ring_register(struct ring *r)
 	ring_ops_put(&member, ring_key(r, "members/%s", r->name),
 		     json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS), r->lease);
 	json_decref(o);
-	if (!r->ever_served) {
+	if (!r->ever_served && !r->inherited) {
 		/* the process's first join declares this director (a removed
-		 * node's later joins must not: ring_directors.c) */
+		 * node's later joins must not: ring_directors.c; nor a
+		 * successor's, whose predecessor joined) */
 		ring_ops_put(&member, ring_key(r, "directors/%s:%u", r->address, r->port),
 			     ring_directors_own_value(r), 0);
 	}
@@ -497,9 +530,22 @@ static void ring_director_change(void *ctx, const struct director_change *c,
 
 /* ---- the object ---------------------------------------------------------------- */
 
+const char *ring_config_address(const struct config *cfg)
+{
+	return cfg->ring.address[0] != '\0' ? cfg->ring.address :
+		cfg->listeners_count > 0 ? cfg->listeners[0].address : "";
+}
+
+void ring_handover_info(const struct ring *r, struct ring_handover *h)
+{
+	h->lease = r->lease;
+	h->started = r->started;
+	h->peer_fd = ring_peer_server_fd(r);
+}
+
 struct ring *ring_new(struct event_base *base, const struct config *cfg,
 		      struct director *director, const struct ring_callbacks *cb,
-		      void *ctx, char **error_r)
+		      void *ctx, const struct ring_handover *inherit, char **error_r)
 {
 	const struct conf_strlist *eps = &cfg->ring.etcd;
 	struct etcd_settings set = {
@@ -535,8 +581,7 @@ struct ring *ring_new(struct event_base *base, const struct config *cfg,
 	r->etcd = etcd;
 	r->etcd_load = load;
 	r->prefix = xstrdup(cfg->ring.prefix);
-	r->address = xstrdup(cfg->ring.address[0] != '\0' ? cfg->ring.address :
-			     cfg->listeners_count > 0 ? cfg->listeners[0].address : "");
+	r->address = xstrdup(ring_config_address(cfg));
 	r->port = cfg->ring.port;
 	r->name = cfg->ring.name[0] != '\0' ? xstrdup(cfg->ring.name) :
 		xasprintf("%s:%u", r->address, r->port);
@@ -549,13 +594,18 @@ struct ring *ring_new(struct event_base *base, const struct config *cfg,
 	r->serve_cut_off = cfg->ring.partition == CONF_RING_PARTITION_SERVE;
 	r->settings = ring_settings_json(cfg);
 	r->started = time(NULL);
+	if (inherit != NULL && inherit->lease != 0) {
+		r->adopt_lease = inherit->lease;
+		r->started = inherit->started;
+		r->inherited = true;
+	}
 	r->retry_logged = -1;
 	r->retry_timer = evtimer_new(base, ring_retry_timer, r);
 	ring_lease_init(r);
 	ring_pins_init(r);
 	ring_limits_init(r, cfg->ring.limits_interval_ms);
 	ring_failsafe_init(r, cfg);
-	if (ring_peers_init(r, cfg, error_r) < 0) {
+	if (ring_peers_init(r, cfg, inherit != NULL ? inherit->peer_fd : -1, error_r) < 0) {
 		ring_free(&r);
 		return NULL;
 	}

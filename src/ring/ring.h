@@ -45,12 +45,26 @@ struct ring_callbacks {
 	void (*report)(void *ctx, enum log_level level, const char *text);
 };
 
+/* What an upgrade hands the new loftd (loftd(8) SIGUSR2): the node's
+ * lease (it renews it, so the node never leaves the ring), when the node
+ * joined, and the socket the other nodes' links come to. */
+struct ring_handover {
+	int64_t lease;
+	time_t started;
+	int peer_fd;		/* -1: none */
+};
+void ring_handover_info(const struct ring *ring, struct ring_handover *h);
+
 /* NULL with the reason when the settings cannot make a client (a bad
  * endpoint). Connecting goes on in the background, retried until etcd
- * answers. */
+ * answers. inherit (NULL: none): what the loftd this one replaces held;
+ * its lease is taken over if etcd still has it, else a new one taken. */
 struct ring *ring_new(struct event_base *base, const struct config *cfg,
 		      struct director *director, const struct ring_callbacks *cb,
-		      void *ctx, char **error_r);
+		      void *ctx, const struct ring_handover *inherit, char **error_r);
+/* The address the other nodes reach this one at (ring.address, else the
+ * first listener's). */
+const char *ring_config_address(const struct config *cfg);
 /* Leaves the ring: revokes the lease (so the ring stops waiting for this
  * node at once), then done(ctx), within the etcd request timeout. */
 void ring_stop(struct ring *ring, void (*done)(void *ctx), void *ctx);

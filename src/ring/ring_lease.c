@@ -21,8 +21,6 @@
 /* fenced this much before the deadline: libevent's coarse clock may fire
  * a timer a few ms early, and closing the sessions takes a moment */
 #define RING_FENCE_MARGIN_MS 50
-/* etcd's "lease not found" */
-#define RING_GRPC_NOT_FOUND 5
 
 static void ring_lease_arm(struct ring *r)
 {

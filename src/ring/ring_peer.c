@@ -21,7 +21,7 @@ bool ring_peers_enabled(const struct ring *r)
 	return r->peers->secret != NULL || r->peers->tls_server != NULL;
 }
 
-int ring_peers_init(struct ring *r, const struct config *cfg, char **error_r)
+int ring_peers_init(struct ring *r, const struct config *cfg, int peer_fd, char **error_r)
 {
 	struct ring_peers *p = xcalloc(1, sizeof(*p));
 	r->peers = p;
@@ -43,16 +43,20 @@ int ring_peers_init(struct ring *r, const struct config *cfg, char **error_r)
 			*error_r = xasprintf("%s: ring.tls_cert: %s",
 					     config_source(cfg, "ring.tls_cert"), error);
 			free(error);
+			if (peer_fd >= 0)
+				close(peer_fd);
 			return -1;
 		}
 	}
 	if (!ring_peers_enabled(r)) {
+		if (peer_fd >= 0)
+			close(peer_fd);
 		ring_report(r, LOG_LEVEL_WARNING, "ring: no links to the other nodes "
 			    "(ring.secret and ring.tls_cert are unset): who, kick and proxy "
 			    "list cannot cover the ring");
 		return 0;
 	}
-	return ring_peer_server_start(r, error_r);
+	return ring_peer_server_start(r, peer_fd, error_r);
 }
 
 void ring_peers_deinit(struct ring *r)

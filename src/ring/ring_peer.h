@@ -84,7 +84,9 @@ void ring_failsafe_cmd_intouch(struct ring *r, const char *peer, char **args, in
 			       struct sbuf *out);
 
 /* ring_peer_server.c */
-int ring_peer_server_start(struct ring *r, char **error_r);
+int ring_peer_server_start(struct ring *r, int fd, char **error_r);
+/* The listening socket (-1: none). */
+int ring_peer_server_fd(const struct ring *r);
 void ring_peer_server_stop(struct ring *r);
 
 /* ring_peer_call.c */

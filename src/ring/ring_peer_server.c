@@ -9,6 +9,7 @@
 #include <event2/listener.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/macros.h"
 #include "common/sbuf.h"
@@ -250,10 +251,28 @@ static void ring_peer_accept(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
-int ring_peer_server_start(struct ring *r, char **error_r)
+int ring_peer_server_fd(const struct ring *r)
+{
+	return r->peers == NULL || r->peers->listener == NULL ? -1 :
+		evconnlistener_get_fd(r->peers->listener);
+}
+
+int ring_peer_server_start(struct ring *r, int fd, char **error_r)
 {
 	struct ipaddr ip;
 	struct sockaddr_storage ss;
+	if (fd >= 0) {
+		/* an upgrade's: the links from the other nodes never miss */
+		r->peers->listener = evconnlistener_new(r->base, ring_peer_accept, r,
+			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, RING_PEER_BACKLOG, fd);
+		if (r->peers->listener == NULL) {
+			*error_r = xasprintf("ring: cannot listen for the other nodes on the "
+					     "inherited socket: %s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+		return 0;
+	}
 	if (ipaddr_parse(r->address, &ip) < 0) {
 		*error_r = xasprintf("ring.address: '%s' is not an address the other nodes "
 				     "can reach this one at", r->address);

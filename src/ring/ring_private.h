@@ -49,6 +49,9 @@ enum ring_phase {
 	RING_STOPPING,
 };
 
+/* etcd's "lease not found" */
+#define RING_GRPC_NOT_FOUND 5
+
 /* A live node: its P/members/<name> key. */
 struct ring_member {
 	char *name;
@@ -117,6 +120,9 @@ struct ring {
 	int retry_logged;		/* the phase whose trouble was logged */
 	unsigned int retries;		/* failed steps since the last load */
 	bool ever_served;
+	int64_t adopt_lease;		/* an upgrade's: taken over, not granted */
+	bool inherited;			/* started by an upgrade: the node joined
+					 * (and declared itself) before */
 	struct event *retry_timer;
 	struct etcd_request *req;	/* the join's request in flight */
 	struct etcd_watch *watch;
@@ -391,7 +397,8 @@ bool ring_director_peer(struct ring *r, size_t i, char *name, size_t size,
 bool ring_director_named(struct ring *r, const char *name);
 
 /* ring_peer.c: the links between nodes (ring_peer.h) */
-int ring_peers_init(struct ring *r, const struct config *cfg, char **error_r);
+/* peer_fd: an upgrade's listening socket (-1: bind one). */
+int ring_peers_init(struct ring *r, const struct config *cfg, int peer_fd, char **error_r);
 void ring_peers_deinit(struct ring *r);
 /* ring_failsafe.c (doc/ring.md §13) */
 void ring_failsafe_init(struct ring *r, const struct config *cfg);

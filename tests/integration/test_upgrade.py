@@ -11,6 +11,7 @@ import signal
 import smtplib
 import tempfile
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 import loftlib
 from conftest import BACKEND_IPS, LOFT_IP, NET
 from imaputil import IMAP, Raw, dovecot_host
+from test_ring import LEASE, etcd, etcd_whole, live_members, members_lease, ring_conf  # noqa: F401
 from test_systemd import NOBODY, manager, reachable_base, spawn, uid_of  # noqa: F401
 
 SRC = "%s.246" % NET  # a trusted LMTP client, as an MTA is
@@ -31,6 +33,7 @@ def scrape():
         assert r.status == 200
         return r.read().decode()
 SERVES = "upgrade: pid (\\d+) serves now"
+LEASE_S = float(LEASE.rstrip("s"))
 
 
 def install(path, source):
@@ -390,16 +393,76 @@ def test_upgrade_under_systemd(upgradable, manager, reachable_base):  # noqa: F8
     assert loft.proc.wait(30) == 0
 
 
-def test_a_ring_node_refuses(upgradable):
-    """A successor would register a second ring member of the same name
-    and bind the same peer port: refused, the node serves on."""
+RING_SECRET = 'secret = "upgrade-ring-secret-0123456789";'
+
+
+def ring_pair(upgradable, loft_factory, etcd, prefix):  # noqa: F811
+    """Node a (upgradable) and node b of a ring with links, both in it."""
     make, exe = upgradable
-    # an etcd nobody runs: the node waits for it, with its ring set up
-    loft = make(extra_conf='ring = { etcd = [ "http://%s.250:2379" ]; port = 9391; };' % NET)
-    loftlib.wait_for(lambda: "retrying" in loft.log_text(), 10, "loftd to wait for etcd")
-    loft.proc.send_signal(signal.SIGUSR2)
-    loftlib.wait_for(lambda: "SIGUSR2: upgrade refused" in loft.log_text(), 10, "the refusal")
-    assert "SIGUSR2: upgrade refused: a ring's node (ring.etcd set) cannot be upgraded " \
-        "in place yet" in loft.log_text()
-    assert "new loftd started" not in loft.log_text()
-    assert loft.proc.poll() is None
+    a = make(extra_conf=ring_conf(etcd, 9391, prefix, RING_SECRET))
+    b = loft_factory(username_format="%Ln", penalty="false",
+                     extra_conf=ring_conf(etcd, 9392, prefix, RING_SECRET))
+    for n in (a, b):
+        loftlib.wait_for(lambda: live_members(n) == 2, 15, "two members")
+    return a, b
+
+
+def test_a_ring_node_upgrades_in_place(upgradable, loft_factory, etcd_whole):  # noqa: F811
+    """A ring's node hands its successor the node's lease and the socket
+    of its links: the node never leaves the ring (its member key keeps its
+    lease past lease_ttl after the old process stopped renewing it), the
+    other nodes' links reach the new process, and a move made on another
+    node closes the old process's session before it is answered."""
+    prefix = "/loft-upgrade/"
+    a, b = ring_pair(upgradable, loft_factory, etcd_whole, prefix)
+    name_a = "%s:9391" % LOFT_IP
+    lease = members_lease(etcd_whole, prefix)[name_a]
+    held = idle(a, "user32")
+    hashed = dovecot_host(BACKEND_IPS, "user32")
+    new_pid = upgrade(a)
+    assert "ring: took over lease" in a.log_text()
+    assert "ring: left the ring to the new loftd" in a.log_text()
+    # the old process renews no more: the new one keeps the lease alive
+    left = time.monotonic()
+    while time.monotonic() - left < 2 * LEASE_S:
+        assert members_lease(etcd_whole, prefix).get(name_a) == lease
+        time.sleep(0.2)
+    assert live_members(b) == 2
+    # b's links reach the new process: its session is listed from b
+    m = IMAP(LOFT_IP, a.port)
+    m.login("user33", "pass")
+    r = loftlib.loftadm("-f", "tab", "who", "-1", "-a", b.admin, "user33")
+    assert r.returncode == 0 and name_a in r.stdout, r
+    m.logout()
+    # a move on b: the old process's session closes, then b answers
+    other = next(ip for ip in BACKEND_IPS if ip != hashed)
+    r = loftlib.loftadm("director", "move", "-a", b.admin, "user32", other)
+    assert r.returncode == 0, r
+    assert held.closed(), held.buf
+    assert backend_of(a, "user32") == a.cluster.by_ip(other).name
+    # its last session gone, the old process exits without revoking
+    assert a.proc.wait(30) == 0
+    assert alive(new_pid)
+    assert members_lease(etcd_whole, prefix).get(name_a) == lease
+    assert login_ok(a, "user34")
+
+
+def test_a_ring_nodes_old_process_closes_its_sessions_when_the_new_one_dies(
+        upgradable, loft_factory, etcd_whole):  # noqa: F811
+    """The old process's sessions were safe on the lease the new process
+    renews: when the new process dies, nobody renews it, so the old one
+    closes them at once (before the ring gives their users to another
+    node) and exits."""
+    prefix = "/loft-upgrade-dies/"
+    a, b = ring_pair(upgradable, loft_factory, etcd_whole, prefix)
+    held = idle(a, "user35")
+    new_pid = upgrade(a)
+    os.kill(new_pid, signal.SIGKILL)
+    held.sock.settimeout(20)
+    loftlib.wait_for(held.closed, 20, "the old process's session to close")
+    assert a.proc.wait(30) == 0
+    assert "closing this loftd's 1 sessions (the ring's lease is the new loftd's)" \
+        in a.log_text()
+    # the node leaves the ring when its lease ends; b serves on
+    loftlib.wait_for(lambda: live_members(b) == 1, 3 * LEASE_S, "a's lease to end")
+    assert login_ok(b, "user36")

@@ -352,17 +352,21 @@ static void test_hold_session(void **state)
 			 DIRECTOR_HOLD_OK);
 	assert_int_equal(director_expire(d, 100 + 10000), 0);
 	assert_int_equal(director_user_move(d, hash, &to, 110), DIRECTOR_OK);
-	/* moving: a session of the other process must close */
-	assert_int_equal(director_user_hold(d, "", hash, &from->ip, "held", 111, NULL),
+	/* moving: a session of the other process must close, and the move
+	 * waits for it as for the others */
+	struct director_ticket late;
+	assert_int_equal(director_user_hold(d, "", hash, &from->ip, "held", 111, &late),
 			 DIRECTOR_HOLD_ELSEWHERE);
+	assert_true(late.held);
 	const struct director_host *h;
 	const char *err;
 	assert_int_equal(director_route(d, "held", "", 111, 7, &h, &t, &err),
 			 DIRECTOR_ROUTE_WAIT);
 	director_release(d, &held, 112);
+	director_release(d, &copy, 112);
 	director_dispatch(d);
 	assert_int_equal(rec.nresumed, 0);	/* one session left */
-	director_release(d, &copy, 113);
+	director_release(d, &late, 113);
 	director_dispatch(d);
 	assert_int_equal(rec.nresumed, 1);
 
