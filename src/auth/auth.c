@@ -41,6 +41,7 @@ struct auth_request {
 	bool looking_up;	/* a passdb's answer is due */
 	bool aborted;		/* the caller went away: no callback */
 	bool has_client_ip;	/* a failure after an abort counts there */
+	bool master;		/* only master passdbs; else none of them */
 	struct ipaddr client_ip;
 	char *login_user;	/* the name as given, for the penalty */
 	char *password;		/* wiped when freed */
@@ -218,6 +219,9 @@ static void auth_request_step(struct auth_request *req)
 {
 	struct auth *auth = req->auth;
 
+	while (req->passdb_idx < auth->passdbs_count &&
+	       auth->passdbs[req->passdb_idx].set->master != req->master)
+		req->passdb_idx++;
 	if (req->passdb_idx >= auth->passdbs_count) {
 		auth_request_fail(req, AUTH_STATUS_FAILED,
 				  "unknown user or wrong password");
@@ -322,6 +326,7 @@ struct auth_request *auth_request_start(struct auth *auth,
 		req->login_user = xstrdup(params->user);
 	}
 	req->password = params->password == NULL ? NULL : xstrdup(params->password);
+	req->master = params->master;
 	varexpand_user(&name, auth->username_format, params->user);
 	req->result.user = xstrdup(sbuf_cstr(&name));
 	sbuf_free(&name);

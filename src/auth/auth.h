@@ -81,6 +81,10 @@ struct auth_request_params {
 	/* where a wrong password counts if the caller aborts before the
 	 * verdict (auth_set_penalty()); NULL: nowhere */
 	const struct ipaddr *client_ip;
+	/* a master user's login (user*master, SASL PLAIN's authzid): only
+	 * the passdbs with master = true are asked, which no other request
+	 * asks */
+	bool master;
 };
 
 /* Starts a lookup. The handle is the caller's until its callback has

@@ -90,6 +90,7 @@ struct config_passdb {
 	struct conf_strmap fields;	/* passdb field -> LDAP attribute */
 	uint64_t timeout_ms;
 	unsigned int pool_size;
+	bool master;			/* checks master users, and only them */
 	char *source;
 };
 
@@ -131,6 +132,7 @@ struct config {
 		unsigned int max_queue;		/* 0: 16 per worker */
 		char *username_format;
 		bool penalty;
+		char *master_user_separator;	/* "": no "user*master" logins */
 	} auth;
 
 	struct config_passdb *passdbs;

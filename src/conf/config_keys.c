@@ -131,6 +131,9 @@ static const struct conf_key auth_keys[] = {
 	    "how the login name is normalised before lookup (%u, %Lu, %n, %d)"),
 	KEY("penalty", CONF_TYPE_BOOL, auth.penalty, "true",
 	    "delay authentication from addresses with recent failures (4s, 8s, 15s)"),
+	KEY("master_user_separator", CONF_TYPE_STRING, auth.master_user_separator, "",
+	    "one character: a login name \"user*master\" logs in as user with the "
+	    "master user's password (\"\": only SASL PLAIN's authzid does)"),
 	END
 };
 
@@ -141,6 +144,9 @@ static const struct conf_key passdb_keys[] = {
 	     "passwd-file: the file, in Dovecot's passwd-file format"),
 	ELEM(struct config_passdb, "scheme", CONF_TYPE_STRING, scheme, "CRYPT",
 	     "passwd-file, ldap: scheme of passwords without a {SCHEME} prefix"),
+	ELEM(struct config_passdb, "master", CONF_TYPE_BOOL, master, "false",
+	     "a passdb of master users: asked only for master logins (user*master, "
+	     "SASL PLAIN with an authzid), never for others"),
 	ELEM(struct config_passdb, "uris", CONF_TYPE_STRLIST, uris, "",
 	     "ldap: servers, tried in order (\"ldap://host:port\", \"ldaps://...\", \"ldapi://...\")"),
 	ELEM(struct config_passdb, "starttls", CONF_TYPE_BOOL, starttls, "false",

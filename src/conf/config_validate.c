@@ -125,8 +125,17 @@ static char *config_validate_passdbs(const struct config *cfg)
 	char key[64];
 	char *r;
 
+	size_t masters = 0;
 	if (cfg->passdbs_count == 0)
 		return config_fail(cfg->path, "passdb", "at least one passdb is needed");
+	for (size_t i = 0; i < cfg->passdbs_count; i++)
+		masters += cfg->passdbs[i].master ? 1 : 0;
+	if (masters == cfg->passdbs_count)
+		return config_fail(cfg->path, "passdb", "every passdb is a master one: the "
+				   "users themselves need one without master = true");
+	if (strlen(cfg->auth.master_user_separator) > 1)
+		return config_fail(config_source(cfg, "auth.master_user_separator"),
+				   "auth.master_user_separator", "one character, or \"\"");
 	for (size_t i = 0; i < cfg->passdbs_count; i++) {
 		const struct config_passdb *p = &cfg->passdbs[i];
 		snprintf(key, sizeof(key), "passdb[%zu].driver", i);

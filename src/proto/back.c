@@ -55,13 +55,17 @@ enum back_event back_feed_lines(struct back *b, const unsigned char *buf, size_t
 
 void back_append_plain(const struct back_params *p, struct sbuf *out)
 {
-	size_t ulen = strlen(p->user), plen = strlen(p->password);
-	size_t len = 1 + ulen + 1 + plen;
+	/* authzid NUL authcid NUL password: a master logs in as the user */
+	const char *authzid = p->master_user != NULL ? p->user : "";
+	const char *authcid = p->master_user != NULL ? p->master_user : p->user;
+	size_t zlen = strlen(authzid), ulen = strlen(authcid), plen = strlen(p->password);
+	size_t len = zlen + 1 + ulen + 1 + plen;
 	char *msg = xmalloc(len);
-	msg[0] = '\0';
-	memcpy(msg + 1, p->user, ulen);
-	msg[1 + ulen] = '\0';
-	memcpy(msg + 2 + ulen, p->password, plen);
+	memcpy(msg, authzid, zlen);
+	msg[zlen] = '\0';
+	memcpy(msg + zlen + 1, authcid, ulen);
+	msg[zlen + 1 + ulen] = '\0';
+	memcpy(msg + zlen + 2 + ulen, p->password, plen);
 	base64_encode(out, msg, len);
 	explicit_bzero(msg, len);
 	free(msg);

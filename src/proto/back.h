@@ -18,6 +18,10 @@
 struct back_params {
 	const char *user;		/* login name at the backend */
 	const char *password;
+	/* a master user's login: PLAIN with authcid master_user and
+	 * authzid user (Dovecot's master= field, reference §10.1); NULL:
+	 * none */
+	const char *master_user;
 	bool use_sasl;			/* log in with AUTHENTICATE/AUTH PLAIN */
 	bool starttls;			/* upgrade with STARTTLS/STLS first */
 	bool tls_active;		/* the connection is already TLS */

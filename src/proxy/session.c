@@ -418,6 +418,7 @@ static void session_close(struct session *s)
 	sbuf_free(&s->out);
 	xfree_secret(&s->password);
 	free(s->auth_user);
+	free(s->master_user);
 	free(s->login_user);
 	free(s->route_tag);
 	config_unref(&s->cfg);

@@ -55,6 +55,9 @@ static void session_login_failed(struct session *s, enum proxy_login_result resu
 	xfree_secret(&s->password);
 	free(s->auth_user);
 	s->auth_user = NULL;
+	free(s->master_user);
+	s->master_user = NULL;
+	s->master_checked = false;
 	free(s->login_user);
 	s->login_user = NULL;
 	free(s->route_tag);
@@ -146,7 +149,8 @@ static void session_backend_begin(struct session *s, const struct ipaddr *ip,
 	struct back_params bp = {
 		.user = s->login_user,
 		.password = s->password,
-		.use_sasl = s->use_sasl,
+		.master_user = s->master_user,
+		.use_sasl = s->use_sasl || s->master_user != NULL,
 		.starttls = cfg->backend.ssl == CONF_BACKEND_SSL_STARTTLS,
 		.forward = true,
 		.client_ip = s->reg.client_ip,
@@ -292,6 +296,14 @@ static void session_auth_done(void *ctx, uint64_t id, const struct auth_result *
 		return;
 	switch (r->status) {
 	case AUTH_STATUS_OK:
+		if (s->master_user != NULL && !s->master_checked) {
+			/* the master's password was right: now the user */
+			s->master_checked = true;
+			session_log(s, LOG_LEVEL_DEBUG, "master user %s logs in as %s",
+				    s->master_user, s->auth_user);
+			session_auth_lookup(s);
+			return;
+		}
 		session_route(s, r);
 		break;
 	case AUTH_STATUS_FAILED:
@@ -318,13 +330,35 @@ static void session_auth_done(void *ctx, uint64_t id, const struct auth_result *
 
 void session_auth_lookup(struct session *s)
 {
+	bool master = s->master_user != NULL && !s->master_checked;
+	/* a master login: the master and its password, then the user alone */
 	const struct auth_request_params params = {
-		.user = s->auth_user, .password = s->password,
+		.user = master ? s->master_user : s->auth_user,
+		.password = s->master_user != NULL && !master ? NULL : s->password,
 		.callback = session_auth_done, .ctx = s->proxy, .cookie = s->reg.id,
-		.client_ip = &s->reg.client_ip,
+		.client_ip = &s->reg.client_ip, .master = master,
 	};
 	s->auth_start = 0;
 	s->auth_req = auth_request_start(s->proxy->auth, &params);
+}
+
+/* A master user's login, as Dovecot's: SASL PLAIN with an authzid other
+ * than the authcid (the authcid is the master), or, with
+ * auth.master_user_separator, a name "user*master". Sets auth_user and
+ * master_user; -1 for an empty part. */
+static int session_take_master(struct session *s, const struct sasl_credentials *c)
+{
+	const char *sep = s->cfg->auth.master_user_separator, *p;
+	if (c->authzid[0] != '\0' && strcmp(c->authzid, c->authcid) != 0) {
+		s->auth_user = xstrdup(c->authzid);
+		s->master_user = xstrdup(c->authcid);
+	} else if (sep[0] != '\0' && (p = strchr(c->authcid, sep[0])) != NULL) {
+		s->auth_user = xstrndup(c->authcid, (size_t)(p - c->authcid));
+		s->master_user = xstrdup(p + 1);
+	} else {
+		return 0;
+	}
+	return s->auth_user[0] == '\0' || s->master_user[0] == '\0' ? -1 : 0;
 }
 
 void session_start_auth(struct session *s)
@@ -332,9 +366,9 @@ void session_start_auth(struct session *s)
 	struct front *f = s->front;
 	const struct sasl_credentials *c = &f->login.creds;
 
-	if (c->authzid[0] != '\0' && strcmp(c->authzid, c->authcid) != 0) {
+	if (session_take_master(s, c) < 0) {
 		session_login_failed(s, PROXY_LOGIN_AUTH_FAILED, FRONT_AUTH_FAILED, NULL,
-				     "logging in as another user (SASL authzid) is not supported");
+				     "an empty user or master user name");
 		return;
 	}
 	/* from here on the client is who a trusted proxy says it is */
@@ -344,7 +378,8 @@ void session_start_auth(struct session *s)
 	}
 	s->use_sasl = f->login.mech != NULL;
 	s->password = xstrdup(c->password);
-	s->auth_user = xstrdup(c->authcid);
+	if (s->auth_user == NULL)
+		s->auth_user = xstrdup(c->authcid);
 	front_login_clear(f);
 	session_set_state(s, SESSION_AUTH);
 	s->reg.state = REGISTRY_STATE_LOGIN;

@@ -70,6 +70,11 @@ struct session {
 	struct ipaddr local_ip;		/* where the client connected to */
 	uint16_t local_port;
 	char *auth_user;		/* the name the client gave */
+	/* a master user's login (user*master, SASL PLAIN's authzid): the
+	 * master, whose password the client gave, checked first (by the
+	 * master passdbs), then auth_user looked up without a password */
+	char *master_user;
+	bool master_checked;
 	char *login_user;		/* the name sent to the backend */
 	char *route_tag;		/* director_tag, kept for a retry */
 	unsigned int route_port;

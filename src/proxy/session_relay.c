@@ -100,6 +100,8 @@ void session_logged_in(struct session *s)
 	xfree_secret(&s->password);
 	free(s->auth_user);
 	s->auth_user = NULL;
+	free(s->master_user);
+	s->master_user = NULL;
 	evtimer_del(&s->timer);
 	session_release_prelogin(s);
 	session_set_state(s, SESSION_PROXYING);

@@ -125,15 +125,24 @@ def make_certs(base, ips, key_type="rsa:2048"):
     return {"ca": ca, "cert": cert, "key": key}
 
 
-def write_users(base, users):
+# the backends' master user (fixtures/dovecot-backend.conf.in)
+MASTER_USER, MASTER_PASSWORD = "loftmaster", "masterpass"
+
+
+def write_passwd(path, users):
     """users: {name: password}; written in Dovecot's passwd-file format."""
-    path = os.path.join(base, "users.passwd")
     with open(path + ".tmp", "w") as f:
         for name, pw in users.items():
             f.write("%s:{PLAIN}%s::::::\n" % (name, pw))
     os.replace(path + ".tmp", path)
     os.chmod(path, 0o644)
     return path
+
+
+def write_users(base, users):
+    """The users file of the backends in base, and their master users'."""
+    write_passwd(os.path.join(base, "masters.passwd"), {MASTER_USER: MASTER_PASSWORD})
+    return write_passwd(os.path.join(base, "users.passwd"), users)
 
 
 POP3_OFFSET = -33          # 20143 -> 20110, 1143 -> 1110
@@ -292,7 +301,7 @@ tls = {{ cert = "{cert}"; key = "{key}"; {tls_extra} }};
 login = {{ trusted_networks = [ {trusted} ]; disable_plaintext_auth = {dpa}; timeout = "{timeout}";
           max_line_length = "{max_line}"; max_literal_size = "{max_literal}";
           max_userip_connections = {max_userip}; }};
-auth = {{ penalty = {penalty}; username_format = "{username_format}"; }};
+auth = {{ penalty = {penalty}; username_format = "{username_format}"; {auth_extra} }};
 passdb = ( {passdb} );
 director = {{ mail_servers = [ {servers} ]; user_expire = "{user_expire}"; username_hash = "%Lu";
              {director_extra} }};
@@ -371,7 +380,7 @@ class Loftd:
             "max_userip": 10, "penalty": "true", "director_extra": "", "user_expire": "15m",
             "extra_listeners": "", "tls_extra": "",
             # test_privileges.py runs loftd as nobody
-            "privileges": "allow_root = true;", "extra_conf": "",
+            "privileges": "allow_root = true;", "extra_conf": "", "auth_extra": "",
         }
         values.update(opts)
         with open(self.conf, "w") as f:

@@ -498,6 +498,60 @@ static void test_auth_chain(void **state)
 	config_free(&cfg);
 }
 
+/* A master login's request asks the master passdbs only; every other
+ * request asks all but them (Dovecot's master = yes). */
+static void run_master_lookup(struct auth *a, uint64_t cookie, const char *user,
+			      const char *pw)
+{
+	int before = results_seen;
+	const struct auth_request_params params = {
+		.user = user, .password = pw, .callback = on_result, .ctx = &results_seen,
+		.cookie = cookie, .master = true,
+	};
+	(void)auth_request_start(a, &params);
+	while (results_seen == before)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(last.cookie, cookie);
+}
+
+static void test_auth_master_passdbs(void **state)
+{
+	(void)state;
+	char conf[1024], masters[128];
+	write_users("jane:{PLAIN}secret\n");
+	snprintf(masters, sizeof(masters), "%s/masters", tmpdir);
+	FILE *f = fopen(masters, "w");
+	fputs("boss:{PLAIN}master\njane:{PLAIN}other\n", f);
+	fclose(f);
+	snprintf(conf, sizeof(conf),
+		 "listeners = ( { protocol = \"imap\"; } );\n"
+		 "passdb = ( { driver = \"passwd-file\"; path = \"%s\"; master = true; },\n"
+		 "           { driver = \"passwd-file\"; path = \"%s/users\"; } );\n"
+		 "auth = { username_format = \"%%u\"; };\n"
+		 "director = { mail_servers = [ \"127.0.0.11\" ]; };\n", masters, tmpdir);
+	struct config *cfg = load(conf);
+	char *error = NULL;
+	struct auth *a = auth_new(cfg, base, &error);
+	run_master_lookup(a, 1, "boss", "master");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	/* the master passdb's jane, not the users' */
+	run_master_lookup(a, 2, "jane", "other");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	run_master_lookup(a, 3, "jane", "secret");
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	/* other requests never ask the master passdb */
+	run_lookup(a, 4, "boss", "master");
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	run_lookup(a, 5, "jane", "secret");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	run_lookup(a, 6, "jane", "other");
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	run_lookup(a, 7, "boss", NULL);
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	auth_free(&a);
+	config_free(&cfg);
+}
+
 /* §6.3: 4 s, 8 s, then 15 s; no escalation for a repeated password;
  * decay after 15 s; reset on success; IPv6 per /48; records go after 29 s. */
 static void test_penalty(void **state)
@@ -599,6 +653,7 @@ int main(void)
 		cmocka_unit_test(test_worker_cancel),
 		cmocka_unit_test(test_auth_queue),
 		cmocka_unit_test(test_auth_chain),
+		cmocka_unit_test(test_auth_master_passdbs),
 		cmocka_unit_test(test_penalty_shared),
 		cmocka_unit_test(test_penalty),
 	};
