@@ -7,6 +7,8 @@
 #ifndef LOFT_ADMIN_ADMIN_H
 #define LOFT_ADMIN_ADMIN_H
 
+#include <stddef.h>
+
 #include "admin/line_server.h"
 
 struct event_base;
@@ -23,6 +25,10 @@ struct admin *admin_new(struct event_base *base, const char *path,
 			struct registry *registry, struct director *director,
 			const char *self_ip, const struct line_server_access *access,
 			char **error_r);
+/* AUTH-CACHE-FLUSH: flushes users' entries (all when count is 0) and
+ * returns how many went. */
+typedef size_t admin_cache_flush_cb(void *ctx, const char *const *users, size_t count);
+void admin_set_auth_cache_flush(struct admin *admin, admin_cache_flush_cb *cb, void *ctx);
 /* Its socket, for a loftd upgrade to rename (line_server_move()). */
 struct line_server *admin_server(struct admin *a);
 void admin_free(struct admin **admin);

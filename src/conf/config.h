@@ -131,6 +131,11 @@ struct config {
 		unsigned int max_queue;		/* 0: 16 per worker */
 		char *username_format;
 		bool penalty;
+		struct {
+			uint64_t size;		/* bytes; 0: no cache */
+			uint64_t ttl_ms;
+			uint64_t negative_ttl_ms;	/* 0: no negative entries */
+		} cache;
 	} auth;
 
 	struct config_passdb *passdbs;
