@@ -292,7 +292,7 @@ tls = {{ cert = "{cert}"; key = "{key}"; {tls_extra} }};
 login = {{ trusted_networks = [ {trusted} ]; disable_plaintext_auth = {dpa}; timeout = "{timeout}";
           max_line_length = "{max_line}"; max_literal_size = "{max_literal}";
           max_userip_connections = {max_userip}; }};
-auth = {{ penalty = {penalty}; username_format = "{username_format}"; }};
+auth = {{ penalty = {penalty}; username_format = "{username_format}"; {auth_extra} }};
 passdb = ( {passdb} );
 director = {{ mail_servers = [ {servers} ]; user_expire = "{user_expire}"; username_hash = "%Lu";
              {director_extra} }};
@@ -368,7 +368,7 @@ class Loftd:
             "servers": ", ".join('"%s"' % b.ip for b in cluster.backends),
             "backend_port": cluster.backends[0].port, "backend_ssl": "no",
             "connect_timeout": "10s", "log_level": "info",
-            "max_userip": 10, "penalty": "true", "director_extra": "", "user_expire": "15m",
+            "max_userip": 10, "penalty": "true", "auth_extra": "", "director_extra": "", "user_expire": "15m",
             "extra_listeners": "", "tls_extra": "",
             # test_privileges.py runs loftd as nobody
             "privileges": "allow_root = true;", "extra_conf": "",
