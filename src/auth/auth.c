@@ -154,8 +154,7 @@ static void auth_request_cache_verdict(struct auth_request *req)
 	    req->password != NULL)
 		auth_cache_add(cache, req->name, req->password, &req->result,
 			       clock_monotonic_ms());
-	else if (status == AUTH_STATUS_FAILED && !req->mismatch &&
-		 req->auth->cfg->auth.cache.negative_ttl_ms > 0)
+	else if (status == AUTH_STATUS_FAILED && !req->mismatch)
 		auth_cache_add_negative(cache, req->name, clock_monotonic_ms());
 }
 

@@ -264,6 +264,8 @@ void auth_cache_add(struct auth_cache *cache, const char *user, const char *pass
 void auth_cache_add_negative(struct auth_cache *cache, const char *user,
 			     uint64_t now_ms)
 {
+	if (cache->set.negative_ttl_ms == 0)
+		return;	/* negative_ttl = 0: unknown users are not remembered */
 	size_t len = strlen(user) + 1;
 	struct auth_cache_entry *e = xcalloc(1, sizeof(*e) + len);
 	char *p = e->data;

@@ -69,7 +69,7 @@ enum auth_cache_answer auth_cache_lookup(struct auth_cache *cache, const char *u
  * what was there. */
 void auth_cache_add(struct auth_cache *cache, const char *user, const char *password,
 		    const struct auth_result *result, uint64_t now_ms);
-/* Remembers that user is unknown. */
+/* Remembers that user is unknown (unless negative_ttl is 0). */
 void auth_cache_add_negative(struct auth_cache *cache, const char *user,
 			     uint64_t now_ms);
 /* Forgets user's entry; returns 1 if there was one, else 0. */

@@ -248,6 +248,13 @@ static void test_flush(void **state)
 	/* usable after a flush */
 	auth_cache_add(c, "bob", "pw", &r, 0);
 	assert_int_equal(lookup(c, "bob", "pw", 1, false, &out), AUTH_CACHE_HIT);
+	/* negative_ttl 0: unknown users are not remembered */
+	const struct auth_cache_settings no_neg = {
+		.size = 1 << 20, .ttl_ms = TTL, .negative_ttl_ms = 0,
+	};
+	auth_cache_set_settings(c, &no_neg);
+	auth_cache_add_negative(c, "nobody", 0);
+	assert_int_equal(lookup(c, "nobody", "pw", 1, true, &out), AUTH_CACHE_MISS);
 	auth_result_clear(&r);
 	auth_result_clear(&out);
 	auth_cache_free(&c);
