@@ -14,7 +14,7 @@ core: common conf core
 proxy: common conf core proto auth director registry proxy
 admin: common conf core registry director ring admin
 ring: common core conf director ring
-metrics: common conf core director registry proxy ring metrics
+metrics: common conf core auth director registry proxy ring metrics
 cli: common conf admin cli
 daemon: common conf core proto auth director registry proxy admin ring metrics daemon"
 rc=0

@@ -15,8 +15,6 @@
 #include "common/xmalloc.h"
 #include "ring/ring.h"
 
-#define ADMIN_MAX_ARGS 64
-
 struct admin {
 	struct line_server *server;
 	struct admin_ctx ctx;
@@ -74,6 +72,7 @@ static const struct admin_cmd *const admin_cmd_tables[] = {
 	admin_session_cmds,
 	admin_ring_cmds,
 	admin_daemon_cmds,
+	admin_auth_cmds,
 #ifdef LOFT_BENCH_HOOKS
 	admin_bench_cmds,
 #endif
@@ -189,6 +188,12 @@ void admin_set_daemon_ops(struct admin *a, const struct admin_daemon_ops *ops, v
 {
 	a->ctx.daemon = ops;
 	a->ctx.daemon_ctx = ctx;
+}
+
+void admin_set_auth_cache_flush(struct admin *a, admin_cache_flush_cb *cb, void *ctx)
+{
+	a->ctx.cache_flush = cb;
+	a->ctx.cache_flush_ctx = ctx;
 }
 
 struct line_server *admin_server(struct admin *a)

@@ -7,6 +7,8 @@
 #ifndef LOFT_ADMIN_ADMIN_H
 #define LOFT_ADMIN_ADMIN_H
 
+#include <stddef.h>
+
 #include "admin/line_server.h"
 
 struct event_base;
@@ -35,6 +37,10 @@ struct admin_daemon_ops {
 };
 void admin_set_daemon_ops(struct admin *admin, const struct admin_daemon_ops *ops,
 			  void *ctx);
+/* AUTH-CACHE-FLUSH: flushes users' entries (all when count is 0) and
+ * returns how many went. */
+typedef size_t admin_cache_flush_cb(void *ctx, const char *const *users, size_t count);
+void admin_set_auth_cache_flush(struct admin *admin, admin_cache_flush_cb *cb, void *ctx);
 /* Its socket, for a loftd upgrade to rename (line_server_move()). */
 struct line_server *admin_server(struct admin *a);
 void admin_free(struct admin **admin);

@@ -2,6 +2,7 @@
 #ifndef LOFT_ADMIN_PRIVATE_H
 #define LOFT_ADMIN_PRIVATE_H
 
+#include "admin/admin.h"
 #include "common/macros.h"
 #include "common/sbuf.h"
 #include "registry/filter.h"
@@ -25,6 +26,8 @@ struct admin_ctx {
 	char *self_ip;			/* what DIRECTOR-LIST calls this director */
 	const struct admin_daemon_ops *daemon;	/* NULL: no RELOAD, UPGRADE */
 	void *daemon_ctx;
+	admin_cache_flush_cb *cache_flush;	/* NULL: no auth cache to flush */
+	void *cache_flush_ctx;
 #ifdef LOFT_BENCH_HOOKS
 	struct admin_bench *bench;	/* cmd_bench.c's sessions, or NULL */
 #endif
@@ -60,6 +63,7 @@ extern const struct admin_cmd admin_session_cmds[];
 extern const struct admin_cmd admin_director_cmds[];
 extern const struct admin_cmd admin_ring_cmds[];
 extern const struct admin_cmd admin_daemon_cmds[];
+extern const struct admin_cmd admin_auth_cmds[];
 #ifdef LOFT_BENCH_HOOKS
 /* Only in a bench build (make BENCH_HOOKS=1): cmd_bench.c. */
 extern const struct admin_cmd admin_bench_cmds[];

@@ -6,6 +6,7 @@
 #define ADMIN_VERSION_LINE "VERSION\tdirector-doveadm\t1\t0\n"
 #define ADMIN_VERSION_PREFIX "VERSION\tdirector-doveadm\t1\t"
 #define ADMIN_MAX_LINE 65536
+#define ADMIN_MAX_ARGS 64	/* fields of one command line, its name included */
 
 /* SESSION-LIST: one line per session, then an empty line:
  *   id service user state client_ip client_port backend_ip backend_port
@@ -56,6 +57,10 @@
  * the new loftd serves, "OK\t<its pid>", or with "ERROR\t<why>" when it
  * was refused or failed (the old one serves on). */
 #define ADMIN_CMD_UPGRADE "UPGRADE"
+/* AUTH-CACHE-FLUSH[\t<user>...]: forgets the auth cache's entries of
+ * the users (names normalised as logins' are), or all of them; replies
+ * "OK\t<entries flushed>" (0 without a cache). This node's cache only. */
+#define ADMIN_CMD_AUTH_CACHE_FLUSH "AUTH-CACHE-FLUSH"
 
 enum admin_session_field {
 	ADMIN_SESSION_ID,

@@ -10,7 +10,15 @@
  * cannot build up minutes of hashing. A caller that goes away aborts its
  * request (Dovecot's auth_request_abort): still queued, it leaves the
  * queue unverified; being verified, it finishes and only a failure is
- * kept, as a penalty for the client's address. */
+ * kept, as a penalty for the client's address.
+ *
+ * With auth.cache (auth_cache.h), a login first asks the cache: a fresh
+ * entry whose password matches, or a fresh negative one, answers without
+ * any passdb; otherwise the passdbs answer and their verdict is cached
+ * (a success with the password's hash; "unknown" when every passdb said
+ * so, not when one found the password wrong). When a passdb cannot
+ * answer, the user's entry is served even if expired; without one the
+ * login fails temporarily, which raises no penalty. */
 #include "auth/auth.h"
 
 #include <event2/event.h>
@@ -20,10 +28,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/auth_cache.h"
 #include "auth/passdb.h"
 #include "auth/password.h"
 #include "auth/penalty.h"
 #include "auth/worker.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/sbuf.h"
 #include "common/varexpand.h"
@@ -42,6 +52,8 @@ struct auth_request {
 	bool aborted;		/* the caller went away: no callback */
 	bool has_client_ip;	/* a failure after an abort counts there */
 	bool master;		/* only master passdbs; else none of them */
+	bool from_cache;	/* answered by the cache: nothing to add to it */
+	bool mismatch;		/* a passdb knew the user: not "unknown" */
 	struct ipaddr client_ip;
 	char *login_user;	/* the name as given, for the penalty */
 	char *password;		/* wiped when freed */
@@ -51,6 +63,7 @@ struct auth_request {
 	const char *verify_error;
 	struct auth_result result;
 	char error[256];	/* result.error, when composed here */
+	char name[];		/* the normalised name: the cache's key */
 };
 
 struct auth {
@@ -65,6 +78,7 @@ struct auth {
 	void *notice_ctx;
 	struct penalty *penalty;	/* for failures after an abort; NULL: none */
 	unsigned int max_queue;		/* jobs waiting or being verified */
+	struct auth_cache *cache;	/* NULL: auth.cache.size is 0 */
 	bool closing;		/* auth_free(): no new lookups or jobs */
 };
 
@@ -128,8 +142,27 @@ static void auth_request_abandoned(struct auth_request *req)
 		    penalise ? ", failure penalty raised" : "");
 }
 
+/* Remembers what the passdbs answered a login: a success (or nologin)
+ * with its password, or that nobody knows the user. */
+static void auth_request_cache_verdict(struct auth_request *req)
+{
+	struct auth_cache *cache = req->auth->cache;
+	enum auth_status status = req->result.status;
+
+	/* a master's check is no login of a user of that name: never kept */
+	if (cache == NULL || req->from_cache || req->master)
+		return;
+	if ((status == AUTH_STATUS_OK || status == AUTH_STATUS_NOLOGIN) &&
+	    req->password != NULL)
+		auth_cache_add(cache, req->name, req->password, &req->result,
+			       clock_monotonic_ms());
+	else if (status == AUTH_STATUS_FAILED && !req->mismatch)
+		auth_cache_add_negative(cache, req->name, clock_monotonic_ms());
+}
+
 static void auth_request_finish(struct auth_request *req)
 {
+	auth_request_cache_verdict(req);
 	if (req->aborted)
 		auth_request_abandoned(req);
 	else
@@ -209,6 +242,7 @@ static void auth_request_verified(struct worker_job *wjob)
 		auth_request_finish(req);
 		return;
 	}
+	req->mismatch = true;
 	req->passdb_idx++;
 	auth_request_step(req);
 }
@@ -223,8 +257,8 @@ static void auth_request_step(struct auth_request *req)
 	       auth->passdbs[req->passdb_idx].set->master != req->master)
 		req->passdb_idx++;
 	if (req->passdb_idx >= auth->passdbs_count) {
-		auth_request_fail(req, AUTH_STATUS_FAILED,
-				  "unknown user or wrong password");
+		auth_request_fail(req, AUTH_STATUS_FAILED, req->mismatch ?
+				  "wrong password" : "unknown user");
 		auth_request_defer(req);
 		return;
 	}
@@ -241,6 +275,30 @@ static void auth_request_step(struct auth_request *req)
 	};
 	req->looking_up = true;
 	db->driver->lookup(&req->lookup);
+}
+
+/* The passdb failed (req->error says how): the user's cache entry, even
+ * an expired one, answers instead, as Dovecot's does. true if it did. */
+static bool auth_request_from_expired(struct auth_request *req)
+{
+	struct auth *auth = req->auth;
+	if (auth->cache == NULL || req->master)
+		return false;
+	switch (auth_cache_lookup(auth->cache, req->name, req->password,
+				  clock_monotonic_ms(), true, &req->result)) {
+	case AUTH_CACHE_MISS:
+		return false;
+	case AUTH_CACHE_HIT:
+		break;
+	case AUTH_CACHE_NEGATIVE:
+		auth_request_fail(req, AUTH_STATUS_FAILED, "unknown user (cached)");
+		break;
+	}
+	req->from_cache = true;
+	auth_notice(auth, LOG_LEVEL_WARNING, "auth: %s: %s: answered from the auth cache",
+		    req->name, req->error);
+	auth_request_defer(req);
+	return true;
 }
 
 /* A passdb's answer: the next passdb, a verdict, or a worker job. */
@@ -267,6 +325,8 @@ void passdb_lookup_done(struct passdb_lookup *lookup, enum passdb_result res,
 	case PASSDB_NOT_FOUND:
 	case PASSDB_MISMATCH:
 		free(stored);
+		if (res == PASSDB_MISMATCH)
+			req->mismatch = true;
 		req->passdb_idx++;
 		auth_request_step(req);
 		return;
@@ -275,6 +335,8 @@ void passdb_lookup_done(struct passdb_lookup *lookup, enum passdb_result res,
 		free(stored);
 		snprintf(req->error, sizeof(req->error), "passdb %s: %s",
 			 lookup->db->driver->name, error);
+		if (auth_request_from_expired(req))
+			return;
 		auth_request_fail(req, AUTH_STATUS_TEMPFAIL, req->error);
 		req->result.busy = res == PASSDB_BUSY;
 		auth_request_defer(req);
@@ -310,12 +372,35 @@ void passdb_lookup_done(struct passdb_lookup *lookup, enum passdb_result res,
 	worker_pool_submit(auth->pool, &req->base);
 }
 
+/* A fresh cache entry answers the login without any passdb: true if
+ * one did. */
+static bool auth_request_from_cache(struct auth_request *req)
+{
+	switch (auth_cache_lookup(req->auth->cache, req->name, req->password,
+				  clock_monotonic_ms(), false, &req->result)) {
+	case AUTH_CACHE_MISS:
+		return false;
+	case AUTH_CACHE_HIT:
+		break;
+	case AUTH_CACHE_NEGATIVE:
+		auth_request_fail(req, AUTH_STATUS_FAILED, "unknown user (cached)");
+		break;
+	}
+	req->from_cache = true;
+	auth_request_defer(req);
+	return true;
+}
+
 struct auth_request *auth_request_start(struct auth *auth,
 					const struct auth_request_params *params)
 {
-	struct auth_request *req = xcalloc(1, sizeof(*req));
 	struct sbuf name = SBUF_INIT;
+	varexpand_user(&name, auth->username_format, params->user);
+	size_t name_len = sbuf_len(&name);
+	struct auth_request *req = xcalloc(1, sizeof(*req) + name_len + 1);
 
+	memcpy(req->name, sbuf_cstr(&name), name_len + 1);
+	sbuf_free(&name);
 	req->auth = auth;
 	req->cookie = params->cookie;
 	req->callback = params->callback;
@@ -327,9 +412,9 @@ struct auth_request *auth_request_start(struct auth *auth,
 	}
 	req->password = params->password == NULL ? NULL : xstrdup(params->password);
 	req->master = params->master;
-	varexpand_user(&name, auth->username_format, params->user);
-	req->result.user = xstrdup(sbuf_cstr(&name));
-	sbuf_free(&name);
+	req->result.user = xstrdup(req->name);
+	if (auth->cache != NULL && !req->master && auth_request_from_cache(req))
+		return req;
 	auth_request_step(req);
 	return req;
 }
@@ -393,6 +478,42 @@ void auth_apply_config(struct auth *auth, const struct config *cfg)
 {
 	auth->max_queue = cfg->auth.max_queue != 0 ? cfg->auth.max_queue :
 		AUTH_QUEUE_PER_WORKER * auth->cfg->auth.workers;
+	const struct auth_cache_settings set = {
+		.size = cfg->auth.cache.size, .ttl_ms = cfg->auth.cache.ttl_ms,
+		.negative_ttl_ms = cfg->auth.cache.negative_ttl_ms,
+	};
+	if (set.size == 0)
+		auth_cache_free(&auth->cache);
+	else if (auth->cache == NULL)
+		auth->cache = auth_cache_new(&set);
+	else
+		auth_cache_set_settings(auth->cache, &set);
+}
+
+size_t auth_flush_cache(struct auth *auth, const char *const *users, size_t count)
+{
+	if (auth->cache == NULL)
+		return 0;
+	if (count == 0)
+		return auth_cache_flush_all(auth->cache);
+	size_t flushed = 0;
+	struct sbuf name = SBUF_INIT;
+	for (size_t i = 0; i < count; i++) {
+		/* the names as a login gives them: normalised the same way */
+		sbuf_reset(&name);
+		varexpand_user(&name, auth->username_format, users[i]);
+		flushed += auth_cache_flush_user(auth->cache, sbuf_cstr(&name));
+	}
+	sbuf_free(&name);
+	return flushed;
+}
+
+void auth_get_cache_stats(const struct auth *auth, struct auth_cache_stats *stats_r)
+{
+	if (auth->cache == NULL)
+		memset(stats_r, 0, sizeof(*stats_r));
+	else
+		auth_cache_get_stats(auth->cache, stats_r);
 }
 
 struct auth *auth_new(struct config *cfg, struct event_base *base,
@@ -449,6 +570,7 @@ void auth_free(struct auth **authp)
 		event_free(auth->deferred_ev);
 	}
 	free(auth->passdbs);
+	auth_cache_free(&auth->cache);
 	free(auth->username_format);
 	config_unref(&auth->cfg);
 	free(auth);

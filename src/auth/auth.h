@@ -68,9 +68,18 @@ void auth_set_notice_callback(struct auth *auth, auth_notice_cb *cb, void *ctx);
 /* The penalty that the failures of aborted requests raise (NULL: none);
  * it must outlive auth or be replaced first. */
 void auth_set_penalty(struct auth *auth, struct penalty *penalty);
-/* The settings auth takes from a reloaded configuration (auth.max_queue);
- * the others stay as auth_new() found them. */
+/* The settings auth takes from a reloaded configuration (auth.max_queue,
+ * auth.cache: a size of 0 drops the cache, a smaller one evicts); the
+ * others stay as auth_new() found them. */
 void auth_apply_config(struct auth *auth, const struct config *cfg);
+
+struct auth_cache_stats;
+/* Forgets the cached answers for users (names normalised as a login's
+ * are), or every one when count is 0 (`loftadm auth cache flush`).
+ * Returns how many entries went; 0 without a cache. */
+size_t auth_flush_cache(struct auth *auth, const char *const *users, size_t count);
+/* The cache's counters (auth_cache.h); zeros without a cache. */
+void auth_get_cache_stats(const struct auth *auth, struct auth_cache_stats *stats_r);
 
 struct auth_request_params {
 	const char *user;	/* as the client gave it */

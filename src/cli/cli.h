@@ -67,6 +67,7 @@ int cmd_proxy_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
 int cmd_proxy_kick(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 /* reload [--upgrade]: cmd_reload.c */
 int cmd_reload(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_auth_cache_flush(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 
 /* director: cmd_director.c changes hosts and users, cmd_director_show.c
  * shows them */

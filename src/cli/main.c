@@ -22,6 +22,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "proxy list", "[--local] [-a <socket>]", cmd_proxy_list },
 	{ "proxy kick", "[--local] [-a <socket>] [-f <passdb field>] [-h <host> [...] | <user> [...]]",
 	  cmd_proxy_kick },
+	{ "auth cache flush", "[-a <socket>] [<user> [...]]", cmd_auth_cache_flush },
 	{ "director status", DIRECTOR_SOCKET "[<user>] [<tag>]", cmd_director_status },
 	{ "director map", DIRECTOR_SOCKET "[-f <users file>] [-h | -u] [<host>]",
 	  cmd_director_map },

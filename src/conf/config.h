@@ -133,6 +133,11 @@ struct config {
 		char *username_format;
 		bool penalty;
 		char *master_user_separator;	/* "": no "user*master" logins */
+		struct {
+			uint64_t size;		/* bytes; 0: no cache */
+			uint64_t ttl_ms;
+			uint64_t negative_ttl_ms;	/* 0: no negative entries */
+		} cache;
 	} auth;
 
 	struct config_passdb *passdbs;

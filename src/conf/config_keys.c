@@ -120,6 +120,18 @@ static const struct conf_key login_keys[] = {
 	END
 };
 
+static const struct conf_key auth_cache_keys[] = {
+	KEY_RANGE("size", CONF_TYPE_SIZE, auth.cache.size, "0", 0, (uint64_t)1 << 40,
+		  "bytes of cached passdb answers at most, least recently used evicted "
+		  "first; 0: no cache"),
+	KEY_RANGE("ttl", CONF_TYPE_DURATION, auth.cache.ttl_ms, "1h", SEC(1), SEC(86400 * 30),
+		  "a cached login is answered without the passdb this long (longer while "
+		  "the passdb fails)"),
+	KEY_RANGE("negative_ttl", CONF_TYPE_DURATION, auth.cache.negative_ttl_ms, "1h", 0,
+		  SEC(86400 * 30), "an unknown user is remembered this long; 0: not at all"),
+	END
+};
+
 static const struct conf_key auth_keys[] = {
 	KEY_RANGE("workers", CONF_TYPE_UINT, auth.workers, "2", 1, 64,
 		  "threads that verify password hashes off the event loop"),
@@ -134,6 +146,7 @@ static const struct conf_key auth_keys[] = {
 	KEY("master_user_separator", CONF_TYPE_STRING, auth.master_user_separator, "",
 	    "one character: a login name \"user*master\" logs in as user with the "
 	    "master user's password (\"\": only SASL PLAIN's authzid does)"),
+	GROUP("cache", auth_cache_keys, "passdb answers kept in memory (Dovecot's auth_cache_*)"),
 	END
 };
 

@@ -458,7 +458,6 @@ static int loftd_admin_uids(const struct config *cfg, uid_t **uids_r)
 	return 0;
 }
 
-
 /* loftadm reload [--upgrade], through the admin socket */
 static int loftd_admin_reload(void *ctx, char **error_r)
 {
@@ -469,6 +468,19 @@ static void loftd_admin_upgrade(void *ctx, admin_upgrade_done_fn *done, void *do
 {
 	upgrade_start(ctx, "loftadm reload --upgrade", done, done_ctx);
 }
+
+/* loftadm auth cache flush: the auth object is the daemon's to reach. */
+static size_t loftd_auth_cache_flush(void *ctx, const char *const *users, size_t count)
+{
+	struct loftd *d = ctx;
+	size_t flushed = auth_flush_cache(d->auth, users, count);
+	if (count == 0)
+		log_info("auth cache flushed: %zu entries", flushed);
+	else
+		log_info("auth cache flushed for %zu users: %zu entries", count, flushed);
+	return flushed;
+}
+
 static int loftd_setup_admin(struct loftd *d)
 {
 	char *error, path[4096];
@@ -490,6 +502,7 @@ static int loftd_setup_admin(struct loftd *d)
 	d->admin = admin_new(d->base, path, &d->proxy->registry, d->director,
 			     d->cfg->listeners[0].address, &access, &error);
 	if (d->admin != NULL) {
+		admin_set_auth_cache_flush(d->admin, loftd_auth_cache_flush, d);
 		/* doveadm proxy list|kick -a <base_dir>/ipc */
 		snprintf(path, sizeof(path), "%s/ipc", d->cfg->base_dir);
 		d->ipc = ipc_new(d->base, path, &d->proxy->registry, &access, &error);
@@ -514,7 +527,7 @@ static void loftd_metrics_render(void *ctx, struct sbuf *out)
 	struct loftd *d = ctx;
 	const struct metrics_sources src = {
 		.proxy = d->proxy, .director = d->director, .health = d->health,
-		.ring = d->ring, .start_time = d->start_time,
+		.ring = d->ring, .auth = d->auth, .start_time = d->start_time,
 	};
 	metrics_render(&src, out);
 }

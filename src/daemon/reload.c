@@ -4,6 +4,7 @@
 #include "daemon/reload.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "auth/auth.h"
 #include "common/log.h"
@@ -15,11 +16,14 @@
 
 struct reload_count {
 	size_t applied, restart;
+	bool passdb_changed;
 };
 
 static void reload_report(const char *key, bool applied, void *ctx)
 {
 	struct reload_count *count = ctx;
+	if (strcmp(key, "passdb") == 0)
+		count->passdb_changed = true;
 	if (applied) {
 		log_info("reload: %s changed", key);
 		count->applied++;
@@ -54,7 +58,7 @@ static int loftd_reload_config(struct loftd *d, const char *why, char **error_r)
 		config_free(&fresh);
 		return loftd_reload_failed(error, error_r);
 	}
-	struct reload_count count = { 0, 0 };
+	struct reload_count count = { 0, 0, false };
 	config_reload_merge(d->cfg, fresh, reload_report, &count);
 	/* from here on fresh is what runs; the old configuration goes with
 	 * its last holder (a session that started with it) */
@@ -66,6 +70,14 @@ static int loftd_reload_config(struct loftd *d, const char *why, char **error_r)
 	d->proxy->client_tls = client_tls;
 	proxy_set_config(d->proxy, fresh);
 	auth_apply_config(d->auth, fresh);
+	/* the passdbs themselves change only with a restart, but an edited
+	 * passdb section mostly means the users behind it changed (moved to
+	 * another directory, renamed): their cached answers go now, not
+	 * after auth.cache.ttl (Dovecot's auth process, restarted by a
+	 * reload, loses its cache too) */
+	if (count.passdb_changed)
+		log_info("reload: passdb changed: auth cache flushed (%zu entries)",
+			 auth_flush_cache(d->auth, NULL, 0));
 	health_set_config(d->health, fresh);
 	/* the listeners did not change (only a restart changes them): their
 	 * settings are read from the new copy */

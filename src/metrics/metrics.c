@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
+#include "auth/auth_cache.h"
 #include "common/macros.h"
 #include "common/xmalloc.h"
 #include "core/relay.h"
@@ -257,6 +259,52 @@ static void metrics_write_health_checks(const struct metrics_sources *src,
 	health_foreach_results(src->health, metrics_write_probe, &c);
 }
 
+/* ---- the auth cache (auth_cache.h) ------------------------------------------ */
+
+/* zeros without a cache (or without auth, in tests) */
+static void metrics_auth_cache_stats(const struct metrics_sources *src,
+				     struct auth_cache_stats *st)
+{
+	if (src->auth != NULL)
+		auth_get_cache_stats(src->auth, st);
+	else
+		memset(st, 0, sizeof(*st));
+}
+
+static void metrics_write_auth_cache_hits(const struct metrics_sources *src,
+					  const char *name, struct sbuf *out)
+{
+	struct auth_cache_stats st;
+	metrics_auth_cache_stats(src, &st);
+	metrics_labelled(out, name, "entry", "positive", st.hits);
+	metrics_labelled(out, name, "entry", "negative", st.negative_hits);
+	metrics_labelled(out, name, "entry", "expired", st.expired_hits);
+}
+
+static void metrics_write_auth_cache_misses(const struct metrics_sources *src,
+					    const char *name, struct sbuf *out)
+{
+	struct auth_cache_stats st;
+	metrics_auth_cache_stats(src, &st);
+	metrics_one(out, name, st.misses);
+}
+
+static void metrics_write_auth_cache_entries(const struct metrics_sources *src,
+					     const char *name, struct sbuf *out)
+{
+	struct auth_cache_stats st;
+	metrics_auth_cache_stats(src, &st);
+	metrics_one(out, name, st.entries);
+}
+
+static void metrics_write_auth_cache_bytes(const struct metrics_sources *src,
+					   const char *name, struct sbuf *out)
+{
+	struct auth_cache_stats st;
+	metrics_auth_cache_stats(src, &st);
+	metrics_one(out, name, st.bytes);
+}
+
 /* ---- the ring (ring.h's ring_members_foreach) ----------------------------- */
 
 /* This node's state, and the others' statuses, as ring status shows them;
@@ -487,6 +535,19 @@ static const struct metrics_family metrics_families[] = {
 	{ "loft_health_checks_total", METRICS_COUNTER,
 	  "Health checks by backend and result (passed, failed).",
 	  metrics_write_health_checks, false },
+	{ "loft_auth_cache_hits_total", METRICS_COUNTER,
+	  "Logins answered by the auth cache, by entry: positive (a matching password), "
+	  "negative (an unknown user), expired (served while the passdb failed).",
+	  metrics_write_auth_cache_hits, false },
+	{ "loft_auth_cache_misses_total", METRICS_COUNTER,
+	  "Logins the auth cache could not answer, which went to the passdbs.",
+	  metrics_write_auth_cache_misses, false },
+	{ "loft_auth_cache_entries", METRICS_GAUGE,
+	  "Entries in the auth cache, expired ones included.",
+	  metrics_write_auth_cache_entries, false },
+	{ "loft_auth_cache_bytes", METRICS_GAUGE,
+	  "Bytes the auth cache's entries take (auth.cache.size bounds them).",
+	  metrics_write_auth_cache_bytes, false },
 	{ "loft_ring_state", METRICS_GAUGE,
 	  "This node in its ring: 1 for its state (syncing, synced, fenced, removed).",
 	  metrics_write_ring_state, true },

@@ -2,7 +2,7 @@
  * one table of metric families, each written at scrape time from the
  * plain integers the other modules keep in their own objects as they
  * work (struct proxy_stats, a director host's stats, the director's,
- * the relay pools', the health probes') and from their read-only
+ * the relay pools', the health probes', the auth cache's) and from their read-only
  * functions (the host list, the registry's backends, the ring's
  * members). Nothing on the login path calls this module: scraping costs
  * the scrape, and counting costs an increment.
@@ -21,12 +21,14 @@ struct proxy;
 struct director;
 struct health;
 struct ring;
+struct auth;
 
 struct metrics_sources {
 	const struct proxy *proxy;
 	const struct director *director;
 	const struct health *health;	/* NULL: no health checks */
 	struct ring *ring;		/* NULL: a ring of one */
+	const struct auth *auth;	/* its cache's counters */
 	time_t start_time;		/* when loftd started */
 };
 

@@ -377,7 +377,7 @@ class Loftd:
             "servers": ", ".join('"%s"' % b.ip for b in cluster.backends),
             "backend_port": cluster.backends[0].port, "backend_ssl": "no",
             "connect_timeout": "10s", "log_level": "info",
-            "max_userip": 10, "penalty": "true", "director_extra": "", "user_expire": "15m",
+            "max_userip": 10, "penalty": "true", "auth_extra": "", "director_extra": "", "user_expire": "15m",
             "extra_listeners": "", "tls_extra": "",
             # test_privileges.py runs loftd as nobody
             "privileges": "allow_root = true;", "extra_conf": "", "auth_extra": "",

@@ -17,6 +17,8 @@
 #include <event2/event.h>
 
 #include "auth/auth.h"
+#include "auth/auth_cache.h"
+#include "common/clock.h"
 #include "auth/passwd_file.h"
 #include "auth/worker.h"
 #include "auth/penalty.h"
@@ -326,6 +328,162 @@ static void test_auth_flow(void **state)
 	config_free(&cfg);
 }
 
+/* ---- the auth cache in the flow (auth_cache.h) --------------------- */
+
+static struct auth_cache_stats cache_stats(struct auth *a)
+{
+	struct auth_cache_stats st;
+	auth_get_cache_stats(a, &st);
+	return st;
+}
+
+/* Rewrites the users file and waits until the passdb has read it (a
+ * lookup of a user the cache cannot answer starts the reload). */
+static void write_users_loaded(struct auth *a, const char *text)
+{
+	static int n;
+	char user[32];
+	int before = notices_seen;
+	write_users(text);
+	/* a new name each time: a negative entry would answer an old one */
+	snprintf(user, sizeof(user), "reload-trigger-%d", n++);
+	run_lookup(a, 900, user, "x");
+	wait_notices(before + 1);
+}
+
+static struct auth *cache_auth_new(struct config **cfg_r, const char *cache,
+				   const char *more_passdbs)
+{
+	char conf[1024];
+	snprintf(conf, sizeof(conf),
+		 "listeners = ( { protocol = \"imap\"; } );\n"
+		 "auth = { cache = { %s }; };\n"
+		 "passdb = ( { driver = \"passwd-file\"; path = \"%s/users\"; }%s );\n"
+		 "director = { mail_servers = [ \"127.0.0.11\" ]; };\n",
+		 cache, tmpdir, more_passdbs);
+	*cfg_r = load(conf);
+	char *error = NULL;
+	struct auth *a = auth_new(*cfg_r, base, &error);
+	assert_non_null(a);
+	notices_seen = 0;
+	auth_set_notice_callback(a, on_notice, &notices_seen);
+	return a;
+}
+
+static void test_auth_cache_flow(void **state)
+{
+	(void)state;
+	struct config *cfg;
+	write_users("jane:{PLAIN}secret::::::host=10.0.0.5 user_group=staff\n"
+		    "gone:{PLAIN}pw::::::nologin reason=Moved.\n");
+	struct auth *a = cache_auth_new(&cfg, "size = \"1M\";", "");
+
+	/* a miss, then a hit with the passdb's fields */
+	run_lookup(a, 1, "Jane", "secret");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	assert_int_equal(cache_stats(a).misses, 1);
+	run_lookup(a, 2, "jane", "secret");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	assert_string_equal(last.host, "10.0.0.5");
+	assert_int_equal(last.alt_count, 1);
+	assert_int_equal(cache_stats(a).hits, 1);
+	/* a wrong password goes to the passdb, which says no; the entry stays
+	 * and no negative one is made for a user who exists */
+	run_lookup(a, 3, "jane", "wrong");
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	assert_int_equal(cache_stats(a).entries, 1);
+	run_lookup(a, 4, "jane", "secret");
+	assert_int_equal(cache_stats(a).hits, 2);
+	/* nologin is cached as the passdb said it, with its reason */
+	run_lookup(a, 5, "gone", "pw");
+	run_lookup(a, 6, "gone", "pw");
+	assert_int_equal(last.status, AUTH_STATUS_NOLOGIN);
+	assert_string_equal(last.reason, "Moved.");
+	assert_int_equal(cache_stats(a).hits, 3);
+	/* a user lookup (LMTP) is answered by a positive entry too */
+	run_lookup(a, 7, "jane", NULL);
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	assert_int_equal(cache_stats(a).hits, 4);
+
+	/* a changed password works at once; then the old one fails */
+	write_users_loaded(a, "jane:{PLAIN}new::::::host=10.0.0.6\n");
+	run_lookup(a, 8, "jane", "new");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	assert_string_equal(last.host, "10.0.0.6");
+	run_lookup(a, 9, "jane", "secret");
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+
+	/* an unknown user is remembered: it stays unknown until flushed */
+	run_lookup(a, 10, "ghost", "g");
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	write_users_loaded(a, "jane:{PLAIN}new\nghost:{PLAIN}g\n");
+	run_lookup(a, 11, "ghost", "g");
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	assert_int_equal(cache_stats(a).negative_hits, 1);
+	/* flushing one user, by the name a login gives */
+	assert_int_equal(auth_flush_cache(a, (const char *const[]){ "GHOST" }, 1), 1);
+	run_lookup(a, 12, "ghost", "g");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	/* and all of them */
+	uint64_t entries = cache_stats(a).entries;
+	assert_true(entries >= 2);
+	assert_int_equal(auth_flush_cache(a, NULL, 0), entries);
+	assert_int_equal(cache_stats(a).entries, 0);
+
+	/* a reload that sets the size to 0 drops the cache */
+	run_lookup(a, 13, "ghost", "g");
+	char conf[512];
+	snprintf(conf, sizeof(conf), "listeners = ( { protocol = \"imap\"; } );\n"
+		 "passdb = ( { driver = \"passwd-file\"; path = \"%s/users\"; } );\n"
+		 "director = { mail_servers = [ \"127.0.0.11\" ]; };\n", tmpdir);
+	struct config *off = load(conf);
+	auth_apply_config(a, off);
+	assert_int_equal(cache_stats(a).entries, 0);
+	run_lookup(a, 14, "ghost", "g");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	assert_int_equal(cache_stats(a).hits, 0);
+	config_free(&off);
+	auth_free(&a);
+	config_free(&cfg);
+}
+
+/* The passdbs fail: an LDAP passdb nobody listens for comes after the
+ * file, so a user the file does not know makes them fail. */
+static void test_auth_cache_passdb_down(void **state)
+{
+	(void)state;
+	struct config *cfg;
+	write_users("jane:{PLAIN}secret::::::host=10.0.0.5\n");
+	struct auth *a = cache_auth_new(&cfg, "size = \"1M\"; ttl = \"1s\";",
+		", { driver = \"ldap\"; uris = [ \"ldap://127.0.0.1:1\" ]; timeout = \"1s\"; }");
+	run_lookup(a, 1, "jane", "secret");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	write_users_loaded(a, "zed:{PLAIN}z\n");
+	/* no entry: a temporary failure */
+	run_lookup(a, 2, "nobody", "x");
+	assert_int_equal(last.status, AUTH_STATUS_TEMPFAIL);
+	/* jane's entry answers while fresh, and once expired too */
+	uint64_t deadline = clock_monotonic_ms() + 10000;
+	while (cache_stats(a).expired_hits == 0) {
+		assert_true(clock_monotonic_ms() < deadline);
+		run_lookup(a, 3, "jane", "secret");
+		assert_int_equal(last.status, AUTH_STATUS_OK);
+		assert_string_equal(last.host, "10.0.0.5");
+		usleep(50000);
+	}
+	assert_int_equal(last_notice_level, LOG_LEVEL_WARNING);
+	assert_non_null(strstr(last_notice, "answered from the auth cache"));
+	/* but only with its password */
+	run_lookup(a, 4, "jane", "wrong");
+	assert_int_equal(last.status, AUTH_STATUS_TEMPFAIL);
+	/* flushed, jane fails temporarily like any user without an entry */
+	assert_int_equal(auth_flush_cache(a, (const char *const[]){ "jane" }, 1), 1);
+	run_lookup(a, 5, "jane", "secret");
+	assert_int_equal(last.status, AUTH_STATUS_TEMPFAIL);
+	auth_free(&a);
+	config_free(&cfg);
+}
+
 /* ---- the queue: bound, cancel, abort ------------------------------- */
 
 struct blocking_job {
@@ -550,6 +708,28 @@ static void test_auth_master_passdbs(void **state)
 	assert_int_equal(last.status, AUTH_STATUS_FAILED);
 	auth_free(&a);
 	config_free(&cfg);
+
+	/* with the auth cache: a master's check is never kept, so it cannot
+	 * answer a login of a user of the same name */
+	snprintf(conf, sizeof(conf),
+		 "listeners = ( { protocol = \"imap\"; } );\n"
+		 "passdb = ( { driver = \"passwd-file\"; path = \"%s\"; master = true; },\n"
+		 "           { driver = \"passwd-file\"; path = \"%s/users\"; } );\n"
+		 "auth = { username_format = \"%%u\"; cache = { size = \"1M\"; }; };\n"
+		 "director = { mail_servers = [ \"127.0.0.11\" ]; };\n", masters, tmpdir);
+	cfg = load(conf);
+	a = auth_new(cfg, base, &error);
+	run_master_lookup(a, 8, "jane", "other");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	run_lookup(a, 9, "jane", "other");
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	run_lookup(a, 10, "jane", "secret");
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	/* and a user's cached login answers no master's check */
+	run_master_lookup(a, 11, "jane", "secret");
+	assert_int_equal(last.status, AUTH_STATUS_FAILED);
+	auth_free(&a);
+	config_free(&cfg);
 }
 
 /* §6.3: 4 s, 8 s, then 15 s; no escalation for a repeated password;
@@ -650,6 +830,8 @@ int main(void)
 		cmocka_unit_test(test_password_schemes),
 		cmocka_unit_test(test_passwd_file_parse),
 		cmocka_unit_test(test_auth_flow),
+		cmocka_unit_test(test_auth_cache_flow),
+		cmocka_unit_test(test_auth_cache_passdb_down),
 		cmocka_unit_test(test_worker_cancel),
 		cmocka_unit_test(test_auth_queue),
 		cmocka_unit_test(test_auth_chain),
