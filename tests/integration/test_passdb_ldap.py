@@ -10,7 +10,6 @@ logs in at once; killed, LDAP logins fail temporarily; started again,
 they work without restarting loftd."""
 import base64
 import hashlib
-import imaplib
 import os
 import shutil
 import signal
@@ -25,6 +24,8 @@ import loftlib
 from loftlib import loftadm
 from conftest import BACKEND_IPS, LOFT_IP, NET
 from imaputil import IMAP, dovecot_host
+from passdblib import (PASSWD_USER, backend_of, fails, login, make_loft,
+                       routed_elsewhere, sha512_crypt, timed_login)
 
 SLAPD_IP = "%s.250" % NET
 SLAPD_PORT = 3890
@@ -65,24 +66,16 @@ USERS = {
                "description": "Account moved away."},
     "user25": {"password": "other"},               # not the backend's password
 }
-PASSWD_USER = "user30"     # in the passwd-file passdb before the LDAP one
+
+
+def ldap_loft(loft_factory, cluster, log_level="info", **opts):
+    return make_loft(loft_factory, cluster, ldap_passdb(**opts), log_level, "ldap")
 
 
 def ssha(password):
     salt = os.urandom(8)
     digest = hashlib.sha1(password.encode() + salt).digest()
     return "{SSHA}" + base64.b64encode(digest + salt).decode()
-
-
-def sha512_crypt(password):
-    out = subprocess.run(["doveadm", "pw", "-s", "SHA512-CRYPT", "-p", password],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    return "{CRYPT}" + out[len("{SHA512-CRYPT}"):]
-
-
-def routed_elsewhere(user):
-    """A backend that is not the one the director would choose for user."""
-    return next(ip for ip in BACKEND_IPS if ip != dovecot_host(BACKEND_IPS, user))
 
 
 def tree():
@@ -179,36 +172,8 @@ def ldap_passdb(**opts):
     return "{ %s }" % " ".join("%s = %s;" % kv for kv in settings.items())
 
 
-def make_loft(loft_factory, cluster, log_level="info", **opts):
-    """A loftd with a passwd-file passdb (PASSWD_USER), then the LDAP one."""
-    path = os.path.join(cluster.base, "ldap-first-%d.passwd" % os.getpid())
-    with open(path, "w") as f:
-        f.write("%s:{PLAIN}pass::::::\n" % PASSWD_USER)
-    return loft_factory(passdb='{ driver = "passwd-file"; path = "%s"; }, %s'
-                        % (path, ldap_passdb(**opts)), penalty="false",
-                        log_level=log_level)
-
-
-def login(loft, user, password):
-    """(typ, text) of LOGIN; the backend's name when it worked."""
-    m = IMAP(LOFT_IP, loft.port)
-    try:
-        # imaplib sends the user name as it is: quote it, "*" and all
-        typ, data = m.login('"%s"' % user.replace("\\", "\\\\").replace('"', '\\"'),
-                            password)
-    except imaplib.IMAP4.error as e:
-        return "NO", str(e), None
-    backend = m.backend_name()
-    m.logout()
-    return typ, data[0].decode(), backend
-
-
-def backend_of(cluster, ip):
-    return cluster.by_ip(ip).name
-
-
 def test_password_read_from_ldap(slapd, loft_factory, cluster):
-    loft = make_loft(loft_factory, cluster)
+    loft = ldap_loft(loft_factory, cluster)
     for user in ("user21", "user22"):
         typ, text, backend = login(loft, user, "pass")
         assert typ == "OK", (user, text, loft.log_text()[-2000:])
@@ -224,7 +189,7 @@ def test_password_read_from_ldap(slapd, loft_factory, cluster):
 
 
 def test_fields_host_and_nologin(slapd, loft_factory, cluster):
-    loft = make_loft(loft_factory, cluster)
+    loft = ldap_loft(loft_factory, cluster)
     typ, text, backend = login(loft, "user23", "pass")
     assert typ == "OK", text
     assert backend == backend_of(cluster, routed_elsewhere("user23"))
@@ -241,17 +206,9 @@ def test_fields_host_and_nologin(slapd, loft_factory, cluster):
     loftlib.wait_for(lambda: fails(held.noop), 10, "the kicked session to close")
 
 
-def fails(call):
-    try:
-        call()
-        return False
-    except (imaplib.IMAP4.abort, OSError):
-        return True
-
-
 def test_auth_bind(slapd, loft_factory, cluster):
     """auth_bind: slapd checks the password; nothing is read but fields."""
-    loft = make_loft(loft_factory, cluster, auth_bind="true",
+    loft = ldap_loft(loft_factory, cluster, auth_bind="true",
                      fields='{ user = "uid"; host = "mailHost"; }')
     assert login(loft, "user21", "pass")[0] == "OK"
     assert login(loft, "user22", "pass")[0] == "OK"
@@ -269,7 +226,7 @@ def test_injection_finds_nobody(slapd, loft_factory, cluster, auth_bind):
     """Names that would widen the filter find nobody: the login fails as
     an unknown user (not a temporary failure, which several entries
     matching would be), for every password."""
-    loft = make_loft(loft_factory, cluster, auth_bind=auth_bind)
+    loft = ldap_loft(loft_factory, cluster, auth_bind=auth_bind)
     for name in ("*", "user2*", "*)(uid=*", "user21)(uid=*", "user21)(|(uid=*",
                  "*)(|(objectClass=*", "user21\\", "user21)"):
         typ, text, _ = login(loft, name, "pass")
@@ -282,14 +239,14 @@ def test_tls(slapd, loft_factory, cluster):
     """STARTTLS and ldaps:// with the directory's CA; a certificate from
     another CA is refused (a temporary failure, never a plain search)."""
     ca = '"%s"' % slapd.certs["ca"]
-    loft = make_loft(loft_factory, cluster, starttls="true", tls_ca_file=ca)
+    loft = ldap_loft(loft_factory, cluster, starttls="true", tls_ca_file=ca)
     assert login(loft, "user21", "pass")[0] == "OK", loft.log_text()[-2000:]
-    loft = make_loft(loft_factory, cluster, tls_ca_file=ca,
+    loft = ldap_loft(loft_factory, cluster, tls_ca_file=ca,
                      uris='[ "ldaps://%s:%d" ]' % (SLAPD_IP, SLAPD_TLS_PORT))
     assert login(loft, "user22", "pass")[0] == "OK", loft.log_text()[-2000:]
     for opts in ({"starttls": "true"},
                  {"uris": '[ "ldaps://%s:%d" ]' % (SLAPD_IP, SLAPD_TLS_PORT)}):
-        loft = make_loft(loft_factory, cluster, tls_ca_file='"%s"' % cluster.certs["ca"],
+        loft = ldap_loft(loft_factory, cluster, tls_ca_file='"%s"' % cluster.certs["ca"],
                          **opts)
         typ, text, _ = login(loft, "user21", "pass")
         assert typ == "NO" and "[UNAVAILABLE]" in text, (opts, text)
@@ -297,7 +254,7 @@ def test_tls(slapd, loft_factory, cluster):
 
 def test_user_in_the_base(slapd, loft_factory, cluster):
     """The user's DN from the base itself (scope base, %n DN-escaped)."""
-    loft = make_loft(loft_factory, cluster, scope='"base"',
+    loft = ldap_loft(loft_factory, cluster, scope='"base"',
                      base='"uid=%%n,%s"' % PEOPLE, filter='"(objectClass=posixAccount)"')
     assert login(loft, "user21", "pass")[0] == "OK"
     assert login(loft, "user21@example.org", "pass")[0] == "OK"
@@ -306,13 +263,8 @@ def test_user_in_the_base(slapd, loft_factory, cluster):
         assert typ == "NO" and "AUTHENTICATIONFAILED" in text, (name, text)
 
 
-def timed_login(loft, user, out):
-    start = time.monotonic()
-    out.append(login(loft, user, "pass")[:2] + (time.monotonic() - start,))
-
-
 def test_directory_stopped_killed_restarted(slapd, loft_factory, cluster):
-    loft = make_loft(loft_factory, cluster, log_level="debug", timeout='"3s"')
+    loft = ldap_loft(loft_factory, cluster, log_level="debug", timeout='"3s"')
     assert login(loft, "user21", "pass")[0] == "OK"
 
     # stopped: an LDAP login waits for the timeout; a passwd-file user's
