@@ -66,7 +66,7 @@ PYTEST_JOBS ?= 2
 NPROC := $(shell nproc 2>/dev/null || echo 1)
 
 PKGS := libevent_core libevent_pthreads libevent_extra libevent_openssl openssl \
-	libconfig libsodium libxcrypt libxxhash jansson ldap
+	libconfig libsodium libxcrypt libxxhash jansson ldap libpq sqlite3
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)

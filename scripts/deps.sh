@@ -10,9 +10,9 @@
 set -eu
 
 PKGS="make gcc pkg-config libevent-dev libssl-dev openssl libconfig-dev \
-libsodium-dev libcrypt-dev libxxhash-dev libldap-dev libcmocka-dev python3 python3-pytest python3-pytest-xdist \
+libsodium-dev libcrypt-dev libxxhash-dev libldap-dev libpq-dev libsqlite3-dev libcmocka-dev python3 python3-pytest python3-pytest-xdist \
 dovecot-core dovecot-imapd dovecot-pop3d dovecot-managesieved dovecot-submissiond dovecot-lmtpd scdoc iproute2 procps passwd curl \
-clang-14 libclang-rt-14-dev etcd-server slapd ldap-utils libjansson-dev iptables \
+clang-14 libclang-rt-14-dev etcd-server slapd ldap-utils postgresql sqlite3 libjansson-dev iptables \
 dpkg-dev debhelper lintian adduser init-system-helpers systemd man-db prometheus spin"
 if [ "${1:-}" = bench ]; then
 	PKGS="$PKGS nginx libnginx-mod-mail haproxy perdition"

@@ -80,4 +80,16 @@ unsigned int auth_max_queue(const struct auth *auth);
 void passdb_apply_field(struct auth_result *result, const char *key,
 			const char *value);
 
+/* For drivers that read one record of named values (an LDAP entry's
+ * mapped attributes, an SQL row's columns), on the loop thread: applies
+ * it as Dovecot does and answers the lookup (PASSDB_FOUND). A NULL value
+ * is an absent field; "user" renames the user, "nologin" refuses the
+ * login (once the password is right), "password" is the one to verify
+ * (taken out of values), the rest go through passdb_apply_field(). A
+ * password to check that the record does not hold is PASSDB_MISMATCH.
+ * checked: the driver checked the password itself (ldap's auth_bind),
+ * none is read. */
+void passdb_lookup_done_record(struct passdb_lookup *lookup, const char *const *names,
+			       char **values, size_t count, bool checked);
+
 #endif

@@ -44,9 +44,8 @@ struct ldapdb_ctx {
 	struct worker_pool *pool;
 	char *uris;		/* space-separated, as ldap_initialize() takes them */
 	char **attrs;		/* the mapped attributes, NULL-terminated */
-	int password_idx;	/* fields holding these, or -1 */
-	int nopassword_idx;
-	int nologin_idx;
+	char **names;		/* their passdb fields */
+	int nopassword_idx;	/* the field holding it, or -1 */
 	pthread_mutex_t lock;
 	struct ldapdb_conn *conns;	/* pool_size: one is free for each thread */
 	struct ldap_conncb conncb;	/* adds the timeout layer (arg: the set) */
@@ -478,53 +477,21 @@ static void ldapdb_job_free(struct ldapdb_job *job)
 	free(job);
 }
 
-/* The entry's fields as passdb fields; returns the password to verify. */
-static char *ldapdb_job_apply(struct ldapdb_job *job, struct auth_result *result)
-{
-	const struct config_passdb *set = job->db->set;
-	const struct ldapdb_ctx *ctx = job->db->ctx;
-	char *stored = NULL;
-
-	for (size_t i = 0; i < ldapdb_fields_count(set); i++) {
-		const char *name = ldapdb_field_name(set, i), *value = job->values[i];
-		if (value == NULL || (int)i == ctx->password_idx)
-			continue;
-		if (strcmp(name, "user") == 0) {
-			free(result->user);
-			result->user = xstrdup(value);
-		} else {
-			passdb_apply_field(result, name, value);
-		}
-	}
-	if (ctx->nologin_idx >= 0 && job->values[ctx->nologin_idx] != NULL)
-		result->status = AUTH_STATUS_NOLOGIN;
-	if (!set->auth_bind && !result->password_unchecked && ctx->password_idx >= 0 &&
-	    job->values[ctx->password_idx] != NULL) {
-		stored = job->values[ctx->password_idx];
-		job->values[ctx->password_idx] = NULL;
-	}
-	return stored;
-}
-
 static void ldapdb_job_done(struct worker_job *wjob)
 {
 	struct ldapdb_job *job = (struct ldapdb_job *)wjob;
 	struct passdb_lookup *lookup = job->lookup;
-	enum passdb_result res = job->res;
-	char *stored = NULL;
+	const struct ldapdb_ctx *ctx = job->db->ctx;
 
 	lookup->job = NULL;
-	if (wjob->work == NULL) {
-		res = PASSDB_ERROR;	/* never ran: shutting down */
-		snprintf(job->error, sizeof(job->error), "shutting down");
-	} else if (res == PASSDB_FOUND) {
-		stored = ldapdb_job_apply(job, lookup->result);
-		/* a password to read that is not there cannot be checked */
-		if (stored == NULL && lookup->password != NULL &&
-		    !job->db->set->auth_bind && !lookup->result->password_unchecked)
-			res = PASSDB_MISMATCH;
-	}
-	passdb_lookup_done(lookup, res, stored, job->error);
+	if (wjob->work == NULL)
+		passdb_lookup_done(lookup, PASSDB_ERROR, NULL, "shutting down");
+	else if (job->res == PASSDB_FOUND)
+		passdb_lookup_done_record(lookup, (const char *const *)ctx->names, job->values,
+					  ldapdb_fields_count(job->db->set),
+					  job->db->set->auth_bind);
+	else
+		passdb_lookup_done(lookup, job->res, NULL, job->error);
 	ldapdb_job_free(job);
 }
 
@@ -588,11 +555,12 @@ static int ldapdb_init(struct passdb *db, char **error_r)
 	sbuf_free(&uris);
 	size_t n = ldapdb_fields_count(set);
 	ctx->attrs = xcalloc(n + 1, sizeof(*ctx->attrs));
-	for (size_t i = 0; i < n; i++)
+	ctx->names = xcalloc(n, sizeof(*ctx->names));
+	for (size_t i = 0; i < n; i++) {
 		ctx->attrs[i] = xstrdup(ldapdb_field_attr(set, i));
-	ctx->password_idx = ldapdb_field_index(set, "password");
+		ctx->names[i] = xstrdup(ldapdb_field_name(set, i));
+	}
 	ctx->nopassword_idx = ldapdb_field_index(set, "nopassword");
-	ctx->nologin_idx = ldapdb_field_index(set, "nologin");
 	pthread_mutex_init(&ctx->lock, NULL);
 	ctx->conns = xcalloc(set->pool_size, sizeof(*ctx->conns));
 	ctx->conncb = (struct ldap_conncb){
@@ -615,9 +583,12 @@ static void ldapdb_deinit(struct passdb *db)
 		ldapdb_conn_close(&ctx->conns[i]);
 	free(ctx->conns);
 	pthread_mutex_destroy(&ctx->lock);
-	for (size_t i = 0; ctx->attrs[i] != NULL; i++)
+	for (size_t i = 0; ctx->attrs[i] != NULL; i++) {
 		free(ctx->attrs[i]);
+		free(ctx->names[i]);
+	}
 	free(ctx->attrs);
+	free(ctx->names);
 	free(ctx->uris);
 	free(ctx);
 	db->ctx = NULL;

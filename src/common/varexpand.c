@@ -18,15 +18,8 @@ static const struct varexpand_name {
 	{ 'd', "domain", VAR_DOMAIN },
 };
 
-struct varexpand_token {
-	char modifier;		/* 0, 'L' or 'U' */
-	enum varexpand_var var;
-	size_t len;		/* bytes of template consumed after '%' */
-};
-
-/* Parses one %-sequence starting after the '%'. */
-static int varexpand_token_parse(const char *p, struct varexpand_token *t_r,
-				 const char **error_r)
+int varexpand_token_parse(const char *p, struct varexpand_token *t_r,
+			  const char **error_r)
 {
 	const char *start = p;
 	t_r->modifier = 0;
@@ -90,9 +83,28 @@ static void varexpand_append(struct sbuf *dst, const char *s, size_t len,
 	sbuf_commit(dst, len);
 }
 
-void varexpand_user(struct sbuf *dst, const char *tmpl, const char *user)
+void varexpand_token_append(struct sbuf *dst, const struct varexpand_token *t,
+			    const char *user)
 {
 	const char *at = strchr(user, '@');
+
+	switch ((enum varexpand_var)t->var) {
+	case VAR_USER:
+		varexpand_append(dst, user, strlen(user), t->modifier);
+		break;
+	case VAR_USERNAME:
+		varexpand_append(dst, user, at == NULL ? strlen(user) :
+				 (size_t)(at - user), t->modifier);
+		break;
+	case VAR_DOMAIN:
+		if (at != NULL)
+			varexpand_append(dst, at + 1, strlen(at + 1), t->modifier);
+		break;
+	}
+}
+
+void varexpand_user(struct sbuf *dst, const char *tmpl, const char *user)
+{
 	const char *p = tmpl;
 
 	while (*p != '\0') {
@@ -115,20 +127,7 @@ void varexpand_user(struct sbuf *dst, const char *tmpl, const char *user)
 			p = pct + 1;
 			continue;
 		}
-		switch (t.var) {
-		case VAR_USER:
-			varexpand_append(dst, user, strlen(user), t.modifier);
-			break;
-		case VAR_USERNAME:
-			varexpand_append(dst, user, at == NULL ? strlen(user) :
-					 (size_t)(at - user), t.modifier);
-			break;
-		case VAR_DOMAIN:
-			if (at != NULL)
-				varexpand_append(dst, at + 1, strlen(at + 1),
-						 t.modifier);
-			break;
-		}
+		varexpand_token_append(dst, &t, user);
 		p = pct + 1 + t.len;
 	}
 }

@@ -17,4 +17,18 @@ void varexpand_user(struct sbuf *dst, const char *tmpl, const char *user);
 /* True when the template is exactly "%u" or "%Lu" (Dovecot's fast paths). */
 bool varexpand_user_is_plain(const char *tmpl, bool *lowercase_r);
 
+/* One %-sequence, for callers that place each value themselves (SQL
+ * query parameters) rather than paste it into the text. */
+struct varexpand_token {
+	char modifier;		/* 0, 'L' or 'U' */
+	unsigned int var;	/* which variable (opaque) */
+	size_t len;		/* bytes of template consumed after '%' */
+};
+/* Parses the sequence that starts after a '%' (not "%%"). */
+int varexpand_token_parse(const char *p, struct varexpand_token *t_r,
+			  const char **error_r);
+/* Appends the token's value for user. */
+void varexpand_token_append(struct sbuf *dst, const struct varexpand_token *t,
+			    const char *user);
+
 #endif

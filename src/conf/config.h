@@ -56,6 +56,7 @@ enum conf_passdb_driver {
 	CONF_PASSDB_PASSWD_FILE,
 	CONF_PASSDB_BACKEND,
 	CONF_PASSDB_LDAP,
+	CONF_PASSDB_SQL,
 };
 
 enum conf_ldap_scope {
@@ -88,6 +89,11 @@ struct config_passdb {
 	char *bind_password;
 	bool auth_bind;
 	struct conf_strmap fields;	/* passdb field -> LDAP attribute */
+	/* sql */
+	char *connect;			/* libpq conninfo, or "sqlite:<path>" */
+	char *password_query;
+	uint64_t reconnect_max_ms;
+	/* ldap, sql */
 	uint64_t timeout_ms;
 	unsigned int pool_size;
 	bool master;			/* checks master users, and only them */

@@ -58,7 +58,7 @@ const char *const conf_protocol_names[] = {
 const char *const conf_tls_protocol_names[] = { "TLSv1.2", "TLSv1.3", NULL };
 static const char *const backend_ssl_names[] = { "no", "yes", "starttls", NULL };
 static const char *const passdb_driver_names[] = {
-	"passwd-file", "backend", "ldap", NULL
+	"passwd-file", "backend", "ldap", "sql", NULL
 };
 static const char *const ldap_scope_names[] = { "base", "onelevel", "subtree", NULL };
 static const char *const log_level_names[] = {
@@ -136,8 +136,8 @@ static const struct conf_key auth_keys[] = {
 	KEY_RANGE("workers", CONF_TYPE_UINT, auth.workers, "2", 1, 64,
 		  "threads that verify password hashes off the event loop"),
 	KEY_RANGE("max_queue", CONF_TYPE_UINT, auth.max_queue, "0", 0, 1000000,
-		  "logins waiting for or holding a worker, at most (and per LDAP "
-		  "passdb, its threads); more get a temporary failure (0: 16 per "
+		  "logins waiting for or holding a worker, at most (and per LDAP or "
+		  "SQL passdb, its lookups); more get a temporary failure (0: 16 per "
 		  "auth.workers thread)"),
 	KEY("username_format", CONF_TYPE_STRING, auth.username_format, "%Lu",
 	    "how the login name is normalised before lookup (%u, %Lu, %n, %d)"),
@@ -152,11 +152,11 @@ static const struct conf_key auth_keys[] = {
 
 static const struct conf_key passdb_keys[] = {
 	ELEM_ENUM(struct config_passdb, "driver", driver, NULL,
-		  passdb_driver_names, "passwd-file, backend or ldap (required)"),
+		  passdb_driver_names, "passwd-file, backend, ldap or sql (required)"),
 	ELEM(struct config_passdb, "path", CONF_TYPE_STRING, path, NULL,
 	     "passwd-file: the file, in Dovecot's passwd-file format"),
 	ELEM(struct config_passdb, "scheme", CONF_TYPE_STRING, scheme, "CRYPT",
-	     "passwd-file, ldap: scheme of passwords without a {SCHEME} prefix"),
+	     "passwd-file, ldap, sql: scheme of passwords without a {SCHEME} prefix"),
 	ELEM(struct config_passdb, "master", CONF_TYPE_BOOL, master, "false",
 	     "a passdb of master users: asked only for master logins (user*master, "
 	     "SASL PLAIN with an authzid), never for others"),
@@ -181,10 +181,19 @@ static const struct conf_key passdb_keys[] = {
 	     "ldap: check the password by binding as the user's DN, not by reading it"),
 	ELEM(struct config_passdb, "fields", CONF_TYPE_STRMAP, fields, NULL,
 	     "ldap: passdb field = LDAP attribute; empty: { user = \"uid\"; password = \"userPassword\"; }"),
+	ELEM_SECRET(struct config_passdb, "connect", connect,
+		    "sql: a libpq connection string (\"host=... dbname=... user=...\"), "
+		    "or \"sqlite:<path>\" for an SQLite file"),
+	ELEM(struct config_passdb, "password_query", CONF_TYPE_STRING, password_query, "",
+	     "sql: the query (%u %n %d, bound as parameters); one row, its columns are passdb fields"),
+	ELEM_RANGE(struct config_passdb, "reconnect_max", CONF_TYPE_DURATION, reconnect_max_ms,
+		   "10s", SEC(1), SEC(3600),
+		   "sql: longest wait between attempts to reconnect to PostgreSQL"),
 	ELEM_RANGE(struct config_passdb, "timeout", CONF_TYPE_DURATION, timeout_ms, "5s",
-		   MS(100), SEC(300), "ldap: time for a connect or one request; then a temporary failure"),
+		   MS(100), SEC(300), "ldap, sql: time for a connect or one lookup; then a temporary failure"),
 	ELEM_RANGE(struct config_passdb, "pool_size", CONF_TYPE_UINT, pool_size, "4",
-		   1, 64, "ldap: connections, each with its own thread (lookups at once)"),
+		   1, 64, "ldap: connections, each with its own thread; sql: PostgreSQL connections "
+		   "(lookups at once)"),
 	END
 };
 

@@ -9,6 +9,7 @@
 
 #include "common/macros.h"
 #include "common/sbuf.h"
+#include "common/sqltemplate.h"
 #include "common/varexpand.h"
 #include "common/xmalloc.h"
 #include "conf/config.h"
@@ -120,6 +121,25 @@ static char *config_validate_ldap(const struct config_passdb *p)
 	return NULL;
 }
 
+static char *config_validate_sql(const struct config_passdb *p)
+{
+	struct sql_template t;
+	bool sqlite = strncmp(p->connect, "sqlite:", 7) == 0;
+	char *error;
+
+	if (p->connect[0] == '\0' || (sqlite && p->connect[7] == '\0'))
+		return config_fail(p->source, "connect", "the sql driver needs a database "
+				   "(\"host=... dbname=...\" or \"sqlite:<path>\")");
+	if (sql_template_parse(&t, p->password_query, sqlite ? SQL_PARAMS_QUESTION :
+			       SQL_PARAMS_DOLLAR, &error) < 0) {
+		char *r = config_fail(p->source, "password_query", "%s", error);
+		free(error);
+		return r;
+	}
+	sql_template_free(&t);
+	return NULL;
+}
+
 static char *config_validate_passdbs(const struct config *cfg)
 {
 	char key[64];
@@ -141,12 +161,14 @@ static char *config_validate_passdbs(const struct config *cfg)
 		snprintf(key, sizeof(key), "passdb[%zu].driver", i);
 		if (!config_key_set(cfg, key))
 			return config_fail(p->source, key,
-					   "missing (passwd-file, backend or ldap)");
+					   "missing (passwd-file, backend, ldap or sql)");
 		if (p->driver == CONF_PASSDB_PASSWD_FILE &&
 		    (p->path == NULL || p->path[0] == '\0'))
 			return config_fail(p->source, "path",
 					   "the passwd-file driver needs a path");
 		if (p->driver == CONF_PASSDB_LDAP && (r = config_validate_ldap(p)) != NULL)
+			return r;
+		if (p->driver == CONF_PASSDB_SQL && (r = config_validate_sql(p)) != NULL)
 			return r;
 	}
 	return NULL;

@@ -1,10 +1,9 @@
 """Shared by the LDAP tests (test_passdb_ldap.py, test_auth_cache.py): a
 private OpenLDAP slapd on loopback with a small tree, its module-scoped
 fixture, the LDAP passdb's settings, a loftd with a passwd-file passdb
-before the LDAP one, and an IMAP login through it."""
+before the LDAP one (passdblib.py has what the SQL test shares too)."""
 import base64
 import hashlib
-import imaplib
 import os
 import shutil
 import signal
@@ -14,8 +13,9 @@ import tempfile
 import pytest
 
 import loftlib
-from conftest import BACKEND_IPS, LOFT_IP, NET
-from imaputil import IMAP, dovecot_host
+import passdblib
+from passdblib import routed_elsewhere, sha512_crypt
+from conftest import NET
 
 SLAPD_IP = "%s.250" % NET
 SLAPD_PORT = 3890
@@ -56,7 +56,6 @@ USERS = {
                "description": "Account moved away."},
     "user25": {"password": "other"},               # not the backend's password
 }
-PASSWD_USER = "user30"     # in the passwd-file passdb before the LDAP one
 
 
 def ssha(password):
@@ -65,15 +64,6 @@ def ssha(password):
     return "{SSHA}" + base64.b64encode(digest + salt).decode()
 
 
-def sha512_crypt(password):
-    out = subprocess.run(["doveadm", "pw", "-s", "SHA512-CRYPT", "-p", password],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    return "{CRYPT}" + out[len("{SHA512-CRYPT}"):]
-
-
-def routed_elsewhere(user):
-    """A backend that is not the one the director would choose for user."""
-    return next(ip for ip in BACKEND_IPS if ip != dovecot_host(BACKEND_IPS, user))
 
 
 def tree():
@@ -172,29 +162,6 @@ def ldap_passdb(**opts):
 
 def make_loft(loft_factory, cluster, log_level="info", loft_opts=None, **opts):
     """A loftd with a passwd-file passdb (PASSWD_USER), then the LDAP one
-    (opts: its settings; loft_opts: the Loftd's, penalty off unless said)."""
-    path = os.path.join(cluster.base, "ldap-first-%d.passwd" % os.getpid())
-    with open(path, "w") as f:
-        f.write("%s:{PLAIN}pass::::::\n" % PASSWD_USER)
-    settings = {"penalty": "false", "log_level": log_level}
-    settings.update(loft_opts or {})
-    return loft_factory(passdb='{ driver = "passwd-file"; path = "%s"; }, %s'
-                        % (path, ldap_passdb(**opts)), **settings)
-
-
-def login(loft, user, password):
-    """(typ, text) of LOGIN; the backend's name when it worked."""
-    m = IMAP(LOFT_IP, loft.port)
-    try:
-        # imaplib sends the user name as it is: quote it, "*" and all
-        typ, data = m.login('"%s"' % user.replace("\\", "\\\\").replace('"', '\\"'),
-                            password)
-    except imaplib.IMAP4.error as e:
-        return "NO", str(e), None
-    backend = m.backend_name()
-    m.logout()
-    return typ, data[0].decode(), backend
-
-
-def backend_of(cluster, ip):
-    return cluster.by_ip(ip).name
+    (opts: its settings; loft_opts: the Loftd's)."""
+    return passdblib.make_loft(loft_factory, cluster, ldap_passdb(**opts), log_level,
+                               "ldap", **(loft_opts or {}))

@@ -14,7 +14,8 @@ import loftlib
 from conftest import BACKEND_IPS, BACKEND_PORT
 from imaputil import IMAP, dovecot_host
 from loftlib import loftadm
-from ldaplib import PEOPLE, SLAPD_IP, SLAPD_PORT, SUFFIX, login, make_loft, ssha
+from ldaplib import PEOPLE, SLAPD_IP, SLAPD_PORT, SUFFIX, make_loft, ssha
+from passdblib import login
 from ldaplib import slapd  # noqa: F401 (a fixture)
 
 CACHE = 'cache = { size = "1M"; ttl = "%s"; negative_ttl = "1h"; };'

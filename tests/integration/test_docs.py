@@ -91,6 +91,7 @@ def test_sample_config_loads():
     assert r.returncode == 0, r.stderr
     assert 'mail_servers = [ "127.0.0.11", "127.0.0.12", "127.0.0.13@tag1" ];' in r.stdout
     assert 'driver = "ldap"' not in r.stdout
+    assert 'driver = "sql"' not in r.stdout
 
 
 def test_sample_config_examples_load(tmp_path):
@@ -104,6 +105,10 @@ def test_sample_config_examples_load(tmp_path):
     assert 'fields = { user = "uid"; password = "userPassword"; host = "mailHost";' in r.stdout
     assert "s3cr3t-example" not in r.stdout
     assert "# bind_password = (hidden);" in r.stdout
+    assert 'driver = "sql"' in r.stdout
+    assert "FROM users WHERE username = %u" in r.stdout
+    assert "s3cr3t-sql" not in r.stdout
+    assert "# connect = (hidden);" in r.stdout
 
 
 def test_man_pages_build():

@@ -8,7 +8,6 @@ names, and the directory going away: stopped
 (SIGSTOP), LDAP logins wait and a passwd-file user of the passdb before it
 logs in at once; killed, LDAP logins fail temporarily; started again,
 they work without restarting loftd."""
-import imaplib
 import signal
 import threading
 import time
@@ -19,8 +18,9 @@ import loftlib
 from loftlib import loftadm
 from conftest import BACKEND_IPS, LOFT_IP
 from imaputil import IMAP, dovecot_host
-from ldaplib import (PASSWD_USER, PEOPLE, SLAPD_IP, SLAPD_TLS_PORT, backend_of, login,
-                     make_loft, routed_elsewhere, slapd)  # noqa: F401 (a fixture)
+from ldaplib import PEOPLE, SLAPD_IP, SLAPD_TLS_PORT, make_loft
+from ldaplib import slapd  # noqa: F401 (a fixture)
+from passdblib import PASSWD_USER, backend_of, fails, login, routed_elsewhere, timed_login
 
 
 def test_password_read_from_ldap(slapd, loft_factory, cluster):
@@ -56,13 +56,6 @@ def test_fields_host_and_nologin(slapd, loft_factory, cluster):
     assert r.stdout == "kicked connections from the following users:\nuser22 \n", r.stdout
     loftlib.wait_for(lambda: fails(held.noop), 10, "the kicked session to close")
 
-
-def fails(call):
-    try:
-        call()
-        return False
-    except (imaplib.IMAP4.abort, OSError):
-        return True
 
 
 def test_auth_bind(slapd, loft_factory, cluster):
@@ -121,10 +114,6 @@ def test_user_in_the_base(slapd, loft_factory, cluster):
         typ, text, _ = login(loft, name, "pass")
         assert typ == "NO" and "AUTHENTICATIONFAILED" in text, (name, text)
 
-
-def timed_login(loft, user, out):
-    start = time.monotonic()
-    out.append(login(loft, user, "pass")[:2] + (time.monotonic() - start,))
 
 
 def test_directory_stopped_killed_restarted(slapd, loft_factory, cluster):
