@@ -70,10 +70,14 @@ static void loftd_left_ring(void *ctx)
  * others stop waiting for this node at once), then end the loop. */
 void loftd_exit(struct loftd *d)
 {
-	if (d->ring != NULL)
-		ring_stop(d->ring, loftd_left_ring, d);
-	else
+	if (d->ring == NULL) {
 		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	/* the loftd this one replaced relays on this node's lease: its
+	 * sessions go before the lease does (doc/ring.md §16) */
+	upgrade_forward_fence(d, false, clock_monotonic_ms());
+	ring_stop(d->ring, loftd_left_ring, d);
 }
 
 static void loftd_stop_now(struct loftd *d)
@@ -759,6 +763,16 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	unsigned int max_connections = loftd_setup_nofile(d.cfg);
+	if (upgrade_is_successor(&d.upgrade) &&
+	    (d.upgrade.ring_lease != 0) != (d.cfg->ring.etcd.count > 0)) {
+		/* the node's lease would be renewed by nobody, or its sessions
+		 * routed apart from the ring's: a restart's work */
+		log_error("upgrade: the loftd this one replaces %s a ring's node and this "
+			  "configuration %s: restart loftd to change that",
+			  d.upgrade.ring_lease != 0 ? "is" : "is not",
+			  d.upgrade.ring_lease != 0 ? "has no ring.etcd" : "sets ring.etcd");
+		goto out;
+	}
 	if (loftd_setup_state(&d) < 0 || upgrade_take_users(&d) < 0 ||
 	    loftd_setup_tls(&d) < 0)
 		goto out;

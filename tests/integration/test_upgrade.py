@@ -326,6 +326,21 @@ def test_loftadm_reload_upgrade(upgradable):
     assert loft.proc.wait(30) == 0
 
 
+def test_an_upgrade_does_not_make_a_ring_node(upgradable):
+    """A configuration that turns a lone loftd into a ring's node (or the
+    reverse) needs a restart: the new loftd says so and exits, the old
+    one serves on."""
+    make, exe = upgradable
+    loft = make()
+    with open(loft.conf, "a") as f:
+        f.write('ring = { etcd = [ "http://%s.250:2379" ]; port = 9393; };\n' % NET)
+    r = loftlib.loftadm("-a", loft.admin, "reload", "--upgrade")
+    assert r.returncode == 75 and "exited before it served" in r.stderr, r
+    assert "upgrade: the loftd this one replaces is not a ring's node and this " \
+        "configuration sets ring.etcd: restart loftd to change that" in loft.log_text()
+    assert login_ok(loft, "user37")
+
+
 def test_upgrade_timeout_and_stop_kill_a_slow_successor(upgradable):
     make, exe = upgradable
     loft = make(extra_conf='shutdown = { upgrade_timeout = "1s"; };')
