@@ -197,14 +197,14 @@ static const char *upgrade_take_user(struct loftd *d, char **f, int n, bool hold
 	return NULL;
 }
 
-/* The USER lines of buf up to END, each checked, and with d applied.
- * -1 with *error_r and the line's number; 0 with *end_r past END; 1 when
- * END has not come yet. */
+/* The USER lines of buf up to END, each checked, and with d applied;
+ * *lines_r counts on. -1 with *error_r; 0 with *end_r past END; 1 when
+ * END has not come yet, *end_r past the last whole line. */
 static int upgrade_users_scan(struct loftd *d, char *buf, size_t len, size_t *end_r,
 			      size_t *lines_r, const char **error_r)
 {
 	char *start = buf, *stop = buf + len, *lf;
-	*lines_r = 0;
+	*end_r = 0;
 	while ((lf = memchr(start, '\n', (size_t)(stop - start))) != NULL) {
 		char *f[UPGRADE_MAX_FIELDS];
 		/* a copy: the lines stay as they came until they are applied */
@@ -219,12 +219,11 @@ static int upgrade_users_scan(struct loftd *d, char *buf, size_t len, size_t *en
 			free(line);
 		(*lines_r)++;
 		start = lf + 1;
+		*end_r = (size_t)(start - buf);
 		if (*error_r != NULL)
 			return -1;
-		if (end) {
-			*end_r = (size_t)(start - buf);
+		if (end)
 			return 0;
-		}
 	}
 	return 1;
 }
@@ -238,7 +237,7 @@ int upgrade_take_users(struct loftd *d)
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 	setsockopt(u->parent_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	struct sbuf *in = &u->pending;
-	size_t lines = 0, end;
+	size_t lines = 0, scanned = 0, end;
 	const char *error = NULL;
 	int ret = 1;
 	/* read up to END, each line checked; they are applied when this
@@ -254,8 +253,10 @@ int upgrade_take_users(struct loftd *d)
 			break;
 		}
 		sbuf_commit(in, (size_t)n);
-		ret = upgrade_users_scan(NULL, sbuf_mdata(in), sbuf_len(in), &end, &lines,
-					 &error);
+		/* the whole lines that came since the last read */
+		ret = upgrade_users_scan(NULL, sbuf_mdata(in) + scanned, sbuf_len(in) - scanned,
+					 &end, &lines, &error);
+		scanned += end;
 	}
 	if (error != NULL) {
 		log_error("upgrade: user assignments from the old loftd, line %zu: %s",
