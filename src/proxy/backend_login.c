@@ -183,6 +183,7 @@ static void backend_login_io(struct backend_login *bl)
 					   n == 0 ? "disconnected" : bl->conn->error);
 			return;
 		}
+		BENCH_MARK(bl->set.bench, BENCH_BACKEND_GREETING);
 		size_t consumed;
 		enum back_event ev = bl->back->ops->feed(bl->back,
 			(const unsigned char *)sbuf_data(&bl->in), sbuf_len(&bl->in),
@@ -240,8 +241,10 @@ static void backend_login_connect(struct backend_login *bl)
 	conn_attach(bl->conn, bl->set.base, fd, backend_login_event, bl);
 	bl->step = STEP_CONNECT;
 	backend_login_timer_at(bl, MIN(bl->set.connect_deadline, bl->set.deadline));
-	if (r == CONNECT_DONE)
+	if (r == CONNECT_DONE) {
+		BENCH_MARK(bl->set.bench, BENCH_BACKEND_CONNECTED);
 		backend_login_connected(bl);
+	}
 	else
 		conn_set_interest(bl->conn, false, true);
 }
@@ -253,10 +256,12 @@ static void backend_login_event(struct conn *c, void *ctx)
 	(void)c;
 	switch (bl->step) {
 	case STEP_CONNECT:
-		if (connect_finish(bl->conn->fd, &error) < 0)
+		if (connect_finish(bl->conn->fd, &error) < 0) {
 			backend_login_retry(bl, error);
-		else
-			backend_login_connected(bl);
+			return;
+		}
+		BENCH_MARK(bl->set.bench, BENCH_BACKEND_CONNECTED);
+		backend_login_connected(bl);
 		return;
 	case STEP_TLS: {
 		int r = conn_handshake(bl->conn);

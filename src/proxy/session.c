@@ -392,6 +392,8 @@ static void session_close(struct session *s)
 {
 	char ip[IPADDR_STRLEN];
 	uint64_t ms = clock_monotonic_ms() - s->start_mono;
+	BENCH_MARK(&s->bench, BENCH_CLOSE);
+	BENCH_KEEP(&s->bench);
 
 	char backend[IPADDR_STRLEN + 8] = "-";
 	if (ipaddr_is_set(&s->reg.backend_ip))
@@ -490,6 +492,7 @@ void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 		s->front->ops->greet(s->front, &s->out);
 		session_client_flush(s);
 	}
+	BENCH_MARK(&s->bench, BENCH_ACCEPT);
 	session_settle(s);
 }
 
