@@ -304,9 +304,15 @@ static void session_client_dispatch(struct session *s)
 static void session_client_event(struct conn *c, void *ctx)
 {
 	struct session *s = ctx;
+	struct auth *auth = s->proxy->auth;
 	(void)c;
 	session_client_dispatch(s);
 	session_settle(s);
+	/* an answer given at once (passdb "backend", an auth cache hit,
+	 * an unknown user): the login goes on to its backend now, not at
+	 * the end of this loop turn, behind every other ready descriptor
+	 * (at 256 clients that was 3-11 ms per login, make bench-tail) */
+	auth_run_completed(auth);
 }
 
 /* ---- timer, kick ---------------------------------------------------- */
