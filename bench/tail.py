@@ -146,28 +146,55 @@ def report(name, clients, summary, before, after, turns, logins):
           % (name, clients, n, summary["cycles_per_s"], summary["p50_ms"], summary["p99_ms"],
              summary["p999_ms"]))
     print("scheduler, per login (ms): process  on-CPU  runnable-but-waiting")
-    for name in ("loftd", "backend", "loadgen"):
-        run = (after[name][0] - before[name][0]) / 1e6 / n
-        wait = (after[name][1] - before[name][1]) / 1e6 / n
-        print("  %-8s %.3f  %.3f" % (name, run, wait))
+    sched = {}
+    for proc in ("loftd", "backend", "loadgen"):
+        sched[proc] = [(after[proc][i] - before[proc][i]) / 1e6 / n for i in (0, 1)]
+        print("  %-8s %.3f  %.3f" % (proc, sched[proc][0], sched[proc][1]))
     busy = [t for t, e in turns if e > 0]
     ev = [e for t, e in turns if e > 0]
     print("loop turns with events: %d (%.1f per login), events per turn p50 %d p99 %d max %d"
           % (len(busy), len(busy) / max(n, 1), pct(ev, 50), pct(ev, 99), max(ev or [0])))
     print("  turn duration ms p50 %.3f p99 %.3f p99.9 %.3f max %.3f" % tuple(
         pct(busy, p) / 1e6 for p in (50, 99, 99.9, 100)))
+    # the loop turns a login's steps ran in: each one more is a wait for
+    # the loop to come round, behind every other ready descriptor
+    hops = [len({x for x in turn if x >= 0}) for at, turn in logins if at[-1] > 0]
+    print("loop turns per login (accept to close): mean %.2f" % statistics.mean(hops or [0]))
     spans = [at[-1] / 1e6 for at, _ in logins if at[-1] > 0]
     oks = [at[5] / 1e6 for at, _ in logins if at[5] > 0]
     print("loftd's own span ms (accept -> close): p50 %.2f p99 %.2f p99.9 %.2f; "
           "(accept -> client OK): p50 %.2f p99 %.2f p99.9 %.2f"
           % (pct(spans, 50), pct(spans, 99), pct(spans, 99.9), pct(oks, 50), pct(oks, 99),
              pct(oks, 99.9)))
+    steps = {}
     for share in (0.5, 0.01, 0.001):
         k, mean, rows = breakdown(logins, share)
         print("slowest %g%% (%d logins, mean span %.2f ms), mean ms per step: in-turn / rest"
               % (share * 100, k, mean))
         for label, wait, rest in rows:
             print("  %-45s %7.3f  %7.3f" % (label, wait, rest))
+            if share == 0.01:
+                steps[label] = wait + rest
+    return {"p99 ms": summary["p99_ms"], "p99.9 ms": summary["p999_ms"],
+            "turns per login": statistics.mean(hops or [0]),
+            "slowest 1%: LOGIN read -> auth done ms": steps.get(
+                "LOGIN read -> auth done", float("nan")),
+            "slowest 1%: backend connected -> greeting ms": steps.get(
+                "backend connected -> backend greeting", float("nan")),
+            "loftd on-CPU ms per login": sched["loftd"][0],
+            "loftd run-queue wait ms per login": sched["loftd"][1]}
+
+
+def summarize(rows):
+    """The medians over the rounds, a Markdown table: a column per build
+    and clients."""
+    cols = list(rows)
+    print("\n| median of the rounds | " + " | ".join(
+        "%s, %d clients" % (os.path.basename(os.path.normpath(b)), c) for b, c in cols) + " |")
+    print("| --- |" + " --- |" * len(cols))
+    for key in rows[cols[0]][0]:
+        print("| %s | %s |" % (key, " | ".join(
+            "%.3f" % statistics.median(r[key] for r in rows[col]) for col in cols)))
 
 
 BACKEND = None
@@ -187,13 +214,19 @@ def main():
     BACKEND = Backend(builds[0], base, 1 << 20)
     try:
         BACKEND.start()
-        run = 0
+        run, rows = 0, {}
+        clients = [int(x) for x in args.clients.split(",")]
+        for b in builds:
+            for c in clients:
+                rows[(b, c)] = []
         for r in range(args.rounds):
-            for c in [int(x) for x in args.clients.split(",")]:
+            for c in clients:
                 for b in (builds if r % 2 == 0 else builds[::-1]):
                     run += 1
-                    report(b, c, *one(b, builds[0], os.path.join(base, str(run)), c,
-                                      args.seconds, args.users))
+                    rows[(b, c)].append(report(b, c, *one(
+                        b, builds[0], os.path.join(base, str(run)), c, args.seconds,
+                        args.users)))
+        summarize(rows)
     finally:
         BACKEND.stop()
         shutil.rmtree(base, ignore_errors=True)
