@@ -41,6 +41,11 @@
 #                     whose loftd alone has BENCH-FAKE-SESSIONS
 #                     (src/admin/cmd_bench.c), and checks that BUILD's has
 #                     not (BENCH_ARGS: e.g. --session-rounds 9 --net 127.a.b)
+#   make bench-tail   where a slow login's time goes inside loftd (issue 17):
+#                     builds BENCH_BUILD with BENCH_HOOKS=1, whose loftd
+#                     records every login's timeline and loop turn
+#                     (src/common/bench_trace.h), and runs bench/tail.py
+#                     (BENCH_ARGS: e.g. --build build-bench,<before>)
 #   make fuzz         every libFuzzer harness for FUZZ_SECONDS (default 60)
 #                     each, with clang-14, in build-fuzz/; make check runs
 #                     them for CHECK_FUZZ_SECONDS (default 5)
@@ -123,7 +128,7 @@ MAN_PAGES := $(MAN_SRCS:doc/%.scd=$(BUILD)/doc/%)
 	install uninstall deb \
 	check-san-integration-and-builds check-san-integration builds-niced \
 	unit doc clean bench bench-tls bench-lmtp bench-quick bench-registry bench-director \
-	bench-tools bench-passwd-reload bench-auth bench-etcd bench-ring bench-ring-sessions \
+	bench-tools bench-passwd-reload bench-auth bench-etcd bench-ring bench-ring-sessions bench-tail \
 	fuzz fuzzers
 all: $(BUILD)/loftd $(BUILD)/loftadm
 
@@ -290,6 +295,10 @@ bench-ring-sessions: all
 	$(MAKE) BUILD=$(BENCH_BUILD) BENCH_HOOKS=1 all bench-tools
 	$(PYTHON) bench/ring.py --build $(abspath $(BENCH_BUILD)) \
 		--normal-build $(abspath $(BUILD)) --figures sessions $(BENCH_ARGS)
+
+bench-tail:
+	$(MAKE) BUILD=$(BENCH_BUILD) BENCH_HOOKS=1 all bench-tools
+	$(PYTHON) bench/tail.py --build $(abspath $(BENCH_BUILD)) $(BENCH_ARGS)
 
 $(BUILD)/doc/%: doc/%.scd
 	@mkdir -p $(dir $@)

@@ -50,7 +50,7 @@ if "--quick" in sys.argv[1:] and not os.environ.get("LOFT_BENCH_NET"):
 
 from harness import procstat, report  # noqa: E402
 from harness.peers import LMTP_PEERS, PEERS  # noqa: E402
-from harness.systems import SOURCES, SYSTEMS, Backend  # noqa: E402
+from harness.systems import SOURCES, SYSTEMS, Backend, LoftBefore  # noqa: E402
 
 KNOWN = dict(SYSTEMS, **PEERS, **LMTP_PEERS)	# every system, by name
 
@@ -79,6 +79,15 @@ TLS_RESUMED = [("993 TLS 1.3 resumed (ticket)", "993 TLS 1.3 full ECDSA"),
                ("993 TLS 1.2 resumed (ticket)", "993 TLS 1.2 full ECDSA, no tickets"),
                ("STARTTLS TLS 1.3 resumed (ticket)", "STARTTLS TLS 1.3 full ECDSA")]
 
+# the TLS cycles also run with p["many_clients"]
+TLS_MANY_MODES = ["993 TLS 1.3 full ECDSA", "993 TLS 1.3 resumed (ticket)"]
+
+
+def many(mode, p):
+    """The label of a TLS mode's cycles with p's many clients."""
+    return "%s, %d clients" % (mode, p["many_clients"])
+
+
 # The LMTP transactions: (recipients, message bytes). The recipients of
 # one are distinct random users of p["users"], so they spread over the
 # backends.
@@ -86,6 +95,8 @@ LMTP_MODES = [(1, 4 << 10), (10, 4 << 10), (1, 100 << 10), (10, 100 << 10)]
 
 PROFILES = {
     "quick": {"systems": ["direct", "loft"], "rounds": 1, "clients": 8, "seconds": 1.0,
+              "many_clients": 16, "many_seconds": 1.0,
+              "tls_many_modes": ["993 TLS 1.3 resumed (ticket)"],
               "users": 100, "idle": [200], "bulk_seconds": 1.0, "message": 1 << 20,
               "tls_modes": ["993 TLS 1.2 full ECDSA, no tickets",
                             "STARTTLS TLS 1.3 resumed (ticket)"],
@@ -93,11 +104,21 @@ PROFILES = {
               "lmtp_systems": ["direct", "loft"], "lmtp_modes": [(10, 4 << 10)],
               "lmtp_clients": 4, "lmtp_per_conn": 5, "lmtp_rounds": 1, "lmtp_seconds": 1.0,
               "lmtp_hold": 20, "lmtp_hold_size": 100 << 10, "lmtp_hold_rcpts": [1]},
+    # --tail: login latency only, loft beside loft-before (--before) and
+    # HAProxy with its default threads and with one, as loftd has one loop
+    "tail": {"systems": ["loft", "haproxy", "haproxy-1t"], "rounds": 3, "clients": 32,
+             "seconds": 5.0, "many_clients": 256, "many_seconds": 5.0, "users": 1000,
+             "message": 1 << 20, "tls_modes": TLS_MANY_MODES, "tls_many_modes": TLS_MANY_MODES,
+             "tls_rounds": 3, "tls_seconds": 4.0, "lmtp_systems": []},
     "full": {"systems": ["direct", "loft", "haproxy", "nginx", "dovecot", "perdition"],
              "rounds": 3, "clients": 32, "seconds": 10.0,
-             "users": 1000, "idle": [10000, 100000], "bulk_seconds": 10.0,
+             # the latency tail under more clients than the loop has
+             # events per epoll_wait() (issue 17)
+             "many_clients": 256, "many_seconds": 5.0,
+             "users": 1000, "idle": [10000, 100000], "bulk_seconds": 5.0,
              "message": 10 << 20,
              "tls_modes": list(TLS_MODES), "tls_rounds": 2, "tls_seconds": 4.0,
+             "tls_many_modes": TLS_MANY_MODES,
              # 20 connections: Postfix's default_destination_concurrency_limit
              "lmtp_systems": ["direct", "loft", "dovecot-lmtp"], "lmtp_modes": LMTP_MODES,
              "lmtp_clients": 20, "lmtp_per_conn": 10, "lmtp_rounds": 3, "lmtp_seconds": 4.0,
@@ -107,6 +128,9 @@ PROFILES = {
 
 class Failure(Exception):
     pass
+
+
+BACKEND = []	# the bench backend's pid, once started (its run-queue waits)
 
 
 def loadgen(build, args, timeout):
@@ -125,18 +149,27 @@ def measured(system, fn):
     return result, procstat.cpu_seconds(system.roots()) - before
 
 
-def bench_logins(build, system, p, tls_args=(), seconds=None):
-    """Login cycles for seconds (default p's); tls_args: loadgen's TLS
-    options (TLS_MODES)."""
+def bench_logins(build, system, p, tls_args=(), seconds=None, clients=None):
+    """Login cycles for seconds (default p's) from clients (default p's);
+    tls_args: loadgen's TLS options (TLS_MODES)."""
     seconds = seconds or p["seconds"]
+    waits = [procstat.run_queue_seconds(system.roots()), procstat.run_queue_seconds(BACKEND)]
     out, cpu = measured(system, lambda: loadgen(build, [
-        "cycle", "-t", system.target("-T" in tls_args), "-c", str(p["clients"]),
+        "cycle", "-t", system.target("-T" in tls_args), "-c", str(clients or p["clients"]),
         "-d", str(seconds), "-u", str(p["users"]), "-S", SOURCES] + list(tls_args),
         seconds + 60))
     if out["errors"] or out["cycles"] == 0:
         raise Failure("%s: login cycles %s failed: %s" % (system.name, " ".join(tls_args),
                                                           out))
     out["cpu_ms_per_login"] = cpu * 1000.0 / out["cycles"] if system.roots() else None
+    # Little's law: with every client always in a cycle, the mean latency
+    # is clients / (cycles/s) whatever the proxy does; the p99 in units of
+    # it is the tail's shape, apart from the throughput
+    out["p99_per_mean"] = out["p99_ms"] * out["cycles_per_s"] / ((clients or p["clients"]) * 1e3)
+    out["wait_ms_per_login"] = ((procstat.run_queue_seconds(system.roots()) - waits[0]) * 1000.0
+                                / out["cycles"] if system.roots() else None)
+    out["backend_wait_ms_per_login"] = ((procstat.run_queue_seconds(BACKEND) - waits[1])
+                                        * 1000.0 / out["cycles"])
     if out["handshakes"]:
         out["resumed_pct"] = 100.0 * out["resumed"] / out["handshakes"]
     return out
@@ -291,6 +324,9 @@ def run_plain(build, base, p, results):
         for _ in range(p["rounds"]):
             for s in systems:
                 results[s.name]["logins"].append(bench_logins(build, s, p))
+            for s in systems:
+                results[s.name]["logins_many"].append(bench_logins(
+                    build, s, p, seconds=p["many_seconds"], clients=p["many_clients"]))
         for _ in range(p["rounds"]):
             for s in systems:
                 results[s.name]["bulk"].append(bench_bulk(build, s, p))
@@ -316,6 +352,10 @@ def run_tls(build, base, p, results):
                             continue
                         results[s.name]["tls"].setdefault(mode, []).append(
                             bench_logins(build, s, p, args, p["tls_seconds"]))
+                        if mode in p["tls_many_modes"]:
+                            results[s.name]["tls"].setdefault(many(mode, p), []).append(
+                                bench_logins(build, s, p, args, p["tls_seconds"],
+                                             p["many_clients"]))
             if key_type == ECDSA:
                 for s in systems:
                     hold_idle(build, s, p, results, True)
@@ -342,28 +382,53 @@ def run_lmtp(build, base, p, results):
                 results[s.name]["lmtp_mem"][(stage, rcpts)] = kib / n
 
 
+def run_tail(build, base, p, results):
+    """Login cycles only, plain and 993 TLS 1.3, with p's clients and
+    many_clients, every figure's rounds interleaved over the systems."""
+    names = p["systems"]
+    modes = [([], p["seconds"], "logins", "logins_many")] + [
+        (TLS_MODES[m][0], p["tls_seconds"], m, many(m, p)) for m in p["tls_modes"]]
+    with Started(build, base, names, ECDSA) as systems:
+        for r in range(p["rounds"]):
+            for args, seconds, few, lots in modes:
+                for clients, key in ((p["clients"], few), (p["many_clients"], lots)):
+                    for s in (systems if r % 2 == 0 else systems[::-1]):
+                        out = bench_logins(build, s, p, args, seconds, clients)
+                        if args:
+                            results[s.name]["tls"].setdefault(key, []).append(out)
+                        else:
+                            results[s.name][key].append(out)
+
+
 def run(args):
     """Runs the parts args asks for; returns the profile, the systems of
     the login parts, those of the LMTP part, and every system's results."""
-    p = dict(PROFILES["quick" if args.quick else "full"])
+    p = dict(PROFILES["quick" if args.quick else "tail" if args.tail else "full"])
+    if args.before:
+        LoftBefore.build = os.path.abspath(args.before)
+        p["systems"] = ["loft-before"] + p["systems"]
     if args.systems:
         wanted = args.systems.split(",")
         p["systems"] = [n for n in wanted if not KNOWN[n].lmtp_only]
         p["lmtp_systems"] = [n for n in wanted if KNOWN[n].lmtp]
     build = os.path.abspath(args.build)
-    p["idle"] = idle_sizes(p["idle"])
+    p["idle"] = idle_sizes(p.get("idle", []))
     base = tempfile.mkdtemp(prefix="loft-bench-")
     lmtp = args.lmtp_only or args.quick
     backend = Backend(build, base, p["message"], lmtp=lmtp)
     systems = [KNOWN[name] for name in p["systems"]]
     lmtp_systems = [KNOWN[name] for name in p["lmtp_systems"]]
-    results = {s.name: {"logins": [], "bulk": [], "idle": {}, "tls": {}, "tls_idle": {},
-                        "lmtp": {}, "lmtp_mem": {}} for s in systems + lmtp_systems}
+    results = {s.name: {"logins": [], "logins_many": [], "bulk": [], "idle": {}, "tls": {},
+                        "tls_idle": {}, "lmtp": {}, "lmtp_mem": {}}
+               for s in systems + lmtp_systems}
     try:
         backend.start()
-        if not args.tls_only and not args.lmtp_only:
+        BACKEND[:] = [backend.proc.pid]
+        if args.tail:
+            run_tail(build, base, p, results)
+        elif not args.tls_only and not args.lmtp_only:
             run_plain(build, base, p, results)
-        if not args.no_tls and not args.lmtp_only:
+        if not args.no_tls and not args.lmtp_only and not args.tail:
             run_tls(build, base, p, results)
         if lmtp:
             run_lmtp(build, base, p, results)
@@ -393,6 +458,10 @@ def main():
     part.add_argument("--no-tls", action="store_true", help="without the TLS part")
     part.add_argument("--lmtp-only", action="store_true",
                       help="only the LMTP part (not in the default run, for time)")
+    part.add_argument("--tail", action="store_true",
+                      help="only login latency, plain and TLS, few and many clients, "
+                      "beside HAProxy with one thread (and --before)")
+    ap.add_argument("--before", help="a second loftd build, system loft-before")
     args = ap.parse_args()
     t0 = time.monotonic()
     try:
@@ -403,16 +472,20 @@ def main():
     command = "python3 bench/compare.py" + (" --quick" if args.quick else "") + \
         (" --systems " + args.systems if args.systems else "") + \
         (" --tls-only" if args.tls_only else "") + (" --no-tls" if args.no_tls else "") + \
-        (" --lmtp-only" if args.lmtp_only else "")
+        (" --lmtp-only" if args.lmtp_only else "") + (" --tail" if args.tail else "") + \
+        (" --before <the build of the commit before>" if args.before else "")
     date = datetime.date.today().isoformat()
     parts = []
-    if not args.tls_only and not args.lmtp_only:
+    if args.tail:
+        parts.append((report.TAIL, report.render_tail(command, date, machine(), p, systems,
+                                                      results, statistics.median, many)))
+    elif not args.tls_only and not args.lmtp_only:
         parts.append((report.PLAIN, report.render(command, date, machine(), p, systems,
                                                   results, statistics.median)))
-    if not args.no_tls and not args.lmtp_only:
+    if not args.no_tls and not args.lmtp_only and not args.tail:
         parts.append((report.TLS, report.render_tls(
             command, date, machine(), p, [s for s in systems if s.tls], results,
-            statistics.median, list(TLS_MODES), TLS_RESUMED)))
+            statistics.median, list(TLS_MODES), TLS_RESUMED, many)))
     if args.lmtp_only or args.quick:
         parts.append((report.LMTP, report.render_lmtp(
             command, date, machine(), p, lmtp_systems, results, statistics.median,

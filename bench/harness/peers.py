@@ -66,6 +66,7 @@ class Haproxy(Peer):
                    "(it cannot speak IMAP STARTTLS)")
     ip = "%s.2" % NET
     starttls = False
+    threads = "# nbthread: the default, one per CPU"
 
     def start(self):
         certs = self.certs()
@@ -78,8 +79,17 @@ class Haproxy(Peer):
                             for i, ip in enumerate(BACKEND_IPS))
         conf = render("haproxy.cfg.in", os.path.join(self.dir, "haproxy.cfg"),
                       maxconn=(nofile() - 100) // 2, ip=self.ip, port=IMAP_PORT,
-                      tls_port=IMAPS_PORT, pem=pem, servers=servers)
+                      tls_port=IMAPS_PORT, pem=pem, servers=servers, threads=self.threads)
         self.spawn(["haproxy", "-db", "-f", conf], "haproxy.log")
+
+
+class Haproxy1(Haproxy):
+    """HAProxy with one thread, as loftd has one loop thread: like with
+    like for the latency tail (bench/compare.py --tail)."""
+    name = "haproxy-1t"
+    description = "the same HAProxy with nbthread 1"
+    ip = "%s.8" % NET
+    threads = "nbthread 1"
 
 
 class Nginx(Peer):
@@ -213,12 +223,13 @@ class DovecotLmtp(Dovecot):
                          20, "dovecot's lmtp processes")
 
 
-PEERS = {cls.name: cls for cls in (Haproxy, Nginx, Perdition, DovecotDirector)}
+PEERS = {cls.name: cls for cls in (Haproxy, Haproxy1, Nginx, Perdition, DovecotDirector)}
 # peers only in the LMTP comparison
 LMTP_PEERS = {cls.name: cls for cls in (DovecotLmtp,)}
 
 
 def available(name):
-    exe = {"haproxy": "haproxy", "nginx": "nginx", "perdition": "perdition.imap4",
+    exe = {"haproxy": "haproxy", "haproxy-1t": "haproxy", "nginx": "nginx",
+           "perdition": "perdition.imap4",
            "dovecot": "dovecot", "dovecot-lmtp": "dovecot"}[name]
     return shutil.which(exe) is not None

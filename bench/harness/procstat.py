@@ -48,6 +48,27 @@ def cpu_seconds(roots):
     return ticks / CLK_TCK
 
 
+def run_queue_seconds(roots):
+    """How long the threads of the trees' live processes were runnable
+    but waiting for a CPU (/proc/<pid>/task/<tid>/schedstat, its second
+    field): on cores the proxy shares with the load generator and the
+    backend, the scheduler's share of a latency."""
+    ns = 0
+    for root in roots:
+        for pid in tree(root):
+            try:
+                tids = os.listdir("/proc/%d/task" % pid)
+            except OSError:
+                continue
+            for tid in tids:
+                try:
+                    with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                        ns += int(f.read().split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+    return ns / 1e9
+
+
 def _smaps_kib(roots, field):
     """The sum of an smaps_rollup field over every process in the trees."""
     total = 0

@@ -198,4 +198,17 @@ class Loft(System):
                 raise RuntimeError("loftd exited %d:\n%s" % (rc, f.read()[-4000:]))
 
 
-SYSTEMS = {cls.name: cls for cls in (Direct, Loft)}
+class LoftBefore(Loft):
+    """Another loftd build (bench/compare.py --before: e.g. the commit
+    before a change, built in a worktree of its own) beside build/loftd,
+    in the same run."""
+    name = "loft-before"
+    ip = "%s.7" % NET
+    build = None		# set by compare.py --before
+
+    def __init__(self, build, base):
+        super().__init__(LoftBefore.build or build, base)
+    description = "the loftd of --before's build (the commit before a change), log level warning"
+
+
+SYSTEMS = {cls.name: cls for cls in (Direct, Loft, LoftBefore)}

@@ -2,8 +2,9 @@
  * the user (Dovecot's default result_failure=continue): a user unknown to
  * a passdb or with a password it rejects goes on to the next one.
  * Verification runs in the worker pool; results that need no verifying
- * are completed through a deferred event, so the caller's callback never
- * runs inside auth_request_start().
+ * are completed through a deferred event (or auth_run_completed(), if
+ * the caller asks sooner), so the caller's callback never runs inside
+ * auth_request_start().
  *
  * The queue is bounded (auth.max_queue): a request that would wait
  * beyond it fails at once with a temporary failure, so a flood of logins
@@ -179,6 +180,11 @@ static void auth_deferred_run(evutil_socket_t fd, short what, void *arg)
 
 	while ((n = list_pop_head(&auth->deferred)) != NULL)
 		auth_request_finish(CONTAINER_OF(n, struct auth_request, deferred_node));
+}
+
+void auth_run_completed(struct auth *auth)
+{
+	auth_deferred_run(-1, 0, auth);
 }
 
 static void auth_request_defer(struct auth_request *req)

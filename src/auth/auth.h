@@ -113,6 +113,13 @@ struct auth_request *auth_request_start(struct auth *auth,
  * NULLs *req; a NULL request is fine. */
 void auth_request_abort(struct auth *auth, struct auth_request **req);
 
+/* Runs the callbacks of the requests completed at once now, rather than
+ * from the deferred event at the end of the loop's turn, behind every
+ * other ready descriptor. For the caller of auth_request_start() once
+ * its own event callback is done with its objects: a callback still
+ * never runs inside auth_request_start(). */
+void auth_run_completed(struct auth *auth);
+
 /* auth_request_start() without a handle or client address. */
 void auth_lookup(struct auth *auth, const char *user, const char *password,
 		 auth_callback *callback, void *ctx, uint64_t cookie);

@@ -46,3 +46,10 @@ int connect_finish(int fd, const char **error_r)
 	*error_r = strerror(err);
 	return -1;
 }
+
+bool connect_established(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	return getpeername(fd, (struct sockaddr *)&ss, &len) == 0;
+}

@@ -5,6 +5,7 @@
 #ifndef LOFT_CORE_CONNECT_H
 #define LOFT_CORE_CONNECT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/net.h"
@@ -22,5 +23,7 @@ enum connect_result connect_start(const struct ipaddr *ip, uint16_t port,
 				  const char **error_r);
 /* After the socket turned writable: 0, or -1 with why the connect failed. */
 int connect_finish(int fd, const char **error_r);
+/* Whether a pending connect has completed (the peer is known). */
+bool connect_established(int fd);
 
 #endif

@@ -54,6 +54,10 @@ struct backend_login {
 	struct sbuf in;			/* what the backend sent */
 	struct sbuf out;		/* the login line: secret */
 	unsigned int attempts;
+	/* a plain backend that speaks first: the connect is awaited by
+	 * its greeting (readable) rather than by writability, which saves
+	 * the loop a turn per login (and an interest change) */
+	bool greeting_first;
 	bool starting;			/* inside backend_login_start() */
 	enum backend_login_result result;
 	char error[BACKEND_LOGIN_ERROR_MAX];
@@ -183,6 +187,7 @@ static void backend_login_io(struct backend_login *bl)
 					   n == 0 ? "disconnected" : bl->conn->error);
 			return;
 		}
+		BENCH_MARK(bl->set.bench, BENCH_BACKEND_GREETING);
 		size_t consumed;
 		enum back_event ev = bl->back->ops->feed(bl->back,
 			(const unsigned char *)sbuf_data(&bl->in), sbuf_len(&bl->in),
@@ -239,11 +244,14 @@ static void backend_login_connect(struct backend_login *bl)
 	}
 	conn_attach(bl->conn, bl->set.base, fd, backend_login_event, bl);
 	bl->step = STEP_CONNECT;
+	bl->greeting_first = !bl->set.implicit_tls && bl->set.back != NULL;
 	backend_login_timer_at(bl, MIN(bl->set.connect_deadline, bl->set.deadline));
-	if (r == CONNECT_DONE)
+	if (r == CONNECT_DONE) {
+		BENCH_MARK(bl->set.bench, BENCH_BACKEND_CONNECTED);
 		backend_login_connected(bl);
-	else
-		conn_set_interest(bl->conn, false, true);
+	} else {
+		conn_set_interest(bl->conn, bl->greeting_first, !bl->greeting_first);
+	}
 }
 
 static void backend_login_event(struct conn *c, void *ctx)
@@ -253,10 +261,19 @@ static void backend_login_event(struct conn *c, void *ctx)
 	(void)c;
 	switch (bl->step) {
 	case STEP_CONNECT:
-		if (connect_finish(bl->conn->fd, &error) < 0)
+		if (connect_finish(bl->conn->fd, &error) < 0) {
 			backend_login_retry(bl, error);
-		else
+			return;
+		}
+		BENCH_MARK(bl->set.bench, BENCH_BACKEND_CONNECTED);
+		if (!bl->greeting_first) {
 			backend_login_connected(bl);
+			return;
+		}
+		/* woken by the greeting (or the backend's close): read it
+		 * now; a back machine never finishes on starting */
+		backend_login_back_start(bl);
+		backend_login_io(bl);
 		return;
 	case STEP_TLS: {
 		int r = conn_handshake(bl->conn);
@@ -310,8 +327,7 @@ static void backend_login_timeout(evutil_socket_t fd, short what, void *arg)
 		return;
 	default:
 		if (now >= bl->set.connect_deadline || now >= bl->set.deadline)
-			backend_login_fail(bl, "timed out (%s)",
-					   backend_login_step_names[bl->step]);
+			backend_login_fail(bl, "timed out (%s)", backend_login_step(bl));
 		else
 			backend_login_timer_at(bl, MIN(bl->set.connect_deadline,
 						       bl->set.deadline));
@@ -362,8 +378,12 @@ const char *backend_login_reply(const struct backend_login *bl)
 	return bl->reply != NULL ? bl->reply : "";
 }
 
+/* A connect awaited by the greeting may be done already and the backend
+ * silent: that is its login step, as if awaited by writability. */
 const char *backend_login_step(const struct backend_login *bl)
 {
+	if (bl->step == STEP_CONNECT && bl->greeting_first && connect_established(bl->conn->fd))
+		return backend_login_step_names[STEP_LOGIN];
 	return backend_login_step_names[bl->step];
 }
 

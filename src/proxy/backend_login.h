@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 #include <stdint.h>
 
+#include "common/bench_trace.h"
 #include "common/net.h"
 #include "common/sbuf.h"
 #include "core/conn.h"
@@ -50,6 +51,9 @@ struct backend_login_settings {
 	 * the strings back_params points to must live until the verdict. */
 	const struct back_ops *back;
 	const struct back_params *back_params;
+#ifdef LOFT_BENCH_HOOKS
+	struct bench_trace *bench;	/* a session's timeline, or NULL */
+#endif
 };
 
 typedef void backend_login_done_cb(void *ctx, struct backend_login *bl,

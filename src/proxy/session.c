@@ -304,9 +304,15 @@ static void session_client_dispatch(struct session *s)
 static void session_client_event(struct conn *c, void *ctx)
 {
 	struct session *s = ctx;
+	struct auth *auth = s->proxy->auth;
 	(void)c;
 	session_client_dispatch(s);
 	session_settle(s);
+	/* an answer given at once (passdb "backend", an auth cache hit,
+	 * an unknown user): the login goes on to its backend now, not at
+	 * the end of this loop turn, behind every other ready descriptor
+	 * (at 256 clients that was 3-11 ms per login, make bench-tail) */
+	auth_run_completed(auth);
 }
 
 /* ---- timer, kick ---------------------------------------------------- */
@@ -392,6 +398,8 @@ static void session_close(struct session *s)
 {
 	char ip[IPADDR_STRLEN];
 	uint64_t ms = clock_monotonic_ms() - s->start_mono;
+	BENCH_MARK(&s->bench, BENCH_CLOSE);
+	BENCH_KEEP(&s->bench);
 
 	char backend[IPADDR_STRLEN + 8] = "-";
 	if (ipaddr_is_set(&s->reg.backend_ip))
@@ -490,6 +498,7 @@ void session_new(struct proxy_listener *pl, const struct listener_accept *acc)
 		s->front->ops->greet(s->front, &s->out);
 		session_client_flush(s);
 	}
+	BENCH_MARK(&s->bench, BENCH_ACCEPT);
 	session_settle(s);
 }
 

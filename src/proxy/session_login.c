@@ -99,6 +99,7 @@ static void session_backend_done(void *ctx, struct backend_login *bl,
 		histogram_observe(&s->proxy->stats.backend_login_latency,
 				  clock_monotonic_us() - s->backend_start_us);
 		session_logged_in(s);
+		BENCH_MARK(&s->bench, BENCH_BACKEND_OK);
 		break;
 	case BACKEND_LOGIN_AUTH_FAILED:
 		session_penalise(s);
@@ -180,6 +181,9 @@ static void session_backend_begin(struct session *s, const struct ipaddr *ip,
 		.keepalive = &ka,
 		.back = s->listener->protocol->back,
 		.back_params = &bp,
+#ifdef LOFT_BENCH_HOOKS
+		.bench = &s->bench,
+#endif
 	};
 	session_set_state(s, SESSION_BACKEND_LOGIN);
 	s->backend_start_us = clock_monotonic_us();
@@ -292,6 +296,7 @@ static void session_auth_done(void *ctx, uint64_t id, const struct auth_result *
 		return;
 	struct session *s = CONTAINER_OF(e, struct session, reg);
 	s->auth_req = NULL; /* done: the handle is no longer ours */
+	BENCH_MARK(&s->bench, BENCH_AUTH_DONE);
 	if (s->state != SESSION_AUTH)
 		return;
 	switch (r->status) {
@@ -366,6 +371,7 @@ void session_start_auth(struct session *s)
 	struct front *f = s->front;
 	const struct sasl_credentials *c = &f->login.creds;
 
+	BENCH_MARK(&s->bench, BENCH_LOGIN_READ);
 	if (session_take_master(s, c) < 0) {
 		session_login_failed(s, PROXY_LOGIN_AUTH_FAILED, FRONT_AUTH_FAILED, NULL,
 				     "an empty user or master user name");

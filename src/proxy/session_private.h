@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/bench_trace.h"
 #include "common/log.h"
 #include "common/sbuf.h"
 #include "core/conn.h"
@@ -106,6 +107,9 @@ struct session {
 	uint64_t last_traffic;		/* monotonic ms, while proxying */
 	uint64_t traffic_bytes;		/* client bytes in + out at that time */
 	char id_str[PROXY_ID_STRLEN];
+#ifdef LOFT_BENCH_HOOKS
+	struct bench_trace bench;	/* the login's timeline */
+#endif
 };
 
 /* session.c */

@@ -76,6 +76,7 @@ void session_backend_event(struct conn *c, void *ctx)
 static void session_relay_watch(void *ctx, const char *data, size_t len)
 {
 	struct session *s = ctx;
+	BENCH_MARK(&s->bench, BENCH_LOGOUT_READ);
 	unsigned int flags = command_watch_last_line(s->listener->protocol->watch,
 						     data, len);
 	s->client_quit = (flags & COMMAND_WATCH_LOGOUT) != 0;

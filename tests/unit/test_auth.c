@@ -506,6 +506,35 @@ static void blocking_done(struct worker_job *job)
 }
 
 /* A job no thread took can be taken back; one running cannot. */
+/* A passdb that answers at once (passdb "backend") still answers after
+ * auth_lookup() has returned; auth_run_completed() gives that answer
+ * without waiting for the loop's turn to end, once, and the loop then
+ * has nothing left to give. */
+static void test_auth_run_completed(void **state)
+{
+	(void)state;
+	struct config *cfg = load("listeners = ( { protocol = \"imap\"; } );\n"
+				  "passdb = ( { driver = \"backend\"; } );\n"
+				  "director = { mail_servers = [ \"127.0.0.11\" ]; };\n");
+	char *error = NULL;
+	struct auth *a = auth_new(cfg, base, &error);
+	assert_non_null(a);
+	int before = results_seen;
+	auth_lookup(a, "jane", "secret", on_result, &results_seen, 31);
+	auth_lookup(a, "bob", "secret", on_result, &results_seen, 32);
+	assert_int_equal(results_seen, before);
+	auth_run_completed(a);
+	assert_int_equal(results_seen, before + 2);
+	assert_int_equal(last.cookie, 32);
+	assert_int_equal(last.status, AUTH_STATUS_OK);
+	assert_true(last.unchecked);
+	auth_run_completed(a);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(results_seen, before + 2);
+	auth_free(&a);
+	config_unref(&cfg);
+}
+
 static void test_worker_cancel(void **state)
 {
 	(void)state;
@@ -832,6 +861,7 @@ int main(void)
 		cmocka_unit_test(test_auth_flow),
 		cmocka_unit_test(test_auth_cache_flow),
 		cmocka_unit_test(test_auth_cache_passdb_down),
+		cmocka_unit_test(test_auth_run_completed),
 		cmocka_unit_test(test_worker_cancel),
 		cmocka_unit_test(test_auth_queue),
 		cmocka_unit_test(test_auth_chain),
