@@ -107,6 +107,10 @@ class Slapd:
         self.proc = None
 
     def start(self):
+        # nothing else may answer there: a test must stop, kill and watch
+        # the slapd that serves it (a stray one would answer for it)
+        loftlib.wait_for(lambda: not self.answers(), 10, "no slapd on %s:%d before "
+                         "this one starts" % (SLAPD_IP, SLAPD_PORT))
         self.log = open(os.path.join(self.dir, "slapd.log"), "ab")
         self.proc = subprocess.Popen(
             ["slapd", "-d", "0", "-f", self.conf, "-h", "ldap://%s:%d/ ldaps://%s:%d/"
@@ -117,10 +121,30 @@ class Slapd:
         assert self.proc.poll() is None, open(os.path.join(self.dir, "slapd.log")).read()
 
     def answers(self):
-        r = subprocess.run(["ldapsearch", "-x", "-LLL", "-o", "nettimeout=2", "-H",
-                            "ldap://%s:%d" % (SLAPD_IP, SLAPD_PORT), "-b", SUFFIX,
-                            "-s", "base", "dn"], capture_output=True, text=True)
+        try:
+            r = subprocess.run(["ldapsearch", "-x", "-LLL", "-o", "nettimeout=2", "-H",
+                                "ldap://%s:%d" % (SLAPD_IP, SLAPD_PORT), "-b", SUFFIX,
+                                "-s", "base", "dn"], capture_output=True, text=True,
+                               timeout=3)
+        except subprocess.TimeoutExpired:
+            return False    # connected, never answered: stopped
         return r.returncode == 0
+
+    def stop(self):
+        """SIGSTOP, and proof that it took: the process is stopped and
+        nothing answers on the address any more."""
+        pid = self.proc.pid
+        assert self.proc.poll() is None, "slapd %d is gone" % pid
+        self.proc.send_signal(signal.SIGSTOP)
+
+        def stopped():
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "T"
+        loftlib.wait_for(stopped, 10, "slapd %d to stop" % pid)
+        assert not self.answers(), "something else answers on %s:%d" % (SLAPD_IP, SLAPD_PORT)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
 
     def kill(self):
         if self.proc is not None:

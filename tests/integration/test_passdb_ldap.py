@@ -8,7 +8,6 @@ names, and the directory going away: stopped
 (SIGSTOP), LDAP logins wait and a passwd-file user of the passdb before it
 logs in at once; killed, LDAP logins fail temporarily; started again,
 they work without restarting loftd."""
-import signal
 import threading
 import time
 
@@ -122,7 +121,7 @@ def test_directory_stopped_killed_restarted(slapd, loft_factory, cluster):
 
     # stopped: an LDAP login waits for the timeout; a passwd-file user's
     # login meanwhile is not held up
-    slapd.proc.send_signal(signal.SIGSTOP)
+    slapd.stop()
     try:
         waiting = []
         t = threading.Thread(target=timed_login, args=(loft, "user22", waiting))
@@ -138,7 +137,7 @@ def test_directory_stopped_killed_restarted(slapd, loft_factory, cluster):
         assert typ == "NO" and "[UNAVAILABLE]" in text, text
         assert took >= 2.5
     finally:
-        slapd.proc.send_signal(signal.SIGCONT)
+        slapd.resume()
 
     # killed: a temporary failure at once, no penalty
     slapd.kill()
