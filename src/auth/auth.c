@@ -283,15 +283,14 @@ static void auth_request_step(struct auth_request *req)
 	db->driver->lookup(&req->lookup);
 }
 
-/* The passdb failed (req->error says how): the user's cache entry, even
- * an expired one, answers instead, as Dovecot's does. true if it did. */
-static bool auth_request_from_expired(struct auth_request *req)
+/* The user's cache entry answers the request (a fresh one only unless
+ * expired_ok): true if one did. A master's check never asks the cache. */
+static bool auth_request_from_cache(struct auth_request *req, bool expired_ok)
 {
-	struct auth *auth = req->auth;
-	if (auth->cache == NULL || req->master)
+	if (req->auth->cache == NULL || req->master)
 		return false;
-	switch (auth_cache_lookup(auth->cache, req->name, req->password,
-				  clock_monotonic_ms(), true, &req->result)) {
+	switch (auth_cache_lookup(req->auth->cache, req->name, req->password,
+				  clock_monotonic_ms(), expired_ok, &req->result)) {
 	case AUTH_CACHE_MISS:
 		return false;
 	case AUTH_CACHE_HIT:
@@ -301,9 +300,18 @@ static bool auth_request_from_expired(struct auth_request *req)
 		break;
 	}
 	req->from_cache = true;
-	auth_notice(auth, LOG_LEVEL_WARNING, "auth: %s: %s: answered from the auth cache",
-		    req->name, req->error);
 	auth_request_defer(req);
+	return true;
+}
+
+/* The passdb failed (req->error says how): the user's cache entry, even
+ * an expired one, answers instead, as Dovecot's does. true if it did. */
+static bool auth_request_from_expired(struct auth_request *req)
+{
+	if (!auth_request_from_cache(req, true))
+		return false;
+	auth_notice(req->auth, LOG_LEVEL_WARNING, "auth: %s: %s: answered from the auth cache",
+		    req->name, req->error);
 	return true;
 }
 
@@ -378,25 +386,6 @@ void passdb_lookup_done(struct passdb_lookup *lookup, enum passdb_result res,
 	worker_pool_submit(auth->pool, &req->base);
 }
 
-/* A fresh cache entry answers the login without any passdb: true if
- * one did. */
-static bool auth_request_from_cache(struct auth_request *req)
-{
-	switch (auth_cache_lookup(req->auth->cache, req->name, req->password,
-				  clock_monotonic_ms(), false, &req->result)) {
-	case AUTH_CACHE_MISS:
-		return false;
-	case AUTH_CACHE_HIT:
-		break;
-	case AUTH_CACHE_NEGATIVE:
-		auth_request_fail(req, AUTH_STATUS_FAILED, "unknown user (cached)");
-		break;
-	}
-	req->from_cache = true;
-	auth_request_defer(req);
-	return true;
-}
-
 struct auth_request *auth_request_start(struct auth *auth,
 					const struct auth_request_params *params)
 {
@@ -419,7 +408,8 @@ struct auth_request *auth_request_start(struct auth *auth,
 	req->password = params->password == NULL ? NULL : xstrdup(params->password);
 	req->master = params->master;
 	req->result.user = xstrdup(req->name);
-	if (auth->cache != NULL && !req->master && auth_request_from_cache(req))
+	/* a fresh cache entry answers without any passdb */
+	if (auth_request_from_cache(req, false))
 		return req;
 	auth_request_step(req);
 	return req;
