@@ -4,8 +4,10 @@ through it, and the helpers their users' fields need."""
 import imaplib
 import os
 import subprocess
+import threading
 import time
 
+import loftlib
 from conftest import BACKEND_IPS, LOFT_IP
 from imaputil import IMAP, dovecot_host
 
@@ -66,3 +68,22 @@ def fails(call):
 def timed_login(loft, user, out):
     start = time.monotonic()
     out.append(login(loft, user, "pass")[:2] + (time.monotonic() - start,))
+
+
+def stalled_login_check(loft, what):
+    """With the passdb under test stopped (timeout 3 s): its user's login
+    waits for the timeout and fails temporarily, while a passwd-file
+    user's login meanwhile is not held up."""
+    waiting = []
+    t = threading.Thread(target=timed_login, args=(loft, "user22", waiting))
+    t.start()
+    loftlib.wait_for(lambda: "state pre-login -> auth" in loft.log_text(), 5,
+                     "the %s login to start" % what)
+    start = time.monotonic()
+    assert login(loft, PASSWD_USER, "pass")[0] == "OK"
+    assert time.monotonic() - start < 1.5
+    assert t.is_alive()     # still waiting for the passdb
+    t.join(15)
+    typ, text, took = waiting[0]
+    assert typ == "NO" and "[UNAVAILABLE]" in text, text
+    assert took >= 2.5

@@ -16,7 +16,6 @@ import signal
 import sqlite3
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
@@ -26,7 +25,7 @@ from loftlib import loftadm
 from conftest import BACKEND_IPS, LOFT_IP, NET
 from imaputil import IMAP, dovecot_host
 from passdblib import (PASSWD_USER, backend_of, fails, login, make_loft,
-                       routed_elsewhere, sha512_crypt, timed_login)
+                       routed_elsewhere, sha512_crypt, stalled_login_check)
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PG_IP = "%s.251" % NET
@@ -293,19 +292,7 @@ def test_postgres_stalled(postgres, loft_factory, cluster):
     assert login(loft, "user21", "pass")[0] == "OK"
     postgres.signal(signal.SIGSTOP)
     try:
-        waiting = []
-        t = threading.Thread(target=timed_login, args=(loft, "user22", waiting))
-        t.start()
-        loftlib.wait_for(lambda: "state pre-login -> auth" in loft.log_text(), 5,
-                         "the SQL login to start")
-        start = time.monotonic()
-        assert login(loft, PASSWD_USER, "pass")[0] == "OK"
-        assert time.monotonic() - start < 1.5
-        assert t.is_alive()     # still waiting for PostgreSQL
-        t.join(15)
-        typ, text, took = waiting[0]
-        assert typ == "NO" and "[UNAVAILABLE]" in text, text
-        assert took >= 2.5
+        stalled_login_check(loft, "SQL")
         assert "query timed out" in loft.log_text()
     finally:
         postgres.signal(signal.SIGCONT)
