@@ -398,6 +398,15 @@ class Chaos:
         for load in self.loads:
             load.stop()
         self.drop_held()
+        # Dovecot's log process writes a login line a moment after the
+        # login: every moved user's sessions are in the logs first (a
+        # session not logged yet is not waited for by sessions_closed)
+        try:
+            loftlib.wait_for(lambda: not set(moved) - set(
+                backendlog.moved_users(self.logs.sessions())), 10,
+                "the moved users' logins in the backends' logs")
+        except TimeoutError:
+            pass    # the assertion below names them
         sessions = self.sessions_closed()
         pairs = backendlog.overlaps(sessions)
         assert not pairs, "a user was logged in on two backends at once:\n" + \
