@@ -139,6 +139,8 @@ struct config {
 		char *username_format;
 		bool penalty;
 		char *master_user_separator;	/* "": no "user*master" logins */
+		/* SASL mechanisms offered whose exchange the backend runs */
+		struct conf_strlist passthrough_mechanisms;
 		struct {
 			uint64_t size;		/* bytes; 0: no cache */
 			uint64_t ttl_ms;

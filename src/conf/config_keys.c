@@ -146,6 +146,10 @@ static const struct conf_key auth_keys[] = {
 	KEY("master_user_separator", CONF_TYPE_STRING, auth.master_user_separator, "",
 	    "one character: a login name \"user*master\" logs in as user with the "
 	    "master user's password (\"\": only SASL PLAIN's authzid does)"),
+	KEY("passthrough_mechanisms", CONF_TYPE_STRLIST, auth.passthrough_mechanisms, "",
+	    "SASL mechanisms offered whose exchange the backend verifies (XOAUTH2, "
+	    "OAUTHBEARER, SCRAM-SHA-1, SCRAM-SHA-256): the user their first message "
+	    "names is looked up without a password and routed"),
 	GROUP("cache", auth_cache_keys, "passdb answers kept in memory (Dovecot's auth_cache_*)"),
 	END
 };

@@ -140,6 +140,27 @@ static char *config_validate_sql(const struct config_passdb *p)
 	return NULL;
 }
 
+/* The mechanisms whose first message src/proto/sasl_identity.c reads
+ * (conf may not use proto: the names are repeated here). */
+static char *config_validate_passthrough(const struct config *cfg)
+{
+	static const char *const names[] = {
+		"XOAUTH2", "OAUTHBEARER", "SCRAM-SHA-1", "SCRAM-SHA-256",
+	};
+	const struct conf_strlist *l = &cfg->auth.passthrough_mechanisms;
+	for (size_t i = 0; i < l->count; i++) {
+		size_t n = 0;
+		while (n < ARRAY_SIZE(names) && strcasecmp(names[n], l->items[i]) != 0)
+			n++;
+		if (n == ARRAY_SIZE(names))
+			return config_fail(config_source(cfg, "auth.passthrough_mechanisms"),
+					   "auth.passthrough_mechanisms",
+					   "unknown mechanism \"%s\" (XOAUTH2, OAUTHBEARER, "
+					   "SCRAM-SHA-1 or SCRAM-SHA-256)", l->items[i]);
+	}
+	return NULL;
+}
+
 static char *config_validate_passdbs(const struct config *cfg)
 {
 	char key[64];
@@ -156,6 +177,8 @@ static char *config_validate_passdbs(const struct config *cfg)
 	if (strlen(cfg->auth.master_user_separator) > 1)
 		return config_fail(config_source(cfg, "auth.master_user_separator"),
 				   "auth.master_user_separator", "one character, or \"\"");
+	if ((r = config_validate_passthrough(cfg)) != NULL)
+		return r;
 	for (size_t i = 0; i < cfg->passdbs_count; i++) {
 		const struct config_passdb *p = &cfg->passdbs[i];
 		snprintf(key, sizeof(key), "passdb[%zu].driver", i);

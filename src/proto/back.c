@@ -20,6 +20,7 @@ void back_deinit(struct back *b)
 {
 	free(b->reply);
 	b->reply = NULL;
+	sbuf_free(&b->challenge);
 }
 
 long back_next_line(const unsigned char *buf, size_t len, size_t *consumed_r)
@@ -53,7 +54,8 @@ enum back_event back_feed_lines(struct back *b, const unsigned char *buf, size_t
 	return ev;
 }
 
-void back_append_plain(const struct back_params *p, struct sbuf *out)
+/* The SASL PLAIN message for params' user and password, base64. */
+static void back_append_plain(const struct back_params *p, struct sbuf *out)
 {
 	/* authzid NUL authcid NUL password: a master logs in as the user */
 	const char *authzid = p->master_user != NULL ? p->user : "";
@@ -69,4 +71,39 @@ void back_append_plain(const struct back_params *p, struct sbuf *out)
 	base64_encode(out, msg, len);
 	explicit_bzero(msg, len);
 	free(msg);
+}
+
+const char *back_sasl_mech(const struct back_params *p)
+{
+	return p->sasl_mech != NULL ? p->sasl_mech : "PLAIN";
+}
+
+void back_append_sasl_ir(const struct back_params *p, struct sbuf *out)
+{
+	if (p->sasl_mech == NULL)
+		back_append_plain(p, out);
+	else
+		base64_encode(out, p->sasl_ir, p->sasl_ir_len);
+}
+
+enum back_event back_sasl_challenge(struct back *b, const char *text, size_t len)
+{
+	if (b->params.sasl_mech == NULL) {
+		b->fail = BACK_FAIL_TEMP;
+		b->error = "unexpected authentication challenge";
+		return BACK_EV_FAIL;
+	}
+	sbuf_reset(&b->challenge);
+	sbuf_append(&b->challenge, text, len);
+	return BACK_EV_CHALLENGE;
+}
+
+void back_sasl_respond(struct back *b, const char *b64, size_t len, struct sbuf *out)
+{
+	if (b->ops->sasl_respond != NULL) {
+		b->ops->sasl_respond(b, b64, len, out);
+		return;
+	}
+	sbuf_append(out, b64, len);
+	sbuf_appends(out, "\r\n");
 }

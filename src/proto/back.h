@@ -23,6 +23,12 @@ struct back_params {
 	 * none */
 	const char *master_user;
 	bool use_sasl;			/* log in with AUTHENTICATE/AUTH PLAIN */
+	/* a pass-through mechanism (sasl.h): log in with it, its first
+	 * message sasl_ir (decoded), and relay the backend's challenges
+	 * (BACK_EV_CHALLENGE); NULL: PLAIN with user and password */
+	const char *sasl_mech;
+	const unsigned char *sasl_ir;
+	size_t sasl_ir_len;
 	bool starttls;			/* upgrade with STARTTLS/STLS first */
 	bool tls_active;		/* the connection is already TLS */
 	bool forward;			/* send the client's address (ID/XCLIENT) */
@@ -44,6 +50,10 @@ enum back_event {
 	BACK_EV_STARTTLS,	/* send the output, start TLS, call tls_started */
 	BACK_EV_OK,		/* logged in: back->reply is the success text */
 	BACK_EV_FAIL,		/* back->fail says how, back->reply / error why */
+	/* a pass-through exchange: send the output, give back->challenge
+	 * (base64 as the backend sent it) to the client, and its answer to
+	 * back_sasl_respond() */
+	BACK_EV_CHALLENGE,
 };
 
 enum back_fail {
@@ -58,6 +68,7 @@ struct back {
 	char *reply;			/* BACK_EV_OK / BACK_FAIL_REPLY text */
 	enum back_fail fail;
 	const char *error;		/* for the log: what went wrong */
+	struct sbuf challenge;		/* after BACK_EV_CHALLENGE */
 	bool done;			/* BACK_EV_OK or BACK_EV_FAIL was returned */
 };
 
@@ -71,10 +82,23 @@ struct back_ops {
 				struct sbuf *out);
 	/* TLS is up after BACK_EV_STARTTLS; may write the next commands */
 	void (*tls_started)(struct back *back, struct sbuf *out);
+	/* a client's answer to a relayed challenge, framed as the protocol
+	 * wants it; NULL: the base64 and CRLF */
+	void (*sasl_respond)(struct back *back, const char *b64, size_t len,
+			     struct sbuf *out);
 };
 
-/* The SASL PLAIN message for params' user and password, base64. */
-void back_append_plain(const struct back_params *p, struct sbuf *out);
+/* The mechanism the login uses: params' pass-through one, or PLAIN. */
+const char *back_sasl_mech(const struct back_params *p);
+/* Its initial response, base64: the client's first message, or the SASL
+ * PLAIN message for params' user and password. */
+void back_append_sasl_ir(const struct back_params *p, struct sbuf *out);
+/* A challenge after the initial response: BACK_EV_CHALLENGE with text
+ * kept in b->challenge for a pass-through mechanism, else a failure (PLAIN
+ * has no second step). */
+enum back_event back_sasl_challenge(struct back *b, const char *text, size_t len);
+/* Writes the client's answer (base64, as it sent it) for the backend. */
+void back_sasl_respond(struct back *b, const char *b64, size_t len, struct sbuf *out);
 
 void back_init(struct back *b, const struct back_ops *ops,
 	       const struct back_params *params);

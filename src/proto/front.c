@@ -46,6 +46,8 @@ void front_login_clear(struct front *f)
 {
 	sasl_credentials_clear(&f->login.creds);
 	f->login.mech = NULL;
+	f->login.relaying = false;
+	sbuf_free_secret(&f->login.response);
 }
 
 void front_deinit(struct front *f)
@@ -149,6 +151,65 @@ static void front_send_challenge(struct front *f, const struct sbuf *challenge,
 	front_set_state(f, FRONT_SASL);
 }
 
+const struct sasl_mech *front_sasl_mech_find(const struct front *f, const char *name)
+{
+	return sasl_mech_find(name, f->params.passthrough_mechs);
+}
+
+size_t front_append_mechs(const struct front *f, struct sbuf *out, const char *prefix,
+			  const char *suffix)
+{
+	return sasl_mechs_append(out, prefix, suffix, f->params.passthrough_mechs,
+				 front_plaintext_allowed(f));
+}
+
+/* base64 (RFC 4648 alphabet and padding) and nothing else: what the
+ * backend or the client sends passes through unchanged, so it must not
+ * be able to carry a quote, a line end or a protocol's syntax */
+static bool front_is_base64(const char *s, size_t len)
+{
+	unsigned char *decoded = xmalloc(BASE64_DECODED_MAX(len) + 1);
+	bool ok = base64_decode(s, len, decoded) >= 0;
+	explicit_bzero(decoded, BASE64_DECODED_MAX(len) + 1);
+	free(decoded);
+	return ok;
+}
+
+int front_sasl_relay(struct front *f, const char *b64, size_t len, struct sbuf *out)
+{
+	if (!front_is_base64(b64, len))
+		return -1;
+	sbuf_appends(out, f->ops->texts.challenge_prefix);
+	sbuf_append(out, b64, len);
+	sbuf_appends(out, f->ops->texts.challenge_suffix);
+	sbuf_appends(out, "\r\n");
+	f->login.relaying = true;
+	front_set_state(f, FRONT_SASL);
+	return 0;
+}
+
+/* The client's answer to a relayed challenge: kept for the backend as
+ * sent, or the end of the exchange. */
+static enum front_event front_sasl_relay_input(struct front *f, const unsigned char *line,
+					       size_t len, struct sbuf *out)
+{
+	const char *text = NULL;
+	if (len == 1 && line[0] == '*')
+		text = f->ops->texts.sasl_aborted;
+	else if (!front_is_base64((const char *)line, len))
+		text = f->ops->texts.bad_continued_base64;
+	f->login.relaying = false;
+	if (text != NULL) {
+		front_reply(f, out, text);
+		front_set_state(f, FRONT_COMMAND);
+		return FRONT_EV_SASL_ABORT;
+	}
+	sbuf_reset(&f->login.response);
+	sbuf_append(&f->login.response, line, len);
+	front_set_state(f, FRONT_AUTH_WAIT);
+	return FRONT_EV_SASL_RESPONSE;
+}
+
 /* One decoded response: the next challenge, the credentials, or the end
  * of a malformed exchange. */
 static enum front_event front_sasl_step(struct front *f, const unsigned char *resp,
@@ -221,6 +282,8 @@ enum front_event front_sasl_begin(struct front *f, const struct sasl_mech *mech,
 enum front_event front_sasl_continue(struct front *f, const unsigned char *line,
 				     size_t len, struct sbuf *out)
 {
+	if (f->login.relaying)
+		return front_sasl_relay_input(f, line, len, out);
 	if (len == 1 && line[0] == '*') {
 		sasl_server_deinit(&f->sasl);
 		front_reply(f, out, f->ops->texts.sasl_aborted);

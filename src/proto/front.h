@@ -28,6 +28,8 @@ struct front_params {
 	size_t max_literal;
 	unsigned int max_bad_commands;
 	bool disable_plaintext_auth;
+	/* the pass-through mechanisms offered (sasl_passthrough_mask()) */
+	unsigned int passthrough_mechs;
 	const char *hostname;		/* Submission: this server's name */
 	const char *sieve_capability;	/* ManageSieve: SIEVE extensions */
 	const char *notify_capability;	/* ManageSieve: NOTIFY methods */
@@ -51,6 +53,12 @@ enum front_event {
 	FRONT_EV_STARTTLS,	/* send the output, then start TLS */
 	FRONT_EV_AUTH,		/* credentials are in front->login */
 	FRONT_EV_CLOSE,		/* send the output, then close (close_reason) */
+	/* a pass-through exchange (front_sasl_relay()): the client's answer
+	 * to the backend's challenge is in front->login.response */
+	FRONT_EV_SASL_RESPONSE,
+	/* the client ended a pass-through exchange ("*", or not base64);
+	 * its reply is in the output, and the front reads commands again */
+	FRONT_EV_SASL_ABORT,
 };
 
 enum front_auth_status {
@@ -64,6 +72,11 @@ enum front_auth_status {
 struct front_login {
 	const struct sasl_mech *mech;	/* NULL for a plain LOGIN/USER+PASS */
 	struct sasl_credentials creds;
+	/* a pass-through exchange after FRONT_EV_AUTH: the backend's
+	 * challenges are relayed to the client, and its answers, base64 as
+	 * sent, come back here one at a time (FRONT_EV_SASL_RESPONSE) */
+	bool relaying;
+	struct sbuf response;
 };
 
 enum front_state {
@@ -165,6 +178,17 @@ enum front_event front_count_bad(struct front *f, struct sbuf *out, size_t reply
 enum front_event front_sasl_begin(struct front *f, const struct sasl_mech *mech,
 				  const unsigned char *ir, size_t ir_len,
 				  struct sbuf *out);
+/* The mechanism a client asked for by name, if this front offers it
+ * (the pass-through ones only as params.passthrough_mechs says). */
+const struct sasl_mech *front_sasl_mech_find(const struct front *f, const char *name);
+/* The mechanisms offered now, each between prefix and suffix (the
+ * plaintext ones only where front_plaintext_allowed()); how many. */
+size_t front_append_mechs(const struct front *f, struct sbuf *out, const char *prefix,
+			  const char *suffix);
+/* A pass-through exchange goes on: sends the backend's challenge (base64,
+ * len bytes, as the backend sent it) to the client and reads its answer
+ * (FRONT_EV_SASL_RESPONSE). -1 when the challenge is not base64. */
+int front_sasl_relay(struct front *f, const char *b64, size_t len, struct sbuf *out);
 /* One response line in FRONT_SASL: base64, "=" for empty, "*" cancels. */
 enum front_event front_sasl_continue(struct front *f, const unsigned char *line,
 				     size_t len, struct sbuf *out);

@@ -44,7 +44,7 @@ struct imap_back {
 	unsigned int caps;
 	bool caps_known;
 	bool login_sent;
-	bool auth_continuation_sent;
+	bool ir_sent;
 };
 
 static void imap_back_set_state(struct imap_back *b, enum imap_back_state state)
@@ -154,13 +154,14 @@ static enum back_event imap_back_send_login(struct imap_back *b, struct sbuf *ou
 		explicit_bzero(sbuf_mdata(out) + mark, sbuf_len(out) - mark);
 		sbuf_truncate(out, mark);
 	}
+	sbuf_appendf(out, "L AUTHENTICATE %s", back_sasl_mech(p));
 	if (b->caps_known && (b->caps & IMAP_CAP_SASL_IR) != 0) {
-		sbuf_appends(out, "L AUTHENTICATE PLAIN ");
-		back_append_plain(&b->base.params, out);
-		sbuf_appends(out, "\r\n");
-	} else {
-		sbuf_appends(out, "L AUTHENTICATE PLAIN\r\n");
+		sbuf_appendc(out, ' ');
+		back_append_sasl_ir(p, out);
+		/* a "+" now is the mechanism's next step */
+		b->ir_sent = true;
 	}
+	sbuf_appends(out, "\r\n");
 sent:
 	b->login_sent = true;
 	imap_back_set_state(b, IMAP_BACK_LOGIN);
@@ -258,14 +259,17 @@ static enum back_event imap_back_line(struct back *back, const char *line, size_
 		return imap_back_send_login(b, out);
 	}
 	if (b->state == IMAP_BACK_LOGIN && len >= 1 && line[0] == '+') {
-		if (b->auth_continuation_sent) {
-			sbuf_appends(out, "*\r\n");
-			return imap_back_fail(b, BACK_FAIL_TEMP,
-					      "unexpected AUTHENTICATE challenge");
+		if (b->ir_sent) {
+			size_t skip = len >= 2 && line[1] == ' ' ? 2 : 1;
+			enum back_event ev = back_sasl_challenge(&b->base, line + skip,
+								 len - skip);
+			if (ev == BACK_EV_FAIL)
+				imap_back_set_state(b, IMAP_BACK_DONE);
+			return ev;
 		}
-		back_append_plain(&b->base.params, out);
+		back_append_sasl_ir(&b->base.params, out);
 		sbuf_appends(out, "\r\n");
-		b->auth_continuation_sent = true;
+		b->ir_sent = true;
 		return BACK_EV_NONE;
 	}
 	if (b->state == IMAP_BACK_LOGIN && imap_line_has_tag(line, len, 'L'))

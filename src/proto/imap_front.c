@@ -48,9 +48,8 @@ static void imap_append_capability(struct imap_front *f, struct sbuf *out)
 	sbuf_appends(out, "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+");
 	if (f->base.starttls_available && !f->base.tls_active)
 		sbuf_appends(out, " STARTTLS");
-	if (front_plaintext_allowed(&f->base))
-		sasl_mechs_append(out, " AUTH=", "");
-	else
+	front_append_mechs(&f->base, out, " AUTH=", "");
+	if (!front_plaintext_allowed(&f->base))
 		sbuf_appends(out, " LOGINDISABLED");
 }
 
@@ -277,7 +276,7 @@ static enum front_event cmd_authenticate(struct imap_front *f, unsigned char *cm
 	    (n == 2 && a[1].type != IMAP_ARG_ATOM))
 		return imap_front_bad(f, cmd, out, "Invalid arguments.");
 	char *name = imap_arg_dup(cmd, &a[0]);
-	const struct sasl_mech *mech = name == NULL ? NULL : sasl_mech_find(name);
+	const struct sasl_mech *mech = name == NULL ? NULL : front_sasl_mech_find(&f->base, name);
 	free(name);
 	if (mech == NULL) {
 		imap_reply(f, cmd, out, "NO", "Unsupported authentication mechanism.");

@@ -50,8 +50,8 @@ static void msieve_back_capability(struct msieve_back *b, const char *line, size
 
 static enum back_event msieve_back_login(struct msieve_back *b, struct sbuf *out)
 {
-	sbuf_appends(out, "AUTHENTICATE \"PLAIN\" \"");
-	back_append_plain(&b->base.params, out);
+	sbuf_appendf(out, "AUTHENTICATE \"%s\" \"", back_sasl_mech(&b->base.params));
+	back_append_sasl_ir(&b->base.params, out);
 	sbuf_appends(out, "\"\r\n");
 	b->state = MSIEVE_BACK_LOGIN;
 	return BACK_EV_NONE;
@@ -119,11 +119,31 @@ static enum back_event msieve_back_line(struct back *back, const char *line, siz
 			return msieve_back_fail(b, BACK_FAIL_TEMP, "XCLIENT failed");
 		return msieve_back_login(b, out);
 	case MSIEVE_BACK_LOGIN:
+		/* the mechanism's next step: a quoted string (RFC 5804 §2.1;
+		 * base64 never needs a literal's escapes) */
+		if (len > 0 && line[0] == '"') {
+			enum back_event ev = len >= 2 && line[len - 1] == '"' ?
+				back_sasl_challenge(&b->base, line + 1, len - 2) :
+				msieve_back_fail(b, BACK_FAIL_TEMP, "invalid challenge");
+			if (ev == BACK_EV_FAIL)
+				b->state = MSIEVE_BACK_DONE;
+			return ev;
+		}
 		return msieve_back_verdict(b, line, len);
 	case MSIEVE_BACK_DONE:
 		break;
 	}
 	return msieve_back_fail(b, BACK_FAIL_TEMP, "unexpected reply from backend");
+}
+
+/* RFC 5804 §2.1: the client's answers are strings too. */
+static void msieve_back_sasl_respond(struct back *back, const char *b64, size_t len,
+				     struct sbuf *out)
+{
+	(void)back;
+	sbuf_appendc(out, '"');
+	sbuf_append(out, b64, len);
+	sbuf_appends(out, "\"\r\n");
 }
 
 /* After TLS the backend sends its capabilities again, then OK. */
@@ -155,4 +175,5 @@ const struct back_ops managesieve_back_ops = {
 	.feed = back_feed_lines,
 	.line = msieve_back_line,
 	.tls_started = msieve_back_tls_started,
+	.sasl_respond = msieve_back_sasl_respond,
 };

@@ -58,10 +58,8 @@ static void msieve_capability(struct msieve_front *f, struct sbuf *out)
 		sbuf_appends(out, "\r\n");
 	}
 	sbuf_appends(out, "\"SASL\" \"");
-	if (front_plaintext_allowed(&f->base)) {
-		sasl_mechs_append(out, "", " ");
+	if (front_append_mechs(&f->base, out, "", " ") > 0)
 		sbuf_truncate(out, sbuf_len(out) - 1);	/* the last space */
-	}
 	sbuf_appends(out, "\"\r\n");
 	if (f->base.starttls_available && !f->base.tls_active)
 		sbuf_appends(out, "\"STARTTLS\"\r\n");
@@ -153,7 +151,7 @@ static enum front_event cmd_authenticate(struct msieve_front *f, unsigned char *
 	if (n < 1 || n > 2 || !msieve_is_string(&a[0]) || (n == 2 && !msieve_is_string(&a[1])))
 		return msieve_bad(f, out, MSIEVE_ERROR);
 	char *name = imap_arg_dup(cmd, &a[0]);
-	const struct sasl_mech *mech = name == NULL ? NULL : sasl_mech_find(name);
+	const struct sasl_mech *mech = name == NULL ? NULL : front_sasl_mech_find(&f->base, name);
 	free(name);
 	if (mech == NULL) {
 		msieve_reply(out, "NO", "Unsupported authentication mechanism.");

@@ -21,7 +21,7 @@ struct pop3_back {
 	struct back base;
 	enum pop3_back_state state;
 	bool xclient;		/* the banner advertised [XCLIENT] */
-	bool auth_continuation_sent;
+	bool ir_sent;		/* AUTH went with its initial response */
 };
 
 static enum back_event pop3_back_fail(struct pop3_back *b, enum back_fail fail,
@@ -53,9 +53,11 @@ static enum back_event pop3_back_login(struct pop3_back *b, struct sbuf *out)
 		b->state = POP3_BACK_USER;
 		return BACK_EV_NONE;
 	}
-	sbuf_appends(out, "AUTH PLAIN ");
-	back_append_plain(&b->base.params, out);
+	sbuf_appendf(out, "AUTH %s ", back_sasl_mech(p));
+	back_append_sasl_ir(p, out);
 	sbuf_appends(out, "\r\n");
+	/* a "+" now is the mechanism's next step */
+	b->ir_sent = true;
 	b->state = POP3_BACK_PASS;
 	return BACK_EV_NONE;
 }
@@ -129,17 +131,14 @@ static enum back_event pop3_back_line(struct back *back, const char *line, size_
 		b->state = POP3_BACK_PASS;
 		return BACK_EV_NONE;
 	case POP3_BACK_PASS:
-		if (len >= 1 && line[0] == '+' && !pop3_ok(line, len)) {
-			/* AUTH PLAIN without an initial response */
-			if (b->auth_continuation_sent) {
-				sbuf_appends(out, "*\r\n");
-				return pop3_back_fail(b, BACK_FAIL_TEMP,
-						      "unexpected AUTH challenge");
-			}
-			back_append_plain(&b->base.params, out);
-			sbuf_appends(out, "\r\n");
-			b->auth_continuation_sent = true;
-			return BACK_EV_NONE;
+		if (len >= 1 && line[0] == '+' && !pop3_ok(line, len) &&
+		    b->ir_sent) {
+			size_t skip = len >= 2 && line[1] == ' ' ? 2 : 1;
+			enum back_event ev = back_sasl_challenge(&b->base, line + skip,
+								 len - skip);
+			if (ev == BACK_EV_FAIL)
+				b->state = POP3_BACK_DONE;
+			return ev;
 		}
 		if (!pop3_ok(line, len))
 			return pop3_back_refused(b, line, len);

@@ -49,11 +49,14 @@ static enum front_event cmd_capa(struct pop3_front *f, char *args, struct sbuf *
 		     "AUTH-RESP-CODE\r\n");
 	if (f->base.starttls_available && !f->base.tls_active)
 		sbuf_appends(out, "STLS\r\n");
-	if (front_plaintext_allowed(&f->base)) {
-		sbuf_appends(out, "USER\r\nSASL");
-		sasl_mechs_append(out, " ", "");
+	if (front_plaintext_allowed(&f->base))
+		sbuf_appends(out, "USER\r\n");
+	size_t mark = sbuf_len(out);
+	sbuf_appends(out, "SASL");
+	if (front_append_mechs(&f->base, out, " ", "") > 0)
 		sbuf_appends(out, "\r\n");
-	}
+	else
+		sbuf_truncate(out, mark);
 	sbuf_appends(out, ".\r\n");
 	return FRONT_EV_NONE;
 }
@@ -91,15 +94,14 @@ static enum front_event cmd_auth(struct pop3_front *f, char *args, struct sbuf *
 	bool allowed = front_plaintext_allowed(&f->base);
 	if (args[0] == '\0') {
 		sbuf_appends(out, "+OK\r\n");
-		if (allowed)
-			sasl_mechs_append(out, "", "\r\n");
+		front_append_mechs(&f->base, out, "", "\r\n");
 		sbuf_appends(out, ".\r\n");
 		return FRONT_EV_NONE;
 	}
 	char *ir = strchr(args, ' ');
 	if (ir != NULL)
 		*ir++ = '\0';
-	const struct sasl_mech *mech = sasl_mech_find(args);
+	const struct sasl_mech *mech = front_sasl_mech_find(&f->base, args);
 	if (mech == NULL) {
 		pop3_reply(out, "-ERR [AUTH] Unsupported authentication mechanism.");
 		return FRONT_EV_NONE;

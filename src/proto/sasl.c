@@ -1,4 +1,5 @@
-/* SASL PLAIN and LOGIN, as a table of mechanisms with step functions. */
+/* SASL PLAIN and LOGIN, and the pass-through mechanisms' first step, as
+ * a table of mechanisms with step functions. */
 #include "proto/sasl.h"
 
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 #include <strings.h>
 
 #include "common/xmalloc.h"
+#include "proto/sasl_identity.h"
 
 typedef enum sasl_result sasl_step_fn(struct sasl_server *s,
 				      const unsigned char *resp, size_t len,
@@ -14,6 +16,7 @@ typedef enum sasl_result sasl_step_fn(struct sasl_server *s,
 struct sasl_mech {
 	const char *name;
 	bool plaintext;
+	bool passthrough;
 	const char *first_challenge;	/* sent when there is no initial response */
 	sasl_step_fn *step;
 };
@@ -71,18 +74,72 @@ static enum sasl_result sasl_login_step(struct sasl_server *s,
 	return SASL_DONE;
 }
 
+/* A pass-through mechanism's first message: who it is for, and the
+ * message itself for the backend, which runs the rest of the exchange. */
+static enum sasl_result sasl_passthrough_step(struct sasl_server *s,
+					      const unsigned char *resp, size_t len,
+					      struct sbuf *challenge, const char **error_r)
+{
+	(void)challenge;
+	char *user;
+	if (sasl_identity_user(sasl_identity_find(s->mech->name), resp, len, &user,
+			       error_r) < 0)
+		return SASL_FAIL;
+	s->creds.authzid = xstrdup("");
+	s->creds.authcid = user;
+	s->creds.message = xmemdup(resp, len);
+	s->creds.message_len = len;
+	return SASL_DONE;
+}
+
+/* The order is the order offered; a pass-through mechanism's bit in a
+ * mask is its index. */
 static const struct sasl_mech sasl_mechs[] = {
-	{ "PLAIN", true, "", sasl_plain_step },
-	{ "LOGIN", true, "Username:", sasl_login_step },
+	{ "PLAIN", true, false, "", sasl_plain_step },
+	{ "LOGIN", true, false, "Username:", sasl_login_step },
+	{ "SCRAM-SHA-256", false, true, "", sasl_passthrough_step },
+	{ "SCRAM-SHA-1", false, true, "", sasl_passthrough_step },
+	{ "OAUTHBEARER", true, true, "", sasl_passthrough_step },
+	{ "XOAUTH2", true, true, "", sasl_passthrough_step },
 };
 
-const struct sasl_mech *sasl_mech_find(const char *name)
+static bool sasl_mech_offered(size_t i, unsigned int passthrough)
+{
+	return !sasl_mechs[i].passthrough || (passthrough & (1u << i)) != 0;
+}
+
+static const struct sasl_mech *sasl_mech_lookup(const char *name, size_t *index_r)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(sasl_mechs); i++) {
-		if (strcasecmp(sasl_mechs[i].name, name) == 0)
+		if (strcasecmp(sasl_mechs[i].name, name) == 0) {
+			*index_r = i;
 			return &sasl_mechs[i];
+		}
 	}
 	return NULL;
+}
+
+const struct sasl_mech *sasl_mech_find(const char *name, unsigned int passthrough)
+{
+	size_t i;
+	const struct sasl_mech *mech = sasl_mech_lookup(name, &i);
+	return mech != NULL && sasl_mech_offered(i, passthrough) ? mech : NULL;
+}
+
+int sasl_passthrough_mask(char *const *names, size_t count, unsigned int *mask_r,
+			  const char **bad_r)
+{
+	*mask_r = 0;
+	for (size_t n = 0; n < count; n++) {
+		size_t i;
+		const struct sasl_mech *mech = sasl_mech_lookup(names[n], &i);
+		if (mech == NULL || !mech->passthrough) {
+			*bad_r = names[n];
+			return -1;
+		}
+		*mask_r |= 1u << i;
+	}
+	return 0;
 }
 
 const char *sasl_mech_name(const struct sasl_mech *mech)
@@ -95,13 +152,25 @@ bool sasl_mech_is_plaintext(const struct sasl_mech *mech)
 	return mech->plaintext;
 }
 
-void sasl_mechs_append(struct sbuf *out, const char *prefix, const char *suffix)
+bool sasl_mech_is_passthrough(const struct sasl_mech *mech)
 {
+	return mech->passthrough;
+}
+
+size_t sasl_mechs_append(struct sbuf *out, const char *prefix, const char *suffix,
+			 unsigned int passthrough, bool plaintext)
+{
+	size_t n = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(sasl_mechs); i++) {
+		if (!sasl_mech_offered(i, passthrough) ||
+		    (sasl_mechs[i].plaintext && !plaintext))
+			continue;
 		sbuf_appends(out, prefix);
 		sbuf_appends(out, sasl_mechs[i].name);
 		sbuf_appends(out, suffix);
+		n++;
 	}
+	return n;
 }
 
 void sasl_server_init(struct sasl_server *s, const struct sasl_mech *mech)
@@ -113,6 +182,11 @@ void sasl_server_init(struct sasl_server *s, const struct sasl_mech *mech)
 void sasl_credentials_clear(struct sasl_credentials *creds)
 {
 	xfree_secret(&creds->password);
+	if (creds->message != NULL)
+		explicit_bzero(creds->message, creds->message_len);
+	free(creds->message);
+	creds->message = NULL;
+	creds->message_len = 0;
 	free(creds->authzid);
 	free(creds->authcid);
 	creds->authzid = creds->authcid = NULL;

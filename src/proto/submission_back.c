@@ -37,7 +37,8 @@ static const struct {
 struct subm_back {
 	struct back base;
 	enum subm_back_state state;
-	bool starttls, auth_plain, auth;	/* from the last EHLO */
+	/* from the last EHLO; auth_mech: the login's mechanism among AUTH's */
+	bool starttls, auth_mech, auth;
 	unsigned int xclient;			/* attributes offered; 0: none */
 	bool xclient_done;
 	struct sbuf reply;			/* a multiline reply so far */
@@ -55,7 +56,7 @@ static enum back_event subm_back_fail(struct subm_back *b, enum back_fail fail,
 static void subm_back_ehlo(struct subm_back *b, struct sbuf *out)
 {
 	const struct back_params *p = &b->base.params;
-	b->starttls = b->auth_plain = b->auth = false;
+	b->starttls = b->auth_mech = b->auth = false;
 	b->xclient = 0;
 	sbuf_appendf(out, "EHLO %s\r\n", p->hostname != NULL ? p->hostname : "loft");
 	b->state = SUBM_BACK_EHLO;
@@ -70,7 +71,8 @@ static void subm_back_extension(struct subm_back *b, const char *text, size_t le
 		b->starttls = true;
 	if (smtp_ehlo_has(text, len, "AUTH", &params, &plen)) {
 		b->auth = true;
-		b->auth_plain = smtp_words_have(params, plen, "PLAIN");
+		b->auth_mech = smtp_words_have(params, plen,
+					       back_sasl_mech(&b->base.params));
 	}
 	if (smtp_ehlo_has(text, len, "XCLIENT", &params, &plen)) {
 		for (size_t i = 0; i < ARRAY_SIZE(subm_xclient_names); i++) {
@@ -119,11 +121,14 @@ static enum back_event subm_back_next(struct subm_back *b, struct sbuf *out)
 		subm_back_xclient(b, out);
 		return BACK_EV_NONE;
 	}
-	if (!b->auth || !b->auth_plain)
+	if (!b->auth || (!b->auth_mech && p->sasl_mech == NULL))
 		return subm_back_fail(b, BACK_FAIL_TEMP, "Authentication support not "
 				      "advertised (TLS required?)");
-	sbuf_appends(out, "AUTH PLAIN ");
-	back_append_plain(p, out);
+	if (!b->auth_mech)
+		return subm_back_fail(b, BACK_FAIL_TEMP,
+				      "the client's SASL mechanism is not advertised");
+	sbuf_appendf(out, "AUTH %s ", back_sasl_mech(p));
+	back_append_sasl_ir(p, out);
 	sbuf_appends(out, "\r\n");
 	b->state = SUBM_BACK_AUTH;
 	return BACK_EV_NONE;
@@ -157,10 +162,14 @@ static enum back_event subm_back_reply(struct subm_back *b, int code, struct sbu
 		if (code == 535)
 			return subm_back_fail(b, BACK_FAIL_AUTH, "authentication failed");
 		if (code == 334) {
-			/* no initial response taken: never expected after AUTH PLAIN
-			 * with one */
-			sbuf_appends(out, "*\r\n");
-			return subm_back_fail(b, BACK_FAIL_TEMP, "unexpected AUTH challenge");
+			/* the mechanism's next step (AUTH went with its
+			 * initial response): the text after "334 " */
+			size_t rlen = sbuf_len(&b->reply);
+			enum back_event ev = back_sasl_challenge(&b->base,
+				sbuf_data(&b->reply) + MIN(rlen, 4), rlen - MIN(rlen, 4));
+			if (ev == BACK_EV_FAIL)
+				b->state = SUBM_BACK_DONE;
+			return ev;
 		}
 		b->base.reply = xstrndup(sbuf_data(&b->reply), sbuf_len(&b->reply));
 		return subm_back_fail(b, BACK_FAIL_REPLY, "login refused");

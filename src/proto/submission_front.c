@@ -41,11 +41,12 @@ static enum front_event cmd_ehlo(struct subm_front *f, char *args, struct sbuf *
 	free(f->base.helo);
 	f->base.helo = xstrdup(args);
 	sbuf_appendf(out, "250-%s\r\n250-8BITMIME\r\n", f->base.params.hostname);
-	if (front_plaintext_allowed(&f->base)) {
-		sbuf_appends(out, "250-AUTH");
-		sasl_mechs_append(out, " ", "");
+	size_t mark = sbuf_len(out);
+	sbuf_appends(out, "250-AUTH");
+	if (front_append_mechs(&f->base, out, " ", "") > 0)
 		sbuf_appends(out, "\r\n");
-	}
+	else
+		sbuf_truncate(out, mark);
 	sbuf_appends(out, "250-BURL imap\r\n250-CHUNKING\r\n250-ENHANCEDSTATUSCODES\r\n"
 		     "250-SIZE\r\n");
 	if (f->base.starttls_available && !f->base.tls_active)
@@ -113,7 +114,7 @@ static enum front_event cmd_auth(struct subm_front *f, char *args, struct sbuf *
 	char *ir = strchr(args, ' ');
 	if (ir != NULL)
 		*ir++ = '\0';
-	const struct sasl_mech *mech = sasl_mech_find(args);
+	const struct sasl_mech *mech = front_sasl_mech_find(&f->base, args);
 	if (mech == NULL) {
 		subm_reply(out, "504 5.5.4 Unsupported authentication mechanism.");
 		return FRONT_EV_NONE;

@@ -155,6 +155,14 @@ static void backend_login_verdict(struct backend_login *bl, enum back_event ev)
 		bl->reply = xstrdup(bl->back->reply != NULL ? bl->back->reply : "");
 		backend_login_finish(bl, BACKEND_LOGIN_OK);
 		return;
+	case BACK_EV_CHALLENGE:
+		if (bl->set.challenge == NULL) {
+			backend_login_fail(bl, "unexpected authentication challenge");
+			return;
+		}
+		bl->set.challenge(bl->ctx, bl, sbuf_data(&bl->back->challenge),
+				  sbuf_len(&bl->back->challenge));
+		return;
 	case BACK_EV_FAIL:
 		break;
 	}
@@ -204,6 +212,13 @@ static void backend_login_io(struct backend_login *bl)
 		}
 	}
 	conn_set_interest(bl->conn, true, sbuf_len(&bl->out) > 0);
+}
+
+void backend_login_respond(struct backend_login *bl, const char *b64, size_t len)
+{
+	back_sasl_respond(bl->back, b64, len, &bl->out);
+	/* written, and any failure told, from the connection's event */
+	conn_set_interest(bl->conn, true, true);
 }
 
 /* ---- connecting ------------------------------------------------------------- */

@@ -35,6 +35,13 @@ enum backend_login_result {
 	BACKEND_LOGIN_FAILED,		/* connect, TLS, the protocol, a timeout */
 };
 
+typedef void backend_login_done_cb(void *ctx, struct backend_login *bl,
+				   enum backend_login_result result);
+/* A pass-through mechanism's challenge from the backend (base64, as sent)
+ * for the client; its answer goes to backend_login_respond(). */
+typedef void backend_login_challenge_cb(void *ctx, struct backend_login *bl,
+					const char *b64, size_t len);
+
 struct backend_login_settings {
 	struct event_base *base;
 	struct ipaddr ip;
@@ -51,13 +58,13 @@ struct backend_login_settings {
 	 * the strings back_params points to must live until the verdict. */
 	const struct back_ops *back;
 	const struct back_params *back_params;
+	/* the back machine's challenges (back_params.sasl_mech), with the
+	 * done callback's ctx; NULL: a challenge fails the login */
+	backend_login_challenge_cb *challenge;
 #ifdef LOFT_BENCH_HOOKS
 	struct bench_trace *bench;	/* a session's timeline, or NULL */
 #endif
 };
-
-typedef void backend_login_done_cb(void *ctx, struct backend_login *bl,
-				   enum backend_login_result result);
 
 /* conn: a closed connection of the owner's, which the attempt opens. */
 struct backend_login *backend_login_start(const struct backend_login_settings *set,
@@ -66,6 +73,10 @@ struct backend_login *backend_login_start(const struct backend_login_settings *s
 /* Cancels an attempt still running (nothing more is heard) or frees one
  * that is done; closes the connection unless it was taken. */
 void backend_login_free(struct backend_login **bl);
+
+/* After a challenge: the client's answer (base64, as it sent it), for the
+ * backend; the dialogue goes on from the loop. */
+void backend_login_respond(struct backend_login *bl, const char *b64, size_t len);
 
 /* After BACKEND_LOGIN_OK: the connection's events go to cb from now on,
  * and what the backend sent after its OK goes to leftover. */

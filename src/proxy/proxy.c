@@ -11,6 +11,7 @@
 
 #include "auth/auth.h"
 #include "auth/penalty.h"
+#include "proto/sasl.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
@@ -36,6 +37,15 @@ const char *const proxy_conn_result_names[PROXY_CONN_RESULTS] = {
 
 /* What the proxy derives from the configuration: at start and after a
  * reload (sessions already running keep what they copied). */
+/* config_validate() checked the names. */
+static unsigned int proxy_passthrough_mask(const struct config *cfg)
+{
+	unsigned int mask;
+	const char *bad;
+	const struct conf_strlist *l = &cfg->auth.passthrough_mechanisms;
+	return sasl_passthrough_mask(l->items, l->count, &mask, &bad) < 0 ? 0 : mask;
+}
+
 static void proxy_apply_config(struct proxy *p)
 {
 	const struct config *cfg = p->cfg;
@@ -50,6 +60,7 @@ static void proxy_apply_config(struct proxy *p)
 		.max_literal = cfg->login.max_literal_size,
 		.max_bad_commands = cfg->login.max_bad_commands,
 		.disable_plaintext_auth = cfg->login.disable_plaintext_auth,
+		.passthrough_mechs = proxy_passthrough_mask(cfg),
 		.sieve_capability = cfg->managesieve.sieve_capability,
 		.notify_capability = cfg->managesieve.notify_capability,
 	};

@@ -138,13 +138,19 @@ static void session_client_tls_start(struct session *s)
 	session_set_state(s, SESSION_TLS_HANDSHAKE);
 }
 
+/* A pass-through login's backend waits for the client's answer. */
+static bool session_relaying_sasl(const struct session *s)
+{
+	return s->state == SESSION_BACKEND_LOGIN && s->front->state == FRONT_SASL;
+}
+
 void session_process_input(struct session *s)
 {
 	if (s->processing)
 		return;	/* the caller's loop goes on */
 	s->processing = true;
-	while (s->state == SESSION_PRELOGIN && s->end_reason == NULL &&
-	       sbuf_len(&s->in) > 0 && !session_output_full(s)) {
+	while ((s->state == SESSION_PRELOGIN || session_relaying_sasl(s)) &&
+	       s->end_reason == NULL && sbuf_len(&s->in) > 0 && !session_output_full(s)) {
 		size_t consumed;
 		enum front_event ev = s->front->ops->feed(s->front,
 			(unsigned char *)sbuf_mdata(&s->in), sbuf_len(&s->in),
@@ -165,6 +171,8 @@ void session_process_input(struct session *s)
 			session_start_auth(s);
 		} else if (ev == FRONT_EV_CLOSE) {
 			session_end_after_flush(s, s->front->close_reason);
+		} else if (ev == FRONT_EV_SASL_RESPONSE || ev == FRONT_EV_SASL_ABORT) {
+			session_sasl_relay_event(s, ev);
 		}
 	}
 	s->processing = false;
@@ -424,7 +432,7 @@ static void session_close(struct session *s)
 	s->front->ops->destroy(s->front);
 	sbuf_free_secret(&s->in);
 	sbuf_free(&s->out);
-	xfree_secret(&s->password);
+	session_forget_secrets(s);
 	free(s->auth_user);
 	free(s->master_user);
 	free(s->login_user);

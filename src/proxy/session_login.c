@@ -7,7 +7,13 @@
  *
  * Every failure answers the client with the protocol's NO and returns to
  * PRELOGIN; a wrong password (the passdb's or the backend's) raises the
- * client address's penalty. */
+ * client address's penalty.
+ *
+ * A pass-through mechanism (auth.passthrough_mechanisms) has no password:
+ * the user its first message names is looked up without one, routed, and
+ * the backend gets the mechanism with that message; its challenges go to
+ * the client and the client's answers back (front_sasl_relay()) until the
+ * backend decides. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +36,23 @@
  * address's penalty (§6.3). */
 static void session_penalise(struct session *s)
 {
-	if (s->proxy->penalty != NULL && s->auth_user != NULL && s->password != NULL)
+	/* a pass-through login's "password" is its message: the same token
+	 * again is the same mistake */
+	const char *secret = s->password != NULL ? s->password : s->sasl_message;
+	if (s->proxy->penalty != NULL && s->auth_user != NULL && secret != NULL)
 		penalty_failure(s->proxy->penalty, &s->reg.client_ip, s->auth_user,
-				s->password, time(NULL));
+				secret, time(NULL));
+}
+
+void session_forget_secrets(struct session *s)
+{
+	xfree_secret(&s->password);
+	if (s->sasl_message != NULL)
+		explicit_bzero(s->sasl_message, s->sasl_message_len);
+	free(s->sasl_message);
+	s->sasl_message = NULL;
+	s->sasl_message_len = 0;
+	s->passthrough_mech = NULL;
 }
 
 void session_release_backend(struct session *s)
@@ -42,17 +62,15 @@ void session_release_backend(struct session *s)
 	director_release(s->proxy->director, &s->ticket, time(NULL));
 }
 
-/* The login did not work out: count it, tell the client, forget the
- * backend, and accept commands again. */
-static void session_login_failed(struct session *s, enum proxy_login_result result,
-				 enum front_auth_status status, const char *text,
-				 const char *why)
+/* The login did not work out: count it, forget the backend, and accept
+ * commands again; the client has its answer. */
+static void session_login_reset(struct session *s, enum proxy_login_result result,
+				const char *why)
 {
 	session_count_login(s, result);
 	session_log(s, LOG_LEVEL_INFO, "login failed: %s", why);
-	s->front->ops->auth_failed(s->front, status, text, &s->out);
 	session_release_backend(s);
-	xfree_secret(&s->password);
+	session_forget_secrets(s);
 	free(s->auth_user);
 	s->auth_user = NULL;
 	free(s->master_user);
@@ -69,6 +87,15 @@ static void session_login_failed(struct session *s, enum proxy_login_result resu
 	session_client_flush(s);
 	/* commands the client pipelined behind the failed login */
 	session_process_input(s);
+}
+
+/* ... and tell the client first. */
+static void session_login_failed(struct session *s, enum proxy_login_result result,
+				 enum front_auth_status status, const char *text,
+				 const char *why)
+{
+	s->front->ops->auth_failed(s->front, status, text, &s->out);
+	session_login_reset(s, result, why);
 }
 
 static void session_backend_failed(struct session *s, const char *fmt, ...)
@@ -125,6 +152,39 @@ static void session_backend_done(void *ctx, struct backend_login *bl,
 	session_settle(s);
 }
 
+/* A pass-through mechanism's next step: the backend's challenge to the
+ * client, whose answer session_sasl_relay_event() takes back. */
+static void session_backend_challenge(void *ctx, struct backend_login *bl,
+				      const char *b64, size_t len)
+{
+	struct session *s = ctx;
+	(void)bl;
+	if (s->front->state != FRONT_AUTH_WAIT ||
+	    front_sasl_relay(s->front, b64, len, &s->out) < 0) {
+		session_backend_failed(s, "an authentication challenge that is not base64, "
+				       "or one the client was not waiting for");
+	} else {
+		session_client_flush(s);
+		/* an answer the client sent ahead */
+		session_process_input(s);
+	}
+	session_settle(s);
+}
+
+void session_sasl_relay_event(struct session *s, enum front_event ev)
+{
+	struct front *f = s->front;
+	if (ev == FRONT_EV_SASL_ABORT) {
+		/* the front answered the client: no failure reply, no penalty */
+		session_login_reset(s, PROXY_LOGIN_AUTH_FAILED,
+				    "the client ended the authentication exchange");
+		return;
+	}
+	backend_login_respond(s->backend_login, sbuf_data(&f->login.response),
+			      sbuf_len(&f->login.response));
+	sbuf_free_secret(&f->login.response);
+}
+
 /* Logs in at the chosen backend unless that would loop back to us.
  * host: the director's host it was routed to (counted there at once), or
  * NULL for a passdb's host. */
@@ -152,6 +212,9 @@ static void session_backend_begin(struct session *s, const struct ipaddr *ip,
 		.password = s->password,
 		.master_user = s->master_user,
 		.use_sasl = s->use_sasl || s->master_user != NULL,
+		.sasl_mech = s->passthrough_mech,
+		.sasl_ir = (const unsigned char *)s->sasl_message,
+		.sasl_ir_len = s->sasl_message_len,
 		.starttls = cfg->backend.ssl == CONF_BACKEND_SSL_STARTTLS,
 		.forward = true,
 		.client_ip = s->reg.client_ip,
@@ -181,6 +244,7 @@ static void session_backend_begin(struct session *s, const struct ipaddr *ip,
 		.keepalive = &ka,
 		.back = s->listener->protocol->back,
 		.back_params = &bp,
+		.challenge = session_backend_challenge,
 #ifdef LOFT_BENCH_HOOKS
 		.bench = &s->bench,
 #endif
@@ -370,9 +434,12 @@ void session_start_auth(struct session *s)
 {
 	struct front *f = s->front;
 	const struct sasl_credentials *c = &f->login.creds;
+	bool passthrough = f->login.mech != NULL && sasl_mech_is_passthrough(f->login.mech);
 
 	BENCH_MARK(&s->bench, BENCH_LOGIN_READ);
-	if (session_take_master(s, c) < 0) {
+	/* a pass-through message's authorization identity is for the
+	 * backend to judge: no master login is read from it */
+	if (!passthrough && session_take_master(s, c) < 0) {
 		session_login_failed(s, PROXY_LOGIN_AUTH_FAILED, FRONT_AUTH_FAILED, NULL,
 				     "an empty user or master user name");
 		return;
@@ -383,7 +450,14 @@ void session_start_auth(struct session *s)
 		s->reg.client_port = f->forward.port;
 	}
 	s->use_sasl = f->login.mech != NULL;
-	s->password = xstrdup(c->password);
+	if (passthrough) {
+		/* sasl_identity_user() refused a NUL: a string */
+		s->passthrough_mech = sasl_mech_name(f->login.mech);
+		s->sasl_message = xstrndup((const char *)c->message, c->message_len);
+		s->sasl_message_len = c->message_len;
+	} else {
+		s->password = xstrdup(c->password);
+	}
 	if (s->auth_user == NULL)
 		s->auth_user = xstrdup(c->authcid);
 	front_login_clear(f);

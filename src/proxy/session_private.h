@@ -81,6 +81,12 @@ struct session {
 	unsigned int route_port;
 	bool route_again;		/* the director said a wait is over */
 	char *password;			/* wiped when done */
+	/* a pass-through mechanism's login (auth.passthrough_mechanisms):
+	 * its name, and the client's first message for the backend (no NUL
+	 * in it; secret, wiped when done). password is NULL. */
+	const char *passthrough_mech;
+	char *sasl_message;
+	size_t sasl_message_len;
 	struct auth_request *auth_req;	/* the lookup in flight, or NULL */
 	uint64_t auth_start;		/* monotonic ms: penalty delay ends */
 	bool use_sasl;
@@ -140,6 +146,12 @@ void session_auth_lookup(struct session *s);
 void session_route_director(struct session *s);
 /* Gives up the backend side: its login, connection and ticket. */
 void session_release_backend(struct session *s);
+/* Wipes and frees what the client proved itself with: the password, a
+ * pass-through mechanism's message. */
+void session_forget_secrets(struct session *s);
+/* The front's answer in a pass-through exchange (FRONT_EV_SASL_RESPONSE)
+ * or its end (FRONT_EV_SASL_ABORT). */
+void session_sasl_relay_event(struct session *s, enum front_event ev);
 
 /* session_relay.c */
 /* The backend accepted the login: the client gets its OK, then bytes

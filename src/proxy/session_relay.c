@@ -98,7 +98,7 @@ void session_logged_in(struct session *s)
 		session_relay_watch(s, sbuf_data(&s->in), sbuf_len(&s->in));
 	if (s->proxy->penalty != NULL)
 		penalty_success(s->proxy->penalty, &s->reg.client_ip, time(NULL));
-	xfree_secret(&s->password);
+	session_forget_secrets(s);
 	free(s->auth_user);
 	s->auth_user = NULL;
 	free(s->master_user);

@@ -1,7 +1,8 @@
 /* A libFuzzer harness for a protocol's back (loftd logging in to a
  * backend), included by one file per protocol that defines FUZZ_BACK_OPS.
- * The first byte chooses the login's parameters and whole or byte-wise
- * input; the rest is what the backend sends. */
+ * The first byte chooses the login's parameters (0x40: a pass-through
+ * SCRAM login, whose every challenge gets an answer) and whole or
+ * byte-wise input; the rest is what the backend sends. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -33,6 +34,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.hostname = "loft.example",
 		.ttl = (flags >> 4) & 7,
 	};
+	if ((flags & 0x40) != 0) {
+		p.sasl_mech = "SCRAM-SHA-256";
+		p.sasl_ir = (const unsigned char *)"n,,n=user,r=abc";
+		p.sasl_ir_len = 15;
+	}
 	(void)ipaddr_parse("192.0.2.7", &p.client_ip);
 	(void)ipaddr_parse("2001:db8::1", &p.local_ip);
 	struct sbuf in = SBUF_INIT, out = SBUF_INIT;
@@ -49,6 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sbuf_consume(&in, consumed);
 			if (ev == BACK_EV_STARTTLS && b->ops->tls_started != NULL)
 				b->ops->tls_started(b, &out);
+			if (ev == BACK_EV_CHALLENGE)
+				back_sasl_respond(b, "eA==", 4, &out);
 			done = ev == BACK_EV_OK || ev == BACK_EV_FAIL;
 			if (sbuf_len(&out) > FUZZ_OUT_MAX)
 				sbuf_reset(&out);

@@ -2,7 +2,8 @@
  * login), included by one file per protocol that defines FUZZ_FRONT_OPS.
  * The first byte chooses the connection's facts, whether input arrives
  * whole or byte by byte, and how a login attempt ends; the rest is what
- * the client sends. Every event is answered as the session would. */
+ * the client sends. Every event is answered as the session would (a
+ * pass-through login gets one relayed challenge when flag 0x20 says). */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,7 @@ static const struct front_params fuzz_front_params = {
 	.max_literal = 1024,
 	.max_bad_commands = 3,
 	.disable_plaintext_auth = true,
+	.passthrough_mechs = ~0u,	/* every pass-through mechanism */
 	.hostname = "fuzz.example",
 	.sieve_capability = "fileinto vacation",
 	.notify_capability = "mailto",
@@ -40,12 +42,24 @@ static int fuzz_front_event(struct front *f, enum front_event ev, uint8_t flags,
 			f->ops->tls_started(f, out);
 		return 1;
 	case FRONT_EV_AUTH:
+		if (f->login.mech != NULL && sasl_mech_is_passthrough(f->login.mech) &&
+		    (flags & 0x20) != 0) {
+			/* the backend's challenge, relayed */
+			front_login_clear(f);
+			(void)front_sasl_relay(f, "eA==", 4, out);
+			return 1;
+		}
 		front_login_clear(f);
 		if ((flags & 0x40) != 0) {
 			f->ops->logged_in(f, "[CAPABILITY IMAP4rev1] Logged in", out);
 			return 0;
 		}
 		f->ops->auth_failed(f, statuses[(flags >> 3) % 5], "[ALERT] no\r\nreally", out);
+		return 1;
+	case FRONT_EV_SASL_RESPONSE:
+		f->ops->auth_failed(f, FRONT_AUTH_FAILED, NULL, out);
+		return 1;
+	case FRONT_EV_SASL_ABORT:
 		return 1;
 	case FRONT_EV_CLOSE:
 		return 0;

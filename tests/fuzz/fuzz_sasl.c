@@ -1,4 +1,5 @@
-/* SASL server exchanges (PLAIN, LOGIN) and base64: the first byte picks
+/* SASL server exchanges (PLAIN, LOGIN, the pass-through mechanisms' first
+ * step) and base64: the first byte picks
  * the mechanism, the rest is split at newlines into client responses,
  * each given decoded and as base64 text. */
 #include <stddef.h>
@@ -15,10 +16,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const mechs[] = { "PLAIN", "LOGIN", "plain", "CRAM-MD5" };
+	static const char *const mechs[] = {
+		"PLAIN", "LOGIN", "plain", "CRAM-MD5",
+		"XOAUTH2", "OAUTHBEARER", "SCRAM-SHA-1", "SCRAM-SHA-256",
+	};
 	if (size == 0)
 		return 0;
-	const struct sasl_mech *mech = sasl_mech_find(mechs[data[0] % 4]);
+	const struct sasl_mech *mech = sasl_mech_find(mechs[data[0] % 8], ~0u);
 	/* any bytes as base64 text: decoding never writes past 3/4 of it */
 	unsigned char *decoded = xmalloc(size);
 	(void)base64_decode((const char *)data + 1, size - 1, decoded);

@@ -157,8 +157,11 @@ class Backend:
     """One private Dovecot instance."""
 
     def __init__(self, base, name, ip, port, certs, ssl="yes", tls_port=0,
-                 relay_ip="127.0.0.1"):
+                 relay_ip="127.0.0.1", extra_conf=""):
+        """extra_conf: Dovecot settings after the fixture's (a later
+        setting wins, a passdb block is asked after the fixture's)."""
         self.base, self.name, self.ip, self.port = base, name, ip, port
+        self.extra_conf = extra_conf
         self.tls_port = tls_port
         self.relay_ip = relay_ip
         # the other protocols sit at fixed offsets from IMAP's ports
@@ -187,6 +190,7 @@ class Backend:
                 "LMTPPORT": str(self.lmtp_port),
                 "MAILUSER": MAILUSER, "SSL": self.ssl,
                 "CERT": self.certs["cert"], "KEY": self.certs["key"]}
+        text += self.extra_conf
         for k, v in repl.items():
             text = text.replace("@%s@" % k, v)
         with open(self.conf, "w") as f:
@@ -244,8 +248,9 @@ class Cluster:
     """Backends plus the shared users and maildirs."""
 
     def __init__(self, base, ips, port, users, ssl="yes", tls_port=0, cert_ips=(),
-                 relay_ip="127.0.0.1"):
-        """relay_ip: where the backends' submission relays (the SMTP sink)."""
+                 relay_ip="127.0.0.1", extra_conf=""):
+        """relay_ip: where the backends' submission relays (the SMTP sink);
+        extra_conf: see Backend."""
         self.base = base
         self.relay_ip = relay_ip
         os.makedirs(base, exist_ok=True)
@@ -258,7 +263,8 @@ class Cluster:
         os.makedirs(mail, exist_ok=True)
         os.chown(mail, ent.pw_uid, ent.pw_gid)
         self.backends = [Backend(base, "be%d" % (i + 1), ip, port, self.certs, ssl,
-                                 tls_port, relay_ip) for i, ip in enumerate(ips)]
+                                 tls_port, relay_ip, extra_conf)
+                         for i, ip in enumerate(ips)]
 
     def start(self, sink=True):
         """Starts the backends, and in this process the SMTP sink their

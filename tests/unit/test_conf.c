@@ -122,6 +122,9 @@ static void test_errors(void **state)
 	(void)state;
 	expect_error(MINIMAL "login = { timeout = \"soon\"; };\n",
 		     "bad.conf:4: login.timeout: 'soon': expected a duration");
+	expect_error(MINIMAL "auth = { passthrough_mechanisms = [ \"scram-sha-1\", "
+		     "\"PLAIN\" ]; };\n", "bad.conf:4: auth.passthrough_mechanisms: unknown "
+		     "mechanism \"PLAIN\"");
 	expect_error(MINIMAL "login = { timout = \"5s\"; };\n",
 		     "bad.conf:4: unknown setting 'login.timout'");
 	expect_error(MINIMAL "login = { trusted_networks = [ \"10.0.0.0/40\" ]; };\n",

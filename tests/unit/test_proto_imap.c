@@ -358,6 +358,98 @@ static void test_front_authenticate(void **state)
 	run_front_authenticate(true);
 }
 
+/* auth.passthrough_mechanisms: offered as configured; the user read from
+ * the first message; the backend's challenges relayed (issue 16). */
+static void run_front_passthrough(bool bytewise)
+{
+	char *names[] = { "xoauth2", "SCRAM-SHA-256" };
+	const char *bad;
+	struct front_params params = test_params;
+	assert_int_equal(sasl_passthrough_mask(names, 2, &params.passthrough_mechs, &bad), 0);
+	struct drive d;
+	drive_init(&d, &imap_front_ops, &params);
+	sbuf_reset(&d.out);
+	assert_int_equal(drive_send(&d, "a CAPABILITY\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "* CAPABILITY " CAPS " STARTTLS AUTH=PLAIN AUTH=LOGIN AUTH=SCRAM-SHA-256 "
+		   "AUTH=XOAUTH2\r\na OK Pre-login capabilities listed, post-login "
+		   "capabilities have more.\r\n");
+	/* not configured: unknown */
+	assert_int_equal(drive_send(&d, "b AUTHENTICATE OAUTHBEARER\r\n", bytewise),
+			 FRONT_EV_NONE);
+	expect_out(&d, "b NO Unsupported authentication mechanism.\r\n");
+	/* XOAUTH2 with SASL-IR: "user=jane^Aauth=Bearer t^A^A" */
+	assert_int_equal(drive_send(&d, "c AUTHENTICATE XOAUTH2 "
+				    "dXNlcj1qYW5lAWF1dGg9QmVhcmVyIHQBAQ==\r\n", bytewise),
+			 FRONT_EV_AUTH);
+	assert_string_equal(d.f->login.creds.authcid, "jane");
+	assert_null(d.f->login.creds.password);
+	assert_int_equal(d.f->login.creds.message_len, 25);
+	assert_memory_equal(d.f->login.creds.message, "user=jane\x01" "auth=Bearer t\x01\x01", 25);
+	/* the backend's error challenge goes to the client, its answer back */
+	assert_int_equal(front_sasl_relay(d.f, "eyJzIjoxfQ==", 12, &d.out), 0);
+	expect_out(&d, "+ eyJzIjoxfQ==\r\n");
+	assert_int_equal(drive_send(&d, "\r\n", bytewise), FRONT_EV_SASL_RESPONSE);
+	assert_int_equal(sbuf_len(&d.f->login.response), 0);
+	assert_int_equal(d.f->state, FRONT_AUTH_WAIT);
+	imap_front_ops.auth_failed(d.f, FRONT_AUTH_FAILED, NULL, &d.out);
+	expect_out(&d, "c NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
+	/* SCRAM without an initial response: "n,,n=jane,r=abc", then the
+	 * server-first message relayed, the client-final answer kept as sent */
+	assert_int_equal(drive_send(&d, "d AUTHENTICATE SCRAM-SHA-256\r\n", bytewise),
+			 FRONT_EV_NONE);
+	expect_out(&d, "+ \r\n");
+	assert_int_equal(drive_send(&d, "biwsbj1qYW5lLHI9YWJj\r\n", bytewise), FRONT_EV_AUTH);
+	assert_string_equal(d.f->login.creds.authcid, "jane");
+	front_login_clear(d.f);
+	assert_int_equal(front_sasl_relay(d.f, "cj1hYmNkZWYscz1jMkZzZEE9PSxpPTQwOTY=", 36,
+					  &d.out), 0);
+	expect_out(&d, "+ cj1hYmNkZWYscz1jMkZzZEE9PSxpPTQwOTY=\r\n");
+	assert_int_equal(drive_send(&d, "Yz1iaXdzLHI9YWJjZGVm\r\n", bytewise),
+			 FRONT_EV_SASL_RESPONSE);
+	assert_string_equal(sbuf_cstr(&d.f->login.response), "Yz1iaXdzLHI9YWJjZGVm");
+	/* a challenge that is not base64 is not relayed */
+	assert_int_equal(front_sasl_relay(d.f, "a\"b", 3, &d.out), -1);
+	assert_int_equal(sbuf_len(&d.out), 0);
+	/* "*" or bad base64 ends the exchange with the usual replies */
+	assert_int_equal(front_sasl_relay(d.f, "", 0, &d.out), 0);
+	expect_out(&d, "+ \r\n");
+	assert_int_equal(drive_send(&d, "*\r\n", bytewise), FRONT_EV_SASL_ABORT);
+	expect_out(&d, "d BAD Authentication aborted by client.\r\n");
+	assert_int_equal(d.f->state, FRONT_COMMAND);
+	d.f->state = FRONT_AUTH_WAIT;
+	assert_int_equal(front_sasl_relay(d.f, "", 0, &d.out), 0);
+	sbuf_reset(&d.out);
+	assert_int_equal(drive_send(&d, "!!!\r\n", bytewise), FRONT_EV_SASL_ABORT);
+	expect_out(&d, "d BAD Invalid base64 data in continued response.\r\n");
+	/* a first message that names nobody fails here */
+	assert_int_equal(drive_send(&d, "e AUTHENTICATE XOAUTH2 YXV0aD1CZWFyZXIgdAEB\r\n",
+				    bytewise), FRONT_EV_NONE);
+	expect_out(&d, "e NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
+	drive_deinit(&d);
+	/* plaintext refused: the bearer tokens go with PLAIN and LOGIN */
+	params.disable_plaintext_auth = true;
+	drive_init(&d, &imap_front_ops, &params);
+	sbuf_reset(&d.out);
+	assert_int_equal(drive_send(&d, "a CAPABILITY\r\n", bytewise), FRONT_EV_NONE);
+	expect_out(&d, "* CAPABILITY " CAPS " STARTTLS AUTH=SCRAM-SHA-256 LOGINDISABLED\r\n"
+		   "a OK Pre-login capabilities listed, post-login capabilities have more.\r\n");
+	drive_deinit(&d);
+}
+
+static void test_front_passthrough(void **state)
+{
+	(void)state;
+	run_front_passthrough(false);
+	run_front_passthrough(true);
+	char *names[] = { "SCRAM-SHA-1", "CRAM-MD5" };
+	unsigned int mask;
+	const char *bad;
+	assert_int_equal(sasl_passthrough_mask(names, 2, &mask, &bad), -1);
+	assert_string_equal(bad, "CRAM-MD5");
+	names[1] = "PLAIN";
+	assert_int_equal(sasl_passthrough_mask(names, 2, &mask, &bad), -1);
+}
+
 static void test_front_plaintext_disabled(void **state)
 {
 	(void)state;
@@ -769,6 +861,64 @@ static void test_back_sasl_starttls(void **state)
 	run_back_sasl_starttls(true);
 }
 
+/* A pass-through login: the client's mechanism and first message, the
+ * backend's challenges out as BACK_EV_CHALLENGE, the answers in. */
+static void run_back_passthrough(bool bytewise)
+{
+	struct back_params p = back_params(true, false);
+	p.forward = false;
+	p.password = NULL;
+	p.sasl_mech = "SCRAM-SHA-256";
+	p.sasl_ir = (const unsigned char *)"n,,n=jane,r=abc";
+	p.sasl_ir_len = 15;
+	struct sbuf out = SBUF_INIT;
+	struct back *b = imap_back_ops.create(&p);
+	assert_int_equal(back_send(b, BANNER, bytewise, &out), BACK_EV_NONE);
+	expect_sbuf(&out, "L AUTHENTICATE SCRAM-SHA-256 biwsbj1qYW5lLHI9YWJj\r\n");
+	assert_int_equal(back_send(b, "+ cj1hYmNkZWYscz1jMkZzZEE9PSxpPTQwOTY=\r\n", bytewise,
+				   &out), BACK_EV_CHALLENGE);
+	assert_string_equal(sbuf_cstr(&b->challenge), "cj1hYmNkZWYscz1jMkZzZEE9PSxpPTQwOTY=");
+	back_sasl_respond(b, "Yz1iaXdzLHI9YWJjZGVm", 20, &out);
+	expect_sbuf(&out, "Yz1iaXdzLHI9YWJjZGVm\r\n");
+	/* the server-final message, then the verdict */
+	assert_int_equal(back_send(b, "+ dj1zaWc=\r\n", bytewise, &out), BACK_EV_CHALLENGE);
+	assert_string_equal(sbuf_cstr(&b->challenge), "dj1zaWc=");
+	back_sasl_respond(b, "", 0, &out);
+	expect_sbuf(&out, "\r\n");
+	assert_int_equal(back_send(b, "L OK Logged in\r\n", bytewise, &out), BACK_EV_OK);
+	imap_back_ops.destroy(b);
+	/* without SASL-IR the message answers the first "+" */
+	b = imap_back_ops.create(&p);
+	assert_int_equal(back_send(b, "* OK [CAPABILITY IMAP4rev1] x\r\n", bytewise, &out),
+			 BACK_EV_NONE);
+	expect_sbuf(&out, "L AUTHENTICATE SCRAM-SHA-256\r\n");
+	assert_int_equal(back_send(b, "+\r\n", bytewise, &out), BACK_EV_NONE);
+	expect_sbuf(&out, "biwsbj1qYW5lLHI9YWJj\r\n");
+	assert_int_equal(back_send(b, "+\r\n", bytewise, &out), BACK_EV_CHALLENGE);
+	assert_string_equal(sbuf_cstr(&b->challenge), "");
+	assert_int_equal(back_send(b, "L NO [AUTHENTICATIONFAILED] no\r\n", bytewise, &out),
+			 BACK_EV_FAIL);
+	assert_int_equal(b->fail, BACK_FAIL_AUTH);
+	imap_back_ops.destroy(b);
+	/* PLAIN has no second step */
+	p = back_params(true, false);
+	p.forward = false;
+	b = imap_back_ops.create(&p);
+	back_send(b, BANNER, bytewise, &out);
+	expect_sbuf(&out, "L AUTHENTICATE PLAIN AGphbmUAc2VjcmV0\r\n");
+	assert_int_equal(back_send(b, "+ eA==\r\n", bytewise, &out), BACK_EV_FAIL);
+	assert_int_equal(b->fail, BACK_FAIL_TEMP);
+	imap_back_ops.destroy(b);
+	sbuf_free(&out);
+}
+
+static void test_back_passthrough(void **state)
+{
+	(void)state;
+	run_back_passthrough(false);
+	run_back_passthrough(true);
+}
+
 static void test_back_literal_fallbacks(void **state)
 {
 	(void)state;
@@ -809,10 +959,12 @@ int main(void)
 		cmocka_unit_test(test_front_id_forwarding),
 		cmocka_unit_test(test_front_id_pieces),
 		cmocka_unit_test(test_front_id_retain),
+		cmocka_unit_test(test_front_passthrough),
 		cmocka_unit_test(test_back_login),
 		cmocka_unit_test(test_back_failures),
 		cmocka_unit_test(test_back_sasl_starttls),
 		cmocka_unit_test(test_back_literal_fallbacks),
+		cmocka_unit_test(test_back_passthrough),
 	};
 	return cmocka_run_group_tests_name("proto_imap", tests, NULL, NULL);
 }
