@@ -1,8 +1,8 @@
 /* Who a SASL exchange loft cannot verify is for, from the client's first
  * message: XOAUTH2 (Google's format), OAUTHBEARER (RFC 7628) and
  * SCRAM-SHA-1/-256 (RFC 5802's client-first-message), for a login that is
- * routed by that user and whose exchange the backend decides (issue 16's
- * pass-through; the logins do not use it yet). Pure: decoded bytes in,
+ * routed by that user and whose exchange the backend decides
+ * (auth.passthrough_mechanisms, sasl.c). Pure: decoded bytes in,
  * the user out; nothing is verified here, and a message that is not well
  * formed names nobody. */
 #ifndef LOFT_PROTO_SASL_IDENTITY_H

@@ -345,3 +345,18 @@ def test_managesieve_scram(oauth_cluster, loft):
     assert client.verified
     s.send("LOGOUT")
     s.sock.close()
+
+
+def test_a_refused_token_earns_the_penalty(factory):
+    loft = factory(log_level="debug",
+                   auth_extra="passthrough_mechanisms = [ %s ];" % PASSTHROUGH)
+    source = "%s.204" % NET
+    m = IMAP(LOFT_IP, loft.port, source=source)
+    with pytest.raises(IMAP.error, match="AUTHENTICATIONFAILED"):
+        m.authenticate("XOAUTH2", OAuthClient(xoauth2("user5", "revoked")))
+    # the backend said no: that address's next login waits, as after a
+    # wrong password
+    assert m.authenticate("XOAUTH2", OAuthClient(xoauth2("user5", "token-of-user5")))[0] \
+        == "OK"
+    assert "auth delayed 4000ms by failure penalty" in loft.log_text()
+    m.logout()
