@@ -8,8 +8,9 @@ backend's challenges go to the client and its answers back, until the
 backend decides.
 
 The backends here are real Dovecots with its oauth2 passdb (introspection,
-against an endpoint this module serves) and SCRAM (from the plaintext
-passwords of the shared users file); the clients are imaplib, smtplib
+against an endpoint this module serves) and SCRAM (keys derived from the
+shared users' plaintext passwords, and a user stored with SCRAM-SHA-256
+keys only); the clients are imaplib, smtplib
 and curl, and a SCRAM client written out below (RFC 5802), which checks
 the backend's server signature: the exchange reached the backend whole."""
 import base64
@@ -38,6 +39,9 @@ OAUTH_PORT = 18080
 BACKEND_PORT = 20143
 PASSTHROUGH = '"XOAUTH2", "OAUTHBEARER", "SCRAM-SHA-256", "SCRAM-SHA-1"'
 TOKENS = {"token-of-%s" % u: u for u in ("user5", "user6", "user7", "user8")}
+# a user whose backend keeps only SCRAM keys (no plaintext to derive them)
+SCRAM_USER, SCRAM_PASSWORD = "scramuser", "scram secret"
+
 
 DOVECOT_EXTRA = """
 auth_mechanisms = plain login scram-sha-1 scram-sha-256 xoauth2 oauthbearer
@@ -87,6 +91,10 @@ def oauth_cluster():
     thread.start()
     c = loftlib.Cluster(base, BACKEND_IPS, BACKEND_PORT, USERS, relay_ip=RELAY_IP,
                         extra_conf=DOVECOT_EXTRA)
+    stored = subprocess.run(["doveadm", "pw", "-s", "SCRAM-SHA-256", "-p", SCRAM_PASSWORD],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.path.join(base, "users.passwd"), "a") as f:
+        f.write("%s:%s::::::\n" % (SCRAM_USER, stored))
     with open(os.path.join(base, "oauth2.conf"), "w") as f:
         f.write(OAUTH2_CONF % (OAUTH_IP, OAUTH_PORT))
     try:
@@ -219,10 +227,12 @@ def test_xoauth2_is_decided_by_the_backend(oauth_cluster, loft):
     # routed by the token message's user, logged in there as that user
     assert m.backend_name() == backend_name(oauth_cluster, "user5")
     assert m.select("INBOX")[0] == "OK"
+    # listed as that user
+    r = loftlib.loftadm("-f", "tab", "who", "-1", "-a", loft.admin)
+    assert r.returncode == 0, r.stderr
+    assert [line.split("\t")[0] for line in r.stdout.splitlines()[1:]] == ["user5"]
     m.logout()
     assert Introspection.seen[seen:] == ["token-of-user5"]
-    r = loftlib.loftadm("-f", "tab", "who", "-a", loft.admin)
-    assert r.returncode == 0, r.stderr
 
     # a token the OAuth server does not know: the backend's JSON error
     # reaches the client (which may refresh its token), then the generic
@@ -275,6 +285,16 @@ def test_scram_is_relayed_round_by_round(oauth_cluster, loft, mech, hname):
     with pytest.raises(IMAP.error, match="AUTHENTICATIONFAILED"):
         m.authenticate(mech, ScramClient("user5", "not the password", hname))
     m.shutdown()
+
+
+def test_scram_with_stored_keys(oauth_cluster, loft):
+    # the backend holds SCRAM-SHA-256 keys only: no one but the client
+    # and the backend could have run this exchange
+    m = IMAP(LOFT_IP, loft.port)
+    client = ScramClient(SCRAM_USER, SCRAM_PASSWORD)
+    assert m.authenticate("SCRAM-SHA-256", client)[0] == "OK" and client.verified
+    assert m.backend_name() == backend_name(oauth_cluster, SCRAM_USER)
+    m.logout()
 
 
 def test_client_ends_the_exchange(loft):
