@@ -10,7 +10,7 @@ at scale against issue 14's (under "ring-wide who and kick"):
         [--pins 100000 | --million] [--join-rounds 3]
   make bench-ring-sessions [BENCH_ARGS="..."]  (issue 14's scale figure)
   python3 bench/ring.py --build build-bench [--normal-build build]
-        --figures sessions [--sessions 200000] [--session-rounds 5]
+        --figures sessions [--sessions 200000] [--session-rounds 5] [--tls-links]
 
 The net is --net, else $LOFT_TEST_NET, else a random free one; the load
 comes from the next net in the second byte (127.a+1.b.1-60). A private
@@ -115,6 +115,9 @@ def parse_args():
                     help="sessions: timed runs of each command")
     ap.add_argument("--normal-build", help="sessions: a normal build whose loftd must "
                     "not have the bench hooks (checked)")
+    ap.add_argument("--tls-links", action="store_true",
+                    help="sessions: the links are TLS (ring.tls_cert, one CA) besides "
+                    "the secret")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     if args.million:
@@ -1088,6 +1091,24 @@ def thread_cpu_ns(pid):
     return total
 
 
+def settle(nodes, window=0.3, idle_ms=3.0, deadline=60.0):
+    """Waits until no node spends more than idle_ms of CPU in a window:
+    the ring-wide limits' sync of what changed (ring.limits_interval, every
+    new or ended session's user+IP pair sent to every peer) is over.
+    Returns (seconds waited, CPU ms the nodes spent meanwhile)."""
+    t0 = time.monotonic()
+    start = [thread_cpu_ns(n.proc.pid) for n in nodes]
+    last = start
+    while True:
+        time.sleep(window)  # a sampling window, not a wait for an event
+        now = [thread_cpu_ns(n.proc.pid) for n in nodes]
+        if all((b - a) / 1e6 <= idle_ms for a, b in zip(last, now)):
+            return time.monotonic() - t0, sum(b - a for a, b in zip(start, now)) / 1e6
+        if time.monotonic() - t0 > deadline:
+            raise Failure("the ring stayed busy for %.0f s after a refill" % deadline)
+        last = now
+
+
 def timed_loftadm(a, args, out_path, asker, others):
     """Runs loftadm; (seconds from its exec to its exit, its CPU seconds,
     the asking node's, the other nodes', exit code)."""
@@ -1167,6 +1188,10 @@ def fig_sessions(ctx):
             have = fake_sessions(n, per_node[i], "n%d-" % (i + 1))
             if have != per_node[i]:
                 raise Failure("%s holds %d sessions, not %d" % (n.name, have, per_node[i]))
+        # the commands are timed on a quiet ring: the limits' sync of the
+        # refill (every pair ended and begun, to every peer) is its own figure
+        waited, cpu = settle(nodes)
+        settles.append((waited, cpu))
 
     # (name, loftadm arguments, output lines expected, kick?)
     cases = [
@@ -1177,6 +1202,7 @@ def fig_sessions(ctx):
          None, True),
         ("kick '*a-*'", ["-v", "kick"] + sock + ["*a-*"], None, True),
     ]
+    settles = []
     fill()
     results = {c[0]: [] for c in cases}
     for r in range(a.session_rounds):
@@ -1208,6 +1234,11 @@ def fig_sessions(ctx):
                   "%.1f ms, the others %.1f ms; %d bytes out)"
                   % (r + 1, " ".join(args), res["wall"] * 1000, res["cli"] * 1000,
                      res["asker"] * 1000, res["others"] * 1000, res["bytes"]), flush=True)
+    print("sessions: after each refill (%d), the ring was busy for %.1f s (median) with "
+          "the ring-wide limits' sync: %.0f ms of the nodes' CPU together (median, max %.0f)"
+          % (len(settles), statistics.median(s[0] for s in settles),
+             statistics.median(s[1] for s in settles), max(s[1] for s in settles)),
+          flush=True)
     # the same lists without loftadm: what the nodes and the links cost
     raw = [raw_list(asker, True) for _ in range(a.session_rounds)]
     alone = [raw_list(others[0], False) for _ in range(a.session_rounds)]
@@ -1258,6 +1289,11 @@ def run(a):
         ctx["single"] = single
         # the links between the nodes (ring-wide who and kick) need a secret
         links = 'secret = "%s";' % RING_SECRET if "sessions" in a.figures else ""
+        if a.tls_links:
+            certs = loftlib.make_certs(os.path.join(base, "links"),
+                                       ["%s.%d" % (NET, 2 + i) for i in range(3)])
+            links += ('tls_cert = "%s"; tls_key = "%s"; tls_ca_file = "%s";'
+                      % (certs["cert"], certs["key"], certs["ca"]))
         nodes = [RingNode(a.build, base, i, cluster, ring_extra=links) for i in range(3)]
         for n in nodes:
             started.append(n)
