@@ -224,6 +224,44 @@ static void test_back(void **state)
 	run_back(true);
 }
 
+/* A pass-through login: challenges and answers are strings (RFC 5804). */
+static void run_back_passthrough(bool bytewise)
+{
+	struct back_params p = back_params(false);
+	p.forward = false;
+	p.password = NULL;
+	p.use_sasl = true;
+	p.sasl_mech = "SCRAM-SHA-1";
+	p.sasl_ir = (const unsigned char *)"n,,n=jane,r=abc";
+	p.sasl_ir_len = 15;
+	struct sbuf out = SBUF_INIT;
+	struct back *b = managesieve_back_ops.create(&p);
+	assert_int_equal(back_send(b, BACKEND_CAPS "OK \"ready\"\r\n", bytewise, &out),
+			 BACK_EV_NONE);
+	expect_sbuf(&out, "AUTHENTICATE \"SCRAM-SHA-1\" \"biwsbj1qYW5lLHI9YWJj\"\r\n");
+	assert_int_equal(back_send(b, "\"cj1hYmNkZWY=\"\r\n", bytewise, &out),
+			 BACK_EV_CHALLENGE);
+	assert_string_equal(sbuf_cstr(&b->challenge), "cj1hYmNkZWY=");
+	back_sasl_respond(b, "Yz1iaXdz", 8, &out);
+	expect_sbuf(&out, "\"Yz1iaXdz\"\r\n");
+	assert_int_equal(back_send(b, "OK \"Logged in.\"\r\n", bytewise, &out), BACK_EV_OK);
+	managesieve_back_ops.destroy(b);
+	/* an unterminated string is no challenge */
+	b = managesieve_back_ops.create(&p);
+	back_send(b, BACKEND_CAPS "OK \"ready\"\r\n", bytewise, &out);
+	assert_int_equal(back_send(b, "\"abc\r\n", bytewise, &out), BACK_EV_FAIL);
+	assert_int_equal(b->fail, BACK_FAIL_TEMP);
+	managesieve_back_ops.destroy(b);
+	sbuf_free(&out);
+}
+
+static void test_back_passthrough(void **state)
+{
+	(void)state;
+	run_back_passthrough(false);
+	run_back_passthrough(true);
+}
+
 static void test_back_failures(void **state)
 {
 	(void)state;
@@ -255,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_front_authenticate),
 		cmocka_unit_test(test_front_errors),
 		cmocka_unit_test(test_front_plaintext_and_xclient),
+		cmocka_unit_test(test_back_passthrough),
 		cmocka_unit_test(test_back),
 		cmocka_unit_test(test_back_failures),
 	};

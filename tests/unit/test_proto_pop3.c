@@ -190,6 +190,21 @@ static void test_front_plaintext_disabled(void **state)
 	d.f->tls_active = true;
 	assert_int_equal(drive_send(&d, "USER jane\r\nPASS x\r\n", false), FRONT_EV_AUTH);
 	drive_deinit(&d);
+	/* pass-through mechanisms: SCRAM is offered without TLS (and AUTH
+	 * lists it), the bearer tokens are plaintext */
+	char *names[] = { "SCRAM-SHA-1", "OAUTHBEARER" };
+	const char *bad;
+	assert_int_equal(sasl_passthrough_mask(names, 2, &params.passthrough_mechs, &bad), 0);
+	drive_init(&d, &pop3_front_ops, &params);
+	sbuf_reset(&d.out);
+	drive_send(&d, "CAPA\r\nAUTH\r\nAUTH OAUTHBEARER\r\n", false);
+	expect_out(&d, CAPA_HEAD "STLS\r\nSASL SCRAM-SHA-1\r\n.\r\n+OK\r\nSCRAM-SHA-1\r\n.\r\n"
+		   "-ERR [AUTH] Plaintext authentication disallowed on non-secure "
+		   "(SSL/TLS) connections.\r\n");
+	d.f->tls_active = true;
+	drive_send(&d, "CAPA\r\n", false);
+	expect_out(&d, CAPA_HEAD "USER\r\nSASL PLAIN LOGIN SCRAM-SHA-1 OAUTHBEARER\r\n.\r\n");
+	drive_deinit(&d);
 }
 
 static void run_front_limits(bool bytewise)

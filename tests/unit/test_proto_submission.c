@@ -233,10 +233,56 @@ static void test_back_failures(void **state)
 			     ARRAY_SIZE(cases));
 }
 
+/* A pass-through login: the backend must offer the client's mechanism;
+ * its 334 challenges come out, the answers go in. */
+static void run_back_passthrough(bool bytewise)
+{
+	struct back_params p = back_params(false);
+	p.forward = false;
+	p.password = NULL;
+	p.use_sasl = true;
+	p.sasl_mech = "XOAUTH2";
+	p.sasl_ir = (const unsigned char *)"user=jane\x01" "auth=Bearer t\x01\x01";
+	p.sasl_ir_len = 25;
+	struct sbuf out = SBUF_INIT;
+	struct back *b = submission_back_ops.create(&p);
+	back_send(b, "220 be1\r\n", bytewise, &out);
+	sbuf_reset(&out);
+	assert_int_equal(back_send(b, "250-be1\r\n250 AUTH PLAIN XOAUTH2\r\n", bytewise, &out),
+			 BACK_EV_NONE);
+	expect_sbuf(&out, "AUTH XOAUTH2 dXNlcj1qYW5lAWF1dGg9QmVhcmVyIHQBAQ==\r\n");
+	assert_int_equal(back_send(b, "334 eyJzIjoxfQ==\r\n", bytewise, &out), BACK_EV_CHALLENGE);
+	assert_string_equal(sbuf_cstr(&b->challenge), "eyJzIjoxfQ==");
+	back_sasl_respond(b, "", 0, &out);
+	expect_sbuf(&out, "\r\n");
+	assert_int_equal(back_send(b, "535 5.7.8 Authentication failed\r\n", bytewise, &out),
+			 BACK_EV_FAIL);
+	assert_int_equal(b->fail, BACK_FAIL_AUTH);
+	submission_back_ops.destroy(b);
+	/* not offered by the backend: a temporary failure, nothing sent */
+	b = submission_back_ops.create(&p);
+	back_send(b, "220 be1\r\n", bytewise, &out);
+	sbuf_reset(&out);
+	assert_int_equal(back_send(b, "250-be1\r\n250 AUTH PLAIN\r\n", bytewise, &out),
+			 BACK_EV_FAIL);
+	assert_string_equal(b->error, "the client's SASL mechanism is not advertised");
+	assert_int_equal(sbuf_len(&out), 0);
+	submission_back_ops.destroy(b);
+	sbuf_free(&out);
+}
+
+static void test_back_passthrough(void **state)
+{
+	(void)state;
+	run_back_passthrough(false);
+	run_back_passthrough(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_front_basic),
+		cmocka_unit_test(test_back_passthrough),
 		cmocka_unit_test(test_front_auth),
 		cmocka_unit_test(test_front_limits_and_trust),
 		cmocka_unit_test(test_smtp_reply),
