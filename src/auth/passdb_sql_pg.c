@@ -2,8 +2,12 @@
  * libevent on the loop thread, so that no call ever waits for the
  * server (PQconnectStart/PQconnectPoll, PQsendQueryParams, PQflush,
  * PQconsumeInput/PQisBusy/PQgetResult, each when PQsocket is ready).
- * A host name in `connect` is resolved by PQconnectStart itself, which
- * blocks: the documentation asks for addresses (hostaddr) or sockets.
+ * A host name in `connect` (one host, no hostaddr) would be resolved by
+ * PQconnectStart itself, which blocks: each connection resolves it first
+ * with evdns (the resolver's configuration and /etc/hosts as read at
+ * start), then opens with its addresses as hostaddr, tried in the
+ * resolver's order as libpq would (which still checks a server
+ * certificate against the name). A list of hosts is left to libpq.
  *
  * pool_size connections, each DOWN, CONNECTING, IDLE or BUSY (one query
  * at a time). Lookups wait in a FIFO queue for an idle connection; the
@@ -19,6 +23,8 @@
  * up or on its way up, lookups fail at once (a temporary failure) rather
  * than wait for the next attempt, and the queue is answered the same
  * way when the last attempt fails. */
+#include <arpa/inet.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -28,13 +34,17 @@
 #include "auth/passdb_sql.h"
 #include "common/clock.h"
 #include "common/list.h"
+#include "common/sbuf.h"
 #include "common/xmalloc.h"
 
 #define SQLDB_PG_BACKOFF_MIN_MS 250
+/* a resolved host name's addresses tried, at most */
+#define SQLDB_PG_MAX_ADDRS 8
 
 enum pgconn_state {
 	PGCONN_DOWN,		/* conn NULL; timer: the next attempt */
-	PGCONN_CONNECTING,	/* timer: the connect timeout */
+	PGCONN_CONNECTING,	/* resolving (dns_req) or opening (conn);
+				 * timer: the connect timeout */
 	PGCONN_IDLE,		/* read events: the server going away */
 	PGCONN_BUSY,		/* query; timer: its deadline */
 };
@@ -58,12 +68,22 @@ struct pgconn {
 	uint64_t backoff_ms;		/* before the attempt after a failed one */
 	struct pgquery *query;		/* BUSY */
 	PGresult *result;		/* its first result */
+	struct evdns_getaddrinfo_request *dns_req;	/* resolving */
+	bool resolving;
 };
 
 struct pgdb {
 	struct sqldb sql;		/* first: passdb_sql.c's part */
 	struct passdb *db;
 	char *conninfo;
+	/* a host name to resolve first: connect's settings as keywords and
+	 * values (NULL-terminated), the last pair "hostaddr" and the addresses,
+	 * "host" the name as often as there are addresses */
+	char *resolve_host;
+	struct evdns_base *dns;
+	char **keywords;
+	char **values;
+	size_t host_index, hostaddr_index;
 	struct pgconn *conns;
 	unsigned int conns_count;
 	struct list queue;
@@ -182,6 +202,16 @@ static void pgconn_io_set(struct pgconn *c, short what)
 	pgconn_io_wait(c, what, false);
 }
 
+/* Gives up a resolution under way (before the connection is failed or
+ * freed). */
+static void pgconn_resolve_cancel(struct pgconn *c)
+{
+	if (c->dns_req != NULL)
+		evdns_getaddrinfo_cancel(c->dns_req);
+	c->dns_req = NULL;
+	c->resolving = false;
+}
+
 static bool pgdb_is_reachable(const struct pgdb *pg)
 {
 	for (unsigned int i = 0; i < pg->conns_count; i++) {
@@ -208,6 +238,7 @@ static void pgconn_fail(struct pgconn *c, const char *error)
 	pg->reported_down = true;
 	if (c->state == PGCONN_BUSY)
 		pg->busy--;
+	pgconn_resolve_cancel(c);
 	pgconn_io_set(c, 0);
 	evtimer_del(c->timer);
 	PQclear(c->result);
@@ -274,21 +305,84 @@ static void pgconn_connect_poll(struct pgconn *c)
 	}
 }
 
-static void pgconn_start(struct pgconn *c)
+/* Opens the connection: with connect as given, or with res (the host
+ * name's addresses) as hostaddr. The connect timeout is running. */
+static void pgconn_open(struct pgconn *c, const struct evutil_addrinfo *res)
 {
 	struct pgdb *pg = c->pg;
 
-	c->conn = PQconnectStart(pg->conninfo);
+	if (res == NULL) {
+		c->conn = PQconnectStart(pg->conninfo);
+	} else {
+		struct sbuf addrs = SBUF_INIT, hosts = SBUF_INIT;
+		for (unsigned int n = 0; res != NULL && n < SQLDB_PG_MAX_ADDRS;
+		     res = res->ai_next, n++) {
+			char addr[INET6_ADDRSTRLEN];
+			const void *in = res->ai_family == AF_INET6 ?
+				(const void *)&((const struct sockaddr_in6 *)res->ai_addr)->sin6_addr :
+				(const void *)&((const struct sockaddr_in *)res->ai_addr)->sin_addr;
+			evutil_inet_ntop(res->ai_family, in, addr, sizeof(addr));
+			sbuf_appendf(&addrs, "%s%s", n == 0 ? "" : ",", addr);
+			sbuf_appendf(&hosts, "%s%s", n == 0 ? "" : ",", pg->resolve_host);
+		}
+		free(pg->values[pg->hostaddr_index]);
+		free(pg->values[pg->host_index]);
+		pg->values[pg->hostaddr_index] = xstrdup(sbuf_cstr(&addrs));
+		pg->values[pg->host_index] = xstrdup(sbuf_cstr(&hosts));
+		sbuf_free(&addrs);
+		sbuf_free(&hosts);
+		c->conn = PQconnectStartParams((const char *const *)pg->keywords,
+					       (const char *const *)pg->values, 0);
+	}
 	if (c->conn == NULL)
 		abort();	/* out of memory, as xmalloc */
-	c->state = PGCONN_CONNECTING;
-	pgconn_timer_set(c, pg->db->set->timeout_ms);
 	if (PQstatus(c->conn) == CONNECTION_BAD) {
 		pgconn_fail(c, PQerrorMessage(c->conn));
 		return;
 	}
 	/* as if PQconnectPoll had asked to write, as libpq documents */
 	pgconn_io_set(c, EV_WRITE);
+}
+
+static void pgconn_resolved(int err, struct evutil_addrinfo *res, void *arg)
+{
+	/* cancelled: the connection gave up on it (it may be gone) */
+	if (err == EVUTIL_EAI_CANCEL)
+		return;
+	struct pgconn *c = arg;
+	c->dns_req = NULL;
+	c->resolving = false;
+	if (err != 0 || res == NULL) {
+		char error[320];
+		snprintf(error, sizeof(error), "cannot resolve host %s: %s", c->pg->resolve_host,
+			 err != 0 ? evutil_gai_strerror(err) : "no address");
+		pgconn_fail(c, error);
+		return;
+	}
+	pgconn_open(c, res);
+	evutil_freeaddrinfo(res);
+}
+
+static void pgconn_start(struct pgconn *c)
+{
+	struct pgdb *pg = c->pg;
+
+	c->state = PGCONN_CONNECTING;
+	pgconn_timer_set(c, pg->db->set->timeout_ms);
+	if (pg->resolve_host == NULL) {
+		pgconn_open(c, NULL);
+		return;
+	}
+	struct evutil_addrinfo hints = {
+		.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+		.ai_protocol = IPPROTO_TCP,
+	};
+	/* the answer may come at once (/etc/hosts), inside this call */
+	c->resolving = true;
+	struct evdns_getaddrinfo_request *req =
+		evdns_getaddrinfo(pg->dns, pg->resolve_host, NULL, &hints, pgconn_resolved, c);
+	if (c->resolving)
+		c->dns_req = req;
 }
 
 /* The query's results are all in: answers it, the connection is idle. */
@@ -496,6 +590,74 @@ static bool pgdb_cancel(struct passdb_lookup *lookup)
 	return true;
 }
 
+static void pgdb_params_free(struct pgdb *pg)
+{
+	if (pg->dns != NULL)
+		evdns_base_free(pg->dns, 0);
+	pg->dns = NULL;
+	for (size_t i = 0; pg->keywords != NULL && pg->keywords[i] != NULL; i++) {
+		free(pg->keywords[i]);
+		xfree_secret(&pg->values[i]);	/* the password is among them */
+	}
+	free(pg->keywords);
+	free(pg->values);
+	free(pg->resolve_host);
+	pg->keywords = NULL;
+	pg->values = NULL;
+	pg->resolve_host = NULL;
+}
+
+/* One host given by name and no hostaddr: a name to resolve on the loop. */
+static const char *pgdb_host_to_resolve(const PQconninfoOption *opts)
+{
+	const char *host = NULL, *hostaddr = NULL;
+	for (const PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		if (o->val != NULL && strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (o->val != NULL && strcmp(o->keyword, "hostaddr") == 0)
+			hostaddr = o->val;
+	}
+	struct in6_addr addr;
+	if (host == NULL || host[0] == '\0' || host[0] == '/' || host[0] == '@' ||
+	    strchr(host, ',') != NULL || (hostaddr != NULL && hostaddr[0] != '\0') ||
+	    inet_pton(AF_INET, host, &addr) == 1 || inet_pton(AF_INET6, host, &addr) == 1)
+		return NULL;
+	return host;
+}
+
+/* connect's settings as PQconnectStartParams takes them, hostaddr last;
+ * the resolver. -1 when the resolver cannot be set up. */
+static int pgdb_params_init(struct pgdb *pg, const PQconninfoOption *opts, const char *host,
+			    char **error_r)
+{
+	size_t n = 0;
+	for (const PQconninfoOption *o = opts; o->keyword != NULL; o++)
+		n++;
+	pg->keywords = xcalloc(n + 2, sizeof(*pg->keywords));
+	pg->values = xcalloc(n + 2, sizeof(*pg->values));
+	size_t k = 0;
+	for (const PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || strcmp(o->keyword, "hostaddr") == 0)
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			pg->host_index = k;
+		pg->keywords[k] = xstrdup(o->keyword);
+		pg->values[k++] = xstrdup(o->val);
+	}
+	pg->hostaddr_index = k;
+	pg->keywords[k] = xstrdup("hostaddr");
+	pg->values[k] = xstrdup("");
+	pg->resolve_host = xstrdup(host);
+	pg->dns = evdns_base_new(pg->db->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+				 EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (pg->dns == NULL) {
+		*error_r = xasprintf("connect: cannot set up the resolver for host %s "
+				     "(/etc/resolv.conf)", host);
+		return -1;
+	}
+	return 0;
+}
+
 static int pgdb_init(struct passdb *db, const char *target,
 		     const struct sql_template *query, char **error_r)
 {
@@ -512,11 +674,19 @@ static int pgdb_init(struct passdb *db, const char *target,
 		PQfreemem(perror);
 		return -1;
 	}
-	PQconninfoFree(opts);
 
 	struct pgdb *pg = xcalloc(1, sizeof(*pg));
 	pg->db = db;
 	pg->conninfo = xstrdup(target);
+	const char *host = pgdb_host_to_resolve(opts);
+	if (host != NULL && pgdb_params_init(pg, opts, host, error_r) < 0) {
+		PQconninfoFree(opts);
+		pgdb_params_free(pg);
+		free(pg->conninfo);
+		free(pg);
+		return -1;
+	}
+	PQconninfoFree(opts);
 	snprintf(pg->last_error, sizeof(pg->last_error), "not connected yet");
 	pg->queue_timer = evtimer_new(db->base, pgdb_queue_expired, pg);
 	pg->conns_count = db->set->pool_size;
@@ -542,6 +712,7 @@ static void pgdb_deinit(struct passdb *db)
 	for (unsigned int i = 0; i < pg->conns_count; i++) {
 		struct pgconn *c = &pg->conns[i];
 		struct pgquery *q = c->query;
+		pgconn_resolve_cancel(c);
 		pgconn_io_set(c, 0);
 		event_free(c->io);
 		event_free(c->timer);
@@ -557,6 +728,7 @@ static void pgdb_deinit(struct passdb *db)
 	event_free(pg->queue_timer);
 	free(pg->conns);
 	free(pg->conninfo);
+	pgdb_params_free(pg);
 	free(pg);
 	db->ctx = NULL;
 }

@@ -22,14 +22,15 @@ import pytest
 
 import loftlib
 from loftlib import loftadm
-from conftest import BACKEND_IPS, LOFT_IP, NET
+from conftest import BACKEND_IPS, LOFT_IP, NET, WORKER
 from imaputil import IMAP, dovecot_host
 from passdblib import (PASSWD_USER, backend_of, fails, login, make_loft,
                        routed_elsewhere, sha512_crypt, stalled_login_check)
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PG_IP = "%s.251" % NET
-PG_PORT = 5433
+# also on 127.0.0.1, which "localhost" names: a port per xdist worker
+PG_PORT = 5433 + int(WORKER[2:])
 DB_USER, DB_PASSWORD = "loft", "loft-db-pw"
 
 # username -> (password, host, nologin, reason, nopassword); the backends
@@ -86,8 +87,9 @@ class Postgres:
     def start(self):
         self.as_owner([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-w", "-t", "30",
                        "-l", os.path.join(self.dir, "postgres.log"), "-o",
-                       "-c listen_addresses=%s -c port=%d -c unix_socket_directories=%s "
-                       "-c fsync=off" % (PG_IP, PG_PORT, self.dir), "start"])
+                       "-c listen_addresses=%s,127.0.0.1 -c port=%d "
+                       "-c unix_socket_directories=%s -c fsync=off"
+                       % (PG_IP, PG_PORT, self.dir), "start"])
 
     def stop(self):
         self.cont()
@@ -281,6 +283,27 @@ def test_postgres_restarted(postgres, loft_factory, cluster):
                      "SQL logins to work again")
     assert login(loft, "user23", "pass")[0] == "OK"
     assert loft.log_text().count("loftd started") == 1
+
+
+def test_postgres_by_host_name(postgres, loft_factory, cluster):
+    """A host name in connect is resolved on the loop (evdns, /etc/hosts
+    first), not by libpq, which would block it: "localhost" works; a name
+    that resolves to nothing fails only the SQL logins, temporarily, with
+    the reason in the log, and a passwd-file user logs in meanwhile."""
+    by_name = '"host=localhost port=%d dbname=mail user=%s password=%s"' % (
+        PG_PORT, DB_USER, DB_PASSWORD)
+    loft = make_loft(loft_factory, cluster, pg_passdb(connect=by_name), name="sql")
+    assert login(loft, "user21", "pass")[0] == "OK"
+    assert login(loft, "user23", "pass")[0] == "OK"
+    nowhere = '"host=nowhere.invalid port=%d dbname=mail user=%s password=%s"' % (
+        PG_PORT, DB_USER, DB_PASSWORD)
+    loft = make_loft(loft_factory, cluster, pg_passdb(connect=nowhere), name="sql2")
+    typ, text, _ = login(loft, "user22", "pass")
+    assert typ == "NO" and "[UNAVAILABLE]" in text, text
+    assert login(loft, PASSWD_USER, "pass")[0] == "OK"
+    # NXDOMAIN where a resolver answers; the connect timeout where none does
+    log = loft.log_text()
+    assert "cannot resolve host nowhere.invalid" in log or "connect timed out" in log, log
 
 
 def test_postgres_stalled(postgres, loft_factory, cluster):
