@@ -11,12 +11,12 @@
 
 #include "auth/auth.h"
 #include "auth/penalty.h"
-#include "proto/sasl.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "core/relay.h"
 #include "director/director.h"
+#include "proto/sasl.h"
 #include "proxy/header_wait.h"
 #include "proxy/protocols.h"
 #include "registry/filter.h"
@@ -35,9 +35,8 @@ const char *const proxy_conn_result_names[PROXY_CONN_RESULTS] = {
 	[PROXY_CONN_LIMIT] = "limit",
 };
 
-/* What the proxy derives from the configuration: at start and after a
- * reload (sessions already running keep what they copied). */
-/* config_validate() checked the names. */
+/* auth.passthrough_mechanisms as sasl.h's bits; config_validate()
+ * checked the names. */
 static unsigned int proxy_passthrough_mask(const struct config *cfg)
 {
 	unsigned int mask;
@@ -45,6 +44,9 @@ static unsigned int proxy_passthrough_mask(const struct config *cfg)
 	const struct conf_strlist *l = &cfg->auth.passthrough_mechanisms;
 	return sasl_passthrough_mask(l->items, l->count, &mask, &bad) < 0 ? 0 : mask;
 }
+
+/* What the proxy derives from the configuration: at start and after a
+ * reload (sessions already running keep what they copied). */
 
 static void proxy_apply_config(struct proxy *p)
 {
