@@ -246,7 +246,7 @@ def _open_rows(median, runs_of, suffix):
     return _login_rows(median, runs_of, suffix) + [
         ("proxy run-queue wait ms per login%s" % suffix,
          _getter(median, runs_of, "wait_ms_per_login"), "%.3f", "low"),
-        ("arrivals dropped (in flight at the bound) %%%s" % suffix,
+        ("arrivals dropped (in flight at the bound, or unfinished) %%%s" % suffix,
          _getter(median, runs_of, "dropped_pct"), "%.2f", "low"),
         ("arrivals started > 1 ms late %%%s" % suffix,
          _getter(median, runs_of, "late_pct"), "%.2f", "low")]
