@@ -5,6 +5,7 @@ front of the same bench backend (bench/backend), loaded by bench/loadgen.
   make bench-tls     python3 bench/compare.py --tls-only
   make bench-lmtp    python3 bench/compare.py --lmtp-only
   make bench-quick   python3 bench/compare.py --quick
+  (by hand)          python3 bench/compare.py --tail [--before <build>]
 
 Figures, for every system in the same run (rounds interleaved, medians):
 logins/s at fixed concurrency, latency p50/p99/p99.9 and the proxy's CPU
@@ -18,10 +19,14 @@ the handshakes that resumed, and holds idle TLS sessions. The LMTP part
 Dovecot's LMTP proxy against direct delivery to the backend, with 1 and
 10 recipients and 4 KiB and 100 KiB messages: deliveries/s, transaction
 latency, CPU per recipient, and the memory of connections held after
-LHLO and mid-DATA. The full run writes its sections of
-docs/BENCHMARKS.md; --quick runs loft and direct with small numbers for a
-few seconds and only checks that the harness works (never a speed), for
-`make check`."""
+LHLO and mid-DATA. The tail part (--tail, its own run) measures login
+latency closed-loop and then open-loop: cycles started at a fixed rate
+(loadgen -A), 60 % of the slowest system's closed-loop logins/s, so the
+percentiles are each proxy's at one load, not Little's law of a
+saturated loop (make bench does not run it: 15 minutes). The full run
+writes its sections of docs/BENCHMARKS.md; --quick runs loft and direct
+with small numbers for a few seconds and only checks that the harness
+works (never a speed), for `make check`."""
 import argparse
 import datetime
 import json
@@ -109,7 +114,12 @@ PROFILES = {
     "tail": {"systems": ["loft", "haproxy", "haproxy-1t"], "rounds": 3, "clients": 32,
              "seconds": 5.0, "many_clients": 256, "many_seconds": 5.0, "users": 1000,
              "message": 1 << 20, "tls_modes": TLS_MANY_MODES, "tls_many_modes": TLS_MANY_MODES,
-             "tls_rounds": 3, "tls_seconds": 4.0, "lmtp_systems": []},
+             "tls_rounds": 3, "tls_seconds": 4.0, "lmtp_systems": [],
+             # then an open loop (loadgen -A) at open_load of the slowest
+             # system's closed-loop logins/s at p["clients"], at most
+             # many_clients in flight (issue 17: the tail at a fixed load)
+             "open_modes": ["plain", "993 TLS 1.3 full ECDSA"], "open_load": 0.6,
+             "open_seconds": 5.0},
     "full": {"systems": ["direct", "loft", "haproxy", "nginx", "dovecot", "perdition"],
              "rounds": 3, "clients": 32, "seconds": 10.0,
              # the latency tail under more clients than the loop has
@@ -149,14 +159,17 @@ def measured(system, fn):
     return result, procstat.cpu_seconds(system.roots()) - before
 
 
-def bench_logins(build, system, p, tls_args=(), seconds=None, clients=None):
+def bench_logins(build, system, p, tls_args=(), seconds=None, clients=None, rate=None):
     """Login cycles for seconds (default p's) from clients (default p's);
-    tls_args: loadgen's TLS options (TLS_MODES)."""
+    tls_args: loadgen's TLS options (TLS_MODES). With a rate, an open
+    loop: cycles start at rate per second (Poisson), at most clients in
+    flight."""
     seconds = seconds or p["seconds"]
     waits = [procstat.run_queue_seconds(system.roots()), procstat.run_queue_seconds(BACKEND)]
+    open_loop = ["-A", "%g" % rate] if rate else []
     out, cpu = measured(system, lambda: loadgen(build, [
         "cycle", "-t", system.target("-T" in tls_args), "-c", str(clients or p["clients"]),
-        "-d", str(seconds), "-u", str(p["users"]), "-S", SOURCES] + list(tls_args),
+        "-d", str(seconds), "-u", str(p["users"]), "-S", SOURCES] + list(tls_args) + open_loop,
         seconds + 60))
     if out["errors"] or out["cycles"] == 0:
         raise Failure("%s: login cycles %s failed: %s" % (system.name, " ".join(tls_args),
@@ -165,7 +178,15 @@ def bench_logins(build, system, p, tls_args=(), seconds=None, clients=None):
     # Little's law: with every client always in a cycle, the mean latency
     # is clients / (cycles/s) whatever the proxy does; the p99 in units of
     # it is the tail's shape, apart from the throughput
-    out["p99_per_mean"] = out["p99_ms"] * out["cycles_per_s"] / ((clients or p["clients"]) * 1e3)
+    # (an open loop's clients are only a bound: no such law)
+    if not rate:
+        out["p99_per_mean"] = out["p99_ms"] * out["cycles_per_s"] / ((clients or p["clients"])
+                                                                    * 1e3)
+    else:
+        # an arrival still in flight 10 s after the end has no latency:
+        # it counts with those dropped
+        out["dropped_pct"] = 100.0 * (out["dropped"] + out["unfinished"]) / out["offered"]
+        out["late_pct"] = 100.0 * out["late"] / out["offered"]
     out["wait_ms_per_login"] = ((procstat.run_queue_seconds(system.roots()) - waits[0]) * 1000.0
                                 / out["cycles"] if system.roots() else None)
     out["backend_wait_ms_per_login"] = ((procstat.run_queue_seconds(BACKEND) - waits[1])
@@ -382,9 +403,21 @@ def run_lmtp(build, base, p, results):
                 results[s.name]["lmtp_mem"][(stage, rcpts)] = kib / n
 
 
+def closed_runs(r, mode):
+    """A system's closed-loop login cycles of mode ("plain" or a TLS mode)
+    with p's clients."""
+    return r["logins"] if mode == "plain" else r["tls"].get(mode, [])
+
+
+def open_label(mode, rate):
+    return "%s, open loop %d/s" % (mode, rate)
+
+
 def run_tail(build, base, p, results):
     """Login cycles only, plain and 993 TLS 1.3, with p's clients and
-    many_clients, every figure's rounds interleaved over the systems."""
+    many_clients, every figure's rounds interleaved over the systems;
+    then p's open_modes in an open loop at a rate open_load of the
+    slowest system's closed-loop logins/s (p["open_rates"])."""
     names = p["systems"]
     modes = [([], p["seconds"], "logins", "logins_many")] + [
         (TLS_MODES[m][0], p["tls_seconds"], m, many(m, p)) for m in p["tls_modes"]]
@@ -398,6 +431,19 @@ def run_tail(build, base, p, results):
                             results[s.name]["tls"].setdefault(key, []).append(out)
                         else:
                             results[s.name][key].append(out)
+        p["open_rates"] = {}
+        for mode in p.get("open_modes", []):
+            capacity = min(statistics.median(o["cycles_per_s"]
+                                             for o in closed_runs(results[s.name], mode))
+                           for s in systems)
+            rate = max(10, int(round(p["open_load"] * capacity, -1)))
+            p["open_rates"][mode] = (rate, capacity)
+            args = TLS_MODES[mode][0] if mode != "plain" else []
+            for r in range(p["rounds"]):
+                for s in (systems if r % 2 == 0 else systems[::-1]):
+                    out = bench_logins(build, s, p, args, p["open_seconds"],
+                                       p["many_clients"], rate)
+                    results[s.name]["open"].setdefault(open_label(mode, rate), []).append(out)
 
 
 def run(args):
@@ -419,7 +465,7 @@ def run(args):
     systems = [KNOWN[name] for name in p["systems"]]
     lmtp_systems = [KNOWN[name] for name in p["lmtp_systems"]]
     results = {s.name: {"logins": [], "logins_many": [], "bulk": [], "idle": {}, "tls": {},
-                        "tls_idle": {}, "lmtp": {}, "lmtp_mem": {}}
+                        "tls_idle": {}, "lmtp": {}, "lmtp_mem": {}, "open": {}}
                for s in systems + lmtp_systems}
     try:
         backend.start()
@@ -478,7 +524,8 @@ def main():
     parts = []
     if args.tail:
         parts.append((report.TAIL, report.render_tail(command, date, machine(), p, systems,
-                                                      results, statistics.median, many)))
+                                                      results, statistics.median, many,
+                                                      open_label)))
     elif not args.tls_only and not args.lmtp_only:
         parts.append((report.PLAIN, report.render(command, date, machine(), p, systems,
                                                   results, statistics.median)))

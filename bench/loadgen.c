@@ -4,11 +4,20 @@
  *   loadgen cycle|idle|bulk|lmtp -t ip:port[,ip:port...] [options]
  *
  *   cycle  -c clients each loop: connect, greeting, LOGIN, LOGOUT, close,
- *          for -d seconds; cycles/s and latency p50/p95/p99
+ *          for -d seconds; cycles/s and latency p50/p95/p99/p99.9.
+ *          -A rate: an open loop instead: new cycles start at rate per
+ *          second (Poisson arrivals, or evenly spaced with -E) whatever
+ *          the earlier ones do, at most -c in flight: an arrival that
+ *          finds -c open is dropped, one started more than 1 ms after its
+ *          time is late (the generator fell behind). Latency counts from
+ *          the arrival's scheduled time, so a slow proxy cannot hide its
+ *          wait by holding the clients back (coordinated omission).
  *   idle   -c sessions logged in and held (user<i> for the i-th, from the
  *          -S source addresses so ports never run out); prints
  *          "READY <sessions> <errors>" when all are in, holds them until
- *          stdin closes, SIGTERM or -d seconds, then logs them out
+ *          stdin closes, SIGTERM or -d seconds, then logs them out (a
+ *          stdin that cannot be waited for, such as /dev/null or a file,
+ *          is not: -d seconds, or none without -d)
  *   bulk   -c connections log in, SELECT INBOX and FETCH 1 BODY.PEEK[]
  *          in a loop for -d seconds; MB/s of message bytes
  *   lmtp   -c connections each: greeting, LHLO, then -x transactions and
@@ -113,6 +122,9 @@ static struct {
 	/* -R: sessions to offer, a ring of at most 2 * concurrency */
 	SSL_SESSION **sessions;
 	size_t sessions_cap, sessions_head, sessions_count;
+	/* -A: open loop, arrivals per second, evenly spaced with -E */
+	double rate;
+	bool even;
 	/* running */
 	double start, end;
 	bool stopping;		/* no new cycles / release the held sessions */
@@ -121,6 +133,7 @@ static struct {
 	/* results */
 	size_t cycles, errors, fetches, deliveries;
 	size_t handshakes, resumed;
+	size_t offered, dropped, late, unfinished;	/* -A */
 	unsigned long long bytes;
 	double *lat;
 	size_t nlat, lat_cap;
@@ -148,7 +161,7 @@ static void lg_interest(struct lg_conn *c)
 	(void)epoll_ctl(lg.epfd, EPOLL_CTL_MOD, c->fd, &e);
 }
 
-static void lg_start(size_t index);
+static struct lg_conn *lg_start(size_t index);
 
 /* idle and lmtp -H hold their connections; the others loop */
 static bool lg_holding(void)
@@ -215,7 +228,7 @@ static void lg_close(struct lg_conn *c, bool ok)
 		lg.pending--;	/* it never got to be held */
 	if (ok && lg.resume && c->ssl != NULL)
 		lg_session_keep(c);
-	bool again = !lg_holding() && !lg.stopping;
+	bool again = !lg_holding() && !lg.stopping && lg.rate == 0;
 	lg_free(c);
 	if (again)
 		lg_start(0);
@@ -231,7 +244,8 @@ static void lg_send(struct lg_conn *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void lg_start(size_t index)
+/* A new connection; NULL if it failed at once (counted). */
+static struct lg_conn *lg_start(size_t index)
 {
 	const struct bench_addr *dest = &lg.targets[lg.next_target++ % lg.ntargets];
 	struct ipaddr src, *srcp = NULL;
@@ -246,7 +260,7 @@ static void lg_start(size_t index)
 		lg.errors++;
 		if (lg_holding())
 			lg.failed_idle++;
-		return;
+		return NULL;
 	}
 	struct lg_conn *c = xcalloc(1, sizeof(*c));
 	c->fd = fd;
@@ -259,8 +273,11 @@ static void lg_start(size_t index)
 		lg.pending++;
 	}
 	struct epoll_event e = { .events = EPOLLIN | EPOLLOUT, .data.ptr = c };
-	if (epoll_ctl(lg.epfd, EPOLL_CTL_ADD, fd, &e) < 0)
+	if (epoll_ctl(lg.epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
 		lg_close(c, false);
+		return NULL;
+	}
+	return c;
 }
 
 /* ---- reading and writing, with or without TLS -------------------------- */
@@ -703,10 +720,16 @@ static double lg_percentile(double p)
 	return lg.lat[i == 0 ? 0 : i - 1];
 }
 
-static void lg_loop_once(int timeout_ms)
+/* One epoll wait of at most timeout seconds (to the nanosecond: the
+ * open loop's arrivals come closer than a millisecond apart). */
+static void lg_loop_once(double timeout)
 {
 	struct epoll_event evs[512];
-	int n = epoll_wait(lg.epfd, evs, (int)ARRAY_SIZE(evs), timeout_ms);
+	if (timeout < 0)
+		timeout = 0;
+	struct timespec ts = { .tv_sec = (time_t)timeout,
+			       .tv_nsec = (long)((timeout - floor(timeout)) * 1e9) };
+	int n = epoll_pwait2(lg.epfd, evs, (int)ARRAY_SIZE(evs), &ts, NULL);
 	for (int i = 0; i < n; i++) {
 		if (evs[i].data.ptr != NULL) {
 			lg_event(evs[i].data.ptr);
@@ -726,7 +749,7 @@ static void lg_drain(double seconds)
 {
 	double deadline = bench_now() + seconds;
 	while (lg.open > 0 && bench_now() < deadline)
-		lg_loop_once(50);
+		lg_loop_once(0.05);
 }
 
 static void lg_run_idle(void)
@@ -735,7 +758,9 @@ static void lg_run_idle(void)
 	double t0 = bench_now(), ready_at = 0;
 	bool ready = false;
 	struct epoll_event e = { .events = EPOLLIN, .data.ptr = NULL };
-	(void)epoll_ctl(lg.epfd, EPOLL_CTL_ADD, 0, &e);
+	/* /dev/null or a file cannot be polled (EPERM): it has no end to
+	 * wait for, -d alone bounds the holding (without -d: none) */
+	bool watch_stdin = epoll_ctl(lg.epfd, EPOLL_CTL_ADD, 0, &e) == 0;
 	while (!lg_signalled) {
 		/* logins go in waves of at most max_pending */
 		while (next < lg.concurrency && lg.pending < lg.max_pending)
@@ -746,9 +771,10 @@ static void lg_run_idle(void)
 			printf("READY %zu %zu\n", lg.held_list.count, lg.failed_idle);
 			fflush(stdout);
 		}
-		if (ready && lg.duration > 0 && bench_now() - ready_at >= lg.duration)
+		if (ready && (lg.duration > 0 ? bench_now() - ready_at >= lg.duration :
+			      !watch_stdin))
 			break;
-		lg_loop_once(100);
+		lg_loop_once(0.1);
 	}
 	lg.stopping = true;
 	size_t held = lg.held_list.count;
@@ -767,17 +793,9 @@ static void lg_run_idle(void)
 	       lg.handshakes, lg.resumed);
 }
 
-static void lg_run_timed(void)
+/* The result line of a timed run. */
+static void lg_report(double seconds)
 {
-	lg.start = bench_now();
-	lg.end = lg.start + lg.duration;
-	for (size_t i = 0; i < lg.concurrency; i++)
-		lg_start(0);
-	while (!lg_signalled && bench_now() < lg.end)
-		lg_loop_once(50);
-	double seconds = bench_now() - lg.start;
-	lg.stopping = true;
-	lg_drain(10);
 	if (lg.mode == LG_LMTP) {
 		qsort(lg.lat, lg.nlat, sizeof(*lg.lat), lg_cmp_double);
 		printf("{\"mode\":\"lmtp\",\"connections\":%zu,\"rcpts\":%zu,"
@@ -792,15 +810,77 @@ static void lg_run_timed(void)
 		printf("{\"mode\":\"cycle\",\"clients\":%zu,\"cycles\":%zu,\"errors\":%zu,"
 		       "\"seconds\":%.3f,\"cycles_per_s\":%.1f,\"p50_ms\":%.3f,"
 		       "\"p95_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
-		       "\"handshakes\":%zu,\"resumed\":%zu}\n", lg.concurrency, lg.cycles,
+		       "\"handshakes\":%zu,\"resumed\":%zu", lg.concurrency, lg.cycles,
 		       lg.errors, seconds, (double)lg.cycles / seconds, lg_percentile(50),
 		       lg_percentile(95), lg_percentile(99), lg_percentile(99.9),
 		       lg.handshakes, lg.resumed);
+		if (lg.rate > 0)
+			printf(",\"rate\":%.1f,\"arrivals\":\"%s\",\"offered\":%zu,"
+			       "\"dropped\":%zu,\"late\":%zu,\"unfinished\":%zu", lg.rate,
+			       lg.even ? "even" : "poisson", lg.offered, lg.dropped, lg.late,
+			       lg.unfinished);
+		printf("}\n");
 	} else {
 		printf("{\"mode\":\"bulk\",\"connections\":%zu,\"fetches\":%zu,\"bytes\":%llu,"
 		       "\"errors\":%zu,\"seconds\":%.3f,\"mb_per_s\":%.1f}\n", lg.concurrency,
 		       lg.fetches, lg.bytes, lg.errors, seconds, (double)lg.bytes / 1e6 / seconds);
 	}
+}
+
+static void lg_run_timed(void)
+{
+	lg.start = bench_now();
+	lg.end = lg.start + lg.duration;
+	for (size_t i = 0; i < lg.concurrency; i++)
+		lg_start(0);
+	while (!lg_signalled && bench_now() < lg.end)
+		lg_loop_once(0.05);
+	double seconds = bench_now() - lg.start;
+	lg.stopping = true;
+	lg_drain(10);
+	lg_report(seconds);
+}
+
+/* The gap to the next arrival: exponential (Poisson arrivals) or even. */
+static double lg_interarrival(void)
+{
+	if (lg.even)
+		return 1.0 / lg.rate;
+	double u = ((double)random() + 1.0) / ((double)RAND_MAX + 2.0);
+	return -log(u) / lg.rate;
+}
+
+/* -A: cycles start at their scheduled times for -d seconds, whatever
+ * the earlier ones do; those in flight at the end get 10 s to finish
+ * (the rest are counted unfinished). */
+static void lg_run_open(void)
+{
+	lg.start = bench_now();
+	lg.end = lg.start + lg.duration;
+	double next = lg.start;
+	while (!lg_signalled) {
+		double now = bench_now();
+		for (; next <= now && next < lg.end; next += lg_interarrival()) {
+			lg.offered++;
+			if (lg.open >= lg.concurrency) {
+				lg.dropped++;
+				continue;
+			}
+			if (now - next > 0.001)
+				lg.late++;
+			struct lg_conn *c = lg_start(0);
+			if (c != NULL)
+				c->started = next;	/* latency from the arrival */
+		}
+		if (next >= lg.end)
+			break;
+		lg_loop_once(next - bench_now());
+	}
+	double seconds = lg.duration;
+	lg.stopping = true;
+	lg_drain(10);
+	lg.unfinished = lg.open;
+	lg_report(seconds);
 }
 
 /* ---- options ------------------------------------------------------------- */
@@ -810,6 +890,7 @@ static void lg_usage(void)
 	fprintf(stderr, "usage: loadgen cycle|idle|bulk|lmtp -t ip:port[,ip:port...] [-c n] "
 		"[-d seconds] [-S first-last] [-u users] [-p password] [-P pending]\n"
 		"       [-T | -s] [-V 1.2|1.3] [-R] [-N]\n"
+		"       cycle: [-A arrivals_per_second [-E]]\n"
 		"       lmtp: [-r recipients] [-m message_bytes] [-x per_connection] "
 		"[-H lhlo|data]\n");
 	exit(2);
@@ -859,7 +940,7 @@ static void lg_options(int argc, char **argv)
 	int opt, version = 0;
 	bool implicit = false, no_tickets = false;
 	optind = 2;
-	while ((opt = getopt(argc, argv, "t:c:d:S:u:p:P:TsV:RNr:m:x:H:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:c:d:S:u:p:P:TsV:RNr:m:x:H:A:E")) != -1) {
 		switch (opt) {
 		case 't': lg_parse_targets(optarg); break;
 		case 'c': lg.concurrency = strtoul(optarg, NULL, 10); break;
@@ -876,6 +957,8 @@ static void lg_options(int argc, char **argv)
 			break;
 		case 'R': lg.resume = true; break;
 		case 'N': no_tickets = true; break;
+		case 'A': lg.rate = strtod(optarg, NULL); break;
+		case 'E': lg.even = true; break;
 		case 'r': lg.rcpts = strtoul(optarg, NULL, 10); break;
 		case 'm': lg.body_len = strtoul(optarg, NULL, 10); break;
 		case 'x': lg.per_conn = strtoul(optarg, NULL, 10); break;
@@ -893,7 +976,8 @@ static void lg_options(int argc, char **argv)
 	    (int)lg.hold < 0 || (lg.hold != LG_HOLD_NONE && lg.mode != LG_LMTP) ||
 	    lg.rcpts == 0 || lg.rcpts > 64 || lg.rcpts > lg.users || lg.per_conn == 0 ||
 	    lg.body_len == 0 || (lg.mode == LG_LMTP && (implicit || lg.starttls)) ||
-	    version < 0 || ((version != 0 || lg.resume || no_tickets) &&
+	    version < 0 || !(lg.rate >= 0) || (lg.rate > 0 && lg.mode != LG_CYCLE) ||
+	    (lg.even && lg.rate == 0) || ((version != 0 || lg.resume || no_tickets) &&
 			    !implicit && !lg.starttls))
 		lg_usage();
 	if (!implicit && !lg.starttls)
@@ -930,6 +1014,8 @@ int main(int argc, char **argv)
 		lg_lmtp_make_body();
 	if (lg_holding())
 		lg_run_idle();
+	else if (lg.rate > 0)
+		lg_run_open();
 	else
 		lg_run_timed();
 	return lg.errors == 0 ? 0 : 1;

@@ -239,7 +239,20 @@ def _wait_rows(median, runs_of, suffix):
              _getter(median, runs_of, "backend_wait_ms_per_login"), "%.3f", "low")]
 
 
-def render_tail(command, date, machine, p, systems, results, median, many):
+def _open_rows(median, runs_of, suffix):
+    """An open loop's figures: the logins done per second (the rate, if the
+    system kept up), latency and CPU, the proxy's run-queue wait, and the
+    arrivals it could not take or the load generator started late."""
+    return _login_rows(median, runs_of, suffix) + [
+        ("proxy run-queue wait ms per login%s" % suffix,
+         _getter(median, runs_of, "wait_ms_per_login"), "%.3f", "low"),
+        ("arrivals dropped (in flight at the bound, or unfinished) %%%s" % suffix,
+         _getter(median, runs_of, "dropped_pct"), "%.2f", "low"),
+        ("arrivals started > 1 ms late %%%s" % suffix,
+         _getter(median, runs_of, "late_pct"), "%.2f", "low")]
+
+
+def render_tail(command, date, machine, p, systems, results, median, many, open_label):
     rows = []
     groups = [(lambda r: r["logins"], ", plain, %d clients" % p["clients"]),
               (lambda r: r["logins_many"], ", plain, %d clients" % p["many_clients"])]
@@ -248,6 +261,13 @@ def render_tail(command, date, machine, p, systems, results, median, many):
                    (_tls_runs(many(mode, p)), ", " + many(mode, p))]
     for runs_of, suffix in groups:
         rows += _login_rows(median, runs_of, suffix) + _wait_rows(median, runs_of, suffix)
+    opened = []
+    for mode, (rate, capacity) in p.get("open_rates", {}).items():
+        label = open_label(mode, rate)
+        rows += _open_rows(median, lambda r, label=label: r["open"].get(label, []),
+                           ", " + label)
+        opened.append("%s at %d/s (%.0f %% of %.0f/s)"
+                      % (mode, rate, 100 * p["open_load"], capacity))
     out = ["## %s — the login latency tail (`bench/compare.py --tail`)" % date, "",
            "Command (as root): `%s`" % command, "",
            "Machine: %s. The same backend and load generator as the plain "
@@ -265,6 +285,17 @@ def render_tail(command, date, machine, p, systems, results, median, many):
            "figure, per login (/proc/<pid>/task/<tid>/schedstat)."
            % (machine, p["clients"], p["many_clients"], p["seconds"], p["tls_seconds"],
               p["rounds"]), ""]
+    if opened:
+        out += [
+            "Open loop (`loadgen cycle -A`): login cycles start at a fixed rate, Poisson "
+            "arrivals, whatever the earlier ones do, at most %d in flight (an arrival "
+            "finding them all busy is dropped), %.0f s per figure, %d rounds interleaved; "
+            "the rate is %.0f %% of the slowest system's closed-loop logins/s with %d "
+            "clients in this run: %s. Latency counts from each arrival's scheduled time, "
+            "so the load generator's own delay (the \"late\" row) is in it, as it would "
+            "be a client's." % (p["many_clients"], p["open_seconds"], p["rounds"],
+                                100 * p["open_load"], p["clients"], "; ".join(opened)),
+            ""]
     out += _tables(systems, rows, results)
     return "\n".join(out) + "\n"
 

@@ -53,7 +53,12 @@ SSL_CTX *tls_server_ctx_new(const char *cert, const char *key,
 	if (ctx == NULL)
 		return NULL;
 	SSL_CTX_set_min_proto_version(ctx, tls_versions[min_protocol]);
-	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* A client's EOF without close_notify is its end, as conn_read()
+	 * treats it: OpenSSL 3 otherwise makes it a fatal error and drops
+	 * the session from the cache, and the many clients that just close
+	 * (after LOGOUT, or quitting) would never resume by session id.
+	 * IMAP, POP3 and LMTP delimit their own data: no truncation to fear. */
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		*error_r = xasprintf("tls.cert %s: %s", cert, tls_last_error());
