@@ -9,7 +9,8 @@
  * but the clock (a node whose clock is off by less than a period still
  * accepts the others' tickets, as the previous period's). A ticket of
  * the current period resumes; one of the previous period resumes and is
- * replaced; an older one, or one of an unknown key, gets a full
+ * replaced (in TLS 1.3 every ticket that resumes is: clients use one
+ * once); an older one, or one of an unknown key, gets a full
  * handshake. The keys of the two periods are derived when a period
  * begins and kept with the context, not derived again for every ticket
  * issued or read (that was 2-3 % of loftd's CPU per TLS login). */
@@ -172,7 +173,11 @@ static int tls_tickets_cb(SSL *ssl, unsigned char key_name[16], unsigned char *i
 			continue;
 		if (tls_tickets_keys(t, k, iv, cctx, hctx, 0) < 0)
 			return -1;
-		return back == 0 ? 1 : 2;
+		/* 2 for a new ticket. TLS 1.3 clients use a ticket once
+		 * (RFC 8446 C.4: NSS, BoringSSL), and after a 1 OpenSSL
+		 * issues none: every other login of theirs would be a full
+		 * handshake. */
+		return back == 0 && SSL_version(ssl) < TLS1_3_VERSION ? 1 : 2;
 	}
 	return 0;	/* unknown or too old: a full handshake */
 }

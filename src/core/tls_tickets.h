@@ -11,7 +11,8 @@
  * key_file (its SHA-256; at least 32 bytes of it), or from a random
  * secret this process keeps for its whole life when key_file is NULL or
  * "". A key is used for lifetime_s seconds and accepted for as long
- * again (a ticket of the previous period is renewed). The keys are
+ * again (a ticket of the previous period is renewed, in TLS 1.3 any
+ * ticket that resumes). The keys are
  * derived once a period and kept with ctx, which must be used from one
  * thread (loftd's event loop). -1 and *error_r when the file cannot be
  * read or is too short. */

@@ -185,6 +185,40 @@ static void test_tickets_resume_for_two_periods_only(void **state)
 	SSL_CTX_free(server);
 }
 
+/* A TLS 1.3 resumption brings a new ticket: clients that use a ticket
+ * once (RFC 8446 C.4) resume again with it. TLS 1.2 keeps its ticket
+ * for the period. */
+static void test_a_resumption_brings_a_new_tls13_ticket(void **state)
+{
+	(void)state;
+	SSL_CTX *server = server_ctx_new();
+	SSL_CTX *client = client_ctx_new(TLS1_3_VERSION);
+	test_now = 1000 * LIFETIME;
+	assert_false(tls_connect(server, client, NULL));
+	SSL_SESSION *first = ticket_taken();
+	for (int i = 0; i < 3; i++) {
+		SSL_SESSION *used = ticket_taken();
+		assert_true(tls_connect(server, client, used));
+		assert_int_equal(tickets_received, 1);
+		assert_ptr_not_equal(last_ticket, used);
+		SSL_SESSION_free(used);
+	}
+	SSL_SESSION_free(first);
+	SSL_CTX_free(client);
+
+	client = client_ctx_new(TLS1_2_VERSION);
+	assert_false(tls_connect(server, client, NULL));
+	SSL_SESSION *ticket = ticket_taken();
+	assert_true(SSL_SESSION_has_ticket(ticket));
+	assert_true(tls_connect(server, client, ticket));
+	assert_int_equal(tickets_received, 0);
+	SSL_SESSION_free(ticket);
+	SSL_SESSION_free(last_ticket);
+	last_ticket = NULL;
+	SSL_CTX_free(client);
+	SSL_CTX_free(server);
+}
+
 /* Contexts of one process share its random secret (a reload's new one
  * resumes the old one's tickets), each with its own key cache. */
 static void test_a_new_context_resumes_the_tickets_of_the_old(void **state)
@@ -211,6 +245,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tickets_resume_for_two_periods_only),
+		cmocka_unit_test(test_a_resumption_brings_a_new_tls13_ticket),
 		cmocka_unit_test(test_a_new_context_resumes_the_tickets_of_the_old),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
