@@ -227,6 +227,12 @@ static int tls_tickets_read_file(const char *path, unsigned char secret[32], cha
 	return 0;
 }
 
+/* the tickets a full TLS 1.3 handshake issues (OpenSSL's default is 2,
+ * for browsers that open connections in parallel; a mail client offers
+ * one ticket when it reconnects, and each resumption brings it a new
+ * one). A TLS 1.2 handshake issues one whatever this says. */
+#define TLS_TICKETS_PER_HANDSHAKE 1
+
 int tls_tickets_attach(SSL_CTX *ctx, const char *key_file, unsigned int lifetime_s,
 		       char **error_r)
 {
@@ -262,6 +268,7 @@ int tls_tickets_attach(SSL_CTX *ctx, const char *key_file, unsigned int lifetime
 	}
 	/* a ticket is good for two periods at most */
 	SSL_CTX_set_timeout(ctx, (long)t->lifetime_s * 2);
+	SSL_CTX_set_num_tickets(ctx, TLS_TICKETS_PER_HANDSHAKE);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_tickets_cb);
 	return 0;
 }

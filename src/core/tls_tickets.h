@@ -12,9 +12,9 @@
  * secret this process keeps for its whole life when key_file is NULL or
  * "". A key is used for lifetime_s seconds and accepted for as long
  * again (a ticket of the previous period is renewed, in TLS 1.3 any
- * ticket that resumes). The keys are
- * derived once a period and kept with ctx, which must be used from one
- * thread (loftd's event loop). -1 and *error_r when the file cannot be
+ * ticket that resumes). A full TLS 1.3 handshake issues one ticket.
+ * The keys are derived once a period and kept with ctx, which must be
+ * used from one thread (loftd's event loop). -1 and *error_r when the file cannot be
  * read or is too short. */
 int tls_tickets_attach(SSL_CTX *ctx, const char *key_file, unsigned int lifetime_s,
 		       char **error_r);

@@ -1,7 +1,8 @@
 /* Unit tests for src/core/tls_tickets.c: real OpenSSL handshakes in
  * memory (a BIO pair) between a server context with loft's ticket keys
  * and a plain OpenSSL client, with the server's clock moved across
- * ticket periods: which tickets resume. */
+ * ticket periods: which tickets resume, and how many a handshake
+ * issues. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -185,6 +186,28 @@ static void test_tickets_resume_for_two_periods_only(void **state)
 	SSL_CTX_free(server);
 }
 
+/* A mail client reconnects with one ticket: a full TLS 1.3 handshake
+ * issues one (OpenSSL's default is two), and so does a TLS 1.2 one. */
+static void test_a_full_handshake_issues_one_ticket(void **state)
+{
+	(void)state;
+	SSL_CTX *server = server_ctx_new();
+	test_now = 1000 * LIFETIME;
+	static const int versions[] = { TLS1_3_VERSION, TLS1_2_VERSION };
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		SSL_CTX *client = client_ctx_new(versions[i]);
+		assert_false(tls_connect(server, client, NULL));
+		assert_int_equal(tickets_received, 1);
+		SSL_SESSION *ticket = ticket_taken();
+		assert_true(tls_connect(server, client, ticket));
+		SSL_SESSION_free(ticket);
+		SSL_CTX_free(client);
+	}
+	SSL_SESSION_free(last_ticket);
+	last_ticket = NULL;
+	SSL_CTX_free(server);
+}
+
 /* A TLS 1.3 resumption brings a new ticket: clients that use a ticket
  * once (RFC 8446 C.4) resume again with it. TLS 1.2 keeps its ticket
  * for the period. */
@@ -245,6 +268,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tickets_resume_for_two_periods_only),
+		cmocka_unit_test(test_a_full_handshake_issues_one_ticket),
 		cmocka_unit_test(test_a_resumption_brings_a_new_tls13_ticket),
 		cmocka_unit_test(test_a_new_context_resumes_the_tickets_of_the_old),
 	};
