@@ -97,7 +97,8 @@ static int tls_tickets_derive_keys(const struct tls_tickets *t, uint64_t period,
 	int ok = tls_tickets_derive(t, "name", period, name) == 0 &&
 		tls_tickets_derive(t, "aes", period, k->aes) == 0 &&
 		tls_tickets_derive(t, "hmac", period, k->mac) == 0;
-	memcpy(k->name, name, sizeof(k->name));
+	if (ok)
+		memcpy(k->name, name, sizeof(k->name));
 	OPENSSL_cleanse(name, sizeof(name));
 	if (!ok) {
 		OPENSSL_cleanse(k, sizeof(*k));
