@@ -174,10 +174,10 @@ static int tls_tickets_cb(SSL *ssl, unsigned char key_name[16], unsigned char *i
 			continue;
 		if (tls_tickets_keys(t, k, iv, cctx, hctx, 0) < 0)
 			return -1;
-		/* 2 for a new ticket. TLS 1.3 clients use a ticket once
-		 * (RFC 8446 C.4: NSS, BoringSSL), and after a 1 OpenSSL
-		 * issues none: every other login of theirs would be a full
-		 * handshake. */
+		/* 2 for a new ticket. A TLS 1.3 client may use a ticket
+		 * once (RFC 8446 C.4 asks it to; BoringSSL's do), and after
+		 * a 1 OpenSSL issues none: every other login of such a
+		 * client would be a full handshake. */
 		return back == 0 && SSL_version(ssl) < TLS1_3_VERSION ? 1 : 2;
 	}
 	return 0;	/* unknown or too old: a full handshake */

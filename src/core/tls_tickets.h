@@ -14,8 +14,8 @@
  * again (a ticket of the previous period is renewed, in TLS 1.3 any
  * ticket that resumes). A full TLS 1.3 handshake issues one ticket.
  * The keys are derived once a period and kept with ctx, which must be
- * used from one thread (loftd's event loop). -1 and *error_r when the file cannot be
- * read or is too short. */
+ * used from one thread (loftd's event loop). -1 and *error_r when the
+ * file cannot be read or is too short. */
 int tls_tickets_attach(SSL_CTX *ctx, const char *key_file, unsigned int lifetime_s,
 		       char **error_r);
 
