@@ -453,6 +453,8 @@ def run(args):
     if args.before:
         LoftBefore.build = os.path.abspath(args.before)
         p["systems"] = ["loft-before"] + p["systems"]
+        if p["lmtp_systems"]:	# --lmtp-only: the LMTP figures of both builds
+            p["lmtp_systems"] = ["loft-before"] + p["lmtp_systems"]
     if args.systems:
         wanted = args.systems.split(",")
         p["systems"] = [n for n in wanted if not KNOWN[n].lmtp_only]

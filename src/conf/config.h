@@ -191,6 +191,7 @@ struct config {
 		uint64_t max_message_size;
 		uint64_t proxy_timeout_ms;
 		uint64_t client_timeout_ms;
+		unsigned int max_idle_backends;
 	} lmtp;
 
 	struct {

@@ -280,6 +280,8 @@ static const struct conf_key lmtp_keys[] = {
 		  SEC(1), SEC(3600), "time a backend may take for each step of a delivery"),
 	KEY_RANGE("client_timeout", CONF_TYPE_DURATION, lmtp.client_timeout_ms, "5m",
 		  SEC(1), SEC(86400), "time the MTA may leave an LMTP session without input"),
+	KEY_RANGE("max_idle_backends", CONF_TYPE_UINT, lmtp.max_idle_backends, "16", 0, 1024,
+		  "backend connections an LMTP session keeps between transactions; 0: none"),
 	END
 };
 

@@ -12,7 +12,7 @@ enum lmtp_client_state {
 	LMTP_C_LHLO,		/* 250 extensions */
 	LMTP_C_XCLIENT,		/* 220: the session starts over */
 	LMTP_C_READY,		/* no command outstanding */
-	LMTP_C_COMMAND,		/* MAIL or RCPT sent */
+	LMTP_C_COMMAND,		/* MAIL or RCPT sent (`pending` of them) */
 	LMTP_C_DATA,		/* DATA sent: 354 */
 	LMTP_C_BODY,		/* body sent: per-recipient replies */
 	LMTP_C_DONE,
@@ -42,6 +42,7 @@ static void lmtp_client_lhlo(struct lmtp_client *c, struct sbuf *out)
 	sbuf_appendf(out, "LHLO %s\r\n", c->params.hostname);
 	c->xclient = false;
 	c->eightbitmime = false;
+	c->pipelining = false;
 	c->state = LMTP_C_LHLO;
 }
 
@@ -56,6 +57,8 @@ static void lmtp_client_extension(struct lmtp_client *c, const char *text, size_
 		c->xclient = true;
 	if (smtp_ehlo_has(text, len, "8BITMIME", &params, &plen))
 		c->eightbitmime = true;
+	if (smtp_ehlo_has(text, len, "PIPELINING", &params, &plen))
+		c->pipelining = true;
 }
 
 static enum lmtp_client_event lmtp_client_reply(struct lmtp_client *c, int code,
@@ -63,6 +66,13 @@ static enum lmtp_client_event lmtp_client_reply(struct lmtp_client *c, int code,
 {
 	const struct lmtp_client_params *p = &c->params;
 	c->code = code;
+	if (c->rset_replies > 0 && c->state == LMTP_C_COMMAND) {
+		/* the RSET sent ahead of a MAIL: its reply is no event */
+		c->rset_replies--;
+		if (code / 100 != 2)
+			return lmtp_client_fail(c, "RSET failed");
+		return LMTP_EV_NONE;
+	}
 	switch (c->state) {
 	case LMTP_C_GREETING:
 	case LMTP_C_XCLIENT:
@@ -86,7 +96,8 @@ static enum lmtp_client_event lmtp_client_reply(struct lmtp_client *c, int code,
 		c->state = LMTP_C_READY;
 		return LMTP_EV_READY;
 	case LMTP_C_COMMAND:
-		c->state = LMTP_C_READY;
+		if (--c->pending == 0)
+			c->state = LMTP_C_READY;
 		return LMTP_EV_REPLY;
 	case LMTP_C_DATA:
 		if (code != 354) {
@@ -98,8 +109,10 @@ static enum lmtp_client_event lmtp_client_reply(struct lmtp_client *c, int code,
 		c->state = LMTP_C_BODY;
 		return LMTP_EV_DATA_GO;
 	case LMTP_C_BODY:
-		if (c->data_replies > 0 && --c->data_replies == 0)
+		if (c->data_replies > 0 && --c->data_replies == 0) {
 			c->state = LMTP_C_READY;
+			c->in_transaction = false;
+		}
 		return LMTP_EV_DATA_REPLY;
 	default:
 		break;
@@ -146,19 +159,32 @@ bool lmtp_client_owes_reply(const struct lmtp_client *c)
 	return c->state != LMTP_C_READY && c->state != LMTP_C_DONE;
 }
 
+bool lmtp_client_is_idle(const struct lmtp_client *c)
+{
+	return c->state == LMTP_C_READY;
+}
+
 void lmtp_client_mail(struct lmtp_client *c, const char *from, const char *body,
 		      struct sbuf *out)
 {
+	if (c->in_transaction) {
+		/* the last MAIL's transaction was never delivered */
+		sbuf_appends(out, "RSET\r\n");
+		c->rset_replies++;
+	}
+	c->in_transaction = true;
 	if (body != NULL && c->eightbitmime)
 		sbuf_appendf(out, "MAIL FROM:<%s> BODY=%s\r\n", from, body);
 	else
 		sbuf_appendf(out, "MAIL FROM:<%s>\r\n", from);
+	c->pending++;
 	c->state = LMTP_C_COMMAND;
 }
 
 void lmtp_client_rcpt(struct lmtp_client *c, const char *to, struct sbuf *out)
 {
 	sbuf_appendf(out, "RCPT TO:<%s>\r\n", to);
+	c->pending++;
 	c->state = LMTP_C_COMMAND;
 }
 

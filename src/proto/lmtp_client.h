@@ -4,11 +4,15 @@
  *   C: XCLIENT ADDR= PORT= SESSION= TTL=   (offered)   S: 220; LHLO again
  *   -> LMTP_EV_READY
  *   C: MAIL FROM:<..>  -> LMTP_EV_REPLY      C: RCPT TO:<..>  -> LMTP_EV_REPLY
+ *      (MAIL and RCPT may be pipelined when the backend offers PIPELINING:
+ *      one REPLY each, in order; a MAIL while the last one's transaction
+ *      was never delivered goes after an RSET, whose reply is no event)
  *   C: DATA  -> LMTP_EV_DATA_GO (354: the caller sends the dot-stuffed body)
  *   S: one reply per accepted recipient -> LMTP_EV_DATA_REPLY each (a
  *      refused DATA comes as one DATA_REPLY with data_replies 0: it stands
  *      for every recipient)
  *
+ * After the last verdict the connection may serve the next transaction.
  * A pure state machine: bytes in, commands out, events for the owner. */
 #ifndef LOFT_PROTO_LMTP_CLIENT_H
 #define LOFT_PROTO_LMTP_CLIENT_H
@@ -42,6 +46,10 @@ struct lmtp_client {
 	int state;
 	bool xclient, xclient_done;
 	bool eightbitmime;		/* offered: BODY= may be sent */
+	bool pipelining;		/* offered: RCPT may follow MAIL unanswered */
+	bool in_transaction;		/* MAIL sent, its DATA not answered */
+	unsigned int pending;		/* MAIL and RCPT replies to come */
+	unsigned int rset_replies;	/* RSET replies to come */
 	unsigned int data_replies;	/* still to come after the body */
 	int code;			/* the last reply's code */
 	struct sbuf reply;		/* its last line */
@@ -56,7 +64,10 @@ enum lmtp_client_event lmtp_client_feed(struct lmtp_client *c, const unsigned ch
 /* True while a reply is due: from the greeting to READY, and from each
  * command until its reply (after DATA, until the last verdict). */
 bool lmtp_client_owes_reply(const struct lmtp_client *c);
-/* Commands, once READY and each after the previous one's reply. body is
+/* True when no reply is due and no DATA was refused: READY. */
+bool lmtp_client_is_idle(const struct lmtp_client *c);
+/* Commands, once READY and each after the previous one's reply (RCPT
+ * after an unanswered MAIL or RCPT when pipelining is offered). body is
  * the client's BODY= value or NULL; it is passed on only when the backend
  * offered 8BITMIME. */
 void lmtp_client_mail(struct lmtp_client *c, const char *from, const char *body,

@@ -244,6 +244,17 @@ bool lmtp_backend_is(const struct lmtp_backend *b, const struct ipaddr *ip, uint
 	return !b->failed && b->port == port && ipaddr_equal(&b->ip, ip);
 }
 
+bool lmtp_backend_is_idle(const struct lmtp_backend *b)
+{
+	return !b->failed && b->connecting == NULL && conn_is_open(&b->conn) &&
+		lmtp_client_is_idle(&b->client) && sbuf_len(&b->out) == 0;
+}
+
+bool lmtp_backend_can_pipeline(const struct lmtp_backend *b)
+{
+	return b->client.pipelining;
+}
+
 static void lmtp_backend_sent(struct lmtp_backend *b)
 {
 	lmtp_backend_arm(b);

@@ -1,7 +1,9 @@
 /* One LMTP connection to a backend, driven by an LMTP session: connect,
  * then proto/lmtp_client's dialogue. The session issues MAIL, RCPT and
- * DATA one at a time and hears back through callbacks. Callbacks never
- * free the backend; the session frees it later from its own event.
+ * DATA (MAIL and RCPT pipelined when offered) and hears back through
+ * callbacks; an idle connection may serve the session's next
+ * transaction. Callbacks never free the backend; the session frees it
+ * later from its own event.
  * Internal to src/proxy. */
 #ifndef LOFT_PROXY_LMTP_BACKEND_H
 #define LOFT_PROXY_LMTP_BACKEND_H
@@ -36,6 +38,11 @@ struct lmtp_backend *lmtp_backend_new(struct proxy *proxy, const struct ipaddr *
 void lmtp_backend_free(struct lmtp_backend **b);
 
 bool lmtp_backend_is(const struct lmtp_backend *b, const struct ipaddr *ip, uint16_t port);
+/* Greeted, connected, every reply in and none refused DATA: the
+ * connection can serve another transaction (MAIL again). */
+bool lmtp_backend_is_idle(const struct lmtp_backend *b);
+/* The backend offered PIPELINING: RCPT may follow MAIL unanswered. */
+bool lmtp_backend_can_pipeline(const struct lmtp_backend *b);
 void lmtp_backend_mail(struct lmtp_backend *b, const char *from, const char *body);
 void lmtp_backend_rcpt(struct lmtp_backend *b, const char *to);
 /* DATA for `accepted` recipients, then the dot-stuffed body with its

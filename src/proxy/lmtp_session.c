@@ -283,6 +283,9 @@ static void lmtp_delivered(struct lmtp_session *s)
 	}
 	lmtp_front_data_done(&s->front);
 	lmtp_transaction_reset(&s->tx);
+	/* the message may have grown the input buffer to the input limit: a
+	 * session waiting for its next message holds none */
+	sbuf_release_if_empty(&s->in);
 	lmtp_await_client(s);
 	if (s->kick_text != NULL)
 		lmtp_wake(s);	/* the kick that waited for this */
@@ -320,6 +323,7 @@ static bool lmtp_feed(struct lmtp_session *s)
 			s->reg.client_port = s->front.forward.port;
 		}
 		lmtp_transaction_reset(&s->tx);
+		lmtp_transaction_close_idle(&s->tx);
 		return true;
 	case LMTP_FRONT_EV_RESET:
 		lmtp_transaction_reset(&s->tx);

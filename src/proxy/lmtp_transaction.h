@@ -1,5 +1,8 @@
 /* One LMTP mail transaction at the backends (MAIL, RCPTs, DATA): a
- * connection per backend that has recipients, shared by all of them; the
+ * connection per backend that has recipients, shared by all of them and
+ * kept, when it ends idle, for the session's next transactions (up to
+ * lmtp.max_idle_backends; a kept one the backend closed meanwhile is
+ * replaced by a new one, once); the
  * recipient being asked; the accepted recipients, whose director tickets
  * it holds until the delivery is over; and the backends' verdicts on the
  * message, kept in RCPT order. Driven by lmtp_session.c: backend events
@@ -35,8 +38,13 @@ struct lmtp_transaction {
 	const char *mail_from;		/* MAIL FROM and BODY=, borrowed */
 	const char *mail_body;
 
+	struct lmtp_client_params params;	/* the last ask's, borrowed */
 	struct lmtp_route *routes;
 	size_t nroutes, routes_cap;
+	struct lmtp_backend **idle;	/* kept from earlier transactions */
+	size_t nidle, idle_cap;
+	struct lmtp_backend **dead;	/* replaced, freed at the reset */
+	size_t ndead, dead_cap;
 	struct lmtp_rcpt *rcpts;
 	size_t nrcpts, rcpts_cap;
 	size_t missing;			/* verdicts still to come */
@@ -51,14 +59,17 @@ struct lmtp_transaction {
 
 void lmtp_transaction_init(struct lmtp_transaction *t, struct proxy *proxy,
 			   void (*wake)(void *ctx), void *ctx);
-/* Backends closed, tickets released, verdicts dropped: ready for the
- * next transaction. */
+/* Idle backends kept, the others closed, tickets released, verdicts
+ * dropped: ready for the next transaction. */
 void lmtp_transaction_reset(struct lmtp_transaction *t);
+/* Closes the kept connections (they carry the client's old XCLIENT). */
+void lmtp_transaction_close_idle(struct lmtp_transaction *t);
 void lmtp_transaction_deinit(struct lmtp_transaction *t);
 
 /* Asks the backend at ip:port about a recipient (dest: the name it is to
  * see): the connection this transaction has there, or a new one made
- * with params, which sends MAIL first. The answer comes in rcpt_reply. */
+ * with params (a kept one if there is), which sends MAIL first. The
+ * answer comes in rcpt_reply. */
 void lmtp_transaction_ask(struct lmtp_transaction *t, const struct ipaddr *ip,
 			  uint16_t port, const char *dest,
 			  const struct lmtp_client_params *params);

@@ -156,6 +156,10 @@ def test_lmtp_behind_a_balancer(pp_loft, cluster):
     assert [c.line()[:3] for _ in range(3)] == ["250", "250", "354"]
     c.send("Subject: behind a balancer\r\n\r\nhi\r\n.\r\n")
     assert c.line().startswith("250 2.0.0 <%s@loft.test>" % user)
+    # the session's end closes the backend connection it kept, and Dovecot
+    # names the client it was told when the connection ends
+    c.send("QUIT\r\n")
+    assert c.line().startswith("221")
     be = cluster.by_ip(dovecot_host(BACKEND_IPS, user))
     loftlib.wait_for(lambda: "Disconnect from 192.0.2.93" in be.log_text(), 10,
                      "the backend to log the client from the header")

@@ -522,6 +522,66 @@ static void test_client(void **state)
 	run_client(true);
 }
 
+/* MAIL and RCPT pipelined (one reply each, in order); a transaction
+ * left undelivered gets an RSET before the next MAIL, whose reply is no
+ * event; a delivered one does not. */
+static void run_client_reuse(bool bytewise)
+{
+	struct lmtp_client_params p = { .hostname = "loft", .ttl = 5 };
+	struct lmtp_client c;
+	struct sbuf in = SBUF_INIT, out = SBUF_INIT;
+
+	lmtp_client_init(&c, &p);
+	assert_int_equal(feed(&c, &in, "220 x\r\n250-be\r\n250 PIPELINING\r\n", bytewise,
+			      &out), LMTP_EV_READY);
+	assert_true(c.pipelining);
+	sbuf_reset(&out);
+	lmtp_client_mail(&c, "a@b", NULL, &out);
+	lmtp_client_rcpt(&c, "jane", &out);
+	expect(&out, "MAIL FROM:<a@b>\r\nRCPT TO:<jane>\r\n");
+	assert_int_equal(feed(&c, &in, "250 2.1.0 OK\r\n", bytewise, &out), LMTP_EV_REPLY);
+	assert_true(lmtp_client_owes_reply(&c));	/* the RCPT's */
+	assert_false(lmtp_client_is_idle(&c));
+	assert_int_equal(feed(&c, &in, "250 2.1.5 OK\r\n", bytewise, &out), LMTP_EV_REPLY);
+	assert_true(lmtp_client_is_idle(&c));
+	/* the client gave up that transaction (RSET): the backend must too */
+	lmtp_client_mail(&c, "c@d", NULL, &out);
+	expect(&out, "RSET\r\nMAIL FROM:<c@d>\r\n");
+	assert_int_equal(feed(&c, &in, "250 2.0.0 OK\r\n", bytewise, &out), LMTP_EV_NONE);
+	assert_true(lmtp_client_owes_reply(&c));
+	assert_int_equal(feed(&c, &in, "250 2.1.0 OK\r\n", bytewise, &out), LMTP_EV_REPLY);
+	lmtp_client_rcpt(&c, "jane", &out);
+	assert_int_equal(feed(&c, &in, "250 2.1.5 OK\r\n", bytewise, &out), LMTP_EV_REPLY);
+	sbuf_reset(&out);
+	lmtp_client_data(&c, 1, &out);
+	expect(&out, "DATA\r\n");
+	assert_int_equal(feed(&c, &in, "354 go\r\n", bytewise, &out), LMTP_EV_DATA_GO);
+	assert_int_equal(feed(&c, &in, "250 2.0.0 <jane> Saved\r\n", bytewise, &out),
+			 LMTP_EV_DATA_REPLY);
+	assert_true(lmtp_client_is_idle(&c));
+	/* delivered: the next MAIL goes alone */
+	lmtp_client_mail(&c, "e@f", NULL, &out);
+	expect(&out, "MAIL FROM:<e@f>\r\n");
+	assert_int_equal(feed(&c, &in, "250 2.1.0 OK\r\n", bytewise, &out), LMTP_EV_REPLY);
+	/* an RSET refused: the connection is not to be trusted */
+	lmtp_client_mail(&c, "g@h", NULL, &out);
+	expect(&out, "RSET\r\nMAIL FROM:<g@h>\r\n");
+	assert_int_equal(feed(&c, &in, "421 4.3.2 Shutting down\r\n", bytewise, &out),
+			 LMTP_EV_FAIL);
+	assert_string_equal(c.error, "RSET failed");
+	assert_false(lmtp_client_is_idle(&c));
+	lmtp_client_deinit(&c);
+	sbuf_free(&in);
+	sbuf_free(&out);
+}
+
+static void test_client_reuse(void **state)
+{
+	(void)state;
+	run_client_reuse(false);
+	run_client_reuse(true);
+}
+
 static void test_client_failures(void **state)
 {
 	(void)state;
@@ -572,6 +632,7 @@ int main(void)
 		cmocka_unit_test(test_front_long_lines),
 		cmocka_unit_test(test_front_body),
 		cmocka_unit_test(test_client),
+		cmocka_unit_test(test_client_reuse),
 		cmocka_unit_test(test_client_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
