@@ -43,6 +43,8 @@ struct imap_back {
 	enum imap_back_state state;
 	unsigned int caps;
 	bool caps_known;
+	/* a pass-through login's mechanism is among the AUTH= capabilities */
+	bool auth_mech;
 	bool login_sent;
 	bool ir_sent;
 };
@@ -54,8 +56,10 @@ static void imap_back_set_state(struct imap_back *b, enum imap_back_state state)
 
 static void imap_back_parse_caps(struct imap_back *b, const char *s, size_t len)
 {
+	const char *mech = b->base.params.sasl_mech;
 	b->caps = 0;
 	b->caps_known = true;
+	b->auth_mech = false;
 	while (len > 0) {
 		const char *sp = memchr(s, ' ', len);
 		size_t tlen = sp == NULL ? len : (size_t)(sp - s);
@@ -64,6 +68,9 @@ static void imap_back_parse_caps(struct imap_back *b, const char *s, size_t len)
 			    strncasecmp(s, imap_cap_names[i].name, tlen) == 0)
 				b->caps |= imap_cap_names[i].cap;
 		}
+		if (mech != NULL && tlen == 5 + strlen(mech) && strncasecmp(s, "AUTH=", 5) == 0 &&
+		    strncasecmp(s + 5, mech, tlen - 5) == 0)
+			b->auth_mech = true;
 		if (sp == NULL)
 			break;
 		len -= tlen + 1;
@@ -133,6 +140,11 @@ static enum back_event imap_back_send_login(struct imap_back *b, struct sbuf *ou
 	const struct back_params *p = &b->base.params;
 	bool sasl = p->use_sasl;
 
+	/* the client chose a mechanism the backend does not offer: no
+	 * attempt, so no failure counts against the client's address */
+	if (p->sasl_mech != NULL && b->caps_known && !b->auth_mech)
+		return imap_back_fail(b, BACK_FAIL_TEMP,
+				      "the client's SASL mechanism is not advertised");
 	if (!sasl && (b->caps & IMAP_CAP_LOGINDISABLED) != 0) {
 		if (!p->tls_active)
 			return imap_back_fail(b, BACK_FAIL_TEMP,

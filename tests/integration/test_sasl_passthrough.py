@@ -84,7 +84,9 @@ class Introspection(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def oauth_cluster():
+def oauth_cluster(cluster):
+    """cluster (the shared backends) first: it checks that nothing
+    listens in the net yet, and these backends share it."""
     base = tempfile.mkdtemp(prefix="loft-sasl-", dir="/tmp")
     server = http.server.ThreadingHTTPServer((OAUTH_IP, OAUTH_PORT), Introspection)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -110,7 +112,9 @@ def oauth_cluster():
 @pytest.fixture(scope="module")
 def factory(oauth_cluster):
     f = LoftFactory(oauth_cluster)
-    f.next_port = 13143
+    # every port it derives (loftlib's offsets: POP3, ManageSieve,
+    # Submission, LMTP) clear of the other factories' (10143, 11143, 11301)
+    f.next_port = 14143
     yield f
     f.stop_all()
 
@@ -380,3 +384,19 @@ def test_a_refused_token_earns_the_penalty(factory):
         == "OK"
     assert "auth delayed 4000ms by failure penalty" in loft.log_text()
     m.logout()
+
+
+def test_a_backend_without_the_mechanism(loft_factory):
+    """The shared backends offer PLAIN and LOGIN only: a pass-through
+    login is not tried there (a temporary failure, no penalty for the
+    client's address), and the same client's password login goes on."""
+    loft = loft_factory(log_level="debug",
+                        auth_extra="passthrough_mechanisms = [ %s ];" % PASSTHROUGH)
+    m = IMAP(LOFT_IP, loft.port)
+    with pytest.raises(IMAP.error, match="UNAVAILABLE"):
+        m.authenticate("XOAUTH2", OAuthClient(xoauth2("user5", "token-of-user5")))
+    assert m.login("user5", USERS["user5"])[0] == "OK"
+    m.logout()
+    log = loft.log_text()
+    assert "the client's SASL mechanism is not advertised" in log
+    assert "delayed" not in log

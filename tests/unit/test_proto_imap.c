@@ -873,7 +873,8 @@ static void run_back_passthrough(bool bytewise)
 	p.sasl_ir_len = 15;
 	struct sbuf out = SBUF_INIT;
 	struct back *b = imap_back_ops.create(&p);
-	assert_int_equal(back_send(b, BANNER, bytewise, &out), BACK_EV_NONE);
+	assert_int_equal(back_send(b, "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN "
+				   "AUTH=SCRAM-SHA-256] ready\r\n", bytewise, &out), BACK_EV_NONE);
 	expect_sbuf(&out, "L AUTHENTICATE SCRAM-SHA-256 biwsbj1qYW5lLHI9YWJj\r\n");
 	assert_int_equal(back_send(b, "+ cj1hYmNkZWYscz1jMkZzZEE9PSxpPTQwOTY=\r\n", bytewise,
 				   &out), BACK_EV_CHALLENGE);
@@ -889,8 +890,8 @@ static void run_back_passthrough(bool bytewise)
 	imap_back_ops.destroy(b);
 	/* without SASL-IR the message answers the first "+" */
 	b = imap_back_ops.create(&p);
-	assert_int_equal(back_send(b, "* OK [CAPABILITY IMAP4rev1] x\r\n", bytewise, &out),
-			 BACK_EV_NONE);
+	assert_int_equal(back_send(b, "* OK [CAPABILITY IMAP4rev1 auth=scram-sha-256] x\r\n",
+				   bytewise, &out), BACK_EV_NONE);
 	expect_sbuf(&out, "L AUTHENTICATE SCRAM-SHA-256\r\n");
 	assert_int_equal(back_send(b, "+\r\n", bytewise, &out), BACK_EV_NONE);
 	expect_sbuf(&out, "biwsbj1qYW5lLHI9YWJj\r\n");
@@ -899,6 +900,14 @@ static void run_back_passthrough(bool bytewise)
 	assert_int_equal(back_send(b, "L NO [AUTHENTICATIONFAILED] no\r\n", bytewise, &out),
 			 BACK_EV_FAIL);
 	assert_int_equal(b->fail, BACK_FAIL_AUTH);
+	imap_back_ops.destroy(b);
+	/* not offered by the backend (nor a prefix of it): nothing is tried */
+	b = imap_back_ops.create(&p);
+	assert_int_equal(back_send(b, "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=SCRAM-SHA-1 "
+				   "AUTH=SCRAM-SHA-256-PLUS] x\r\n", bytewise, &out), BACK_EV_FAIL);
+	assert_int_equal(b->fail, BACK_FAIL_TEMP);
+	assert_string_equal(b->error, "the client's SASL mechanism is not advertised");
+	assert_int_equal(sbuf_len(&out), 0);
 	imap_back_ops.destroy(b);
 	/* PLAIN has no second step */
 	p = back_params(true, false);
