@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "common/xmalloc.h"
+#include "proto/smtp_reply.h"
 
 enum msieve_back_state {
 	MSIEVE_BACK_GREETING,	/* capability lines until OK */
@@ -21,6 +22,7 @@ struct msieve_back {
 	enum msieve_back_state state;
 	bool xclient;		/* "XCLIENT" among the capabilities */
 	bool starttls;		/* "STARTTLS" among the capabilities */
+	bool sasl_mech;		/* a pass-through login's mechanism in "SASL" */
 };
 
 static enum back_event msieve_back_fail(struct msieve_back *b, enum back_fail fail,
@@ -42,14 +44,24 @@ static bool msieve_status(const char *line, size_t len, const char *status)
 /* A capability line: "NAME" ["value"] */
 static void msieve_back_capability(struct msieve_back *b, const char *line, size_t len)
 {
+	static const char sasl[] = "\"SASL\" \"";
+	const char *mech = b->base.params.sasl_mech;
 	if (len >= 10 && strncasecmp(line, "\"STARTTLS\"", 10) == 0)
 		b->starttls = true;
 	if (len >= 9 && strncasecmp(line, "\"XCLIENT\"", 9) == 0)
 		b->xclient = true;
+	if (mech != NULL && len > sizeof(sasl) && strncasecmp(line, sasl, sizeof(sasl) - 1) == 0 &&
+	    line[len - 1] == '"')
+		b->sasl_mech = smtp_words_have(line + sizeof(sasl) - 1, len - sizeof(sasl), mech);
 }
 
 static enum back_event msieve_back_login(struct msieve_back *b, struct sbuf *out)
 {
+	/* the client chose a mechanism the backend does not offer: no
+	 * attempt, so no failure counts against the client's address */
+	if (b->base.params.sasl_mech != NULL && !b->sasl_mech)
+		return msieve_back_fail(b, BACK_FAIL_TEMP,
+					"the client's SASL mechanism is not advertised");
 	sbuf_appendf(out, "AUTHENTICATE \"%s\" \"", back_sasl_mech(&b->base.params));
 	back_append_sasl_ir(&b->base.params, out);
 	sbuf_appends(out, "\"\r\n");
@@ -152,7 +164,7 @@ static void msieve_back_tls_started(struct back *back, struct sbuf *out)
 	struct msieve_back *b = (struct msieve_back *)back;
 	(void)out;
 	b->base.params.tls_active = true;
-	b->xclient = b->starttls = false;
+	b->xclient = b->starttls = b->sasl_mech = false;
 	b->state = MSIEVE_BACK_TLS_CAPS;
 }
 

@@ -224,6 +224,9 @@ static void test_back(void **state)
 	run_back(true);
 }
 
+#define SCRAM_CAPS "\"IMPLEMENTATION\" \"Dovecot Pigeonhole\"\r\n" \
+	"\"SASL\" \"PLAIN LOGIN SCRAM-SHA-1 SCRAM-SHA-256\"\r\n\"VERSION\" \"1.0\"\r\n"
+
 /* A pass-through login: challenges and answers are strings (RFC 5804). */
 static void run_back_passthrough(bool bytewise)
 {
@@ -236,7 +239,7 @@ static void run_back_passthrough(bool bytewise)
 	p.sasl_ir_len = 15;
 	struct sbuf out = SBUF_INIT;
 	struct back *b = managesieve_back_ops.create(&p);
-	assert_int_equal(back_send(b, BACKEND_CAPS "OK \"ready\"\r\n", bytewise, &out),
+	assert_int_equal(back_send(b, SCRAM_CAPS "OK \"ready\"\r\n", bytewise, &out),
 			 BACK_EV_NONE);
 	expect_sbuf(&out, "AUTHENTICATE \"SCRAM-SHA-1\" \"biwsbj1qYW5lLHI9YWJj\"\r\n");
 	assert_int_equal(back_send(b, "\"cj1hYmNkZWY=\"\r\n", bytewise, &out),
@@ -246,9 +249,16 @@ static void run_back_passthrough(bool bytewise)
 	expect_sbuf(&out, "\"Yz1iaXdz\"\r\n");
 	assert_int_equal(back_send(b, "OK \"Logged in.\"\r\n", bytewise, &out), BACK_EV_OK);
 	managesieve_back_ops.destroy(b);
+	/* not offered by the backend: nothing is tried */
+	b = managesieve_back_ops.create(&p);
+	assert_int_equal(back_send(b, BACKEND_CAPS "OK \"ready\"\r\n", bytewise, &out),
+			 BACK_EV_FAIL);
+	assert_string_equal(b->error, "the client's SASL mechanism is not advertised");
+	assert_int_equal(sbuf_len(&out), 0);
+	managesieve_back_ops.destroy(b);
 	/* an unterminated string is no challenge */
 	b = managesieve_back_ops.create(&p);
-	back_send(b, BACKEND_CAPS "OK \"ready\"\r\n", bytewise, &out);
+	back_send(b, SCRAM_CAPS "OK \"ready\"\r\n", bytewise, &out);
 	assert_int_equal(back_send(b, "\"abc\r\n", bytewise, &out), BACK_EV_FAIL);
 	assert_int_equal(b->fail, BACK_FAIL_TEMP);
 	managesieve_back_ops.destroy(b);
