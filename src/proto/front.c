@@ -233,6 +233,8 @@ static enum front_event front_sasl_step(struct front *f, const unsigned char *re
 	case SASL_FAIL:
 		front_reply(f, out, f->ops->texts.sasl_failed);
 		front_set_state(f, FRONT_COMMAND);
+		f->sasl_refused_mech = sasl_mech_name(f->sasl.mech);
+		f->sasl_refused_why = error;
 		break;
 	}
 	sbuf_free(&challenge);

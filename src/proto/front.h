@@ -108,6 +108,9 @@ struct front {
 	struct sbuf client_id;
 	char *helo;			/* Submission: the client's EHLO name */
 	const char *close_reason;	/* after FRONT_EV_CLOSE, for the log */
+	/* a SASL exchange refused here, for the log (the client gets the
+	 * generic failure): its mechanism and why; the reader clears them */
+	const char *sasl_refused_mech, *sasl_refused_why;
 	unsigned int bad_commands;
 };
 

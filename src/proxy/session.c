@@ -156,6 +156,12 @@ void session_process_input(struct session *s)
 			(unsigned char *)sbuf_mdata(&s->in), sbuf_len(&s->in),
 			&consumed, &s->out);
 		sbuf_consume(&s->in, consumed);
+		if (s->front->sasl_refused_why != NULL) {
+			/* the client got the generic failure; the log says why */
+			session_log(s, LOG_LEVEL_INFO, "login failed: %s: %s",
+				    s->front->sasl_refused_mech, s->front->sasl_refused_why);
+			s->front->sasl_refused_mech = s->front->sasl_refused_why = NULL;
+		}
 		if (ev == FRONT_EV_NONE && consumed == 0)
 			break;
 		if (ev == FRONT_EV_STARTTLS) {

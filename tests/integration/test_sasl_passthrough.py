@@ -309,11 +309,14 @@ def test_client_ends_the_exchange(loft):
     # nothing of it is left: the next login works, on the same connection
     assert m.login("user5", USERS["user5"])[0] == "OK"
     m.logout()
-    # a message that names nobody never reaches a backend
+    # a message that names nobody never reaches a backend; the log says
+    # what was wrong with it, the client gets the generic failure
     m = IMAP(LOFT_IP, loft.port)
-    with pytest.raises(IMAP.error, match="failed"):
+    with pytest.raises(IMAP.error, match="AUTHENTICATIONFAILED"):
         m.authenticate("XOAUTH2", lambda _: b"auth=Bearer x\x01\x01")
     m.shutdown()
+    loftlib.wait_for(lambda: "login failed: XOAUTH2: no user=" in loft.log_text(), 10,
+                     "the refused message in the log")
 
 
 def test_submission_xoauth2(loft):

@@ -425,6 +425,9 @@ static void run_front_passthrough(bool bytewise)
 	assert_int_equal(drive_send(&d, "e AUTHENTICATE XOAUTH2 YXV0aD1CZWFyZXIgdAEB\r\n",
 				    bytewise), FRONT_EV_NONE);
 	expect_out(&d, "e NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
+	/* ... and the session's log says why */
+	assert_string_equal(d.f->sasl_refused_mech, "XOAUTH2");
+	assert_string_equal(d.f->sasl_refused_why, "no user=");
 	drive_deinit(&d);
 	/* plaintext refused: the bearer tokens go with PLAIN and LOGIN */
 	params.disable_plaintext_auth = true;
