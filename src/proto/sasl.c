@@ -87,8 +87,7 @@ static enum sasl_result sasl_passthrough_step(struct sasl_server *s,
 		return SASL_FAIL;
 	s->creds.authzid = xstrdup("");
 	s->creds.authcid = user;
-	s->creds.message = xmemdup(resp, len);
-	s->creds.message_len = len;
+	s->creds.message = xstrndup((const char *)resp, len);
 	return SASL_DONE;
 }
 
@@ -182,11 +181,7 @@ void sasl_server_init(struct sasl_server *s, const struct sasl_mech *mech)
 void sasl_credentials_clear(struct sasl_credentials *creds)
 {
 	xfree_secret(&creds->password);
-	if (creds->message != NULL)
-		explicit_bzero(creds->message, creds->message_len);
-	free(creds->message);
-	creds->message = NULL;
-	creds->message_len = 0;
+	xfree_secret(&creds->message);
 	free(creds->authzid);
 	free(creds->authcid);
 	creds->authzid = creds->authcid = NULL;

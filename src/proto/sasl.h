@@ -27,9 +27,9 @@ struct sasl_credentials {
 	char *authcid;	/* a pass-through mechanism: the user it names */
 	char *password;	/* NULL for a pass-through mechanism */
 	/* a pass-through mechanism: the client's first message, decoded,
-	 * for the backend (secret: a token, or SCRAM's nonce) */
-	unsigned char *message;
-	size_t message_len;
+	 * for the backend (secret: a token, or SCRAM's nonce); NUL-terminated
+	 * and without a NUL inside (sasl_identity_user() refuses one) */
+	char *message;
 };
 
 struct sasl_server {

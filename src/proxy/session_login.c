@@ -47,11 +47,7 @@ static void session_penalise(struct session *s)
 void session_forget_secrets(struct session *s)
 {
 	xfree_secret(&s->password);
-	if (s->sasl_message != NULL)
-		explicit_bzero(s->sasl_message, s->sasl_message_len);
-	free(s->sasl_message);
-	s->sasl_message = NULL;
-	s->sasl_message_len = 0;
+	xfree_secret(&s->sasl_message);
 	s->passthrough_mech = NULL;
 }
 
@@ -214,7 +210,7 @@ static void session_backend_begin(struct session *s, const struct ipaddr *ip,
 		.use_sasl = s->use_sasl || s->master_user != NULL,
 		.sasl_mech = s->passthrough_mech,
 		.sasl_ir = (const unsigned char *)s->sasl_message,
-		.sasl_ir_len = s->sasl_message_len,
+		.sasl_ir_len = s->sasl_message == NULL ? 0 : strlen(s->sasl_message),
 		.starttls = cfg->backend.ssl == CONF_BACKEND_SSL_STARTTLS,
 		.forward = true,
 		.client_ip = s->reg.client_ip,
@@ -451,10 +447,10 @@ void session_start_auth(struct session *s)
 	}
 	s->use_sasl = f->login.mech != NULL;
 	if (passthrough) {
-		/* sasl_identity_user() refused a NUL: a string */
+		/* taken over: front_login_clear() below wipes the rest */
 		s->passthrough_mech = sasl_mech_name(f->login.mech);
-		s->sasl_message = xstrndup((const char *)c->message, c->message_len);
-		s->sasl_message_len = c->message_len;
+		s->sasl_message = f->login.creds.message;
+		f->login.creds.message = NULL;
 	} else {
 		s->password = xstrdup(c->password);
 	}

@@ -86,7 +86,6 @@ struct session {
 	 * in it; secret, wiped when done). password is NULL. */
 	const char *passthrough_mech;
 	char *sasl_message;
-	size_t sasl_message_len;
 	struct auth_request *auth_req;	/* the lookup in flight, or NULL */
 	uint64_t auth_start;		/* monotonic ms: penalty delay ends */
 	bool use_sasl;
