@@ -13,6 +13,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import smtpsink
@@ -124,6 +125,35 @@ def make_certs(base, ips, key_type="rsa:2048"):
         os.chmod(p, 0o644)  # Dovecot reads it as root; test data only
     return {"ca": ca, "cert": cert, "key": key}
 
+
+
+class ScriptServer:
+    """A TCP server on ip (a free port) for a test's own dialogue: each
+    connection, numbered from 0 in accept order, goes to the subclass's
+    talk(conn, n) in a thread of its own. A subclass sets what talk uses
+    before calling this __init__ (the server accepts at once)."""
+
+    def __init__(self, ip):
+        self.listener = socket.create_server((ip, 0))
+        self.ip, self.port = ip, self.listener.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.listener.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self.talk, args=(c, len(self.conns) - 1),
+                             daemon=True).start()
+
+    def talk(self, conn, n):
+        raise NotImplementedError
+
+    def close(self):
+        self.listener.close()
 
 # the backends' master user (fixtures/dovecot-backend.conf.in)
 MASTER_USER, MASTER_PASSWORD = "loftmaster", "masterpass"

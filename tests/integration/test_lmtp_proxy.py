@@ -8,7 +8,6 @@ import os
 import re
 import smtplib
 import socket
-import threading
 import time
 
 import pytest
@@ -308,27 +307,15 @@ def test_shutdown_says_421(loft_factory):
 
 # ---- timers: a backend's proxy_timeout runs only while it owes an answer --
 
-class StalledLMTP:
+class StalledLMTP(loftlib.ScriptServer):
     """An LMTP server that greets, takes LHLO and MAIL, then never answers
     RCPT: a backend that hangs in the middle of a transaction."""
 
     def __init__(self, ip):
-        self.listener = socket.create_server((ip, 0))
-        self.ip, self.port = ip, self.listener.getsockname()[1]
-        self.conns = []
         self.rcpts = 0
-        threading.Thread(target=self.serve, daemon=True).start()
+        super().__init__(ip)
 
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.listener.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            threading.Thread(target=self.talk, args=(c,), daemon=True).start()
-
-    def talk(self, c):
+    def talk(self, c, n):
         f = c.makefile("rb")
         try:
             c.sendall(b"220 stalled LMTP\r\n")
@@ -344,7 +331,7 @@ class StalledLMTP:
             pass
 
     def close(self):
-        self.listener.close()
+        super().close()
         for c in self.conns:
             c.close()
 

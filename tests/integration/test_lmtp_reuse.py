@@ -6,8 +6,6 @@ backend that dies in the middle of a delivery still give every recipient
 its verdict."""
 import os
 import re
-import socket
-import threading
 
 import loftlib
 from conftest import BACKEND_IPS, NET
@@ -95,28 +93,15 @@ def test_a_backend_restarted_between_transactions(loft_factory, cluster):
     assert len(imap_bodies(loft, a, "after the restart")) == 1
 
 
-class ScriptedLMTP:
+class ScriptedLMTP(loftlib.ScriptServer):
     """An LMTP server (PIPELINING) that delivers everything, except that a
     connection is closed without a word where `fail(conn, txn, step)`
     says so: conn and txn count from 0, step is "mail" or "body"."""
 
     def __init__(self, ip, fail):
-        self.listener = socket.create_server((ip, 0))
-        self.ip, self.port = ip, self.listener.getsockname()[1]
         self.fail = fail
-        self.conns = []
         self.delivered = []
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.listener.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            threading.Thread(target=self.talk, args=(c, len(self.conns) - 1),
-                             daemon=True).start()
+        super().__init__(ip)
 
     def talk(self, c, n):
         f = c.makefile("rb")
@@ -152,9 +137,6 @@ class ScriptedLMTP:
         except OSError:
             pass
         c.close()
-
-    def close(self):
-        self.listener.close()
 
 
 def scripted_loft(loft_factory, cluster, server):
