@@ -45,6 +45,7 @@ struct auth_request {
 	struct auth *auth;
 	struct list_node deferred_node;
 	uint64_t cookie;
+	uint32_t tag;
 	auth_callback *callback;
 	void *ctx;
 	size_t passdb_idx;
@@ -166,8 +167,10 @@ static void auth_request_finish(struct auth_request *req)
 	auth_request_cache_verdict(req);
 	if (req->aborted)
 		auth_request_abandoned(req);
-	else
+	else {
+		req->result.tag = req->tag;
 		req->callback(req->ctx, req->cookie, &req->result);
+	}
 	auth_request_free(req);
 }
 
@@ -398,6 +401,7 @@ struct auth_request *auth_request_start(struct auth *auth,
 	sbuf_free(&name);
 	req->auth = auth;
 	req->cookie = params->cookie;
+	req->tag = params->tag;
 	req->callback = params->callback;
 	req->ctx = params->ctx;
 	if (params->client_ip != NULL) {

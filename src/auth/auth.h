@@ -47,6 +47,7 @@ struct auth_result {
 	size_t alt_count;
 	bool password_unchecked; /* nobody checked it: the backend must */
 	bool busy;		/* TEMPFAIL because auth.max_queue was reached */
+	uint32_t tag;		/* the request's params.tag, given back */
 };
 
 typedef void auth_callback(void *ctx, uint64_t cookie,
@@ -87,6 +88,9 @@ struct auth_request_params {
 	auth_callback *callback;
 	void *ctx;
 	uint64_t cookie;
+	/* given back in the result: which of a caller's requests under one
+	 * cookie this is (an LMTP session's recipients) */
+	uint32_t tag;
 	/* where a wrong password counts if the caller aborts before the
 	 * verdict (auth_set_penalty()); NULL: nowhere */
 	const struct ipaddr *client_ip;

@@ -192,6 +192,7 @@ struct config {
 		uint64_t proxy_timeout_ms;
 		uint64_t client_timeout_ms;
 		unsigned int max_idle_backends;
+		unsigned int max_parallel_rcpts;
 	} lmtp;
 
 	struct {

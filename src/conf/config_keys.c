@@ -282,6 +282,8 @@ static const struct conf_key lmtp_keys[] = {
 		  SEC(1), SEC(86400), "time the MTA may leave an LMTP session without input"),
 	KEY_RANGE("max_idle_backends", CONF_TYPE_UINT, lmtp.max_idle_backends, "16", 0, 1024,
 		  "backend connections an LMTP session keeps between transactions; 0: none"),
+	KEY_RANGE("max_parallel_rcpts", CONF_TYPE_UINT, lmtp.max_parallel_rcpts, "50", 1, 1000,
+		  "pipelined recipients of an LMTP session looked up and asked at once; 1: one by one"),
 	END
 };
 

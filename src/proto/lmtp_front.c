@@ -11,8 +11,7 @@
 #include "proto/smtp_command.h"
 
 enum lmtp_front_state {
-	LMTP_FRONT_COMMAND,	/* reading commands */
-	LMTP_FRONT_RCPT,	/* a recipient is with the owner */
+	LMTP_FRONT_COMMAND,	/* reading commands (only RCPTs while `asking`) */
 	LMTP_FRONT_BODY,	/* reading the message */
 	LMTP_FRONT_DELIVERING,	/* the message is with the owner */
 	LMTP_FRONT_DONE,	/* QUIT: nothing more is read */
@@ -34,11 +33,18 @@ static void lmtp_front_reply(struct sbuf *out, const char *line)
 	sbuf_appends(out, "\r\n");
 }
 
+static void lmtp_front_rcpt_clear(struct lmtp_front *f)
+{
+	free(f->rcpt);
+	free(f->rcpt_refusal);
+	f->rcpt = f->rcpt_refusal = NULL;
+}
+
 static void lmtp_front_reset(struct lmtp_front *f)
 {
 	free(f->mail_from);
-	free(f->rcpt);
-	f->mail_from = f->rcpt = NULL;
+	f->mail_from = NULL;
+	lmtp_front_rcpt_clear(f);
 	f->mail_body = NULL;
 	f->accepted = 0;
 	sbuf_free(&f->body);
@@ -115,30 +121,41 @@ static enum lmtp_front_event cmd_mail(struct lmtp_front *f, char *args, struct s
 	return LMTP_FRONT_EV_NONE;
 }
 
+/* A recipient refused here: answered at once, or, while earlier ones are
+ * with the owner, handed to it to answer in their order. */
+static enum lmtp_front_event lmtp_front_rcpt_refuse(struct lmtp_front *f, char *reply,
+						    struct sbuf *out)
+{
+	if (f->asking == 0) {
+		lmtp_front_reply(out, reply);
+		free(reply);
+		return LMTP_FRONT_EV_NONE;
+	}
+	f->rcpt_refusal = reply;
+	f->asking++;
+	return LMTP_FRONT_EV_RCPT;
+}
+
 static enum lmtp_front_event cmd_rcpt(struct lmtp_front *f, char *args, struct sbuf *out)
 {
 	char *path, *params;
-	if (f->mail_from == NULL) {
-		lmtp_front_reply(out, "503 5.5.1 MAIL needed first");
-		return LMTP_FRONT_EV_NONE;
-	}
-	if (smtp_command_path(args, "TO:", &path, &params) < 0 || path[0] == '\0') {
-		lmtp_front_reply(out, "501 5.5.4 Invalid TO: parameter");
-		return LMTP_FRONT_EV_NONE;
-	}
+	lmtp_front_rcpt_clear(f);	/* what the owner did not take */
+	if (f->mail_from == NULL)	/* (never while asking: MAIL came first) */
+		return lmtp_front_rcpt_refuse(f, xstrdup("503 5.5.1 MAIL needed first"), out);
+	if (smtp_command_path(args, "TO:", &path, &params) < 0 || path[0] == '\0')
+		return lmtp_front_rcpt_refuse(f, xstrdup("501 5.5.4 Invalid TO: parameter"), out);
 	if (params[0] != '\0') {
 		/* no RCPT extension (DSN) is offered */
-		lmtp_front_reply(out, "555 5.5.4 Unsupported parameters");
-		return LMTP_FRONT_EV_NONE;
+		return lmtp_front_rcpt_refuse(f, xstrdup("555 5.5.4 Unsupported parameters"),
+					      out);
 	}
 	/* §10.5: a TTL at the floor means proxies loop */
 	if (f->forward.ttl <= 1) {
-		sbuf_appendf(out, "554 5.4.6 <%s> Proxying appears to be looping (TTL=0)\r\n",
-			     path);
-		return LMTP_FRONT_EV_NONE;
+		return lmtp_front_rcpt_refuse(f, xasprintf("554 5.4.6 <%s> Proxying appears "
+							  "to be looping (TTL=0)", path), out);
 	}
 	f->rcpt = xstrdup(path);
-	lmtp_front_set_state(f, LMTP_FRONT_RCPT);
+	f->asking++;
 	return LMTP_FRONT_EV_RCPT;
 }
 
@@ -219,6 +236,13 @@ static enum lmtp_front_event lmtp_front_command(struct lmtp_front *f, char *line
 	}
 	lmtp_front_reply(out, "500 5.5.1 Unknown command");
 	return LMTP_FRONT_EV_NONE;
+}
+
+/* A whole command line that is an RCPT (n: its length, or -2 when too
+ * long: no RCPT then). */
+static bool lmtp_front_is_rcpt(const char *line, long n)
+{
+	return n >= 4 && strncasecmp(line, "RCPT", 4) == 0 && (n == 4 || line[4] == ' ');
 }
 
 /* ---- the message ------------------------------------------------------ */
@@ -317,6 +341,11 @@ enum lmtp_front_event lmtp_front_feed(struct lmtp_front *f, unsigned char *buf,
 		long n = line_next(buf + off, len - off, f->params.max_line, &consumed);
 		if (n == -1)
 			break;
+		/* while recipients are with the owner, only more recipients
+		 * go ahead (RFC 2920 pipelining); anything else would be
+		 * answered before them, and waits */
+		if (f->asking > 0 && !lmtp_front_is_rcpt((char *)buf + off, n))
+			break;
 		if (n == -2) {
 			/* answered now, not at the line's end, which may never come */
 			lmtp_front_reply(out, "500 5.5.2 Line too long");
@@ -339,9 +368,7 @@ void lmtp_front_rcpt_done(struct lmtp_front *f, const char *reply, bool accepted
 	sbuf_appends(out, "\r\n");
 	if (accepted)
 		f->accepted++;
-	free(f->rcpt);
-	f->rcpt = NULL;
-	lmtp_front_set_state(f, LMTP_FRONT_COMMAND);
+	f->asking--;
 }
 
 void lmtp_front_data_done(struct lmtp_front *f)

@@ -15,8 +15,13 @@
  *   C: RSET -> EV_RESET | NOOP | QUIT -> EV_CLOSE
  *   C: XCLIENT ADDR= PORT= SESSION= TTL= (trusted) -> LMTP_FRONT_EV_XCLIENT
  *
- * One command at a time: while the owner has a recipient or a message,
- * feed() takes nothing and pipelined commands wait in the owner's buffer.
+ * One command at a time, except recipients: while the owner has a message,
+ * feed() takes nothing, and while it has recipients to answer (`asking`)
+ * it takes only more RCPTs, so that a pipelining MTA's recipients are
+ * looked up and asked together; other pipelined commands wait in the
+ * owner's buffer. Replies stay in the commands' order: an RCPT the front
+ * refuses itself while the owner is asking is handed to the owner too
+ * (rcpt_refusal), to be answered in its turn.
  * A command line longer than max_line is answered "500 5.5.2 Line too
  * long" as soon as it is seen, and the rest of it is dropped as it comes,
  * however long, as Dovecot's lmtp does; the session goes on.
@@ -41,7 +46,9 @@ enum lmtp_front_event {
 				 * refused message): drop its recipients */
 	LMTP_FRONT_EV_XCLIENT,	/* a trusted relay named the client in
 				 * `forward`; the transaction is over too */
-	LMTP_FRONT_EV_RCPT,	/* route `rcpt`; answer lmtp_front_rcpt_done() */
+	LMTP_FRONT_EV_RCPT,	/* route `rcpt`, or pass `rcpt_refusal` back;
+				 * either way the owner takes the pointer and
+				 * answers lmtp_front_rcpt_done() in order */
 	LMTP_FRONT_EV_MESSAGE,	/* deliver `body`; answer lmtp_front_data_done() */
 	LMTP_FRONT_EV_CLOSE,	/* QUIT: send the output, then close */
 };
@@ -63,7 +70,9 @@ struct lmtp_front {
 	/* the transaction: mail_from NULL when there is none */
 	char *mail_from;		/* the reverse path, "" for <> */
 	const char *mail_body;		/* BODY= as given, or NULL */
-	char *rcpt;			/* the recipient with the owner */
+	char *rcpt;			/* EV_RCPT: the recipient, for the owner */
+	char *rcpt_refusal;		/* EV_RCPT: or the reply refusing it */
+	unsigned int asking;		/* recipients the owner has not answered */
 	unsigned int accepted;		/* recipients accepted so far */
 
 	/* the message, after DATA */
@@ -83,8 +92,8 @@ void lmtp_front_greet(struct lmtp_front *f, struct sbuf *out);
 enum lmtp_front_event lmtp_front_feed(struct lmtp_front *f, unsigned char *buf,
 				      size_t len, size_t *consumed_r, struct sbuf *out);
 
-/* The answer to the recipient of LMTP_FRONT_EV_RCPT: its reply line
- * (without CRLF), and whether it counts as accepted. */
+/* The answer to the oldest unanswered recipient of LMTP_FRONT_EV_RCPT:
+ * its reply line (without CRLF), and whether it counts as accepted. */
 void lmtp_front_rcpt_done(struct lmtp_front *f, const char *reply, bool accepted,
 			  struct sbuf *out);
 /* Every accepted recipient's verdict on the message has been written:

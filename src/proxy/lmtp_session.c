@@ -7,7 +7,11 @@
  *     -> DELIVERING: every backend's verdicts -> one reply each -> CLIENT
  *     -> CLOSING (QUIT, or the client's input is over): flush, close
  *
- * One command at a time; pipelined ones wait in `in`. When the client's
+ * One command at a time, except recipients: the RCPTs a pipelining MTA
+ * sends together (up to lmtp.max_parallel_rcpts) are looked up at once,
+ * routed and asked in their order (a backend gets its share in one
+ * pipelined batch), and answered in their order as the answers come.
+ * Other pipelined commands wait in `in`. When the client's
  * input ends (a half-close), what was read is still finished and
  * answered before the session closes (RFC 2920 §3.2). The client may be
  * idle for lmtp.client_timeout; a backend's time to answer is counted by
@@ -35,6 +39,28 @@
 
 #define LMTP_READ_CHUNK 16384
 #define LMTP_TEMPFAIL "451 4.3.0 Temporary internal error"
+
+/* Where a recipient is, from its RCPT to its reply. */
+enum lmtp_pending_stage {
+	LMTP_PENDING_LOOKUP,	/* its passdb lookup is under way */
+	LMTP_PENDING_ROUTE,	/* looked up: to be routed and asked in turn */
+	LMTP_PENDING_ASKED,	/* its backend's answer is the transaction's */
+	LMTP_PENDING_ANSWERED,	/* answered here: `reply` */
+};
+
+struct lmtp_pending {
+	char *address;			/* as the client gave it */
+	enum lmtp_pending_stage stage;
+	uint32_t lookup;		/* LOOKUP: its tag */
+	char *user, *dest, *tag;	/* ROUTE: what the passdb said */
+	struct ipaddr ip;
+	uint16_t port;
+	bool has_host;
+	bool waiting;			/* ROUTE: for a user's move */
+	struct director_ticket ticket;
+	size_t ask;			/* ASKED: the transaction's number */
+	char *reply;			/* ANSWERED */
+};
 
 enum lmtp_state {
 	LMTP_CLIENT,		/* the front has the client's input */
@@ -66,13 +92,11 @@ struct lmtp_session {
 	/* the transaction (the front holds MAIL FROM and the message) */
 	struct lmtp_transaction tx;
 
-	/* the recipient being looked up and routed (its address is the
-	 * front's rcpt; its answer comes in tx.rcpt_reply) */
-	char *rcpt_user, *rcpt_dest, *rcpt_tag;
-	struct ipaddr rcpt_ip;
-	uint16_t rcpt_port;
-	bool rcpt_has_host;
-	struct director_ticket rcpt_ticket;
+	/* the recipients not answered yet, in the client's order; those
+	 * before `routed` are asked or answered */
+	struct lmtp_pending *pending;
+	size_t npending, pending_cap, routed;
+	uint32_t lookups;		/* the last lookup's tag */
 	bool wake_route;		/* the director's wait is over */
 
 	const char *kick_text;
@@ -81,6 +105,7 @@ struct lmtp_session {
 };
 
 static void lmtp_settle(struct lmtp_session *s);
+static void lmtp_process(struct lmtp_session *s);
 
 static void lmtp_log(struct lmtp_session *s, enum log_level level, const char *fmt, ...)
 	ATTR_FORMAT(3, 4);
@@ -149,18 +174,33 @@ static void lmtp_finish(struct lmtp_session *s, const char *reason)
 
 /* ---- recipients ------------------------------------------------------- */
 
-static void lmtp_rcpt_clear(struct lmtp_session *s)
+static void lmtp_pending_free(struct lmtp_session *s, struct lmtp_pending *p)
 {
-	director_release(s->proxy->director, &s->rcpt_ticket, time(NULL));
-	free(s->rcpt_user);
-	free(s->rcpt_dest);
-	free(s->rcpt_tag);
-	s->rcpt_user = s->rcpt_dest = s->rcpt_tag = NULL;
+	director_release(s->proxy->director, &p->ticket, time(NULL));
+	free(p->address);
+	free(p->user);
+	free(p->dest);
+	free(p->tag);
+	free(p->reply);
+}
+
+static void lmtp_pending_clear(struct lmtp_session *s)
+{
+	for (size_t i = 0; i < s->npending; i++)
+		lmtp_pending_free(s, &s->pending[i]);
+	s->npending = s->routed = 0;
 	s->wake_route = false;
 }
 
+/* Answered here, not by a backend. */
+static void lmtp_pending_answer(struct lmtp_pending *p, const char *line)
+{
+	p->reply = xstrdup(line);
+	p->stage = LMTP_PENDING_ANSWERED;
+}
+
 /* Asks the recipient's backend, with the client's address for XCLIENT. */
-static void lmtp_rcpt_to_backend(struct lmtp_session *s)
+static void lmtp_pending_ask(struct lmtp_session *s, struct lmtp_pending *p)
 {
 	const struct front_forward *fw = &s->front.forward;
 	const struct lmtp_client_params params = {
@@ -173,39 +213,65 @@ static void lmtp_rcpt_to_backend(struct lmtp_session *s)
 	};
 	s->tx.mail_from = s->front.mail_from;
 	s->tx.mail_body = s->front.mail_body;
-	lmtp_transaction_ask(&s->tx, &s->rcpt_ip, s->rcpt_port, s->rcpt_dest, &params);
+	p->ask = lmtp_transaction_ask(&s->tx, &p->ip, p->port, p->dest, &params);
+	p->stage = LMTP_PENDING_ASKED;
 }
 
-/* Asks the director (unless the passdb named the host). */
-static void lmtp_rcpt_route(struct lmtp_session *s)
+/* Asks the director (unless the passdb named the host); false while the
+ * user is being moved. */
+static bool lmtp_pending_route(struct lmtp_session *s, struct lmtp_pending *p)
 {
 	const struct director_host *h;
 	const char *error;
 	if (!s->proxy->serving) {
 		/* fenced: another director of the ring takes the mail */
 		lmtp_log(s, LOG_LEVEL_INFO, "%s: not routed: this director is fenced",
-			 s->front.rcpt);
-		lmtp_transaction_answer(&s->tx, LMTP_TEMPFAIL, false);
-		return;
+			 p->address);
+		lmtp_pending_answer(p, LMTP_TEMPFAIL);
+		return true;
 	}
-	if (s->rcpt_has_host) {
-		lmtp_rcpt_to_backend(s);
-		return;
+	if (p->has_host) {
+		lmtp_pending_ask(s, p);
+		return true;
 	}
-	switch (director_route(s->proxy->director, s->rcpt_user, s->rcpt_tag, time(NULL),
-			       s->reg.id, &h, &s->rcpt_ticket, &error)) {
+	switch (director_route(s->proxy->director, p->user, p->tag, time(NULL),
+			       s->reg.id, &h, &p->ticket, &error)) {
 	case DIRECTOR_ROUTE_OK:
-		s->rcpt_ip = h->ip;
-		lmtp_rcpt_to_backend(s);
-		return;
+		p->ip = h->ip;
+		lmtp_pending_ask(s, p);
+		return true;
 	case DIRECTOR_ROUTE_WAIT:
 		lmtp_log(s, LOG_LEVEL_DEBUG, "%s: waiting, the user is being moved",
-			 s->front.rcpt);
-		return;
+			 p->address);
+		return false;
 	case DIRECTOR_ROUTE_FAIL:
-		lmtp_log(s, LOG_LEVEL_INFO, "%s: cannot route: %s", s->front.rcpt, error);
-		lmtp_transaction_answer(&s->tx, LMTP_TEMPFAIL, false);
-		return;
+		lmtp_log(s, LOG_LEVEL_INFO, "%s: cannot route: %s", p->address, error);
+		lmtp_pending_answer(p, LMTP_TEMPFAIL);
+		return true;
+	}
+	return true;
+}
+
+/* Routes and asks the recipients looked up, in their order: a backend
+ * gets its recipients in the order the client gave them, which is the
+ * order of its verdicts on the message. One that waits for a move holds
+ * those behind it (until the director resumes the session). */
+static void lmtp_pending_route_all(struct lmtp_session *s)
+{
+	bool retry = s->wake_route;
+	s->wake_route = false;
+	while (s->routed < s->npending) {
+		struct lmtp_pending *p = &s->pending[s->routed];
+		if (p->stage == LMTP_PENDING_LOOKUP)
+			return;
+		if (p->stage == LMTP_PENDING_ROUTE) {
+			if (p->waiting && !retry)
+				return;	/* the move is not over */
+			p->waiting = !lmtp_pending_route(s, p);
+			if (p->waiting)
+				return;
+		}
+		s->routed++;
 	}
 }
 
@@ -216,54 +282,93 @@ static void lmtp_auth_done(void *ctx, uint64_t id, const struct auth_result *r)
 	if (e == NULL)
 		return;
 	struct lmtp_session *s = CONTAINER_OF(e, struct lmtp_session, reg);
-	const char *address = s->front.rcpt;
-	char text[512];
-	if (s->state != LMTP_RCPT)
+	struct lmtp_pending *p = NULL;
+	for (size_t i = s->routed; p == NULL && i < s->npending; i++) {
+		if (s->pending[i].stage == LMTP_PENDING_LOOKUP && s->pending[i].lookup == r->tag)
+			p = &s->pending[i];
+	}
+	if (p == NULL)
 		return;
+	char text[512];
 	switch (r->status) {
 	case AUTH_STATUS_FAILED:
 		snprintf(text, sizeof(text), "550 5.1.1 <%s> User doesn't exist: %s",
-			 address, address);
-		lmtp_transaction_answer(&s->tx, text, false);
+			 p->address, p->address);
+		lmtp_pending_answer(p, text);
 		break;
 	case AUTH_STATUS_TEMPFAIL:
-		lmtp_log(s, LOG_LEVEL_ERROR, "%s: passdb lookup failed: %s", address, r->error);
-		lmtp_transaction_answer(&s->tx, LMTP_TEMPFAIL, false);
+		lmtp_log(s, LOG_LEVEL_ERROR, "%s: passdb lookup failed: %s", p->address,
+			 r->error);
+		lmtp_pending_answer(p, LMTP_TEMPFAIL);
 		break;
 	case AUTH_STATUS_OK:
 	case AUTH_STATUS_NOLOGIN:	/* may not log in, may receive mail */
-		s->rcpt_user = xstrdup(r->destuser != NULL ? r->destuser : r->user);
-		s->rcpt_dest = xstrdup(r->destuser != NULL ? r->destuser : address);
-		s->rcpt_tag = r->director_tag != NULL ? xstrdup(r->director_tag) : NULL;
-		s->rcpt_port = r->port != 0 ? r->port : (uint16_t)proxy->cfg->backend.lmtp_port;
-		s->rcpt_has_host = r->host != NULL;
-		if (s->rcpt_has_host && ipaddr_parse(r->host, &s->rcpt_ip) < 0) {
+		p->has_host = r->host != NULL;
+		if (p->has_host && ipaddr_parse(r->host, &p->ip) < 0) {
 			lmtp_log(s, LOG_LEVEL_ERROR, "%s: passdb host is not an IP address",
-				 address);
-			lmtp_transaction_answer(&s->tx, LMTP_TEMPFAIL, false);
+				 p->address);
+			lmtp_pending_answer(p, LMTP_TEMPFAIL);
 			break;
 		}
-		lmtp_rcpt_route(s);
+		p->user = xstrdup(r->destuser != NULL ? r->destuser : r->user);
+		p->dest = xstrdup(r->destuser != NULL ? r->destuser : p->address);
+		p->tag = r->director_tag != NULL ? xstrdup(r->director_tag) : NULL;
+		p->port = r->port != 0 ? r->port : (uint16_t)proxy->cfg->backend.lmtp_port;
+		p->stage = LMTP_PENDING_ROUTE;
 		break;
 	}
+	lmtp_process(s);
 	lmtp_settle(s);
 }
 
-static void lmtp_rcpt_start(struct lmtp_session *s)
+/* A recipient the front handed over: looked up at once (a refused one
+ * only waits for its turn to be answered). */
+static void lmtp_pending_add(struct lmtp_session *s)
 {
+	s->pending = xgrow(s->pending, &s->pending_cap, s->npending + 1, sizeof(*s->pending));
+	struct lmtp_pending *p = &s->pending[s->npending++];
+	memset(p, 0, sizeof(*p));
 	lmtp_set_state(s, LMTP_RCPT);
-	auth_lookup_user(s->proxy->auth, s->front.rcpt, lmtp_auth_done, s->proxy, s->reg.id);
+	if (s->front.rcpt_refusal != NULL) {
+		p->reply = s->front.rcpt_refusal;
+		s->front.rcpt_refusal = NULL;
+		p->stage = LMTP_PENDING_ANSWERED;
+		return;
+	}
+	p->address = s->front.rcpt;
+	s->front.rcpt = NULL;
+	p->lookup = ++s->lookups;
+	const struct auth_request_params params = {
+		.user = p->address, .callback = lmtp_auth_done, .ctx = s->proxy,
+		.cookie = s->reg.id, .tag = p->lookup,
+	};
+	(void)auth_request_start(s->proxy->auth, &params);
 }
 
-/* The recipient's answer is known: tell the client, keep an accepted one. */
-static void lmtp_rcpt_finish(struct lmtp_session *s)
+/* The client gets the answers that are in, in its order. */
+static void lmtp_pending_reply(struct lmtp_session *s)
 {
-	bool accepted = s->tx.rcpt_accepted;
-	char *reply = lmtp_transaction_rcpt_done(&s->tx, s->front.rcpt, &s->rcpt_ticket);
-	lmtp_front_rcpt_done(&s->front, reply, accepted, &s->out);
-	free(reply);
-	lmtp_rcpt_clear(s);
-	lmtp_await_client(s);
+	size_t done = 0;
+	for (; done < s->npending; done++) {
+		struct lmtp_pending *p = &s->pending[done];
+		const char *reply = p->reply;
+		bool accepted = false;
+		if (p->stage == LMTP_PENDING_ASKED)
+			reply = lmtp_transaction_answer_of(&s->tx, p->ask, &accepted);
+		else if (p->stage != LMTP_PENDING_ANSWERED)
+			break;
+		if (reply == NULL)
+			break;
+		lmtp_front_rcpt_done(&s->front, reply, accepted, &s->out);
+		if (p->stage == LMTP_PENDING_ASKED)
+			lmtp_transaction_rcpt_done(&s->tx, p->ask, p->address, &p->ticket);
+		lmtp_pending_free(s, p);
+	}
+	if (done == 0)
+		return;
+	memmove(s->pending, s->pending + done, (s->npending - done) * sizeof(*s->pending));
+	s->npending -= done;
+	s->routed -= done;
 }
 
 /* ---- the message ------------------------------------------------------- */
@@ -314,7 +419,7 @@ static bool lmtp_feed(struct lmtp_session *s)
 	switch (ev) {
 	case LMTP_FRONT_EV_NONE:
 		/* all that was read is answered: the rest never comes */
-		if (s->client_eof)
+		if (s->client_eof && s->state == LMTP_CLIENT)
 			lmtp_finish(s, "disconnected");
 		return false;
 	case LMTP_FRONT_EV_XCLIENT:
@@ -329,7 +434,7 @@ static bool lmtp_feed(struct lmtp_session *s)
 		lmtp_transaction_reset(&s->tx);
 		return true;
 	case LMTP_FRONT_EV_RCPT:
-		lmtp_rcpt_start(s);
+		lmtp_pending_add(s);
 		return true;
 	case LMTP_FRONT_EV_MESSAGE:
 		lmtp_set_state(s, LMTP_DELIVERING);
@@ -349,13 +454,16 @@ static void lmtp_process(struct lmtp_session *s)
 	while (s->end_reason == NULL) {
 		switch (s->state) {
 		case LMTP_RCPT:
-			if (s->wake_route && s->tx.rcpt_reply == NULL) {
-				s->wake_route = false;
-				lmtp_rcpt_route(s);
+			lmtp_pending_route_all(s);
+			lmtp_pending_reply(s);
+			if (s->npending == 0) {
+				lmtp_await_client(s);
+				break;
 			}
-			if (s->tx.rcpt_reply == NULL)
+			/* more of a pipelined batch, while there is room */
+			if (s->npending >= s->proxy->cfg->lmtp.max_parallel_rcpts ||
+			    lmtp_output_full(s) || !lmtp_feed(s))
 				return;
-			lmtp_rcpt_finish(s);
 			break;
 		case LMTP_DELIVERING:
 			if (!lmtp_transaction_is_delivered(&s->tx))
@@ -397,6 +505,7 @@ static void lmtp_client_read(struct lmtp_session *s)
 static void lmtp_client_event(struct conn *c, void *ctx)
 {
 	struct lmtp_session *s = ctx;
+	struct auth *auth = s->proxy->auth;
 	(void)c;
 	if (conn_write_sbuf(&s->client, &s->out) < 0) {
 		lmtp_end(s, "client connection failed");
@@ -405,6 +514,9 @@ static void lmtp_client_event(struct conn *c, void *ctx)
 		lmtp_process(s);
 	}
 	lmtp_settle(s);
+	/* the lookups answered at once (a users file, the cache) route and
+	 * ask their backends in this turn, not behind the turn's others */
+	auth_run_completed(auth);
 }
 
 static void lmtp_timer(evutil_socket_t fd, short what, void *arg)
@@ -440,7 +552,8 @@ static void lmtp_close(struct lmtp_session *s)
 		 (unsigned long long)s->client.bytes_out, s->end_reason);
 	registry_remove(&s->proxy->registry, &s->reg);
 	s->proxy->stats.lmtp_sessions[s->state]--;
-	lmtp_rcpt_clear(s);
+	lmtp_pending_clear(s);
+	free(s->pending);
 	lmtp_transaction_deinit(&s->tx);
 	lmtp_front_deinit(&s->front);
 	conn_close(&s->client);

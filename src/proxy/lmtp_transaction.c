@@ -15,11 +15,12 @@ struct lmtp_route {
 	struct lmtp_backend *backend;
 	struct ipaddr ip;
 	uint16_t port;
-	bool mail_done, mail_ok, failed;
-	bool rcpt_sent;			/* the first RCPT went with MAIL */
+	bool mail_sent, mail_done, mail_ok, failed;
 	bool reused;			/* an idle connection, silent since */
 	bool retried;			/* a new one replaced it */
+	unsigned int inflight;		/* RCPTs sent, replies due */
 	unsigned int discard;		/* replies to RCPTs after a refused MAIL */
+	char *refusal;			/* the refused MAIL's reply */
 	const char *error;
 	unsigned int accepted;		/* recipients it took */
 };
@@ -33,12 +34,13 @@ void lmtp_transaction_init(struct lmtp_transaction *t, struct proxy *proxy,
 	t->ctx = ctx;
 }
 
-static void lmtp_transaction_rcpt_clear(struct lmtp_transaction *t)
+static void lmtp_transaction_asks_clear(struct lmtp_transaction *t)
 {
-	free(t->rcpt_dest);
-	free(t->rcpt_reply);
-	t->rcpt_dest = t->rcpt_reply = NULL;
-	t->rcpt_accepted = false;
+	for (size_t i = 0; i < t->nasks; i++) {
+		free(t->asks[i].dest);
+		free(t->asks[i].reply);
+	}
+	t->nasks = t->asks_done = 0;
 }
 
 static void lmtp_transaction_free_dead(struct lmtp_transaction *t)
@@ -71,13 +73,15 @@ void lmtp_transaction_reset(struct lmtp_transaction *t)
 		free(t->rcpts[i].reply);
 	}
 	t->nrcpts = 0;
-	for (size_t i = 0; i < t->nroutes; i++)
+	for (size_t i = 0; i < t->nroutes; i++) {
 		lmtp_transaction_keep(t, &t->routes[i].backend);
+		free(t->routes[i].refusal);
+	}
 	t->nroutes = 0;
 	lmtp_transaction_free_dead(t);
 	t->missing = 0;
 	t->delivering = false;
-	lmtp_transaction_rcpt_clear(t);
+	lmtp_transaction_asks_clear(t);
 }
 
 void lmtp_transaction_close_idle(struct lmtp_transaction *t)
@@ -93,16 +97,40 @@ void lmtp_transaction_deinit(struct lmtp_transaction *t)
 	lmtp_transaction_close_idle(t);
 	free(t->routes);
 	free(t->rcpts);
+	free(t->asks);
 	free(t->idle);
 	free(t->dead);
 }
 
-void lmtp_transaction_answer(struct lmtp_transaction *t, const char *line, bool accepted)
+static void lmtp_transaction_answer(struct lmtp_transaction *t, struct lmtp_ask *a,
+				    const char *line, bool accepted)
 {
-	free(t->rcpt_reply);
-	t->rcpt_reply = xstrdup(line);
-	t->rcpt_accepted = accepted;
+	a->reply = xstrdup(line);
+	a->accepted = accepted;
 	t->wake(t->ctx);
+}
+
+/* The route's oldest unanswered ask, sent or not (NULL: none). */
+static struct lmtp_ask *lmtp_transaction_ask_of(struct lmtp_transaction *t, size_t route,
+						bool sent)
+{
+	for (size_t i = t->asks_done; i < t->nasks; i++) {
+		struct lmtp_ask *a = &t->asks[i];
+		if (a->route == route && a->reply == NULL && a->sent == sent)
+			return a;
+	}
+	return NULL;
+}
+
+/* Answers every ask of the route not answered yet. */
+static void lmtp_transaction_answer_route(struct lmtp_transaction *t, size_t route,
+					  const char *line)
+{
+	for (size_t i = t->asks_done; i < t->nasks; i++) {
+		struct lmtp_ask *a = &t->asks[i];
+		if (a->route == route && a->reply == NULL)
+			lmtp_transaction_answer(t, a, line, false);
+	}
 }
 
 /* ---- backend callbacks: record, then wake the owner -------------------- */
@@ -116,14 +144,29 @@ static size_t lmtp_transaction_route_of(struct lmtp_transaction *t, struct lmtp_
 	return i;
 }
 
-/* MAIL to a route's connection, and the recipient being asked with it
- * when the backend takes pipelined commands: a round trip less. */
-static void lmtp_transaction_route_start(struct lmtp_transaction *t, struct lmtp_route *r)
+/* Sends the route's waiting RCPTs: all of them behind MAIL when the
+ * backend takes pipelined commands (a round trip for the lot), else the
+ * next one once MAIL and the one before are answered. */
+static void lmtp_transaction_route_pump(struct lmtp_transaction *t, size_t route)
 {
+	struct lmtp_route *r = &t->routes[route];
+	bool pipelining = r->mail_sent && lmtp_backend_can_pipeline(r->backend);
+	struct lmtp_ask *a;
+	while ((pipelining || (r->mail_ok && r->inflight == 0)) &&
+	       (a = lmtp_transaction_ask_of(t, route, false)) != NULL) {
+		lmtp_backend_rcpt(r->backend, a->dest);
+		a->sent = true;
+		r->inflight++;
+	}
+}
+
+/* MAIL to a route's connection, and its recipients. */
+static void lmtp_transaction_route_start(struct lmtp_transaction *t, size_t route)
+{
+	struct lmtp_route *r = &t->routes[route];
 	lmtp_backend_mail(r->backend, t->mail_from, t->mail_body);
-	r->rcpt_sent = lmtp_backend_can_pipeline(r->backend);
-	if (r->rcpt_sent)
-		lmtp_backend_rcpt(r->backend, t->rcpt_dest);
+	r->mail_sent = true;
+	lmtp_transaction_route_pump(t, route);
 }
 
 static const struct lmtp_backend_callbacks lmtp_transaction_backend_cb;
@@ -138,32 +181,43 @@ static void lmtp_transaction_route_connect(struct lmtp_transaction *t, struct lm
 static void lmtp_transaction_ready(void *ctx, struct lmtp_backend *b)
 {
 	struct lmtp_transaction *t = ctx;
-	lmtp_transaction_route_start(t, &t->routes[lmtp_transaction_route_of(t, b)]);
+	lmtp_transaction_route_start(t, lmtp_transaction_route_of(t, b));
 }
 
+/* Replies come in the order of the commands: MAIL's, then each RCPT's.
+ * A refused MAIL answers every recipient of the backend; the replies to
+ * RCPTs pipelined behind it are dropped. */
 static void lmtp_transaction_reply(void *ctx, struct lmtp_backend *b, int code,
 				   const char *line)
 {
 	struct lmtp_transaction *t = ctx;
-	struct lmtp_route *r = &t->routes[lmtp_transaction_route_of(t, b)];
+	size_t route = lmtp_transaction_route_of(t, b);
+	if (route == t->nroutes)
+		return;	/* (none is due from a kept one) */
+	struct lmtp_route *r = &t->routes[route];
+	struct lmtp_ask *a;
 	r->reused = false;	/* it answered: it was alive */
 	if (!r->mail_done) {
 		r->mail_done = true;
 		r->mail_ok = code / 100 == 2;
-		if (r->mail_ok && !r->rcpt_sent)
-			lmtp_backend_rcpt(b, t->rcpt_dest);
 		if (!r->mail_ok) {
-			if (r->rcpt_sent)
-				r->discard++;	/* the pipelined RCPT's reply */
-			lmtp_transaction_answer(t, line, false);	/* the MAIL refusal */
+			r->refusal = xstrdup(line);
+			r->discard = r->inflight;
+			r->inflight = 0;
+			lmtp_transaction_answer_route(t, route, line);
 		}
+		lmtp_transaction_route_pump(t, route);
 		return;
 	}
 	if (r->discard > 0) {
 		r->discard--;
 		return;
 	}
-	lmtp_transaction_answer(t, line, code / 100 == 2);
+	if (r->inflight == 0 || (a = lmtp_transaction_ask_of(t, route, true)) == NULL)
+		return;	/* (lmtp_client sends no event for a reply it did not expect) */
+	r->inflight--;
+	lmtp_transaction_answer(t, a, line, code / 100 == 2);
+	lmtp_transaction_route_pump(t, route);
 }
 
 /* The k-th verdict belongs to the route's k-th accepted recipient; one
@@ -187,15 +241,14 @@ static void lmtp_transaction_data_reply(void *ctx, struct lmtp_backend *b, int c
 	t->wake(t->ctx);
 }
 
-/* A backend given up answers for the recipient being asked of it, and
+/* A backend given up answers for the recipients being asked of it, and
  * during the delivery for each of its recipients. */
 static void lmtp_transaction_route_failed(struct lmtp_transaction *t, size_t route)
 {
 	char text[256];
 	snprintf(text, sizeof(text), "451 4.4.0 Remote server not answering (%s)",
 		 t->routes[route].error);
-	if (t->rcpt_dest != NULL && t->rcpt_route == route && t->rcpt_reply == NULL)
-		lmtp_transaction_answer(t, text, false);
+	lmtp_transaction_answer_route(t, route, text);
 	for (size_t i = 0; t->delivering && i < t->nrcpts; i++) {
 		if (t->rcpts[i].route == route && t->rcpts[i].reply == NULL) {
 			t->rcpts[i].reply = xstrdup(text);
@@ -222,7 +275,12 @@ static void lmtp_transaction_failed(void *ctx, struct lmtp_backend *b, const cha
 		t->dead[t->ndead++] = b;
 		r->reused = false;
 		r->retried = true;
-		r->rcpt_sent = false;
+		r->mail_sent = false;
+		r->inflight = 0;
+		for (size_t i = t->asks_done; i < t->nasks; i++) {
+			if (t->asks[i].route == route)
+				t->asks[i].sent = false;	/* asked again */
+		}
 		lmtp_transaction_route_connect(t, r);
 		return;
 	}
@@ -260,57 +318,75 @@ static struct lmtp_backend *lmtp_transaction_take_idle(struct lmtp_transaction *
 	return found;
 }
 
-void lmtp_transaction_ask(struct lmtp_transaction *t, const struct ipaddr *ip,
-			  uint16_t port, const char *dest,
-			  const struct lmtp_client_params *params)
+/* The route to ip:port: the transaction's connection there, else a new
+ * one (a kept one if there is) that sends MAIL once it is ready. */
+static size_t lmtp_transaction_route(struct lmtp_transaction *t, const struct ipaddr *ip,
+				     uint16_t port)
 {
-	free(t->rcpt_dest);
-	t->rcpt_dest = xstrdup(dest);
-	t->params = *params;
 	for (size_t i = 0; i < t->nroutes; i++) {
 		struct lmtp_route *r = &t->routes[i];
-		if (r->failed || !lmtp_backend_is(r->backend, ip, port))
-			continue;
-		t->rcpt_route = i;
-		if (!r->mail_ok)
-			lmtp_transaction_answer(t, "451 4.4.0 The backend refused the sender",
-						false);
-		else
-			lmtp_backend_rcpt(r->backend, dest);
-		return;
+		if (!r->failed && lmtp_backend_is(r->backend, ip, port))
+			return i;
 	}
 	t->routes = xgrow(t->routes, &t->routes_cap, t->nroutes + 1, sizeof(*t->routes));
-	struct lmtp_route *r = &t->routes[t->nroutes];
+	size_t route = t->nroutes++;
+	struct lmtp_route *r = &t->routes[route];
 	memset(r, 0, sizeof(*r));
 	r->ip = *ip;
 	r->port = port;
-	t->rcpt_route = t->nroutes++;
 	r->backend = lmtp_transaction_take_idle(t, ip, port);
-	if (r->backend == NULL) {
+	if (r->backend == NULL)
 		lmtp_transaction_route_connect(t, r);
-		return;
-	}
-	r->reused = true;
-	lmtp_transaction_route_start(t, r);
+	else
+		r->reused = true;	/* MAIL goes now, with this ask */
+	return route;
 }
 
-char *lmtp_transaction_rcpt_done(struct lmtp_transaction *t, const char *address,
-				 struct director_ticket *ticket)
+size_t lmtp_transaction_ask(struct lmtp_transaction *t, const struct ipaddr *ip,
+			    uint16_t port, const char *dest,
+			    const struct lmtp_client_params *params)
 {
-	char *reply = t->rcpt_reply;
-	if (t->rcpt_accepted) {
+	t->params = *params;
+	size_t route = lmtp_transaction_route(t, ip, port);
+	struct lmtp_route *r = &t->routes[route];
+	t->asks = xgrow(t->asks, &t->asks_cap, t->nasks + 1, sizeof(*t->asks));
+	size_t k = t->nasks++;
+	struct lmtp_ask *a = &t->asks[k];
+	memset(a, 0, sizeof(*a));
+	a->dest = xstrdup(dest);
+	a->route = route;
+	if (r->refusal != NULL)
+		lmtp_transaction_answer(t, a, r->refusal, false);
+	else if (r->reused && !r->mail_sent)
+		lmtp_transaction_route_start(t, route);
+	else
+		lmtp_transaction_route_pump(t, route);
+	return k;
+}
+
+const char *lmtp_transaction_answer_of(const struct lmtp_transaction *t, size_t ask,
+				       bool *accepted_r)
+{
+	*accepted_r = t->asks[ask].accepted;
+	return t->asks[ask].reply;
+}
+
+void lmtp_transaction_rcpt_done(struct lmtp_transaction *t, size_t ask,
+				const char *address, struct director_ticket *ticket)
+{
+	const struct lmtp_ask *a = &t->asks[ask];
+	if (a->accepted) {
 		t->rcpts = xgrow(t->rcpts, &t->rcpts_cap, t->nrcpts + 1, sizeof(*t->rcpts));
 		struct lmtp_rcpt *rc = &t->rcpts[t->nrcpts++];
 		memset(rc, 0, sizeof(*rc));
 		rc->address = xstrdup(address);
-		rc->route = t->rcpt_route;
+		rc->route = a->route;
 		rc->ticket = *ticket;	/* held until the delivery is over */
 		ticket->held = false;
-		t->routes[t->rcpt_route].accepted++;
+		t->routes[a->route].accepted++;
 	}
-	t->rcpt_reply = NULL;
-	lmtp_transaction_rcpt_clear(t);
-	return reply;
+	if (++t->asks_done == t->nasks)
+		lmtp_transaction_asks_clear(t);
 }
 
 void lmtp_transaction_deliver(struct lmtp_transaction *t, const char *body, size_t len)

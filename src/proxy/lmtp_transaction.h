@@ -2,10 +2,11 @@
  * connection per backend that has recipients, shared by all of them and
  * kept, when it ends idle, for the session's next transactions (up to
  * lmtp.max_idle_backends; a kept one the backend closed meanwhile is
- * replaced by a new one, once); the
- * recipient being asked; the accepted recipients, whose director tickets
- * it holds until the delivery is over; and the backends' verdicts on the
- * message, kept in RCPT order. Driven by lmtp_session.c: backend events
+ * replaced by a new one, once); the recipients being asked, several at
+ * once (each backend's in one pipelined batch when it offers
+ * PIPELINING, else one after another); the accepted recipients, whose
+ * director tickets it holds until the delivery is over; and the
+ * backends' verdicts on the message, kept in RCPT order. Driven by lmtp_session.c: backend events
  * are only recorded here, and the owner is woken to look at them on its
  * own turn, so backends are freed only from the owner's events.
  * Embedded in the session. Internal to src/proxy. */
@@ -22,6 +23,15 @@
 
 struct proxy;
 struct lmtp_route;
+
+/* A recipient being asked, in the order of the asks. */
+struct lmtp_ask {
+	char *dest;			/* as the backend is to see it */
+	size_t route;			/* its backend */
+	bool sent;			/* its RCPT went out */
+	bool accepted;
+	char *reply;			/* NULL until answered */
+};
 
 /* An accepted recipient. */
 struct lmtp_rcpt {
@@ -50,11 +60,10 @@ struct lmtp_transaction {
 	size_t missing;			/* verdicts still to come */
 	bool delivering;
 
-	/* the recipient being asked: its backend, then its answer */
-	size_t rcpt_route;
-	char *rcpt_dest;
-	char *rcpt_reply;		/* NULL until answered */
-	bool rcpt_accepted;
+	/* the recipients being asked; the owner takes their answers in
+	 * order, and the last one taken empties the list */
+	struct lmtp_ask *asks;
+	size_t nasks, asks_cap, asks_done;
 };
 
 void lmtp_transaction_init(struct lmtp_transaction *t, struct proxy *proxy,
@@ -68,18 +77,21 @@ void lmtp_transaction_deinit(struct lmtp_transaction *t);
 
 /* Asks the backend at ip:port about a recipient (dest: the name it is to
  * see): the connection this transaction has there, or a new one made
- * with params (a kept one if there is), which sends MAIL first. The
- * answer comes in rcpt_reply. */
-void lmtp_transaction_ask(struct lmtp_transaction *t, const struct ipaddr *ip,
-			  uint16_t port, const char *dest,
-			  const struct lmtp_client_params *params);
-/* The recipient's answer, when the owner gives it itself (no backend). */
-void lmtp_transaction_answer(struct lmtp_transaction *t, const char *line, bool accepted);
-/* The recipient is answered: an accepted one is kept, with the ticket
- * (which is taken over), until the delivery is over. Returns the answer's
- * line for the client, which the caller frees. */
-char *lmtp_transaction_rcpt_done(struct lmtp_transaction *t, const char *address,
-				 struct director_ticket *ticket);
+ * with params (a kept one if there is), which sends MAIL first. Returns
+ * the ask's number, for lmtp_transaction_answer_of(); the owner asks in
+ * the order it answers its client, and a backend gets its recipients in
+ * that order. */
+size_t lmtp_transaction_ask(struct lmtp_transaction *t, const struct ipaddr *ip,
+			    uint16_t port, const char *dest,
+			    const struct lmtp_client_params *params);
+/* The ask's answer, NULL until there is one. */
+const char *lmtp_transaction_answer_of(const struct lmtp_transaction *t, size_t ask,
+				       bool *accepted_r);
+/* The oldest ask is answered and its answer written: an accepted one is
+ * kept, with the ticket (which is taken over), until the delivery is
+ * over. */
+void lmtp_transaction_rcpt_done(struct lmtp_transaction *t, size_t ask,
+				const char *address, struct director_ticket *ticket);
 
 /* Sends the message (dot-stuffed, ".\r\n" at its end, borrowed until the
  * verdicts are in) to every backend with recipients. */

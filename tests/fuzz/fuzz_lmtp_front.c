@@ -1,14 +1,18 @@
 /* A libFuzzer harness for LMTP's server side (proto/lmtp_front), what the
  * MTA sends. The first byte chooses whether the client is trusted,
  * whether input arrives whole or byte by byte, which recipients the
- * owner accepts and the limits; the rest is what the client sends. Every
- * event is answered as lmtp_session.c would. Besides memory errors it
- * checks that input left unconsumed stays bounded (a line that never
- * ends must not pile up), that a recipient comes inside a transaction
- * and that a message comes with recipients and within the size limit. */
+ * owner accepts, how many recipients it holds before answering (a
+ * pipelined batch) and the limits; the rest is what the client sends.
+ * Every event is answered as lmtp_session.c would. Besides memory errors
+ * it checks that input left unconsumed stays bounded (a line that never
+ * ends must not pile up), that a recipient comes inside a transaction,
+ * that a refusal is handed over only behind recipients held, and that a
+ * message comes with recipients, none held, within the size limit. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/sbuf.h"
 #include "proto/lmtp_front.h"
@@ -16,12 +20,33 @@
 /* the output is dropped once it grows past this: bounded memory */
 #define FUZZ_OUT_MAX 65536
 #define FUZZ_MAX_LINE 64
+#define FUZZ_MAX_HELD 4
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The owner's recipients not answered yet, in order. */
+struct fuzz_owner {
+	uint8_t flags;
+	unsigned int nrcpt, batch, nheld;
+	char *held[FUZZ_MAX_HELD];	/* the reply each gets */
+	bool held_ok[FUZZ_MAX_HELD];
+};
+
+static void fuzz_lmtp_answer_held(struct fuzz_owner *o, struct lmtp_front *f,
+				  struct sbuf *out)
+{
+	for (unsigned int i = 0; i < o->nheld; i++) {
+		lmtp_front_rcpt_done(f, o->held[i], o->held_ok[i], out);
+		free(o->held[i]);
+	}
+	o->nheld = 0;
+	if (f->asking != 0)
+		abort();
+}
+
 /* Answers one event; returns 0 once the front asked to close. */
-static int fuzz_lmtp_event(struct lmtp_front *f, enum lmtp_front_event ev, uint8_t flags,
-			   unsigned int *nrcpt, struct sbuf *out)
+static int fuzz_lmtp_event(struct lmtp_front *f, enum lmtp_front_event ev,
+			   struct fuzz_owner *o, struct sbuf *out)
 {
 	switch (ev) {
 	case LMTP_FRONT_EV_NONE:
@@ -29,16 +54,28 @@ static int fuzz_lmtp_event(struct lmtp_front *f, enum lmtp_front_event ev, uint8
 	case LMTP_FRONT_EV_XCLIENT:
 		return 1;
 	case LMTP_FRONT_EV_RCPT:
-		if (f->rcpt == NULL || f->mail_from == NULL)
+		if ((f->rcpt == NULL) == (f->rcpt_refusal == NULL) || f->mail_from == NULL ||
+		    (f->rcpt_refusal != NULL && o->nheld == 0) || f->asking != o->nheld + 1)
 			abort();
-		/* accept recipients by the pattern in bits 4-6 */
-		if (((flags >> 4) & (1u << ((*nrcpt)++ % 3))) != 0)
-			lmtp_front_rcpt_done(f, "250 2.1.5 OK", true, out);
-		else
-			lmtp_front_rcpt_done(f, "550 5.1.1 <x> User doesn't exist\r\n", false, out);
+		if (f->rcpt_refusal != NULL) {
+			o->held[o->nheld] = f->rcpt_refusal;
+			o->held_ok[o->nheld++] = false;
+			f->rcpt_refusal = NULL;
+		} else {
+			/* accept recipients by the pattern in bits 4-6 */
+			bool ok = ((o->flags >> 4) & (1u << (o->nrcpt++ % 3))) != 0;
+			o->held[o->nheld] = strdup(ok ? "250 2.1.5 OK" :
+						   "550 5.1.1 <x> User doesn't exist\r\n");
+			o->held_ok[o->nheld++] = ok;
+			free(f->rcpt);
+			f->rcpt = NULL;
+		}
+		if (o->nheld == o->batch)
+			fuzz_lmtp_answer_held(o, f, out);
 		return 1;
 	case LMTP_FRONT_EV_MESSAGE:
-		if (f->accepted == 0 || f->body_size > f->params.max_message_size)
+		if (f->accepted == 0 || f->body_size > f->params.max_message_size ||
+		    o->nheld != 0)
 			abort();
 		for (unsigned int i = 0; i < f->accepted; i++)
 			sbuf_appends(out, "250 2.0.0 Saved\r\n");
@@ -64,7 +101,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	};
 	struct lmtp_front f;
 	struct sbuf in = SBUF_INIT, out = SBUF_INIT;
-	unsigned int nrcpt = 0;
+	/* recipients held before answering: 1 to 4, by bits 1 and 3 */
+	struct fuzz_owner o = { .flags = flags, .batch = 1 + ((flags >> 1) & 1) +
+				2 * ((flags >> 3) & 1) };
 	lmtp_front_init(&f, &params);
 	lmtp_front_greet(&f, &out);
 	/* whole, or one byte at a time: the same machine either way */
@@ -78,11 +117,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			enum lmtp_front_event ev = lmtp_front_feed(&f,
 				(unsigned char *)sbuf_mdata(&in), sbuf_len(&in), &consumed, &out);
 			sbuf_consume(&in, consumed);
-			open = fuzz_lmtp_event(&f, ev, flags, &nrcpt, &out);
+			open = fuzz_lmtp_event(&f, ev, &o, &out);
 			if (sbuf_len(&out) > FUZZ_OUT_MAX)
 				sbuf_reset(&out);
 			if (!open || sbuf_len(&in) == 0)
 				break;
+			if (ev == LMTP_FRONT_EV_NONE && o.nheld > 0) {
+				/* the answers come: what waited goes on */
+				fuzz_lmtp_answer_held(&o, &f, &out);
+				continue;
+			}
 			if (ev == LMTP_FRONT_EV_NONE) {
 				/* what waits is at most a line, or a body line's start */
 				if (sbuf_len(&in) > FUZZ_MAX_LINE + 2)
@@ -91,6 +135,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 	}
+	for (unsigned int i = 0; i < o.nheld; i++)
+		free(o.held[i]);
 	lmtp_front_deinit(&f);
 	sbuf_free(&in);
 	sbuf_free(&out);

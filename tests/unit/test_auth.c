@@ -158,6 +158,7 @@ static struct {
 	bool unchecked;
 	bool busy;
 	size_t alt_count;
+	uint32_t tag;
 } last;
 
 static void on_result(void *ctx, uint64_t cookie, const struct auth_result *r)
@@ -173,6 +174,7 @@ static void on_result(void *ctx, uint64_t cookie, const struct auth_result *r)
 	last.unchecked = r->password_unchecked;
 	last.busy = r->busy;
 	last.alt_count = r->alt_count;
+	last.tag = r->tag;
 }
 
 static int notices_seen;
@@ -521,11 +523,19 @@ static void test_auth_run_completed(void **state)
 	assert_non_null(a);
 	int before = results_seen;
 	auth_lookup(a, "jane", "secret", on_result, &results_seen, 31);
-	auth_lookup(a, "bob", "secret", on_result, &results_seen, 32);
+	/* several requests under one cookie tell their answers by tag (an
+	 * LMTP session's recipients) */
+	const struct auth_request_params params = {
+		.user = "bob", .callback = on_result, .ctx = &results_seen,
+		.cookie = 32, .tag = 7,
+	};
+	(void)auth_request_start(a, &params);
 	assert_int_equal(results_seen, before);
 	auth_run_completed(a);
 	assert_int_equal(results_seen, before + 2);
 	assert_int_equal(last.cookie, 32);
+	assert_int_equal(last.tag, 7);
+	assert_string_equal(last.user, "bob");
 	assert_int_equal(last.status, AUTH_STATUS_OK);
 	assert_true(last.unchecked);
 	auth_run_completed(a);

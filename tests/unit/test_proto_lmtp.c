@@ -180,22 +180,28 @@ static void run_front_transaction(bool bytewise)
 	expect(&d.out, "250 2.1.0 OK\r\n");
 	assert_string_equal(d.f.mail_from, "a@b.example");
 	assert_string_equal(d.f.mail_body, "8BITMIME");
-	/* the rest is pipelined: it waits while the owner has the recipient */
+	/* the rest is pipelined: the recipients go to the owner together,
+	 * DATA and the body wait until both are answered */
 	assert_int_equal(ldrive_send(&d, "RCPT TO:<jane@example.com>\r\nRCPT TO:<bob@x>\r\n"
 				     "DATA\r\nSubject: hi\r\n\r\n..dot\r\nline\r\n.\r\nQUIT\r\n"),
 			 LMTP_FRONT_EV_RCPT);
 	assert_string_equal(d.f.rcpt, "jane@example.com");
+	free(d.f.rcpt);		/* the owner takes it */
+	d.f.rcpt = NULL;
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_RCPT);
+	assert_string_equal(d.f.rcpt, "bob@x");
+	assert_null(d.f.rcpt_refusal);
+	assert_int_equal(d.f.asking, 2);
 	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_NONE);
 	expect(&d.out, "");
 	lmtp_front_rcpt_done(&d.f, "250 2.1.5 OK", true, &d.out);
 	expect(&d.out, "250 2.1.5 OK\r\n");
-	assert_null(d.f.rcpt);
-	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_RCPT);
-	assert_string_equal(d.f.rcpt, "bob@x");
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_NONE);
 	/* text from a backend is one line, whatever it holds */
 	lmtp_front_rcpt_done(&d.f, "550 5.1.1 no\r\nsuch user", false, &d.out);
 	expect(&d.out, "550 5.1.1 no  such user\r\n");
 	assert_int_equal(d.f.accepted, 1);
+	assert_int_equal(d.f.asking, 0);
 	/* the body as sent, its size without stuffing and final dot */
 	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_MESSAGE);
 	expect(&d.out, "354 OK\r\n");
@@ -218,6 +224,64 @@ static void test_front_transaction(void **state)
 	(void)state;
 	run_front_transaction(false);
 	run_front_transaction(true);
+}
+
+/* While the owner has recipients, an RCPT the front refuses itself is
+ * handed over too, to be answered in its turn; other commands, and a line
+ * too long, wait until every recipient before them is answered. */
+static void run_front_rcpt_batch(bool bytewise)
+{
+	struct ldrive d;
+	ldrive_init(&d, bytewise, false, 64, 1000);
+	assert_int_equal(ldrive_send(&d, "LHLO mta\r\nMAIL FROM:<>\r\n"), LMTP_FRONT_EV_RESET);
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_NONE);
+	sbuf_reset(&d.out);
+	/* alone, a refused recipient is answered at once */
+	assert_int_equal(ldrive_send(&d, "RCPT TO:<>\r\n"), LMTP_FRONT_EV_NONE);
+	expect(&d.out, "501 5.5.4 Invalid TO: parameter\r\n");
+	assert_int_equal(ldrive_send(&d, "RCPT TO:<a@b>\r\nrcpt TO:<>\r\n"
+				     "RCPT TO:<c@d> NOTIFY=NEVER\r\nRCPT TO:<e@f>\r\n"
+				     "NOOP\r\nRCPT TO:<g@h>\r\n"), LMTP_FRONT_EV_RCPT);
+	assert_string_equal(d.f.rcpt, "a@b");
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_RCPT);
+	assert_null(d.f.rcpt);
+	assert_string_equal(d.f.rcpt_refusal, "501 5.5.4 Invalid TO: parameter");
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_RCPT);
+	assert_string_equal(d.f.rcpt_refusal, "555 5.5.4 Unsupported parameters");
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_RCPT);
+	assert_string_equal(d.f.rcpt, "e@f");
+	assert_null(d.f.rcpt_refusal);
+	/* NOOP waits, and the RCPT behind it */
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_NONE);
+	assert_int_equal(d.f.asking, 4);
+	expect(&d.out, "");
+	lmtp_front_rcpt_done(&d.f, "250 2.1.5 OK", true, &d.out);
+	lmtp_front_rcpt_done(&d.f, "501 5.5.4 Invalid TO: parameter", false, &d.out);
+	lmtp_front_rcpt_done(&d.f, "555 5.5.4 Unsupported parameters", false, &d.out);
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_NONE);
+	expect(&d.out, "250 2.1.5 OK\r\n501 5.5.4 Invalid TO: parameter\r\n"
+	       "555 5.5.4 Unsupported parameters\r\n");
+	lmtp_front_rcpt_done(&d.f, "250 2.1.5 OK", true, &d.out);
+	assert_int_equal(ldrive_run(&d), LMTP_FRONT_EV_RCPT);
+	expect(&d.out, "250 2.1.5 OK\r\n250 2.0.0 OK\r\n");
+	assert_string_equal(d.f.rcpt, "g@h");
+	/* a line too long waits too, then is answered in its turn */
+	char line[100];
+	memset(line, 'x', sizeof(line));
+	assert_int_equal(ldrive_sendn(&d, line, sizeof(line)), LMTP_FRONT_EV_NONE);
+	expect(&d.out, "");
+	lmtp_front_rcpt_done(&d.f, "250 2.1.5 OK", true, &d.out);
+	assert_int_equal(ldrive_send(&d, "\r\nDATA\r\n"), LMTP_FRONT_EV_NONE);
+	expect(&d.out, "250 2.1.5 OK\r\n500 5.5.2 Line too long\r\n354 OK\r\n");
+	assert_int_equal(d.f.accepted, 3);
+	ldrive_deinit(&d);
+}
+
+static void test_front_rcpt_batch(void **state)
+{
+	(void)state;
+	run_front_rcpt_batch(false);
+	run_front_rcpt_batch(true);
 }
 
 static void run_front_rules(bool bytewise)
@@ -627,6 +691,7 @@ int main(void)
 		cmocka_unit_test(test_mail_params),
 		cmocka_unit_test(test_command_split),
 		cmocka_unit_test(test_front_transaction),
+		cmocka_unit_test(test_front_rcpt_batch),
 		cmocka_unit_test(test_front_rules),
 		cmocka_unit_test(test_front_xclient),
 		cmocka_unit_test(test_front_long_lines),
