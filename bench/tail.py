@@ -2,7 +2,8 @@
 
   make bench-tail     (builds build-bench with BENCH_HOOKS=1, then:)
   python3 bench/tail.py --build build-bench[,other bench build...]
-                        [--clients 32,256] [--seconds 5] [--rounds 1]  (as root)
+                        [--clients 32,256] [--seconds 5] [--rounds 1]
+                        [--rate N]                                     (as root)
 
 Runs a bench build of loftd (make BENCH_HOOKS=1: src/common/bench_trace.h)
 in front of the bench backend, loads it with `loadgen cycle`, and reads
@@ -21,7 +22,9 @@ share of the latency on a machine whose cores they share. Several builds
 (e.g. one of the commit before a change, made with BENCH_HOOKS=1 in a
 worktree of its own) are measured in turn, round after round, in front of
 the same backend; the load generator and the backend are the first
-build's."""
+build's. With --rate, an open loop: login cycles start at N per second
+(Poisson, loadgen -A), at most --clients in flight, as in compare.py
+--tail's open-loop rows."""
 import argparse
 import os
 import statistics
@@ -113,7 +116,7 @@ def breakdown(logins, share):
     return len(tail), statistics.mean(at[-1] for at, _ in tail) / 1e6, rows
 
 
-def one(build, tools, base, clients, seconds, users):
+def one(build, tools, base, clients, seconds, users, rate):
     trace = os.path.join(base, "trace")
     os.environ["LOFT_BENCH_TRACE"] = trace
     try:
@@ -125,7 +128,8 @@ def one(build, tools, base, clients, seconds, users):
     before = {"loftd": schedstat(system.proc.pid), "backend": schedstat(backend_pid)}
     proc = subprocess.Popen([os.path.join(tools, "bench", "loadgen"), "cycle", "-t",
                              system.target(), "-c", str(clients), "-d", str(seconds), "-u",
-                             str(users), "-S", SOURCES], stdout=subprocess.PIPE, text=True)
+                             str(users), "-S", SOURCES] + (["-A", "%g" % rate] if rate else []),
+                            stdout=subprocess.PIPE, text=True)
     w = Watch(proc.pid)
     w.start()
     out = proc.communicate(timeout=seconds + 60)[0]
@@ -208,6 +212,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--users", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--rate", type=float, help="logins started per second (open loop)")
     args = ap.parse_args()
     builds = [os.path.abspath(b) for b in args.build.split(",")]
     base = tempfile.mkdtemp(prefix="loft-tail-")
@@ -225,7 +230,7 @@ def main():
                     run += 1
                     rows[(b, c)].append(report(b, c, *one(
                         b, builds[0], os.path.join(base, str(run)), c, args.seconds,
-                        args.users)))
+                        args.users, args.rate)))
         summarize(rows)
     finally:
         BACKEND.stop()
