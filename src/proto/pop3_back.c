@@ -12,6 +12,7 @@ enum pop3_back_state {
 	POP3_BACK_BANNER,	/* waiting for "+OK" */
 	POP3_BACK_STARTTLS,	/* waiting for STLS's "+OK" */
 	POP3_BACK_XCLIENT,	/* waiting for XCLIENT's "+OK" */
+	POP3_BACK_CAPA,		/* reading CAPA's list, up to "." */
 	POP3_BACK_USER,		/* waiting for USER's "+OK" */
 	POP3_BACK_PASS,		/* waiting for the verdict (PASS or AUTH) */
 	POP3_BACK_DONE,
@@ -22,6 +23,9 @@ struct pop3_back {
 	enum pop3_back_state state;
 	bool xclient;		/* the banner advertised [XCLIENT] */
 	bool ir_sent;		/* AUTH went with its initial response */
+	bool capa_asked;	/* CAPA went (pass-through logins) */
+	bool capa_listing;	/* its "+OK" came: lines up to "." follow */
+	bool capa_mech;		/* the SASL line names the client's mechanism */
 };
 
 static enum back_event pop3_back_fail(struct pop3_back *b, enum back_fail fail,
@@ -44,9 +48,36 @@ static bool pop3_sendable(const char *s)
 	return strpbrk(s, "\r\n") == NULL;
 }
 
+/* RFC 2449's "SASL mech ..." line: whether it names mech. */
+static bool pop3_capa_names(const char *line, size_t len, const char *mech)
+{
+	static const char sasl[] = "SASL ";
+	size_t mlen = strlen(mech);
+	if (len < sizeof(sasl) - 1 || strncasecmp(line, sasl, sizeof(sasl) - 1) != 0)
+		return false;
+	for (size_t i = sizeof(sasl) - 1; i < len;) {
+		size_t end = i;
+		while (end < len && line[end] != ' ')
+			end++;
+		if (end - i == mlen && strncasecmp(line + i, mech, mlen) == 0)
+			return true;
+		i = end + 1;
+	}
+	return false;
+}
+
 static enum back_event pop3_back_login(struct pop3_back *b, struct sbuf *out)
 {
 	const struct back_params *p = &b->base.params;
+	/* a mechanism passed through is asked only of a backend that lists
+	 * it: one that would refuse it anyway must not cost the client's
+	 * address a failure (the mistake is the configuration's) */
+	if (p->sasl_mech != NULL && !b->capa_asked) {
+		sbuf_appends(out, "CAPA\r\n");
+		b->capa_asked = true;
+		b->state = POP3_BACK_CAPA;
+		return BACK_EV_NONE;
+	}
 	if (!p->use_sasl && pop3_sendable(p->user) && strchr(p->user, ' ') == NULL &&
 	    pop3_sendable(p->password)) {
 		sbuf_appendf(out, "USER %s\r\n", p->user);
@@ -123,6 +154,22 @@ static enum back_event pop3_back_line(struct back *back, const char *line, size_
 	case POP3_BACK_XCLIENT:
 		if (!pop3_ok(line, len))
 			return pop3_back_fail(b, BACK_FAIL_TEMP, "XCLIENT failed");
+		return pop3_back_login(b, out);
+	case POP3_BACK_CAPA:
+		if (!b->capa_listing) {
+			/* no CAPA: nothing is known, the backend decides */
+			if (!pop3_ok(line, len))
+				return pop3_back_login(b, out);
+			b->capa_listing = true;
+			return BACK_EV_NONE;
+		}
+		if (len != 1 || line[0] != '.') {
+			b->capa_mech = b->capa_mech || pop3_capa_names(line, len, p->sasl_mech);
+			return BACK_EV_NONE;
+		}
+		if (!b->capa_mech)
+			return pop3_back_fail(b, BACK_FAIL_TEMP,
+					      "the client's SASL mechanism is not advertised");
 		return pop3_back_login(b, out);
 	case POP3_BACK_USER:
 		if (!pop3_ok(line, len))

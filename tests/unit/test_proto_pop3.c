@@ -376,6 +376,51 @@ static void test_back_failures(void **state)
 	sbuf_free(&out);
 }
 
+/* A pass-through mechanism is asked only of a backend whose CAPA lists
+ * it (RFC 2449 SASL); a backend without CAPA decides itself. */
+static void run_back_passthrough(bool bytewise)
+{
+	struct back_params p = back_params(true, false);
+	p.sasl_mech = "XOAUTH2";
+	p.sasl_ir = (const unsigned char *)"user=jane\001auth=Bearer t\001\001";
+	p.sasl_ir_len = strlen((const char *)p.sasl_ir);
+	struct sbuf out = SBUF_INIT;
+	struct back *b = pop3_back_ops.create(&p);
+	assert_int_equal(back_send(b, "+OK ready.\r\n", bytewise, &out), BACK_EV_NONE);
+	expect_sbuf(&out, "CAPA\r\n");
+	assert_int_equal(back_send(b, "+OK\r\nTOP\r\nSASL PLAIN xoauth2 LOGIN\r\n"
+				   "USER\r\n", bytewise, &out), BACK_EV_NONE);
+	expect_sbuf(&out, "");
+	assert_int_equal(back_send(b, ".\r\n", bytewise, &out), BACK_EV_NONE);
+	expect_sbuf(&out, "AUTH XOAUTH2 dXNlcj1qYW5lAWF1dGg9QmVhcmVyIHQBAQ==\r\n");
+	assert_int_equal(back_send(b, "+OK Logged in.\r\n", bytewise, &out), BACK_EV_OK);
+	pop3_back_ops.destroy(b);
+
+	/* not listed (nor as a part of another name): no attempt */
+	b = pop3_back_ops.create(&p);
+	assert_int_equal(back_send(b, "+OK ready.\r\n+OK\r\nSASL PLAIN XOAUTH2X\r\n"
+				   "XOAUTH2\r\n.\r\n", bytewise, &out), BACK_EV_FAIL);
+	assert_int_equal(b->fail, BACK_FAIL_TEMP);
+	assert_string_equal(b->error, "the client's SASL mechanism is not advertised");
+	expect_sbuf(&out, "CAPA\r\n");
+	pop3_back_ops.destroy(b);
+
+	/* CAPA refused: AUTH goes, the backend decides */
+	b = pop3_back_ops.create(&p);
+	assert_int_equal(back_send(b, "+OK ready.\r\n-ERR what?\r\n", bytewise, &out),
+			 BACK_EV_NONE);
+	expect_sbuf(&out, "CAPA\r\nAUTH XOAUTH2 dXNlcj1qYW5lAWF1dGg9QmVhcmVyIHQBAQ==\r\n");
+	pop3_back_ops.destroy(b);
+	sbuf_free(&out);
+}
+
+static void test_back_passthrough(void **state)
+{
+	(void)state;
+	run_back_passthrough(false);
+	run_back_passthrough(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +433,7 @@ int main(void)
 		cmocka_unit_test(test_front_disconnect),
 		cmocka_unit_test(test_back_login),
 		cmocka_unit_test(test_back_failures),
+		cmocka_unit_test(test_back_passthrough),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
