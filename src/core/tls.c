@@ -78,6 +78,23 @@ SSL_CTX *tls_server_ctx_new(const char *cert, const char *key,
 	return ctx;
 }
 
+/* A copy: a session is linked into one cache's expiry list, and adding
+ * it to another's would unlink it from there. */
+static void tls_session_copy(void *session, void *to)
+{
+	SSL_SESSION *copy = SSL_SESSION_dup(session);
+	if (copy == NULL)
+		return;
+	(void)SSL_CTX_add_session(to, copy);
+	SSL_SESSION_free(copy);	/* the cache holds its own reference */
+}
+
+void tls_server_ctx_copy_sessions(SSL_CTX *to, SSL_CTX *from)
+{
+	if (to != NULL && from != NULL)
+		OPENSSL_LH_doall_arg((OPENSSL_LHASH *)SSL_CTX_sessions(from), tls_session_copy, to);
+}
+
 SSL_CTX *tls_client_ctx_new(bool verify, const char *ca_file,
 			    const char *ciphers, char **error_r)
 {

@@ -9,6 +9,7 @@
 #include "auth/auth.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "core/tls.h"
 #include "daemon/loftd.h"
 #include "daemon/service.h"
 #include "proxy/health.h"
@@ -35,6 +36,11 @@ static void reload_report(const char *key, bool applied, void *ctx)
 }
 
 /* -1: logged, and *error_r says why (the caller frees). */
+static bool reload_same(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
 static int loftd_reload_failed(char *error, char **error_r)
 {
 	*error_r = xasprintf("reload failed, the running configuration stays: %s", error);
@@ -58,6 +64,11 @@ static int loftd_reload_config(struct loftd *d, const char *why, char **error_r)
 		config_free(&fresh);
 		return loftd_reload_failed(error, error_r);
 	}
+	/* TLS 1.2 session ids survive, as tickets do (same keys), unless
+	 * the protocols or ciphers they were agreed under changed */
+	if (fresh->tls.min_protocol == d->cfg->tls.min_protocol &&
+	    reload_same(fresh->tls.ciphers, d->cfg->tls.ciphers))
+		tls_server_ctx_copy_sessions(client_tls, d->client_tls);
 	struct reload_count count = { 0, 0, false };
 	config_reload_merge(d->cfg, fresh, reload_report, &count);
 	/* from here on fresh is what runs; the old configuration goes with

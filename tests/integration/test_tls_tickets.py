@@ -11,6 +11,7 @@ import subprocess
 
 import loftlib
 from conftest import LOFT_IP
+from test_reload import edit_conf, reload
 
 
 def client():
@@ -125,3 +126,22 @@ def test_a_tls12_session_id_resumes_after_the_client_dropped_it(loft_factory):
     for _ in range(3):
         _, reused = visit_and_drop(loft, c, session)
         assert reused
+
+
+def test_a_tls12_session_id_resumes_after_a_reload(loft_factory):
+    """Regression: a reload made a new TLS context and every TLS 1.2
+    session id was lost with the old one's cache. They are carried over,
+    unless the ciphers (or protocols) they were agreed under changed."""
+    loft = loft_factory(tls_extra='ciphers = "ECDHE+AESGCM";')
+    c = client()
+    c.maximum_version = ssl.TLSVersion.TLSv1_2
+    c.options |= ssl.OP_NO_TICKET
+    session, reused = visit(loft, c)
+    assert not reused and not session.has_ticket
+    reload(loft, "reload done: ")
+    _, reused = visit(loft, c, session)
+    assert reused
+    edit_conf(loft, 'ciphers = "ECDHE+AESGCM";', 'ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";')
+    reload(loft, "reload done: ")
+    _, reused = visit(loft, c, session)
+    assert not reused
