@@ -311,7 +311,10 @@ def test_client_cut_off_from_member(etcd, drivers):
     etcd.cut_client(CLIENT_SRC, victim)
     t0 = time.monotonic()
     r = d.call("put", key=p + "k", value="1")
-    assert time.monotonic() - t0 < 4.5	# bounded by the 2 s timeout
+    # bounded by the 2 s timeout: without it a dropped connection hangs
+    # for TCP's retransmissions (minutes); the margin is for a loaded CI
+    # machine (4.5 s was once exceeded under the sanitizers)
+    assert time.monotonic() - t0 < 10
     # UNKNOWN if sent on a kept-alive connection, FAILED if connecting
     assert r["outcome"] in ("UNKNOWN", "FAILED") and r["grpc"] == 4, r
     assert r["endpoint"] == victim.client_url
