@@ -15,8 +15,9 @@ session by mask. The TLS part (issue 17) does the login cycles again over
 implicit TLS and STARTTLS, full and resumed handshakes, TLS 1.3 and 1.2,
 with an ECDSA P-256 and an RSA-2048 certificate made for the run, counts
 the handshakes that resumed, and holds idle TLS sessions. The LMTP part
-(issue 17, its own run: --lmtp-only) delivers through loft and through
-Dovecot's LMTP proxy against direct delivery to the backend, with 1 and
+(issue 17, its own run: --lmtp-only) delivers through loft, through
+Dovecot's LMTP proxy and through HAProxy relaying TCP (the floor of any
+proxy: no routing) against direct delivery to the backend, with 1 and
 10 recipients and 4 KiB and 100 KiB messages: deliveries/s, transaction
 latency, CPU per recipient, and the memory of connections held after
 LHLO and mid-DATA. The tail part (--tail, its own run) measures login
@@ -130,7 +131,8 @@ PROFILES = {
              "tls_modes": list(TLS_MODES), "tls_rounds": 2, "tls_seconds": 4.0,
              "tls_many_modes": TLS_MANY_MODES,
              # 20 connections: Postfix's default_destination_concurrency_limit
-             "lmtp_systems": ["direct", "loft", "dovecot-lmtp"], "lmtp_modes": LMTP_MODES,
+             "lmtp_systems": ["direct", "haproxy-tcp", "loft", "dovecot-lmtp"],
+             "lmtp_modes": LMTP_MODES,
              "lmtp_clients": 20, "lmtp_per_conn": 10, "lmtp_rounds": 3, "lmtp_seconds": 4.0,
              "lmtp_hold": 100, "lmtp_hold_size": 100 << 10, "lmtp_hold_rcpts": [1, 10]},
 }

@@ -223,13 +223,40 @@ class DovecotLmtp(Dovecot):
                          20, "dovecot's lmtp processes")
 
 
+class HaproxyLmtp(Peer):
+    """HAProxy relaying each LMTP connection, unchanged, to one of the
+    backend's addresses: the bench backend takes any recipient, so no
+    routing is needed, and nothing a proxy must do could cost less. Only
+    in the LMTP comparison."""
+    name = "haproxy-tcp"
+    description = ("HAProxy, TCP mode: each connection relayed unchanged to one backend "
+                   "(round robin), no routing per recipient: the floor of any LMTP proxy")
+    ip = "%s.9" % NET
+    tls = starttls = False
+    lmtp = lmtp_only = True
+
+    def start(self):
+        servers = "\n".join("    server be%d %s:%d" % (i, ip, BACKEND_LMTP_PORT)
+                            for i, ip in enumerate(BACKEND_IPS))
+        conf = render("haproxy-lmtp.cfg.in", os.path.join(self.dir, "haproxy.cfg"),
+                      maxconn=(nofile() - 100) // 2, ip=self.ip, port=LMTP_PORT,
+                      servers=servers)
+        with open(os.path.join(self.dir, "haproxy.log"), "ab") as log:
+            self.proc = subprocess.Popen(["haproxy", "-db", "-f", conf],
+                                         stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+        wait_port(self.ip, LMTP_PORT, self.proc)
+
+
 PEERS = {cls.name: cls for cls in (Haproxy, Haproxy1, Nginx, Perdition, DovecotDirector)}
 # peers only in the LMTP comparison
-LMTP_PEERS = {cls.name: cls for cls in (DovecotLmtp,)}
+LMTP_PEERS = {cls.name: cls for cls in (DovecotLmtp, HaproxyLmtp)}
 
 
 def available(name):
-    exe = {"haproxy": "haproxy", "haproxy-1t": "haproxy", "nginx": "nginx",
+    exe = {"haproxy": "haproxy", "haproxy-1t": "haproxy", "haproxy-tcp": "haproxy",
+           "nginx": "nginx",
            "perdition": "perdition.imap4",
            "dovecot": "dovecot", "dovecot-lmtp": "dovecot"}[name]
     return shutil.which(exe) is not None
