@@ -140,6 +140,10 @@ static void lmtp_backend_read(struct lmtp_backend *b)
 			if (b->failed)
 				return;
 		}
+		/* a short plain read drained the socket, and the level-
+		 * triggered event reports more: no read just for EAGAIN */
+		if ((size_t)n < LMTP_BACKEND_READ_CHUNK && !conn_is_tls(&b->conn))
+			return;
 	}
 }
 

@@ -499,6 +499,10 @@ static void lmtp_client_read(struct lmtp_session *s)
 		}
 		sbuf_commit(&s->in, (size_t)n);
 		s->deadline = clock_monotonic_ms() + s->proxy->cfg->lmtp.client_timeout_ms;
+		/* a short plain read drained the socket, and the level-
+		 * triggered event reports more: no read just for EAGAIN */
+		if ((size_t)n < LMTP_READ_CHUNK && !conn_is_tls(&s->client))
+			return;
 	}
 }
 
