@@ -64,7 +64,7 @@ struct lmtp_pending {
 
 enum lmtp_state {
 	LMTP_CLIENT,		/* the front has the client's input */
-	LMTP_RCPT,		/* a recipient is being looked up, routed, asked */
+	LMTP_RCPT,		/* recipients are being looked up, routed, asked */
 	LMTP_DELIVERING,	/* waiting for the backends' verdicts */
 	LMTP_CLOSING,		/* sending the last output, then close */
 };

@@ -254,3 +254,44 @@ def test_a_refused_sender_answers_each_recipient_of_that_backend(loft_factory, c
     finally:
         server.close()
     assert len(imap_bodies(loft, "user7", "refused sender")) == 1
+
+
+def test_a_recipient_being_moved_holds_those_behind_it(loft_factory, cluster):
+    # a delivery in flight holds its recipient's user where it is, so a
+    # move of that user waits for it (reference §2.6); meanwhile another
+    # session's recipient of that user waits, and the recipient pipelined
+    # behind it with it: both are asked once the move is over, the moved
+    # one at its new backend, and every reply comes in RCPT order
+    loft = loft_factory(username_format="%Ln", log_level="debug")
+    moved, before, after = "user5", "user3", "user4"
+    old = dovecot_host(BACKEND_IPS, moved)
+    new = next(ip for ip in BACKEND_IPS if ip != old)
+    holder = session(loft)
+    assert holder.cmd("MAIL FROM:<x@example.net>")[-1].startswith("250")
+    assert holder.cmd("RCPT TO:<%s@%s>" % (moved, DOMAIN))[-1].startswith("250 2.1.5")
+    r = loftlib.loftadm("director", "move", "-a", loft.admin, moved, new)
+    assert r.returncode == 0, r.stderr
+    c = session(loft)
+    c.sock.sendall(("MAIL FROM:<x@example.net>\r\n" + "".join(
+        "RCPT TO:<%s@%s>\r\n" % (u, DOMAIN) for u in (before, moved, after))).encode())
+    assert c.reply()[-1].startswith("250 2.1.0")
+    assert c.reply()[-1].startswith("250 2.1.5")     # the one before it
+    loftlib.wait_for(lambda: "%s@%s: waiting, the user is being moved" % (moved, DOMAIN)
+                     in loft.log_text(), 10, "the recipient to wait for the move")
+    # the delivery in flight ends: the move goes on, and so does the batch
+    holder.sock.sendall(b"DATA\r\n")
+    assert holder.reply()[-1].startswith("354")
+    holder.sock.sendall(b"Subject: before the move\r\n\r\nhi\r\n.\r\n")
+    assert holder.reply()[-1].startswith("250 2.0.0")
+    holder.close()
+    assert c.reply()[-1].startswith("250 2.1.5")     # the moved one
+    assert c.reply()[-1].startswith("250 2.1.5")     # the one behind it
+    c.sock.sendall(b"DATA\r\nSubject: after the move\r\n\r\nhi\r\n.\r\n")
+    assert c.reply()[-1].startswith("354")
+    data = [c.reply()[-1] for _ in range(3)]
+    assert [d.split()[2] for d in data] == ["<%s@%s>" % (u, DOMAIN)
+                                             for u in (before, moved, after)], data
+    c.close()
+    log = loft.log_text()
+    assert "%s@%s: delivered via %s:" % (moved, DOMAIN, old) in log
+    assert "%s@%s: delivered via %s:" % (moved, DOMAIN, new) in log
