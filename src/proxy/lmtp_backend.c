@@ -259,11 +259,22 @@ bool lmtp_backend_can_pipeline(const struct lmtp_backend *b)
 	return b->client.pipelining;
 }
 
+/* A command is queued: it goes out with the owner's flush, or with the
+ * connection's own event when a callback of it queued it. */
 static void lmtp_backend_sent(struct lmtp_backend *b)
 {
 	lmtp_backend_arm(b);
-	if (b->connecting == NULL)
-		lmtp_backend_interest(b);
+}
+
+void lmtp_backend_flush(struct lmtp_backend *b)
+{
+	if (b->failed || b->connecting != NULL || sbuf_len(&b->out) == 0)
+		return;
+	if (lmtp_backend_write(b) < 0) {
+		lmtp_backend_fail(b, b->conn.error);
+		return;
+	}
+	lmtp_backend_interest(b);
 }
 
 void lmtp_backend_mail(struct lmtp_backend *b, const char *from, const char *body)

@@ -43,6 +43,10 @@ bool lmtp_backend_is(const struct lmtp_backend *b, const struct ipaddr *ip, uint
 bool lmtp_backend_is_idle(const struct lmtp_backend *b);
 /* The backend offered PIPELINING: RCPT may follow MAIL unanswered. */
 bool lmtp_backend_can_pipeline(const struct lmtp_backend *b);
+/* Writes the commands queued since, now rather than on a later turn's
+ * writability (waits for the connection while it is being made). The
+ * owner calls it once it has queued what its event had to say. */
+void lmtp_backend_flush(struct lmtp_backend *b);
 void lmtp_backend_mail(struct lmtp_backend *b, const char *from, const char *body);
 void lmtp_backend_rcpt(struct lmtp_backend *b, const char *to);
 /* DATA for `accepted` recipients, then the dot-stuffed body with its

@@ -569,6 +569,13 @@ static void lmtp_close(struct lmtp_session *s)
 
 static void lmtp_settle(struct lmtp_session *s)
 {
+	/* what this event queued goes now, not on a later turn's
+	 * writability (an epoll_ctl pair and a loop turn each); a write
+	 * that would block leaves the rest to the write interest */
+	lmtp_transaction_flush(&s->tx);
+	if (s->end_reason == NULL && sbuf_len(&s->out) > 0 &&
+	    conn_write_sbuf(&s->client, &s->out) < 0)
+		lmtp_end(s, "client connection failed");
 	if (s->state == LMTP_CLOSING && sbuf_len(&s->out) == 0)
 		lmtp_end(s, s->close_reason);
 	if (s->end_reason != NULL) {

@@ -404,6 +404,14 @@ void lmtp_transaction_deliver(struct lmtp_transaction *t, const char *body, size
 	}
 }
 
+void lmtp_transaction_flush(struct lmtp_transaction *t)
+{
+	for (size_t i = 0; i < t->nroutes; i++) {
+		if (t->routes[i].backend != NULL)
+			lmtp_backend_flush(t->routes[i].backend);
+	}
+}
+
 void lmtp_transaction_route_addr(const struct lmtp_transaction *t, size_t i,
 				 struct ipaddr *ip_r, uint16_t *port_r)
 {

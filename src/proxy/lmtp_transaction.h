@@ -93,6 +93,8 @@ const char *lmtp_transaction_answer_of(const struct lmtp_transaction *t, size_t 
 void lmtp_transaction_rcpt_done(struct lmtp_transaction *t, size_t ask,
 				const char *address, struct director_ticket *ticket);
 
+/* Writes what was queued for the backends (lmtp_backend_flush()). */
+void lmtp_transaction_flush(struct lmtp_transaction *t);
 /* Sends the message (dot-stuffed, ".\r\n" at its end, borrowed until the
  * verdicts are in) to every backend with recipients. */
 void lmtp_transaction_deliver(struct lmtp_transaction *t, const char *body, size_t len);
