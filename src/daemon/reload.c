@@ -35,12 +35,12 @@ static void reload_report(const char *key, bool applied, void *ctx)
 	}
 }
 
-/* -1: logged, and *error_r says why (the caller frees). */
 static bool reload_same(const char *a, const char *b)
 {
 	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
 }
 
+/* -1: logged, and *error_r says why (the caller frees). */
 static int loftd_reload_failed(char *error, char **error_r)
 {
 	*error_r = xasprintf("reload failed, the running configuration stays: %s", error);
