@@ -305,10 +305,12 @@ def write_section(path, section, text):
     first time, after the last generated section before it in SECTIONS'
     order that is there and the hand-written notes under it (up to the
     next "## " heading), else after the file's introduction (its first
-    paragraph)."""
+    paragraph). A file not there yet (--out elsewhere) is made."""
     begin, end = section
-    with open(path) as f:
-        doc = f.read()
+    doc = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            doc = f.read()
     block = "%s\n\n%s\n%s\n" % (begin, text, end)
     before = SECTIONS[:SECTIONS.index(section)]
     others = [e for _, e in reversed(before) if e in doc]
