@@ -7,6 +7,7 @@
 
 #include "common/base64.h"
 #include "common/xmalloc.h"
+#include "proto/smtp_reply.h"
 
 enum pop3_back_state {
 	POP3_BACK_BANNER,	/* waiting for "+OK" */
@@ -52,18 +53,8 @@ static bool pop3_sendable(const char *s)
 static bool pop3_capa_names(const char *line, size_t len, const char *mech)
 {
 	static const char sasl[] = "SASL ";
-	size_t mlen = strlen(mech);
-	if (len < sizeof(sasl) - 1 || strncasecmp(line, sasl, sizeof(sasl) - 1) != 0)
-		return false;
-	for (size_t i = sizeof(sasl) - 1; i < len;) {
-		size_t end = i;
-		while (end < len && line[end] != ' ')
-			end++;
-		if (end - i == mlen && strncasecmp(line + i, mech, mlen) == 0)
-			return true;
-		i = end + 1;
-	}
-	return false;
+	return len >= sizeof(sasl) - 1 && strncasecmp(line, sasl, sizeof(sasl) - 1) == 0 &&
+		smtp_words_have(line + sizeof(sasl) - 1, len - (sizeof(sasl) - 1), mech);
 }
 
 static enum back_event pop3_back_login(struct pop3_back *b, struct sbuf *out)

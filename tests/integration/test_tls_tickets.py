@@ -21,6 +21,14 @@ def client():
     return c
 
 
+def session_id_client():
+    """A TLS 1.2 client without tickets: it resumes by session id."""
+    c = client()
+    c.maximum_version = ssl.TLSVersion.TLSv1_2
+    c.options |= ssl.OP_NO_TICKET
+    return c
+
+
 def visit(loft, context, session=None):
     """An IMAP greeting over TLS; the connection's session and whether it
     resumed. (TLS 1.3 tickets come after the handshake: read the greeting
@@ -84,9 +92,7 @@ def test_a_tls12_session_id_resumes(loft_factory):
     (loftd closed every connection without marking the session good, and
     OpenSSL then dropped it from the cache: nobody ever resumed)."""
     loft = loft_factory()
-    c = client()
-    c.maximum_version = ssl.TLSVersion.TLSv1_2
-    c.options |= ssl.OP_NO_TICKET
+    c = session_id_client()
     session, reused = visit(loft, c)
     assert not reused and session is not None and not session.has_ticket
     for _ in range(3):
@@ -118,9 +124,7 @@ def test_a_tls12_session_id_resumes_after_the_client_dropped_it(loft_factory):
     from the cache; loft's clients (the bench's load generator, most mail
     clients) close without one, and only 60 % of session ids resumed."""
     loft = loft_factory()
-    c = client()
-    c.maximum_version = ssl.TLSVersion.TLSv1_2
-    c.options |= ssl.OP_NO_TICKET
+    c = session_id_client()
     session, reused = visit_and_drop(loft, c)
     assert not reused and session is not None and not session.has_ticket
     for _ in range(3):
@@ -133,9 +137,7 @@ def test_a_tls12_session_id_resumes_after_a_reload(loft_factory):
     session id was lost with the old one's cache. They are carried over,
     unless the ciphers (or protocols) they were agreed under changed."""
     loft = loft_factory(tls_extra='ciphers = "ECDHE+AESGCM";')
-    c = client()
-    c.maximum_version = ssl.TLSVersion.TLSv1_2
-    c.options |= ssl.OP_NO_TICKET
+    c = session_id_client()
     session, reused = visit(loft, c)
     assert not reused and not session.has_ticket
     reload(loft, "reload done: ")
